@@ -1,0 +1,35 @@
+# Workflow Builder: `make run` starts everything, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEVSTACK := $(BIN)/python deploy/local/devstack.py
+PYTEST_ARGS ?=
+
+.PHONY: install run up down test test-fast migrate seed stop-servers clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install          ## everything in the foreground; Ctrl-C stops it all
+	$(BIN)/python deploy/local/run.py
+
+up: install           ## the same in the background; returns when the site answers
+	$(BIN)/python deploy/local/run.py --background
+
+down:                 ## stop what `make up` started, and the embedded servers
+	@test -x $(BIN)/python && $(BIN)/python deploy/local/run.py --stop || true
+
+test: install         ## the whole suite on the embedded Postgres and Redis, with a real worker
+	$(BIN)/python deploy/local/testrun.py $(PYTEST_ARGS)
+
+migrate: install
+	$(DEVSTACK) exec -- $(BIN)/python manage.py migrate
+
+clean: down
+	rm -rf .data $(VENV)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from rest_framework_api_key.models import AbstractAPIKey
+
+
+class APIKey(AbstractAPIKey):
+    """An API key for integrations: stored hashed, shown once, revocable.
+
+    The library keeps `prefix`, `hashed_key`, `revoked`, `expiry_date` and `name`;
+    we add the user the key acts as and when it was last used.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
+
+
+class AuditLog(models.Model):
+    """Security-relevant actions, append-only, for operators."""
+
+    class Action(models.TextChoices):
+        LOGIN = "login", "Login"
+        LOGIN_FAILED = "login_failed", "Failed login"
+        LOGOUT = "logout", "Logout"
+        API_KEY_CREATED = "api_key_created", "API key created"
+        API_KEY_REVOKED = "api_key_revoked", "API key revoked"
+        SHARE_GRANTED = "share_granted", "Share granted"
+        SHARE_REVOKED = "share_revoked", "Share revoked"
+        PERMISSION_CHANGED = "permission_changed", "Permission changed"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
+    # For a failed login there is no actor: keep the username that was tried.
+    username = models.CharField(max_length=150, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    target = models.CharField(max_length=200, blank=True, help_text="What the action was about, e.g. 'workflow 12'.")
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        who = self.actor or self.username or "anonymous"
+        return f"{self.get_action_display()} by {who} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,141 @@
+"""Object permissions on workflows (django-guardian), and the fetch helper every
+view, endpoint and consumer uses.
+
+Levels map onto guardian permissions:
+
+    view   -> view_workflow
+    change -> view_workflow, change_workflow         ("edit" in the UI)
+    admin  -> view, change, delete, admin_workflow  (may share)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db.models import QuerySet
+from django.http import Http404
+from guardian.shortcuts import assign_perm, get_objects_for_user, get_perms, remove_perm
+
+if TYPE_CHECKING:
+    from apps.workflows.models import Workflow
+
+LEVELS: dict[str, list[str]] = {
+    "view": ["view_workflow"],
+    "change": ["view_workflow", "change_workflow"],
+    "admin": ["view_workflow", "change_workflow", "delete_workflow", "admin_workflow"],
+}
+LEVEL_ALIASES = {"edit": "change", "read": "view"}
+PERM_CODENAMES = {"view": "view_workflow", "change": "change_workflow", "delete": "delete_workflow", "admin": "admin_workflow"}
+
+
+class PermissionDeniedToShare(Exception):
+    pass
+
+
+def normalize_level(level: str) -> str:
+    level = LEVEL_ALIASES.get(level, level)
+    if level not in LEVELS:
+        raise ValueError(f"unknown share level {level!r}; use one of: view, edit, admin")
+    return level
+
+
+def grant_owner_permissions(workflow: Workflow) -> None:
+    for codename in LEVELS["admin"]:
+        assign_perm(f"workflows.{codename}", workflow.owner, workflow)
+
+
+def visible_workflows(user: AbstractBaseUser, perm: str = "view") -> QuerySet[Workflow]:
+    """Workflows the user may see (owned, shared with them or with one of their teams)."""
+    from apps.workflows.models import Workflow
+
+    if not user.is_authenticated:
+        return Workflow.objects.none()
+    return get_objects_for_user(
+        user, f"workflows.{PERM_CODENAMES[perm]}", klass=Workflow, accept_global_perms=True
+    )
+
+
+def has_workflow_perm(user: AbstractBaseUser, workflow: Workflow, perm: str = "view") -> bool:
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return user.has_perm(f"workflows.{PERM_CODENAMES[perm]}", workflow) or user.has_perm(
+        f"workflows.{PERM_CODENAMES[perm]}"
+    )
+
+
+def access_workflow(user: AbstractBaseUser, pk: int | str, perm: str = "view", *, lock: bool = False) -> Workflow:
+    """Return the workflow if `user` holds `perm` on it.
+
+    Raises Http404 when the user may not even view it (so strangers learn nothing),
+    and PermissionDenied when they may view but not do `perm`. With lock=True the
+    row is locked FOR UPDATE (call inside a transaction).
+    """
+    from django.core.exceptions import PermissionDenied
+
+    from apps.workflows.models import Workflow
+
+    qs = Workflow.objects.select_related("owner", "team")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    try:
+        workflow = qs.get(pk=pk)
+    except (Workflow.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such workflow.") from None
+    if not has_workflow_perm(user, workflow, "view"):
+        raise Http404("No such workflow.")
+    if perm != "view" and not has_workflow_perm(user, workflow, perm):
+        raise PermissionDenied(f"You need the '{perm}' permission on this workflow.")
+    return workflow
+
+
+def share_workflow(workflow: Workflow, grantee: AbstractBaseUser | Group, level: str, *, acting_user) -> None:
+    """Give `grantee` exactly `level` on the workflow (replacing what they had).
+
+    The caller has checked that acting_user holds admin on the workflow.
+    """
+    from apps.accounts.services import record_audit
+
+    level = normalize_level(level)
+    for codename in LEVELS["admin"]:
+        remove_perm(f"workflows.{codename}", grantee, workflow)
+    for codename in LEVELS[level]:
+        assign_perm(f"workflows.{codename}", grantee, workflow)
+    record_audit(
+        "share_granted",
+        actor=acting_user,
+        target=f"workflow {workflow.pk}",
+        detail={"grantee": str(grantee), "grantee_type": "group" if isinstance(grantee, Group) else "user", "level": level},
+    )
+
+
+def unshare_workflow(workflow: Workflow, grantee: AbstractBaseUser | Group, *, acting_user) -> None:
+    from apps.accounts.services import record_audit
+
+    for codename in LEVELS["admin"]:
+        remove_perm(f"workflows.{codename}", grantee, workflow)
+    record_audit(
+        "share_revoked",
+        actor=acting_user,
+        target=f"workflow {workflow.pk}",
+        detail={"grantee": str(grantee), "grantee_type": "group" if isinstance(grantee, Group) else "user"},
+    )
+
+
+def level_of(perms: list[str] | set[str]) -> str | None:
+    perms = set(perms)
+    if "admin_workflow" in perms:
+        return "admin"
+    if "change_workflow" in perms:
+        return "change"
+    if "view_workflow" in perms:
+        return "view"
+    return None
+
+
+def user_level(user: AbstractBaseUser, workflow: Workflow) -> str | None:
+    if user.is_superuser:
+        return "admin"
+    return level_of(get_perms(user, workflow))

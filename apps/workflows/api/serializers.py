@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import Group
+from rest_framework import serializers
+
+from apps.workflows import services
+from apps.workflows.models import Workflow
+
+
+class WorkflowSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    team = serializers.SlugRelatedField(slug_field="name", queryset=Group.objects.all(), required=False, allow_null=True)
+    slug = serializers.SlugField(required=False, max_length=200)
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    definition = serializers.JSONField(required=False)
+    url = serializers.HyperlinkedIdentityField(view_name="api:workflow-detail")
+
+    class Meta:
+        model = Workflow
+        fields = [
+            "id", "url", "name", "slug", "description", "tags", "definition", "is_active",
+            "owner", "team", "created_at", "updated_at",
+        ]
+        read_only_fields = ["id", "owner", "created_at", "updated_at"]
+
+    def validate_slug(self, value: str) -> str:
+        qs = Workflow.objects.filter(slug=value)
+        if self.instance is not None:
+            qs = qs.exclude(pk=self.instance.pk)
+        if qs.exists():
+            raise serializers.ValidationError("A workflow with this slug already exists.")
+        return value
+
+    def validate_definition(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("The definition must be a JSON object.")
+        return value
+
+    def validate_team(self, team):
+        user = self.context["request"].user
+        if team is not None and not user.is_superuser and not user.groups.filter(pk=team.pk).exists():
+            raise serializers.ValidationError("You are not a member of this team.")
+        return team
+
+    def create(self, validated_data):
+        user = self.context["request"].user
+        return services.create_workflow(owner=user, acting_user=user, **validated_data)
+
+    def update(self, instance, validated_data):
+        user = self.context["request"].user
+        return services.update_workflow(instance, acting_user=user, **validated_data)

@@ -1,0 +1,48 @@
+"""`make test`: start the embedded servers, make sure a browser is there, run pytest.
+
+Arguments are passed to pytest. WB_TEST_WORKERS sets the number of xdist
+processes (default 2; 0 runs in one process).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import devstack  # noqa: E402
+
+ROOT = devstack.ROOT
+CHROMIUM = "/usr/bin/chromium"
+
+
+def ensure_chromium() -> None:
+    """Browser tests drive Debian's chromium; install it when missing and we can."""
+    if os.path.exists(CHROMIUM) or os.environ.get("WB_SKIP_BROWSER_INSTALL"):
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        print("[testrun] installing chromium (apt-get)...", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, check=False)
+    if not os.path.exists(CHROMIUM):
+        print("[testrun] chromium is not available: browser tests will fail", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    ensure_chromium()
+    env = {**os.environ, **devstack.ensure_env()}
+    workers = env.get("WB_TEST_WORKERS", "2")
+    args = [sys.executable, "-m", "pytest"]
+    if workers != "0":
+        args += ["-n", workers, "--dist", "loadgroup"]
+    args += argv
+    print("[testrun] " + " ".join(args[1:]), flush=True)
+    return subprocess.call(args, cwd=ROOT, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,3 @@
+"""Websocket routes; each app contributes its consumers."""
+
+websocket_urlpatterns: list = []
