@@ -5,5 +5,6 @@ from django.urls import include, path
 app_name = "api"
 
 urlpatterns = [
+    path("", include("apps.accounts.api.urls")),
     path("", include("apps.workflows.api.urls")),
 ]

@@ -183,7 +183,8 @@ CHANNEL_LAYERS = {
 #
 
 CELERY_BROKER_URL = _celery_url(REDIS_URL, REDIS_DB)
-CELERY_RESULT_BACKEND = _celery_url(REDIS_URL, REDIS_DB + 3).replace("redis+socket://", "socket://")
+# Celery reads "redis+socket://" as the redis backend on a unix socket (a bare "socket://" is no backend).
+CELERY_RESULT_BACKEND = _celery_url(REDIS_URL, REDIS_DB + 3)
 CELERY_TASK_DEFAULT_QUEUE = env_str("WB_CELERY_QUEUE", "workflow")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -197,6 +198,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A message un-acked for this long is handed to another worker (visibility timeout).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("WB_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Every periodic task is registered here; beat copies them into django_celery_beat's tables
+# on start, where operators can pause them from the admin.
+CELERY_BEAT_SCHEDULE = {
+    # /readyz reports beat as alive while this heartbeat key is fresh.
+    "beat-heartbeat": {"task": "apps.accounts.tasks.beat_heartbeat", "schedule": 10.0},
+}
 CELERY_TIMEZONE = "UTC"
 
 #
@@ -243,7 +250,12 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "60/minute"),
         "user": env_str("API_THROTTLE_USER", "6000/minute"),
+        # POST /api/v1/auth/token, per client address: slows password guessing.
+        "auth": env_str("API_THROTTLE_AUTH", "20/minute"),
     },
+    # Proxies in front of us that append X-Forwarded-For; 0 (default) means throttles key on
+    # REMOTE_ADDR only, so a client cannot dodge them by sending its own header.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "apps.accounts.api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -271,6 +283,11 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading is a commitment browsers make hard to undo: an operator opts in with the variable.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+    # Probes from the load balancer or orchestrator come over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -336,6 +353,8 @@ LOGGING = {
 
 # Outbound HTTP from workflow steps: hosts or CIDR ranges allowed despite being private.
 WB_HTTP_ALLOWED_HOSTS = env_list("WB_HTTP_ALLOWED_HOSTS")
+# /readyz answers 503 when beat's heartbeat is missing only if this is on (it always reports it).
+WB_READYZ_REQUIRE_BEAT = env_bool("WB_READYZ_REQUIRE_BEAT", False)
 # How often the reaper and the timer sweep run (seconds).
 WB_SWEEP_INTERVAL = env_int("WB_SWEEP_INTERVAL", 5)
 # A running step with no heartbeat for this long (plus its timeout) is re-dispatched.
@@ -350,4 +369,5 @@ if TESTING:
     REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
         "anon": env_str("API_THROTTLE_ANON", "1000/minute"),
         "user": env_str("API_THROTTLE_USER", "100000/minute"),
+        "auth": env_str("API_THROTTLE_AUTH", "1000/minute"),
     }

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from .tasks import beat_heartbeat_key, redis_client
 
 
 @require_GET
 @never_cache
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     """The process is alive; nothing else is checked."""
     return JsonResponse({"status": "ok"})
+
+
+#
+# Checks: each returns None when fine, else a short message naming what is down.
+#
 
 
 def _check_database() -> str | None:
@@ -26,11 +35,8 @@ def _check_database() -> str | None:
 
 
 def _check_redis() -> str | None:
-    import redis
-
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-        client.ping()
+        redis_client().ping()
         return None
     except Exception as exc:
         return f"redis: {exc.__class__.__name__}"
@@ -48,15 +54,41 @@ def _check_workers() -> str | None:
     return None
 
 
+def _check_beat() -> str | None:
+    """Beat runs `beat_heartbeat` every 10 s; the key it sets expires after 60 s."""
+    try:
+        raw = redis_client().get(beat_heartbeat_key())
+    except Exception as exc:
+        return f"beat: {exc.__class__.__name__}"
+    if raw is None:
+        return "beat: no heartbeat"
+    try:
+        age = time.time() - float(raw)
+    except ValueError:
+        return "beat: unreadable heartbeat"
+    return None if age < 60 else f"beat: last heartbeat {age:.0f} s ago"
+
+
 @require_GET
 @never_cache
-def readyz(request):
-    """Ready when the database, Redis and at least one Celery worker answer; 503 naming what is down."""
-    checks = {"database": _check_database(), "redis": _check_redis()}
-    # Workers are reached through Redis: only ask them when Redis is up.
-    checks["workers"] = _check_workers() if checks["redis"] is None else "celery workers: unreachable (redis is down)"
-    down = [problem for problem in checks.values() if problem]
-    body = {
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready (200) when the database, Redis and at least one Celery worker answer; else 503 naming what is down.
+
+    Beat is always reported, but only counts towards readiness when
+    WB_READYZ_REQUIRE_BEAT is on (one beat serves many web processes, so a web
+    process should not be taken out of rotation because beat is restarting).
+    """
+    checks: dict[str, str | None] = {"database": _check_database(), "redis": _check_redis()}
+    # Workers and beat are reached through Redis: only ask them when Redis is up.
+    if checks["redis"] is None:
+        checks["workers"] = _check_workers()
+        checks["beat"] = _check_beat()
+    else:
+        checks["workers"] = "celery workers: unreachable (redis is down)"
+        checks["beat"] = "beat: unreachable (redis is down)"
+    required = ["database", "redis", "workers"] + (["beat"] if settings.WB_READYZ_REQUIRE_BEAT else [])
+    down = [checks[name] for name in required if checks[name]]
+    body: dict[str, object] = {
         "status": "ready" if not down else "unavailable",
         "checks": {name: ("ok" if problem is None else problem) for name, problem in checks.items()},
     }

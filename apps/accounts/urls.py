@@ -1,8 +1,13 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import health
+from . import health, views
 
 urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    # Django's LogoutView answers POST only (a GET link could log people out from another site).
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]

@@ -1,0 +1,73 @@
+"""Admin for API keys and the audit log: an operator's tools."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey as LibraryAPIKey
+
+from . import services
+from .models import APIKey, AuditLog
+
+# The library registers its own concrete key model, which we do not use: one "API keys" page only.
+if admin.site.is_registered(LibraryAPIKey):
+    admin.site.unregister(LibraryAPIKey)
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(APIKeyModelAdmin):
+    """Keys are shown by prefix; the full key appears once, in a message, when created here."""
+
+    list_display = ("prefix", "name", "user", "created", "last_used_at", "expiry_date", "_has_expired", "revoked")
+    list_filter = ("revoked", "created", "expiry_date")
+    search_fields = ("name", "prefix", "user__username")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    actions = ["revoke_keys"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: APIKey | None = None) -> tuple[str, ...]:
+        return (*super().get_readonly_fields(request, obj), "last_used_at")
+
+    def save_model(self, request: HttpRequest, obj: APIKey, form, change: bool) -> None:
+        created = not obj.pk
+        super().save_model(request, obj, form, change)
+        if created:
+            services.record_audit(
+                AuditLog.Action.API_KEY_CREATED,
+                actor=request.user,
+                request=request,
+                target=f"api key {obj.prefix}",
+                detail={"name": obj.name, "key_owner": obj.user.get_username(), "via": "admin"},
+            )
+
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
+        revoked = sum(
+            services.revoke_api_key(api_key, acting_user=request.user, request=request)
+            for api_key in queryset.select_related("user")
+        )
+        self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    """Append-only: operators read it; nobody adds, edits or deletes rows here."""
+
+    list_display = ("created_at", "action", "actor", "username", "ip_address", "target")
+    list_filter = ("action", "created_at")
+    search_fields = ("username", "target")
+    list_select_related = ("actor",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    readonly_fields = ("created_at", "actor", "action", "username", "ip_address", "target", "detail")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
+        return False

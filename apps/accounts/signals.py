@@ -1,0 +1,29 @@
+"""Audit rows for Django's own auth events (session login, failed login, logout)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from .models import AuditLog
+from .services import record_audit
+
+
+@receiver(user_logged_in, dispatch_uid="accounts.audit_login")
+def audit_login(sender, request, user, **kwargs: Any) -> None:
+    record_audit(AuditLog.Action.LOGIN, actor=user, request=request, detail={"via": "session"})
+
+
+@receiver(user_login_failed, dispatch_uid="accounts.audit_login_failed")
+def audit_login_failed(sender, credentials: dict[str, Any], request=None, **kwargs: Any) -> None:
+    # Django has already masked the password in `credentials`; keep only the username tried.
+    username = str(credentials.get("username", ""))
+    record_audit(AuditLog.Action.LOGIN_FAILED, username=username, request=request)
+
+
+@receiver(user_logged_out, dispatch_uid="accounts.audit_logout")
+def audit_logout(sender, request, user, **kwargs: Any) -> None:
+    if user is not None:
+        record_audit(AuditLog.Action.LOGOUT, actor=user, request=request)
