@@ -75,7 +75,7 @@ class DependencyGraph:
     Derived orders (layers, topological order) are cached until the next mutation.
     """
 
-    __slots__ = ("_ids", "_index", "_deps", "_dependents", "_durations", "_data", "_layer_of", "_topo")
+    __slots__ = ("_data", "_dependents", "_deps", "_durations", "_ids", "_index", "_layer_of", "_topo")
 
     def __init__(self) -> None:
         self._ids: list[NodeId] = []
@@ -201,7 +201,7 @@ class DependencyGraph:
 
         The cycle starts at its earliest-inserted node; a self-loop comes out as ``["a", "a"]``.
         """
-        if self._topo is not None:
+        if self._topo is not None or self._kahn():
             return None
         n = len(self._ids)
         dependents = [list(d) for d in self._dependents]
@@ -225,7 +225,7 @@ class DependencyGraph:
                         path.append(nxt)
                         cursor.append(0)
                     elif state[nxt] == 1:
-                        loop = path[path.index(nxt):]
+                        loop = path[path.index(nxt) :]
                         start = loop.index(min(loop))
                         loop = loop[start:] + loop[:start]
                         return [self._ids[k] for k in loop] + [self._ids[loop[0]]]
@@ -242,9 +242,19 @@ class DependencyGraph:
     # -- orders -----------------------------------------------------------------------------------
 
     def _ensure_order(self) -> list[int]:
-        """Kahn's algorithm by layers; caches each node's layer and the topological order."""
-        if self._topo is not None:
-            return self._topo
+        """The cached topological order; raises CycleError naming a cycle if there is one."""
+        if self._topo is None and not self._kahn():
+            cycle = self.find_cycle()
+            assert cycle is not None
+            raise CycleError(cycle)
+        assert self._topo is not None
+        return self._topo
+
+    def _kahn(self) -> bool:
+        """Kahn's algorithm by layers: caches each node's layer and the topological order.
+
+        Returns False, caching nothing, when a cycle leaves nodes unordered.
+        """
         n = len(self._ids)
         indegree = [len(d) for d in self._deps]
         dependents = self._dependents
@@ -265,12 +275,10 @@ class DependencyGraph:
             current = following
             depth += 1
         if len(topo) != n:
-            cycle = self.find_cycle()
-            assert cycle is not None
-            raise CycleError(cycle)
+            return False
         self._layer_of = layer_of
         self._topo = topo
-        return topo
+        return True
 
     def topological_order(self) -> list[NodeId]:
         """Every id, dependencies first: by layer, then insertion order. Raises CycleError."""
@@ -423,8 +431,7 @@ class DependencyGraph:
         for node in reversed(topo):
             tail = 0.0
             for nxt in dependents[node]:
-                if level[nxt] > tail:
-                    tail = level[nxt]
+                tail = max(tail, level[nxt])
             level[node] = weight[node] + tail
         return level
 
@@ -515,7 +522,7 @@ class ReadyTracker:
     the caller starts them.
     """
 
-    __slots__ = ("_graph", "_rank", "_waiting", "_done", "_failed", "_blocked")
+    __slots__ = ("_blocked", "_done", "_failed", "_graph", "_rank", "_waiting")
 
     def __init__(self, graph: DependencyGraph, completed: Iterable[NodeId] = (), failed: Iterable[NodeId] = ()) -> None:
         graph._ensure_order()

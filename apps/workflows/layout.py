@@ -23,6 +23,7 @@ import html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 from urllib.parse import quote
 
@@ -163,7 +164,7 @@ def compute_layout(
             down.append([])
             chain.append(dummy)
         chain.append(bottom)
-        for a, b in zip(chain, chain[1:]):
+        for a, b in pairwise(chain):
             down[a].append(b)
             up[b].append(a)
         chains.append(chain)
@@ -244,8 +245,7 @@ def compute_layout(
     width = (max(xs) + margin) if xs else 2 * margin
     height = (band_top(depth_count - 1) + node_height + margin) if depth_count else 2 * margin
     rounded = [
-        NodeBox(b.id, b.type, b.label, round(b.x, 1), round(b.y, 1), b.width, b.height, b.layer, b.order)
-        for b in boxes
+        NodeBox(b.id, b.type, b.label, round(b.x, 1), round(b.y, 1), b.width, b.height, b.layer, b.order) for b in boxes
     ]
     return Layout(
         nodes=rounded,
@@ -306,8 +306,7 @@ def _longest_path_layers(n: int, dag_edges: list[tuple[int, int]]) -> list[int]:
         v = queue[head]
         head += 1
         for w in out[v]:
-            if layer[v] + 1 > layer[w]:
-                layer[w] = layer[v] + 1
+            layer[w] = max(layer[w], layer[v] + 1)
             indegree[w] -= 1
             if indegree[w] == 0:
                 queue.append(w)
@@ -354,8 +353,7 @@ def _crossings(layers: list[list[int]], down: list[list[int]], pos: list[int]) -
         pairs = sorted((pos[v], pos[w]) for v in layers[depth] for w in down[v])
         width = len(layers[depth + 1])
         tree = [0] * (width + 1)
-        seen = 0
-        for _, p in pairs:
+        for seen, (_, p) in enumerate(pairs):
             # count earlier edges ending strictly right of p
             i, not_right = p + 1, 0
             while i > 0:
@@ -366,7 +364,6 @@ def _crossings(layers: list[list[int]], down: list[list[int]], pos: list[int]) -
             while i <= width:
                 tree[i] += 1
                 i += i & -i
-            seen += 1
     return total
 
 
@@ -445,7 +442,7 @@ def _ports(n: int, chains: list[list[int]], cx: list[float], end: int) -> list[d
 def _halfway(points: list[Point]) -> Point | None:
     if len(points) < 2:
         return None
-    lengths = [abs(x2 - x1) + abs(y2 - y1) for (x1, y1), (x2, y2) in zip(points, points[1:])]
+    lengths = [abs(x2 - x1) + abs(y2 - y1) for (x1, y1), (x2, y2) in pairwise(points)]
     remaining = sum(lengths) / 2
     for (x1, y1), (x2, y2), length in zip(points, points[1:], lengths):
         if remaining <= length and length:
@@ -497,7 +494,7 @@ def _esc(value: object) -> str:
 
 def _num(value: float) -> str:
     text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 def _truncate(text: str, width: float, char_width: float) -> str:
@@ -534,15 +531,18 @@ def render_svg(
     )
     described: list[str] = []
     out: list[str] = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="wb-graph" role="img" '
-        f'aria-labelledby="{prefix}-title {prefix}-desc" width="{w}" height="{h}" viewBox="0 0 {w} {h}">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="wb-graph" role="img" '
+            f'aria-labelledby="{prefix}-title {prefix}-desc" width="{w}" height="{h}" viewBox="0 0 {w} {h}">'
+        ),
         f'<title id="{prefix}-title">{_esc(title)}</title>',
         "",  # the description, filled in once the nodes are known
         f"<style>{_STYLE}</style>",
-        "<defs>"
-        f'<marker id="{prefix}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" '
-        'markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path class="arrow-head" d="M0,0L10,5L0,10z"/></marker>'
-        "</defs>",
+        (
+            f'<defs><marker id="{prefix}-arrow" viewBox="0 0 10 10" refX="9" refY="5" '
+            'markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse">'
+            '<path class="arrow-head" d="M0,0L10,5L0,10z"/></marker></defs>'
+        ),
         '<g class="edges">',
     ]
     for edge in layout.edges:

@@ -19,9 +19,7 @@ from apps.executions.depgraph import (
 
 def graph(spec: dict[str, list[str]], durations: dict[str, float] | None = None) -> DependencyGraph:
     durations = durations or {}
-    return DependencyGraph.from_items(
-        {"id": k, "depends_on": v, "duration": durations.get(k)} for k, v in spec.items()
-    )
+    return DependencyGraph.from_items({"id": k, "depends_on": v, "duration": durations.get(k)} for k, v in spec.items())
 
 
 # a(3) and b(2) start; c(2) needs a, d(4) needs b, e(1) needs c and d.

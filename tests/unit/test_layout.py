@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import xml.etree.ElementTree as ET
+from itertools import pairwise
 
 import pytest
 
@@ -63,7 +64,7 @@ def assert_no_overlap(layout: Layout) -> None:
     for boxes in by_layer.values():
         boxes.sort(key=lambda b: b.x)
         assert len({b.y for b in boxes}) == 1
-        for left, right in zip(boxes, boxes[1:]):
+        for left, right in pairwise(boxes):
             assert left.right < right.x, f"{left.id} overlaps {right.id}"
 
 
@@ -126,7 +127,7 @@ def test_edges_route_around_the_boxes_they_do_not_connect():
         layout = compute_layout(nodes, edges)
         for edge in layout.edges:
             others = [b for b in layout.nodes if b.id not in (edge.source, edge.target)]
-            for p, q in zip(edge.points, edge.points[1:]):
+            for p, q in pairwise(edge.points):
                 hit = [b.id for b in others if crosses_box(p, q, b)]
                 assert not hit, f"{edge.source}->{edge.target} crosses {hit}"
 
@@ -258,7 +259,9 @@ def test_status_highlight_and_diff_become_classes():
     assert classes["charge"] == "node status-pending diff-changed"
     assert classes["notify"] == "node status-pending diff-added"
     assert classes["end"] == "node status-pending"
-    edge_classes = {(g.get("data-from"), g.get("data-to")): g.get("class") for g in root.iter(f"{SVG}g") if g.get("data-from")}
+    edge_classes = {
+        (g.get("data-from"), g.get("data-to")): g.get("class") for g in root.iter(f"{SVG}g") if g.get("data-from")
+    }
     assert edge_classes[("start", "check")] == "edge highlight"
     assert edge_classes[("reserve", "loop")] == "edge back"
     # Without statuses (the editor) nodes carry no status class.
