@@ -1,0 +1,145 @@
+"""Demo workflows from `examples/**/*.json`, loaded idempotently by slug.
+
+An example file is a JSON object with "name" and "definition" (and optionally
+"slug", "description", "tags"). Other JSON files under examples/ (inputs, data
+for the examples) have no "definition" and are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils.text import slugify
+
+from . import services
+from .models import Workflow
+
+SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
+Outcome = Literal["created", "updated", "unchanged"]
+
+
+class ExampleError(ValueError):
+    """An example file that cannot be loaded; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Example:
+    path: Path
+    name: str
+    slug: str
+    definition: dict[str, Any]
+    description: str = ""
+    tags: list[str] = field(default_factory=list)
+
+    def fields(self) -> dict[str, Any]:
+        """The workflow fields this example sets (everything but the slug)."""
+        return {"name": self.name, "description": self.description, "tags": self.tags, "definition": self.definition}
+
+
+def read_example(path: Path) -> Example | None:
+    """Parse one file; return None for a data file (not an object with "name" and "definition").
+
+    Raises ExampleError for unreadable JSON or an example whose fields have the wrong shape.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExampleError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or "definition" not in data or "name" not in data:
+        return None
+
+    def fail(key: str, expected: str) -> ExampleError:
+        return ExampleError(f"{path}: {key!r} must be {expected}, not {type(data.get(key)).__name__}")
+
+    name = data["name"]
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise fail("name", "a non-empty string of at most 200 characters")
+    definition = data["definition"]
+    if not isinstance(definition, dict):
+        raise fail("definition", "a JSON object")
+    slug = data.get("slug") or slugify(name)
+    if not isinstance(slug, str) or not SLUG_RE.match(slug) or len(slug) > 200:
+        raise ExampleError(f"{path}: 'slug' must use only letters, digits, '-' and '_' (got {slug!r})")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise fail("description", "a string")
+    tags = data.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise fail("tags", "a list of strings")
+    return Example(path=path, name=name.strip(), slug=slug, definition=definition, description=description, tags=tags)
+
+
+def read_examples(directory: Path) -> tuple[list[Example], list[Path]]:
+    """Every example under `directory` (sorted by path) and the data files skipped.
+
+    Raises ExampleError for a bad file or two files claiming the same slug, before
+    anything is written.
+    """
+    examples: list[Example] = []
+    skipped: list[Path] = []
+    by_slug: dict[str, Path] = {}
+    for path in sorted(directory.rglob("*.json")):
+        example = read_example(path)
+        if example is None:
+            skipped.append(path)
+            continue
+        if example.slug in by_slug:
+            raise ExampleError(f"{path}: slug {example.slug!r} is already used by {by_slug[example.slug]}")
+        by_slug[example.slug] = path
+        examples.append(example)
+    return examples, skipped
+
+
+def seed_owner(username: str | None = None) -> AbstractBaseUser:
+    """Who owns seeded workflows: `username` (must exist), else the admin user
+    (WB_ADMIN_USER, default "admin"), else the first superuser, else a `demo` user (created, no password).
+    """
+    User = get_user_model()
+    if username:
+        try:
+            return User.objects.get(username=username)
+        except User.DoesNotExist:
+            raise ExampleError(f"owner: there is no user named {username!r}") from None
+    admin = User.objects.filter(username=os.environ.get("WB_ADMIN_USER") or "admin", is_superuser=True).first()
+    if admin is None:
+        admin = User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
+    if admin is None:
+        admin, created = User.objects.get_or_create(username="demo")
+        if created:
+            admin.set_unusable_password()
+            admin.save(update_fields=["password"])
+    return admin
+
+
+def seed_example(example: Example, *, owner: AbstractBaseUser) -> tuple[Workflow, Outcome]:
+    """Create the example's workflow, or bring the existing one (same slug) up to date.
+
+    Changes are recorded as a new version authored by `owner`; an unchanged
+    workflow is left alone (no new version). Takes the workflow's row lock.
+    """
+    with transaction.atomic():
+        workflow = Workflow.objects.select_for_update().filter(slug=example.slug).first()
+        if workflow is None:
+            workflow = services.create_workflow(
+                owner=owner,
+                acting_user=owner,
+                slug=example.slug,
+                comment=f"Created from {example.path.name}",
+                **example.fields(),
+            )
+            return workflow, "created"
+        changes = {key: value for key, value in example.fields().items() if getattr(workflow, key) != value}
+        if not changes:
+            return workflow, "unchanged"
+        services.update_workflow(
+            workflow, acting_user=owner, comment=f"Updated {', '.join(sorted(changes))} from {example.path.name}", **changes
+        )
+        return workflow, "updated"
