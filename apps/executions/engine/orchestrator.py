@@ -1,0 +1,469 @@
+"""Starting, advancing, finishing, cancelling runs; executing steps; the sweep.
+
+Every state change happens inside one transaction holding the execution's row
+lock (SELECT … FOR UPDATE); Celery messages, revocations and live updates go out
+after commit. Advancing twice is harmless: a finished step is taken into account
+once (its `advanced` flag), and a step runs only if it can be claimed with a
+conditional UPDATE from `pending`.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.workflows.definition.registry import get_activity
+from apps.workflows.definition.validator import compile_definition
+
+from ..activities import ActivityContext, ActivityError, StepCancelled
+from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
+from ..models import Execution, ExecutionEvent, StepRun, Timer
+from . import publish
+from .redaction import redact
+from .runtime import WORKER_LOST, Runtime, SideEffects, error_dict
+
+logger = logging.getLogger("workflow.engine")
+
+# A worker runs cheap local steps inline for at most this long before handing the rest to the queue.
+INLINE_BUDGET_SECONDS = 0.5
+INLINE_BUDGET_STEPS = 200
+SWEEP_LOCK_ID = 7_312_001
+
+
+def _hostname() -> str:
+    return f"{socket.gethostname()}"
+
+
+#
+# Side effects after commit
+#
+
+
+def _apply(effects: SideEffects, execution_id: int) -> None:
+    """Register the side effects of a committed advance (runs them after commit)."""
+    if not (effects.dispatch or effects.chords or effects.revoke or effects.timers or effects.events):
+        return
+
+    def run() -> None:
+        from .. import tasks
+
+        now = timezone.now()
+        singles = effects.dispatch
+        if singles:
+            StepRun.objects.filter(pk__in=[s.pk for s in singles]).update(dispatched_at=now)
+            if len(singles) == 1:
+                tasks.run_step.apply_async((singles[0].pk,), task_id=f"step-{singles[0].pk}")
+            else:
+                from celery import group
+
+                group(tasks.run_step.si(s.pk).set(task_id=f"step-{s.pk}") for s in singles).apply_async()
+        for batch in effects.chords:
+            from celery import chord
+
+            StepRun.objects.filter(pk__in=[s.pk for s in batch]).update(dispatched_at=now)
+            chord(
+                [tasks.run_chord_step.si(s.pk).set(task_id=f"step-{s.pk}") for s in batch],
+                tasks.advance_execution.si(execution_id),
+            ).apply_async()
+        for task_id in effects.revoke:
+            try:
+                tasks.app.control.revoke(task_id)
+            except Exception:  # revocation is an optimisation: claimed steps check their status anyway
+                logger.warning("could not revoke %s", task_id)
+        for timer in effects.timers:
+            countdown = max(0.0, (timer.fire_at - timezone.now()).total_seconds())
+            tasks.fire_timer.apply_async((timer.pk,), countdown=countdown)
+        if effects.events:
+            publish.events_committed(execution_id, effects.events)
+
+    transaction.on_commit(run)
+
+
+#
+# Starting
+#
+
+
+class InputError(ValueError):
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+def check_input(definition: dict, data: Any) -> None:
+    """Raise InputError naming the field when `data` breaks the workflow's input schema."""
+    from jsonschema import Draft202012Validator
+
+    if not isinstance(data, dict):
+        raise InputError("input", "the run input must be a JSON object")
+    schema = definition.get("input_schema")
+    if not schema:
+        return
+    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        error = errors[0]
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1]
+            path = f"{path}.{missing}" if path else missing
+        raise InputError("input" + (f".{path}" if path else ""), error.message)
+
+
+def start_execution(workflow, input: dict | None = None, *, acting_user=None, trigger: str = "manual", parent_step: StepRun | None = None, retry_of: Execution | None = None, continued_from: Execution | None = None, variables: dict | None = None, correlation_id: str = "") -> Execution:
+    """Create a run of `workflow` and start it (dispatch happens after commit).
+
+    Raises DefinitionError if the definition is invalid and InputError if the
+    input breaks the input schema; nothing is written then.
+    """
+    definition = workflow.definition
+    plan = compile_definition(definition)
+    input = {} if input is None else input
+    check_input(definition, input)
+    with transaction.atomic():
+        execution = Execution.objects.create(
+            workflow=workflow,
+            definition=definition,
+            input=input,
+            variables={**plan.variables, **(variables or {})},
+            trigger=trigger,
+            created_by=acting_user if getattr(acting_user, "is_authenticated", False) else None,
+            parent=parent_step.execution if parent_step else None,
+            parent_step=parent_step,
+            retry_of=retry_of,
+            continued_from=continued_from,
+            status=ExecutionStatus.RUNNING,
+            correlation_id=correlation_id,
+        )
+        rt = Runtime(execution, plan)
+        rt.start()
+        effects = rt.flush()
+        _apply(effects, execution.pk)
+    return execution
+
+
+#
+# Advancing
+#
+
+
+def advance(execution_id: int, *, allow_inline: bool = False) -> list[StepRun]:
+    """Take finished steps into account and start what is ready.
+
+    Returns local steps the caller (a worker) should run inline.
+    """
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().filter(pk=execution_id).first()
+        if execution is None:
+            return []
+        if execution.status in FINISHED_EXECUTION:
+            StepRun.objects.filter(execution=execution, advanced=False).update(advanced=True)
+            return []
+        if execution.status == ExecutionStatus.PAUSED:
+            return []
+        inbox = list(
+            StepRun.objects.filter(execution=execution, advanced=False, status__in=[StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED]).order_by("finished_at", "id")
+        )
+        if not inbox:
+            return []
+        rt = Runtime(execution, compile_definition(execution.definition), allow_inline=allow_inline)
+        for step in inbox:
+            cached = rt.latest(step.scope, step.node_id)
+            if cached is not None and cached.pk == step.pk:
+                step = cached
+            if step.advanced:
+                continue
+            rt.on_finished(step)
+            if execution.status in FINISHED_EXECUTION:
+                break
+        effects = rt.flush()
+        _apply(effects, execution.pk)
+        return effects.inline
+
+
+#
+# Executing a step (inside a Celery task)
+#
+
+
+def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
+    """Move a pending step to running; None when it was not pending (duplicate delivery,
+    cancelled, already run)."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = StepRun.objects.filter(pk=step_id, status=StepStatus.PENDING).update(
+            status=StepStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker, task_id=task_id[:64] if task_id else ""
+        )
+        if not updated:
+            return None
+        step = StepRun.objects.select_related("execution").get(pk=step_id)
+        timeout = None
+        node = compile_definition(step.execution.definition).nodes.get(step.node_id)
+        if node is not None:
+            timeout = node.spec.get("timeout")
+        if timeout:
+            step.deadline_at = now + timedelta(seconds=float(timeout))
+            StepRun.objects.filter(pk=step_id).update(deadline_at=step.deadline_at)
+        seq = _next_seq(step.execution_id)
+        event = ExecutionEvent.objects.create(
+            execution_id=step.execution_id, seq=seq, type="step_started", node_id=step.node_id, scope=step.scope, step=step,
+            payload={"attempt": step.attempt, "worker": worker},
+        )
+        publish.on_commit(step.execution_id, [event])
+    if step.deadline_at:
+        from .. import tasks
+
+        countdown = max(0.0, (step.deadline_at - timezone.now()).total_seconds()) + 0.05
+        tasks.check_deadline.apply_async((step.pk,), countdown=countdown)
+    return step
+
+
+def _next_seq(execution_id: int, count: int = 1) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE executions_execution SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq",
+            [count, execution_id],
+        )
+        return cursor.fetchone()[0]
+
+
+def _still_running(step_id: int) -> bool:
+    return StepRun.objects.filter(pk=step_id, status=StepStatus.RUNNING).exists()
+
+
+def _run_activity(step: StepRun) -> tuple[str, Any, dict | None, list]:
+    spec = get_activity(step.activity)
+    ctx = ActivityContext(
+        execution_id=step.execution_id,
+        step_id=step.pk,
+        node_id=step.node_id,
+        attempt=step.attempt,
+        deadline=step.deadline_at,
+        variables={},
+        still_running=lambda: _still_running(step.pk),
+    )
+    if spec is None:
+        return StepStatus.FAILED, None, error_dict("UnknownActivity", f"no activity named {step.activity!r} is registered", step.node_id, retryable=False), ctx.logs
+    try:
+        output = spec.fn(step.input or {}, ctx)
+        if ctx.variables and step.activity == "set":
+            output = ctx.variables
+        return StepStatus.COMPLETED, output, None, ctx.logs
+    except StepCancelled:
+        return StepStatus.CANCELLED, None, None, ctx.logs
+    except ActivityError as exc:
+        return StepStatus.FAILED, None, error_dict(exc.type, exc.message, step.node_id, retryable=exc.retryable, **({"details": redact(exc.details)} if exc.details else {})), ctx.logs
+    except Exception as exc:  # an activity's own bug is a step failure, not a worker crash
+        logger.exception("activity %s failed", step.activity)
+        return StepStatus.FAILED, None, error_dict(type(exc).__name__, str(exc) or type(exc).__name__, step.node_id), ctx.logs
+
+
+def finish_step(step_id: int, status: str, output: Any = None, error: dict | None = None, logs: list | None = None, *, expect: str = StepStatus.RUNNING, advance_now: bool = True, allow_inline: bool = False) -> list[StepRun]:
+    """Record a step's result and advance its run, in one transaction under the run's lock.
+
+    Does nothing when the step is no longer `expect` (cancelled or timed out meanwhile).
+    Returns local steps to run inline.
+    """
+    with transaction.atomic():
+        step = StepRun.objects.filter(pk=step_id).only("execution_id", "status").first()
+        if step is None:
+            return []
+        execution = Execution.objects.select_for_update().get(pk=step.execution_id)
+        now = timezone.now()
+        fields = {"status": status, "finished_at": now, "advanced": False}
+        if output is not None:
+            fields["output"] = redact_output(output)
+        if error is not None:
+            fields["error"] = error
+        if logs:
+            fields["logs"] = redact(logs)
+        updated = StepRun.objects.filter(pk=step_id, status=expect).update(**fields)
+        if not updated:
+            return []
+        step = StepRun.objects.get(pk=step_id)
+        event_type = {StepStatus.COMPLETED: "step_completed", StepStatus.FAILED: "step_failed", StepStatus.CANCELLED: "step_cancelled"}[status]
+        payload: dict[str, Any] = {"attempt": step.attempt}
+        if status == StepStatus.COMPLETED:
+            payload["output"] = step.output
+            payload["duration_ms"] = step.duration_ms
+        elif error:
+            payload["error"] = error
+        execution.last_seq += 1
+        event = ExecutionEvent(execution=execution, seq=execution.last_seq, type=event_type, node_id=step.node_id, scope=step.scope, step=step, payload=redact(payload))
+        event.save(force_insert=True)
+        execution.save(update_fields=["last_seq"])
+        publish.on_commit(execution.pk, [event])
+        if not advance_now or execution.status in FINISHED_EXECUTION or execution.status == ExecutionStatus.PAUSED:
+            return []
+        rt = Runtime(execution, compile_definition(execution.definition), allow_inline=allow_inline)
+        inbox = list(StepRun.objects.filter(execution=execution, advanced=False, status__in=[StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED]).order_by("finished_at", "id"))
+        for pending in inbox:
+            cached = rt.latest(pending.scope, pending.node_id)
+            if cached is not None and cached.pk == pending.pk:
+                pending = cached
+            if pending.advanced:
+                continue
+            rt.on_finished(pending)
+            if execution.status in FINISHED_EXECUTION:
+                break
+        effects = rt.flush()
+        _apply(effects, execution.pk)
+        return effects.inline
+
+
+def redact_output(output: Any) -> Any:
+    return redact(output)
+
+
+def execute_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:
+    """Run one step (the body of the Celery task), then the local steps it makes ready."""
+    worker = worker or _hostname()
+    queue = [step_id]
+    started = time.monotonic()
+    ran = 0
+    while queue:
+        current = queue.pop(0)
+        if ran and (time.monotonic() - started > INLINE_BUDGET_SECONDS or ran >= INLINE_BUDGET_STEPS):
+            # Over budget: the rest goes through the queue like any step.
+            from .. import tasks
+
+            StepRun.objects.filter(pk__in=[current, *queue]).update(dispatched_at=timezone.now())
+            for rest in [current, *queue]:
+                tasks.run_step.apply_async((rest,), task_id=f"step-{rest}")
+            return
+        step = _claim(current, worker, task_id if current == step_id else f"inline-{current}")
+        ran += 1
+        if step is None:
+            continue
+        status, output, error, logs = _run_activity(step)
+        if status == StepStatus.CANCELLED:
+            continue  # whoever cancelled it has recorded that
+        inline = finish_step(step.pk, status, output, error, logs, advance_now=not step.in_chord, allow_inline=True)
+        queue.extend(s.pk for s in inline)
+
+
+#
+# Timers, deadlines, the reaper
+#
+
+
+def fire_timer(timer_id: int) -> None:
+    """A timer is due: claim it once, then act on its step."""
+    now = timezone.now()
+    timer = Timer.objects.filter(pk=timer_id).select_related("step").first()
+    if timer is None or timer.fired_at is not None:
+        return
+    if timer.fire_at > now + timedelta(milliseconds=5):
+        return  # early delivery; the sweep or a later message fires it
+    if not Timer.objects.filter(pk=timer_id, fired_at__isnull=True).update(fired_at=now):
+        return
+    step = timer.step
+    if step is None:
+        return
+    if timer.kind == Timer.Kind.TIMER:
+        finish_step(step.pk, StepStatus.COMPLETED, {"fired_at": now.isoformat()}, expect=StepStatus.WAITING)
+    elif timer.kind == Timer.Kind.RETRY:
+        if StepRun.objects.filter(pk=step.pk, status=StepStatus.SCHEDULED).update(status=StepStatus.PENDING, dispatched_at=now):
+            from .. import tasks
+
+            with transaction.atomic():
+                seq = _next_seq(step.execution_id)
+                event = ExecutionEvent.objects.create(execution_id=step.execution_id, seq=seq, type="step_scheduled", node_id=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt})
+                publish.on_commit(step.execution_id, [event])
+            tasks.run_step.apply_async((step.pk,), task_id=f"step-{step.pk}")
+
+
+def check_deadline(step_id: int) -> None:
+    """Fail a running step that is past its timeout (its worker may still be busy; its
+    late result is ignored because the step is no longer running)."""
+    step = StepRun.objects.filter(pk=step_id, status=StepStatus.RUNNING).only("deadline_at", "node_id").first()
+    if step is None or step.deadline_at is None or step.deadline_at > timezone.now():
+        return
+    seconds = None
+    if step.deadline_at and step.started_at:
+        seconds = round((step.deadline_at - step.started_at).total_seconds(), 3)
+    finish_step(step_id, StepStatus.FAILED, error=error_dict("StepTimeout", f"the step did not finish within its timeout ({seconds} s)", step.node_id))
+
+
+def heartbeat(worker: str) -> int:
+    """Mark the running steps of `worker` alive."""
+    return StepRun.objects.filter(status=StepStatus.RUNNING, worker=worker).update(heartbeat_at=timezone.now())
+
+
+def sweep() -> dict[str, int]:
+    """The periodic safety net: re-dispatch lost work, fire overdue timers, reap steps of dead
+    workers, advance runs whose advance message was lost. Safe to run anywhere, any time;
+    one sweeper at a time (advisory lock)."""
+    counts = {"reaped": 0, "timed_out": 0, "timers": 0, "redispatched": 0, "advanced": 0}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_ID])
+        if not cursor.fetchone()[0]:
+            return counts
+    try:
+        from .. import tasks
+
+        now = timezone.now()
+        grace = timedelta(seconds=settings.WB_STEP_HEARTBEAT_GRACE)
+        for step in StepRun.objects.filter(status=StepStatus.RUNNING, heartbeat_at__lt=now - grace).only("id", "node_id", "worker")[:500]:
+            finish_step(step.pk, StepStatus.FAILED, error=error_dict(WORKER_LOST, f"worker {step.worker or '?'} stopped answering while running this step", step.node_id))
+            counts["reaped"] += 1
+        for step_id in StepRun.objects.filter(status=StepStatus.RUNNING, deadline_at__lt=now).values_list("id", flat=True)[:500]:
+            check_deadline(step_id)
+            counts["timed_out"] += 1
+        for timer_id in Timer.objects.filter(fired_at__isnull=True, fire_at__lte=now).values_list("id", flat=True)[:500]:
+            fire_timer(timer_id)
+            counts["timers"] += 1
+        redispatch_after = timedelta(seconds=getattr(settings, "WB_REDISPATCH_AFTER", 60))
+        lost = StepRun.objects.filter(status=StepStatus.PENDING).filter(
+            Q(dispatched_at__lt=now - redispatch_after) | Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=5))
+        ).exclude(execution__status__in=list(FINISHED_EXECUTION) + [ExecutionStatus.PAUSED])
+        for step_id in lost.values_list("id", flat=True)[:500]:
+            StepRun.objects.filter(pk=step_id).update(dispatched_at=now)
+            tasks.run_step.apply_async((step_id,), task_id=f"step-{step_id}-r{int(now.timestamp())}")
+            counts["redispatched"] += 1
+        stalled = (
+            StepRun.objects.filter(advanced=False, finished_at__lt=now - timedelta(seconds=3))
+            .exclude(execution__status=ExecutionStatus.PAUSED)
+            .values_list("execution_id", flat=True)
+            .distinct()
+        )
+        for execution_id in list(stalled)[:200]:
+            advance(execution_id)
+            counts["advanced"] += 1
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_ID])
+    return counts
+
+
+#
+# Operator actions
+#
+
+
+def cancel_execution(execution: Execution, *, acting_user=None, reason: str = "cancelled by a user") -> bool:
+    """Cancel a run: running steps are revoked, the run ends `cancelled`. False if it had finished."""
+    with transaction.atomic():
+        locked = Execution.objects.select_for_update().get(pk=execution.pk)
+        if locked.status in FINISHED_EXECUTION:
+            return False
+        rt = Runtime(locked, compile_definition(locked.definition))
+        actor = acting_user.get_username() if getattr(acting_user, "is_authenticated", False) else ""
+        rt.cancel(actor=actor, reason=reason)
+        effects = rt.flush()
+        _apply(effects, locked.pk)
+    execution.refresh_from_db()
+    return True
+
+
+def retry_execution(execution: Execution, *, acting_user=None) -> Execution:
+    """A new run of the same workflow with the same input."""
+    return start_execution(execution.workflow, execution.input, acting_user=acting_user, trigger="retry", retry_of=execution)

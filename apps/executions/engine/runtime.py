@@ -1,0 +1,723 @@
+"""The orchestrator's working memory for one advance of one run.
+
+A `Runtime` is built inside a transaction that holds the execution's row lock. It
+reads the step runs it needs, decides what happens next from the plan, and
+collects the writes (new step runs, events) and the side effects to perform after
+commit (Celery dispatch, revocations, live updates). Nothing here talks to Celery
+directly: `orchestrator.py` does that once the transaction has committed.
+
+Scope instances: "" is the top level; "loop[3]/" is iteration 3 of node `loop`;
+"par[1]/" branch 1 of node `par`; they nest ("loop[3]/par[1]/").
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from apps.workflows.definition import expressions
+from apps.workflows.definition.plan import NodePlan, Plan
+from apps.workflows.definition.registry import get_activity
+
+from ..choices import ExecutionStatus, StepStatus
+from ..models import Execution, ExecutionEvent, StepRun, Timer
+from .redaction import redact
+
+SEGMENT = re.compile(r"([A-Za-z][A-Za-z0-9_\-]*)\[(\d+)\]/$")
+DEFAULT_MAX_ITERATIONS = 10_000
+# Errors that do not count against a retry policy's attempts.
+WORKER_LOST = "WorkerLost"
+MAX_WORKER_LOSSES = 5
+
+
+def parent_scope(instance: str) -> tuple[str, str, int]:
+    """Split "a[1]/b[2]/" into ("a[1]/", "b", 2)."""
+    m = SEGMENT.search(instance)
+    if not m:
+        raise ValueError(f"not a child scope: {instance!r}")
+    return instance[: m.start()], m.group(1), int(m.group(2))
+
+
+def error_dict(type_: str, message: str, node: str | None = None, **extra: Any) -> dict:
+    out = {"type": type_, "message": message}
+    if node:
+        out["node"] = node
+    out.update(extra)
+    return out
+
+
+def backoff_seconds(retry: dict, attempt: int) -> float:
+    """Seconds to wait before attempt `attempt + 1`."""
+    interval = float(retry.get("interval", 1.0))
+    if retry.get("backoff", "exponential") == "exponential":
+        interval = interval * (float(retry.get("multiplier", 2.0)) ** (attempt - 1))
+    cap = retry.get("max_interval")
+    if cap is not None:
+        interval = min(interval, float(cap))
+    return max(0.0, interval)
+
+
+@dataclass
+class SideEffects:
+    dispatch: list[StepRun] = field(default_factory=list)
+    chords: list[list[StepRun]] = field(default_factory=list)
+    inline: list[StepRun] = field(default_factory=list)
+    revoke: list[str] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
+    events: list[ExecutionEvent] = field(default_factory=list)
+    finished: bool = False
+
+    def merge(self, other: "SideEffects") -> None:
+        self.dispatch += other.dispatch
+        self.chords += other.chords
+        self.inline += other.inline
+        self.revoke += other.revoke
+        self.timers += other.timers
+        self.events += other.events
+        self.finished = self.finished or other.finished
+
+
+class Runtime:
+    def __init__(self, execution: Execution, plan: Plan, *, allow_inline: bool = False):
+        self.ex = execution
+        self.plan = plan
+        self.allow_inline = allow_inline
+        self.now = timezone.now()
+        self.effects = SideEffects()
+        self._scope_cache: dict[str, list[StepRun]] = {}
+        self._dirty: dict[int, StepRun] = {}
+        self._new: list[StepRun] = []
+        self._events: list[ExecutionEvent] = []
+        self._ex_dirty: set[str] = set()
+        # Parallel/loop fan-outs collected during one activation, sent as one group or chord.
+        self._batch: list[StepRun] | None = None
+
+    # ------------------------------------------------------------------ storage
+
+    def steps_in(self, scope: str) -> list[StepRun]:
+        if scope not in self._scope_cache:
+            self._scope_cache[scope] = list(StepRun.objects.filter(execution=self.ex, scope=scope).order_by("id"))
+        return self._scope_cache[scope]
+
+    def latest(self, scope: str, node_id: str) -> StepRun | None:
+        found = None
+        for step in self.steps_in(scope):
+            if step.node_id == node_id:
+                found = step
+        return found
+
+    def touch(self, step: StepRun) -> None:
+        if step.pk:
+            self._dirty[step.pk] = step
+
+    def new_step(self, scope: str, node: NodePlan, *, status: str, attempt: int = 1, **fields: Any) -> StepRun:
+        step = StepRun(
+            execution=self.ex,
+            node_id=node.id,
+            node_type=node.type,
+            activity=node.spec.get("activity", "") if node.type == "activity" else "",
+            scope=scope,
+            attempt=attempt,
+            status=status,
+            **fields,
+        )
+        step.save(force_insert=True)
+        self.steps_in(scope).append(step)
+        self._new.append(step)
+        return step
+
+    def event(self, type_: str, *, node: str = "", scope: str = "", step: StepRun | None = None, payload: dict | None = None, actor: str = "") -> None:
+        self.ex.last_seq += 1
+        self._ex_dirty.add("last_seq")
+        self._events.append(
+            ExecutionEvent(
+                execution=self.ex,
+                seq=self.ex.last_seq,
+                type=type_,
+                node_id=node,
+                scope=scope,
+                step=step,
+                payload=redact(payload or {}),
+                actor=actor,
+            )
+        )
+
+    def set_ex(self, **fields: Any) -> None:
+        for key, value in fields.items():
+            setattr(self.ex, key, value)
+            self._ex_dirty.add(key)
+
+    def flush(self) -> SideEffects:
+        """Write everything collected; return the side effects to run after commit."""
+        if self._dirty:
+            fields = ["status", "output", "error", "state", "advanced", "finished_at", "scheduled_for", "in_chord", "logs"]
+            StepRun.objects.bulk_update(list(self._dirty.values()), fields)
+            self._dirty.clear()
+        if self._events:
+            self.effects.events += ExecutionEvent.objects.bulk_create(self._events)
+            self._events = []
+        if self._ex_dirty:
+            self.ex.save(update_fields=sorted(self._ex_dirty))
+            self._ex_dirty.clear()
+        return self.effects
+
+    # ------------------------------------------------------------------ context
+
+    def context(self, scope: str, extra: dict | None = None) -> dict:
+        """The data a reference in `scope` may read: $.input, $.vars, $.steps, $.item, $.index …"""
+        steps: dict[str, Any] = {}
+        chain = [""]
+        rest = scope
+        prefix = ""
+        while rest:
+            m = re.match(r"[A-Za-z][A-Za-z0-9_\-]*\[\d+\]/", rest)
+            if not m:
+                break
+            prefix += m.group()
+            chain.append(prefix)
+            rest = rest[m.end():]
+        item: Any = None
+        index: Any = None
+        iteration: Any = None
+        for instance in chain:
+            for step in self.steps_in(instance):
+                if step.status == StepStatus.COMPLETED:
+                    steps[step.node_id] = {"output": step.output, "status": step.status}
+                elif step.status in (StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED):
+                    steps[step.node_id] = {"output": None, "status": step.status, "error": step.error}
+            if instance:
+                parent, node_id, idx = parent_scope(instance)
+                owner = self.plan.nodes.get(node_id)
+                if owner is not None and owner.type == "loop":
+                    container = self.latest(parent, node_id)
+                    iteration = idx
+                    index = idx
+                    if container is not None and owner.spec.get("mode") == "for_each":
+                        items = container.state.get("items", [])
+                        item = items[idx] if idx < len(items) else None
+        ctx = {
+            "input": self.ex.input,
+            "vars": self.ex.variables,
+            "steps": steps,
+            "execution": {"id": self.ex.pk, "workflow_id": self.ex.workflow_id, "started_at": self.ex.started_at.isoformat() if self.ex.started_at else None},
+            "item": item,
+            "index": index,
+            "iteration": iteration,
+        }
+        if extra:
+            ctx.update(extra)
+        return ctx
+
+    # ------------------------------------------------------------------ activation
+
+    def start(self) -> None:
+        self.set_ex(status=ExecutionStatus.RUNNING, started_at=self.now)
+        self.event("execution_started", payload={"input": self.ex.input, "trigger": self.ex.trigger})
+        self.start_scope("", self.plan.root.id)
+
+    def start_scope(self, instance: str, scope_id: str, extra: dict | None = None) -> None:
+        entry = self.plan.node(self.plan.scope(scope_id).entry)
+        self.activate(instance, entry, extra)
+
+    def activate(self, scope: str, node: NodePlan, extra: dict | None = None) -> None:
+        handler = getattr(self, f"activate_{node.type}", None)
+        if handler is None:
+            step = self.new_step(scope, node, status=StepStatus.FAILED, finished_at=self.now, error=error_dict("UnsupportedNode", f"node type {node.type} cannot run here", node.id))
+            self.on_finished(step)
+            return
+        handler(scope, node, extra)
+
+    def _resolve(self, scope: str, node: NodePlan, value: Any, extra: dict | None) -> Any:
+        return expressions.resolve(value, self.context(scope, extra))
+
+    def _fail_now(self, scope: str, node: NodePlan, type_: str, message: str) -> None:
+        step = self.new_step(scope, node, status=StepStatus.FAILED, finished_at=self.now, error=error_dict(type_, message, node.id))
+        self.event("step_failed", node=node.id, scope=scope, step=step, payload={"error": step.error, "attempt": 1})
+        self.on_finished(step)
+
+    def activate_activity(self, scope: str, node: NodePlan, extra: dict | None, attempt: int = 1, delay: float = 0.0, previous: StepRun | None = None) -> None:
+        try:
+            params = self._resolve(scope, node, node.spec.get("params", {}), extra)
+        except (KeyError, expressions.ReferenceError_) as exc:
+            self._fail_now(scope, node, "ReferenceError", f"params: {exc.args[0] if exc.args else exc}")
+            return
+        spec = get_activity(node.spec["activity"])
+        scheduled_for = self.now + timedelta(seconds=delay) if delay else None
+        step = self.new_step(
+            scope,
+            node,
+            status=StepStatus.SCHEDULED if delay else StepStatus.PENDING,
+            attempt=attempt,
+            input=params,
+            scheduled_for=scheduled_for,
+            state={"extra": extra} if extra else {},
+        )
+        if previous is not None and previous.logs:
+            pass
+        if delay:
+            self.event("step_retry_scheduled", node=node.id, scope=scope, step=step, payload={"attempt": attempt, "delay_seconds": round(delay, 3)})
+            timer = Timer(execution=self.ex, step=step, kind=Timer.Kind.RETRY, fire_at=scheduled_for)
+            timer.save(force_insert=True)
+            self.effects.timers.append(timer)
+            return
+        self.event("step_scheduled", node=node.id, scope=scope, step=step, payload={"activity": node.spec["activity"], "attempt": attempt, "input": params})
+        if self.allow_inline and spec is not None and spec.local:
+            self.effects.inline.append(step)
+        elif self._batch is not None:
+            self._batch.append(step)
+        else:
+            self.effects.dispatch.append(step)
+
+    def activate_condition(self, scope: str, node: NodePlan, extra: dict | None) -> None:
+        ctx = self.context(scope, extra)
+        chosen, case_index = None, None
+        try:
+            for i, case in enumerate(node.spec.get("cases", [])):
+                if expressions.evaluate(case["when"], ctx):
+                    chosen, case_index = case["to"], i
+                    break
+        except (expressions.ConditionError, KeyError, TypeError) as exc:
+            self._fail_now(scope, node, "ConditionError", str(exc))
+            return
+        if chosen is None:
+            chosen = node.spec.get("default")
+        output = {"chosen": chosen, "case": case_index}
+        step = self.new_step(scope, node, status=StepStatus.COMPLETED, output=output, started_at=self.now, finished_at=self.now)
+        self.event("condition_evaluated", node=node.id, scope=scope, step=step, payload=output)
+        self.on_finished(step)
+
+    def activate_timer(self, scope: str, node: NodePlan, extra: dict | None) -> None:
+        try:
+            if "until" in node.spec:
+                raw = self._resolve(scope, node, node.spec["until"], extra)
+                fire_at = parse_datetime(raw) if isinstance(raw, str) else None
+                if fire_at is None:
+                    raise ValueError(f"until: {raw!r} is not an ISO 8601 time")
+                if timezone.is_naive(fire_at):
+                    fire_at = timezone.make_aware(fire_at, timezone.utc)
+            else:
+                seconds = float(self._resolve(scope, node, node.spec["duration"], extra))
+                if not math.isfinite(seconds) or seconds < 0:
+                    raise ValueError(f"duration: {seconds} is not a number of seconds")
+                fire_at = self.now + timedelta(seconds=seconds)
+        except (ValueError, TypeError, KeyError, expressions.ReferenceError_) as exc:
+            self._fail_now(scope, node, "TimerError", str(exc))
+            return
+        step = self.new_step(scope, node, status=StepStatus.WAITING, started_at=self.now, scheduled_for=fire_at)
+        timer = Timer(execution=self.ex, step=step, kind=Timer.Kind.TIMER, fire_at=fire_at)
+        timer.save(force_insert=True)
+        self.effects.timers.append(timer)
+        self.event("timer_started", node=node.id, scope=scope, step=step, payload={"fire_at": fire_at.isoformat()})
+
+    def activate_parallel(self, scope: str, node: NodePlan, extra: dict | None) -> None:
+        branches = len(node.child_scopes)
+        step = self.new_step(scope, node, status=StepStatus.WAITING, started_at=self.now, state={"total": branches, "done": {}, "results": {}})
+        self.event("parallel_started", node=node.id, scope=scope, step=step, payload={"branches": branches, "join": node.spec.get("join", "all")})
+        self._fan_out(step, node, [(f"{scope}{node.id}[{i}]/", scope_id) for i, scope_id in enumerate(node.child_scopes)], extra)
+
+    def _fan_out(self, container: StepRun, node: NodePlan, children: list[tuple[str, str]], extra: dict | None) -> None:
+        """Start child scopes; single-step activity children go out together, as a chord when the join waits for all."""
+        outer = self._batch
+        self._batch = []
+        for instance, scope_id in children:
+            self.start_scope(instance, scope_id, extra)
+        batch, self._batch = self._batch, outer
+        if not batch:
+            return
+        singles = all(len(self.plan.scope(s).node_ids) == 1 for _, s in children)
+        join_all = (node.type == "parallel" and node.spec.get("join", "all") == "all") or (
+            node.type == "loop" and node.spec.get("complete_when", "all") == "all"
+        )
+        if singles and join_all and len(batch) > 1 and outer is None:
+            for step in batch:
+                step.in_chord = True
+                self.touch(step)
+            self.effects.chords.append(batch)
+        elif outer is not None:
+            outer.extend(batch)
+        else:
+            self.effects.dispatch.extend(batch)
+
+    def activate_loop(self, scope: str, node: NodePlan, extra: dict | None) -> None:
+        spec = node.spec
+        mode = spec.get("mode", "for_each")
+        state: dict[str, Any] = {"mode": mode, "next": 0, "in_flight": [], "results": {}, "completed": 0, "failed": 0, "iterations": 0}
+        if mode == "for_each":
+            try:
+                items = self._resolve(scope, node, spec.get("items"), extra)
+            except (KeyError, expressions.ReferenceError_) as exc:
+                self._fail_now(scope, node, "ReferenceError", f"items: {exc}")
+                return
+            if not isinstance(items, list):
+                self._fail_now(scope, node, "LoopError", f"items must be a list, got {type(items).__name__}")
+                return
+            state["items"] = items
+            state["total"] = len(items)
+        step = self.new_step(scope, node, status=StepStatus.WAITING, started_at=self.now, state=state)
+        self.event("loop_started", node=node.id, scope=scope, step=step, payload={"mode": mode, "items": state.get("total")})
+        if mode == "for_each":
+            if not state["items"]:
+                self._complete_loop(step, node)
+                return
+            width = min(int(spec.get("concurrency", 1)), len(state["items"]))
+            children = []
+            for _ in range(width):
+                i = state["next"]
+                state["next"] += 1
+                state["in_flight"].append(i)
+                children.append((f"{scope}{node.id}[{i}]/", node.id))
+            self.touch(step)
+            self._fan_out(step, node, children, extra)
+        elif mode == "while" and not self._loop_condition(step, node, scope):
+            self._complete_loop(step, node)
+        else:
+            self._next_iteration(step, node)
+
+    def _loop_condition(self, step: StepRun, node: NodePlan, scope: str) -> bool:
+        return expressions.evaluate(node.spec["condition"], self.context(scope, {"iteration": step.state["iterations"]}))
+
+    def _next_iteration(self, step: StepRun, node: NodePlan) -> None:
+        cap = int(node.spec.get("max_iterations", DEFAULT_MAX_ITERATIONS))
+        if step.state["iterations"] >= cap:
+            self._finish_container(step, node, ok=False, error=error_dict("LoopLimitExceeded", f"the loop reached max_iterations ({cap})", node.id))
+            return
+        i = step.state["iterations"]
+        step.state["in_flight"] = [i]
+        self.touch(step)
+        self.start_scope(f"{step.scope}{node.id}[{i}]/", node.id)
+
+    # ------------------------------------------------------------------ completion
+
+    def on_finished(self, step: StepRun) -> None:
+        """A step reached a final state: take it into account (the heart of advancing)."""
+        step.advanced = True
+        self.touch(step)
+        node = self.plan.node(step.node_id)
+        scope = step.scope
+        if step.status == StepStatus.COMPLETED:
+            out_var = node.spec.get("output")
+            if out_var:
+                self.ex.variables[out_var] = step.output
+                self._ex_dirty.add("variables")
+            if node.type == "activity" and node.spec.get("activity") == "set" and isinstance(step.output, dict):
+                self.ex.variables.update(step.output)
+                self._ex_dirty.add("variables")
+            self._resolve_handler(scope, node)
+            self._propagate(scope, node)
+        elif step.status == StepStatus.SKIPPED:
+            self._resolve_handler(scope, node)
+            self._propagate(scope, node)
+        elif step.status == StepStatus.FAILED:
+            if self._maybe_retry(step, node):
+                return
+            if node.on_error:
+                handler = self.plan.node(node.on_error)
+                self.event("error_handled", node=node.id, scope=scope, step=step, payload={"handler": handler.id, "error": step.error})
+                self.activate(scope, handler, {"error": step.error})
+                self._propagate(scope, node)
+                return
+            self._fail_scope(scope, step)
+            return
+        else:  # cancelled: whoever cancelled it decides what follows
+            return
+        self._check_scope_done(scope)
+
+    def _maybe_retry(self, step: StepRun, node: NodePlan) -> bool:
+        if node.type != "activity":
+            return False
+        error = step.error or {}
+        retry = node.spec.get("retry") or {}
+        if error.get("type") == WORKER_LOST:
+            losses = step.state.get("worker_losses", 0) + 1
+            if losses <= MAX_WORKER_LOSSES:
+                self.activate_activity(step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, previous=step)
+                self._new[-1].state = {**self._new[-1].state, "worker_losses": losses, "retry_budget_used": step.state.get("retry_budget_used", step.attempt - 1)}
+                self._new[-1].save(update_fields=["state"])
+                return True
+            return False
+        if error.get("retryable") is False:
+            return False
+        if error.get("type") in retry.get("non_retryable", []):
+            return False
+        used = step.state.get("retry_budget_used", step.attempt - 1) + 1  # attempts that counted, this one included
+        if used >= int(retry.get("max_attempts", 1)):
+            return False
+        delay = backoff_seconds(retry, used)
+        self.activate_activity(step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, delay=delay, previous=step)
+        new = self._new[-1]
+        new.state = {**new.state, "retry_budget_used": used, "worker_losses": step.state.get("worker_losses", 0)}
+        new.save(update_fields=["state"])
+        return True
+
+    def _resolve_handler(self, scope: str, node: NodePlan) -> None:
+        """A node that did not fail releases its error handler, once all it guards are done."""
+        if not node.on_error:
+            return
+        handler = self.plan.node(node.on_error)
+        if self.latest(scope, handler.id) is not None:
+            return
+        for guarded in handler.handles:
+            latest = self.latest(scope, guarded)
+            if latest is None or latest.status not in (StepStatus.COMPLETED, StepStatus.SKIPPED):
+                return
+        if handler.predecessors:
+            return  # it is also reached by ordinary edges; those decide
+        self._skip(scope, handler)
+
+    def _takes(self, scope: str, pred: str, target: str) -> bool | None:
+        """True: edge pred->target is live; False: dead; None: pred is not finished yet."""
+        step = self.latest(scope, pred)
+        if step is None:
+            return None
+        if step.status == StepStatus.COMPLETED:
+            if step.node_type == "condition":
+                return (step.output or {}).get("chosen") == target
+            return True
+        if step.status in (StepStatus.SKIPPED, StepStatus.CANCELLED):
+            return False
+        if step.status == StepStatus.FAILED:
+            return False if step.advanced else None
+        return None
+
+    def _propagate(self, scope: str, node: NodePlan) -> None:
+        for target_id in node.successors:
+            if self.latest(scope, target_id) is not None:
+                continue
+            target = self.plan.node(target_id)
+            verdicts = [self._takes(scope, p, target_id) for p in target.predecessors]
+            if any(v is None for v in verdicts):
+                continue
+            if any(verdicts):
+                self.activate(scope, target)
+            else:
+                self._skip(scope, target)
+
+    def _skip(self, scope: str, node: NodePlan) -> None:
+        step = self.new_step(scope, node, status=StepStatus.SKIPPED, finished_at=self.now)
+        self.event("step_skipped", node=node.id, scope=scope, step=step)
+        self.on_finished(step)
+
+    def _scope_nodes_resolved(self, scope: str) -> bool:
+        scope_id = self._scope_id(scope)
+        for node_id in self.plan.scope(scope_id).node_ids:
+            step = self.latest(scope, node_id)
+            if step is None or step.status not in (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED):
+                return False
+            if step.status == StepStatus.FAILED and not step.advanced:
+                return False
+        return True
+
+    def _scope_id(self, scope: str) -> str:
+        if scope == "":
+            return ""
+        _, node_id, idx = parent_scope(scope)
+        owner = self.plan.node(node_id)
+        return f"{node_id}.{idx}" if owner.type == "parallel" else node_id
+
+    def _check_scope_done(self, scope: str) -> None:
+        if not self._scope_nodes_resolved(scope):
+            return
+        if scope == "":
+            if self.ex.status in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING, ExecutionStatus.PAUSED):
+                self._complete_execution()
+            return
+        parent, node_id, idx = parent_scope(scope)
+        container = self.latest(parent, node_id)
+        if container is None or container.status != StepStatus.WAITING:
+            return
+        result = self._scope_result(scope)
+        self._child_done(container, self.plan.node(node_id), idx, ok=True, result=result)
+
+    def _scope_result(self, scope: str) -> Any:
+        scope_plan = self.plan.scope(self._scope_id(scope))
+        if scope_plan.result:
+            try:
+                return expressions.resolve(scope_plan.result, self.context(scope))
+            except (KeyError, expressions.ReferenceError_):
+                return None
+        last = None
+        for step in self.steps_in(scope):
+            if step.status == StepStatus.COMPLETED:
+                last = step
+        return last.output if last else None
+
+    def _fail_scope(self, scope: str, failed: StepRun) -> None:
+        self._cancel_scope(scope, reason=f"{failed.node_id} failed")
+        if scope == "":
+            error = dict(failed.error or {})
+            error.setdefault("node", failed.node_id)
+            self._finish_execution(ExecutionStatus.FAILED, error=error)
+            return
+        parent, node_id, idx = parent_scope(scope)
+        container = self.latest(parent, node_id)
+        if container is None or container.status != StepStatus.WAITING:
+            return
+        error = dict(failed.error or {})
+        error.setdefault("node", failed.node_id)
+        self._child_done(container, self.plan.node(node_id), idx, ok=False, error=error)
+
+    def _cancel_scope(self, prefix: str, *, reason: str, include_self: bool = True) -> None:
+        """Cancel every active step at or below scope `prefix` (a prefix of "" means everything)."""
+        qs = StepRun.objects.filter(execution=self.ex, status__in=[StepStatus.SCHEDULED, StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING])
+        if prefix:
+            qs = qs.filter(scope__startswith=prefix)
+        ids = list(qs.values_list("id", flat=True))
+        known = {s.pk: s for steps in self._scope_cache.values() for s in steps}
+        for step_id in ids:
+            step = known.get(step_id) or StepRun.objects.get(pk=step_id)
+            if step.status not in (StepStatus.SCHEDULED, StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING):
+                continue
+            step.status = StepStatus.CANCELLED
+            step.finished_at = self.now
+            step.advanced = True
+            self.touch(step)
+            if step.task_id:
+                self.effects.revoke.append(step.task_id)
+            self.event("step_cancelled", node=step.node_id, scope=step.scope, step=step, payload={"reason": reason})
+        for step in self._new:
+            pass
+        Timer.objects.filter(execution=self.ex, fired_at__isnull=True, step_id__in=ids).update(fired_at=self.now)
+        if ids:
+            from .children import cancel_children_of_steps
+
+            cancel_children_of_steps(self, ids, reason)
+
+    # ------------------------------------------------------------------ containers
+
+    def _child_done(self, container: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
+        state = container.state
+        key = str(idx)
+        if node.type == "parallel":
+            state["done"][key] = "completed" if ok else "failed"
+            if ok:
+                state["results"][key] = result
+            self.touch(container)
+            join = node.spec.get("join", "all")
+            total = state["total"]
+            needed = total if join == "all" else 1 if join == "any" else int(join["count"])
+            succeeded = sum(1 for v in state["done"].values() if v == "completed")
+            failed = sum(1 for v in state["done"].values() if v == "failed")
+            if succeeded >= needed:
+                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} joined", include_self=False)
+                if join == "all":
+                    output = [state["results"].get(str(i)) for i in range(total)]
+                elif join == "any":
+                    output = result
+                else:
+                    output = [state["results"][k] for k in sorted(state["results"], key=int)]
+                self._finish_container(container, node, ok=True, output=output)
+            elif failed > total - needed:
+                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} can no longer join")
+                self._finish_container(container, node, ok=False, error=error)
+            return
+        # loops
+        state["in_flight"] = [i for i in state["in_flight"] if i != idx]
+        state["iterations"] = state.get("iterations", 0) + 1
+        if ok:
+            state["completed"] += 1
+            state["results"][key] = result
+        else:
+            state["failed"] += 1
+        self.touch(container)
+        if state["mode"] == "for_each":
+            total = state["total"]
+            rule = node.spec.get("complete_when", "all")
+            needed = total if rule == "all" else 1 if rule == "first" else min(int(rule["count"]), total)
+            if state["completed"] >= needed:
+                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} reached its completion threshold")
+                self._complete_loop(container, node)
+            elif not ok and state["failed"] > total - needed:
+                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} failed")
+                self._finish_container(container, node, ok=False, error=error)
+            elif state["next"] < total:
+                i = state["next"]
+                state["next"] += 1
+                state["in_flight"].append(i)
+                self.start_scope(f"{container.scope}{node.id}[{i}]/", node.id)
+            elif not state["in_flight"]:
+                self._complete_loop(container, node)
+            return
+        # while / until
+        if not ok:
+            self._finish_container(container, node, ok=False, error=error)
+            return
+        state["last"] = result
+        mode = state["mode"]
+        try:
+            holds = self._loop_condition(container, node, container.scope)
+        except (expressions.ConditionError, KeyError, TypeError) as exc:
+            self._finish_container(container, node, ok=False, error=error_dict("ConditionError", str(exc), node.id))
+            return
+        if (mode == "while" and holds) or (mode == "until" and not holds):
+            if node.spec.get("long_running") and state["iterations"] % int(node.spec.get("continue_every", 1000)) == 0:
+                from .children import continue_as_new
+
+                continue_as_new(self, container, node)
+                return
+            self._next_iteration(container, node)
+        else:
+            self._complete_loop(container, node)
+
+    def _complete_loop(self, container: StepRun, node: NodePlan) -> None:
+        state = container.state
+        if state["mode"] != "for_each":
+            self._finish_container(container, node, ok=True, output={"iterations": state.get("iterations", 0), "last": state.get("last")})
+            return
+        results = [state["results"][k] for k in sorted(state["results"], key=int)]
+        how = node.spec.get("aggregate", "list")
+        if how == "count":
+            output: Any = len(results)
+        elif how == "sum":
+            output = sum(r for r in results if isinstance(r, (int, float)) and not isinstance(r, bool))
+        else:
+            output = results
+        self._finish_container(container, node, ok=True, output=output)
+
+    def _finish_container(self, container: StepRun, node: NodePlan, *, ok: bool, output: Any = None, error: dict | None = None) -> None:
+        container.status = StepStatus.COMPLETED if ok else StepStatus.FAILED
+        container.finished_at = self.now
+        container.output = output if ok else None
+        container.error = None if ok else (error or error_dict("BranchFailed", f"{node.id} failed", node.id))
+        if "items" in container.state and len(container.state["items"]) > 200:
+            container.state = {**container.state, "items": container.state["items"]}
+        self.touch(container)
+        self.event("step_completed" if ok else "step_failed", node=node.id, scope=container.scope, step=container, payload={"output": output} if ok else {"error": container.error})
+        self.on_finished(container)
+
+    # ------------------------------------------------------------------ run end
+
+    def _complete_execution(self) -> None:
+        output_spec = self.plan.output
+        try:
+            if output_spec is None:
+                output = self.ex.variables
+            else:
+                output = expressions.resolve(output_spec, self.context(""))
+        except (KeyError, expressions.ReferenceError_) as exc:
+            self._finish_execution(ExecutionStatus.FAILED, error=error_dict("OutputError", f"output: {exc}"))
+            return
+        self._finish_execution(ExecutionStatus.COMPLETED, output=output)
+
+    def _finish_execution(self, status: str, *, output: Any = None, error: dict | None = None, actor: str = "") -> None:
+        if status != ExecutionStatus.COMPLETED:
+            self._cancel_scope("", reason=f"execution {status}")
+        self.set_ex(status=status, finished_at=self.now, output=output, error=error)
+        payload: dict[str, Any] = {"status": status}
+        if output is not None:
+            payload["output"] = output
+        if error is not None:
+            payload["error"] = error
+        self.event(f"execution_{status}", payload=payload, actor=actor)
+        self.effects.finished = True
+        from .children import notify_parent
+
+        notify_parent(self)
+
+    def cancel(self, *, actor: str = "", reason: str = "cancelled") -> None:
+        self._finish_execution(ExecutionStatus.CANCELLED, error=error_dict("Cancelled", reason), actor=actor)
