@@ -83,13 +83,24 @@ def anon_api() -> APIClient:
 #
 
 
-def _worker_env(queue: str) -> dict[str, str]:
+def _worker_env(queue: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     from django.db import connection
 
     name = connection.settings_dict["NAME"]
     url = urlsplit(os.environ["DATABASE_URL"])
     database_url = urlunsplit((url.scheme, url.netloc, "/" + name, url.query, url.fragment))
-    env = {**os.environ, "DATABASE_URL": database_url, "WB_CELERY_QUEUE": queue, "WB_TESTING": "true"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "WB_CELERY_QUEUE": queue,
+        "WB_TESTING": "true",
+        # Recover fast in tests: sweep every second, reap after 5 s without a heartbeat.
+        "WB_SWEEP_INTERVAL": "1",
+        "WB_STEP_HEARTBEAT_GRACE": "5",
+        # Tests stand remote APIs up on 127.0.0.1 (other loopback addresses stay refused).
+        "WB_HTTP_ALLOWED_HOSTS": "127.0.0.1",
+        **(extra or {}),
+    }
     env.pop("WB_TEST_DB_NAME", None)
     return env
 
@@ -97,9 +108,10 @@ def _worker_env(queue: str) -> dict[str, str]:
 class WorkerProcess:
     """A `celery worker` subprocess consuming this test session's own queue."""
 
-    def __init__(self, queue: str, *, concurrency: int = 8):
+    def __init__(self, queue: str, *, concurrency: int = 8, env: dict[str, str] | None = None):
         self.queue = queue
         self.concurrency = concurrency
+        self.extra_env = env
         self.proc: subprocess.Popen | None = None
         self.log_path = ROOT / ".data" / "logs" / f"test-worker-{queue}.log"
 
@@ -108,19 +120,21 @@ class WorkerProcess:
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
+        # A new node name per start: a restarted worker must not heartbeat its predecessor's steps.
+        self.name = f"{self.queue}-{uuid.uuid4().hex[:4]}"
         self.proc = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "workflowsite", "worker",
                 "-P", "threads", "-c", str(self.concurrency), "-Q", self.queue,
-                "-n", f"{self.queue}@%h", "--without-gossip", "--without-mingle", "-l", "INFO",
+                "-n", f"{self.name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO",
             ],
-            cwd=ROOT, env=_worker_env(self.queue), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=_worker_env(self.queue, self.extra_env), stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"celery worker exited; see {self.log_path}")
-            replies = app.control.inspect(destination=[f"{self.queue}@{os.uname().nodename}"], timeout=0.5).ping()
+            replies = app.control.inspect(destination=[f"{self.name}@{os.uname().nodename}"], timeout=0.5).ping()
             if replies:
                 return
         raise RuntimeError(f"celery worker did not answer within 60 s; see {self.log_path}")

@@ -60,17 +60,17 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
         if singles:
             StepRun.objects.filter(pk__in=[s.pk for s in singles]).update(dispatched_at=now)
             if len(singles) == 1:
-                tasks.run_step.apply_async((singles[0].pk,), task_id=f"step-{singles[0].pk}")
+                tasks.run_step.apply_async((singles[0].pk,))
             else:
                 from celery import group
 
-                group(tasks.run_step.si(s.pk).set(task_id=f"step-{s.pk}") for s in singles).apply_async()
+                group(tasks.run_step.si(s.pk) for s in singles).apply_async()
         for batch in effects.chords:
             from celery import chord
 
             StepRun.objects.filter(pk__in=[s.pk for s in batch]).update(dispatched_at=now)
             chord(
-                [tasks.run_chord_step.si(s.pk).set(task_id=f"step-{s.pk}") for s in batch],
+                [tasks.run_chord_step.si(s.pk) for s in batch],
                 tasks.advance_execution.si(execution_id),
             ).apply_async()
         for task_id in effects.revoke:
@@ -337,7 +337,7 @@ def execute_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:
 
             StepRun.objects.filter(pk__in=[current, *queue]).update(dispatched_at=timezone.now())
             for rest in [current, *queue]:
-                tasks.run_step.apply_async((rest,), task_id=f"step-{rest}")
+                tasks.run_step.apply_async((rest,))
             return
         step = _claim(current, worker, task_id if current == step_id else f"inline-{current}")
         ran += 1
@@ -378,7 +378,7 @@ def fire_timer(timer_id: int) -> None:
                 seq = _next_seq(step.execution_id)
                 event = ExecutionEvent.objects.create(execution_id=step.execution_id, seq=seq, type="step_scheduled", node_id=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt})
                 publish.on_commit(step.execution_id, [event])
-            tasks.run_step.apply_async((step.pk,), task_id=f"step-{step.pk}")
+            tasks.run_step.apply_async((step.pk,))
 
 
 def check_deadline(step_id: int) -> None:
@@ -427,7 +427,7 @@ def sweep() -> dict[str, int]:
         ).exclude(execution__status__in=list(FINISHED_EXECUTION) + [ExecutionStatus.PAUSED])
         for step_id in lost.values_list("id", flat=True)[:500]:
             StepRun.objects.filter(pk=step_id).update(dispatched_at=now)
-            tasks.run_step.apply_async((step_id,), task_id=f"step-{step_id}-r{int(now.timestamp())}")
+            tasks.run_step.apply_async((step_id,))
             counts["redispatched"] += 1
         stalled = (
             StepRun.objects.filter(advanced=False, finished_at__lt=now - timedelta(seconds=3))
@@ -467,3 +467,68 @@ def cancel_execution(execution: Execution, *, acting_user=None, reason: str = "c
 def retry_execution(execution: Execution, *, acting_user=None) -> Execution:
     """A new run of the same workflow with the same input."""
     return start_execution(execution.workflow, execution.input, acting_user=acting_user, trigger="retry", retry_of=execution)
+
+
+def retry_with_changes(execution: Execution, *, acting_user=None, input: dict | None = None, node_params: dict[str, dict] | None = None) -> Execution:
+    """Re-run a failed run from where it failed, keeping the top-level steps that completed.
+
+    `input` replaces the run input; `node_params` replaces the params of the named
+    activity nodes (in this new run only; the workflow is not changed). Completed
+    steps are copied with their outputs, and the variables are those the failed run
+    ended with; everything after them runs again.
+    Raises DefinitionError / InputError like start_execution.
+    """
+    import copy
+
+    definition = copy.deepcopy(execution.definition)
+    if node_params:
+        found = set()
+
+        def patch(nodes: list) -> None:
+            for node in nodes:
+                if node.get("id") in node_params:
+                    node["params"] = node_params[node["id"]]
+                    found.add(node["id"])
+                for branch in node.get("branches", []) or []:
+                    patch(branch.get("nodes", []))
+                if isinstance(node.get("body"), dict):
+                    patch(node["body"].get("nodes", []))
+
+        patch(definition.get("nodes", []))
+        missing = set(node_params) - found
+        if missing:
+            raise InputError("node_params", f"no node with id {', '.join(sorted(missing))} in this workflow")
+    plan = compile_definition(definition)
+    new_input = execution.input if input is None else input
+    check_input(definition, new_input)
+    kept = [
+        s for s in StepRun.objects.filter(execution=execution, scope="").order_by("id")
+        if s.status in (StepStatus.COMPLETED, StepStatus.SKIPPED)
+    ]
+    latest: dict[str, StepRun] = {}
+    for step in kept:
+        latest[step.node_id] = step
+    with transaction.atomic():
+        new = Execution.objects.create(
+            workflow=execution.workflow, definition=definition, input=new_input, variables=dict(execution.variables),
+            trigger="retry", retry_of=execution, status=ExecutionStatus.RUNNING,
+            created_by=acting_user if getattr(acting_user, "is_authenticated", False) else None,
+        )
+        rt = Runtime(new, plan)
+        rt.set_ex(started_at=rt.now)
+        rt.event("execution_started", payload={"input": new_input, "trigger": "retry", "variables": new.variables, "retry_of": execution.pk, "kept_steps": sorted(latest)})
+        copies = []
+        for step in latest.values():
+            copies.append(rt.new_step("", plan.node(step.node_id), status=step.status, output=step.output, input=step.input, started_at=step.started_at, finished_at=step.finished_at, advanced=False, state={"kept_from": step.pk}))
+            rt.event("step_kept", node=step.node_id, step=copies[-1], payload={"from_execution": execution.pk, "output": step.output})
+        if not copies:
+            rt.start_scope("", plan.root.id)
+        for step in copies:
+            if new.status in FINISHED_EXECUTION:
+                break
+            step.advanced = False
+            # Propagate as if the kept step had just finished; only nodes without a step run start.
+            rt.on_finished(step)
+        effects = rt.flush()
+        _apply(effects, new.pk)
+    return new

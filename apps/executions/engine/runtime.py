@@ -218,7 +218,7 @@ class Runtime:
 
     def start(self) -> None:
         self.set_ex(status=ExecutionStatus.RUNNING, started_at=self.now)
-        self.event("execution_started", payload={"input": self.ex.input, "trigger": self.ex.trigger})
+        self.event("execution_started", payload={"input": self.ex.input, "trigger": self.ex.trigger, "variables": self.ex.variables})
         self.start_scope("", self.plan.root.id)
 
     def start_scope(self, instance: str, scope_id: str, extra: dict | None = None) -> None:
@@ -401,13 +401,16 @@ class Runtime:
         node = self.plan.node(step.node_id)
         scope = step.scope
         if step.status == StepStatus.COMPLETED:
+            changes: dict[str, Any] = {}
+            if node.type == "activity" and node.spec.get("activity") == "set" and isinstance(step.output, dict):
+                changes.update(step.output)
             out_var = node.spec.get("output")
             if out_var:
-                self.ex.variables[out_var] = step.output
+                changes[out_var] = step.output
+            if changes:
+                self.ex.variables.update(changes)
                 self._ex_dirty.add("variables")
-            if node.type == "activity" and node.spec.get("activity") == "set" and isinstance(step.output, dict):
-                self.ex.variables.update(step.output)
-                self._ex_dirty.add("variables")
+                self.event("variables_updated", node=node.id, scope=scope, step=step, payload={"set": changes})
             self._resolve_handler(scope, node)
             self._propagate(scope, node)
         elif step.status == StepStatus.SKIPPED:

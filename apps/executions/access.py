@@ -1,0 +1,40 @@
+"""Permission-checked fetch of executions, used by every view, endpoint and consumer.
+
+A user may see a run when they may view its workflow; acting on it (cancel, retry,
+signal) needs the workflow's change permission.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from apps.sharing.services import has_workflow_perm, visible_workflows
+
+from .models import Execution
+
+
+def visible_executions(user) -> QuerySet[Execution]:
+    if not getattr(user, "is_authenticated", False):
+        return Execution.objects.none()
+    if user.is_superuser:
+        return Execution.objects.all()
+    return Execution.objects.filter(workflow__in=visible_workflows(user).values("pk"))
+
+
+def access_execution(user, pk, perm: str = "view") -> Execution:
+    """Return the execution if `user` holds `perm` on its workflow.
+
+    Raises Http404 when they may not see it at all, PermissionDenied when they may
+    see but not `perm` it.
+    """
+    try:
+        execution = Execution.objects.select_related("workflow", "workflow__owner").get(pk=pk)
+    except (Execution.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such execution.") from None
+    if not has_workflow_perm(user, execution.workflow, "view"):
+        raise Http404("No such execution.")
+    if perm != "view" and not has_workflow_perm(user, execution.workflow, perm):
+        raise PermissionDenied(f"You need the '{perm}' permission on this workflow.")
+    return execution

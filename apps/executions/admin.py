@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
+
+from .choices import FINISHED_EXECUTION
+from .engine import orchestrator
+from .models import Execution, ExecutionEvent, StepRun, Timer
+
+
+class StepRunInline(admin.TabularInline):
+    model = StepRun
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["node_id", "scope", "attempt", "status", "activity", "worker", "started_at", "finished_at"]
+    readonly_fields = fields
+    ordering = ["id"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ExecutionEventInline(admin.TabularInline):
+    model = ExecutionEvent
+    extra = 0
+    can_delete = False
+    fields = ["seq", "type", "node_id", "scope", "actor", "created_at"]
+    readonly_fields = fields
+    ordering = ["seq"]
+    max_num = 0
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        # The newest 200 events; the full history is in the event list (linked on the page).
+        return super().get_queryset(request).order_by("seq")
+
+
+@admin.register(Execution)
+class ExecutionAdmin(admin.ModelAdmin):
+    list_display = ["id", "workflow", "status", "trigger", "created_by", "created_at", "duration", "parent_link"]
+    list_filter = ["status", "trigger", "workflow", "created_at", "pinned"]
+    search_fields = ["=id", "workflow__name", "workflow__slug", "correlation_id"]
+    list_select_related = ["workflow", "created_by", "parent"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "workflow", "status", "trigger", "input", "variables", "output", "error", "created_by", "parent", "parent_step",
+        "continued_from", "retry_of", "created_at", "started_at", "finished_at", "last_seq", "correlation_id", "definition", "events_link",
+    ]
+    fields = ["pinned", *readonly_fields]
+    inlines = [StepRunInline]
+    actions = ["cancel_selected", "retry_selected"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="Duration")
+    def duration(self, obj: Execution) -> str:
+        return f"{obj.duration_ms} ms" if obj.duration_ms is not None else "—"
+
+    @admin.display(description="Parent")
+    def parent_link(self, obj: Execution) -> str:
+        if not obj.parent_id:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:executions_execution_change", args=[obj.parent_id]), obj.parent_id)
+
+    @admin.display(description="Events")
+    def events_link(self, obj: Execution) -> str:
+        url = reverse("admin:executions_executionevent_changelist") + f"?execution__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} events</a>', url, obj.last_seq)
+
+    @admin.action(description="Cancel selected runs")
+    def cancel_selected(self, request, queryset):
+        cancelled = sum(1 for execution in queryset if orchestrator.cancel_execution(execution, acting_user=request.user, reason="cancelled by an operator"))
+        skipped = queryset.count() - cancelled
+        self.message_user(request, f"Cancelled {cancelled} run(s)" + (f"; {skipped} had already finished." if skipped else "."), messages.SUCCESS)
+
+    @admin.action(description="Retry selected runs (new runs with the same input)")
+    def retry_selected(self, request, queryset):
+        started, failed = [], []
+        for execution in queryset:
+            if execution.status not in FINISHED_EXECUTION:
+                failed.append(f"{execution.pk} (still {execution.status})")
+                continue
+            try:
+                started.append(orchestrator.retry_execution(execution, acting_user=request.user).pk)
+            except Exception as exc:  # show the reason per run rather than a 500
+                failed.append(f"{execution.pk} ({exc})")
+        if started:
+            self.message_user(request, f"Started runs {', '.join(map(str, started))}.", messages.SUCCESS)
+        if failed:
+            self.message_user(request, f"Not retried: {'; '.join(failed)}", messages.WARNING)
+
+
+@admin.register(StepRun)
+class StepRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "execution", "node_id", "scope", "attempt", "status", "activity", "worker", "started_at", "finished_at"]
+    list_filter = ["status", "node_type", "activity"]
+    search_fields = ["=execution__id", "node_id", "worker"]
+    list_select_related = ["execution"]
+    readonly_fields = [f.name for f in StepRun._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(ExecutionEvent)
+class ExecutionEventAdmin(admin.ModelAdmin):
+    list_display = ["execution", "seq", "type", "node_id", "scope", "actor", "created_at"]
+    list_filter = ["type"]
+    search_fields = ["=execution__id", "node_id", "type"]
+    list_select_related = ["execution"]
+    readonly_fields = [f.name for f in ExecutionEvent._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Timer)
+class TimerAdmin(admin.ModelAdmin):
+    list_display = ["id", "execution", "kind", "fire_at", "fired_at"]
+    list_filter = ["kind", ("fired_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=execution__id"]
+    readonly_fields = [f.name for f in Timer._meta.fields]
+    show_full_result_count = False

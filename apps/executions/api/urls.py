@@ -1,0 +1,14 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("executions", views.ExecutionViewSet, basename="execution")
+
+urlpatterns = [
+    path("workflows/<int:pk>/validate", views.validate_workflow, name="workflow-validate"),
+    path("workflows/<int:pk>/runs", views.run_workflow, name="workflow-run"),
+    path("schema/workflow-definition.json", views.definition_schema, name="definition-schema"),
+    *router.urls,
+]

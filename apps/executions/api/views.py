@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import django_filters
+from django.db import transaction
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action, api_view, permission_classes
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from apps.executions.access import access_execution, visible_executions
+from apps.executions.choices import ExecutionStatus
+from apps.executions.engine import orchestrator
+from apps.executions.models import Execution
+from apps.sharing.services import access_workflow
+from apps.workflows.definition.schema import published_schema
+from apps.workflows.definition.validator import DefinitionError, validate
+
+from .serializers import (
+    ExecutionDetailSerializer,
+    ExecutionEventSerializer,
+    ExecutionListSerializer,
+    RetryWithChangesSerializer,
+    RunRequestSerializer,
+    ValidationResultSerializer,
+)
+
+
+def definition_error_response(exc: DefinitionError) -> Response:
+    return Response(
+        {"detail": "The workflow definition is invalid.", "code": "invalid_definition", "problems": [p.as_dict() for p in exc.problems]},
+        status=status.HTTP_400_BAD_REQUEST,
+    )
+
+
+def input_error_response(exc: orchestrator.InputError) -> Response:
+    return Response({exc.field: [exc.message], "code": "invalid_input"}, status=status.HTTP_400_BAD_REQUEST)
+
+
+class ExecutionFilter(django_filters.FilterSet):
+    workflow = django_filters.NumberFilter(field_name="workflow_id")
+    workflow_slug = django_filters.CharFilter(field_name="workflow__slug")
+    status = django_filters.MultipleChoiceFilter(choices=ExecutionStatus.choices)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    parent = django_filters.NumberFilter(field_name="parent_id")
+
+    class Meta:
+        model = Execution
+        fields = ["workflow", "workflow_slug", "status", "created_after", "created_before", "parent"]
+
+
+class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Runs of the workflows you can see."""
+
+    filterset_class = ExecutionFilter
+    ordering_fields = ["created_at", "finished_at"]
+    ordering = ["-created_at"]
+    search_fields: list[str] = []
+
+    def get_queryset(self):
+        return visible_executions(self.request.user).select_related("workflow")
+
+    def get_serializer_class(self):
+        return ExecutionListSerializer if self.action == "list" else ExecutionDetailSerializer
+
+    def get_object(self):
+        perm = "change" if self.action in ("cancel", "retry", "retry_with_changes", "pin") else "view"
+        return access_execution(self.request.user, self.kwargs["pk"], perm)
+
+    @extend_schema(summary="The run's event history, oldest first (paginated)", responses=ExecutionEventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        execution = self.get_object()
+        qs = execution.events.order_by("seq")
+        after = request.query_params.get("after_seq")
+        if after:
+            try:
+                qs = qs.filter(seq__gt=int(after))
+            except ValueError:
+                raise ValidationError({"after_seq": ["must be an integer"]}) from None
+        event_type = request.query_params.get("type")
+        if event_type:
+            qs = qs.filter(type=event_type)
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(ExecutionEventSerializer(page, many=True).data)
+
+    @extend_schema(summary="Cancel a run (running steps are revoked)", request=None, responses={200: ExecutionDetailSerializer, 409: OpenApiResponse(description="The run has finished.")})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        execution = self.get_object()
+        if not orchestrator.cancel_execution(execution, acting_user=request.user):
+            return Response({"detail": f"The run has already finished ({execution.status}).", "code": "finished"}, status=status.HTTP_409_CONFLICT)
+        execution.refresh_from_db()
+        return Response(ExecutionDetailSerializer(execution, context={"request": request}).data)
+
+    @extend_schema(summary="Start a new run with the same input", request=None, responses={201: ExecutionDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        execution = self.get_object()
+        try:
+            new = orchestrator.retry_execution(execution, acting_user=request.user)
+        except DefinitionError as exc:
+            return definition_error_response(exc)
+        except orchestrator.InputError as exc:
+            return input_error_response(exc)
+        return Response(ExecutionDetailSerializer(new, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Re-run a failed run from the failed step, with a changed input or node params", request=RetryWithChangesSerializer, responses={201: ExecutionDetailSerializer})
+    @action(detail=True, methods=["post"], url_path="retry-with-changes")
+    def retry_with_changes(self, request, pk=None):
+        execution = self.get_object()
+        if execution.status != ExecutionStatus.FAILED:
+            return Response({"detail": "Only failed runs can be retried with changes.", "code": "not_failed"}, status=status.HTTP_409_CONFLICT)
+        body = RetryWithChangesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            new = orchestrator.retry_with_changes(execution, acting_user=request.user, input=body.validated_data.get("input"), node_params=body.validated_data.get("node_params"))
+        except DefinitionError as exc:
+            return definition_error_response(exc)
+        except orchestrator.InputError as exc:
+            return input_error_response(exc)
+        return Response(ExecutionDetailSerializer(new, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(summary="Validate the workflow's stored definition", request=None, responses=ValidationResultSerializer)
+@api_view(["POST"])
+def validate_workflow(request, pk: int):
+    workflow = access_workflow(request.user, pk, "view")
+    definition = request.data.get("definition") if isinstance(request.data, dict) and "definition" in request.data else workflow.definition
+    problems = validate(definition)
+    return Response({"valid": not problems, "problems": [p.as_dict() for p in problems]})
+
+
+@extend_schema(summary="Start a run of the workflow", request=RunRequestSerializer, responses={201: ExecutionDetailSerializer})
+@api_view(["POST"])
+def run_workflow(request, pk: int):
+    workflow = access_workflow(request.user, pk, "change")
+    if not workflow.is_active:
+        return Response({"detail": "This workflow is inactive; activate it to run it.", "code": "inactive"}, status=status.HTTP_409_CONFLICT)
+    body = RunRequestSerializer(data=request.data if isinstance(request.data, dict) else {"input": request.data})
+    body.is_valid(raise_exception=True)
+    try:
+        execution = orchestrator.start_execution(workflow, body.validated_data.get("input") or {}, acting_user=request.user, trigger="api")
+    except DefinitionError as exc:
+        return definition_error_response(exc)
+    except orchestrator.InputError as exc:
+        return input_error_response(exc)
+    return Response(ExecutionDetailSerializer(execution, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(summary="The JSON Schema of a workflow definition (format_version 1)", responses={200: dict})
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def definition_schema(request):
+    return Response(published_schema())
