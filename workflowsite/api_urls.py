@@ -6,6 +6,12 @@ app_name = "api"
 
 urlpatterns = [
     path("", include("apps.accounts.api.urls")),
+    # Collaboration routes first: "workflows/export/" must not be read as a workflow id.
+    path("", include("apps.transfer.api.urls")),
+    path("", include("apps.templates.api.urls")),
+    path("", include("apps.versions.api.urls")),
+    path("", include("apps.sharing.api.urls")),
+    path("", include("apps.comments.api.urls")),
     path("", include("apps.workflows.api.urls")),
     path("", include("apps.executions.api.urls")),
 ]

@@ -85,6 +85,10 @@ INSTALLED_APPS = [
     "apps.sharing",
     "apps.versions",
     "apps.executions",
+    # Collaboration (issue 7): templates, import/export, comments/activity/notifications.
+    "apps.templates",
+    "apps.transfer",
+    "apps.comments",
 ]
 
 MIDDLEWARE = [
@@ -364,6 +368,18 @@ WB_READYZ_REQUIRE_BEAT = env_bool("WB_READYZ_REQUIRE_BEAT", False)
 WB_SWEEP_INTERVAL = env_int("WB_SWEEP_INTERVAL", 5)
 # A running step with no heartbeat for this long (plus its timeout) is re-dispatched.
 WB_STEP_HEARTBEAT_GRACE = env_int("WB_STEP_HEARTBEAT_GRACE", 30)
+
+#
+# Collaboration
+#
+
+# Versions kept per workflow; older ones are pruned by the periodic task below.
+WB_VERSIONS_KEEP = env_int("WB_VERSIONS_KEEP", 50)
+# Notification emails (each user can turn them off per kind in their preferences).
+WB_NOTIFICATION_EMAILS = env_bool("WB_NOTIFICATION_EMAILS", True)
+# Base URL for links in notification emails.
+WB_SITE_URL = env_str("WB_SITE_URL", "http://127.0.0.1:8000")
+CELERY_BEAT_SCHEDULE["prune-workflow-versions"] = {"task": "apps.versions.tasks.prune_versions", "schedule": 3600.0}
 
 #
 # Test overrides

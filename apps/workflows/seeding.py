@@ -77,8 +77,12 @@ def read_example(path: Path) -> Example | None:
     return Example(path=path, name=name.strip(), slug=slug, definition=definition, description=description, tags=tags)
 
 
+# examples/templates/ holds workflow templates (loaded by apps.templates.seeding), not workflows.
+TEMPLATES_DIR = "templates"
+
+
 def read_examples(directory: Path) -> tuple[list[Example], list[Path]]:
-    """Every example under `directory` (sorted by path) and the data files skipped.
+    """Every example under `directory` (sorted by path, templates/ excluded) and the data files skipped.
 
     Raises ExampleError for a bad file or two files claiming the same slug, before
     anything is written.
@@ -87,6 +91,8 @@ def read_examples(directory: Path) -> tuple[list[Example], list[Path]]:
     skipped: list[Path] = []
     by_slug: dict[str, Path] = {}
     for path in sorted(directory.rglob("*.json")):
+        if path.relative_to(directory).parts[0] == TEMPLATES_DIR:
+            continue
         example = read_example(path)
         if example is None:
             skipped.append(path)

@@ -14,12 +14,16 @@ class WorkflowSerializer(serializers.ModelSerializer):
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
     definition = serializers.JSONField(required=False)
     url = serializers.HyperlinkedIdentityField(view_name="api:workflow-detail")
+    version_note = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=500,
+        help_text="A note for the version this change records (shown in the version history).",
+    )
 
     class Meta:
         model = Workflow
         fields = [
             "id", "url", "name", "slug", "description", "tags", "definition", "is_active",
-            "owner", "team", "created_at", "updated_at",
+            "owner", "team", "created_at", "updated_at", "version_note",
         ]
         read_only_fields = ["id", "owner", "created_at", "updated_at"]
 
@@ -44,8 +48,10 @@ class WorkflowSerializer(serializers.ModelSerializer):
 
     def create(self, validated_data):
         user = self.context["request"].user
-        return services.create_workflow(owner=user, acting_user=user, **validated_data)
+        note = validated_data.pop("version_note", "")
+        return services.create_workflow(owner=user, acting_user=user, **validated_data, **({"comment": note} if note else {}))
 
     def update(self, instance, validated_data):
         user = self.context["request"].user
-        return services.update_workflow(instance, acting_user=user, **validated_data)
+        note = validated_data.pop("version_note", "")
+        return services.update_workflow(instance, acting_user=user, comment=note, **validated_data)

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from apps.workflows.seeding import ExampleError, read_examples, seed_example, seed_owner
+from apps.templates.seeding import read_templates, seed_template
+from apps.workflows.seeding import TEMPLATES_DIR, ExampleError, read_examples, seed_example, seed_owner
 
 
 class Command(BaseCommand):
@@ -30,6 +31,7 @@ class Command(BaseCommand):
             raise CommandError(f"--dir: {directory} is not a folder")
         try:
             examples, skipped = read_examples(directory)
+            templates = read_templates(directory / TEMPLATES_DIR)
             owner = seed_owner(options["owner"])
         except ExampleError as exc:
             raise CommandError(str(exc)) from None
@@ -40,6 +42,11 @@ class Command(BaseCommand):
                 workflow, outcome = seed_example(example, owner=owner)
                 counts[outcome] += 1
                 self.stdout.write(f"{outcome:<9} #{workflow.pk:<5} {workflow.slug}")
+            template_counts: Counter[str] = Counter()
+            for spec in templates:
+                template, outcome = seed_template(spec, owner=owner)
+                template_counts[outcome] += 1
+                self.stdout.write(f"{outcome:<9} template #{template.pk:<5} {template.slug}")
         for path in skipped:
             if options["verbosity"] >= 2:
                 self.stdout.write(f"skipped   {path.relative_to(directory)} (no name/definition: a data file)")
@@ -50,3 +57,10 @@ class Command(BaseCommand):
                 + (f"; {len(skipped)} data file(s) skipped" if skipped else "")
             )
         )
+        if templates:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{len(templates)} public template(s): {template_counts['created']} created, "
+                    f"{template_counts['updated']} updated, {template_counts['unchanged']} unchanged"
+                )
+            )

@@ -1,0 +1,99 @@
+"""Workflow templates: reusable definitions, public or shared like workflows."""
+
+from __future__ import annotations
+
+import reversion
+from django.conf import settings
+from django.db import models
+from django.db.models import Count, Q
+from django.urls import reverse
+
+from apps.executions.choices import ExecutionStatus
+
+
+class Category(models.TextChoices):
+    DATA_PROCESSING = "data_processing", "Data Processing"
+    API_ORCHESTRATION = "api_orchestration", "API Orchestration"
+    DEVOPS = "devops", "DevOps"
+    APPROVALS = "approvals", "Approvals"
+    CUSTOM = "custom", "Custom"
+
+
+class WorkflowTemplateQuerySet(models.QuerySet):
+    def with_stats(self) -> WorkflowTemplateQuerySet:
+        """Annotate usage_count, runs_finished and runs_completed (one query, no N+1)."""
+        finished = [ExecutionStatus.COMPLETED, ExecutionStatus.FAILED]
+        return self.annotate(
+            usage_count=Count("usages", distinct=True),
+            runs_finished=Count(
+                "usages__workflow__executions",
+                filter=Q(usages__workflow__executions__status__in=finished),
+                distinct=True,
+            ),
+            runs_completed=Count(
+                "usages__workflow__executions",
+                filter=Q(usages__workflow__executions__status=ExecutionStatus.COMPLETED),
+                distinct=True,
+            ),
+        )
+
+
+@reversion.register()
+class WorkflowTemplate(models.Model):
+    """A template. Object permissions (guardian) as for workflows: view, change, delete
+    and admin (may share) on `workflow_templates.<perm>_workflowtemplate`; the owner holds all four.
+    Public templates are visible to every signed-in user.
+    """
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    category = models.CharField(max_length=32, choices=Category.choices, default=Category.CUSTOM, db_index=True)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    definition = models.JSONField()
+    sample_input = models.JSONField(default=dict, blank=True)
+    is_public = models.BooleanField(default=False, db_index=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="workflow_templates")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkflowTemplateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("admin_workflowtemplate", "Can share and manage permissions of the template")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("workflow_templates:detail", args=[self.pk])
+
+    def stats(self) -> dict:
+        """usage_count and success_rate (completed / finished runs, None without finished runs)."""
+        usage = getattr(self, "usage_count", None)
+        if usage is None:
+            annotated = WorkflowTemplate.objects.with_stats().get(pk=self.pk)
+            usage, finished, completed = annotated.usage_count, annotated.runs_finished, annotated.runs_completed
+        else:
+            finished, completed = self.runs_finished, self.runs_completed
+        return {
+            "usage_count": usage,
+            "runs_finished": finished,
+            "success_rate": round(completed / finished, 4) if finished else None,
+        }
+
+
+class TemplateUsage(models.Model):
+    """A workflow made from a template (the Workflow model stays unaware of templates)."""
+
+    template = models.ForeignKey(WorkflowTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="usages")
+    workflow = models.OneToOneField("workflows.Workflow", on_delete=models.CASCADE, related_name="template_usage")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.workflow} from {self.template or 'a deleted template'}"
