@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("apps.comments.api.urls")),
     path("", include("apps.workflows.api.urls")),
     path("", include("apps.executions.api.urls")),
+    path("", include("apps.connectors.api.urls")),
 ]

@@ -89,6 +89,8 @@ INSTALLED_APPS = [
     "apps.templates",
     "apps.transfer",
     "apps.comments",
+    # Connectors (issue 9): credentials, http, notifications, mapping, AI.
+    "apps.connectors",
 ]
 
 MIDDLEWARE = [
@@ -380,6 +382,37 @@ WB_NOTIFICATION_EMAILS = env_bool("WB_NOTIFICATION_EMAILS", True)
 # Base URL for links in notification emails.
 WB_SITE_URL = env_str("WB_SITE_URL", "http://127.0.0.1:8000")
 CELERY_BEAT_SCHEDULE["prune-workflow-versions"] = {"task": "apps.versions.tasks.prune_versions", "schedule": 3600.0}
+
+#
+# Connectors
+#
+
+# Fernet key(s) encrypting stored credentials, comma-separated, the first one encrypting
+# (rotation: put the new key first, run `manage.py rotate_credentials`, drop the old one).
+# Unset: a key derived from SECRET_KEY.
+CREDENTIALS_KEY = env_str("CREDENTIALS_KEY")
+# http.request: default and largest timeout, response size cap (bytes).
+WB_HTTP_DEFAULT_TIMEOUT = env_int("WB_HTTP_DEFAULT_TIMEOUT", 30)
+WB_HTTP_MAX_TIMEOUT = env_int("WB_HTTP_MAX_TIMEOUT", 300)
+WB_HTTP_MAX_RESPONSE_BYTES = env_int("WB_HTTP_MAX_RESPONSE_BYTES", 5 * 1024 * 1024)
+# Circuit breaker per destination host, shared by all workers through Redis: this many
+# failures in a row open it; after this many seconds one trial request may pass.
+WB_HTTP_CIRCUIT_THRESHOLD = env_int("WB_HTTP_CIRCUIT_THRESHOLD", 5)
+WB_HTTP_CIRCUIT_RESET_SECONDS = env_int("WB_HTTP_CIRCUIT_RESET_SECONDS", 30)
+WB_HTTP_CIRCUIT_REDIS_URL = env_str("WB_HTTP_CIRCUIT_REDIS_URL", REDIS_URL)
+# Modules imported at start-up to register in-house activities (besides entry points).
+WB_ACTIVITY_MODULES = env_list("WB_ACTIVITY_MODULES")
+# Email notifications use Django's EMAIL_BACKEND; the file backend writes here.
+if env_str("EMAIL_FILE_PATH"):
+    EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH")
+# AI assistance: any OpenAI-compatible chat-completions endpoint. Unset: /api/v1/ai/interpret
+# answers 503 and ai.complete fails; everything else works.
+AI_BASE_URL = env_str("AI_BASE_URL")
+AI_MODEL = env_str("AI_MODEL")
+AI_API_KEY = env_str("AI_API_KEY")
+AI_TIMEOUT = env_int("AI_TIMEOUT", 60)
+# How many times interpret sends the validator's problems back to the model for a fix.
+AI_REPAIR_ATTEMPTS = env_int("AI_REPAIR_ATTEMPTS", 1)
 
 #
 # Test overrides

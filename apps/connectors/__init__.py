@@ -1,0 +1,2 @@
+"""Connectors: stored credentials, hardened outbound HTTP, notifications, data mapping,
+the AI assistant and the dry-run evaluator."""

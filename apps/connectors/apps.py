@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import importlib
+import logging
+
+from django.apps import AppConfig
+from django.conf import settings
+
+logger = logging.getLogger("workflow.connectors")
+
+
+class ConnectorsConfig(AppConfig):
+    name = "apps.connectors"
+    label = "connectors"
+    verbose_name = "Connectors"
+
+    def ready(self) -> None:
+        # Registers http.request, notify.*, map and ai.complete.
+        from . import activities  # noqa: F401
+
+        # Operators may name in-house activity modules that are not packaged with an
+        # entry point; importing one registers its activities (see docs/integrations.md).
+        for module in getattr(settings, "WB_ACTIVITY_MODULES", []):
+            try:
+                importlib.import_module(module)
+            except Exception:
+                logger.exception("could not import activity module %s (WB_ACTIVITY_MODULES)", module)

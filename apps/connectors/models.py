@@ -1,0 +1,87 @@
+"""Stored credentials (encrypted at rest) and the record of notification deliveries."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+from . import crypto
+from .choices import CredentialKind, DeliveryChannel, DeliveryStatus
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
+
+
+class Credential(models.Model):
+    """A secret a workflow refers to by name (`"auth": {"credential": "github"}`).
+
+    Only the owner's workflows may use it: a run resolves names against the credentials of
+    its workflow's owner, inside the activity, so the secret never reaches step input,
+    events or logs. The secret is write-only: nothing reads it back out but `get_secret()`.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credentials")
+    name = models.CharField(
+        max_length=100,
+        validators=[RegexValidator(NAME_PATTERN, "Use letters, digits, '.', '_' and '-', starting with a letter or digit.")],
+        help_text="What workflows call it, e.g. github.",
+    )
+    kind = models.CharField(max_length=20, choices=CredentialKind.choices)
+    description = models.CharField(max_length=500, blank=True)
+    username = models.CharField(max_length=200, blank=True, help_text="Basic auth: the username.")
+    field_name = models.CharField(
+        max_length=100, blank=True, help_text="API key kinds: the header (e.g. X-Api-Key) or query parameter (e.g. api_key)."
+    )
+    secret_encrypted = models.TextField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["owner_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="credential_unique_name_per_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def set_secret(self, plaintext: str) -> None:
+        self.secret_encrypted = crypto.encrypt(plaintext)
+
+    def get_secret(self) -> str:
+        """The decrypted secret; raises crypto.SecretUnreadable when the keys changed."""
+        return crypto.decrypt(self.secret_encrypted)
+
+    @property
+    def masked(self) -> str:
+        """A hint that never reveals more than the last two characters."""
+        try:
+            secret = self.get_secret()
+        except crypto.SecretUnreadable:
+            return "(unreadable with the current key)"
+        return "••••••" + (secret[-2:] if len(secret) >= 12 else "")
+
+
+class Delivery(models.Model):
+    """One notification sent by a step (email, Slack, webhook): what, where, how it went."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    channel = models.CharField(max_length=16, choices=DeliveryChannel.choices, db_index=True)
+    target = models.CharField(max_length=500, help_text="Recipients or the destination (secret parts masked).")
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    execution = models.ForeignKey("executions.Execution", null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    step = models.ForeignKey("executions.StepRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    node_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} to {self.target} ({self.status})"
