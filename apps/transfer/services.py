@@ -7,6 +7,7 @@ problem is found. A dry run returns the same plan without writing.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal
 
@@ -60,7 +61,7 @@ def export_workflows(workflows: Iterable[Workflow], *, include_history: bool = F
             "slug": workflow.slug,
             "description": workflow.description,
             "tags": list(workflow.tags),
-            "definition": workflow.definition,
+            "definition": copy.deepcopy(workflow.definition),
             "is_active": workflow.is_active,
             "triggers": [],
         }
