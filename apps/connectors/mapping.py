@@ -42,6 +42,8 @@ def pick(source: Any, path: str, default: Any = jsonpath.MISSING) -> Any:
     """Read `path` ("@.a.b", "$.a.b" or "a.b") from `source`; default when it matches nothing."""
     if path.startswith("@"):
         path = "$" + path[1:]
+    elif path.startswith("["):
+        path = "$" + path
     elif not path.startswith("$"):
         path = "$." + path if path else "$"
     try:
