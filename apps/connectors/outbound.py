@@ -209,6 +209,7 @@ def send(
     follow_redirects: bool = True,
     max_redirects: int = MAX_REDIRECTS,
     max_bytes: int,
+    sensitive_headers: tuple[str, ...] = (),
 ) -> Response:
     """Send one request through the guard (each redirect hop checked).
 
@@ -236,7 +237,8 @@ def send(
                 url = urljoin(url, location)
                 dest = check_destination(url)
                 if dest.origin != origin:
-                    headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+                    drop = CREDENTIAL_HEADERS | {h.lower() for h in sensitive_headers}
+                    headers = {k: v for k, v in headers.items() if k.lower() not in drop}
                     origin = dest.origin
                 if response.status_code == 303 or (response.status_code in (301, 302) and method != "HEAD"):
                     method = "GET" if method != "HEAD" else method

@@ -330,3 +330,12 @@ def test_redirects_are_followed_and_drop_credentials_across_origins(local_server
     assert out["body"] == {"auth": None, "body": '{"a":1}'}
     assert first.received[-1].headers["authorization"] == "Bearer tok-not-for-others"
     assert out["redirects"]
+
+
+@LOCAL
+def test_an_api_key_header_is_not_forwarded_to_another_origin(local_server, alice, run_context):
+    first, second = local_server(), local_server()
+    services.create_credential(owner=alice, name="k", kind="api_key_header", field_name="X-Api-Key", secret="key-stays-home-1")
+    first.routes["/go"] = lambda r: (302, {"Location": second.url("/there")}, "")
+    second.routes["/there"] = lambda r: (200, {}, {"key": r.headers.get("x-api-key")})
+    assert http_request({"url": first.url("/go"), "auth": {"credential": "k"}}, run_context())["body"] == {"key": None}

@@ -232,6 +232,7 @@ def http_request(params: dict, ctx: ActivityContext) -> Any:
                     follow_redirects=params.get("follow_redirects", True),
                     max_redirects=int(params.get("max_redirects", outbound.MAX_REDIRECTS)),
                     max_bytes=max_bytes,
+                    sensitive_headers=tuple(auth_headers),
                 )
         except outbound.ResponseTooLarge:
             raise ActivityError("ResponseTooLarge", f"the response from {shown} is over {max_bytes} bytes", retryable=False) from None
