@@ -7,5 +7,11 @@ urlpatterns = [
     path("api/v1/", include("workflowsite.api_urls", namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    # Collaboration pages (templates, versions, shares, comments, activity, import/export).
+    path("", include("apps.transfer.urls")),
+    path("", include("apps.templates.urls")),
+    path("", include("apps.versions.urls")),
+    path("", include("apps.sharing.urls")),
+    path("", include("apps.comments.urls")),
     path("", include("apps.accounts.urls")),
 ]

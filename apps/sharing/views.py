@@ -1,0 +1,77 @@
+"""Share dialog pages for workflows and templates."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from . import shares
+from .services import access_workflow
+
+LEVEL_CHOICES = [("view", "Can view"), ("change", "Can edit"), ("admin", "Admin (may share)")]
+
+
+def _dialog(request: HttpRequest, obj, kind: str, back: str) -> HttpResponse:
+    can_manage = shares.has_level(request.user, obj, "admin")
+    error = ""
+    if request.method == "POST":
+        if not can_manage:
+            raise PermissionDenied("Only admins of this item may manage its shares.")
+        action = request.POST.get("action", "add")
+        level = request.POST.get("level", "view")
+        if action == "add":
+            name = request.POST.get("grantee", "").strip()
+            if name.startswith("team:"):
+                grantee = Group.objects.filter(name=name[5:]).first()
+            else:
+                grantee = get_user_model().objects.filter(username=name, is_active=True).first()
+            if grantee is None:
+                error = f"There is no user or team “{name}” (write team:<name> for a team)."
+            elif level not in dict(LEVEL_CHOICES):
+                error = "Choose a level."
+            else:
+                shares.grant(obj, grantee, level, acting_user=request.user)
+                messages.success(request, f"Shared with {name}.")
+        else:
+            grantee = shares.find_grantee(request.POST.get("share", ""))
+            if grantee is None or (not isinstance(grantee, Group) and grantee.pk == obj.owner_id):
+                raise Http404("No such share.")
+            if action == "remove":
+                shares.revoke(obj, grantee, acting_user=request.user)
+                messages.success(request, "Share removed.")
+            elif level in dict(LEVEL_CHOICES):
+                shares.grant(obj, grantee, level, acting_user=request.user)
+                messages.success(request, "Share changed.")
+        if not error:
+            return redirect(request.path)
+    return render(request, "sharing/dialog.html", {
+        "obj": obj, "kind": kind, "back": back, "shares": shares.list_shares(obj), "levels": LEVEL_CHOICES,
+        "can_manage": can_manage, "error": error,
+    }, status=422 if error else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workflow_share(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = access_workflow(request.user, pk, "view")
+    back = ""
+    try:
+        back = workflow.get_absolute_url()
+    except Exception:
+        pass
+    return _dialog(request, workflow, "workflow", back)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def template_share(request: HttpRequest, pk: int) -> HttpResponse:
+    from apps.templates.services import access_template
+
+    template = access_template(request.user, pk)
+    return _dialog(request, template, "template", template.get_absolute_url())

@@ -1,0 +1,60 @@
+"""Version history panel: versions, a coloured diff on the graph and as a field list, restore."""
+
+from __future__ import annotations
+
+from csp.decorators import csp_exempt
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.sharing.services import access_workflow, has_workflow_perm
+
+from . import services
+from .graphs import definition_svg
+
+
+def _pair(request: HttpRequest, workflow):
+    versions = list(services.versions_of(workflow))
+    if len(versions) < 2 and not request.GET.get("from"):
+        return versions, None, None
+    old = services.get_version(workflow, request.GET["from"]) if request.GET.get("from", "").isdigit() else versions[1]
+    new = services.get_version(workflow, request.GET["to"]) if request.GET.get("to", "").isdigit() else versions[0]
+    return versions, old, new
+
+
+@login_required
+def history(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = access_workflow(request.user, pk, "view")
+    versions, old, new = _pair(request, workflow)
+    diff = services.diff_versions(old, new) if old and new else None
+    numbered = [(len(versions) - i, v) for i, v in enumerate(versions)]
+    return render(request, "versions/history.html", {
+        "workflow": workflow, "versions": numbered, "old": old, "new": new, "diff": diff,
+        "summary": services.summary_counts(diff) if diff else None,
+        "can_restore": has_workflow_perm(request.user, workflow, "change"),
+    })
+
+
+@csp_exempt()
+@login_required
+def diff_graph(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = access_workflow(request.user, pk, "view")
+    _, old, new = _pair(request, workflow)
+    if not (old and new):
+        return HttpResponse(definition_svg(workflow.definition), content_type="image/svg+xml")
+    before, after = services.version_fields(old)["definition"], services.version_fields(new)["definition"]
+    diff = services.diff_definitions(before, after)
+    colours = {n["id"]: n["change"] for n in diff["nodes"]}
+    return HttpResponse(definition_svg(after, diff=colours, removed_from=before, title="Changes"), content_type="image/svg+xml")
+
+
+@login_required
+@require_POST
+def restore(request: HttpRequest, pk: int, vid: int) -> HttpResponse:
+    workflow = access_workflow(request.user, pk, "change")
+    version = services.get_version(workflow, vid)
+    services.restore_version(workflow, version, acting_user=request.user)
+    messages.success(request, f"Restored version {version.pk} as a new version.")
+    return redirect("versions:history", pk=workflow.pk)

@@ -1,0 +1,103 @@
+"""The collaboration pages render for people with access and answer 404 to strangers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from apps.comments.models import Comment, Notification
+from apps.templates.services import create_template
+from apps.transfer.services import export_workflows
+from apps.versions.services import versions_of
+from apps.workflows.models import Workflow
+from apps.workflows.services import update_workflow
+
+from .conftest import DEFINITION
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def template(alice):
+    return create_template(owner=alice, name="Private template", definition=DEFINITION, category="devops")
+
+
+def test_pages_render_for_the_owner(alice, workflow, template):
+    update_workflow(workflow, acting_user=alice, description="v2")
+    client = _client(alice)
+    for url in (
+        "/templates/", "/templates/?view=list&category=devops&q=Private", f"/templates/{template.pk}/",
+        f"/workflows/{workflow.pk}/save-as-template/", f"/workflows/{workflow.pk}/versions/",
+        f"/workflows/{workflow.pk}/share/", f"/templates/{template.pk}/share/", f"/workflows/{workflow.pk}/comments/",
+        f"/workflows/{workflow.pk}/activity/", "/activity/", "/notifications/", "/workflows/import/", "/workflows/export/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    assert client.get(f"/templates/{template.pk}/graph.svg")["Content-Type"] == "image/svg+xml"
+    svg = client.get(f"/workflows/{workflow.pk}/versions/diff.svg").content.decode()
+    assert "<svg" in svg
+
+
+def test_strangers_get_404_on_every_page(charlie, workflow, template):
+    client = _client(charlie)
+    for url in (
+        f"/templates/{template.pk}/", f"/templates/{template.pk}/graph.svg", f"/workflows/{workflow.pk}/save-as-template/",
+        f"/workflows/{workflow.pk}/versions/", f"/workflows/{workflow.pk}/versions/diff.svg", f"/workflows/{workflow.pk}/share/",
+        f"/templates/{template.pk}/share/", f"/workflows/{workflow.pk}/comments/", f"/workflows/{workflow.pk}/activity/",
+        f"/workflows/export/?ids={workflow.pk}",
+    ):
+        assert client.get(url).status_code == 404, url
+    assert client.post(f"/workflows/{workflow.pk}/comments/", {"body": "hi"}).status_code == 404
+    assert client.post(f"/templates/{template.pk}/use/").status_code == 404
+    vid = versions_of(workflow).first().pk
+    assert client.post(f"/workflows/{workflow.pk}/versions/{vid}/restore/").status_code == 404
+    assert "Private template" not in client.get("/templates/").content.decode()
+
+
+def test_anonymous_is_sent_to_login(client, workflow):
+    response = client.get(f"/workflows/{workflow.pk}/versions/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_comment_page_posts_escaped_comments(alice, workflow):
+    client = _client(alice)
+    response = client.post(f"/workflows/{workflow.pk}/comments/", {"body": "<b>hi</b> **there**"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "&lt;b&gt;hi&lt;/b&gt; <strong>there</strong>" in html
+    assert Comment.objects.count() == 1
+
+
+def test_share_dialog_shares_and_notifies(alice, bob, workflow):
+    response = _client(alice).post(f"/workflows/{workflow.pk}/share/", {"action": "add", "grantee": "bob", "level": "view"})
+    assert response.status_code == 302
+    assert bob.has_perm("workflows.view_workflow", workflow)
+    assert Notification.objects.filter(recipient=bob, kind="shared").exists()
+    assert _client(bob).post(f"/workflows/{workflow.pk}/share/", {"action": "add", "grantee": "bob", "level": "admin"}).status_code == 403
+
+
+def test_use_template_page_creates_a_workflow(bob, template, alice):
+    from apps.sharing.shares import grant
+
+    grant(template, bob, "view", acting_user=alice)
+    _client(bob).post(f"/templates/{template.pk}/use/", {"name": "Bob's copy"})
+    assert Workflow.objects.get(name="Bob's copy").owner == bob
+
+
+def test_import_page_previews_then_imports(alice, workflow):
+    document = json.dumps(export_workflows([workflow])).encode()
+    client = _client(alice)
+    preview = client.post("/workflows/import/", {"document": SimpleUploadedFile("e.json", document), "mode": "preview"}, HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+    assert preview.status_code == 200 and "Preview" in preview.content.decode() and Workflow.objects.count() == 1
+    done = client.post("/workflows/import/", {"document": SimpleUploadedFile("e.json", document), "mode": "import"})
+    assert done.status_code == 200 and Workflow.objects.count() == 2
+    bad = client.post("/workflows/import/", {"document": SimpleUploadedFile("e.json", b"{nope"), "mode": "import"})
+    assert bad.status_code == 422 and Workflow.objects.count() == 2
