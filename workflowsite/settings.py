@@ -370,6 +370,11 @@ WB_READYZ_REQUIRE_BEAT = env_bool("WB_READYZ_REQUIRE_BEAT", False)
 WB_SWEEP_INTERVAL = env_int("WB_SWEEP_INTERVAL", 5)
 # A running step with no heartbeat for this long (plus its timeout) is re-dispatched.
 WB_STEP_HEARTBEAT_GRACE = env_int("WB_STEP_HEARTBEAT_GRACE", 30)
+# Finished executions older than this many days are purged (pinned ones are kept).
+WB_EXECUTION_RETENTION_DAYS = env_int("WB_EXECUTION_RETENTION_DAYS", 30)
+CELERY_BEAT_SCHEDULE["purge-old-executions"] = {"task": "apps.executions.retention.purge_old_executions", "schedule": 3600.0}
+# Task modules that are not an app's tasks.py (autodiscovery finds those).
+CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "apps.executions.retention"]
 
 #
 # Collaboration

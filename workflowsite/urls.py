@@ -7,6 +7,8 @@ urlpatterns = [
     path("api/v1/", include("workflowsite.api_urls", namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("workflows/", include("apps.workflows.urls")),
+    path("executions/", include("apps.executions.urls")),
     # Collaboration pages (templates, versions, shares, comments, activity, import/export).
     path("", include("apps.transfer.urls")),
     path("", include("apps.templates.urls")),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The landing page for a signed-in user: where things are."""
-    return render(request, "accounts/home.html")
+    """The landing page for a signed-in user is their workflow list."""
+    from apps.workflows.views import workflow_list
+
+    return workflow_list(request)

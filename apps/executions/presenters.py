@@ -1,0 +1,407 @@
+"""View models for the builder and execution pages: graph drawing, status panels, replay state.
+
+Plain functions over models and definitions; the views, the live-update consumer and the
+polling endpoint all render through these, so a page and its live fragments always agree.
+Everything shown to a user passes through `redact` first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from statistics import median
+from typing import Any, Iterable, Iterator
+
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+
+from apps.workflows.layout import compute_layout, render_svg
+
+from .choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
+from .engine.redaction import redact
+from .models import Execution, ExecutionEvent, StepRun
+
+#
+# Graphs
+#
+
+# Node types a later feature adds; their panels render only when a definition has them.
+DYNAMIC_TYPES = {"dynamic"}
+SIGNAL_TYPES = {"signal_wait", "approval"}
+
+
+def iter_nodes(nodes: Iterable[dict], parent: str | None = None, where: str = "") -> Iterator[tuple[dict, str | None, str]]:
+    """Every node of a definition, nested ones included: (node, container id, where label)."""
+    for node in nodes or []:
+        if not isinstance(node, dict):
+            continue
+        yield node, parent, where
+        node_id = str(node.get("id", ""))
+        body = node.get("body")
+        if isinstance(body, dict):
+            yield from iter_nodes(body.get("nodes", []), node_id, f"body of {node_id}")
+        for i, branch in enumerate(node.get("branches", []) or []):
+            if isinstance(branch, dict):
+                yield from iter_nodes(branch.get("nodes", []), node_id, f"branch {i + 1} of {node_id}")
+
+
+def find_node(definition: dict, node_id: str) -> dict | None:
+    for node, _parent, _where in iter_nodes(definition.get("nodes", [])):
+        if node.get("id") == node_id:
+            return node
+    return None
+
+
+def _graph_edges(nodes: list, edges: list, out_nodes: list[dict], out_edges: list[dict]) -> None:
+    """Flatten one graph (and the graphs nested in it) into drawable nodes and edges."""
+    for node in nodes or []:
+        if not isinstance(node, dict) or not node.get("id"):
+            continue
+        node_id = str(node["id"])
+        node_type = str(node.get("type", ""))
+        kind = f"{node_type}: {node['activity']}" if node_type == "activity" and node.get("activity") else node_type
+        out_nodes.append({"id": node_id, "type": kind, "label": str(node.get("name") or node_id)})
+        if node_type == "condition":
+            for i, case in enumerate(node.get("cases", []) or []):
+                if isinstance(case, dict) and case.get("to"):
+                    out_edges.append({"from": node_id, "to": case["to"], "label": case.get("label") or f"case {i + 1}"})
+            if node.get("default"):
+                out_edges.append({"from": node_id, "to": node["default"], "label": "default"})
+        if node.get("on_error"):
+            out_edges.append({"from": node_id, "to": node["on_error"], "label": "on error"})
+        body = node.get("body")
+        if isinstance(body, dict) and body.get("nodes"):
+            entry = body["nodes"][0]
+            if isinstance(entry, dict) and entry.get("id"):
+                out_edges.append({"from": node_id, "to": entry["id"], "label": "body"})
+            _graph_edges(body.get("nodes", []), body.get("edges", []), out_nodes, out_edges)
+        for i, branch in enumerate(node.get("branches", []) or []):
+            if isinstance(branch, dict) and branch.get("nodes"):
+                entry = branch["nodes"][0]
+                if isinstance(entry, dict) and entry.get("id"):
+                    out_edges.append({"from": node_id, "to": entry["id"], "label": f"branch {i + 1}"})
+                _graph_edges(branch.get("nodes", []), branch.get("edges", []), out_nodes, out_edges)
+    for edge in edges or []:
+        if isinstance(edge, dict) and edge.get("from") and edge.get("to"):
+            out_edges.append({"from": edge["from"], "to": edge["to"], "label": edge.get("label")})
+
+
+@lru_cache(maxsize=256)
+def _layout_for(text: str):
+    definition = json.loads(text)
+    nodes: list[dict] = []
+    edges: list[dict] = []
+    _graph_edges(definition.get("nodes", []), definition.get("edges", []), nodes, edges)
+    return compute_layout(nodes, edges)
+
+
+_STYLE_ELEMENT = re.compile(r"<style>.*?</style>", re.S)
+
+
+def graph_svg(
+    definition: dict,
+    *,
+    statuses: dict[str, str] | None = None,
+    highlight: Iterable[str] | None = None,
+    link_prefix: str | None = None,
+    title: str = "Workflow graph",
+    id_prefix: str = "wbg",
+) -> SafeString:
+    """The definition drawn as inline SVG (nested bodies and branches included).
+
+    Layouts are cached by the definition's text. The SVG's own <style> element is dropped:
+    the page's CSP allows styles from our stylesheet only, and app.css styles the graph.
+    """
+    if not isinstance(definition, dict):
+        definition = {}
+    layout = _layout_for(json.dumps({"nodes": definition.get("nodes", []), "edges": definition.get("edges", [])}, sort_keys=True))
+    if not layout.nodes:
+        return mark_safe("")
+    svg = render_svg(layout, statuses=statuses, highlight=highlight, link_prefix=link_prefix, title=title, id_prefix=id_prefix)
+    return mark_safe(_STYLE_ELEMENT.sub("", svg, count=1))  # noqa: S308 - render_svg escapes all text
+
+
+# Step statuses as the graph draws them.
+GRAPH_STATUS = {
+    StepStatus.SCHEDULED: "queued",
+    StepStatus.PENDING: "queued",
+    StepStatus.RUNNING: "running",
+    StepStatus.WAITING: "waiting",
+    StepStatus.COMPLETED: "completed",
+    StepStatus.FAILED: "failed",
+    StepStatus.CANCELLED: "cancelled",
+    StepStatus.SKIPPED: "skipped",
+}
+# When a node ran several times (loop iterations, branches), the most telling status wins.
+_PRIORITY = ["running", "waiting", "queued", "failed", "completed", "cancelled", "skipped", "pending"]
+
+
+def merge_status(current: str | None, new: str) -> str:
+    if current is None:
+        return new
+    return current if _PRIORITY.index(current) <= _PRIORITY.index(new) else new
+
+
+def node_statuses(steps: Iterable[StepRun]) -> dict[str, str]:
+    """node id -> graph status, from the latest attempt of each node in each scope."""
+    latest: dict[tuple[str, str], StepRun] = {}
+    for step in steps:
+        key = (step.scope, step.node_id)
+        if key not in latest or step.pk > latest[key].pk:
+            latest[key] = step
+    out: dict[str, str] = {}
+    for (_scope, node_id), step in latest.items():
+        out[node_id] = merge_status(out.get(node_id), GRAPH_STATUS.get(step.status, "pending"))
+    return out
+
+
+#
+# Execution status panel
+#
+
+
+@dataclass
+class StatusPanel:
+    execution: Execution
+    counts: list[tuple[str, int]]
+    total_steps: int
+    elapsed_ms: int | None
+    eta_ms: int | None
+    has_dynamic: bool
+    has_signals: bool
+    active: bool
+
+
+def _ms(delta: timedelta) -> int:
+    return max(0, int(delta.total_seconds() * 1000))
+
+
+def typical_duration_ms(execution: Execution) -> int | None:
+    """Median duration of this workflow's last 20 completed runs, for the ETA."""
+    rows = (
+        Execution.objects.filter(workflow_id=execution.workflow_id, status=ExecutionStatus.COMPLETED, started_at__isnull=False, finished_at__isnull=False)
+        .exclude(pk=execution.pk)
+        .order_by("-created_at")
+        .values_list("started_at", "finished_at")[:20]
+    )
+    durations = [_ms(f - s) for s, f in rows]
+    return int(median(durations)) if durations else None
+
+
+def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | None = None) -> StatusPanel:
+    now = now or timezone.now()
+    counter = Counter(step.status for step in steps)
+    order = [s for s in StepStatus.values if counter.get(s)]
+    types = {str(node.get("type")) for node, _p, _w in iter_nodes(execution.definition.get("nodes", []))}
+    elapsed = None
+    if execution.started_at:
+        elapsed = _ms((execution.finished_at or now) - execution.started_at)
+    active = execution.status not in FINISHED_EXECUTION
+    eta = None
+    if active and elapsed is not None:
+        typical = typical_duration_ms(execution)
+        if typical is not None:
+            eta = max(0, typical - elapsed)
+    return StatusPanel(
+        execution=execution,
+        counts=[(s, counter[s]) for s in order],
+        total_steps=len(steps),
+        elapsed_ms=elapsed,
+        eta_ms=eta,
+        has_dynamic=bool(types & DYNAMIC_TYPES),
+        has_signals=bool(types & SIGNAL_TYPES),
+        active=active,
+    )
+
+
+def execution_steps(execution: Execution) -> list[StepRun]:
+    return list(StepRun.objects.filter(execution=execution).order_by("id"))
+
+
+def step_rows(steps: list[StepRun]) -> list[dict]:
+    """The step table: one row per step run, secrets redacted."""
+    return [
+        {
+            "step": s,
+            "key": s.key,
+            "log_count": len(s.logs or []),
+            "error": redact(s.error) if s.error else None,
+        }
+        for s in steps
+    ]
+
+
+def timeline_rows(events: Iterable[ExecutionEvent]) -> list[dict]:
+    rows = []
+    for event in events:
+        payload = redact(event.payload or {})
+        rows.append({"event": event, "summary": summarize_event(event.type, payload), "payload": payload})
+    return rows
+
+
+def summarize_event(type_: str, payload: dict) -> str:
+    """A one-line description of an event for the timeline."""
+    if type_ in ("step_failed", "execution_failed", "error_handled") and isinstance(payload.get("error"), dict):
+        error = payload["error"]
+        return f"{error.get('type', 'Error')}: {error.get('message', '')}"
+    if type_ == "step_retry_scheduled":
+        return f"attempt {payload.get('attempt')} in {payload.get('delay_seconds')} s"
+    if type_ == "step_scheduled":
+        return f"{payload.get('activity', '')} attempt {payload.get('attempt', 1)}".strip()
+    if type_ == "variables_updated":
+        return "set " + ", ".join(sorted((payload.get("set") or {}).keys()))
+    if type_ == "execution_started":
+        return f"trigger {payload.get('trigger', 'manual')}"
+    if type_ == "step_cancelled":
+        return str(payload.get("reason", ""))
+    if type_ == "loop_started":
+        return f"{payload.get('mode', '')} over {payload.get('items')} items" if payload.get("items") is not None else str(payload.get("mode", ""))
+    if type_ == "condition_evaluated":
+        return "took " + str(payload.get("to") or payload.get("next") or payload.get("case") or "")
+    return ""
+
+
+def failed_step(execution: Execution, steps: list[StepRun]) -> StepRun | None:
+    """The step the run failed on: the node named by its error, latest attempt first."""
+    node = (execution.error or {}).get("node")
+    failed = [s for s in steps if s.status == StepStatus.FAILED]
+    if node:
+        named = [s for s in failed if s.node_id == node]
+        if named:
+            # The innermost activation carries the input that broke it; prefer top-level scopes' latest.
+            return named[-1]
+    return failed[-1] if failed else None
+
+
+#
+# Replay
+#
+
+
+@dataclass
+class ReplayState:
+    seq: int
+    status: str
+    variables: dict = field(default_factory=dict)
+    steps: dict = field(default_factory=dict)
+    node_statuses: dict = field(default_factory=dict)
+
+    def copy(self) -> ReplayState:
+        return ReplayState(self.seq, self.status, dict(self.variables), dict(self.steps), dict(self.node_statuses))
+
+
+EVENT_NODE_STATUS = {
+    "step_scheduled": "queued",
+    "step_retry_scheduled": "queued",
+    "step_started": "running",
+    "step_completed": "completed",
+    "step_kept": "completed",
+    "step_failed": "failed",
+    "step_skipped": "skipped",
+    "step_cancelled": "cancelled",
+    "loop_started": "waiting",
+    "parallel_started": "waiting",
+    "timer_started": "waiting",
+}
+EVENT_RUN_STATUS = {
+    "execution_started": "running",
+    "execution_completed": "completed",
+    "execution_failed": "failed",
+    "execution_cancelled": "cancelled",
+    "execution_continued": "continued",
+}
+
+
+def apply_event(state: ReplayState, event: ExecutionEvent) -> ReplayState:
+    """The state after `event` (a new object; `state` is left as it was)."""
+    new = state.copy()
+    new.seq = event.seq
+    payload = event.payload or {}
+    if event.type == "execution_started":
+        new.variables = dict(payload.get("variables") or {})
+    elif event.type == "variables_updated":
+        new.variables.update(payload.get("set") or {})
+    if event.type in ("step_completed", "step_kept") and event.node_id:
+        new.steps[f"{event.scope}{event.node_id}"] = payload.get("output")
+    if event.type in EVENT_NODE_STATUS and event.node_id:
+        new.node_statuses[event.node_id] = EVENT_NODE_STATUS[event.type]
+    if event.type in EVENT_RUN_STATUS:
+        new.status = EVENT_RUN_STATUS[event.type]
+    return new
+
+
+def replay_states(events: list[ExecutionEvent], upto: int) -> tuple[ReplayState, ReplayState]:
+    """(state before the event at index `upto`, state after it)."""
+    state = ReplayState(seq=0, status="pending")
+    before = state
+    for event in events[: upto + 1]:
+        before = state
+        state = apply_event(state, event)
+    return before, state
+
+
+def _flat(section: str, data: dict) -> dict[str, Any]:
+    return {f"{section}.{key}": value for key, value in (data or {}).items()}
+
+
+def diff_states(before: ReplayState, after: ReplayState) -> list[dict]:
+    """What changed between two states: rows of {key, kind (added/removed/changed), before, after}."""
+    old = {**_flat("vars", before.variables), **_flat("steps", before.steps), **_flat("status", before.node_statuses), "run.status": before.status}
+    new = {**_flat("vars", after.variables), **_flat("steps", after.steps), **_flat("status", after.node_statuses), "run.status": after.status}
+    rows = []
+    for key in sorted(set(old) | set(new)):
+        if key not in old:
+            rows.append({"key": key, "kind": "added", "before": None, "after": redact(new[key])})
+        elif key not in new:
+            rows.append({"key": key, "kind": "removed", "before": redact(old[key]), "after": None})
+        elif old[key] != new[key]:
+            rows.append({"key": key, "kind": "changed", "before": redact(old[key]), "after": redact(new[key])})
+    return rows
+
+
+def replay_document(execution: Execution, events: list[ExecutionEvent]) -> dict:
+    """The replay export: the run, its definition and every event with the state after it (redacted)."""
+    state = ReplayState(seq=0, status="pending")
+    out_events = []
+    for event in events:
+        state = apply_event(state, event)
+        out_events.append(
+            {
+                "seq": event.seq,
+                "type": event.type,
+                "node_id": event.node_id,
+                "scope": event.scope,
+                "actor": event.actor,
+                "at": event.created_at.isoformat(),
+                "payload": redact(event.payload),
+                "state": {"status": state.status, "variables": redact(state.variables), "steps": redact(state.steps), "nodes": state.node_statuses},
+            }
+        )
+    return {
+        "format": "workflow-builder-replay/1",
+        "execution": {
+            "id": execution.pk,
+            "workflow": {"id": execution.workflow_id, "name": execution.workflow.name},
+            "status": execution.status,
+            "trigger": execution.trigger,
+            "input": redact(execution.input),
+            "output": redact(execution.output),
+            "error": redact(execution.error),
+            "started_at": execution.started_at.isoformat() if execution.started_at else None,
+            "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
+        },
+        "definition": redact(execution.definition),
+        "events": out_events,
+    }
+
+
+def pretty(value: Any) -> str:
+    """Indented JSON for <pre> blocks (already redacted by the caller)."""
+    try:
+        return json.dumps(value, indent=2, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return str(value)

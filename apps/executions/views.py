@@ -1,0 +1,340 @@
+"""Execution pages: the list, the live page (and its polling fragment), step logs, the replay viewer
+and its JSON export, the error overlay's "retry with changes", and the cancel/retry/pin actions.
+
+Every view fetches through `access_execution` / `visible_executions`; strangers get 404.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.dateparse import parse_date
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.sharing.services import has_workflow_perm, visible_workflows
+from apps.workflows.definition.validator import DefinitionError
+from apps.workflows.forms import RetryWithChangesForm
+from apps.workflows.suggestions import suggest
+from apps.workflows.views import _redirect, base_template, is_htmx_partial
+
+from . import presenters
+from .access import access_execution, visible_executions
+from .choices import ExecutionStatus, Trigger
+from .engine.redaction import redact
+from .models import Execution, ExecutionEvent, StepRun
+
+PAGE_SIZE = 25
+TIMELINE_LIMIT = 200  # the live page shows the latest events; the replay viewer has them all
+
+#
+# List
+#
+
+
+@require_GET
+@login_required
+def execution_list(request: HttpRequest) -> HttpResponse:
+    """Runs the user may see, filtered by status, workflow, trigger and date; 25 a page."""
+    qs = visible_executions(request.user).select_related("workflow", "created_by").order_by("-created_at", "-pk")
+    status = request.GET.get("status", "")
+    workflow = request.GET.get("workflow", "")
+    trigger = request.GET.get("trigger", "")
+    since = parse_date(request.GET.get("since", "") or "") if request.GET.get("since") else None
+    q = request.GET.get("q", "").strip()[:100]
+    if status in ExecutionStatus.values:
+        qs = qs.filter(status=status)
+    if workflow.isdigit():
+        qs = qs.filter(workflow_id=int(workflow))
+    if trigger in Trigger.values:
+        qs = qs.filter(trigger=trigger)
+    if since:
+        qs = qs.filter(created_at__date__gte=since)
+    if request.GET.get("pinned") == "1":
+        qs = qs.filter(pinned=True)
+    if q:
+        qs = qs.filter(Q(pk=int(q)) if q.isdigit() else Q(workflow__name__icontains=q) | Q(correlation_id=q))
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "filters": {"status": status, "workflow": workflow, "trigger": trigger, "since": request.GET.get("since", ""), "q": q, "pinned": request.GET.get("pinned", "")},
+        "statuses": ExecutionStatus.choices,
+        "triggers": Trigger.choices,
+        "workflows": visible_workflows(request.user).only("pk", "name").order_by("name"),
+    }
+    if is_htmx_partial(request) and request.htmx.target == "execution-results":
+        return render(request, "executions/partials/execution_results.html", context)
+    return render(request, "executions/list.html", {**context, "base_template": base_template(request)})
+
+
+#
+# Live page
+#
+
+
+def live_context(execution: Execution, user: Any, *, after: int | None = None) -> dict:
+    """Everything the live page and its fragments render. `after`: only timeline rows past that seq."""
+    steps = presenters.execution_steps(execution)
+    statuses = presenters.node_statuses(steps)
+    failed = presenters.failed_step(execution, steps) if execution.status == ExecutionStatus.FAILED else None
+    highlight = [failed.node_id] if failed else []
+    events = ExecutionEvent.objects.filter(execution=execution)
+    if after is not None:
+        events = events.filter(seq__gt=after).order_by("seq")
+        timeline = list(events[:1000])
+    else:
+        timeline = list(events.order_by("-seq")[:TIMELINE_LIMIT])[::-1]
+    can_change = has_workflow_perm(user, execution.workflow, "change")
+    context = {
+        "execution": execution,
+        "panel": presenters.status_panel(execution, steps),
+        "graph": presenters.graph_svg(execution.definition, statuses=statuses, highlight=highlight, title=f"Execution {execution.pk}", id_prefix=f"ex{execution.pk}"),
+        "steps": presenters.step_rows(steps),
+        "timeline": presenters.timeline_rows(timeline),
+        "timeline_truncated": after is None and execution.last_seq > TIMELINE_LIMIT,
+        "last_seq": max([after or 0] + [e.seq for e in timeline]) if after is not None else max([execution.last_seq] + [e.seq for e in timeline]),
+        "can_change": can_change,
+        "failed_step": failed,
+        "output_pretty": presenters.pretty(redact(execution.output)),
+    }
+    if failed is not None or execution.status == ExecutionStatus.FAILED:
+        context["overlay"] = error_overlay(execution, failed)
+    return context
+
+
+def error_overlay(execution: Execution, failed: StepRun | None) -> dict:
+    error = redact(execution.error or (failed.error if failed else None) or {})
+    details = {
+        "execution": execution.pk,
+        "workflow": execution.workflow.name,
+        "error": error,
+        "node": error.get("node") or (failed.node_id if failed else None),
+        "step_input": redact(failed.input) if failed else None,
+        "attempt": failed.attempt if failed else None,
+    }
+    return {
+        "error": error,
+        "node": details["node"],
+        "step": failed,
+        "step_input": details["step_input"],
+        "suggestion": suggest(error),
+        "step_input_pretty": presenters.pretty(details["step_input"]) if failed and failed.input is not None else "",
+        "details_json": json.dumps(details, indent=2, default=str),
+    }
+
+
+def render_live_fragments(execution: Execution, user: Any, *, after: int) -> tuple[str, int]:
+    """The out-of-band fragments that bring a live page from event `after` up to date, and the
+    last event seq they include. Sent over the websocket and answered to the polling request alike.
+    """
+    context = live_context(execution, user, after=after)
+    return render_to_string("executions/partials/live_update.html", context), context["last_seq"]
+
+
+@require_GET
+@login_required
+def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live execution page: graph, status panel, timeline, steps, logs, error overlay."""
+    execution = access_execution(request.user, pk)
+    context = live_context(execution, request.user)
+    context["base_template"] = base_template(request)
+    return render(request, "executions/detail.html", context)
+
+
+@require_GET
+@login_required
+def execution_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The polling fallback: the same fragments the websocket sends, from `?after=<seq>`."""
+    execution = access_execution(request.user, pk)
+    try:
+        after = max(0, int(request.GET.get("after", "0")))
+    except ValueError:
+        after = 0
+    html, _last_seq = render_live_fragments(execution, request.user, after=after)
+    return HttpResponse(html)
+
+
+@require_GET
+@login_required
+def step_detail(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+    """A step's log viewer: its input, output, error and log lines (redacted)."""
+    execution = access_execution(request.user, pk)
+    try:
+        step = StepRun.objects.get(pk=step_id, execution=execution)
+    except StepRun.DoesNotExist:
+        raise Http404("No such step.") from None
+    context = {
+        "execution": execution,
+        "step": step,
+        "input": presenters.pretty(redact(step.input)),
+        "output": presenters.pretty(redact(step.output)),
+        "error": redact(step.error) if step.error else None,
+        "logs": redact(step.logs or []),
+        "active": step.status not in ("completed", "failed", "cancelled", "skipped"),
+        "base_template": base_template(request),
+    }
+    return render(request, "executions/step.html", context)
+
+
+#
+# Actions
+#
+
+
+@require_POST
+@login_required
+def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    from .engine.orchestrator import cancel_execution
+
+    execution = access_execution(request.user, pk, "change")
+    if cancel_execution(execution, acting_user=request.user):
+        messages.success(request, f"Execution {execution.pk} cancelled.")
+    else:
+        messages.info(request, f"Execution {execution.pk} had already finished.")
+    return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+
+
+@require_POST
+@login_required
+def execution_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    from .engine.orchestrator import InputError, retry_execution
+
+    execution = access_execution(request.user, pk, "change")
+    try:
+        new = retry_execution(execution, acting_user=request.user)
+    except (DefinitionError, InputError) as exc:
+        messages.error(request, f"Could not retry: {exc}")
+        return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    messages.success(request, f"Started execution {new.pk}, a retry of {execution.pk}.")
+    return _redirect(request, reverse("executions:detail", args=[new.pk]))
+
+
+@require_POST
+@login_required
+def execution_pin(request: HttpRequest, pk: int) -> HttpResponse:
+    """Pin (kept past the retention period) or unpin a run."""
+    execution = access_execution(request.user, pk, "change")
+    pinned = request.POST.get("pinned") == "1"
+    Execution.objects.filter(pk=execution.pk).update(pinned=pinned)
+    messages.success(request, f"Execution {execution.pk} {'pinned: it is kept' if pinned else 'unpinned: it expires with the others'}.")
+    return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit the run input or the failed node's params, then re-run from the failed step."""
+    from .engine.orchestrator import InputError
+    from .engine.orchestrator import retry_with_changes as retry_changed
+
+    execution = access_execution(request.user, pk, "change")
+    if execution.status != ExecutionStatus.FAILED:
+        messages.info(request, "Only failed runs can be retried with changes.")
+        return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    steps = presenters.execution_steps(execution)
+    failed = presenters.failed_step(execution, steps)
+    node = presenters.find_node(execution.definition, failed.node_id) if failed else None
+    is_activity = bool(node and node.get("type") == "activity")
+    initial = {"input": execution.input, "params": (node or {}).get("params", {})}
+    form = RetryWithChangesForm(request.POST or None, initial=initial, node_is_activity=is_activity)
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            node_params = None
+            if is_activity and form.cleaned_data.get("params") is not None and form.cleaned_data["params"] != node.get("params", {}):
+                node_params = {node["id"]: form.cleaned_data["params"]}
+            new_input = form.cleaned_data["input"]
+            try:
+                new = retry_changed(
+                    execution,
+                    acting_user=request.user,
+                    input=None if new_input == execution.input else new_input,
+                    node_params=node_params,
+                )
+            except InputError as exc:
+                form.add_error("params" if exc.field == "node_params" and "params" in form.fields else "input", f"{exc.field}: {exc.message}")
+            except DefinitionError as exc:
+                form.add_error("params" if "params" in form.fields else "input", "; ".join(str(p) for p in exc.problems))
+            else:
+                messages.success(request, f"Started execution {new.pk} from the failed step of {execution.pk}.")
+                return _redirect(request, reverse("executions:detail", args=[new.pk]))
+    return render(
+        request,
+        "executions/retry_with_changes.html",
+        {"execution": execution, "form": form, "node": node, "failed_step": failed, "base_template": base_template(request)},
+        status=status,
+    )
+
+
+#
+# Replay
+#
+
+
+def _filtered_events(events: list[ExecutionEvent], query: str) -> list[int]:
+    """Indexes of events whose type or node matches `query` (case-insensitive substring)."""
+    query = query.lower()
+    return [i for i, e in enumerate(events) if query in e.type.lower() or query in (e.node_id or "").lower()]
+
+
+@require_GET
+@login_required
+def replay(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every event of a run; the state (variables, step outputs, node statuses) at the selected one
+    and what changed since the previous one. ?at=<seq> selects; ?q= filters by event type or node."""
+    execution = access_execution(request.user, pk)
+    events = list(ExecutionEvent.objects.filter(execution=execution).order_by("seq"))
+    q = request.GET.get("q", "").strip()[:100]
+    try:
+        at = int(request.GET.get("at", ""))
+    except ValueError:
+        at = events[-1].seq if events else 0
+    index = next((i for i, e in enumerate(events) if e.seq >= at), len(events) - 1)
+    visible = _filtered_events(events, q) if q else list(range(len(events)))
+    context: dict[str, Any] = {
+        "execution": execution,
+        "events": [{"event": events[i], "summary": presenters.summarize_event(events[i].type, redact(events[i].payload or {}))} for i in visible],
+        "q": q,
+        "count": len(events),
+        "base_template": base_template(request),
+    }
+    if events:
+        before, after = presenters.replay_states(events, index)
+        current = events[index]
+        context.update(
+            current=current,
+            index=index,
+            prev_seq=events[index - 1].seq if index > 0 else None,
+            next_seq=events[index + 1].seq if index + 1 < len(events) else None,
+            first_seq=events[0].seq,
+            last_seq=events[-1].seq,
+            state_vars=presenters.pretty(redact(after.variables)),
+            state_steps=presenters.pretty(redact(after.steps)),
+            run_status=after.status,
+            payload=presenters.pretty(redact(current.payload)),
+            diff=[{**row, "before": presenters.pretty(row["before"]) if row["before"] is not None else "", "after": presenters.pretty(row["after"]) if row["after"] is not None else ""} for row in presenters.diff_states(before, after)],
+            graph=presenters.graph_svg(execution.definition, statuses=after.node_statuses, highlight=[current.node_id] if current.node_id else [], title=f"Execution {execution.pk} at event {current.seq}", id_prefix="replay"),
+        )
+    if is_htmx_partial(request) and request.htmx.target == "replay-state":
+        return render(request, "executions/partials/replay_state.html", context)
+    return render(request, "executions/replay.html", context)
+
+
+@require_GET
+@login_required
+def replay_export(request: HttpRequest, pk: int) -> HttpResponse:
+    """The replay as a JSON download (every event with the state after it; secrets redacted)."""
+    execution = access_execution(request.user, pk)
+    events = list(ExecutionEvent.objects.filter(execution=execution).order_by("seq"))
+    response = JsonResponse(presenters.replay_document(execution, events), json_dumps_params={"indent": 2, "default": str})
+    response["Content-Disposition"] = f'attachment; filename="execution-{execution.pk}-replay.json"'
+    return response

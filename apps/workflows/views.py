@@ -1,0 +1,579 @@
+"""Builder pages: the workflow list, create, the editor (nodes, edges, JSON view), the graph and
+the run dialog. Thin views: they fetch with `access_workflow`, parse forms, call the services in
+`services.py` / the orchestrator, and render. Drafts may be saved with problems (the API allows it
+too); the validator's problems are shown next to the field they name, and a run refuses them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from apps.executions.access import visible_executions
+from apps.executions.choices import ExecutionStatus
+from apps.executions.presenters import graph_svg, iter_nodes
+from apps.sharing.services import access_workflow, has_workflow_perm, visible_workflows
+
+from . import services
+from .definition.validator import DefinitionError, Problem, validate
+from .forms import (
+    AddNodeForm,
+    DefinitionJSONForm,
+    DefinitionSettingsForm,
+    EdgeForm,
+    RunForm,
+    WorkflowForm,
+    node_form_for,
+)
+from .models import Workflow
+
+PAGE_SIZE = 20
+
+
+def is_htmx_partial(request: HttpRequest) -> bool:
+    """An htmx request that wants a fragment (boosted navigations get whole pages)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted
+
+
+def base_template(request: HttpRequest) -> str:
+    return "_partial.html" if is_htmx_partial(request) else "base.html"
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if is_htmx_partial(request) else redirect(url)
+
+
+#
+# List and create
+#
+
+
+def _filtered_workflows(request: HttpRequest) -> tuple[QuerySet[Workflow], str, str]:
+    q = request.GET.get("q", "").strip()[:200]
+    tag = request.GET.get("tag", "").strip()[:50]
+    qs = visible_workflows(request.user).select_related("owner").order_by("-updated_at", "pk")
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(description__icontains=q) | Q(slug__icontains=q))
+    if tag:
+        qs = qs.filter(tags__contains=[tag])
+    return qs, q, tag
+
+
+@require_GET
+@login_required
+def workflow_list(request: HttpRequest) -> HttpResponse:
+    """Workflows the user may see, searchable by text and filterable by tag, 20 a page."""
+    qs, q, tag = _filtered_workflows(request)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    all_tags = sorted({t for tags in visible_workflows(request.user).values_list("tags", flat=True) for t in (tags or []) if isinstance(t, str)})
+    context = {"page": page, "q": q, "tag": tag, "all_tags": all_tags}
+    if is_htmx_partial(request) and request.htmx.target == "workflow-results":
+        return render(request, "workflows/partials/workflow_results.html", context)
+    return render(request, "workflows/list.html", {**context, "base_template": base_template(request)})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def workflow_create(request: HttpRequest) -> HttpResponse:
+    form = WorkflowForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        workflow = services.create_workflow(
+            owner=request.user,
+            acting_user=request.user,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+            tags=form.cleaned_data["tags"],
+        )
+        messages.success(request, f"Created “{workflow.name}”. Add its first node.")
+        return _redirect(request, reverse("workflows:edit", args=[workflow.pk]))
+    return render(request, "workflows/create.html", {"form": form, "base_template": base_template(request)}, status=422 if form.errors else 200)
+
+
+#
+# Detail
+#
+
+
+@require_GET
+@login_required
+def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The workflow: its graph, recent runs, past failures and the run button."""
+    workflow = access_workflow(request.user, pk)
+    runs = visible_executions(request.user).filter(workflow=workflow).order_by("-created_at")
+    failures = runs.filter(status=ExecutionStatus.FAILED)[:10]
+    problems = validate(workflow.definition)
+    return render(
+        request,
+        "workflows/detail.html",
+        {
+            "workflow": workflow,
+            "graph": graph_svg(workflow.definition, title=f"Graph of {workflow.name}"),
+            "recent": runs[:10],
+            "failures": failures,
+            "problems": problems,
+            "can_change": has_workflow_perm(request.user, workflow, "change"),
+            "base_template": base_template(request),
+        },
+    )
+
+
+@require_GET
+@login_required
+def workflow_graph(request: HttpRequest, pk: int) -> HttpResponse:
+    """The graph as a standalone SVG image."""
+    workflow = access_workflow(request.user, pk)
+    svg = graph_svg(workflow.definition, title=f"Graph of {workflow.name}")
+    return HttpResponse(svg, content_type="image/svg+xml")
+
+
+@require_GET
+@login_required
+def error_help(request: HttpRequest) -> HttpResponse:
+    """What the error overlay's suggestions link to (mirrored in docs/ui.md)."""
+    return render(request, "workflows/help.html", {"base_template": base_template(request)})
+
+
+#
+# Definition editing helpers
+#
+
+
+def _graph_by_key(definition: dict, key: str) -> dict | None:
+    """The graph (a dict with nodes and edges) named by `key`: "" top level, "<id>.body", "<id>.branches[i]"."""
+    if not key:
+        return definition
+    m = re.fullmatch(r"(.+)\.(body|branches\[(\d+|new)\])", key)
+    if not m:
+        return None
+    for node, _parent, _where in iter_nodes(definition.get("nodes", [])):
+        if node.get("id") != m.group(1):
+            continue
+        if m.group(2) == "body" and node.get("type") == "loop":
+            body = node.setdefault("body", {"nodes": [], "edges": []})
+            return body if isinstance(body, dict) else None
+        if m.group(3) is not None and node.get("type") == "parallel":
+            branches = node.setdefault("branches", [])
+            if m.group(3) == "new":
+                branches.append({"nodes": [], "edges": []})
+                return branches[-1]
+            index = int(m.group(3))
+            return branches[index] if index < len(branches) else None
+    return None
+
+
+def _graphs(definition: dict) -> list[tuple[str, str, dict]]:
+    """Every graph of a definition: (key, label, graph)."""
+    out = [("", "Top level", definition)]
+    for node, _parent, _where in iter_nodes(definition.get("nodes", [])):
+        node_id = str(node.get("id", ""))
+        if isinstance(node.get("body"), dict):
+            out.append((f"{node_id}.body", f"Body of {node_id}", node["body"]))
+        for i, branch in enumerate(node.get("branches", []) or []):
+            if isinstance(branch, dict):
+                out.append((f"{node_id}.branches[{i}]", f"Branch {i + 1} of {node_id}", branch))
+    return out
+
+
+def _graph_of(definition: dict, node_id: str) -> dict | None:
+    for _key, _label, graph in _graphs(definition):
+        if any(isinstance(n, dict) and n.get("id") == node_id for n in graph.get("nodes", []) or []):
+            return graph
+    return None
+
+
+def _rename(graph: dict, old: str, new: str) -> None:
+    """Point the graph's edges, cases, defaults and error handlers at a renamed node."""
+    for edge in graph.get("edges", []) or []:
+        for end in ("from", "to"):
+            if edge.get(end) == old:
+                edge[end] = new
+    for node in graph.get("nodes", []) or []:
+        if node.get("on_error") == old:
+            node["on_error"] = new
+        if node.get("default") == old:
+            node["default"] = new
+        for case in node.get("cases", []) or []:
+            if isinstance(case, dict) and case.get("to") == old:
+                case["to"] = new
+
+
+def _remove_node(definition: dict, node_id: str) -> bool:
+    graph = _graph_of(definition, node_id)
+    if graph is None:
+        return False
+    graph["nodes"] = [n for n in graph.get("nodes", []) if n.get("id") != node_id]
+    graph["edges"] = [e for e in graph.get("edges", []) or [] if node_id not in (e.get("from"), e.get("to"))]
+    for node in graph["nodes"]:
+        if node.get("on_error") == node_id:
+            node.pop("on_error")
+        if node.get("default") == node_id:
+            node.pop("default")
+        if node.get("cases"):
+            node["cases"] = [c for c in node["cases"] if not (isinstance(c, dict) and c.get("to") == node_id)]
+    return True
+
+
+def _problems_by_node(problems: list[Problem]) -> dict[str, list[Problem]]:
+    out: dict[str, list[Problem]] = {}
+    for problem in problems:
+        out.setdefault(problem.node or "", []).append(problem)
+    return out
+
+
+def _save_definition(request: HttpRequest, workflow: Workflow, definition: dict, comment: str) -> list[Problem]:
+    services.update_workflow(workflow, acting_user=request.user, comment=comment, definition=definition)
+    return validate(definition)
+
+
+def _node_rows(definition: dict, problems_by_node: dict[str, list[Problem]]) -> list[dict]:
+    rows = []
+    for node, parent, where in iter_nodes(definition.get("nodes", [])):
+        rows.append(
+            {
+                "node": node,
+                "id": node.get("id", ""),
+                "type": node.get("type", ""),
+                "detail": node.get("activity", "") if node.get("type") == "activity" else node.get("mode", ""),
+                "where": where,
+                "nested": parent is not None,
+                "problems": problems_by_node.get(str(node.get("id", "")), []),
+            }
+        )
+    return rows
+
+
+def _edge_rows(definition: dict) -> list[dict]:
+    rows = []
+    for key, label, graph in _graphs(definition):
+        for index, edge in enumerate(graph.get("edges", []) or []):
+            if isinstance(edge, dict):
+                rows.append({"graph": key, "graph_label": label, "index": index, "edge": edge})
+    return rows
+
+
+def _editor_context(request: HttpRequest, workflow: Workflow, **extra: Any) -> dict:
+    definition = workflow.definition if isinstance(workflow.definition, dict) else {}
+    problems = validate(definition)
+    by_node = _problems_by_node(problems)
+    node_ids = [str(n.get("id")) for n, _p, _w in iter_nodes(definition.get("nodes", [])) if n.get("id")]
+    context = {
+        "workflow": workflow,
+        "definition": definition,
+        "problems": problems,
+        "general_problems": by_node.get("", []),
+        "node_rows": _node_rows(definition, by_node),
+        "edge_rows": _edge_rows(definition),
+        "add_form": AddNodeForm(definition=definition),
+        "edge_form": EdgeForm(graphs=[(k, label) for k, label, _g in _graphs(definition)], node_ids=node_ids),
+        "settings_form": DefinitionSettingsForm(initial={f: definition.get(f) for f in DefinitionSettingsForm.FIELDS}),
+        "workflow_form": WorkflowForm(initial={"name": workflow.name, "description": workflow.description, "tags": ", ".join(workflow.tags or [])}),
+        "graph": graph_svg(definition, link_prefix=reverse("workflows:node", args=[workflow.pk, "x"])[:-1], title=f"Graph of {workflow.name}"),
+        "base_template": base_template(request),
+    }
+    context.update(extra)
+    return context
+
+
+#
+# Editor
+#
+
+
+@require_GET
+@login_required
+def workflow_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The editor: settings, the node list, edges, the graph; every problem listed by node."""
+    workflow = access_workflow(request.user, pk, "change")
+    return render(request, "workflows/edit.html", _editor_context(request, workflow))
+
+
+def _editor_rerender(request: HttpRequest, workflow: Workflow, status: int = 422, **forms: Any) -> HttpResponse:
+    return render(request, "workflows/edit.html", _editor_context(request, workflow, **forms), status=status)
+
+
+@require_POST
+@login_required
+def workflow_settings(request: HttpRequest, pk: int) -> HttpResponse:
+    """Save name/description/tags and the definition's input schema, variables and output."""
+    workflow = access_workflow(request.user, pk, "change", lock=False)
+    workflow_form = WorkflowForm(request.POST)
+    settings_form = DefinitionSettingsForm(request.POST)
+    if not (workflow_form.is_valid() and settings_form.is_valid()):
+        return _editor_rerender(request, workflow, workflow_form=workflow_form, settings_form=settings_form)
+    definition = copy.deepcopy(workflow.definition)
+    for field in DefinitionSettingsForm.FIELDS:
+        value = settings_form.cleaned_data.get(field)
+        if value in (None, {}, ""):
+            definition.pop(field, None)
+        else:
+            definition[field] = value
+    # Problems in these fields are the settings form's to show.
+    problems = [p for p in validate(definition) if not p.node and p.field and p.field.split(".")[0].split("[")[0] in DefinitionSettingsForm.FIELDS]
+    if problems:
+        for problem in problems:
+            settings_form.add_error(problem.field.split(".")[0].split("[")[0], problem.message)
+        return _editor_rerender(request, workflow, workflow_form=workflow_form, settings_form=settings_form)
+    services.update_workflow(
+        workflow,
+        acting_user=request.user,
+        comment="Edited settings",
+        name=workflow_form.cleaned_data["name"],
+        description=workflow_form.cleaned_data["description"],
+        tags=workflow_form.cleaned_data["tags"],
+        definition=definition,
+    )
+    messages.success(request, "Settings saved.")
+    return _redirect(request, reverse("workflows:edit", args=[workflow.pk]))
+
+
+def _node_skeleton(node_type: str, node_id: str, activity: str) -> dict:
+    node: dict[str, Any] = {"id": node_id, "type": node_type}
+    if node_type == "activity":
+        node.update(activity=activity, params={})
+    elif node_type == "condition":
+        node["cases"] = []
+    elif node_type == "loop":
+        node.update(mode="for_each", body={"nodes": [], "edges": []})
+    elif node_type == "parallel":
+        node.update(branches=[], join="all")
+    elif node_type == "timer":
+        node["duration"] = 60
+    return node
+
+
+@require_POST
+@login_required
+def node_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add a node to a graph, connected after the graph's last node unless told otherwise."""
+    workflow = access_workflow(request.user, pk, "change")
+    definition = copy.deepcopy(workflow.definition)
+    form = AddNodeForm(request.POST, definition=definition)
+    if not form.is_valid():
+        return _editor_rerender(request, workflow, add_form=form)
+    data = form.cleaned_data
+    graph = _graph_by_key(definition, data.get("graph") or "")
+    if graph is None:
+        form.add_error("graph", "that graph no longer exists")
+        return _editor_rerender(request, workflow, add_form=form)
+    nodes = graph.setdefault("nodes", [])
+    after = data.get("after") or ""
+    if after == "":
+        after = str(nodes[-1].get("id")) if nodes and isinstance(nodes[-1], dict) else ""
+    elif after == "-":
+        after = ""
+    node = _node_skeleton(data["type"], data["id"], data.get("activity") or "")
+    nodes.append(node)
+    if after:
+        source_graph = _graph_of(definition, after)
+        if source_graph is not graph:
+            form.add_error("after", f"'{after}' is in another graph; edges stay inside one graph")
+            return _editor_rerender(request, workflow, add_form=form)
+        source = next(n for n in nodes if n.get("id") == after)
+        if source.get("type") == "condition":
+            source["default"] = source.get("default") or node["id"]
+        else:
+            graph.setdefault("edges", []).append({"from": after, "to": node["id"]})
+    _save_definition(request, workflow, definition, f"Added node {node['id']}")
+    messages.success(request, f"Added node “{node['id']}”. Fill in its fields.")
+    return _redirect(request, reverse("workflows:node", args=[workflow.pk, node["id"]]))
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def node_edit(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
+    """One node's form. Saving refuses problems in this node's own fields (shown next to them)."""
+    workflow = access_workflow(request.user, pk, "change")
+    definition = copy.deepcopy(workflow.definition)
+    from apps.executions.presenters import find_node
+
+    node = find_node(definition, node_id)
+    if node is None:
+        from django.http import Http404
+
+        raise Http404("No such node.")
+    graph = _graph_of(definition, node_id) or definition
+    siblings = [str(n.get("id")) for n in graph.get("nodes", []) if isinstance(n, dict)]
+    form = node_form_for(node, siblings, request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        new_node = form.to_node()
+        if form.is_valid():  # to_node may add errors (numbers, JSON)
+            index = next(i for i, n in enumerate(graph["nodes"]) if isinstance(n, dict) and n.get("id") == node_id)
+            if new_node["id"] != node_id and any(n.get("id") == new_node["id"] for n, _p, _w in iter_nodes(definition.get("nodes", []))):
+                form.add_error("id", f"a node with id '{new_node['id']}' already exists")
+            else:
+                graph["nodes"][index] = new_node
+                if new_node["id"] != node_id:
+                    _rename(graph, node_id, new_node["id"])
+                own = [p for p in validate(definition) if p.node == new_node["id"] and form.field_for(p.field)]
+                for problem in own:
+                    form.add_error(form.field_for(problem.field), problem.message)
+                if not own:
+                    _save_definition(request, workflow, definition, f"Edited node {new_node['id']}")
+                    messages.success(request, f"Saved node “{new_node['id']}”.")
+                    return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + f"#node-{new_node['id']}")
+        status = 422
+    elif request.method == "POST":
+        status = 422
+    else:
+        # Show the stored draft's problems for this node next to their fields straight away.
+        problems = [p for p in validate(definition) if p.node == node_id and form.field_for(p.field)]
+        if problems:
+            form = _bound_copy(form)
+            form.is_valid()
+            for problem in problems:
+                form.add_error(form.field_for(problem.field), problem.message)
+    other = [p for p in validate(workflow.definition) if p.node == node_id and not form.field_for(p.field)]
+    return render(
+        request,
+        "workflows/node_form.html",
+        {"workflow": workflow, "node": node, "form": form, "other_problems": other, "base_template": base_template(request)},
+        status=status,
+    )
+
+
+def _bound_copy(form: Any) -> Any:
+    """The same form bound to its initial values, so errors can be attached to its fields."""
+    data: dict[str, Any] = {}
+    for bound in form:
+        value = bound.value()
+        if value is None:
+            continue
+        data[bound.html_name] = bound.field.prepare_value(value) if hasattr(bound.field, "expect") else value
+    return type(form)(data, node=form.node, siblings=form.siblings)
+
+
+@require_POST
+@login_required
+def node_delete(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
+    workflow = access_workflow(request.user, pk, "change")
+    definition = copy.deepcopy(workflow.definition)
+    if _remove_node(definition, node_id):
+        _save_definition(request, workflow, definition, f"Removed node {node_id}")
+        messages.success(request, f"Removed node “{node_id}” and its edges.")
+    return _redirect(request, reverse("workflows:edit", args=[workflow.pk]))
+
+
+@require_POST
+@login_required
+def edge_add(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = access_workflow(request.user, pk, "change")
+    definition = copy.deepcopy(workflow.definition)
+    node_ids = [str(n.get("id")) for n, _p, _w in iter_nodes(definition.get("nodes", [])) if n.get("id")]
+    form = EdgeForm(request.POST, graphs=[(k, label) for k, label, _g in _graphs(definition)], node_ids=node_ids)
+    if form.is_valid():
+        source, target = form.cleaned_data["source"], form.cleaned_data["target"]
+        graph = _graph_of(definition, source)
+        if graph is None or graph is not _graph_of(definition, target):
+            form.add_error("target", "edges connect nodes of one graph (the top level, one loop body or one branch)")
+        elif source == target:
+            form.add_error("target", "an edge cannot lead back to its own node; repeat work with a loop")
+        elif any(e.get("from") == source and e.get("to") == target for e in graph.get("edges", []) or []):
+            form.add_error("target", f"there is already an edge {source} → {target}")
+        else:
+            source_node = next(n for n in graph["nodes"] if n.get("id") == source)
+            if source_node.get("type") == "condition":
+                form.add_error("source", "a condition's outgoing edges are its cases and default: edit the condition node")
+            else:
+                edge = {"from": source, "to": target}
+                if form.cleaned_data.get("label"):
+                    edge["label"] = form.cleaned_data["label"]
+                graph.setdefault("edges", []).append(edge)
+                _save_definition(request, workflow, definition, f"Added edge {source} -> {target}")
+                messages.success(request, f"Connected {source} → {target}.")
+                return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + "#edges")
+    return _editor_rerender(request, workflow, edge_form=form)
+
+
+@require_POST
+@login_required
+def edge_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = access_workflow(request.user, pk, "change")
+    definition = copy.deepcopy(workflow.definition)
+    graph = _graph_by_key(definition, request.POST.get("graph", "")) if "[new]" not in request.POST.get("graph", "") else None
+    try:
+        index = int(request.POST.get("index", ""))
+    except ValueError:
+        index = -1
+    edges = (graph or {}).get("edges") or []
+    if graph is not None and 0 <= index < len(edges):
+        removed = edges.pop(index)
+        _save_definition(request, workflow, definition, f"Removed edge {removed.get('from')} -> {removed.get('to')}")
+        messages.success(request, f"Removed edge {removed.get('from')} → {removed.get('to')}.")
+    else:
+        messages.error(request, "That edge no longer exists; the page was out of date.")
+    return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + "#edges")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
+    """The whole definition as JSON: view it (view permission) and save it (change permission)."""
+    workflow = access_workflow(request.user, pk, "change" if request.method == "POST" else "view")
+    can_change = has_workflow_perm(request.user, workflow, "change")
+    text = json.dumps(workflow.definition, indent=2)
+    form = DefinitionJSONForm(request.POST or None, initial={"definition": text})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            _save_definition(request, workflow, form.cleaned_data["definition"], "Edited as JSON")
+            messages.success(request, "Definition saved.")
+            return _redirect(request, reverse("workflows:json", args=[workflow.pk]))
+        status = 422
+    return render(
+        request,
+        "workflows/json.html",
+        {"workflow": workflow, "form": form, "problems": validate(workflow.definition), "can_change": can_change, "base_template": base_template(request)},
+        status=status,
+    )
+
+
+#
+# Run
+#
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def workflow_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run dialog: a form built from the input schema; starting redirects to the live page."""
+    from apps.executions.engine.orchestrator import InputError, start_execution
+
+    workflow = access_workflow(request.user, pk, "change")
+    definition = workflow.definition if isinstance(workflow.definition, dict) else {}
+    form = RunForm(request.POST or None, input_schema=definition.get("input_schema"))
+    problems: list[Problem] = []
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if not workflow.is_active:
+            form.add_error(None, "This workflow is inactive: it starts no runs.")
+        elif form.is_valid():
+            try:
+                execution = start_execution(workflow, form.input_data(), acting_user=request.user, trigger="manual")
+            except DefinitionError as exc:
+                problems = exc.problems
+                form.add_error(None, "The workflow has problems; fix them in the editor before running it.")
+            except InputError as exc:
+                form.add_error(form.field_for(exc.field), f"{exc.field}: {exc.message}")
+            else:
+                return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    return render(
+        request,
+        "workflows/run.html",
+        {"workflow": workflow, "form": form, "problems": problems, "base_template": base_template(request)},
+        status=status,
+    )
