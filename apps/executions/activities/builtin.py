@@ -53,6 +53,7 @@ def set_variables(params: dict, ctx: ActivityContext) -> Any:
     },
     description="Build an object by picking values out of data with JSONPath (with defaults).",
     local=True,
+    raw_params=("mapping",),
 )
 def transform(params: dict, ctx: ActivityContext) -> Any:
     source = params.get("source", {})

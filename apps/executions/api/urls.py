@@ -4,6 +4,8 @@ from rest_framework.routers import SimpleRouter
 from . import views
 
 router = SimpleRouter()
+# Accept both /executions/1/state and /executions/1/state/ (DRF takes only a bool here).
+router.trailing_slash = "/?"
 router.register("executions", views.ExecutionViewSet, basename="execution")
 
 urlpatterns = [

@@ -66,7 +66,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return ExecutionListSerializer if self.action == "list" else ExecutionDetailSerializer
 
     def get_object(self):
-        perm = "change" if self.action in ("cancel", "retry", "retry_with_changes", "pin") else "view"
+        perm = "change" if self.action in ("cancel", "retry", "retry_with_changes", "retry_failed", "pin") else "view"
         return access_execution(self.request.user, self.kwargs["pk"], perm)
 
     @extend_schema(summary="The run's event history, oldest first (paginated)", responses=ExecutionEventSerializer(many=True))
@@ -105,6 +105,23 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             return definition_error_response(exc)
         except orchestrator.InputError as exc:
             return input_error_response(exc)
+        return Response(ExecutionDetailSerializer(new, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Orchestration state: dynamic nodes' items by status, concurrency, queue, critical path, ETA; child runs", responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def state(self, request, pk=None):
+        from apps.executions.orchestration import execution_state
+
+        return Response(execution_state(self.get_object()))
+
+    @extend_schema(summary="Re-run only the failed and blocked items of a finished run's dynamic nodes", request=None, responses={201: ExecutionDetailSerializer})
+    @action(detail=True, methods=["post"], url_path="retry-failed")
+    def retry_failed(self, request, pk=None):
+        execution = self.get_object()
+        try:
+            new = orchestrator.retry_failed(execution, acting_user=request.user)
+        except orchestrator.InputError as exc:
+            return Response({"detail": exc.message, "code": "nothing_to_retry"}, status=status.HTTP_409_CONFLICT)
         return Response(ExecutionDetailSerializer(new, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Re-run a failed run from the failed step, with a changed input or node params", request=RetryWithChangesSerializer, responses={201: ExecutionDetailSerializer})

@@ -1,25 +1,198 @@
-"""Links between runs: child workflows and continue-as-new.
+"""Links between runs: child workflows (execute / start + await_child) and continue-as-new.
 
-Child workflows and long-running loops arrive with their issues; the hooks below
-are what the runtime calls, so both features plug in without touching it.
+Locks are never nested across runs: a parent learns that a child finished through a
+Celery task run after the child's commit (`child_finished`), and children are
+cancelled through tasks too, so a parent and a child never wait on each other's
+row locks.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+from apps.workflows.definition import expressions
+
+from ..choices import FINISHED_EXECUTION, StepStatus
 
 if TYPE_CHECKING:
     from .runtime import Runtime
 
+MAX_DEPTH = 10
+
+
+def _depth(execution) -> int:
+    depth, current = 0, execution
+    while current.parent_id and depth <= MAX_DEPTH:
+        depth += 1
+        current = current.parent
+    return depth
+
+
+def start_child(rt: "Runtime", scope: str, node, extra: dict | None, *, attempt: int = 1, budget_used: int = 0) -> None:
+    """Start a child run for a child_workflow node (or a dynamic node's item)."""
+    from apps.sharing.services import has_workflow_perm
+    from apps.workflows.definition.validator import DefinitionError
+    from apps.workflows.models import Workflow
+
+    from .orchestrator import InputError, start_execution
+
+    spec = node.spec
+    context = rt.context(scope, extra)
+    try:
+        slug = expressions.resolve(spec["workflow"], context)
+        child_input = expressions.resolve(spec.get("input", {}), context)
+    except (KeyError, expressions.ReferenceError_) as exc:
+        rt._fail_now(scope, node, "ReferenceError", str(exc))
+        return
+    workflow = Workflow.objects.filter(slug=slug).first()
+    owner = rt.ex.workflow.owner
+    # A long-lived worker's content-type cache goes stale when the database is restored
+    # (or flushed between tests); guardian's checks depend on it, so start from fresh ids.
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
+    if workflow is None or not has_workflow_perm(owner, workflow, "view"):
+        rt._fail_now(scope, node, "ChildWorkflowNotFound", f"no workflow with slug {slug!r} that this workflow's owner can run")
+        return
+    if _depth(rt.ex) >= MAX_DEPTH:
+        rt._fail_now(scope, node, "ChildWorkflowTooDeep", f"child workflows nest at most {MAX_DEPTH} levels")
+        return
+    step = rt.new_step(scope, node, status=StepStatus.WAITING, attempt=attempt, input=child_input if isinstance(child_input, dict) else {"value": child_input}, started_at=rt.now,
+                       state={"extra": extra, "retry_budget_used": budget_used} if extra else {"retry_budget_used": budget_used})
+    if not isinstance(child_input, dict):
+        child_input = {"value": child_input}
+    try:
+        with transaction.atomic():
+            child = start_execution(workflow, child_input, acting_user=rt.ex.created_by, trigger="child", parent_step=step, correlation_id=rt.ex.correlation_id)
+    except DefinitionError as exc:
+        _fail_step(rt, step, "ChildWorkflowInvalid", f"{slug}: " + "; ".join(str(p) for p in exc.problems[:5]))
+        return
+    except InputError as exc:
+        _fail_step(rt, step, "InputError", f"{slug}: {exc.field}: {exc.message}")
+        return
+    step.state = {**step.state, "child_id": child.pk, "workflow": slug}
+    rt.touch(step)
+    rt.event("child_started", node=node.id, scope=scope, step=step, payload={"child_execution": child.pk, "workflow": slug, "mode": spec.get("mode", "execute")})
+    if spec.get("mode", "execute") == "start":
+        step.status = StepStatus.COMPLETED
+        step.output = {"execution_id": child.pk, "workflow": slug}
+        step.finished_at = rt.now
+        rt.event("step_completed", node=node.id, scope=scope, step=step, payload={"output": step.output})
+        rt.on_finished(step)
+
+
+def _fail_step(rt: "Runtime", step, type_: str, message: str) -> None:
+    from .runtime import error_dict
+
+    step.status = StepStatus.FAILED
+    step.error = error_dict(type_, message, step.node_id, retryable=False)
+    step.finished_at = rt.now
+    rt.touch(step)
+    rt.event("step_failed", node=step.node_id, scope=step.scope, step=step, payload={"error": step.error})
+    rt.on_finished(step)
+
+
+def _child_result(child) -> tuple[str, Any, dict | None]:
+    from .runtime import error_dict
+
+    if child.status == "completed":
+        return StepStatus.COMPLETED, child.output, None
+    if child.status == "continued":
+        return StepStatus.WAITING, None, None
+    inner = child.error or {}
+    kind = "ChildWorkflowCancelled" if child.status == "cancelled" else "ChildWorkflowFailed"
+    message = f"child run {child.pk} ({child.workflow.slug}) {child.status}"
+    if inner.get("message"):
+        message += f": {inner.get('type', 'Error')}: {inner['message']}"
+    return StepStatus.FAILED, None, error_dict(kind, message, None, child_execution=child.pk, child_error=inner)
+
+
+def await_child(rt: "Runtime", scope: str, node, extra: dict | None) -> None:
+    from ..models import Execution
+
+    target = node.spec["child"]
+    started = rt.latest(scope, target) or rt.latest("", target)
+    child_id = (started.output or {}).get("execution_id") if started is not None and started.status == StepStatus.COMPLETED else None
+    if child_id is None:
+        rt._fail_now(scope, node, "ChildWorkflowNotStarted", f"'{target}' did not start a child run")
+        return
+    child = Execution.objects.select_related("workflow").get(pk=child_id)
+    step = rt.new_step(scope, node, status=StepStatus.WAITING, started_at=rt.now, state={"child_id": child_id})
+    if child.status in FINISHED_EXECUTION:
+        status, output, error = _child_result(child)
+        if status == StepStatus.WAITING:
+            return
+        step.status, step.output, step.finished_at = status, output, rt.now
+        if error:
+            step.error = {**error, "node": node.id}
+        rt.touch(step)
+        rt.event("step_completed" if status == StepStatus.COMPLETED else "step_failed", node=node.id, scope=scope, step=step, payload={"output": output} if output is not None else {"error": step.error})
+        rt.on_finished(step)
+
+
+def child_finished(child_id: int) -> None:
+    """A child run ended: finish the parent step waiting for it (execute mode, a dynamic
+    item, or an await_child node). Runs as a task after the child's commit."""
+    from ..models import Execution, StepRun
+    from .orchestrator import finish_step
+
+    child = Execution.objects.select_related("workflow").filter(pk=child_id).first()
+    if child is None or child.parent_id is None or child.status not in FINISHED_EXECUTION:
+        return
+    if child.status == "continued":
+        return  # the chain goes on; its last run reports
+    status, output, error = _child_result(child)
+    waiting = StepRun.objects.filter(execution_id=child.parent_id, status=StepStatus.WAITING, node_type__in=["child_workflow", "await_child"], state__child_id=child_id)
+    for step in waiting:
+        err = {**error, "node": step.node_id} if error else None
+        finish_step(step.pk, status, output, err, expect=StepStatus.WAITING)
+
 
 def notify_parent(rt: "Runtime") -> None:
-    """A run finished: a parent waiting on it (child_workflow node) is told."""
-    return None
+    """A run finished: a parent waiting on it is told after commit; a run that did not
+    complete takes its children with it."""
+    ex = rt.ex
+    if ex.parent_id:
+        execution_id = ex.pk
+
+        def tell() -> None:
+            from .. import tasks
+
+            tasks.child_finished.delay(execution_id)
+
+        transaction.on_commit(tell)
+    if ex.status in ("failed", "cancelled"):
+        cancel_children_of_execution(ex.pk, f"parent run {ex.status}")
+
+
+def cancel_children_of_execution(execution_id: int, reason: str) -> None:
+    from ..models import Execution
+
+    ids = list(Execution.objects.filter(parent_id=execution_id).exclude(status__in=list(FINISHED_EXECUTION)).values_list("pk", flat=True))
+    _cancel_later(ids, reason)
 
 
 def cancel_children_of_steps(rt: "Runtime", step_ids: list[int], reason: str) -> None:
     """Steps were cancelled: child runs they started are cancelled too."""
-    return None
+    from ..models import Execution
+
+    ids = list(Execution.objects.filter(parent_step_id__in=step_ids).exclude(status__in=list(FINISHED_EXECUTION)).values_list("pk", flat=True))
+    _cancel_later(ids, reason)
+
+
+def _cancel_later(ids: list[int], reason: str) -> None:
+    if not ids:
+        return
+
+    def send() -> None:
+        from .. import tasks
+
+        for child_id in ids:
+            tasks.cancel_child.delay(child_id, reason)
+
+    transaction.on_commit(send)
 
 
 def continue_as_new(rt: "Runtime", container, node) -> None:

@@ -438,6 +438,14 @@ def sweep() -> dict[str, int]:
         for execution_id in list(stalled)[:200]:
             advance(execution_id)
             counts["advanced"] += 1
+        # Parents still waiting for children that have finished (the message was lost).
+        from .children import child_finished
+
+        orphans = StepRun.objects.filter(status=StepStatus.WAITING, node_type__in=["child_workflow", "await_child"], created_at__lt=now - timedelta(seconds=3)).values_list("state", flat=True)[:500]
+        child_ids = [state.get("child_id") for state in orphans if isinstance(state, dict) and state.get("child_id")]
+        for child_id in Execution.objects.filter(pk__in=child_ids, status__in=[s for s in FINISHED_EXECUTION if s != ExecutionStatus.CONTINUED]).values_list("pk", flat=True):
+            child_finished(child_id)
+            counts["advanced"] += 1
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_ID])
@@ -532,3 +540,69 @@ def retry_with_changes(execution: Execution, *, acting_user=None, input: dict | 
         effects = rt.flush()
         _apply(effects, new.pk)
     return new
+
+
+def retry_failed(execution: Execution, *, acting_user=None) -> Execution:
+    """Re-run only the failed, blocked and cancelled items of a finished run's dynamic nodes.
+
+    Top-level steps before them are kept (as in retry_with_changes); items that
+    completed keep their results. Raises InputError when the run has no such items.
+    """
+    seeds: dict[str, dict] = {}
+    for step in StepRun.objects.filter(execution=execution, node_type="dynamic").order_by("id"):
+        status = step.state.get("status", {})
+        if any(s in ("failed", "blocked", "cancelled") for s in status.values()):
+            seeds[step.node_id] = {i: step.state.get("results", {}).get(i) for i, s in status.items() if s == "completed"}
+    if not seeds:
+        raise InputError("execution", "this run has no failed or blocked items to retry")
+    if execution.status not in FINISHED_EXECUTION:
+        raise InputError("execution", f"the run is still {execution.status}")
+    plan = compile_definition(execution.definition)
+    kept = {}
+    for step in StepRun.objects.filter(execution=execution, scope="").order_by("id"):
+        if step.status in (StepStatus.COMPLETED, StepStatus.SKIPPED) and step.node_id not in seeds:
+            kept[step.node_id] = step
+    # Only steps before the dynamic nodes are kept: anything after them runs again.
+    with transaction.atomic():
+        new = Execution.objects.create(
+            workflow=execution.workflow, definition=execution.definition, input=execution.input,
+            variables=dict(execution.variables), trigger="retry", retry_of=execution, status=ExecutionStatus.RUNNING,
+            created_by=acting_user if getattr(acting_user, "is_authenticated", False) else None,
+        )
+        rt = Runtime(new, plan)
+        rt.seeds = seeds
+        rt.set_ex(started_at=rt.now)
+        rt.event("execution_started", payload={"input": new.input, "trigger": "retry", "variables": new.variables, "retry_of": execution.pk, "retry_failed_items": {k: sorted(set(v)) for k, v in seeds.items()}})
+        before = _upstream_of(plan, set(seeds))
+        copies = []
+        for node_id, step in kept.items():
+            if node_id not in before:
+                continue
+            copies.append(rt.new_step("", plan.node(node_id), status=step.status, output=step.output, input=step.input, started_at=step.started_at, finished_at=step.finished_at, advanced=False, state={"kept_from": step.pk}))
+            rt.event("step_kept", node=node_id, step=copies[-1], payload={"from_execution": execution.pk})
+        if not copies:
+            rt.start_scope("", plan.root.id)
+        for step in copies:
+            if new.status in FINISHED_EXECUTION:
+                break
+            rt.on_finished(step)
+        effects = rt.flush()
+        _apply(effects, new.pk)
+    return new
+
+
+def _upstream_of(plan, targets: set[str]) -> set[str]:
+    """Top-level nodes from which one of `targets` can be reached (its ancestors)."""
+    preds: dict[str, set[str]] = {}
+    for node in plan.nodes.values():
+        if node.scope == "":
+            for succ in node.successors + ([node.on_error] if node.on_error else []):
+                preds.setdefault(succ, set()).add(node.id)
+    seen: set[str] = set()
+    todo = list(targets)
+    while todo:
+        for pred in preds.get(todo.pop(), ()):
+            if pred not in seen:
+                seen.add(pred)
+                todo.append(pred)
+    return seen

@@ -97,6 +97,8 @@ class Runtime:
         self._ex_dirty: set[str] = set()
         # Parallel/loop fan-outs collected during one activation, sent as one group or chord.
         self._batch: list[StepRun] | None = None
+        # retry-failed: dynamic node id -> {item id: result} of items to keep.
+        self.seeds: dict[str, dict] = {}
 
     # ------------------------------------------------------------------ storage
 
@@ -194,11 +196,11 @@ class Runtime:
             if instance:
                 parent, node_id, idx = parent_scope(instance)
                 owner = self.plan.nodes.get(node_id)
-                if owner is not None and owner.type == "loop":
+                if owner is not None and owner.type in ("loop", "dynamic"):
                     container = self.latest(parent, node_id)
                     iteration = idx
                     index = idx
-                    if container is not None and owner.spec.get("mode") == "for_each":
+                    if container is not None and (owner.type == "dynamic" or owner.spec.get("mode") == "for_each"):
                         items = container.state.get("items", [])
                         item = items[idx] if idx < len(items) else None
         ctx = {
@@ -242,12 +244,15 @@ class Runtime:
         self.on_finished(step)
 
     def activate_activity(self, scope: str, node: NodePlan, extra: dict | None, attempt: int = 1, delay: float = 0.0, previous: StepRun | None = None) -> None:
+        spec = get_activity(node.spec["activity"])
+        raw_keys = spec.raw_params if spec is not None else ()
+        given = node.spec.get("params", {})
         try:
-            params = self._resolve(scope, node, node.spec.get("params", {}), extra)
+            params = self._resolve(scope, node, {k: v for k, v in given.items() if k not in raw_keys}, extra)
         except (KeyError, expressions.ReferenceError_) as exc:
             self._fail_now(scope, node, "ReferenceError", f"params: {exc.args[0] if exc.args else exc}")
             return
-        spec = get_activity(node.spec["activity"])
+        params.update({k: v for k, v in given.items() if k in raw_keys})
         scheduled_for = self.now + timedelta(seconds=delay) if delay else None
         step = self.new_step(
             scope,
@@ -432,6 +437,17 @@ class Runtime:
         self._check_scope_done(scope)
 
     def _maybe_retry(self, step: StepRun, node: NodePlan) -> bool:
+        if node.type == "child_workflow":
+            retry = node.spec.get("retry") or {}
+            if (step.error or {}).get("retryable") is False or (step.error or {}).get("type") in retry.get("non_retryable", []):
+                return False
+            used = step.state.get("retry_budget_used", step.attempt - 1) + 1
+            if used >= int(retry.get("max_attempts", 1)):
+                return False
+            from .children import start_child
+
+            start_child(self, step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, budget_used=used)
+            return True
         if node.type != "activity":
             return False
         error = step.error or {}
@@ -523,6 +539,23 @@ class Runtime:
         owner = self.plan.node(node_id)
         return f"{node_id}.{idx}" if owner.type == "parallel" else node_id
 
+    # dynamic, child_workflow and await_child live in their own modules
+
+    def activate_dynamic(self, scope: str, node: NodePlan, extra: dict | None) -> None:
+        from .dynamic import activate
+
+        activate(self, scope, node, extra)
+
+    def activate_child_workflow(self, scope: str, node: NodePlan, extra: dict | None) -> None:
+        from .children import start_child
+
+        start_child(self, scope, node, extra)
+
+    def activate_await_child(self, scope: str, node: NodePlan, extra: dict | None) -> None:
+        from .children import await_child
+
+        await_child(self, scope, node, extra)
+
     def _check_scope_done(self, scope: str) -> None:
         if not self._scope_nodes_resolved(scope):
             return
@@ -596,6 +629,11 @@ class Runtime:
     def _child_done(self, container: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
         state = container.state
         key = str(idx)
+        if node.type == "dynamic":
+            from .dynamic import item_done
+
+            item_done(self, container, node, idx, ok=ok, result=result, error=error)
+            return
         if node.type == "parallel":
             state["done"][key] = "completed" if ok else "failed"
             if ok:

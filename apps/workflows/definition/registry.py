@@ -26,6 +26,9 @@ class ActivitySpec:
     external: bool = False
     # Secrets: param names whose values are redacted from events and exports.
     secret_params: tuple[str, ...] = ()
+    # Params the engine passes through untouched (e.g. transform's mapping, whose
+    # JSONPaths read the `source` value rather than the run's data).
+    raw_params: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, ActivitySpec] = {}
@@ -39,6 +42,7 @@ def register_activity(
     local: bool = False,
     external: bool = False,
     secret_params: tuple[str, ...] = (),
+    raw_params: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register `fn(params: dict, ctx) -> output` as activity `name`."""
 
@@ -51,6 +55,7 @@ def register_activity(
             local=local,
             external=external,
             secret_params=secret_params,
+            raw_params=raw_params,
         )
         return fn
 

@@ -158,6 +158,42 @@ NODE_SCHEMAS: dict[str, dict] = {
     ),
 }
 
+NODE_SCHEMAS["dynamic"] = _node(
+    "dynamic",
+    {
+        "items": {"description": "The items: a $.path to a list, or a literal list of objects."},
+        "id_key": {"type": "string", "description": "The item field that names it (default id)."},
+        "depends_on_key": {"type": "string", "description": "The item field listing the ids it needs first (default depends_on)."},
+        "duration_key": {"type": "string", "description": "The item field with its expected seconds, for the critical path and ETA (default duration)."},
+        "max_concurrent": {"type": "integer", "minimum": 1, "maximum": 64, "description": "Items in flight at once (default 4)."},
+        "fail_fast": {"type": "boolean", "description": "Cancel everything at the first failure (default false: dependents of a failure are blocked, the rest still runs)."},
+        "activity": {"type": "string", "minLength": 1, "description": "Each item runs this activity ..."},
+        "params": {"type": "object", "description": "... with these params ($.item is the item)."},
+        "workflow": {"type": "string", "minLength": 1, "description": "... or a child run of the workflow with this slug."},
+        "input": {"description": "The child run's input ($.item is the item)."},
+    },
+    ["items"],
+    "Dependency-aware fan-out: every item starts as soon as its dependencies are done, with max_concurrent in flight.",
+)
+
+NODE_SCHEMAS["child_workflow"] = _node(
+    "child_workflow",
+    {
+        "workflow": {"type": "string", "minLength": 1, "description": "The slug of the workflow to run."},
+        "input": {"description": "The child run's input (references and templates allowed)."},
+        "mode": {"enum": ["execute", "start"], "description": "execute (default): wait for its result; start: continue at once with a handle, await it later."},
+    },
+    ["workflow"],
+    "Run another workflow as a child of this run.",
+)
+
+NODE_SCHEMAS["await_child"] = _node(
+    "await_child",
+    {"child": {"type": "string", "pattern": ID_PATTERN, "description": "The child_workflow node (mode start) whose run to wait for."}},
+    ["child"],
+    "Wait for a child run started earlier with mode start; its output becomes this node's output.",
+)
+
 NODE_TYPES = tuple(NODE_SCHEMAS)
 
 EDGE = {

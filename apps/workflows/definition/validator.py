@@ -95,6 +95,7 @@ class _Checker:
         self.nodes: dict[str, NodePlan] = {}
         self.scopes: dict[str, ScopePlan] = {}
         self.edges_by_scope: dict[str, list[tuple[str, str]]] = {}
+        self._await_checks: list[NodePlan] = []
 
     def add(self, message: str, node: str | None = None, field: str | None = None, code: str = "invalid") -> None:
         self.problems.append(Problem(message=message, node=node, field=field, code=code))
@@ -137,6 +138,12 @@ class _Checker:
                 pass
             return
         self.scope("", None, nodes, doc.get("edges", []), None, "")
+        for plan in self._await_checks:
+            target = self.nodes.get(plan.spec.get("child"))
+            if target is None or target.type != "child_workflow":
+                self.add(f"'{plan.spec.get('child')}' is not a child_workflow node", node=plan.id, field="child", code="dangling_reference")
+            elif target.spec.get("mode", "execute") != "start":
+                self.add(f"'{target.id}' waits for its child already (mode execute); use mode start to await it later", node=plan.id, field="child")
         if self.problems:
             return
         self.references()
@@ -227,6 +234,54 @@ class _Checker:
                 scope_id = f"{plan.id}.{i}"
                 plan.child_scopes.append(scope_id)
                 self.scope(scope_id, plan.id, branch["nodes"], branch.get("edges", []), branch.get("result"), f"{plan.id}.branches[{i}].")
+
+    def node_dynamic(self, plan: NodePlan) -> None:
+        spec = plan.spec
+        if ("activity" in spec) == ("workflow" in spec):
+            self.add("a dynamic node runs either an activity or a workflow for each item: give exactly one", node=plan.id, field="activity", code="required")
+            return
+        if "activity" in spec and isinstance(spec["activity"], str):
+            activity = get_activity(spec["activity"])
+            if activity is None:
+                from .registry import activity_names
+
+                self.add(f"unknown activity type '{spec['activity']}'; registered: {', '.join(activity_names())}", node=plan.id, field="activity", code="unknown_activity")
+            elif isinstance(spec.get("params", {}), dict):
+                for field, message in _schema_messages(spec.get("params", {}), activity.params_schema, _defs(), skip=_is_reference):
+                    self.add(message, node=plan.id, field="params" + ("." + field if field else ""), code="params")
+        items = spec.get("items")
+        if isinstance(items, list):
+            from apps.executions.depgraph import DependencyGraph, GraphError
+
+            try:
+                graph = DependencyGraph.from_items(
+                    [i if isinstance(i, dict) else {} for i in items],
+                    id_key=spec.get("id_key", "id"),
+                    deps_key=spec.get("depends_on_key", "depends_on"),
+                    duration_key="__none__",
+                )
+                graph.check()
+            except GraphError as exc:
+                self.add(str(exc), node=plan.id, field="items", code="dependency_cycle" if "cycle" in str(exc) else "items")
+        elif not isinstance(items, str):
+            self.add("items must be a $.path to a list or a literal list", node=plan.id, field="items")
+        # Each item runs in a scope of its own holding one synthetic node.
+        item_id = f"{plan.id}:item"
+        item_spec: dict = {"id": item_id, "name": f"{plan.label} item"}
+        for key in ("retry", "timeout"):
+            if key in spec:
+                item_spec[key] = spec[key]
+        if "activity" in spec:
+            item_spec.update(type="activity", activity=spec["activity"], params=spec.get("params", {}))
+        else:
+            item_spec.update(type="child_workflow", workflow=spec["workflow"], input=spec.get("input", "$.item"))
+        item = NodePlan(id=item_id, type=item_spec["type"], spec=item_spec, scope=plan.id)
+        self.nodes[item_id] = item
+        self.scopes[plan.id] = ScopePlan(id=plan.id, owner=plan.id, entry=item_id, node_ids=[item_id])
+        plan.child_scopes.append(plan.id)
+
+    def node_await_child(self, plan: NodePlan) -> None:
+        self._await_checks.append(plan)
 
     def node_timer(self, plan: NodePlan) -> None:
         if "duration" not in plan.spec and "until" not in plan.spec:
@@ -338,8 +393,14 @@ class _Checker:
 
     def references(self) -> None:
         for plan in self.nodes.values():
+            if ":" in plan.id:
+                continue  # synthetic item nodes repeat their dynamic node's fields
             spec = plan.spec
-            checks: list[tuple[str, Any]] = [("params", spec.get("params")), ("items", spec.get("items")), ("duration", spec.get("duration")), ("until", spec.get("until"))]
+            params = spec.get("params")
+            activity = get_activity(spec["activity"]) if isinstance(spec.get("activity"), str) else None
+            if activity is not None and isinstance(params, dict) and activity.raw_params:
+                params = {k: v for k, v in params.items() if k not in activity.raw_params}
+            checks: list[tuple[str, Any]] = [("params", params), ("items", spec.get("items")), ("duration", spec.get("duration")), ("until", spec.get("until")), ("input", spec.get("input"))]
             for field, value in checks:
                 for ref in references_in(value):
                     self.reference(ref, plan.id, field)
