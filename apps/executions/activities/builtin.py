@@ -45,7 +45,7 @@ def set_variables(params: dict, ctx: ActivityContext) -> Any:
             "mapping": {
                 "type": "object",
                 "description": "output key -> JSONPath into source, or {path, default}.",
-                "additionProperties": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+                "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "object"}]},
             },
         },
         "required": ["mapping"],

@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 REDACTED = "[redacted]"
-SECRET_KEY = re.compile(r"(authorization|password|passwd|secret|token|api[-_]?key|apikey|credential|cookie|private[-_]?key)", re.I)
+# "token" but not "tokens" (an LLM's usage.prompt_tokens is a count, not a secret).
+SECRET_KEY = re.compile(r"(authorization|password|passwd|secret|token(?!s)|api[-_]?key|apikey|credential|cookie|private[-_]?key)", re.I)
 BEARER = re.compile(r"\b(Bearer|Basic|Api-Key|Token)\s+[A-Za-z0-9._~+/=\-]{6,}", re.I)
 
 
