@@ -350,16 +350,17 @@ def _flat(section: str, data: dict) -> dict[str, Any]:
 
 def diff_states(before: ReplayState, after: ReplayState) -> list[dict]:
     """What changed between two states: rows of {key, kind (added/removed/changed), before, after}."""
-    old = {**_flat("vars", before.variables), **_flat("steps", before.steps), **_flat("status", before.node_statuses), "run.status": before.status}
-    new = {**_flat("vars", after.variables), **_flat("steps", after.steps), **_flat("status", after.node_statuses), "run.status": after.status}
+    # Redact whole documents first: a secret is recognised by its key, which flattening would hide.
+    old = {**_flat("vars", redact(before.variables)), **_flat("steps", redact(before.steps)), **_flat("status", before.node_statuses), "run.status": before.status}
+    new = {**_flat("vars", redact(after.variables)), **_flat("steps", redact(after.steps)), **_flat("status", after.node_statuses), "run.status": after.status}
     rows = []
     for key in sorted(set(old) | set(new)):
         if key not in old:
-            rows.append({"key": key, "kind": "added", "before": None, "after": redact(new[key])})
+            rows.append({"key": key, "kind": "added", "before": None, "after": new[key]})
         elif key not in new:
-            rows.append({"key": key, "kind": "removed", "before": redact(old[key]), "after": None})
+            rows.append({"key": key, "kind": "removed", "before": old[key], "after": None})
         elif old[key] != new[key]:
-            rows.append({"key": key, "kind": "changed", "before": redact(old[key]), "after": redact(new[key])})
+            rows.append({"key": key, "kind": "changed", "before": old[key], "after": new[key]})
     return rows
 
 

@@ -1,0 +1,113 @@
+"""The live page's websocket consumer: permission on connect, fragments on committed events."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from apps.executions.engine import publish
+from apps.executions.models import Execution, ExecutionEvent
+from workflowsite.ws_urls import websocket_urlpatterns
+
+from .conftest import make_run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _communicator(execution: Execution, user, after: int = 0) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/executions/{execution.pk}/?after={after}")
+    communicator.scope["user"] = user
+    return communicator
+
+
+@pytest.mark.parametrize("who", ["charlie", "anonymous"])
+def test_strangers_and_anonymous_users_are_refused(workflow, charlie, who):
+    run = make_run(workflow, status="running")
+    user = charlie if who == "charlie" else AnonymousUser()
+
+    async def scenario():
+        communicator = _communicator(run, user)
+        connected, _ = await communicator.connect()
+        assert connected  # accepted only to say why it closes
+        message = await communicator.receive_output(timeout=5)
+        assert message == {"type": "websocket.close", "code": 4403}
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+    assert publish.watchers(run.pk) == 0
+
+
+def test_a_committed_event_reaches_the_page_as_fragments(workflow, alice):
+    run = make_run(workflow, status="running")
+
+    async def scenario():
+        communicator = _communicator(run, alice, after=run.last_seq)
+        connected, _ = await communicator.connect()
+        assert connected
+        assert await communicator.receive_nothing(timeout=0.2)  # up to date: no catch-up message
+        assert publish.watchers(run.pk) == 1
+
+        def commit_event():
+            step = run.steps.get(node_id="charge")
+            event = ExecutionEvent.objects.create(execution=run, seq=8, type="step_completed", node_id="charge", step=step, payload={"output": {"paid": True}})
+            step.status = "completed"
+            step.save(update_fields=["status"])
+            Execution.objects.filter(pk=run.pk).update(last_seq=8)
+            publish.events_committed(run.pk, [event])
+
+        from channels.db import database_sync_to_async
+
+        await database_sync_to_async(commit_event)()
+        html = await communicator.receive_from(timeout=5)
+        assert f'id="ev-{run.pk}-8"' in html and f'id="ev-{run.pk}-7"' not in html
+        assert 'hx-swap-oob="beforeend:#timeline-rows"' in html
+        assert 'class="node status-completed" data-node-id="charge"' in html
+        assert 'id="exec-status" hx-swap-oob="true"' in html
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+    assert publish.watchers(run.pk) == 0
+
+
+def test_connecting_behind_the_page_catches_up_at_once(workflow, alice):
+    run = make_run(workflow, status="running")
+
+    async def scenario():
+        communicator = _communicator(run, alice, after=5)
+        connected, _ = await communicator.connect()
+        assert connected
+        html = await communicator.receive_from(timeout=5)
+        assert f'id="ev-{run.pk}-6"' in html and f'id="ev-{run.pk}-7"' in html and f'id="ev-{run.pk}-5"' not in html
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_revoked_share_stops_the_stream(workflow, alice, bob):
+    from apps.sharing.services import unshare_workflow
+
+    run = make_run(workflow, status="running")
+
+    async def scenario():
+        communicator = _communicator(run, bob, after=run.last_seq)
+        connected, _ = await communicator.connect()
+        assert connected
+        assert await communicator.receive_nothing(timeout=0.2)
+
+        def revoke_and_commit():
+            unshare_workflow(workflow, bob, acting_user=alice)
+            event = ExecutionEvent.objects.create(execution=run, seq=8, type="step_started", node_id="charge")
+            Execution.objects.filter(pk=run.pk).update(last_seq=8)
+            publish.events_committed(run.pk, [event])
+
+        from channels.db import database_sync_to_async
+
+        await database_sync_to_async(revoke_and_commit)()
+        message = await communicator.receive_output(timeout=5)
+        assert message == {"type": "websocket.close", "code": 4403}
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
