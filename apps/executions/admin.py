@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import json
+
+from django import forms
 from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
@@ -8,6 +13,22 @@ from django.utils.html import format_html
 from .choices import FINISHED_EXECUTION
 from .engine import orchestrator
 from .models import Execution, ExecutionEvent, StepRun, Timer
+
+
+class SignalForm(forms.Form):
+    name = forms.ChoiceField()
+    payload = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), initial="{}", help_text="JSON")
+
+    def __init__(self, *args, execution: Execution, **kwargs):
+        super().__init__(*args, **kwargs)
+        declared = [s.get("name") for s in execution.definition.get("signals", []) if isinstance(s, dict)]
+        self.fields["name"].choices = [(n, n) for n in [*declared, "pause", "resume", "cancel"]]
+
+    def clean_payload(self):
+        try:
+            return json.loads(self.cleaned_data["payload"] or "{}")
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from None
 
 
 class StepRunInline(admin.TabularInline):
@@ -53,7 +74,40 @@ class ExecutionAdmin(admin.ModelAdmin):
     ]
     fields = ["pinned", *readonly_fields]
     inlines = [StepRunInline]
-    actions = ["cancel_selected", "retry_selected"]
+    actions = ["cancel_selected", "retry_selected", "pause_selected", "resume_selected"]
+    change_form_template = "admin/executions/execution/change_form.html"
+
+    def get_urls(self):
+        return [path("<int:pk>/signal/", self.admin_site.admin_view(self.signal_view), name="executions_execution_signal"), *super().get_urls()]
+
+    def signal_view(self, request, pk: int):
+        """Send a signal to a run from the admin."""
+        from .engine.signals import SignalRejected, send_signal
+
+        execution = get_object_or_404(Execution, pk=pk)
+        if not self.has_change_permission(request, execution):
+            return redirect("admin:executions_execution_change", pk)
+        form = SignalForm(request.POST or None, execution=execution)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = send_signal(execution, form.cleaned_data["name"], form.cleaned_data["payload"], actor=request.user.get_username())
+            except SignalRejected as exc:
+                form.add_error("payload" if (exc.field or "").startswith("payload") else "name", exc.message)
+            else:
+                self.message_user(request, f"Signal {form.cleaned_data['name']} sent: {result['delivered']}.", messages.SUCCESS)
+                return redirect("admin:executions_execution_change", pk)
+        context = {**self.admin_site.each_context(request), "title": f"Send a signal to execution {pk}", "form": form, "execution": execution, "opts": self.model._meta}
+        return render(request, "admin/executions/execution/signal.html", context)
+
+    @admin.action(description="Pause selected runs")
+    def pause_selected(self, request, queryset):
+        done = sum(1 for e in queryset if orchestrator.pause_execution(e, actor=request.user.get_username()))
+        self.message_user(request, f"Paused {done} run(s).", messages.SUCCESS)
+
+    @admin.action(description="Resume selected runs")
+    def resume_selected(self, request, queryset):
+        done = sum(1 for e in queryset if orchestrator.resume_execution(e, actor=request.user.get_username()))
+        self.message_user(request, f"Resumed {done} run(s).", messages.SUCCESS)
     show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:

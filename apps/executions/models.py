@@ -33,6 +33,8 @@ class Execution(models.Model):
     last_seq = models.PositiveBigIntegerField(default=0)
     pinned = models.BooleanField(default=False, help_text="Pinned runs are kept past the retention period.")
     correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # Signals that arrived before a signal_wait asked for them (oldest first).
+    pending_signals = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -142,6 +144,7 @@ class Timer(models.Model):
         TIMER = "timer", "Timer node"
         RETRY = "retry", "Retry backoff"
         TIMEOUT = "timeout", "Step timeout"
+        SIGNAL_TIMEOUT = "signal_timeout", "Signal wait timeout"
 
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="timers")
     step = models.ForeignKey(StepRun, null=True, blank=True, on_delete=models.CASCADE, related_name="timers")

@@ -81,3 +81,7 @@ class ValidationResultSerializer(serializers.Serializer):
 class RetryWithChangesSerializer(serializers.Serializer):
     input = serializers.JSONField(required=False, help_text="A new run input (default: the failed run's).")
     node_params = serializers.DictField(child=serializers.JSONField(), required=False, help_text="node id -> new params for that node.")
+
+
+class SignalSerializer(serializers.Serializer):
+    payload = serializers.JSONField(required=False, help_text="The signal's payload; checked against the schema the definition declares for it.")

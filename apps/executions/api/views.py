@@ -18,6 +18,7 @@ from apps.workflows.definition.schema import published_schema
 from apps.workflows.definition.validator import DefinitionError, validate
 
 from .serializers import (
+    SignalSerializer,
     ExecutionDetailSerializer,
     ExecutionEventSerializer,
     ExecutionListSerializer,
@@ -66,7 +67,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return ExecutionListSerializer if self.action == "list" else ExecutionDetailSerializer
 
     def get_object(self):
-        perm = "change" if self.action in ("cancel", "retry", "retry_with_changes", "retry_failed", "pin") else "view"
+        perm = "change" if self.action in ("cancel", "retry", "retry_with_changes", "retry_failed", "pin", "signal", "pause", "resume") else "view"
         return access_execution(self.request.user, self.kwargs["pk"], perm)
 
     @extend_schema(summary="The run's event history, oldest first (paginated)", responses=ExecutionEventSerializer(many=True))
@@ -106,6 +107,62 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         except orchestrator.InputError as exc:
             return input_error_response(exc)
         return Response(ExecutionDetailSerializer(new, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Send a signal (declared in the definition, or pause / resume / cancel) with a JSON payload",
+        request=SignalSerializer,
+        responses={200: dict, 400: OpenApiResponse(description="Undeclared signal or a payload that breaks its schema (names the field)."), 409: OpenApiResponse(description="The run has finished.")},
+    )
+    @action(detail=True, methods=["post"], url_path=r"signals/(?P<name>[A-Za-z][A-Za-z0-9_.\-]{0,63})")
+    def signal(self, request, pk=None, name=None):
+        from apps.executions.engine.signals import SignalRejected, send_signal
+
+        execution = self.get_object()
+        payload = request.data.get("payload", {}) if isinstance(request.data, dict) else request.data
+        try:
+            result = send_signal(execution, name, payload, actor=request.user.get_username())
+        except SignalRejected as exc:
+            body = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
+            body["code"] = "signal_rejected"
+            return Response(body, status=exc.status)
+        return Response({"execution": execution.pk, "signal": name, **result})
+
+    @extend_schema(summary="Pause a run (running steps finish; nothing new starts)", request=None, responses={200: ExecutionDetailSerializer, 409: OpenApiResponse(description="Not running.")})
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        execution = self.get_object()
+        if not orchestrator.pause_execution(execution, actor=request.user.get_username()):
+            return Response({"detail": f"Only a running run can be paused (this one is {execution.status}).", "code": "not_running"}, status=status.HTTP_409_CONFLICT)
+        return Response(ExecutionDetailSerializer(execution, context={"request": request}).data)
+
+    @extend_schema(summary="Resume a paused run", request=None, responses={200: ExecutionDetailSerializer, 409: OpenApiResponse(description="Not paused.")})
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        execution = self.get_object()
+        if not orchestrator.resume_execution(execution, actor=request.user.get_username()):
+            return Response({"detail": f"Only a paused run can be resumed (this one is {execution.status}).", "code": "not_paused"}, status=status.HTTP_409_CONFLICT)
+        return Response(ExecutionDetailSerializer(execution, context={"request": request}).data)
+
+    @extend_schema(summary="The continue-as-new chain this run belongs to, with totals", responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def chain(self, request, pk=None):
+        from apps.executions.engine.signals import chain_of
+
+        execution = self.get_object()
+        runs = chain_of(execution)
+        rows = []
+        for run in runs:
+            loop = run.steps.filter(node_type="loop", scope="").order_by("-id").first()
+            rows.append({
+                "id": run.pk, "status": run.status, "started_at": run.started_at, "finished_at": run.finished_at,
+                "iterations": (loop.state.get("iterations") if loop else None), "events": run.last_seq,
+            })
+        iterations = max((r["iterations"] or 0 for r in rows), default=0)
+        return Response({
+            "execution": execution.pk,
+            "runs": rows,
+            "totals": {"runs": len(rows), "iterations": iterations, "events": sum(r["events"] for r in rows), "status": runs[-1].status},
+        })
 
     @extend_schema(summary="Orchestration state: dynamic nodes' items by status, concurrency, queue, critical path, ETA; child runs", responses={200: dict})
     @action(detail=True, methods=["get"])

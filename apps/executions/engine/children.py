@@ -144,7 +144,10 @@ def child_finished(child_id: int) -> None:
     if child.status == "continued":
         return  # the chain goes on; its last run reports
     status, output, error = _child_result(child)
-    waiting = StepRun.objects.filter(execution_id=child.parent_id, status=StepStatus.WAITING, node_type__in=["child_workflow", "await_child"], state__child_id=child_id)
+    from .signals import chain_of
+
+    first_id = chain_of(child)[0].pk if child.continued_from_id else child_id
+    waiting = StepRun.objects.filter(execution_id=child.parent_id, status=StepStatus.WAITING, node_type__in=["child_workflow", "await_child"], state__child_id=first_id)
     for step in waiting:
         err = {**error, "node": step.node_id} if error else None
         finish_step(step.pk, status, output, err, expect=StepStatus.WAITING)
@@ -195,7 +198,3 @@ def _cancel_later(ids: list[int], reason: str) -> None:
     transaction.on_commit(send)
 
 
-def continue_as_new(rt: "Runtime", container, node) -> None:
-    """A long-running loop reached `continue_every`: without continue-as-new support
-    the loop simply goes on in this run."""
-    rt._next_iteration(container, node)

@@ -199,7 +199,8 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
     cancelled, already run)."""
     now = timezone.now()
     with transaction.atomic():
-        updated = StepRun.objects.filter(pk=step_id, status=StepStatus.PENDING).update(
+        # No step starts while its run is paused; resume re-dispatches what was left pending.
+        updated = StepRun.objects.filter(pk=step_id, status=StepStatus.PENDING).exclude(execution__status=ExecutionStatus.PAUSED).update(
             status=StepStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker, task_id=task_id[:64] if task_id else ""
         )
         if not updated:
@@ -370,6 +371,11 @@ def fire_timer(timer_id: int) -> None:
         return
     if timer.kind == Timer.Kind.TIMER:
         finish_step(step.pk, StepStatus.COMPLETED, {"fired_at": now.isoformat()}, expect=StepStatus.WAITING)
+    elif timer.kind == Timer.Kind.SIGNAL_TIMEOUT:
+        from .signals import resume_waiting_step
+
+        output = {"decision": "expired"} if step.node_type == "approval" else {"timed_out": True}
+        resume_waiting_step(step.pk, output, actor="timer", timed_out=True)
     elif timer.kind == Timer.Kind.RETRY:
         if StepRun.objects.filter(pk=step.pk, status=StepStatus.SCHEDULED).update(status=StepStatus.PENDING, dispatched_at=now):
             from .. import tasks
@@ -470,6 +476,56 @@ def cancel_execution(execution: Execution, *, acting_user=None, reason: str = "c
         _apply(effects, locked.pk)
     execution.refresh_from_db()
     return True
+
+
+def pause_execution(execution: Execution, *, actor: str = "") -> bool:
+    """Pause a running run: steps already running finish, nothing new starts. False if not running."""
+    with transaction.atomic():
+        locked = Execution.objects.select_for_update().get(pk=execution.pk)
+        if locked.status not in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING):
+            return False
+        locked.status = ExecutionStatus.PAUSED
+        _record_run_event(locked, "execution_paused", {}, actor)
+    execution.refresh_from_db()
+    return True
+
+
+def resume_execution(execution: Execution, *, actor: str = "") -> bool:
+    """Resume a paused run: what finished meanwhile is taken into account, held steps start."""
+    from .. import tasks
+
+    with transaction.atomic():
+        locked = Execution.objects.select_for_update().get(pk=execution.pk)
+        if locked.status != ExecutionStatus.PAUSED:
+            return False
+        locked.status = ExecutionStatus.RUNNING
+        _record_run_event(locked, "execution_resumed", {}, actor)
+        held = list(StepRun.objects.filter(execution=locked, status=StepStatus.PENDING).values_list("pk", flat=True))
+        StepRun.objects.filter(pk__in=held).update(dispatched_at=timezone.now())
+
+        def redispatch() -> None:
+            for step_id in held:
+                tasks.run_step.apply_async((step_id,))
+
+        transaction.on_commit(redispatch)
+    advance(execution.pk)
+    execution.refresh_from_db()
+    return True
+
+
+def _record_run_event(execution: Execution, type_: str, payload: dict, actor: str) -> None:
+    execution.last_seq += 1
+    event = ExecutionEvent.objects.create(execution=execution, seq=execution.last_seq, type=type_, payload=payload, actor=actor)
+    execution.save(update_fields=["status", "last_seq"])
+    publish.on_commit(execution.pk, [event])
+
+
+def resume_waiting_step(step_id: int, output: dict, *, actor: str = "") -> bool:
+    """Finish a waiting approval (output {"decision", "comment", "by"}) or signal_wait step.
+    False when it is no longer waiting. See engine/signals.py."""
+    from .signals import resume_waiting_step as resume
+
+    return resume(step_id, output, actor=actor)
 
 
 def retry_execution(execution: Execution, *, acting_user=None) -> Execution:

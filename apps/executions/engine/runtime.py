@@ -353,6 +353,10 @@ class Runtime:
         spec = node.spec
         mode = spec.get("mode", "for_each")
         state: dict[str, Any] = {"mode": mode, "next": 0, "in_flight": [], "results": {}, "completed": 0, "failed": 0, "iterations": 0}
+        seed = self.seeds.get(node.id)
+        if seed and mode != "for_each":
+            # continue-as-new: the loop resumes where the previous run of the chain stopped.
+            state.update(iterations=seed.get("iterations", 0), last=seed.get("last"), chain_runs=seed.get("chain_runs", 1))
         if mode == "for_each":
             try:
                 items = self._resolve(scope, node, spec.get("items"), extra)
@@ -497,6 +501,12 @@ class Runtime:
         if step.status == StepStatus.COMPLETED:
             if step.node_type == "condition":
                 return (step.output or {}).get("chosen") == target
+            if step.node_type in ("signal_wait", "approval"):
+                chosen = step.state.get("chosen")
+                if chosen is not None:
+                    return chosen == target
+                # No special route taken: ordinary edges are live, the timeout path is not.
+                return target != self.plan.node(step.node_id).spec.get("timeout_to") or target in self._edge_targets(step.node_id)
             return True
         if step.status in (StepStatus.SKIPPED, StepStatus.CANCELLED):
             return False
@@ -539,7 +549,22 @@ class Runtime:
         owner = self.plan.node(node_id)
         return f"{node_id}.{idx}" if owner.type == "parallel" else node_id
 
-    # dynamic, child_workflow and await_child live in their own modules
+    def _edge_targets(self, node_id: str) -> set[str]:
+        """Targets reached by explicit edges (not by timeout_to or routes)."""
+        edges = self.plan.raw_edges.get(node_id)
+        return edges if edges is not None else set()
+
+    # dynamic, child_workflow, await_child, signal_wait and approval live in their own modules
+
+    def activate_signal_wait(self, scope: str, node: NodePlan, extra: dict | None) -> None:
+        from .signals import activate_signal_wait
+
+        activate_signal_wait(self, scope, node, extra)
+
+    def activate_approval(self, scope: str, node: NodePlan, extra: dict | None) -> None:
+        from .signals import activate_approval
+
+        activate_approval(self, scope, node, extra)
 
     def activate_dynamic(self, scope: str, node: NodePlan, extra: dict | None) -> None:
         from .dynamic import activate
@@ -623,6 +648,15 @@ class Runtime:
             from .children import cancel_children_of_steps
 
             cancel_children_of_steps(self, ids, reason)
+            approvals = [i for i in ids if (known.get(i) and known[i].node_type == "approval")] or list(
+                StepRun.objects.filter(pk__in=ids, node_type="approval").values_list("pk", flat=True)
+            )
+            if approvals:
+                try:
+                    from apps.worklist.services import withdraw_work_items
+                except ImportError:
+                    return
+                withdraw_work_items(approvals)
 
     # ------------------------------------------------------------------ containers
 
@@ -662,7 +696,8 @@ class Runtime:
         state["iterations"] = state.get("iterations", 0) + 1
         if ok:
             state["completed"] += 1
-            state["results"][key] = result
+            if state["mode"] == "for_each":
+                state["results"][key] = result  # while/until loops keep only the last result: memory stays flat
         else:
             state["failed"] += 1
         self.touch(container)
@@ -697,7 +732,7 @@ class Runtime:
             return
         if (mode == "while" and holds) or (mode == "until" and not holds):
             if node.spec.get("long_running") and state["iterations"] % int(node.spec.get("continue_every", 1000)) == 0:
-                from .children import continue_as_new
+                from .signals import continue_as_new
 
                 continue_as_new(self, container, node)
                 return

@@ -52,6 +52,8 @@ class Plan:
     output: Any
     signals: dict[str, dict]
     raw: dict
+    # node id -> targets of its explicit edges (not condition cases, routes or timeout paths)
+    raw_edges: dict[str, set[str]] = field(default_factory=dict)
 
     def node(self, node_id: str) -> NodePlan:
         return self.nodes[node_id]

@@ -194,7 +194,55 @@ NODE_SCHEMAS["await_child"] = _node(
     "Wait for a child run started earlier with mode start; its output becomes this node's output.",
 )
 
+NODE_SCHEMAS["signal_wait"] = _node(
+    "signal_wait",
+    {
+        "signal": {"type": "string", "minLength": 1, "description": "The declared signal to wait for."},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 31_536_000, "description": "Seconds to wait at most."},
+        "timeout_to": {"type": "string", "pattern": ID_PATTERN, "description": "Node taken when the wait times out (without it, a timeout fails the node)."},
+    },
+    ["signal"],
+    "Block until a named signal arrives (its payload is the node's output) or a timeout takes another path.",
+)
+
+NODE_SCHEMAS["approval"] = _node(
+    "approval",
+    {
+        "title": {"type": "string", "minLength": 1, "maxLength": 300, "description": "Shown in the inbox; templates allowed."},
+        "description": {"type": "string", "maxLength": 10_000},
+        "assignees": {
+            "type": "object",
+            "properties": {"users": {"type": "array", "items": {"type": "string"}}, "groups": {"type": "array", "items": {"type": "string"}}},
+            "additionalProperties": False,
+        },
+        "outcomes": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "uniqueItems": True, "description": "The decisions offered (default approve, reject)."},
+        "routes": {"type": "object", "additionalProperties": {"type": "string", "pattern": ID_PATTERN}, "description": "decision -> next node; without a route a decision follows the ordinary edges."},
+        "due_in": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds until the work item expires."},
+        "timeout_to": {"type": "string", "pattern": ID_PATTERN, "description": "Node taken when the work item expires (without it, expiry fails the node)."},
+    },
+    ["title"],
+    "A human task offered to users and groups; the decision resumes the run.",
+)
+
 NODE_TYPES = tuple(NODE_SCHEMAS)
+
+SIGNAL = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$"},
+        "schema": {"type": "object", "description": "JSON Schema the payload must satisfy."},
+        "handler": {
+            "type": "object",
+            "description": "Runs whenever the signal arrives, without blocking: {\"set\": {variable: value or $.signal.payload...}}.",
+            "properties": {"set": {"type": "object"}},
+            "additionalProperties": False,
+        },
+        "description": {"type": "string"},
+    },
+    "required": ["name"],
+    "additionalProperties": False,
+}
+RESERVED_SIGNALS = ("pause", "resume", "cancel")
 
 EDGE = {
     "type": "object",
@@ -216,6 +264,7 @@ DOCUMENT = {
         "output": {"description": "What the run returns: a JSONPath or an object of them (default: all variables)."},
         "nodes": {"type": "array", "items": {"type": "object"}, "minItems": 1},
         "edges": {"type": "array", "items": EDGE},
+        "signals": {"type": "array", "items": SIGNAL, "description": "Signals the run accepts (pause, resume and cancel are built in)."},
     },
     "required": ["format_version", "nodes"],
     "additionalProperties": True,

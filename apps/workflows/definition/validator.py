@@ -96,6 +96,8 @@ class _Checker:
         self.scopes: dict[str, ScopePlan] = {}
         self.edges_by_scope: dict[str, list[tuple[str, str]]] = {}
         self._await_checks: list[NodePlan] = []
+        self.signal_names: set[str] = set()
+        self.explicit: dict[str, set[str]] = {}
 
     def add(self, message: str, node: str | None = None, field: str | None = None, code: str = "invalid") -> None:
         self.problems.append(Problem(message=message, node=node, field=field, code=code))
@@ -131,13 +133,25 @@ class _Checker:
                     continue
                 if name in seen:
                     self.add(f"duplicate signal name '{name}'", field=f"signals[{i}].name", code="duplicate_signal")
+                if name in schema.RESERVED_SIGNALS:
+                    self.add(f"'{name}' is a built-in signal and cannot be declared", field=f"signals[{i}].name", code="reserved_signal")
                 seen.add(name)
+                sig_schema = sig.get("schema")
+                if isinstance(sig_schema, dict):
+                    try:
+                        Draft202012Validator.check_schema(sig_schema)
+                    except SchemaError as exc:
+                        self.add(f"not a valid JSON Schema: {exc.message}", field=f"signals[{i}].schema", code="schema")
+            self.signal_names = seen
         nodes = doc.get("nodes")
         if not isinstance(nodes, list) or not nodes:
             if "nodes" in doc and isinstance(nodes, list):
                 pass
             return
         self.scope("", None, nodes, doc.get("edges", []), None, "")
+        for plan in self.nodes.values():
+            if plan.type == "signal_wait" and plan.spec.get("signal") not in self.signal_names:
+                self.add(f"signal '{plan.spec.get('signal')}' is not declared in the workflow's signals", node=plan.id, field="signal", code="undeclared_signal")
         for plan in self._await_checks:
             target = self.nodes.get(plan.spec.get("child"))
             if target is None or target.type != "child_workflow":
@@ -316,6 +330,8 @@ class _Checker:
             seen.add((src, dst))
             succ[src].append(dst)
         for node_id in ids:
+            self.explicit[node_id] = set(succ[node_id])
+        for node_id in ids:
             plan = self.nodes[node_id]
             if plan.type == "condition":
                 targets = [c.get("to") for c in plan.spec.get("cases", []) if isinstance(c, dict)]
@@ -327,6 +343,20 @@ class _Checker:
                         self.add(f"target '{target}' is not a node of this graph", node=node_id, field=field, code="dangling_edge")
                     elif target not in succ[node_id]:
                         succ[node_id].append(target)
+            extra_targets: list[tuple[str, str]] = []
+            if plan.type in ("signal_wait", "approval") and plan.spec.get("timeout_to"):
+                extra_targets.append(("timeout_to", plan.spec["timeout_to"]))
+            if plan.type == "approval" and isinstance(plan.spec.get("routes"), dict):
+                outcomes = plan.spec.get("outcomes") or ["approve", "reject"]
+                for decision, target in plan.spec["routes"].items():
+                    if decision not in outcomes:
+                        self.add(f"'{decision}' is not one of the outcomes ({', '.join(outcomes)})", node=node_id, field=f"routes.{decision}")
+                    extra_targets.append((f"routes.{decision}", target))
+            for field, target in extra_targets:
+                if target not in in_scope:
+                    self.add(f"target '{target}' is not a node of this graph", node=node_id, field=field, code="dangling_edge")
+                elif target not in succ[node_id]:
+                    succ[node_id].append(target)
             if plan.on_error is not None:
                 if plan.on_error not in in_scope:
                     self.add(f"on_error target '{plan.on_error}' is not a node of this graph", node=node_id, field="on_error", code="dangling_edge")
@@ -400,7 +430,7 @@ class _Checker:
             activity = get_activity(spec["activity"]) if isinstance(spec.get("activity"), str) else None
             if activity is not None and isinstance(params, dict) and activity.raw_params:
                 params = {k: v for k, v in params.items() if k not in activity.raw_params}
-            checks: list[tuple[str, Any]] = [("params", params), ("items", spec.get("items")), ("duration", spec.get("duration")), ("until", spec.get("until")), ("input", spec.get("input"))]
+            checks: list[tuple[str, Any]] = [("params", params), ("items", spec.get("items")), ("duration", spec.get("duration")), ("until", spec.get("until")), ("input", spec.get("input")), ("title", spec.get("title")), ("description", spec.get("description"))]
             for field, value in checks:
                 for ref in references_in(value):
                     self.reference(ref, plan.id, field)
@@ -479,6 +509,7 @@ def _build(definition: dict) -> Plan:
         output=definition.get("output"),
         signals=signals,
         raw=definition,
+        raw_edges=checker.explicit,
     )
 
 

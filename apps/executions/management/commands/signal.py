@@ -1,0 +1,34 @@
+"""python manage.py signal EXECUTION NAME --payload '{...}'"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.executions.engine.signals import SignalRejected, send_signal
+from apps.executions.models import Execution
+
+
+class Command(BaseCommand):
+    help = "Send a signal (declared in the workflow, or pause / resume / cancel) to a run."
+
+    def add_arguments(self, parser):
+        parser.add_argument("execution", type=int)
+        parser.add_argument("name")
+        parser.add_argument("--payload", default="{}", help="The payload as JSON.")
+        parser.add_argument("--as", dest="actor", default="cli", help="Who sends it (recorded in the history).")
+
+    def handle(self, *args, execution: int, name: str, payload: str, actor: str, **options):
+        try:
+            data = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--payload is not valid JSON: {exc}") from None
+        run = Execution.objects.filter(pk=execution).first()
+        if run is None:
+            raise CommandError(f"no execution {execution}")
+        try:
+            result = send_signal(run, name, data, actor=actor)
+        except SignalRejected as exc:
+            raise CommandError((f"{exc.field}: " if exc.field else "") + exc.message) from None
+        self.stdout.write(f"signal {name} sent to execution {execution}: {result['delivered']}")
