@@ -103,6 +103,12 @@ class DefinitionSettingsForm(forms.Form):
 
     FIELDS = ("input_schema", "variables", "output")
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["input_schema"].widget.attrs["rows"] = 8
+        self.fields["variables"].widget.attrs["rows"] = 3
+        self.fields["output"].widget.attrs["rows"] = 2
+
 
 class DefinitionJSONForm(forms.Form):
     definition = JSONTextField(expect=dict, required=True, label="Definition (JSON)")
