@@ -205,11 +205,11 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
         )
         if not updated:
             return None
-        step = StepRun.objects.select_related("execution").get(pk=step_id)
-        timeout = None
-        node = compile_definition(step.execution.definition).nodes.get(step.node_id)
-        if node is not None:
-            timeout = node.spec.get("timeout")
+        step = StepRun.objects.only(
+            "execution_id", "node_id", "node_type", "activity", "scope", "attempt", "input", "state", "in_chord", "deadline_at", "task_id"
+        ).get(pk=step_id)
+        # The step carries its timeout (set at activation), so claiming never parses the definition.
+        timeout = step.state.get("timeout") if isinstance(step.state, dict) else None
         if timeout:
             step.deadline_at = now + timedelta(seconds=float(timeout))
             StepRun.objects.filter(pk=step_id).update(deadline_at=step.deadline_at)
