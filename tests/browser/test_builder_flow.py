@@ -86,6 +86,9 @@ def test_build_run_watch_and_replay(new_page, alice_user):
     expect(page.locator("svg.wb-graph [data-node-id='nap']")).to_have_class(re.compile(r"status-completed"))
     expect(page.locator(f"#ev-{execution.pk}-{Execution.objects.get(pk=execution.pk).last_seq}")).to_be_attached()
     screenshot(page, "live-completed")
+    page.set_viewport_size({"width": 768, "height": 1000})
+    screenshot(page, "live-tablet")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # The step's log lines.
     page.locator("#exec-steps").get_by_role("link", name="hello").click()
