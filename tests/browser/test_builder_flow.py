@@ -181,3 +181,19 @@ def test_a_stranger_gets_404_and_the_websocket_refuses_them(new_page, alice_user
     expect(alice.locator("body.ws-open")).to_be_attached()
     alice.get_by_role("button", name="Cancel run").click()
     expect(alice.locator("[data-run-status]")).to_have_text("Cancelled")
+
+
+def test_the_live_page_polls_when_the_websocket_is_down(new_page, alice_user):
+    workflow = create_workflow(owner=alice_user, name="Sleeper", definition={"format_version": 1, "nodes": [{"id": "nap", "type": "activity", "activity": "delay", "params": {"seconds": 1}}]})
+    page = new_page()
+    # Every websocket is refused: the page has to fall back to polling.
+    page.route_web_socket(re.compile(r".*/ws/.*"), lambda ws: ws.close(code=1011, reason="down for the test"))
+    log_in(page, "alice", "alice-password-1")
+    page.goto(f"/workflows/{workflow.pk}/run/")
+    page.get_by_role("button", name="Start run").click()
+    page.wait_for_url(re.compile(r".*/executions/\d+/$"))
+    page.evaluate("window.__sameDocument = true")
+    expect(page.locator("[data-run-status]")).to_have_text("Completed", timeout=20_000)
+    assert page.evaluate("window.__sameDocument") is True
+    expect(page.locator("body.ws-open")).to_have_count(0)
+    expect(page.locator("#live-poller")).not_to_have_attribute("hx-trigger", "every 2s")
