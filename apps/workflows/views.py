@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,7 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from apps.executions.access import visible_executions
 from apps.executions.choices import ExecutionStatus
-from apps.executions.presenters import graph_svg, iter_nodes
+from apps.executions.presenters import find_node, graph_svg, iter_nodes
 from apps.sharing.services import access_workflow, has_workflow_perm, visible_workflows
 
 from . import services
@@ -308,7 +308,7 @@ def _editor_rerender(request: HttpRequest, workflow: Workflow, status: int = 422
 @login_required
 def workflow_settings(request: HttpRequest, pk: int) -> HttpResponse:
     """Save name/description/tags and the definition's input schema, variables and output."""
-    workflow = access_workflow(request.user, pk, "change", lock=False)
+    workflow = access_workflow(request.user, pk, "change")
     workflow_form = WorkflowForm(request.POST)
     settings_form = DefinitionSettingsForm(request.POST)
     if not (workflow_form.is_valid() and settings_form.is_valid()):
@@ -397,12 +397,8 @@ def node_edit(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
     """One node's form. Saving refuses problems in this node's own fields (shown next to them)."""
     workflow = access_workflow(request.user, pk, "change")
     definition = copy.deepcopy(workflow.definition)
-    from apps.executions.presenters import find_node
-
     node = find_node(definition, node_id)
     if node is None:
-        from django.http import Http404
-
         raise Http404("No such node.")
     graph = _graph_of(definition, node_id) or definition
     siblings = [str(n.get("id")) for n in graph.get("nodes", []) if isinstance(n, dict)]

@@ -4,11 +4,9 @@ replay viewer and export, retention."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from apps.executions.models import Execution
 from apps.executions.retention import purge_old_executions
