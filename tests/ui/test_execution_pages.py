@@ -228,3 +228,23 @@ def test_the_purge_is_a_periodic_task(settings):
 
     app.loader.import_default_modules()
     assert "apps.executions.retention.purge_old_executions" in app.tasks
+
+
+def test_the_live_page_and_its_fragment_cost_the_same_queries_for_more_steps(workflow, as_alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.executions.models import StepRun
+
+    run = make_run(workflow, status="running")
+
+    def count(url: str) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert as_alice.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    detail, live = reverse("executions:detail", args=[run.pk]), reverse("executions:live", args=[run.pk]) + "?after=0"
+    few = (count(detail), count(live))
+    StepRun.objects.bulk_create([StepRun(execution=run, node_id="greet", node_type="activity", scope=f"x[{i}]/", status="completed") for i in range(30)])
+    assert (count(detail), count(live)) == few
+    assert few[0] <= 15
