@@ -79,7 +79,9 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     qs, q, tag = _filtered_workflows(request)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     all_tags = sorted({t for tags in visible_workflows(request.user).values_list("tags", flat=True) for t in (tags or []) if isinstance(t, str)})
-    context = {"page": page, "q": q, "tag": tag, "all_tags": all_tags}
+    page_ids = [w.pk for w in page.object_list]
+    editable = set(visible_workflows(request.user, "change").filter(pk__in=page_ids).values_list("pk", flat=True))
+    context = {"page": page, "q": q, "tag": tag, "all_tags": all_tags, "editable": editable}
     if is_htmx_partial(request) and request.htmx.target == "workflow-results":
         return render(request, "workflows/partials/workflow_results.html", context)
     return render(request, "workflows/list.html", {**context, "base_template": base_template(request)})

@@ -77,6 +77,7 @@ def test_build_run_watch_and_replay(new_page, alice_user):
     page.goto(f"/workflows/{workflow.pk}/")
     page.get_by_role("link", name="Run…").click()
     page.get_by_label("Input (JSON)").fill('{"name": "Ada"}')
+    screenshot(page, "workflow-run-dialog")
     page.get_by_role("button", name="Start run").click()
     page.wait_for_url(re.compile(r".*/executions/\d+/$"))
     execution = Execution.objects.get(workflow=workflow)
@@ -93,6 +94,10 @@ def test_build_run_watch_and_replay(new_page, alice_user):
     # The step's log lines.
     page.locator("#exec-steps").get_by_role("link", name="hello").click()
     expect(page.locator("#log-viewer .log-lines")).to_contain_text("Hello Ada")
+
+    page.goto("/")
+    screenshot(page, "workflow-list")
+    page.goto(f"/executions/{execution.pk}/")
 
     # Replay: starts at the last event; step back and forward.
     page.get_by_role("link", name="Replay").click()

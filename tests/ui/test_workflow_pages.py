@@ -278,3 +278,10 @@ def test_the_error_help_page_has_an_anchor_for_every_rule(as_alice):
     html = _html(as_alice.get(reverse("workflows:help")))
     for rule in (*RULES, GENERIC):
         assert f'id="{rule.docs}"' in html
+
+
+def test_the_list_offers_edit_only_where_the_user_may_change(workflow, as_alice, as_bob):
+    edit = f'href="/workflows/{workflow.pk}/edit/"'
+    assert edit in _html(as_alice.get(reverse("workflows:list")))
+    html = _html(as_bob.get(reverse("workflows:list")))
+    assert "Greeter" in html and edit not in html
