@@ -40,7 +40,7 @@ def test_the_list_searches_filters_by_tag_and_paginates(workflow, alice, as_alic
         first = _html(as_alice.get(reverse("workflows:list"), {"tag": "nightly"}))
     assert "Page 1 of 2" in first and "26" not in first.split("Page 1 of 2")[1][:20]
     second = _html(as_alice.get(reverse("workflows:list"), {"tag": "nightly", "page": 2}))
-    assert second.count("Nightly ") == 5
+    assert second.count(">Nightly ") == 5
 
 
 def test_the_search_box_gets_just_the_results_fragment_over_htmx(workflow, as_alice):
