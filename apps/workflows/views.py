@@ -127,6 +127,7 @@ def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "failures": failures,
             "problems": problems,
             "can_change": has_workflow_perm(request.user, workflow, "change"),
+            "can_share": has_workflow_perm(request.user, workflow, "admin"),
             "base_template": base_template(request),
         },
     )
