@@ -105,6 +105,16 @@ class Runtime:
             self._scope_cache[scope] = list(StepRun.objects.filter(execution=self.ex, scope=scope).order_by("id"))
         return self._scope_cache[scope]
 
+    def prime(self, scopes) -> None:
+        """Read the steps of several scope instances in one query (instead of one query each)."""
+        missing = [scope for scope in scopes if scope not in self._scope_cache]
+        if len(missing) < 2:
+            return
+        loaded: dict[str, list[StepRun]] = {scope: [] for scope in missing}
+        for step in StepRun.objects.filter(execution=self.ex, scope__in=missing).order_by("id"):
+            loaded[step.scope].append(step)
+        self._scope_cache.update(loaded)
+
     def latest(self, scope: str, node_id: str) -> StepRun | None:
         found = None
         for step in self.steps_in(scope):
@@ -326,6 +336,8 @@ class Runtime:
         outer = self._batch
         self._batch = []
         for instance, scope_id in children:
+            # The container was just created: its child scope instances have no steps yet.
+            self._scope_cache.setdefault(instance, [])
             self.start_scope(instance, scope_id, extra)
         batch, self._batch = self._batch, outer
         if not batch:
