@@ -241,6 +241,16 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
     cancelled, already run)."""
     now = timezone.now()
     with transaction.atomic():
+        # Lock order: the run's row first, then its step rows, as finish_step, advance and cancel
+        # do. Updating the step first (then bumping last_seq on the run) deadlocked against an
+        # advance that holds the run and cancels this very step (for_each complete_when).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT e.id FROM executions_execution e JOIN executions_steprun s ON s.execution_id = e.id WHERE s.id = %s FOR UPDATE OF e",
+                [step_id],
+            )
+            if cursor.fetchone() is None:
+                return None
         updated = StepRun.objects.filter(pk=step_id, status=StepStatus.PENDING).update(
             status=StepStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker, task_id=task_id[:64] if task_id else ""
         )
