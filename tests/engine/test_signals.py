@@ -99,7 +99,7 @@ def test_bad_signals_are_refused_with_clear_errors(worker, alice, api, api_as, c
 
 def test_pause_holds_new_steps_until_resume(worker, alice, api):
     wf = create_workflow(owner=alice, name=f"pause {uuid.uuid4().hex[:6]}", definition={"format_version": 1, "nodes": [
-        {"id": "first", "type": "activity", "activity": "delay", "params": {"seconds": 0.8}},
+        {"id": "first", "type": "activity", "activity": "delay", "params": {"seconds": 2.5}},
         {"id": "second", "type": "activity", "activity": "noop"},
         {"id": "third", "type": "activity", "activity": "noop"}],
         "edges": [{"from": "first", "to": "second"}, {"from": "second", "to": "third"}]})

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.workflows.definition.plan import Plan
 from apps.workflows.definition.registry import get_activity
 from apps.workflows.definition.validator import compile_definition
 
@@ -40,6 +43,43 @@ SWEEP_LOCK_ID = 7_312_001
 
 def _hostname() -> str:
     return f"{socket.gethostname()}"
+
+
+#
+# Plans of runs
+#
+
+# A run's definition is fixed when the run is created (edits of the workflow do not
+# change it), so its compiled plan is memoised per run: claiming and finishing a step
+# then neither read the definition column nor hash the definition again.
+# Keyed by (id, created_at) so that a recreated database cannot alias an old run.
+_PLANS: OrderedDict[tuple, Plan] = OrderedDict()
+_PLANS_MAX = 1024
+_PLANS_LOCK = threading.Lock()
+
+
+def plan_of(execution: Execution) -> Plan:
+    """The compiled plan of `execution` (its `definition` may be deferred: read on a miss only)."""
+    key = (execution.pk, execution.created_at)
+    with _PLANS_LOCK:
+        plan = _PLANS.get(key)
+        if plan is not None:
+            _PLANS.move_to_end(key)
+            return plan
+    plan = compile_definition(execution.definition)
+    _remember_plan(execution, plan)
+    return plan
+
+
+def _remember_plan(execution: Execution, plan: Plan) -> None:
+    with _PLANS_LOCK:
+        _PLANS[(execution.pk, execution.created_at)] = plan
+        while len(_PLANS) > _PLANS_MAX:
+            _PLANS.popitem(last=False)
+
+
+# The columns the orchestrator never needs when it locks a run (read on demand if it does).
+_UNUSED_RUN_COLUMNS = ("definition",)
 
 
 #
@@ -143,6 +183,7 @@ def start_execution(workflow, input: dict | None = None, *, acting_user=None, tr
             status=ExecutionStatus.RUNNING,
             correlation_id=correlation_id,
         )
+        _remember_plan(execution, plan)
         rt = Runtime(execution, plan)
         rt.start()
         effects = rt.flush()
@@ -161,7 +202,7 @@ def advance(execution_id: int, *, allow_inline: bool = False) -> list[StepRun]:
     Returns local steps the caller (a worker) should run inline.
     """
     with transaction.atomic():
-        execution = Execution.objects.select_for_update().filter(pk=execution_id).first()
+        execution = Execution.objects.select_for_update().defer(*_UNUSED_RUN_COLUMNS).filter(pk=execution_id).first()
         if execution is None:
             return []
         if execution.status in FINISHED_EXECUTION:
@@ -174,7 +215,8 @@ def advance(execution_id: int, *, allow_inline: bool = False) -> list[StepRun]:
         )
         if not inbox:
             return []
-        rt = Runtime(execution, compile_definition(execution.definition), allow_inline=allow_inline)
+        rt = Runtime(execution, plan_of(execution), allow_inline=allow_inline)
+        rt.prime({"", *(step.scope for step in inbox)})
         for step in inbox:
             cached = rt.latest(step.scope, step.node_id)
             if cached is not None and cached.pk == step.pk:
@@ -199,15 +241,24 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
     cancelled, already run)."""
     now = timezone.now()
     with transaction.atomic():
-        # No step starts while its run is paused; resume re-dispatches what was left pending.
-        updated = StepRun.objects.filter(pk=step_id, status=StepStatus.PENDING).exclude(execution__status=ExecutionStatus.PAUSED).update(
+        # Lock order: the run's row first, then its step rows, as finish_step, advance and cancel
+        # do. Updating the step first (then bumping last_seq on the run) deadlocked against an
+        # advance that holds the run and cancels this very step (for_each complete_when).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT e.id, e.status FROM executions_execution e JOIN executions_steprun s ON s.execution_id = e.id WHERE s.id = %s FOR UPDATE OF e",
+                [step_id],
+            )
+            row = cursor.fetchone()
+            # No step starts while its run is paused; resume re-dispatches what was left pending.
+            if row is None or row[1] == ExecutionStatus.PAUSED:
+                return None
+        updated = StepRun.objects.filter(pk=step_id, status=StepStatus.PENDING).update(
             status=StepStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker, task_id=task_id[:64] if task_id else ""
         )
         if not updated:
             return None
-        step = StepRun.objects.only(
-            "execution_id", "node_id", "node_type", "activity", "scope", "attempt", "input", "state", "in_chord", "deadline_at", "task_id"
-        ).get(pk=step_id)
+        step = StepRun.objects.only(*_STEP_COLUMNS).get(pk=step_id)
         # The step carries its timeout (set at activation), so claiming never parses the definition.
         timeout = step.state.get("timeout") if isinstance(step.state, dict) else None
         if timeout:
@@ -225,6 +276,9 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
         countdown = max(0.0, (step.deadline_at - timezone.now()).total_seconds()) + 0.05
         tasks.check_deadline.apply_async((step.pk,), countdown=countdown)
     return step
+
+
+_STEP_COLUMNS = tuple(f.name for f in StepRun._meta.concrete_fields)
 
 
 def _next_seq(execution_id: int, count: int = 1) -> int:
@@ -274,10 +328,10 @@ def finish_step(step_id: int, status: str, output: Any = None, error: dict | Non
     Returns local steps to run inline.
     """
     with transaction.atomic():
-        step = StepRun.objects.filter(pk=step_id).only("execution_id", "status").first()
+        step = StepRun.objects.filter(pk=step_id).first()
         if step is None:
             return []
-        execution = Execution.objects.select_for_update().get(pk=step.execution_id)
+        execution = Execution.objects.select_for_update().defer(*_UNUSED_RUN_COLUMNS).get(pk=step.execution_id)
         now = timezone.now()
         fields = {"status": status, "finished_at": now, "advanced": False}
         if output is not None:
@@ -289,7 +343,10 @@ def finish_step(step_id: int, status: str, output: Any = None, error: dict | Non
         updated = StepRun.objects.filter(pk=step_id, status=expect).update(**fields)
         if not updated:
             return []
-        step = StepRun.objects.get(pk=step_id)
+        # The row now holds exactly what was read plus `fields` (the conditional update above
+        # is the only writer that matters: others change heartbeat/deadline columns only).
+        for key, value in fields.items():
+            setattr(step, key, value)
         event_type = {StepStatus.COMPLETED: "step_completed", StepStatus.FAILED: "step_failed", StepStatus.CANCELLED: "step_cancelled"}[status]
         payload: dict[str, Any] = {"attempt": step.attempt}
         if status == StepStatus.COMPLETED:
@@ -297,15 +354,15 @@ def finish_step(step_id: int, status: str, output: Any = None, error: dict | Non
             payload["duration_ms"] = step.duration_ms
         elif error:
             payload["error"] = error
-        execution.last_seq += 1
-        event = ExecutionEvent(execution=execution, seq=execution.last_seq, type=event_type, node_id=step.node_id, scope=step.scope, step=step, payload=redact(payload))
-        event.save(force_insert=True)
-        execution.save(update_fields=["last_seq"])
-        publish.on_commit(execution.pk, [event])
+        # The step's event goes out with the advance's own writes: one INSERT of events and one
+        # UPDATE of the run for both.
+        rt = Runtime(execution, plan_of(execution), allow_inline=allow_inline)
+        rt.event(event_type, node=step.node_id, scope=step.scope, step=step, payload=payload)
         if not advance_now or execution.status in FINISHED_EXECUTION or execution.status == ExecutionStatus.PAUSED:
+            _apply(rt.flush(), execution.pk)
             return []
-        rt = Runtime(execution, compile_definition(execution.definition), allow_inline=allow_inline)
         inbox = list(StepRun.objects.filter(execution=execution, advanced=False, status__in=[StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED]).order_by("finished_at", "id"))
+        rt.prime({"", *(pending.scope for pending in inbox)})
         for pending in inbox:
             cached = rt.latest(pending.scope, pending.node_id)
             if cached is not None and cached.pk == pending.pk:
@@ -347,13 +404,31 @@ def execute_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:
         status, output, error, logs = _run_activity(step)
         if status == StepStatus.CANCELLED:
             continue  # whoever cancelled it has recorded that
-        inline = finish_step(step.pk, status, output, error, logs, advance_now=not step.in_chord, allow_inline=True)
+        inline = _finish_with_retries(step.pk, status, output, error, logs, advance_now=not step.in_chord)
         queue.extend(s.pk for s in inline)
 
 
 #
 # Timers, deadlines, the reaper
 #
+
+
+def _finish_with_retries(step_id: int, status, output, error, logs, *, advance_now: bool) -> list[StepRun]:
+    """Record a result even through a transient database error (a deadlock victim, a
+    restarted server): a step left `running` by a live worker would otherwise wait for
+    its timeout, since the worker's heartbeat keeps it fresh."""
+    from django.db import DatabaseError, close_old_connections
+
+    for attempt in range(5):
+        try:
+            return finish_step(step_id, status, output, error, logs, advance_now=advance_now, allow_inline=True)
+        except DatabaseError:
+            if attempt == 4:
+                raise
+            logger.warning("recording step %s failed (attempt %s); retrying", step_id, attempt + 1, exc_info=True)
+            close_old_connections()
+            time.sleep(0.2 * (attempt + 1))
+    return []
 
 
 def fire_timer(timer_id: int) -> None:
@@ -466,10 +541,10 @@ def sweep() -> dict[str, int]:
 def cancel_execution(execution: Execution, *, acting_user=None, reason: str = "cancelled by a user") -> bool:
     """Cancel a run: running steps are revoked, the run ends `cancelled`. False if it had finished."""
     with transaction.atomic():
-        locked = Execution.objects.select_for_update().get(pk=execution.pk)
+        locked = Execution.objects.select_for_update().defer(*_UNUSED_RUN_COLUMNS).get(pk=execution.pk)
         if locked.status in FINISHED_EXECUTION:
             return False
-        rt = Runtime(locked, compile_definition(locked.definition))
+        rt = Runtime(locked, plan_of(locked))
         actor = acting_user.get_username() if getattr(acting_user, "is_authenticated", False) else ""
         rt.cancel(actor=actor, reason=reason)
         effects = rt.flush()

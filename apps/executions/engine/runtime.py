@@ -63,6 +63,31 @@ def backoff_seconds(retry: dict, attempt: int) -> float:
     return max(0.0, interval)
 
 
+_CASTS = {"JSONField": "jsonb", "BooleanField": "boolean", "DateTimeField": "timestamptz", "CharField": "text"}
+
+
+def _update_many(steps: list[StepRun], fields: list[str]) -> None:
+    """`bulk_update(steps, fields)` as one UPDATE … FROM (VALUES …): Django's bulk_update builds a
+    CASE WHEN per object and field, which costs about 3 ms of CPU per 100 values (a 100-branch
+    join took 280 ms). Values are adapted exactly as the ORM would save them."""
+    from django.db import connection
+
+    model_fields = [StepRun._meta.get_field(name) for name in fields]
+    columns = [f.column for f in model_fields]
+    casts = ["bigint", *(_CASTS[f.get_internal_type()] for f in model_fields)]
+    row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    params: list[Any] = []
+    for step in steps:
+        params.append(step.pk)
+        params.extend(f.get_db_prep_save(getattr(step, f.attname), connection) for f in model_fields)
+    table = StepRun._meta.db_table
+    assignments = ", ".join(f'"{c}" = v."{c}"' for c in columns)
+    names = ", ".join(f'"{c}"' for c in ["id", *columns])
+    sql = f'UPDATE "{table}" AS s SET {assignments} FROM (VALUES {", ".join([row] * len(steps))}) AS v({names}) WHERE s."id" = v."id"'
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 @dataclass
 class SideEffects:
     dispatch: list[StepRun] = field(default_factory=list)
@@ -106,6 +131,16 @@ class Runtime:
         if scope not in self._scope_cache:
             self._scope_cache[scope] = list(StepRun.objects.filter(execution=self.ex, scope=scope).order_by("id"))
         return self._scope_cache[scope]
+
+    def prime(self, scopes) -> None:
+        """Read the steps of several scope instances in one query (instead of one query each)."""
+        missing = [scope for scope in scopes if scope not in self._scope_cache]
+        if len(missing) < 2:
+            return
+        loaded: dict[str, list[StepRun]] = {scope: [] for scope in missing}
+        for step in StepRun.objects.filter(execution=self.ex, scope__in=missing).order_by("id"):
+            loaded[step.scope].append(step)
+        self._scope_cache.update(loaded)
 
     def latest(self, scope: str, node_id: str) -> StepRun | None:
         found = None
@@ -158,13 +193,15 @@ class Runtime:
     def flush(self) -> SideEffects:
         """Write everything collected; return the side effects to run after commit."""
         if self._dirty:
-            # One plain UPDATE per touched step: cheaper than bulk_update's CASE expressions
-            # for the one or two steps an advance usually touches.
-            for step in self._dirty.values():
-                StepRun.objects.filter(pk=step.pk).update(
-                    status=step.status, output=step.output, error=step.error, state=step.state, advanced=step.advanced,
-                    finished_at=step.finished_at, scheduled_for=step.scheduled_for, in_chord=step.in_chord,
-                )
+            fields = ["status", "output", "error", "state", "advanced", "finished_at", "scheduled_for", "in_chord", "logs"]
+            dirty = list(self._dirty.values())
+            if len(dirty) <= 3:
+                # The usual advance touches one or two steps: plain UPDATEs are several times
+                # cheaper to build than bulk_update's CASE WHEN per field.
+                for step in dirty:
+                    StepRun.objects.filter(pk=step.pk).update(**{name: getattr(step, name) for name in fields})
+            else:
+                _update_many(dirty, fields)
             self._dirty.clear()
         if self._events:
             self.effects.events += ExecutionEvent.objects.bulk_create(self._events)
@@ -336,6 +373,8 @@ class Runtime:
         outer = self._batch
         self._batch = []
         for instance, scope_id in children:
+            # The container was just created: its child scope instances have no steps yet.
+            self._scope_cache.setdefault(instance, [])
             self.start_scope(instance, scope_id, extra)
         batch, self._batch = self._batch, outer
         if not batch:

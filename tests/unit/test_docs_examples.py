@@ -1,0 +1,48 @@
+"""Every definition example in the docs (fenced as ```json definition) is valid."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from apps.workflows.definition.validator import validate
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOC_FILES = ("definition.md", "orchestration.md")
+BLOCK = re.compile(r"^```json definition\n(.*?)^```", re.S | re.M)
+
+
+def _examples() -> list[tuple[str, str]]:
+    found = []
+    for name in DOC_FILES:
+        text = (DOCS / name).read_text(encoding="utf-8")
+        found += [(f"{name}:{text.count(chr(10), 0, m.start()) + 1}", m.group(1)) for m in BLOCK.finditer(text)]
+    return found
+
+
+def test_the_doc_has_definition_examples():
+    assert len(_examples()) >= 8
+
+
+@pytest.mark.parametrize("where, source", _examples(), ids=[w for w, _ in _examples()])
+def test_definition_example_is_valid(where, source):
+    definition = json.loads(source)
+    problems = validate(definition)
+    assert problems == [], f"docs/{where}: " + "; ".join(map(str, problems))
+
+
+def test_every_node_type_is_shown():
+    shown = set()
+    for _, source in _examples():
+        def walk(nodes):
+            for node in nodes:
+                shown.add(node["type"])
+                for branch in node.get("branches", []):
+                    walk(branch["nodes"])
+                if isinstance(node.get("body"), dict):
+                    walk(node["body"]["nodes"])
+        walk(json.loads(source)["nodes"])
+    assert {"activity", "condition", "parallel", "loop", "timer", "dynamic", "child_workflow", "await_child", "signal_wait", "approval"} <= shown
