@@ -73,6 +73,13 @@ def _graph_edges(nodes: list, edges: list, out_nodes: list[dict], out_edges: lis
                 out_edges.append({"from": node_id, "to": node["default"], "label": "default"})
         if node.get("on_error"):
             out_edges.append({"from": node_id, "to": node["on_error"], "label": "on error"})
+        routes = node.get("routes")
+        if isinstance(routes, dict):  # approvals: decision -> next node
+            for decision, target in routes.items():
+                if isinstance(target, str) and target:
+                    out_edges.append({"from": node_id, "to": target, "label": str(decision)})
+        if isinstance(node.get("timeout_to"), str) and node["timeout_to"]:
+            out_edges.append({"from": node_id, "to": node["timeout_to"], "label": "timeout"})
         body = node.get("body")
         if isinstance(body, dict) and body.get("nodes"):
             entry = body["nodes"][0]

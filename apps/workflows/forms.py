@@ -101,13 +101,16 @@ class DefinitionSettingsForm(forms.Form):
     variables = JSONTextField(expect=dict, help_text="Initial variables ($.vars).")
     output = JSONTextField(help_text="What the run returns: a JSONPath string or an object of them (empty: all variables).")
 
-    FIELDS = ("input_schema", "variables", "output")
+    signals = JSONTextField(expect=list, help_text='Declared signals, e.g. [{"name": "approved", "schema": {…}}].')
+
+    FIELDS = ("input_schema", "variables", "output", "signals")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["input_schema"].widget.attrs["rows"] = 8
         self.fields["variables"].widget.attrs["rows"] = 3
         self.fields["output"].widget.attrs["rows"] = 2
+        self.fields["signals"].widget.attrs["rows"] = 2
 
 
 class DefinitionJSONForm(forms.Form):
@@ -588,7 +591,8 @@ class GenericNodeForm(NodeForm):
     def __init__(self, *args: Any, node: dict, siblings: list[str], **kwargs: Any):
         self.node_type = str(node.get("type", ""))
         super().__init__(*args, node=node, siblings=siblings, **kwargs)
-        self.initial.setdefault("extra", _dump({k: v for k, v in node.items() if k not in super().managed_keys()}))
+        common = NodeForm.managed_keys(self)
+        self.initial.setdefault("extra", _dump({k: v for k, v in node.items() if k not in common}))
 
     def managed_keys(self) -> set[str]:
         return set(self.node)  # everything is rewritten from the form

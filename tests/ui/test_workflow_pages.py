@@ -285,3 +285,20 @@ def test_the_list_offers_edit_only_where_the_user_may_change(workflow, as_alice,
     assert edit in _html(as_alice.get(reverse("workflows:list")))
     html = _html(as_bob.get(reverse("workflows:list")))
     assert "Greeter" in html and edit not in html
+
+
+def test_node_types_without_a_form_of_their_own_edit_their_fields_as_json(workflow, as_alice):
+    as_alice.post(reverse("workflows:node-add", args=[workflow.pk]), {"type": "signal_wait", "id": "wait", "after": "greet"})
+    html = _html(as_alice.get(reverse("workflows:node", args=[workflow.pk, "wait"])))
+    assert 'name="extra"' in html
+    response = as_alice.post(reverse("workflows:node", args=[workflow.pk, "wait"]), {"id": "wait", "extra": "[1]"})
+    assert response.status_code == 422 and "must be a JSON object" in _html(response)
+    response = as_alice.post(reverse("workflows:node", args=[workflow.pk, "wait"]), {"id": "wait", "timeout": "60", "extra": '{"signal": "go", "timeout_to": "charge"}'})
+    assert "signal &#x27;go&#x27; is not declared" in _html(response).split('data-field="extra"')[1].split("</div>")[0]
+    response = as_alice.post(reverse("workflows:settings", args=[workflow.pk]), {"name": "Greeter", "input_schema": json.dumps(workflow.definition["input_schema"]), "signals": '[{"name": "go"}]'})
+    assert response.status_code == 302
+    response = as_alice.post(reverse("workflows:node", args=[workflow.pk, "wait"]), {"id": "wait", "timeout": "60", "extra": '{"signal": "go", "timeout_to": "charge"}'})
+    assert response.status_code == 302
+    workflow.refresh_from_db()
+    wait = next(n for n in workflow.definition["nodes"] if n["id"] == "wait")
+    assert wait == {"id": "wait", "type": "signal_wait", "timeout": 60, "signal": "go", "timeout_to": "charge"}

@@ -1,0 +1,35 @@
+"""Every shipped example and template definition renders on every builder page and node form."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from apps.executions.presenters import iter_nodes
+from apps.workflows.services import create_workflow
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[2] / "examples").rglob("*.json") if not p.name.endswith(".input.json"))
+
+
+def _definition(path: Path) -> dict | None:
+    data = json.loads(path.read_text())
+    definition = data.get("definition", data) if isinstance(data, dict) else None
+    return definition if isinstance(definition, dict) and isinstance(definition.get("nodes"), list) else None
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_the_builder_pages_render_it(path, alice, as_alice):
+    definition = _definition(path)
+    if definition is None:
+        pytest.skip("not a workflow definition")
+    workflow = create_workflow(owner=alice, name=path.stem, definition=definition)
+    for name in ("workflows:detail", "workflows:edit", "workflows:json", "workflows:run"):
+        assert as_alice.get(reverse(name, args=[workflow.pk])).status_code == 200, name
+    for node, _parent, _where in iter_nodes(definition["nodes"]):
+        response = as_alice.get(reverse("workflows:node", args=[workflow.pk, node["id"]]))
+        assert response.status_code == 200, node["id"]
