@@ -122,6 +122,8 @@ class Runtime:
         self._ex_dirty: set[str] = set()
         # Parallel/loop fan-outs collected during one activation, sent as one group or chord.
         self._batch: list[StepRun] | None = None
+        # Local activities run inline at most this many times per advance (bounds recursion).
+        self._local_budget = 40
         # retry-failed: dynamic node id -> {item id: result} of items to keep.
         self.seeds: dict[str, dict] = {}
 
@@ -193,7 +195,7 @@ class Runtime:
     def flush(self) -> SideEffects:
         """Write everything collected; return the side effects to run after commit."""
         if self._dirty:
-            fields = ["status", "output", "error", "state", "advanced", "finished_at", "scheduled_for", "in_chord", "logs"]
+            fields = ["status", "output", "error", "state", "advanced", "started_at", "finished_at", "scheduled_for", "in_chord", "logs", "worker"]
             dirty = list(self._dirty.values())
             if len(dirty) <= 3:
                 # The usual advance touches one or two steps: plain UPDATEs are several times
@@ -315,11 +317,44 @@ class Runtime:
             return
         self.event("step_scheduled", node=node.id, scope=scope, step=step, payload={"activity": node.spec["activity"], "attempt": attempt, "input": params})
         if self.allow_inline and spec is not None and spec.local:
+            if self._local_budget > 0 and not node.spec.get("timeout"):
+                # A local activity (cheap, no side effects outside the run) runs right here,
+                # inside the advance that made it ready: no queue hop, no extra transaction.
+                self._local_budget -= 1
+                self._run_local(step, spec)
+                return
             self.effects.inline.append(step)
         elif self._batch is not None:
             self._batch.append(step)
         else:
             self.effects.dispatch.append(step)
+
+    def _run_local(self, step: StepRun, spec) -> None:
+        import socket
+
+        from ..activities import ActivityContext, ActivityError
+
+        ctx = ActivityContext(execution_id=self.ex.pk, step_id=step.pk, node_id=step.node_id, attempt=step.attempt, variables={})
+        step.started_at = timezone.now()
+        step.worker = f"inline@{socket.gethostname()}"
+        self.event("step_started", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "worker": step.worker, "inline": True})
+        try:
+            output = spec.fn(step.input or {}, ctx)
+            if spec.name == "set" and ctx.variables:
+                output = ctx.variables
+            step.status, step.output, step.error = StepStatus.COMPLETED, redact(output), None
+        except ActivityError as exc:
+            step.status, step.error = StepStatus.FAILED, error_dict(exc.type, exc.message, step.node_id, retryable=exc.retryable)
+        except Exception as exc:  # an activity's own bug is a step failure
+            step.status, step.error = StepStatus.FAILED, error_dict(type(exc).__name__, str(exc) or type(exc).__name__, step.node_id)
+        step.finished_at = timezone.now()
+        step.logs = redact(ctx.logs)
+        self.touch(step)
+        if step.status == StepStatus.COMPLETED:
+            self.event("step_completed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "output": step.output, "duration_ms": step.duration_ms})
+        else:
+            self.event("step_failed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "error": step.error})
+        self.on_finished(step)
 
     def activate_condition(self, scope: str, node: NodePlan, extra: dict | None) -> None:
         ctx = self.context(scope, extra)
