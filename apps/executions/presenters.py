@@ -267,6 +267,13 @@ def summarize_event(type_: str, payload: dict) -> str:
         return str(payload.get("reason", ""))
     if type_ == "loop_started":
         return f"{payload.get('mode', '')} over {payload.get('items')} items" if payload.get("items") is not None else str(payload.get("mode", ""))
+    if type_ in ("item_started", "item_finished"):
+        state = f" {payload['status']}" if payload.get("status") else ""
+        return f"item {payload.get('item', '')}{state}, {payload.get('in_flight', 0)} in flight"
+    if type_ == "dynamic_started":
+        return f"{payload.get('items', 0)} items, at most {payload.get('max_concurrent', '?')} at once"
+    if type_ in ("signal_received", "execution_paused", "execution_resumed") and payload.get("name"):
+        return str(payload["name"])
     if type_ == "condition_evaluated":
         return "took " + str(payload.get("to") or payload.get("next") or payload.get("case") or "")
     return ""
