@@ -267,6 +267,13 @@ def summarize_event(type_: str, payload: dict) -> str:
         return str(payload.get("reason", ""))
     if type_ == "loop_started":
         return f"{payload.get('mode', '')} over {payload.get('items')} items" if payload.get("items") is not None else str(payload.get("mode", ""))
+    if type_ in ("item_started", "item_finished"):
+        state = f" {payload['status']}" if payload.get("status") else ""
+        return f"item {payload.get('item', '')}{state}, {payload.get('in_flight', 0)} in flight"
+    if type_ == "dynamic_started":
+        return f"{payload.get('items', 0)} items, at most {payload.get('max_concurrent', '?')} at once"
+    if type_ in ("signal_received", "execution_paused", "execution_resumed") and payload.get("name"):
+        return str(payload["name"])
     if type_ == "condition_evaluated":
         return "took " + str(payload.get("to") or payload.get("next") or payload.get("case") or "")
     return ""
@@ -413,3 +420,122 @@ def pretty(value: Any) -> str:
         return json.dumps(value, indent=2, sort_keys=True, default=str)
     except (TypeError, ValueError):
         return str(value)
+
+
+#
+# Dynamic nodes, signals, continue-as-new
+#
+
+
+@dataclass
+class DynamicPanel:
+    """One dynamic node's activation: slots, item counts, the queue and critical-path progress."""
+
+    step: StepRun
+    in_flight: int
+    max_concurrent: int
+    peak: int
+    counts: list[tuple[str, int]]
+    total: int
+    waiting_on_deps: list[dict]  # queued items whose dependencies are not all done: {id, missing}
+    ready: int  # queued items whose dependencies are done (waiting for a free slot)
+    critical_done: int
+    critical_total: int
+    chart: SafeString
+
+
+def dynamic_panels(steps: list[StepRun], events: list[ExecutionEvent] | None = None) -> list[DynamicPanel]:
+    from .depgraph import DependencyGraph, GraphError
+
+    panels = []
+    for step in steps:
+        state = step.state or {}
+        if step.node_type != "dynamic" or "status" not in state:
+            continue
+        status: dict[str, str] = state.get("status", {})
+        deps: dict[str, list[str]] = state.get("deps", {})
+        done = {i for i, s in status.items() if s == "completed"}
+        queued = [i for i in state.get("ids", status) if status.get(i) == "queued"]
+        waiting = [{"id": i, "missing": [d for d in deps.get(i, []) if d not in done]} for i in queued]
+        waiting_on = [w for w in waiting if w["missing"]]
+        critical: list[str] = []
+        try:
+            graph = DependencyGraph()
+            for item_id in state.get("ids", []):
+                graph.add_node(item_id, (state.get("durations") or {}).get(item_id))
+            for item_id, item_deps in deps.items():
+                for dep in item_deps:
+                    graph.add_edge(dep, item_id)
+            critical, _length = graph.critical_path(default_duration=1.0)
+        except (GraphError, KeyError, ValueError):
+            critical = []
+        counter = Counter(status.values())
+        panels.append(
+            DynamicPanel(
+                step=step,
+                in_flight=len(state.get("in_flight", [])),
+                max_concurrent=int(state.get("max_concurrent", 0) or 0),
+                peak=int(state.get("peak", 0) or 0),
+                counts=sorted(counter.items()),
+                total=len(status),
+                waiting_on_deps=waiting_on[:20],
+                ready=len(waiting) - len(waiting_on),
+                critical_done=sum(1 for i in critical if i in done),
+                critical_total=len(critical),
+                chart=concurrency_chart(step, events or []),
+            )
+        )
+    return panels
+
+
+def concurrency_chart(step: StepRun, events: list[ExecutionEvent], *, width: int = 480, height: int = 120) -> SafeString:
+    """Items in flight over time for one dynamic step, as an SVG step chart (from its item events)."""
+    points = [(e.created_at, int((e.payload or {}).get("in_flight", 0))) for e in events if e.step_id == step.pk and e.type in ("item_started", "item_finished")]
+    if len(points) < 2:
+        return mark_safe("")
+    t0, t1 = points[0][0], points[-1][0]
+    span = max((t1 - t0).total_seconds(), 0.001)
+    top = max(max(v for _t, v in points), int((step.state or {}).get("max_concurrent", 1) or 1))
+    pad_l, pad_b, pad_t = 28, 18, 8
+    plot_w, plot_h = width - pad_l - 6, height - pad_b - pad_t
+
+    def x(t: datetime) -> float:
+        return pad_l + (t - t0).total_seconds() / span * plot_w
+
+    def y(v: int) -> float:
+        return pad_t + plot_h - v / top * plot_h
+
+    path = [f"M{x(points[0][0]):.1f},{y(0):.1f}"]
+    previous = 0
+    for t, v in points:
+        path.append(f"L{x(t):.1f},{y(previous):.1f} L{x(t):.1f},{y(v):.1f}")
+        previous = v
+    limit = int((step.state or {}).get("max_concurrent", 0) or 0)
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'aria-label="Items in flight over {span:.1f} s, at most {top}">'
+        f'<line class="axis" x1="{pad_l}" y1="{pad_t + plot_h}" x2="{width - 6}" y2="{pad_t + plot_h}"/>'
+        f'<line class="axis" x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + plot_h}"/>'
+        + (f'<line class="limit" x1="{pad_l}" y1="{y(limit):.1f}" x2="{width - 6}" y2="{y(limit):.1f}"/>' if limit else "")
+        + f'<path class="series" d="{" ".join(path)}"/>'
+        f'<text class="tick" x="{pad_l - 4}" y="{y(top) + 4:.1f}" text-anchor="end">{top}</text>'
+        f'<text class="tick" x="{pad_l - 4}" y="{y(0) + 4:.1f}" text-anchor="end">0</text>'
+        f'<text class="tick" x="{width - 6}" y="{height - 4}" text-anchor="end">{span:.1f} s</text>'
+        "</svg>"
+    )
+    return mark_safe(svg)  # noqa: S308 - numbers only
+
+
+def declared_signals(execution: Execution) -> list[dict]:
+    return [s for s in (execution.definition or {}).get("signals", []) if isinstance(s, dict) and s.get("name")]
+
+
+def continue_chain(execution: Execution) -> list[Execution]:
+    """The continue-as-new chain this run belongs to (just the run when it is alone)."""
+    if not execution.continued_from_id and not Execution.objects.filter(continued_from_id=execution.pk).exists():
+        return [execution]
+    from .engine.signals import chain_of
+
+    ids = [e.pk for e in chain_of(execution)]
+    by_id = Execution.objects.in_bulk(ids)
+    return [by_id[i] for i in ids if i in by_id]

@@ -107,6 +107,18 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
     }
     if failed is not None or execution.status == ExecutionStatus.FAILED:
         context["overlay"] = error_overlay(execution, failed)
+    panel = context["panel"]
+    if panel.has_dynamic:
+        item_events = list(
+            ExecutionEvent.objects.filter(execution=execution, type__in=("item_started", "item_finished")).only("created_at", "payload", "step_id", "type").order_by("seq")
+        )
+        context["dynamic"] = presenters.dynamic_panels(steps, item_events)
+        context["can_retry_failed_items"] = execution.is_finished and any(
+            c[0] in ("failed", "blocked", "cancelled") and c[1] for d in context["dynamic"] for c in d.counts
+        )
+    context["signals"] = presenters.declared_signals(execution)
+    context["chain"] = presenters.continue_chain(execution)
+    context["iterations"] = max(((s.state or {}).get("iterations", 0) for s in steps if s.node_type == "loop" and s.scope == ""), default=None)
     return context
 
 
@@ -226,6 +238,64 @@ def execution_pin(request: HttpRequest, pk: int) -> HttpResponse:
     Execution.objects.filter(pk=execution.pk).update(pinned=pinned)
     messages.success(request, f"Execution {execution.pk} {'pinned: it is kept' if pinned else 'unpinned: it expires with the others'}.")
     return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+
+
+def _actor(request: HttpRequest) -> str:
+    return request.user.get_username()
+
+
+@require_POST
+@login_required
+def execution_pause(request: HttpRequest, pk: int) -> HttpResponse:
+    """Pause a running run (running steps finish; nothing new starts) or resume a paused one."""
+    from .engine.orchestrator import pause_execution, resume_execution
+
+    execution = access_execution(request.user, pk, "change")
+    resume = request.POST.get("action") == "resume"
+    done = (resume_execution if resume else pause_execution)(execution, actor=_actor(request))
+    if done:
+        messages.success(request, f"Execution {execution.pk} {'resumed' if resume else 'paused'}.")
+    else:
+        messages.info(request, f"Execution {execution.pk} is {execution.status}: nothing to {'resume' if resume else 'pause'}.")
+    return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+
+
+@require_POST
+@login_required
+def execution_signal(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send one of the workflow's declared signals with a JSON payload."""
+    from .engine.signals import SignalRejected, send_signal
+
+    execution = access_execution(request.user, pk, "change")
+    name = request.POST.get("name", "").strip()
+    try:
+        payload = json.loads(request.POST.get("payload") or "{}")
+    except ValueError as exc:
+        messages.error(request, f"The payload is not valid JSON: {exc}")
+        return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    try:
+        result = send_signal(execution, name, payload, actor=_actor(request))
+    except SignalRejected as exc:
+        messages.error(request, f"Signal “{name}” refused: {exc.message}" + (f" ({exc.field})" if exc.field else ""))
+    else:
+        messages.success(request, f"Signal “{name}” sent: {result.get('delivered', 'recorded')}.")
+    return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+
+
+@require_POST
+@login_required
+def execution_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
+    """Re-run only the failed, blocked and cancelled items of the run's dynamic nodes."""
+    from .engine.orchestrator import InputError, retry_failed
+
+    execution = access_execution(request.user, pk, "change")
+    try:
+        new = retry_failed(execution, acting_user=request.user)
+    except (InputError, DefinitionError) as exc:
+        messages.error(request, f"Could not retry the failed items: {exc}")
+        return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    messages.success(request, f"Started execution {new.pk}: the failed items of {execution.pk} run again.")
+    return _redirect(request, reverse("executions:detail", args=[new.pk]))
 
 
 @require_http_methods(["GET", "POST"])

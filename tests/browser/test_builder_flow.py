@@ -202,3 +202,25 @@ def test_the_live_page_polls_when_the_websocket_is_down(new_page, alice_user):
     assert page.evaluate("window.__sameDocument") is True
     expect(page.locator("body.ws-open")).to_have_count(0)
     expect(page.locator("#live-poller")).not_to_have_attribute("hx-trigger", "every 2s")
+
+
+def test_a_dynamic_node_shows_its_slots_and_concurrency_chart(new_page, alice_user):
+    items = [{"id": "a"}, {"id": "b"}, {"id": "c", "depends_on": ["a"]}, {"id": "d", "depends_on": ["a", "b"]}, {"id": "e", "depends_on": ["c"]}]
+    workflow = create_workflow(
+        owner=alice_user,
+        name="Fan-out",
+        definition={"format_version": 1, "nodes": [{"id": "build", "type": "dynamic", "items": items, "max_concurrent": 2, "activity": "delay", "params": {"seconds": 0.3}}]},
+    )
+    page = new_page()
+    log_in(page, "alice", "alice-password-1")
+    page.goto(f"/workflows/{workflow.pk}/run/")
+    page.get_by_role("button", name="Start run").click()
+    page.wait_for_url(re.compile(r".*/executions/\d+/$"))
+    expect(page.locator(".dynamic-panel")).to_contain_text("of 2")
+    expect(page.locator("[data-run-status]")).to_have_text("Completed", timeout=20_000)
+    panel = page.locator(".dynamic-panel")
+    expect(panel).to_contain_text("running 0 of 2")
+    expect(panel).to_contain_text("5 completed")
+    expect(panel).to_contain_text("Critical path")
+    expect(panel.locator("svg.chart .series")).to_be_attached()
+    screenshot(page, "dynamic")

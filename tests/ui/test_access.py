@@ -34,6 +34,9 @@ def _urls(workflow, run):
         ("post", reverse("executions:cancel", args=[run.pk])),
         ("post", reverse("executions:retry", args=[run.pk])),
         ("post", reverse("executions:pin", args=[run.pk])),
+        ("post", reverse("executions:pause", args=[run.pk])),
+        ("post", reverse("executions:signal", args=[run.pk])),
+        ("post", reverse("executions:retry-failed", args=[run.pk])),
         ("get", reverse("executions:retry-with-changes", args=[run.pk])),
         ("post", reverse("executions:retry-with-changes", args=[run.pk])),
         ("get", reverse("executions:replay", args=[run.pk])),
@@ -76,6 +79,9 @@ def test_bob_may_view_but_not_change_or_run(workflow, failed_run, as_bob):
         ("post", reverse("executions:cancel", args=[failed_run.pk])),
         ("post", reverse("executions:retry", args=[failed_run.pk])),
         ("post", reverse("executions:pin", args=[failed_run.pk])),
+        ("post", reverse("executions:pause", args=[failed_run.pk])),
+        ("post", reverse("executions:signal", args=[failed_run.pk])),
+        ("post", reverse("executions:retry-failed", args=[failed_run.pk])),
         ("post", reverse("executions:retry-with-changes", args=[failed_run.pk])),
     ]:
         assert getattr(as_bob, method)(url).status_code == 403, (method, url)

@@ -248,3 +248,77 @@ def test_the_live_page_and_its_fragment_cost_the_same_queries_for_more_steps(wor
     StepRun.objects.bulk_create([StepRun(execution=run, node_id="greet", node_type="activity", scope=f"x[{i}]/", status="completed") for i in range(30)])
     assert (count(detail), count(live)) == few
     assert few[0] <= 15
+
+
+#
+# Pause, resume, signals, dynamic nodes
+#
+
+
+def test_pause_and_resume(running_run, as_alice):
+    html = _html(as_alice.get(reverse("executions:detail", args=[running_run.pk])))
+    assert ">Pause</button>" in html
+    as_alice.post(reverse("executions:pause", args=[running_run.pk]), {"action": "pause"})
+    running_run.refresh_from_db()
+    assert running_run.status == "paused" and running_run.events.filter(type="execution_paused", actor="alice").exists()
+    assert ">Resume</button>" in _html(as_alice.get(reverse("executions:detail", args=[running_run.pk])))
+    as_alice.post(reverse("executions:pause", args=[running_run.pk]), {"action": "resume"})
+    running_run.refresh_from_db()
+    assert running_run.status == "running"
+
+
+def test_a_declared_signal_is_sent_with_its_payload_and_others_are_refused(workflow, as_alice):
+    from apps.executions.models import Execution as Ex
+
+    run = make_run(workflow, status="running")
+    Ex.objects.filter(pk=run.pk).update(definition={**run.definition, "signals": [{"name": "go", "schema": {"type": "object", "required": ["why"]}}]})
+    html = _html(as_alice.get(reverse("executions:detail", args=[run.pk])))
+    assert "Send a signal" in html and '<option value="go">go</option>' in html
+    response = as_alice.post(reverse("executions:signal", args=[run.pk]), {"name": "go", "payload": "{}"}, follow=True)
+    assert "refused" in _html(response) and "why" in _html(response)
+    response = as_alice.post(reverse("executions:signal", args=[run.pk]), {"name": "nope", "payload": "{}"}, follow=True)
+    assert "declares no signal named" in _html(response)
+    before = run.events.count()
+    response = as_alice.post(reverse("executions:signal", args=[run.pk]), {"name": "go", "payload": '{"why": "ready"}'}, follow=True)
+    assert "Signal “go” sent" in _html(response)
+    assert run.events.count() > before
+
+
+def test_the_dynamic_panel_shows_slots_queue_critical_path_and_a_chart(workflow, as_alice):
+    from datetime import timedelta
+
+    from apps.executions.engine.dynamic import build_state
+    from apps.executions.models import Execution as Ex, ExecutionEvent, StepRun
+
+    run = make_run(workflow, status="running")
+    Ex.objects.filter(pk=run.pk).update(definition={**run.definition, "nodes": [*run.definition["nodes"], {"id": "build", "type": "dynamic", "items": [], "activity": "noop"}]})
+    items = [{"id": "a"}, {"id": "b", "depends_on": ["a"]}, {"id": "c", "depends_on": ["b"]}, {"id": "d"}, {"id": "e"}]
+    state = build_state(items, {"max_concurrent": 2})
+    state["status"].update(a="completed", d="running", e="running")
+    state["in_flight"] = ["d", "e"]
+    state["peak"] = 2
+    step = StepRun.objects.create(execution=run, node_id="build", node_type="dynamic", status="waiting", state=state)
+    t0 = run.started_at
+    for n, (type_, in_flight) in enumerate([("item_started", 1), ("item_started", 2), ("item_finished", 1), ("item_started", 2)]):
+        ExecutionEvent.objects.create(execution=run, seq=100 + n, type=type_, node_id="build", step=step, payload={"in_flight": in_flight})
+    ExecutionEvent.objects.filter(execution=run, seq__gte=100).update(created_at=t0 + timedelta(seconds=1))
+    ExecutionEvent.objects.filter(execution=run, seq=103).update(created_at=t0 + timedelta(seconds=3))
+    html = _html(as_alice.get(reverse("executions:detail", args=[run.pk])))
+    assert "running 2 of 2" in html
+    assert "1 ready for a slot" in html and "1 waiting on dependencies" in html  # b is ready, c waits on b
+    assert "<code>c</code> needs <code>b</code>" in html
+    assert "Critical path</dt><dd>1 of 3 done" in html
+    assert 'class="chart"' in html and 'class="series"' in html
+
+
+def test_a_finished_run_with_failed_items_offers_to_retry_them(workflow, as_alice):
+    from apps.executions.engine.dynamic import build_state
+    from apps.executions.models import Execution as Ex, StepRun
+
+    run = make_run(workflow, status="failed")
+    Ex.objects.filter(pk=run.pk).update(definition={**run.definition, "nodes": [*run.definition["nodes"], {"id": "build", "type": "dynamic", "items": [], "activity": "noop"}]})
+    state = build_state([{"id": "a"}, {"id": "b"}], {})
+    state["status"].update(a="completed", b="failed")
+    StepRun.objects.create(execution=run, node_id="build", node_type="dynamic", status="failed", state=state)
+    html = _html(as_alice.get(reverse("executions:detail", args=[run.pk])))
+    assert "Retry failed items" in html
