@@ -80,7 +80,10 @@ def record_executions(ids: list[int]) -> int:
     """
     if not ids:
         return 0
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Metrics can be re-derived (the periodic backfill), so this commit need not wait for
+        # the WAL flush: saves an fsync per run. A crash loses at most the last instant's rows.
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
         cursor.execute(_RECORD_SQL, {"ids": list(ids), "bounds": list(HISTOGRAM_BOUNDS_MS)})
         rows = cursor.fetchall()
     runs = {label: n for kind, label, _, n, _ in rows if kind == "run"}

@@ -35,10 +35,17 @@ def redis_key(name: str) -> str:
     return f"wb:metrics:{settings.CELERY_TASK_DEFAULT_QUEUE}:{name}"
 
 
-def _redis():
-    from apps.accounts.tasks import redis_client
+_client = None
 
-    return redis_client()
+
+def _redis():
+    """One client (and connection pool) per process: a new one per call costs a connect."""
+    global _client
+    if _client is None:
+        from apps.accounts.tasks import redis_client
+
+        _client = redis_client()
+    return _client
 
 
 #
