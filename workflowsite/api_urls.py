@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("apps.workflows.api.urls")),
     path("", include("apps.executions.api.urls")),
     path("", include("apps.connectors.api.urls")),
+    path("", include("apps.metrics.api.urls")),
 ]

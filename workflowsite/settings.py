@@ -91,9 +91,14 @@ INSTALLED_APPS = [
     "apps.comments",
     # Connectors (issue 9): credentials, http, notifications, mapping, AI.
     "apps.connectors",
+    # Metrics and operations (issue 8).
+    "apps.metrics",
 ]
 
 MIDDLEWARE = [
+    # First: every later log line of the request carries its correlation id.
+    "apps.metrics.middleware.CorrelationIdMiddleware",
+    "apps.metrics.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -346,17 +351,27 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "workflow-builder@localhost")
 #
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# "plain" for people, "json" (one object per line, with correlation_id) for log shippers.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"correlation": {"()": "apps.metrics.logs.CorrelationIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s]: %(message)s"},
+        "json": {"()": "apps.metrics.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["correlation"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "daphne": {"level": "WARNING"},
     },
 }
+# Celery keeps the handlers above (and their format) instead of installing its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 #
 # Product settings
@@ -418,6 +433,25 @@ AI_API_KEY = env_str("AI_API_KEY")
 AI_TIMEOUT = env_int("AI_TIMEOUT", 60)
 # How many times interpret sends the validator's problems back to the model for a fix.
 AI_REPAIR_ATTEMPTS = env_int("AI_REPAIR_ATTEMPTS", 1)
+
+#
+# Metrics and operations
+#
+
+# Record per-run and per-step metrics when a run finishes (one statement per run).
+WB_METRICS_ENABLED = env_bool("WB_METRICS_ENABLED", True)
+# Raw rows (exact percentiles) are kept this many days; hourly rollups this many.
+WB_METRICS_RAW_DAYS = env_int("WB_METRICS_RAW_DAYS", 90)
+WB_METRICS_ROLLUP_DAYS = env_int("WB_METRICS_ROLLUP_DAYS", 730)
+# GET /metrics (Prometheus) needs "Authorization: Bearer <token>" or a client address in the
+# allow-list (addresses or CIDR ranges); with neither set it answers 403 to everyone.
+WB_METRICS_TOKEN = env_str("WB_METRICS_TOKEN")
+WB_METRICS_ALLOWED_IPS = env_list("WB_METRICS_ALLOWED_IPS")
+# Further Celery queues whose depth /metrics reports (the default queue always is).
+WB_METRICS_EXTRA_QUEUES = env_list("WB_METRICS_EXTRA_QUEUES")
+# A running run with no step activity for this long is "stuck" (operations page, /metrics).
+WB_STUCK_RUN_MINUTES = env_int("WB_STUCK_RUN_MINUTES", 15)
+CELERY_BEAT_SCHEDULE["metrics-rollup-and-prune"] = {"task": "apps.metrics.tasks.rollup_and_prune", "schedule": 600.0}
 
 #
 # Test overrides

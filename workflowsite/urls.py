@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.metrics import views as metrics_views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("workflowsite.api_urls", namespace="api")),
@@ -16,4 +18,7 @@ urlpatterns = [
     path("", include("apps.sharing.urls")),
     path("", include("apps.comments.urls")),
     path("", include("apps.accounts.urls")),
+    # Metrics: the dashboard (/metrics/) and, without the slash, the Prometheus scrape endpoint.
+    path("", include("apps.metrics.urls")),
+    path("metrics", metrics_views.prometheus_metrics, name="prometheus-metrics"),
 ]

@@ -164,6 +164,9 @@ def start_execution(workflow, input: dict | None = None, *, acting_user=None, tr
     Raises DefinitionError if the definition is invalid and InputError if the
     input breaks the input schema; nothing is written then.
     """
+    from apps.metrics.correlation import get_correlation_id
+
+    correlation_id = correlation_id or get_correlation_id()  # the HTTP request's or task's id
     definition = workflow.definition
     plan = compile_definition(definition)
     input = {} if input is None else input

@@ -264,7 +264,7 @@ class Runtime:
 
     def start(self) -> None:
         self.set_ex(status=ExecutionStatus.RUNNING, started_at=self.now)
-        self.event("execution_started", payload={"input": self.ex.input, "trigger": self.ex.trigger, "variables": self.ex.variables})
+        self.event("execution_started", payload={"input": self.ex.input, "trigger": self.ex.trigger, "variables": self.ex.variables, "correlation_id": self.ex.correlation_id})
         self.start_scope("", self.plan.root.id)
 
     def start_scope(self, instance: str, scope_id: str, extra: dict | None = None) -> None:
@@ -870,6 +870,9 @@ class Runtime:
             payload["error"] = error
         self.event(f"execution_{status}", payload=payload, actor=actor)
         self.effects.finished = True
+        from apps.metrics.collect import record_on_commit
+
+        record_on_commit(self.ex.pk)  # metrics hook: one INSERT after this commit, nothing per step
         from .children import notify_parent
 
         notify_parent(self)
