@@ -15,4 +15,6 @@ urlpatterns = [
     path("", include("apps.workflows.api.urls")),
     path("", include("apps.executions.api.urls")),
     path("", include("apps.connectors.api.urls")),
+    path("", include("apps.worklist.api.urls")),
+    path("", include("apps.triggers.api.urls")),
 ]

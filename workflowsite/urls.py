@@ -16,4 +16,6 @@ urlpatterns = [
     path("", include("apps.sharing.urls")),
     path("", include("apps.comments.urls")),
     path("", include("apps.accounts.urls")),
+    path("", include("apps.worklist.urls")),
+    path("", include("apps.triggers.urls")),
 ]
