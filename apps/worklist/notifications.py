@@ -87,12 +87,15 @@ def notify_people(item: WorkItem, event: str, actor: str = "") -> int:
     """In-app notifications (kind "approval"); comments.notify emails those who want it."""
     from apps.comments.services import notify
 
+    from .services import eligible_users
+
     text = text_for(item, event, actor)
-    if event == "declined" and not eligible_users(item).exists():
+    nobody_left = event == "declined" and not eligible_users(item).exists()
+    if nobody_left:
         text = f"Nobody is left to decide “{item.title}” ({item.workflow.name}): every eligible person declined. Reassign it."
     sent = 0
     for user in recipients_for(item, event):
-        if user.get_username() == actor:
+        if user.get_username() == actor and not nobody_left:
             continue
         if notify(user, "approval", text, inbox_url()):
             sent += 1

@@ -131,7 +131,7 @@ def test_cancelling_the_run_withdraws_its_item(worker, approval_workflow, offere
     assert api_as(bob).post(f"/api/v1/work-items/{item.pk}/claim").status_code in (403, 409)
 
 
-def test_unknown_assignees_are_noted_not_fatal(worker, approval_workflow, offered):
+def test_unknown_assignees_are_noted_not_fatal(worker, approval_workflow, offered, bob):
     execution, item = offered(approval_workflow(users=["ghost", "bob"], groups=["nobody-here"]))
     assert "ghost" in item.notes and "nobody-here" in item.notes
     assert list(item.offered_users.values_list("username", flat=True)) == ["bob"]
