@@ -48,6 +48,8 @@ def test_an_event_starts_only_the_matching_workflows(worker, make_workflow, alic
     assert set(runs) == {big.pk, every.pk}
     assert wait_for(runs[big.pk]).variables["seen"] == {"order": 8}
     assert Execution.objects.filter(workflow__in=[other_type, inactive, disabled, strangers, view_only]).count() == 0
+    for execution in Execution.objects.filter(pk__in=result["started"] + large["started"]):
+        assert wait_for(execution).status == "completed"  # and nothing is left running at teardown
     assert api.post("/api/v1/events", {"payload": {}}, format="json").json().keys() >= {"type"}
 
 
