@@ -20,3 +20,12 @@ def make_workflow(alice):
         return create_workflow(owner=owner or alice, name=f"wf {uuid.uuid4().hex[:6]}", definition=SIMPLE, **fields)
 
     return make
+
+
+@pytest.fixture
+def worker(worker):
+    """The session's worker, left idle before the test's tables are flushed."""
+    from tests.helpers import wait_until_idle
+
+    yield worker
+    wait_until_idle(worker)

@@ -51,3 +51,12 @@ def offered():
         return execution, item
 
     return run
+
+
+@pytest.fixture
+def worker(worker):
+    """The session's worker, left idle before the test's tables are flushed."""
+    from tests.helpers import wait_until_idle
+
+    yield worker
+    wait_until_idle(worker)
