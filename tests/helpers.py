@@ -92,3 +92,19 @@ class RecordingServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def wait_until_idle(worker, *, timeout: float = 10.0) -> None:
+    """Wait until the worker runs no task (checked twice in a row), so a test's teardown does
+    not truncate tables under side effects still in flight (notifications, deliveries)."""
+    import os
+
+    from workflowsite.celery import app
+
+    destination = [f"{worker.name}@{os.uname().nodename}"]
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 2 and time.monotonic() < deadline:
+        active = app.control.inspect(destination=destination, timeout=0.5).active() or {}
+        quiet = 0 if any(active.values()) else quiet + 1
+        time.sleep(0.1)

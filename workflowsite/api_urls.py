@@ -16,4 +16,6 @@ urlpatterns = [
     path("", include("apps.executions.api.urls")),
     path("", include("apps.connectors.api.urls")),
     path("", include("apps.metrics.api.urls")),
+    path("", include("apps.worklist.api.urls")),
+    path("", include("apps.triggers.api.urls")),
 ]

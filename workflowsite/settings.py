@@ -93,6 +93,9 @@ INSTALLED_APPS = [
     "apps.connectors",
     # Metrics and operations (issue 8).
     "apps.metrics",
+    # Work items and triggers (issue 5): approvals, schedules, event triggers, inbound webhooks.
+    "apps.worklist",
+    "apps.triggers",
 ]
 
 MIDDLEWARE = [
@@ -454,6 +457,24 @@ WB_STUCK_RUN_MINUTES = env_int("WB_STUCK_RUN_MINUTES", 15)
 CELERY_BEAT_SCHEDULE["metrics-rollup-and-prune"] = {"task": "apps.metrics.tasks.rollup_and_prune", "schedule": 600.0}
 
 #
+# Work items and triggers
+#
+
+# Work-item notifications besides the in-app ones (and their emails): a JSON webhook, signed
+# with HMAC-SHA256 (X-Workflow-Signature: sha256=<hex>) when a secret is set, and a
+# Slack-compatible incoming webhook. Posts are retried, and recorded as deliveries.
+WB_WORKLIST_WEBHOOK_URL = env_str("WB_WORKLIST_WEBHOOK_URL")
+WB_WORKLIST_WEBHOOK_SECRET = env_str("WB_WORKLIST_WEBHOOK_SECRET")
+WB_WORKLIST_SLACK_URL = env_str("WB_WORKLIST_SLACK_URL")
+WB_WORKLIST_NOTIFY_ATTEMPTS = env_int("WB_WORKLIST_NOTIFY_ATTEMPTS", 4)
+WB_WORKLIST_NOTIFY_BACKOFF = env_int("WB_WORKLIST_NOTIFY_BACKOFF", 2)
+WB_WORKLIST_NOTIFY_TIMEOUT = env_int("WB_WORKLIST_NOTIFY_TIMEOUT", 10)
+# Overdue work items expire within this many seconds even if their countdown message was lost.
+CELERY_BEAT_SCHEDULE["worklist-sweep"] = {"task": "worklist.sweep", "schedule": float(env_int("WB_WORKLIST_SWEEP_INTERVAL", 5))}
+# Inbound webhooks (POST /api/v1/hooks/<token>): requests per endpoint.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook"] = env_str("API_THROTTLE_WEBHOOK", "120/minute")
+
+#
 # Test overrides
 #
 
@@ -463,4 +484,5 @@ if TESTING:
         "anon": env_str("API_THROTTLE_ANON", "1000/minute"),
         "user": env_str("API_THROTTLE_USER", "100000/minute"),
         "auth": env_str("API_THROTTLE_AUTH", "1000/minute"),
+        "webhook": env_str("API_THROTTLE_WEBHOOK", "1000/minute"),
     }

@@ -21,4 +21,6 @@ urlpatterns = [
     # Metrics: the dashboard (/metrics/) and, without the slash, the Prometheus scrape endpoint.
     path("", include("apps.metrics.urls")),
     path("metrics", metrics_views.prometheus_metrics, name="prometheus-metrics"),
+    path("", include("apps.worklist.urls")),
+    path("", include("apps.triggers.urls")),
 ]

@@ -1,0 +1,316 @@
+"""Triggers: cron schedules (mirrored into django-celery-beat), events, inbound webhooks.
+
+Views, the admin and tasks call these; each assumes its input was checked by the
+matching check_… function (serializers call those).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.connectors.activities.notify import verify
+from apps.executions.engine.orchestrator import InputError, start_execution
+from apps.workflows.definition import expressions
+from apps.workflows.definition.validator import DefinitionError
+
+from .models import EventTrigger, Schedule, WebhookEndpoint
+
+logger = logging.getLogger("workflow.triggers")
+
+RUN_SCHEDULE_TASK = "triggers.run_schedule"
+
+
+class TriggerError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None):
+        self.status = status
+        self.message = message
+        self.field = field
+        super().__init__(message)
+
+
+#
+# Schedules
+#
+
+
+def check_cron(expr: str) -> str:
+    """Return the normalised five-field expression; ValueError with a readable message otherwise."""
+    from celery.schedules import crontab
+    from croniter import croniter
+
+    fields = str(expr or "").split()
+    if len(fields) != 5:
+        raise ValueError("use five fields: minute hour day-of-month month day-of-week (e.g. '*/15 * * * *')")
+    normalised = " ".join(fields)
+    if not croniter.is_valid(normalised):
+        raise ValueError(f"'{normalised}' is not a valid cron expression")
+    minute, hour, dom, month, dow = fields
+    try:  # what beat will run must parse too (it has no L, W or # extensions)
+        crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
+    except Exception as exc:
+        raise ValueError(f"'{normalised}' cannot be scheduled: {exc}") from None
+    return normalised
+
+
+def check_timezone(name: str) -> str:
+    if not name or name not in available_timezones():
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ValueError(f"'{name}' is not a time zone name (use an IANA name such as Europe/Paris or UTC)") from None
+    return name
+
+
+def next_fire_times(cron: str, tz: str, count: int = 5, *, after: datetime | None = None) -> list[datetime]:
+    """The next `count` times `cron` fires in zone `tz` (aware datetimes in that zone)."""
+    from croniter import croniter
+
+    zone = ZoneInfo(tz)
+    start = (after or timezone.now()).astimezone(zone)
+    it = croniter(cron, start)
+    return [it.get_next(datetime) for _ in range(count)]
+
+
+def _task_name(schedule: Schedule) -> str:
+    return f"workflow schedule {schedule.pk} (workflow {schedule.workflow_id})"
+
+
+def sync_schedule(schedule: Schedule) -> None:
+    """Create or update the schedule's PeriodicTask and CrontabSchedule (beat picks up the change)."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    minute, hour, dom, month, dow = schedule.cron.split()
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone=ZoneInfo(schedule.timezone)
+    )
+    enabled = bool(schedule.enabled and schedule.workflow.is_active)
+    task = schedule.periodic_task
+    if task is None:
+        task = PeriodicTask(name=_task_name(schedule), task=RUN_SCHEDULE_TASK)
+    task.crontab = crontab
+    task.interval = None
+    task.args = json.dumps([schedule.pk])
+    task.enabled = enabled
+    task.description = f"Starts a run of workflow {schedule.workflow_id} ({schedule.workflow.name})."
+    task.save()  # PeriodicTask.save marks the schedule changed for beat
+    if schedule.periodic_task_id != task.pk:
+        schedule.periodic_task = task
+        Schedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
+
+
+@transaction.atomic
+def create_schedule(workflow, *, cron: str, timezone_name: str = "UTC", input: dict | None = None, enabled: bool = True, name: str = "", acting_user=None) -> Schedule:
+    schedule = Schedule.objects.create(
+        workflow=workflow, cron=cron, timezone=timezone_name, input=input or {}, enabled=enabled, name=name,
+        created_by=acting_user if getattr(acting_user, "is_authenticated", False) else None,
+    )
+    sync_schedule(schedule)
+    return schedule
+
+
+@transaction.atomic
+def update_schedule(schedule: Schedule, **changes: Any) -> Schedule:
+    for key, value in changes.items():
+        setattr(schedule, "timezone" if key == "timezone_name" else key, value)
+    schedule.save()
+    sync_schedule(schedule)
+    return schedule
+
+
+@transaction.atomic
+def delete_schedule(schedule: Schedule) -> None:
+    task = schedule.periodic_task
+    schedule.delete()
+    if task is not None:
+        task.delete()
+
+
+def sync_workflow_schedules(workflow) -> int:
+    """Enable or disable the workflow's periodic tasks to follow workflow.is_active; returns how many changed."""
+    from django_celery_beat.models import PeriodicTask, PeriodicTasks
+
+    changed = 0
+    for schedule in Schedule.objects.filter(workflow=workflow).exclude(periodic_task=None):
+        wanted = bool(schedule.enabled and workflow.is_active)
+        changed += PeriodicTask.objects.filter(pk=schedule.periodic_task_id).exclude(enabled=wanted).update(enabled=wanted)
+    if changed:
+        PeriodicTasks.update_changed()  # a queryset update does not tell beat by itself
+    return changed
+
+
+def run_schedule(schedule_id: int):
+    """Beat fired: start a run if the schedule and its workflow are active. Returns the run or None."""
+    schedule = Schedule.objects.select_related("workflow", "created_by").filter(pk=schedule_id).first()
+    if schedule is None or not schedule.enabled or not schedule.workflow.is_active:
+        return None
+    now = timezone.now()
+    try:
+        execution = start_execution(schedule.workflow, dict(schedule.input or {}), acting_user=schedule.created_by, trigger="schedule")
+    except (InputError, DefinitionError) as exc:
+        logger.warning("schedule %s could not start workflow %s: %s", schedule.pk, schedule.workflow_id, exc)
+        Schedule.objects.filter(pk=schedule.pk).update(last_fired_at=now, last_error=str(exc)[:2000])
+        return None
+    Schedule.objects.filter(pk=schedule.pk).update(last_fired_at=now, last_execution=execution, last_error="")
+    return execution
+
+
+#
+# Event triggers
+#
+
+
+def check_condition(condition: Any) -> None:
+    """ValueError naming the problem unless `condition` is a declarative condition (or empty)."""
+    from jsonschema import Draft202012Validator
+
+    if condition in (None, {}):
+        return
+    from apps.workflows.definition.schema import CONDITION
+
+    bare = {k: v for k, v in CONDITION.items() if k != "$id"}
+    schema = {**bare, "$defs": {"condition": bare}}
+    errors = list(Draft202012Validator(schema).iter_errors(condition))
+    if errors:
+        raise ValueError('not a valid condition: use {"var": "$.event.payload.x", "op": "eq", "value": …} or all/any/not')
+    try:
+        expressions.evaluate(condition, {"event": {"type": "", "payload": {}}})
+    except expressions.ConditionError as exc:
+        raise ValueError(str(exc)) from None
+    except Exception:
+        pass  # a reference that needs a real payload is fine
+
+
+def check_input_mapping(mapping: Any) -> None:
+    if mapping in (None, {}):
+        return
+    if not isinstance(mapping, dict):
+        raise ValueError("an object of run-input fields to values or $.event… references")
+    for ref in expressions.references_in(mapping):
+        if not (ref == "$.event" or ref.startswith("$.event.") or ref.startswith("$.event[")):
+            raise ValueError(f"{ref}: references here start with $.event (e.g. $.event.payload.order_id)")
+
+
+def event_context(event_type: str, payload: Any) -> dict:
+    return {"event": {"type": event_type, "payload": payload}}
+
+
+def ingest_event(event_type: str, payload: Any, *, acting_user: AbstractBaseUser) -> dict:
+    """Start every active workflow with an enabled trigger for `event_type` whose condition holds
+    and that `acting_user` may change. One run per workflow (its first matching trigger).
+
+    Returns {"started": [execution ids], "skipped": [{"workflow", "trigger", "reason"}]}; workflows
+    the caller may not even see are left out of both lists.
+    """
+    from apps.sharing.services import visible_workflows
+
+    context = event_context(event_type, payload)
+    triggers = list(
+        EventTrigger.objects.filter(event_type=event_type, enabled=True, workflow__is_active=True).select_related("workflow").order_by("workflow_id", "id")
+    )
+    ids = {t.workflow_id for t in triggers}
+    may_view = set(visible_workflows(acting_user, "view").filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    may_change = set(visible_workflows(acting_user, "change").filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    started: list[int] = []
+    skipped: list[dict] = []
+    done: set[int] = set()
+    now = timezone.now()
+    for trigger in triggers:
+        wf = trigger.workflow
+        if wf.pk in done or wf.pk not in may_view:
+            continue
+        if wf.pk not in may_change:
+            skipped.append({"workflow": wf.pk, "trigger": trigger.pk, "reason": "you may not run this workflow (it needs the change permission)"})
+            done.add(wf.pk)
+            continue
+        try:
+            if trigger.condition and not expressions.evaluate(trigger.condition, context):
+                skipped.append({"workflow": wf.pk, "trigger": trigger.pk, "reason": "the trigger's condition does not hold"})
+                continue
+            if trigger.input_mapping:
+                run_input = expressions.resolve(trigger.input_mapping, context)
+            else:
+                run_input = payload if isinstance(payload, dict) else {"payload": payload}
+        except (KeyError, expressions.ReferenceError_, expressions.ConditionError) as exc:
+            skipped.append({"workflow": wf.pk, "trigger": trigger.pk, "reason": f"the trigger could not be evaluated: {exc}"})
+            continue
+        try:
+            execution = start_execution(wf, run_input, acting_user=acting_user, trigger="event")
+        except InputError as exc:
+            skipped.append({"workflow": wf.pk, "trigger": trigger.pk, "reason": f"the input is invalid: {exc.field}: {exc.message}"})
+            continue
+        except DefinitionError:
+            skipped.append({"workflow": wf.pk, "trigger": trigger.pk, "reason": "the workflow definition is invalid"})
+            continue
+        EventTrigger.objects.filter(pk=trigger.pk).update(last_fired_at=now)
+        started.append(execution.pk)
+        done.add(wf.pk)
+    return {"started": started, "skipped": skipped}
+
+
+#
+# Inbound webhooks
+#
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+@transaction.atomic
+def create_webhook(workflow, *, name: str = "", enabled: bool = True, acting_user=None) -> tuple[WebhookEndpoint, str]:
+    """Create an endpoint; returns it and its secret (shown once, stored encrypted)."""
+    secret = new_secret()
+    endpoint = WebhookEndpoint(workflow=workflow, name=name, enabled=enabled, created_by=acting_user if getattr(acting_user, "is_authenticated", False) else None)
+    endpoint.set_secret(secret)
+    endpoint.save()
+    return endpoint, secret
+
+
+def rotate_webhook_secret(endpoint: WebhookEndpoint) -> str:
+    secret = new_secret()
+    endpoint.set_secret(secret)
+    endpoint.save(update_fields=["secret_encrypted"])
+    return secret
+
+
+def receive_webhook(token: str, body: bytes, signature: str):
+    """Verify and start: returns the new execution. Raises TriggerError: 404 unknown or disabled
+    token, 401 bad or missing signature, 400 a body that is not a JSON object or breaks the input
+    schema, 409 an inactive workflow."""
+    from apps.connectors.crypto import SecretUnreadable
+
+    endpoint = WebhookEndpoint.objects.select_related("workflow", "created_by").filter(token=token, enabled=True).first()
+    if endpoint is None:
+        raise TriggerError(404, "No such webhook.")
+    try:
+        secret = endpoint.get_secret()
+    except SecretUnreadable:
+        logger.error("webhook %s: its secret cannot be decrypted with the configured keys", endpoint.pk)
+        raise TriggerError(401, "the signature cannot be checked") from None
+    if not signature or not verify(secret, body, signature):
+        raise TriggerError(401, "missing or bad X-Workflow-Signature (sha256=<hex HMAC-SHA256 of the raw body>)")
+    if not endpoint.workflow.is_active:
+        raise TriggerError(409, "the workflow is inactive")
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        raise TriggerError(400, "the body is not JSON", field="body") from None
+    if not isinstance(data, dict):
+        raise TriggerError(400, "the body must be a JSON object (it becomes the run input)", field="body")
+    try:
+        execution = start_execution(endpoint.workflow, data, acting_user=endpoint.created_by, trigger="webhook")
+    except InputError as exc:
+        raise TriggerError(400, exc.message, field=exc.field) from None
+    except DefinitionError:
+        raise TriggerError(409, "the workflow definition is invalid") from None
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(last_used_at=timezone.now())
+    return execution

@@ -1,0 +1,15 @@
+from django.db import models
+
+
+class WorkItemState(models.TextChoices):
+    OFFERED = "offered", "Offered"
+    CLAIMED = "claimed", "Claimed"
+    STARTED = "started", "Started"
+    COMPLETED = "completed", "Completed"
+    EXPIRED = "expired", "Expired"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+OPEN_STATES = (WorkItemState.OFFERED, WorkItemState.CLAIMED, WorkItemState.STARTED)
+HELD_STATES = (WorkItemState.CLAIMED, WorkItemState.STARTED)
+DEFAULT_OUTCOMES = ["approve", "reject"]

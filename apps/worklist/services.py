@@ -1,0 +1,378 @@
+"""Work items: offering, claiming, deciding, declining, reassigning, expiring.
+
+The engine calls `offer_work_item` and `withdraw_work_items` inside its transaction,
+holding the run's row lock. Everything here that finishes a work item takes the locks in
+the same order (the run first, then the item) so a decision racing a cancellation cannot
+deadlock. A decision resumes the run through `resume_waiting_step`; side effects
+(notifications, the expiry countdown) go out after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from apps.executions.models import Execution, StepRun
+
+from .choices import DEFAULT_OUTCOMES, HELD_STATES, OPEN_STATES, WorkItemState
+from .models import WorkItem
+
+logger = logging.getLogger("workflow.worklist")
+
+
+class WorkItemError(Exception):
+    """The request cannot be done; `status` is the HTTP status that says why, `field` what was wrong."""
+
+    def __init__(self, status: int, message: str, field: str | None = None):
+        self.status = status
+        self.message = message
+        self.field = field
+        super().__init__(message)
+
+
+#
+# Who may see and act
+#
+
+
+def _offered_to(user: AbstractBaseUser) -> Q:
+    direct = WorkItem.offered_users.through.objects.filter(workitem_id=OuterRef("pk"), user_id=user.pk)
+    via_group = WorkItem.offered_groups.through.objects.filter(workitem_id=OuterRef("pk"), group__user=user)
+    return Q(Exists(direct)) | Q(Exists(via_group))
+
+
+def _declined_by(user: AbstractBaseUser) -> Q:
+    return Q(Exists(WorkItem.declined_by.through.objects.filter(workitem_id=OuterRef("pk"), user_id=user.pk)))
+
+
+def inbox(user: AbstractBaseUser) -> QuerySet[WorkItem]:
+    """Open items offered to `user` (directly or through a team) that they have not declined,
+    plus the items they hold (claimed or started)."""
+    if not user.is_authenticated:
+        return WorkItem.objects.none()
+    offered = Q(state=WorkItemState.OFFERED) & _offered_to(user) & ~_declined_by(user)
+    held = Q(state__in=HELD_STATES, claimed_by=user)
+    return WorkItem.objects.filter(offered | held)
+
+
+def inbox_count(user: AbstractBaseUser) -> int:
+    return inbox(user).count()
+
+
+def visible_work_items(user: AbstractBaseUser) -> QuerySet[WorkItem]:
+    """Every item `user` may look at: offered to them (declined or not), held or decided by them,
+    or belonging to a workflow they administer. Staff see all."""
+    if not user.is_authenticated or not user.is_active:
+        return WorkItem.objects.none()
+    if user.is_staff or user.is_superuser:
+        return WorkItem.objects.all()
+    from apps.sharing.services import visible_workflows
+
+    administered = visible_workflows(user, "admin").values("pk")
+    return WorkItem.objects.filter(_offered_to(user) | Q(claimed_by=user) | Q(workflow_id__in=administered))
+
+
+def access_work_item(user: AbstractBaseUser, pk: int | str) -> WorkItem:
+    """The item if `user` may see it; Http404 otherwise (strangers learn nothing)."""
+    try:
+        return visible_work_items(user).select_related("workflow", "claimed_by", "execution").get(pk=pk)
+    except (WorkItem.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such work item.") from None
+
+
+def can_manage(user: AbstractBaseUser, item: WorkItem) -> bool:
+    """Workflow admins and staff may reassign, force-complete and expire."""
+    from apps.sharing.services import has_workflow_perm
+
+    return bool(user.is_authenticated and (user.is_staff or user.is_superuser or has_workflow_perm(user, item.workflow, "admin")))
+
+
+def is_eligible(user: AbstractBaseUser, item: WorkItem) -> bool:
+    """May `user` claim the item: offered to them and not declined by them."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return WorkItem.objects.filter(pk=item.pk).filter(_offered_to(user) & ~_declined_by(user)).exists()
+
+
+def eligible_users(item: WorkItem) -> QuerySet:
+    """Active users the item is offered to (directly or through a team), minus those who declined."""
+    User = get_user_model()
+    offered = Q(pk__in=item.offered_users.values("pk")) | Q(groups__in=item.offered_groups.values("pk"))
+    return User.objects.filter(offered, is_active=True).exclude(pk__in=item.declined_by.values("pk")).distinct().order_by("username")
+
+
+def actions_for(user: AbstractBaseUser, item: WorkItem, *, eligible: bool | None = None, manager: bool | None = None) -> list[str]:
+    """What `user` may do with the item now (the UI shows these buttons, the API lists them)."""
+    if item.state not in OPEN_STATES:
+        return []
+    eligible = is_eligible(user, item) if eligible is None else eligible
+    manager = can_manage(user, item) if manager is None else manager
+    actions: list[str] = []
+    holder = item.claimed_by_id == user.pk
+    if item.state == WorkItemState.OFFERED and eligible:
+        actions += ["claim", "decline"]
+    if holder:
+        actions += ["complete", "release", "decline"]
+        if item.state == WorkItemState.CLAIMED:
+            actions.append("start")
+    if manager:
+        actions.append("reassign")
+    return actions
+
+
+#
+# The engine contract
+#
+
+
+def offer_work_item(step: StepRun, *, title: str, description: str, users: list[str], groups: list[str], outcomes: list[str], due_at: datetime | None) -> WorkItem:
+    """Create the work item for a waiting approval step (the engine holds the run's row lock).
+
+    Unknown usernames and group names are skipped with a warning in `notes`. Notifications
+    and the expiry countdown are sent after commit. Returns the new item.
+    """
+    User = get_user_model()
+    wanted_users = [str(u) for u in users if str(u).strip()]
+    wanted_groups = [str(g) for g in groups if str(g).strip()]
+    found_users = list(User.objects.filter(username__in=wanted_users, is_active=True))
+    found_groups = list(Group.objects.filter(name__in=wanted_groups))
+    notes = []
+    missing_users = sorted(set(wanted_users) - {u.get_username() for u in found_users})
+    missing_groups = sorted(set(wanted_groups) - {g.name for g in found_groups})
+    if missing_users:
+        notes.append(f"unknown or inactive users skipped: {', '.join(missing_users)}")
+    if missing_groups:
+        notes.append(f"unknown groups skipped: {', '.join(missing_groups)}")
+    if not found_users and not found_groups:
+        notes.append("offered to nobody: a workflow admin must reassign it")
+    for note in notes:
+        logger.warning("work item for step %s: %s", step.pk, note)
+    item = WorkItem.objects.create(
+        execution_id=step.execution_id,
+        step=step,
+        workflow_id=Execution.objects.filter(pk=step.execution_id).values_list("workflow_id", flat=True).first(),
+        node_id=step.node_id[:64],
+        title=title[:300],
+        description=description,
+        outcomes=list(outcomes) or list(DEFAULT_OUTCOMES),
+        due_at=due_at,
+        notes="\n".join(notes),
+    )
+    if found_users:
+        item.offered_users.set(found_users)
+    if found_groups:
+        item.offered_groups.set(found_groups)
+    _after_commit_announce(item.pk, "offered")
+    if due_at is not None:
+        item_id = item.pk
+
+        def countdown() -> None:
+            from . import tasks
+
+            tasks.expire_work_item.apply_async((item_id,), eta=due_at)
+
+        transaction.on_commit(countdown)
+    return item
+
+
+def withdraw_work_items(step_ids: list[int]) -> None:
+    """The engine cancelled these approval steps (their run was cancelled): withdraw their items."""
+    WorkItem.objects.filter(step_id__in=step_ids, state__in=OPEN_STATES).update(state=WorkItemState.WITHDRAWN, completed_at=timezone.now())
+
+
+#
+# Acting on an item
+#
+
+
+def _lock_run(item: WorkItem) -> None:
+    # Lock order everywhere: the run, then the item (the engine holds the run's lock when it withdraws).
+    list(Execution.objects.select_for_update().filter(pk=item.execution_id).values_list("pk", flat=True))
+
+
+def _conflict(item: WorkItem, user: AbstractBaseUser, wanted: str) -> WorkItemError:
+    item.refresh_from_db(fields=["state", "claimed_by"])
+    if item.state not in OPEN_STATES:
+        return WorkItemError(409, f"the work item is already {item.state}")
+    if item.claimed_by_id and item.claimed_by_id != user.pk:
+        return WorkItemError(409, f"the work item is claimed by {item.claimed_by.get_username()}")
+    if wanted in ("complete", "release", "start") and item.claimed_by_id != user.pk:
+        return WorkItemError(409, f"claim the work item before you {wanted} it")
+    return WorkItemError(409, f"the work item cannot be {wanted}d now (it is {item.state})")
+
+
+def claim_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
+    """Claim an offered item for `user`: exclusive (a conditional UPDATE; the loser gets 409)."""
+    if not is_eligible(user, item):
+        raise WorkItemError(403, "this work item is not offered to you")
+    now = timezone.now()
+    if not WorkItem.objects.filter(pk=item.pk, state=WorkItemState.OFFERED, claimed_by__isnull=True).update(state=WorkItemState.CLAIMED, claimed_by=user, claimed_at=now):
+        raise _conflict(item, user, "claim")
+    item.refresh_from_db()
+    return item
+
+
+def release_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
+    """Give a held item back to everyone it is offered to."""
+    if not WorkItem.objects.filter(pk=item.pk, state__in=HELD_STATES, claimed_by=user).update(state=WorkItemState.OFFERED, claimed_by=None, claimed_at=None, started_at=None):
+        raise _conflict(item, user, "release")
+    item.refresh_from_db()
+    return item
+
+
+def start_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
+    """Mark a claimed item as being worked on."""
+    if not WorkItem.objects.filter(pk=item.pk, state=WorkItemState.CLAIMED, claimed_by=user).update(state=WorkItemState.STARTED, started_at=timezone.now()):
+        raise _conflict(item, user, "start")
+    item.refresh_from_db()
+    return item
+
+
+def check_decision(item: WorkItem, decision: str) -> None:
+    if decision not in item.outcomes:
+        raise WorkItemError(400, f"'{decision}' is not one of the outcomes ({', '.join(item.outcomes)})", field="decision")
+
+
+def complete_work_item(item: WorkItem, user: AbstractBaseUser, decision: str, comment: str = "", *, force: bool = False) -> WorkItem:
+    """Decide a held item and resume the run with {"decision", "comment", "by"}.
+
+    Only the holder may complete (409 otherwise); `force` (operators) completes any open
+    item. Raises WorkItemError(409) when the run no longer waits for the decision (nothing
+    is changed then).
+    """
+    check_decision(item, decision)
+    by = user.get_username()
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            _lock_run(item)
+            qs = WorkItem.objects.filter(pk=item.pk)
+            qs = qs.filter(state__in=OPEN_STATES) if force else qs.filter(state__in=HELD_STATES, claimed_by=user)
+            changes = {"state": WorkItemState.COMPLETED, "decision": decision, "comment": comment, "completed_at": now}
+            if force:
+                changes["claimed_by"] = user
+            if not qs.update(**changes):
+                raise _conflict(item, user, "complete")
+            from apps.executions.engine.orchestrator import resume_waiting_step
+
+            if not resume_waiting_step(item.step_id, {"decision": decision, "comment": comment, "by": by}, actor=by):
+                raise WorkItemError(409, "the run no longer waits for this decision")
+    except WorkItemError:
+        reconcile([item.pk])
+        raise
+    item.refresh_from_db()
+    return item
+
+
+def decline_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
+    """`user` turns the offer down: it stays offered to everyone else eligible (and goes
+    back to them if `user` held it). With nobody left, the workflow's owner is told."""
+    if item.state not in OPEN_STATES:
+        raise WorkItemError(409, f"the work item is already {item.state}")
+    if not (is_eligible(user, item) or item.claimed_by_id == user.pk):
+        raise WorkItemError(403, "this work item is not offered to you")
+    with transaction.atomic():
+        _lock_run(item)
+        item = WorkItem.objects.select_for_update().get(pk=item.pk)
+        if item.state not in OPEN_STATES:
+            raise WorkItemError(409, f"the work item is already {item.state}")
+        item.declined_by.add(user)
+        if item.claimed_by_id == user.pk:
+            item.state, item.claimed_by, item.claimed_at, item.started_at = WorkItemState.OFFERED, None, None, None
+            item.save(update_fields=["state", "claimed_by", "claimed_at", "started_at"])
+        _after_commit_announce(item.pk, "declined", actor=user.get_username())
+    return item
+
+
+def reassign_work_item(item: WorkItem, target: AbstractBaseUser, *, acting_user: AbstractBaseUser) -> WorkItem:
+    """Hand an open item to `target` (claimed by them). Workflow admins and staff only."""
+    if not can_manage(acting_user, item):
+        raise WorkItemError(403, "only the workflow's admins and staff may reassign work items")
+    if not target.is_active:
+        raise WorkItemError(400, f"{target.get_username()} is not an active user", field="user")
+    with transaction.atomic():
+        _lock_run(item)
+        item = WorkItem.objects.select_for_update().get(pk=item.pk)
+        if item.state not in OPEN_STATES:
+            raise WorkItemError(409, f"the work item is already {item.state}")
+        item.offered_users.add(target)
+        item.declined_by.remove(target)
+        item.state, item.claimed_by, item.claimed_at, item.started_at = WorkItemState.CLAIMED, target, timezone.now(), None
+        note = f"{timezone.now():%Y-%m-%d %H:%M} reassigned to {target.get_username()} by {acting_user.get_username()}"
+        item.notes = f"{item.notes}\n{note}".strip()
+        item.save(update_fields=["state", "claimed_by", "claimed_at", "started_at", "notes"])
+        _after_commit_announce(item.pk, "reassigned", actor=acting_user.get_username())
+    return item
+
+
+def expire_work_item(item_id: int, *, force: bool = False, actor: str = "expiry") -> bool:
+    """Expire an open item past its due time (any open item with `force`) and resume the run
+    with {"decision": "expired"}, which takes the node's timeout path. Returns False when
+    there was nothing to do (decided, withdrawn, not yet due)."""
+    item = WorkItem.objects.filter(pk=item_id).only("pk", "execution_id", "step_id").first()
+    if item is None:
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_run(item)
+        qs = WorkItem.objects.filter(pk=item_id, state__in=OPEN_STATES)
+        if not force:
+            qs = qs.filter(due_at__lte=now)
+        if not qs.update(state=WorkItemState.EXPIRED, decision="expired", completed_at=now):
+            return False
+        from apps.executions.engine.orchestrator import resume_waiting_step
+
+        # False when the engine's own timeout timer resumed the step first: the outcome is the same.
+        resume_waiting_step(item.step_id, {"decision": "expired"}, actor=actor)
+        _after_commit_announce(item_id, "expired", actor=actor)
+    return True
+
+
+def reconcile(item_ids: list[int] | None = None, *, limit: int = 500) -> int:
+    """Close open items whose step no longer waits (the engine finished it another way:
+    its own timeout timer, a cancellation): expired when it ran out of time, else withdrawn."""
+    from apps.executions.choices import StepStatus
+
+    qs = WorkItem.objects.filter(state__in=OPEN_STATES).exclude(step__status=StepStatus.WAITING)
+    if item_ids is not None:
+        qs = qs.filter(pk__in=item_ids)
+    closed = 0
+    now = timezone.now()
+    for item in qs.select_related("step")[:limit]:
+        step = item.step
+        timed_out = (step.output or {}).get("decision") == "expired" or (step.error or {}).get("type") == "ApprovalExpired"
+        state = WorkItemState.EXPIRED if timed_out else WorkItemState.WITHDRAWN
+        if WorkItem.objects.filter(pk=item.pk, state__in=OPEN_STATES).update(state=state, completed_at=now, decision="expired" if timed_out else ""):
+            closed += 1
+            if timed_out:
+                _after_commit_announce(item.pk, "expired", actor="timer")
+    return closed
+
+
+def sweep(*, limit: int = 500) -> dict[str, int]:
+    """Periodic: expire overdue items (a lost countdown message delays expiry, never loses it)
+    and close items whose step finished another way."""
+    overdue = list(WorkItem.objects.filter(state__in=OPEN_STATES, due_at__lte=timezone.now()).values_list("pk", flat=True)[:limit])
+    expired = sum(1 for pk in overdue if expire_work_item(pk))
+    return {"expired": expired, "closed": reconcile(limit=limit)}
+
+
+#
+# Notifications
+#
+
+
+def _after_commit_announce(item_id: int, event: str, *, actor: str = "") -> None:
+    def send() -> None:
+        from . import tasks
+
+        tasks.announce.delay(item_id, event, actor)
+
+    transaction.on_commit(send)

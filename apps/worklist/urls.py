@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "worklist"
+
+urlpatterns = [
+    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/<int:pk>/<str:action>", views.act, name="act"),
+]

@@ -1,0 +1,59 @@
+"""The inbox page: work items offered to me and held by me; claim and decide with htmx."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.workflows.views import base_template, is_htmx_partial
+
+from . import services
+from .choices import OPEN_STATES
+from .models import WorkItem
+
+
+def _rows(request: HttpRequest, items) -> list[dict]:
+    return [{"item": item, "actions": services.actions_for(request.user, item)} for item in items]
+
+
+@login_required
+@require_GET
+def inbox(request: HttpRequest) -> HttpResponse:
+    items = services.inbox(request.user).select_related("workflow", "claimed_by").order_by("due_at", "-created_at")[:200]
+    recent = (
+        services.visible_work_items(request.user).filter(claimed_by=request.user).exclude(state__in=OPEN_STATES)
+        .select_related("workflow").order_by("-completed_at")[:20]
+    )
+    return render(request, "worklist/inbox.html", {"base": base_template(request), "rows": _rows(request, items), "recent": recent})
+
+
+@login_required
+@require_POST
+def act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    item = services.access_work_item(request.user, pk)
+    try:
+        if action == "claim":
+            item = services.claim_work_item(item, request.user)
+        elif action == "release":
+            item = services.release_work_item(item, request.user)
+        elif action == "start":
+            item = services.start_work_item(item, request.user)
+        elif action == "decline":
+            item = services.decline_work_item(item, request.user)
+        elif action == "complete":
+            item = services.complete_work_item(item, request.user, request.POST.get("decision", ""), request.POST.get("comment", "").strip())
+        else:
+            return HttpResponse(status=404)
+        status = 200
+        messages.success(request, f"“{item.title}”: {item.get_state_display().lower()}" + (f" ({item.decision})" if item.decision else ""))
+    except services.WorkItemError as exc:
+        status = 422 if exc.status == 400 else 200
+        messages.error(request, exc.message)
+        item = WorkItem.objects.select_related("workflow", "claimed_by").get(pk=item.pk)
+    if not is_htmx_partial(request):
+        return redirect("worklist:inbox")
+    response = render(request, "worklist/partials/item.html", {"row": {"item": item, "actions": services.actions_for(request.user, item)}, "oob_messages": True}, status=status)
+    return response
