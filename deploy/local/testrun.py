@@ -36,12 +36,22 @@ def main(argv: list[str]) -> int:
     ensure_chromium()
     env = {**os.environ, **devstack.ensure_env()}
     workers = env.get("WB_TEST_WORKERS", "2")
-    args = [sys.executable, "-m", "pytest"]
-    if workers != "0":
-        args += ["-n", workers, "--dist", "loadgroup"]
-    args += argv
-    print("[testrun] " + " ".join(args[1:]), flush=True)
-    return subprocess.call(args, cwd=ROOT, env=env)
+    base = [sys.executable, "-m", "pytest"]
+    parallel = ["-n", workers, "--dist", "loadgroup"] if workers != "0" else []
+    if argv:
+        args = base + parallel + argv
+        print("[testrun] " + " ".join(args[1:]), flush=True)
+        return subprocess.call(args, cwd=ROOT, env=env)
+    # The whole suite: everything but the browser tests in parallel, then the browser tests
+    # in one process of their own (Playwright keeps an event loop in its thread, which the
+    # websocket-consumer tests must not share).
+    runs = [base + parallel + ["--ignore=tests/browser"], base + ["tests/browser"]]
+    status = 0
+    for args in runs:
+        print("[testrun] " + " ".join(args[1:]), flush=True)
+        code = subprocess.call(args, cwd=ROOT, env=env)
+        status = status or code
+    return status
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    base = {key: value for key, value in os.environ.items() if key not in ("WB_TESTING", "WB_TEST_DB_NAME", "DEBUG")}
+    base = {key: value for key, value in os.environ.items() if key not in ("WB_TESTING", "WB_TEST_DB_NAME", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120
     )
