@@ -282,3 +282,14 @@ def test_a_malformed_definition_is_rejected_with_every_problem_listed(api, alice
     assert any(code == "duplicate_edge" for _, _, code in found)
     response = api.post(f"/api/v1/workflows/{wf.pk}/runs", {"input": {}}, format="json")
     assert response.status_code == 400 and response.json()["code"] == "invalid_definition"
+
+
+def test_output_map_sets_variables_from_any_activity_output(worker, alice):
+    wf = make(alice, [
+        act("fetch", "noop", {"value": {"user": {"name": "ada", "langs": ["py", "ml", "py"]}}},
+            output_map={"who": {"fn": "upper", "args": ["@.user.name"]}, "langs": {"fn": "unique", "args": ["@.user.langs"]}, "age": {"path": "@.user.age", "default": 36}}),
+        act("broken", "noop", {"value": {}}, output_map={"must": "@.missing"}),
+    ], [("fetch", "broken")])
+    execution = wait_for(start_execution(wf, {}))
+    assert execution.variables["who"] == "ADA" and execution.variables["langs"] == ["py", "ml"] and execution.variables["age"] == 36
+    assert execution.status == "failed" and execution.error["type"] == "MappingError" and "'must'" in execution.error["message"]

@@ -490,6 +490,17 @@ class Runtime:
         scope = step.scope
         if step.status == StepStatus.COMPLETED:
             changes: dict[str, Any] = {}
+            if node.spec.get("output_map"):
+                from apps.connectors.mapping import MappingError, apply
+
+                try:
+                    changes.update(apply(node.spec["output_map"], step.output))
+                except MappingError as exc:
+                    step.status, step.output = StepStatus.FAILED, None
+                    step.error = error_dict("MappingError", f"output_map: {exc}", node.id, retryable=False)
+                    self.event("step_failed", node=node.id, scope=scope, step=step, payload={"error": step.error})
+                    self.on_finished(step)
+                    return
             if node.type == "activity" and node.spec.get("activity") == "set" and isinstance(step.output, dict):
                 changes.update(step.output)
             out_var = node.spec.get("output")

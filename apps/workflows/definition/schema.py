@@ -71,6 +71,10 @@ _common = {
     "output": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "description": "Variable that receives the node's output."},
     "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 604800, "description": "Seconds an attempt may run."},
     "retry": RETRY,
+    "output_map": {
+        "type": "object",
+        "description": "Variables set from the node's output: name -> \"@.path\", {path, default} or {fn, args} (see docs/connectors.md, mapping).",
+    },
     "ui": {"type": "object", "description": "Editor hints (position); ignored by the engine."},
 }
 
