@@ -16,8 +16,8 @@ def run_step(self, step_id: int) -> None:
 
 @shared_task(name="executions.run_chord_step", bind=True, acks_late=True, ignore_result=False)
 def run_chord_step(self, step_id: int) -> None:
-    """A step in a chord header: same as run_step, but its result is kept for the chord."""
-    orchestrator.execute_step(step_id, worker=self.request.hostname or "", task_id=self.request.id or "")
+    """A step in a chord header: recorded without locking the run; the chord callback advances."""
+    orchestrator.execute_chord_step(step_id, worker=self.request.hostname or "", task_id=self.request.id or "")
 
 
 @shared_task(name="executions.advance", acks_late=True, ignore_result=True)

@@ -384,6 +384,46 @@ def redact_output(output: Any) -> Any:
     return redact(output)
 
 
+def execute_chord_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:
+    """Run one step of a chord header (a wait-for-all fan-out of single steps).
+
+    The light path: claim and record with one conditional UPDATE each, taking no lock on
+    the run's row, so a hundred branches do not queue behind each other. Their
+    step_started / step_completed events are written by the chord callback's advance,
+    which takes every finished branch into account at once (and the sweep does it should
+    the callback be lost).
+    """
+    now = timezone.now()
+    updated = StepRun.objects.filter(pk=step_id, status=StepStatus.PENDING).exclude(execution__status=ExecutionStatus.PAUSED).update(
+        status=StepStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker or _hostname(), task_id=(task_id or "")[:64]
+    )
+    if not updated:
+        return
+    step = StepRun.objects.only(*_STEP_COLUMNS).get(pk=step_id)
+    if not step.in_chord:  # a retry of a chord member runs the ordinary way
+        StepRun.objects.filter(pk=step_id).update(status=StepStatus.PENDING, started_at=None)
+        execute_step(step_id, worker=worker, task_id=task_id)
+        return
+    timeout = step.state.get("timeout") if isinstance(step.state, dict) else None
+    if timeout:
+        step.deadline_at = now + timedelta(seconds=float(timeout))
+        StepRun.objects.filter(pk=step_id).update(deadline_at=step.deadline_at)
+        from .. import tasks
+
+        tasks.check_deadline.apply_async((step.pk,), countdown=float(timeout) + 0.05)
+    status, output, error, logs = _run_activity(step)
+    if status == StepStatus.CANCELLED:
+        return
+    fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "advanced": False}
+    if output is not None:
+        fields["output"] = redact_output(output)
+    if error is not None:
+        fields["error"] = error
+    if logs:
+        fields["logs"] = redact(logs)
+    StepRun.objects.filter(pk=step_id, status=StepStatus.RUNNING).update(**fields)
+
+
 def execute_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:
     """Run one step (the body of the Celery task), then the local steps it makes ready."""
     worker = worker or _hostname()

@@ -484,6 +484,13 @@ class Runtime:
 
     def on_finished(self, step: StepRun) -> None:
         """A step reached a final state: take it into account (the heart of advancing)."""
+        if step.in_chord and not step.advanced and step.status in (StepStatus.COMPLETED, StepStatus.FAILED):
+            # Chord members record their result without the run's lock; their history is written here.
+            self.event("step_started", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "worker": step.worker, "at": step.started_at.isoformat() if step.started_at else None})
+            if step.status == StepStatus.COMPLETED:
+                self.event("step_completed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "output": step.output, "duration_ms": step.duration_ms})
+            else:
+                self.event("step_failed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "error": step.error})
         step.advanced = True
         self.touch(step)
         node = self.plan.node(step.node_id)
