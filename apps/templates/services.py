@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import Http404
-from django.utils.text import slugify
 from guardian.shortcuts import get_objects_for_user
 
 from apps.sharing.shares import grant_owner, has_level
@@ -23,15 +22,9 @@ TEMPLATE_FIELDS = ("name", "slug", "category", "description", "tags", "definitio
 
 
 def unique_template_slug(base: str, *, exclude_pk: int | None = None) -> str:
-    root = slugify(base)[:180] or "template"
-    slug, n = root, 2
-    qs = WorkflowTemplate.objects.all()
-    if exclude_pk:
-        qs = qs.exclude(pk=exclude_pk)
-    while qs.filter(slug=slug).exists():
-        slug = f"{root}-{n}"
-        n += 1
-    return slug
+    from apps.workflows.services import unique_slug
+
+    return unique_slug(base, exclude_pk=exclude_pk, queryset=WorkflowTemplate.objects.all(), fallback="template")
 
 
 def visible_templates(user: AbstractBaseUser) -> QuerySet[WorkflowTemplate]:

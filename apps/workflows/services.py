@@ -15,10 +15,11 @@ from .models import Workflow
 UPDATABLE_FIELDS = ("name", "slug", "description", "tags", "definition", "is_active", "team")
 
 
-def unique_slug(base: str, *, exclude_pk: int | None = None) -> str:
-    root = slugify(base)[:180] or "workflow"
+def unique_slug(base: str, *, exclude_pk: int | None = None, queryset=None, fallback: str = "workflow") -> str:
+    """A slug from `base` not yet used in `queryset` (default: workflows), made unique with -2, -3 …"""
+    root = slugify(base)[:180] or fallback
     slug, n = root, 2
-    qs = Workflow.objects.all()
+    qs = Workflow.objects.all() if queryset is None else queryset
     if exclude_pk:
         qs = qs.exclude(pk=exclude_pk)
     while qs.filter(slug=slug).exists():

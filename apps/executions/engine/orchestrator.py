@@ -213,25 +213,36 @@ def advance(execution_id: int, *, allow_inline: bool = False) -> list[StepRun]:
             return []
         if execution.status == ExecutionStatus.PAUSED:
             return []
-        inbox = list(
-            StepRun.objects.filter(execution=execution, advanced=False, status__in=[StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED]).order_by("finished_at", "id")
-        )
+        inbox = _inbox(execution)
         if not inbox:
             return []
-        rt = Runtime(execution, plan_of(execution), allow_inline=allow_inline)
-        rt.prime({"", *(step.scope for step in inbox)})
-        for step in inbox:
-            cached = rt.latest(step.scope, step.node_id)
-            if cached is not None and cached.pk == step.pk:
-                step = cached
-            if step.advanced:
-                continue
-            rt.on_finished(step)
-            if execution.status in FINISHED_EXECUTION:
-                break
-        effects = rt.flush()
-        _apply(effects, execution.pk)
-        return effects.inline
+        return _advance_inbox(Runtime(execution, plan_of(execution), allow_inline=allow_inline), inbox)
+
+
+def _inbox(execution: Execution) -> list[StepRun]:
+    """Finished steps the orchestrator has not taken into account yet, in finishing order."""
+    return list(
+        StepRun.objects.filter(execution=execution, advanced=False, status__in=[StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED]).order_by("finished_at", "id")
+    )
+
+
+def _advance_inbox(rt: Runtime, inbox: list[StepRun]) -> list[StepRun]:
+    """Take `inbox` into account with `rt` (the run's lock is held), write, schedule side
+    effects; return the local steps to run inline."""
+    execution = rt.ex
+    rt.prime({"", *(step.scope for step in inbox)})
+    for step in inbox:
+        cached = rt.latest(step.scope, step.node_id)
+        if cached is not None and cached.pk == step.pk:
+            step = cached
+        if step.advanced:
+            continue
+        rt.on_finished(step)
+        if execution.status in FINISHED_EXECUTION:
+            break
+    effects = rt.flush()
+    _apply(effects, execution.pk)
+    return effects.inline
 
 
 #
@@ -364,20 +375,7 @@ def finish_step(step_id: int, status: str, output: Any = None, error: dict | Non
         if not advance_now or execution.status in FINISHED_EXECUTION or execution.status == ExecutionStatus.PAUSED:
             _apply(rt.flush(), execution.pk)
             return []
-        inbox = list(StepRun.objects.filter(execution=execution, advanced=False, status__in=[StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED]).order_by("finished_at", "id"))
-        rt.prime({"", *(pending.scope for pending in inbox)})
-        for pending in inbox:
-            cached = rt.latest(pending.scope, pending.node_id)
-            if cached is not None and cached.pk == pending.pk:
-                pending = cached
-            if pending.advanced:
-                continue
-            rt.on_finished(pending)
-            if execution.status in FINISHED_EXECUTION:
-                break
-        effects = rt.flush()
-        _apply(effects, execution.pk)
-        return effects.inline
+        return _advance_inbox(rt, _inbox(execution))
 
 
 def redact_output(output: Any) -> Any:
