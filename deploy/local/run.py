@@ -98,6 +98,15 @@ def site_answers(port: int, timeout: float = 2.0) -> bool:
         return False
 
 
+def workers_ready(port: int, timeout: float = 3.0) -> bool:
+    """/readyz says 200: database, Redis and at least one Celery worker answer."""
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/readyz", timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -342,6 +351,12 @@ def run_background(port: int, concurrency: int) -> int:
             say(f"no answer within {READY_TIMEOUT:.0f} s; see {relative(STACK_LOG)} (still starting? `make down` stops it)")
             return 1
         time.sleep(0.25)
+    # The site answers before the worker does: wait (a little) until runs can actually run.
+    worker_deadline = time.monotonic() + 30
+    while not workers_ready(port) and time.monotonic() < worker_deadline and proc.poll() is None:
+        time.sleep(0.5)
+    if not workers_ready(port):
+        say("the site answers but /readyz does not yet (the worker may still be starting)")
     print(banner(port))
     print(f"  logs      {relative(STACK_LOG)}")
     print("  stop      make down")
