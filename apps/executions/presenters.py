@@ -181,6 +181,7 @@ class StatusPanel:
     has_dynamic: bool
     has_signals: bool
     active: bool
+    eta_basis: str = "median of recent runs"
 
 
 def _ms(delta: timedelta) -> int:
@@ -209,10 +210,23 @@ def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | 
         elapsed = _ms((execution.finished_at or now) - execution.started_at)
     active = execution.status not in FINISHED_EXECUTION
     eta = None
+    basis = "median of recent runs"
     if active and elapsed is not None:
         typical = typical_duration_ms(execution)
         if typical is not None:
             eta = max(0, typical - elapsed)
+    if active and eta is None:
+        # No history yet: a dynamic node knows what is left and how long items take.
+        from .orchestration import dynamic_state
+
+        for step in steps:
+            if step.node_type == "dynamic" and step.status == StepStatus.WAITING and "ids" in (step.state or {}):
+                finish = dynamic_state(step, now).get("eta")
+                if finish:
+                    from django.utils.dateparse import parse_datetime
+
+                    eta, basis = _ms(parse_datetime(finish) - now), "schedule of the items left"
+                break
     return StatusPanel(
         execution=execution,
         counts=[(s, counter[s]) for s in order],
@@ -222,6 +236,7 @@ def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | 
         has_dynamic=bool(types & DYNAMIC_TYPES),
         has_signals=bool(types & SIGNAL_TYPES),
         active=active,
+        eta_basis=basis,
     )
 
 
@@ -229,11 +244,29 @@ def execution_steps(execution: Execution) -> list[StepRun]:
     return list(StepRun.objects.filter(execution=execution).order_by("id"))
 
 
+def _item_labels(steps: list[StepRun]) -> dict[int, str]:
+    """Dynamic items are shown by their item id ("build › core-utils"), not their scope."""
+    ids_of = {(s.scope, s.node_id): s.state.get("ids", []) for s in steps if s.node_type == "dynamic" and isinstance(s.state, dict)}
+    labels: dict[int, str] = {}
+    for s in steps:
+        if not s.node_id.endswith(":item") or not s.scope.endswith("]/"):
+            continue
+        owner = s.node_id[: -len(":item")]
+        head, _, index = s.scope[:-2].rpartition("[")
+        parent = head[: -len(owner)] if head.endswith(owner) else head
+        ids = ids_of.get((parent, owner), [])
+        if index.isdigit() and int(index) < len(ids):
+            labels[s.pk] = f"{owner} › {ids[int(index)]}"
+    return labels
+
+
 def step_rows(steps: list[StepRun]) -> list[dict]:
     """The step table: one row per step run, secrets redacted."""
+    labels = _item_labels(steps)
     return [
         {
             "step": s,
+            "label": labels.get(s.pk),
             "key": s.key,
             "log_count": len(s.logs or []),
             "error": redact(s.error) if s.error else None,

@@ -220,3 +220,17 @@ def test_state_endpoint_reports_items_concurrency_queue_and_eta(worker, alice, a
     finished = wait_for(execution)
     done = api.get(f"/api/v1/executions/{finished.pk}/state").json()["dynamic"][0]
     assert done["counts"]["completed"] == 4 and done["eta"] is None and 0 < done["utilisation"] <= 1
+
+
+def test_the_live_page_names_items_and_estimates_from_the_schedule(worker, alice, client):
+    wf = create_workflow(owner=alice, name=f"eta {uuid.uuid4().hex[:6]}", definition={"format_version": 1, "nodes": [{
+        "id": "build", "type": "dynamic", "max_concurrent": 1, "activity": "delay", "params": {"seconds": "$.item.duration"},
+        "items": [{"id": "core", "duration": 1.5}, {"id": "app", "duration": 1.5, "depends_on": ["core"]}],
+    }]})
+    execution = start_execution(wf, {})
+    wait_until(lambda: execution.steps.filter(node_id="build:item", status="running").exists(), message="an item to run")
+    client.force_login(alice)
+    page = client.get(f"/executions/{execution.pk}/").content.decode()
+    assert "build › core" in page
+    assert "schedule of the items left" in page  # no earlier runs: the ETA comes from the items' schedule
+    wait_for(execution)
