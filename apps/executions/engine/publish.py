@@ -14,11 +14,21 @@ from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger("workflow.engine")
-WATCH_KEY = "wb:watching:{}"
+def _namespace() -> str:
+    """The database's name: stacks (or parallel test sessions) sharing one Redis keep apart."""
+    import re
+
+    from django.db import connection
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(connection.settings_dict.get("NAME") or "default"))[:60]
 
 
 def group_name(execution_id: int) -> str:
-    return f"execution-{execution_id}"
+    return f"execution-{_namespace()}-{execution_id}"
+
+
+def _watch_key(execution_id: int) -> str:
+    return f"wb:watching:{_namespace()}:{execution_id}"
 
 
 @lru_cache(maxsize=1)
@@ -30,13 +40,13 @@ def _redis():
 
 def watchers(execution_id: int) -> int:
     try:
-        return int(_redis().get(WATCH_KEY.format(execution_id)) or 0)
+        return int(_redis().get(_watch_key(execution_id)) or 0)
     except Exception:
         return 0
 
 
 def watch(execution_id: int, delta: int) -> None:
-    key = WATCH_KEY.format(execution_id)
+    key = _watch_key(execution_id)
     try:
         client = _redis()
         value = client.incrby(key, delta)
