@@ -64,8 +64,6 @@ def run(concurrency: int, packages: list[dict]) -> dict:
         elif last_finished is not None:
             done, started = step_of[last_finished], step_of[event.payload["item"]]
             refills.append((started.started_at - done.finished_at).total_seconds() * 1000)
-        if event.type == "item_started" and last_finished is None:
-            continue
     peak = node.output["peak_concurrency"]
     return {"concurrency": concurrency, "makespan": makespan, "ideal": ideal, "refills": refills, "peak": peak}
 

@@ -6,7 +6,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
-from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.workflows.definition.plan import Plan
@@ -272,7 +272,7 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
         )
         if not updated:
             return None
-        step = StepRun.objects.only(*_STEP_COLUMNS).get(pk=step_id)
+        step = StepRun.objects.get(pk=step_id)
         # The step carries its timeout (set at activation), so claiming never parses the definition.
         timeout = step.state.get("timeout") if isinstance(step.state, dict) else None
         if timeout:
@@ -292,7 +292,6 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
     return step
 
 
-_STEP_COLUMNS = tuple(f.name for f in StepRun._meta.concrete_fields)
 
 
 def _next_seq(execution_id: int, count: int = 1) -> int:
@@ -346,14 +345,7 @@ def finish_step(step_id: int, status: str, output: Any = None, error: dict | Non
         if step is None:
             return []
         execution = Execution.objects.select_for_update().defer(*_UNUSED_RUN_COLUMNS).get(pk=step.execution_id)
-        now = timezone.now()
-        fields = {"status": status, "finished_at": now, "advanced": False}
-        if output is not None:
-            fields["output"] = redact_output(output)
-        if error is not None:
-            fields["error"] = error
-        if logs:
-            fields["logs"] = redact(logs)
+        fields = _result_fields(status, output, error, logs)
         updated = StepRun.objects.filter(pk=step_id, status=expect).update(**fields)
         if not updated:
             return []
@@ -378,8 +370,16 @@ def finish_step(step_id: int, status: str, output: Any = None, error: dict | Non
         return _advance_inbox(rt, _inbox(execution))
 
 
-def redact_output(output: Any) -> Any:
-    return redact(output)
+def _result_fields(status: str, output: Any, error: dict | None, logs: list | None) -> dict[str, Any]:
+    """The columns that record a step's result (secrets redacted); it joins the orchestrator's inbox."""
+    fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "advanced": False}
+    if output is not None:
+        fields["output"] = redact(output)
+    if error is not None:
+        fields["error"] = error
+    if logs:
+        fields["logs"] = redact(logs)
+    return fields
 
 
 def execute_chord_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:
@@ -397,7 +397,7 @@ def execute_chord_step(step_id: int, *, worker: str = "", task_id: str = "") -> 
     )
     if not updated:
         return
-    step = StepRun.objects.only(*_STEP_COLUMNS).get(pk=step_id)
+    step = StepRun.objects.get(pk=step_id)
     if not step.in_chord:  # a retry of a chord member runs the ordinary way
         StepRun.objects.filter(pk=step_id).update(status=StepStatus.PENDING, started_at=None)
         execute_step(step_id, worker=worker, task_id=task_id)
@@ -412,14 +412,7 @@ def execute_chord_step(step_id: int, *, worker: str = "", task_id: str = "") -> 
     status, output, error, logs = _run_activity(step)
     if status == StepStatus.CANCELLED:
         return
-    fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "advanced": False}
-    if output is not None:
-        fields["output"] = redact_output(output)
-    if error is not None:
-        fields["error"] = error
-    if logs:
-        fields["logs"] = redact(logs)
-    StepRun.objects.filter(pk=step_id, status=StepStatus.RUNNING).update(**fields)
+    StepRun.objects.filter(pk=step_id, status=StepStatus.RUNNING).update(**_result_fields(status, output, error, logs))
 
 
 def execute_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -287,7 +287,8 @@ class Runtime:
         self.event("step_failed", node=node.id, scope=scope, step=step, payload={"error": step.error, "attempt": 1})
         self.on_finished(step)
 
-    def activate_activity(self, scope: str, node: NodePlan, extra: dict | None, attempt: int = 1, delay: float = 0.0, previous: StepRun | None = None) -> None:
+    def activate_activity(self, scope: str, node: NodePlan, extra: dict | None, attempt: int = 1, delay: float = 0.0, carry: dict | None = None) -> None:
+        """Schedule an attempt of an activity node; `carry` is retry bookkeeping for its state."""
         spec = get_activity(node.spec["activity"])
         raw_keys = spec.raw_params if spec is not None else ()
         given = node.spec.get("params", {})
@@ -305,10 +306,8 @@ class Runtime:
             attempt=attempt,
             input=params,
             scheduled_for=scheduled_for,
-            state={**({"extra": extra} if extra else {}), **({"timeout": node.spec["timeout"]} if node.spec.get("timeout") else {})},
+            state={**({"extra": extra} if extra else {}), **({"timeout": node.spec["timeout"]} if node.spec.get("timeout") else {}), **(carry or {})},
         )
-        if previous is not None and previous.logs:
-            pass
         if delay:
             self.event("step_retry_scheduled", node=node.id, scope=scope, step=step, payload={"attempt": attempt, "delay_seconds": round(delay, 3)})
             timer = Timer(execution=self.ex, step=step, kind=Timer.Kind.RETRY, fire_at=scheduled_for)
@@ -556,9 +555,8 @@ class Runtime:
         if error.get("type") == WORKER_LOST:
             losses = step.state.get("worker_losses", 0) + 1
             if losses <= MAX_WORKER_LOSSES:
-                self.activate_activity(step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, previous=step)
-                self._new[-1].state = {**self._new[-1].state, "worker_losses": losses, "retry_budget_used": step.state.get("retry_budget_used", step.attempt - 1)}
-                self._new[-1].save(update_fields=["state"])
+                carry = {"worker_losses": losses, "retry_budget_used": step.state.get("retry_budget_used", step.attempt - 1)}
+                self.activate_activity(step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, carry=carry)
                 return True
             return False
         if error.get("retryable") is False:
@@ -569,10 +567,8 @@ class Runtime:
         if used >= int(retry.get("max_attempts", 1)):
             return False
         delay = backoff_seconds(retry, used)
-        self.activate_activity(step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, delay=delay, previous=step)
-        new = self._new[-1]
-        new.state = {**new.state, "retry_budget_used": used, "worker_losses": step.state.get("worker_losses", 0)}
-        new.save(update_fields=["state"])
+        carry = {"retry_budget_used": used, "worker_losses": step.state.get("worker_losses", 0)}
+        self.activate_activity(step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, delay=delay, carry=carry)
         return True
 
     def _resolve_handler(self, scope: str, node: NodePlan) -> None:
@@ -720,7 +716,7 @@ class Runtime:
         error.setdefault("node", failed.node_id)
         self._child_done(container, self.plan.node(node_id), idx, ok=False, error=error)
 
-    def _cancel_scope(self, prefix: str, *, reason: str, include_self: bool = True) -> None:
+    def _cancel_scope(self, prefix: str, *, reason: str) -> None:
         """Cancel every active step at or below scope `prefix` (a prefix of "" means everything)."""
         qs = StepRun.objects.filter(execution=self.ex, status__in=[StepStatus.SCHEDULED, StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING])
         if prefix:
@@ -738,8 +734,6 @@ class Runtime:
             if step.task_id:
                 self.effects.revoke.append(step.task_id)
             self.event("step_cancelled", node=step.node_id, scope=step.scope, step=step, payload={"reason": reason})
-        for step in self._new:
-            pass
         Timer.objects.filter(execution=self.ex, fired_at__isnull=True, step_id__in=ids).update(fired_at=self.now)
         if ids:
             from .children import cancel_children_of_steps
@@ -776,7 +770,7 @@ class Runtime:
             succeeded = sum(1 for v in state["done"].values() if v == "completed")
             failed = sum(1 for v in state["done"].values() if v == "failed")
             if succeeded >= needed:
-                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} joined", include_self=False)
+                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} joined")
                 if join == "all":
                     output = [state["results"].get(str(i)) for i in range(total)]
                 elif join == "any":
@@ -857,8 +851,6 @@ class Runtime:
         container.finished_at = self.now
         container.output = output if ok else None
         container.error = None if ok else (error or error_dict("BranchFailed", f"{node.id} failed", node.id))
-        if "items" in container.state and len(container.state["items"]) > 200:
-            container.state = {**container.state, "items": container.state["items"]}
         self.touch(container)
         self.event("step_completed" if ok else "step_failed", node=node.id, scope=container.scope, step=container, payload={"output": output} if ok else {"error": container.error})
         self.on_finished(container)

@@ -144,17 +144,6 @@ def resume_waiting_step(step_id: int, output: dict, *, actor: str = "", timed_ou
 #
 
 
-def _record(execution: Execution, type_: str, payload: dict, actor: str) -> None:
-    from ..models import ExecutionEvent
-    from . import publish
-    from .redaction import redact
-
-    execution.last_seq += 1
-    event = ExecutionEvent.objects.create(execution=execution, seq=execution.last_seq, type=type_, payload=redact(payload), actor=actor)
-    execution.save(update_fields=["last_seq", "status", "pending_signals", "variables"])
-    publish.on_commit(execution.pk, [event])
-
-
 def check_signal(execution: Execution, name: str, payload: Any) -> dict | None:
     """Raise SignalRejected unless `name` may be sent to `execution` with `payload`; return its declaration."""
     from jsonschema import Draft202012Validator
