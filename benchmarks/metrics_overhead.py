@@ -11,6 +11,11 @@ it up with 20 runs, then starts a batch of N runs of a 10-step sequence of noop
 activities at once and waits for all of them. Reported per mode: batch throughput
 (runs/s, first created -> last finished, from the database's timestamps) and the
 median / p95 run latency (created -> finished). The difference is on - off.
+
+With collection on, the worker's collector (every WB_METRICS_INTERVAL, default 5 s)
+records the runs while the batch runs; the round waits until every run of the batch
+is recorded before it stops the worker, and prints how long after the last finish
+the last one was.
 """
 
 from __future__ import annotations
@@ -87,6 +92,20 @@ def main() -> int:
         assert all(r.status == "completed" for r in runs), {r.status for r in runs}
         return runs
 
+    from apps.metrics.models import ExecutionMetric, StepMetric
+
+    def wait_recorded(runs: list[Execution]) -> float:
+        """Seconds from the batch's last finish until the collector had recorded every run."""
+        ids = [r.pk for r in runs]
+        deadline = time.monotonic() + 120
+        while ExecutionMetric.objects.filter(execution_id__in=ids).count() < len(ids):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the collector did not record the batch")
+            time.sleep(0.05)
+        from django.utils import timezone
+
+        return (timezone.now() - max(r.finished_at for r in runs)).total_seconds()
+
     results: dict[bool, list[dict]] = {False: [], True: []}
     for round_no in range(args.rounds):
         order = (False, True) if round_no % 2 == 0 else (True, False)
@@ -96,6 +115,7 @@ def main() -> int:
             try:
                 batch(20)  # warm-up
                 runs = batch(args.runs)
+                lag = wait_recorded(runs) if enabled else None
             finally:
                 proc.terminate()
                 proc.wait(30)
@@ -108,9 +128,8 @@ def main() -> int:
                 "p95": latencies[int(0.95 * (len(latencies) - 1))],
             }
             results[enabled].append(row)
-            print(f"round {round_no + 1} metrics {'on ' if enabled else 'off'}: {row['throughput']:.1f} runs/s, latency median {row['median']:.1f} ms, p95 {row['p95']:.1f} ms", flush=True)
-
-    from apps.metrics.models import ExecutionMetric, StepMetric
+            recorded_note = f", all recorded {lag:.1f} s after the last finish" if lag is not None else ""
+            print(f"round {round_no + 1} metrics {'on ' if enabled else 'off'}: {row['throughput']:.1f} runs/s, latency median {row['median']:.1f} ms, p95 {row['p95']:.1f} ms{recorded_note}", flush=True)
 
     recorded = ExecutionMetric.objects.filter(workflow=workflow).count()
     steps = StepMetric.objects.filter(workflow=workflow).count()

@@ -96,6 +96,8 @@ def _worker_env(queue: str, extra: dict[str, str] | None = None) -> dict[str, st
         "WB_TESTING": "true",
         # Recover fast in tests: sweep every second, reap after 5 s without a heartbeat.
         "WB_SWEEP_INTERVAL": "1",
+        # The metrics collector records finished runs every second.
+        "WB_METRICS_INTERVAL": "1",
         "WB_STEP_HEARTBEAT_GRACE": "5",
         # Tests stand remote APIs up on 127.0.0.1 (other loopback addresses stay refused).
         "WB_HTTP_ALLOWED_HOSTS": "127.0.0.1",

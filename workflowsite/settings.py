@@ -441,8 +441,10 @@ AI_REPAIR_ATTEMPTS = env_int("AI_REPAIR_ATTEMPTS", 1)
 # Metrics and operations
 #
 
-# Record per-run and per-step metrics when a run finishes (one statement per run).
+# Record per-run and per-step metrics of finished runs: workers' collectors do it in batches,
+# every WB_METRICS_INTERVAL seconds (one statement a batch; nothing on the engine's path).
 WB_METRICS_ENABLED = env_bool("WB_METRICS_ENABLED", True)
+WB_METRICS_INTERVAL = env_int("WB_METRICS_INTERVAL", 5)
 # Raw rows (exact percentiles) are kept this many days; hourly rollups this many.
 WB_METRICS_RAW_DAYS = env_int("WB_METRICS_RAW_DAYS", 90)
 WB_METRICS_ROLLUP_DAYS = env_int("WB_METRICS_ROLLUP_DAYS", 730)

@@ -38,7 +38,12 @@ class Execution(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["workflow", "-created_at"]), models.Index(fields=["status", "-created_at"])]
+        indexes = [
+            models.Index(fields=["workflow", "-created_at"]),
+            models.Index(fields=["status", "-created_at"]),
+            # The metrics collector's scan of recently finished runs.
+            models.Index(name="execution_finished", fields=["finished_at"], condition=models.Q(finished_at__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"Execution {self.pk} of {self.workflow_id} ({self.status})"

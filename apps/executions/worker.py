@@ -1,8 +1,10 @@
-"""Inside each Celery worker: a heartbeat for its running steps and the sweep.
+"""Inside each Celery worker: a heartbeat for its running steps, the sweep and the metrics collector.
 
 The heartbeat tells the reaper which running steps still have a live worker. The
 sweep also runs from beat; running it in workers too means timers and lost work are
 recovered even where beat is not deployed (an advisory lock keeps it to one at a time).
+The metrics collector records finished runs in batches (apps/metrics/collect.py), so the
+engine's path pays nothing for metrics.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ HEARTBEAT_SECONDS = 2.0
 def _loop(hostname: str) -> None:
     from .engine import orchestrator
 
-    next_sweep = time.monotonic() + 1.0
-    while not _stop.wait(HEARTBEAT_SECONDS if settings.WB_SWEEP_INTERVAL >= HEARTBEAT_SECONDS else settings.WB_SWEEP_INTERVAL):
+    from apps.metrics import collect
+
+    next_sweep = next_collect = time.monotonic() + 1.0
+    tick = min(HEARTBEAT_SECONDS, settings.WB_SWEEP_INTERVAL, settings.WB_METRICS_INTERVAL)
+    while not _stop.wait(tick):
         try:
             close_old_connections()
             orchestrator.heartbeat(hostname)
@@ -35,6 +40,12 @@ def _loop(hostname: str) -> None:
                     logger.info("sweep: %s", counts)
         except Exception:
             logger.exception("heartbeat/sweep failed; retrying")
+        if time.monotonic() >= next_collect:
+            next_collect = time.monotonic() + settings.WB_METRICS_INTERVAL
+            try:
+                collect.collect_recent()
+            except Exception:  # metrics never stop the heartbeat; the periodic backfill catches up
+                logger.exception("metrics collection failed; retrying")
 
 
 @worker_ready.connect

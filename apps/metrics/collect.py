@@ -1,11 +1,13 @@
-"""Collection: one statement per finished run, after the commit that finished it.
+"""Collection: finished runs are recorded in batches, off the engine's path.
 
-The engine calls `record_on_commit(execution_id)` from Runtime._finish_execution
-(a one-line hook). After that transaction commits, `record_executions` inserts the
-run's ExecutionMetric row and derives its StepMetric rows from StepRun in the same
-SQL statement (data-modifying CTEs), so the step path pays nothing and a run pays
-one round trip. It is idempotent (ON CONFLICT on execution_id), and the periodic
-task backfills runs whose hook never ran (a worker killed right after the commit).
+The engine writes nothing for metrics: a finished run's Execution and StepRun rows already hold
+every figure. A collector in each worker's background thread (apps/executions/worker.py) calls
+`collect_recent()` every WB_METRICS_INTERVAL seconds; one SQL statement (data-modifying CTEs)
+inserts an ExecutionMetric row for each run that finished in the last few minutes and has none
+yet, and derives its StepMetric rows from StepRun. An advisory lock keeps it to one collector at a
+time, ON CONFLICT makes it idempotent, and the periodic task's `backfill()` records whatever the
+collectors missed (all workers down for longer than the window). So a run costs the engine
+nothing, and the collector about a millisecond per batch.
 """
 
 from __future__ import annotations
@@ -19,6 +21,22 @@ from .models import HISTOGRAM_BOUNDS_MS
 
 logger = logging.getLogger("workflow.metrics")
 
+_FINISHED = "('completed', 'failed', 'cancelled', 'continued')"
+
+# Which runs a call records; each must select execution ids.
+_BY_IDS = "SELECT unnest(%(ids)s::bigint[])"
+_UNRECORDED = f"""
+    SELECT e.id FROM executions_execution e
+    WHERE e.finished_at >= clock_timestamp() - make_interval(secs => %(since)s)
+      AND e.finished_at < clock_timestamp() - make_interval(secs => %(settle)s)
+      AND e.status IN {_FINISHED}
+      AND NOT EXISTS (SELECT 1 FROM metrics_executionmetric m WHERE m.execution_id = e.id)
+    ORDER BY e.finished_at LIMIT %(limit)s
+"""
+
+# An arbitrary constant naming the collector's advisory lock.
+_LOCK_KEY = 0x57424D43  # "WBMC"
+
 _RECORD_SQL = """
 WITH runs AS (
     INSERT INTO metrics_executionmetric
@@ -28,8 +46,8 @@ WITH runs AS (
            GREATEST(0, EXTRACT(EPOCH FROM (e.finished_at - COALESCE(e.started_at, e.created_at))) * 1000),
            (SELECT count(*) FROM executions_steprun s WHERE s.execution_id = e.id), e.correlation_id
     FROM executions_execution e
-    WHERE e.id = ANY(%(ids)s) AND e.finished_at IS NOT NULL
-      AND e.status IN ('completed', 'failed', 'cancelled', 'continued')
+    WHERE e.id IN ({selection}) AND e.finished_at IS NOT NULL
+      AND e.status IN {finished}
     ON CONFLICT (execution_id) DO NOTHING
     RETURNING execution_id, workflow_id, status
 ), steps AS (
@@ -54,37 +72,44 @@ def enabled() -> bool:
     return getattr(settings, "WB_METRICS_ENABLED", True)
 
 
-def record_on_commit(execution_id: int) -> None:
-    """The engine's hook: record the run's metrics once the transaction finishing it commits.
+def collect_recent(*, window_seconds: int = 600, limit: int = 5000) -> int:
+    """Record runs that finished in the last `window_seconds` without metrics; returns how many.
 
-    Called inside that transaction (Runtime._finish_execution). Costs nothing when
-    WB_METRICS_ENABLED is off; never raises into the engine.
+    Called by every worker's background thread; the one holding the advisory lock does the work,
+    the others return 0 at once.
     """
     if not enabled():
-        return
-    transaction.on_commit(lambda: _record_quietly([execution_id]), robust=True)
-
-
-def _record_quietly(ids: list[int]) -> None:
-    try:
-        record_executions(ids)
-    except Exception:  # metrics must never fail a run; the periodic backfill retries
-        logger.exception("could not record metrics of executions %s", ids)
+        return 0
+    return _record(_UNRECORDED, {"since": window_seconds, "settle": 0, "limit": limit}, lock=True)
 
 
 def record_executions(ids: list[int]) -> int:
-    """Insert metrics for the finished runs among `ids` not recorded yet; returns how many.
-
-    Also adds the runs and their step durations to the Prometheus counters in Redis
-    (best effort: Redis being down costs those counts, not the rows).
-    """
+    """Insert metrics for the finished runs among `ids` not recorded yet; returns how many."""
     if not ids:
         return 0
+    return _record(_BY_IDS, {"ids": list(ids)})
+
+
+def backfill(*, hours: int = 48, limit: int = 5000) -> int:
+    """Record runs of the last `hours` that finished over a minute ago without metrics."""
+    return _record(_UNRECORDED, {"since": hours * 3600, "settle": 60, "limit": limit})
+
+
+def _record(selection: str, params: dict, *, lock: bool = False) -> int:
+    """Run the recording statement over `selection`'s runs, then add them to the Prometheus counters.
+
+    Redis being down costs those counts, not the rows.
+    """
+    sql = _RECORD_SQL.format(selection=selection, finished=_FINISHED)
     with transaction.atomic(), connection.cursor() as cursor:
-        # Metrics can be re-derived (the periodic backfill), so this commit need not wait for
-        # the WAL flush: saves an fsync per run. A crash loses at most the last instant's rows.
+        if lock:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_LOCK_KEY])
+            if not cursor.fetchone()[0]:
+                return 0
+        # Metrics can be re-derived (the backfill), so this commit need not wait for the WAL
+        # flush. A crash loses at most the last instant's rows, which the backfill records again.
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        cursor.execute(_RECORD_SQL, {"ids": list(ids), "bounds": list(HISTOGRAM_BOUNDS_MS)})
+        cursor.execute(sql, {**params, "bounds": list(HISTOGRAM_BOUNDS_MS)})
         rows = cursor.fetchall()
     runs = {label: n for kind, label, _, n, _ in rows if kind == "run"}
     steps = [(label, bucket, n, total) for kind, label, bucket, n, total in rows if kind == "step"]
@@ -96,21 +121,3 @@ def record_executions(ids: list[int]) -> int:
         except Exception as exc:
             logger.warning("could not add run counters to Redis: %s", exc.__class__.__name__)
     return sum(runs.values())
-
-
-def backfill(*, hours: int = 48, limit: int = 5000) -> int:
-    """Record runs of the last `hours` that finished over a minute ago without metrics."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT e.id FROM executions_execution e
-            WHERE e.created_at >= now() - make_interval(hours => %s)
-              AND e.finished_at < now() - interval '1 minute'
-              AND e.status IN ('completed', 'failed', 'cancelled', 'continued')
-              AND NOT EXISTS (SELECT 1 FROM metrics_executionmetric m WHERE m.execution_id = e.id)
-            ORDER BY e.id LIMIT %s
-            """,
-            [hours, limit],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-    return record_executions(ids) if ids else 0

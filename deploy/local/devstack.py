@@ -167,6 +167,7 @@ def stop_redis() -> None:
 def ensure_env() -> dict[str, str]:
     """Return the environment the project needs, starting embedded servers as required."""
     env: dict[str, str] = {}
+    (DATA / "logs").mkdir(parents=True, exist_ok=True)  # servers' and benchmarks' logs
     if not os.environ.get("DATABASE_URL"):
         env["DATABASE_URL"] = start_postgres()
     if not os.environ.get("REDIS_URL"):

@@ -73,22 +73,10 @@ def test_a_run_started_through_the_api_carries_the_request_id_to_the_worker_and_
     wait_until(lambda: cid in worker.log_path.read_text(errors="replace"), timeout=10, message="the correlation id in the worker log")
     lines = [line for line in worker.log_path.read_text(errors="replace").splitlines() if cid in line]
     assert any("workflow.task" in line and "executions.run_step" in line for line in lines), lines[-5:]
-    # The engine's metrics hook recorded the run and its steps once it finished.
+    # The worker's metrics collector recorded the run and its steps soon after it finished.
     metric = wait_until(lambda: ExecutionMetric.objects.filter(execution_id=execution.pk).first(), timeout=10, message="the run's metrics")
     assert metric.status == "completed" and metric.correlation_id == cid and metric.trigger == "api"
     assert metric.duration_ms == pytest.approx(execution.duration_ms, abs=1.5)
     steps = StepMetric.objects.filter(execution_id=execution.pk).order_by("node_id")
     assert [s.node_id for s in steps] == ["a", "b"]
     assert all(s.duration_ms >= 0 for s in steps)
-
-
-def test_the_engine_hook_registers_one_commit_callback_and_none_when_off(db, settings, django_capture_on_commit_callbacks):
-    from apps.metrics.collect import record_on_commit
-
-    with django_capture_on_commit_callbacks() as callbacks:
-        record_on_commit(123)
-    assert len(callbacks) == 1
-    settings.WB_METRICS_ENABLED = False
-    with django_capture_on_commit_callbacks() as callbacks:
-        record_on_commit(123)
-    assert callbacks == []

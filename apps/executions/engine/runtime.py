@@ -880,9 +880,6 @@ class Runtime:
             payload["error"] = error
         self.event(f"execution_{status}", payload=payload, actor=actor)
         self.effects.finished = True
-        from apps.metrics.collect import record_on_commit
-
-        record_on_commit(self.ex.pk)  # metrics hook: one INSERT after this commit, nothing per step
         from .children import notify_parent
 
         notify_parent(self)
