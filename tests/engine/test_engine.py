@@ -293,3 +293,20 @@ def test_output_map_sets_variables_from_any_activity_output(worker, alice):
     execution = wait_for(start_execution(wf, {}))
     assert execution.variables["who"] == "ADA" and execution.variables["langs"] == ["py", "ml"] and execution.variables["age"] == 36
     assert execution.status == "failed" and execution.error["type"] == "MappingError" and "'must'" in execution.error["message"]
+
+
+def test_transform_reads_its_mapping_relative_to_source_with_defaults(worker, alice):
+    wf = make(
+        alice,
+        [
+            act("load", "set", {"values": {"order": {"id": 7, "lines": [{"sku": "A1"}]}}}),
+            act("pick", "transform", {"source": "$.vars", "mapping": {"id": "$.order.id", "first_sku": "$.order.lines[0].sku", "region": {"path": "$.order.region", "default": "EU"}, "kind": "retail"}}, output="picked"),
+            act("strict", "transform", {"source": "$.vars.order", "mapping": {"region": "$.region"}}),
+        ],
+        [("load", "pick"), ("pick", "strict")],
+    )
+    execution = wait_for(start_execution(wf, {}))
+    assert execution.steps.get(node_id="pick").output == {"id": 7, "first_sku": "A1", "region": "EU", "kind": "retail"}
+    strict = execution.steps.get(node_id="strict")
+    assert execution.status == "failed" and strict.error["type"] == "MappingError"
+    assert "mapping 'region': $.region matched nothing" in strict.error["message"]

@@ -41,14 +41,14 @@ def set_variables(params: dict, ctx: ActivityContext) -> Any:
     params_schema={
         "type": "object",
         "properties": {
-            "source": {"description": "The data to read from (usually a $.path); defaults to the whole run context."},
+            "source": {"description": "The data to read from, usually a reference such as $.vars or $.steps.fetch.output."},
             "mapping": {
                 "type": "object",
-                "description": "output key -> JSONPath into source, or {path, default}.",
+                "description": "output key -> JSONPath read relative to source ($.order.id), or {path, default}; other values are copied as they are.",
                 "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "object"}]},
             },
         },
-        "required": ["mapping"],
+        "required": ["source", "mapping"],
         "additionalProperties": False,
     },
     description="Build an object by picking values out of data with JSONPath (with defaults).",
@@ -56,7 +56,7 @@ def set_variables(params: dict, ctx: ActivityContext) -> Any:
     raw_params=("mapping",),
 )
 def transform(params: dict, ctx: ActivityContext) -> Any:
-    source = params.get("source", {})
+    source = params["source"]
     out: dict[str, Any] = {}
     for key, rule in params["mapping"].items():
         if isinstance(rule, dict):
