@@ -118,7 +118,9 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
         )
     context["signals"] = presenters.declared_signals(execution)
     context["chain"] = presenters.continue_chain(execution)
-    context["iterations"] = max(((s.state or {}).get("iterations", 0) for s in steps if s.node_type == "loop" and s.scope == ""), default=None)
+    # Iterations across the chain: only a long-running (continue-as-new) loop has a chain to speak of.
+    long_running = {n.get("id") for n in (execution.definition or {}).get("nodes", []) if isinstance(n, dict) and n.get("type") == "loop" and n.get("long_running")}
+    context["iterations"] = max(((s.state or {}).get("iterations", 0) for s in steps if s.node_id in long_running and s.scope == ""), default=None)
     return context
 
 

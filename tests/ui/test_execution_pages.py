@@ -322,3 +322,18 @@ def test_a_finished_run_with_failed_items_offers_to_retry_them(workflow, as_alic
     StepRun.objects.create(execution=run, node_id="build", node_type="dynamic", status="failed", state=state)
     html = _html(as_alice.get(reverse("executions:detail", args=[run.pk])))
     assert "Retry failed items" in html
+
+
+def test_an_ordinary_loop_is_not_presented_as_a_continue_as_new_chain(workflow, as_alice):
+    from apps.executions.models import StepRun
+
+    run = make_run(workflow, status="completed")
+    StepRun.objects.create(execution=run, node_id="each", node_type="loop", status="completed", state={"mode": "for_each", "iterations": 300})
+    html = _html(as_alice.get(reverse("executions:detail", args=[run.pk])))
+    assert "Continue-as-new chain" not in html and "300 iterations" not in html
+
+    definition = {**run.definition, "nodes": [*run.definition["nodes"], {"id": "forever", "type": "loop", "mode": "while", "long_running": True, "condition": {"var": "x", "op": "lt", "value": 1}, "body": {"nodes": [{"id": "tick", "type": "activity", "activity": "noop"}]}}]}
+    Execution.objects.filter(pk=run.pk).update(definition=definition)
+    StepRun.objects.create(execution=run, node_id="forever", node_type="loop", status="completed", state={"mode": "while", "iterations": 1200})
+    html = _html(as_alice.get(reverse("executions:detail", args=[run.pk])))
+    assert "Continue-as-new chain" in html and "1,200 iterations in all" in html
