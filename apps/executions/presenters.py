@@ -260,9 +260,46 @@ def _item_labels(steps: list[StepRun]) -> dict[int, str]:
     return labels
 
 
+def tree_order(steps: list[StepRun]) -> list[StepRun]:
+    """Steps as a tree: each step followed by the steps nested in it (loop iterations and
+    branches in index order), attempts and siblings in the order they were created."""
+    by_scope: dict[str, list[StepRun]] = {}
+    for step in sorted(steps, key=lambda s: s.pk or 0):
+        by_scope.setdefault(step.scope, []).append(step)
+    children: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for scope in by_scope:
+        if not scope:
+            continue
+        head, _, index = scope[:-2].rpartition("[")  # "a[1]/b[2]/" -> ("a[1]/b", "2")
+        parent, _, node_id = head.rpartition("/")
+        parent = f"{parent}/" if parent else ""
+        children.setdefault((parent, node_id), []).append((int(index) if index.isdigit() else 0, scope))
+    ordered: list[StepRun] = []
+    seen: set[str] = set()
+
+    def emit(scope: str) -> None:
+        if scope in seen:
+            return
+        seen.add(scope)
+        emitted_nodes: set[str] = set()
+        for step in by_scope.get(scope, []):
+            ordered.append(step)
+            if step.node_id in emitted_nodes:
+                continue
+            emitted_nodes.add(step.node_id)
+            for _, child in sorted(children.get((scope, step.node_id), [])):
+                emit(child)
+
+    emit("")
+    for scope in by_scope:  # anything whose parent step is gone, at the end rather than lost
+        emit(scope)
+    return ordered
+
+
 def step_rows(steps: list[StepRun]) -> list[dict]:
-    """The step table: one row per step run, secrets redacted."""
+    """The step table: one row per step run in tree order, secrets redacted."""
     labels = _item_labels(steps)
+    steps = tree_order(steps)
     return [
         {
             "step": s,
