@@ -20,6 +20,7 @@ from . import aggregation, charts
 from .filters import RANGES, FilterError, MetricsFilter, parse_filters
 
 FAILURE_CLASSES = ["f1", "f2", "f3", "f4", "f5", "f6"]
+RUNS_PER_BUCKET_TITLE = {"minute": "Runs per minute", "hour": "Runs per hour", "day": "Runs per day", "week": "Runs per week", "month": "Runs per month"}
 
 
 #
@@ -62,7 +63,10 @@ def build_charts(filters: MetricsFilter, series: list[dict], anomaly_data: dict 
     stacks.append(charts.Stack("cancelled", "cancel", [row["cancelled"] for row in series]))
     rate = charts.Series("success rate", "s4", [(t, None if row["success_rate"] is None else row["success_rate"] * 100) for t, row in zip(times, series)])
     outcomes = charts.stacked_bars(times, stacks, title="Outcomes and failures by error type", overlay=rate, tz=tz, markers=band_markers, **size)
-    throughput = charts.stacked_bars(times, [charts.Stack("runs per hour", "s1", [row["throughput_per_hour"] or 0 for row in series])], title="Throughput (runs per hour)", tz=tz, **size)
+    # A count per bucket: a rate of a bucket in progress would be a projection (17 runs in 2 minutes are not 510 an hour).
+    ends = [datetime.fromisoformat(row["bucket_end"]).astimezone(tz) for row in series]
+    throughput = charts.stacked_bars(times, [charts.Stack("runs finished", "s1", [row["count"] for row in series])], title=RUNS_PER_BUCKET_TITLE[filters.bucket],
+                                     tz=tz, ends=ends, partial=[row["partial"] for row in series], **size)
     queue = charts.line_chart(
         [charts.Series("P50", "s1", _series_points(series, "queue_wait_p50_ms", tz)), charts.Series("P95", "s2", _series_points(series, "queue_wait_p95_ms", tz))],
         title="Queue wait of steps (dispatch to start)", unit="ms", tz=tz, **size,

@@ -28,7 +28,7 @@ def test_the_dashboard_renders_charts_lists_and_the_csv_link(logged_in, alice, w
     assert response.status_code == 200
     html = response.content.decode()
     assert html.count("<svg") == 4
-    assert "Run duration percentiles" in html and "Throughput (runs per hour)" in html and "Queue wait" in html
+    assert "Run duration percentiles" in html and "Runs per hour" in html and "Queue wait" in html
     assert "HttpError" in html
     assert "Order intake" in html
     assert "/api/v1/metrics/export.csv?" in html
