@@ -12,7 +12,10 @@ data lands in the local bucket its UTC hour starts in.
 
 Runs that ended `continued` (continue-as-new segments) are not counted: the chain's
 last segment carries its outcome. Success rate = completed ÷ (completed + failed +
-cancelled). Throughput = runs per hour of the bucket (or range).
+cancelled). Throughput (of a range, never of a bucket) = runs ÷ the hours of the range that
+have passed (its end capped at now), reported only once at least an hour has passed: a rate
+over a few minutes, or over a bucket still in progress, would be a projection. Buckets give
+their count instead, and say when they are `partial` (cut by the range's start, its end or now).
 
 Every function takes a Scope (the workflows the asking user may view) and never
 returns rows outside it.
@@ -41,15 +44,16 @@ MAX_BUCKETS = 5000
 
 SLOW_RUN_RULE = (
     "a run is anomalous when its duration > 2 × P95 and > median + 3 × MAD of the same workflow's runs "
-    "in the 7 days before the window (at least {min_runs} runs there)"
+    "in the 7 days before the range (at least {min_runs} runs there)"
 )
 FAILURE_HOUR_RULE = (
     "an hour is anomalous when its failed runs >= {min_failures} and > median + 3 × MAD of the hourly "
-    "failure counts of the 7 days before the window (hours without failures count as 0)"
+    "failure counts of the 7 days before the range (hours without failures count as 0)"
 )
 BASELINE_DAYS = 7
 MIN_BASELINE_RUNS = 20
 MIN_FAILURES_PER_HOUR = 3
+MIN_RATE_HOURS = 1.0  # below this much elapsed time a per-hour rate would be a projection
 
 
 #
@@ -105,13 +109,14 @@ class Stats:
     exact: bool = True
 
     def as_dict(self, hours: float | None = None) -> dict[str, Any]:
+        """The figures; with `hours` (the hours of the range that have passed, see elapsed_hours)
+        also `elapsed_hours` and `throughput_per_hour` (None under one hour)."""
         data: dict[str, Any] = {
             "count": self.count,
             "successes": self.successes,
             "failures": self.failures,
             "cancelled": self.cancelled,
             "success_rate": round(self.successes / self.count, 4) if self.count else None,
-            "throughput_per_hour": round(self.count / hours, 4) if hours else None,
             **{key: _round(self.percentiles.get(key)) for key in PERCENTILE_KEYS},
             "avg_ms": _round(self.sum_ms / self.count) if self.count else None,
             "min_ms": _round(self.min_ms),
@@ -119,6 +124,9 @@ class Stats:
             "failures_by_type": dict(sorted(self.failures_by_type.items(), key=lambda kv: (-kv[1], kv[0]))),
             "exact": self.exact,
         }
+        if hours is not None:
+            data["elapsed_hours"] = round(hours, 4)
+            data["throughput_per_hour"] = round(self.count / hours, 4) if hours >= MIN_RATE_HOURS else None
         return data
 
 
@@ -309,17 +317,20 @@ def aggregate(scope: Scope, start: datetime, end: datetime, group: str, *, unit:
 #
 
 
-def _hours(start: datetime, end: datetime) -> float:
+def elapsed_hours(start: datetime, end: datetime, now: datetime | None = None) -> float:
+    """Hours of [start, end) that have passed: the end capped at now; 0 for a range still to come."""
+    end = min(end, now or timezone.now())
     # Subtract in UTC: two datetimes of one zone subtract as wall clocks (a 25-hour day would give 24).
-    return max((end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() / 3600, 1 / 60)
+    return max((end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() / 3600, 0.0)
 
 
 def summary(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
-    """Totals of [start, end) and of the period of the same length before it, with the trend."""
+    """Totals of [start, end) and of the period of the same length before it, with the trend.
+    Throughput is over the elapsed part of the range (see elapsed_hours)."""
     current = aggregate(scope, start, end, "all", tz=tz).get(0, Stats())
     prev_start = start - (end - start)
     previous = aggregate(scope, prev_start, start, "all", tz=tz).get(0, Stats())
-    now, before = current.as_dict(_hours(start, end)), previous.as_dict(_hours(prev_start, start))
+    now, before = current.as_dict(elapsed_hours(start, end)), previous.as_dict(elapsed_hours(prev_start, start))
     return {
         **now,
         "previous": {"from": prev_start.isoformat(), "to": start.isoformat(), **before},
@@ -348,19 +359,36 @@ def trend(now: dict, before: dict) -> dict[str, Any]:
 
 
 def timeseries(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo) -> list[dict[str, Any]]:
-    """One row per bucket of [start, end) in `tz`, empty buckets included (count 0)."""
+    """One row per bucket of [start, end) in `tz`, empty buckets included (count 0). A row has
+    the bucket's start and end and its runs' figures (a count, never a rate); `partial` says the
+    bucket is not wholly inside the range that has passed (cut by start, by end, or by now)."""
     starts = bucket_starts(start, end, unit, tz)
     by_bucket = aggregate(scope, start, end, "bucket", unit=unit, tz=tz)
     waits = queue_wait(scope, start, end, unit, tz)
+    seen_until = min(end, timezone.now()).astimezone(UTC)
     rows = []
     for i, bucket_start in enumerate(starts):
         bucket_end = starts[i + 1] if i + 1 < len(starts) else bucket_next(bucket_start, unit, tz)
         key = bucket_start.astimezone(UTC)
         stats = by_bucket.get(key, Stats())
-        hours = _hours(max(key, start.astimezone(UTC)), min(bucket_end.astimezone(UTC), end.astimezone(UTC)))
         wait = waits.get(key, {})
-        rows.append({"bucket": bucket_start.isoformat(), **stats.as_dict(hours), "queue_wait_p50_ms": wait.get("p50"), "queue_wait_p95_ms": wait.get("p95"), "queue_wait_avg_ms": wait.get("avg")})
+        rows.append({
+            "bucket": bucket_start.isoformat(), "bucket_end": bucket_end.isoformat(),
+            "partial": key < start.astimezone(UTC) or bucket_end.astimezone(UTC) > seen_until,
+            **stats.as_dict(), "queue_wait_p50_ms": wait.get("p50"), "queue_wait_p95_ms": wait.get("p95"), "queue_wait_avg_ms": wait.get("avg"),
+        })
     return rows
+
+
+def latest_finished(scope: Scope) -> datetime | None:
+    """When the newest run in scope finished (raw rows, else rollup hours); None if none ever did."""
+    where, params = _scoped_params(scope, {})
+    rows = _fetch(
+        f"""SELECT coalesce((SELECT max(finished_at) FROM metrics_executionmetric WHERE status <> 'continued' AND {where}),
+                            (SELECT max(hour) FROM metrics_hourlyrollup WHERE {where}))""",
+        params,
+    )
+    return rows[0][0] if rows else None
 
 
 def queue_wait(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo) -> dict[datetime, dict[str, float]]:
@@ -386,7 +414,7 @@ def by_workflow(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo) -> l
 
     stats = aggregate(scope, start, end, "workflow", tz=tz)
     names = dict(Workflow.objects.filter(pk__in=list(stats)).values_list("pk", "name"))
-    hours = _hours(start, end)
+    hours = elapsed_hours(start, end)
     rows = [{"workflow_id": wid, "workflow": names.get(wid, f"#{wid}"), **s.as_dict(hours)} for wid, s in stats.items()]
     rows.sort(key=lambda r: (-r["count"], r["workflow"]))
     return rows
@@ -510,10 +538,6 @@ def anomalies(scope: Scope, start: datetime, end: datetime, *, limit: int = 100)
     }
 
 
-def hourly_failure_marks(anomaly_data: dict) -> list[datetime]:
-    return [datetime.fromisoformat(s["at"]) for s in anomaly_data["failure_hours"]]
-
-
 #
 # Rollup and pruning (the periodic task)
 #
@@ -596,8 +620,8 @@ def prune(*, now: datetime | None = None) -> dict[str, int]:
 
 def csv_rows(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo, workflow_names: dict[int, str] | None = None) -> tuple[list[str], list[list[Any]]]:
     """The export: one row per bucket and workflow (with runs), plus the overall row of each bucket."""
-    header = ["bucket_start", "workflow_id", "workflow", "count", "successes", "failures", "cancelled", "success_rate",
-              "throughput_per_hour", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "avg_ms", "min_ms", "max_ms", "exact", "failures_by_type"]
+    header = ["bucket_start", "bucket_end", "partial", "workflow_id", "workflow", "count", "successes", "failures", "cancelled", "success_rate",
+              "p50_ms", "p90_ms", "p95_ms", "p99_ms", "avg_ms", "min_ms", "max_ms", "exact", "failures_by_type"]
     overall = timeseries(scope, start, end, unit, tz)
     rows: list[list[Any]] = []
     per_workflow: dict[str, list[list[Any]]] = defaultdict(list)
@@ -624,6 +648,7 @@ def csv_rows(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneIn
 
 def _csv_line(row: dict, wid: Any, name: str) -> list[Any]:
     fbt = ";".join(f"{k}={v}" for k, v in row["failures_by_type"].items())
-    return [row["bucket"], wid, name, row["count"], row["successes"], row["failures"], row["cancelled"], row["success_rate"] if row["success_rate"] is not None else "",
-            row["throughput_per_hour"], *("" if row[k] is None else row[k] for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "avg_ms", "min_ms", "max_ms")),
+    return [row["bucket"], row["bucket_end"], "true" if row["partial"] else "false", wid, name, row["count"], row["successes"], row["failures"], row["cancelled"],
+            row["success_rate"] if row["success_rate"] is not None else "",
+            *("" if row[k] is None else row[k] for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "avg_ms", "min_ms", "max_ms")),
             "true" if row["exact"] else "false", fbt]

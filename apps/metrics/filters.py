@@ -21,13 +21,22 @@ from .aggregation import MAX_BUCKETS, UNITS, Scope, bucket_next, bucket_starts, 
 
 RANGES = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
 DEFAULT_BUCKET = {"hour": "minute", "day": "hour", "week": "hour", "month": "day"}
+# What the dashboard's form calls each parameter (errors name the field the user sees).
+FIELD_LABELS = {"range": "Range", "from": "From", "to": "To", "bucket": "Bucket", "workflow": "Workflow", "tz": "Time zone"}
 
 
 class FilterError(ValueError):
+    """A bad filter: `field` is the query parameter, `message` reads after the field's name."""
+
     def __init__(self, field: str, message: str):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
+
+    @property
+    def label(self) -> str:
+        """The field as the dashboard's form labels it."""
+        return FIELD_LABELS.get(self.field, self.field)
 
 
 @dataclass
@@ -39,6 +48,7 @@ class MetricsFilter:
     range: str
     workflow: object | None
     scope: Scope
+    bucket_auto: bool = False  # no bucket was asked for: the range's default
 
     def as_params(self) -> dict[str, str]:
         """Query parameters that reproduce this filter (for links: CSV export, API)."""
@@ -61,7 +71,7 @@ def _parse_moment(field: str, raw: str, tz: ZoneInfo) -> datetime:
     if value is None:
         day = parse_date(raw)
         if day is None:
-            raise FilterError(field, f"not an ISO 8601 date or time: {raw!r}")
+            raise FilterError(field, f"not an ISO 8601 date or time: {raw!r} (for example 2026-11-23 or 2026-11-23T14:00)")
         value = datetime(day.year, day.month, day.day)
     if timezone.is_naive(value):
         value = value.replace(tzinfo=tz)
@@ -74,28 +84,29 @@ def parse_filters(user, params) -> MetricsFilter:
     try:
         tz = ZoneInfo(raw_tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise FilterError("tz", f"unknown time zone {raw_tz!r}") from None
+        raise FilterError("tz", f"unknown time zone {raw_tz!r}: use an IANA name such as Europe/Paris or UTC") from None
 
     now = timezone.now()
     raw_from, raw_to = params.get("from") or "", params.get("to") or ""
     rng = params.get("range") or ("custom" if raw_from or raw_to else "day")
     if rng == "custom":
         if not raw_from:
-            raise FilterError("from", "a custom range needs from (and optionally to)")
+            raise FilterError("from", "a custom range needs a start (from); the end (to) defaults to now")
         start = _parse_moment("from", raw_from, tz)
         end = _parse_moment("to", raw_to, tz) if raw_to else now
         if end <= start:
-            raise FilterError("to", "must be after from")
+            raise FilterError("to", "must be later than the start (from)")
     elif rng in RANGES:
         end, start = now, now - RANGES[rng]
     else:
         raise FilterError("range", f"use one of: {', '.join(RANGES)}, custom")
 
+    bucket_auto = not params.get("bucket")
     bucket = params.get("bucket") or (DEFAULT_BUCKET.get(rng) or _bucket_for(end - start))
     if bucket not in UNITS:
         raise FilterError("bucket", f"use one of: {', '.join(UNITS)}")
     if bucket == "minute" and start < raw_cutoff():
-        raise FilterError("bucket", "minute buckets exist only for the raw window; use hour or larger")
+        raise FilterError("bucket", f"minute buckets exist only for the last {settings.WB_METRICS_RAW_DAYS} days (raw data): choose hour or larger")
     try:
         bucket_starts(start, end, bucket, tz)
     except ValueError:
@@ -110,7 +121,7 @@ def parse_filters(user, params) -> MetricsFilter:
 
         workflow = access_workflow(user, int(raw_wf), "view")
     scope = Scope.for_user(user, workflow.pk if workflow is not None else None)
-    return MetricsFilter(start, end, bucket, tz, rng, workflow, scope)
+    return MetricsFilter(start, end, bucket, tz, rng, workflow, scope, bucket_auto)
 
 
 def _bucket_for(span: timedelta) -> str:

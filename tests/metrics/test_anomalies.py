@@ -55,3 +55,21 @@ def test_an_hour_of_failures_is_flagged(wf):
     assert len(result["failure_hours"]) == 1
     assert result["failure_hours"][0]["failures"] == 6
     assert "median + 3 × MAD" in result["rules"]["failure_hour"]
+
+
+def test_the_dashboard_lists_and_marks_a_failure_hour_in_the_viewers_zone(wf, alice, client):
+    from zoneinfo import ZoneInfo
+
+    hour = (timezone.now() - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    for i in range(6):
+        run_metric(wf, hour + timedelta(minutes=10 + i), 100, status="failed", error_type="HttpError")
+    local = hour.astimezone(ZoneInfo("America/New_York"))
+    client.force_login(alice)
+    html = client.get("/metrics/", {"range": "day", "tz": "America/New_York"}).content.decode()
+    # The list, in New York time (not the server's UTC), with the hour it covers.
+    assert f"<td>{local:%b} {local.day} {local:%H:%M}–{local + timedelta(hours=1):%H:%M}</td>" in html
+    assert "6 of 6 runs failed" in html
+    # The charts: a band over that hour, its tooltip in New York time too; the rule is on the page.
+    assert html.count('class="anomaly-band"') >= 2
+    assert f"<title>{local:%b} {local.day} {local:%H:%M}–{local + timedelta(hours=1):%H:%M}: 6 of 6 runs failed" in html
+    assert "How anomalies are flagged" in html and "median + 3 × MAD" in html

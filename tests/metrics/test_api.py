@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -56,7 +56,9 @@ def test_csv_export_has_a_row_per_bucket_and_per_workflow(api, alices_runs, sett
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert list(rows[0])[:4] == ["bucket_start", "workflow_id", "workflow", "count"]
+    assert list(rows[0])[:6] == ["bucket_start", "bucket_end", "partial", "workflow_id", "workflow", "count"]
+    assert "throughput_per_hour" not in rows[0]  # counts per bucket, never a rate
+    assert rows[-1]["partial"] == "true"  # today's bucket has not ended
     overall = [r for r in rows if r["workflow"] == "(all)"]
     per_wf = [r for r in rows if r["workflow"] == "Order intake"]
     assert sum(int(r["count"]) for r in overall) == 7
@@ -110,3 +112,37 @@ def test_bob_sees_a_workflow_shared_with_his_team(api_as, alice, bob, team, alic
 def test_anonymous_callers_get_401_or_403(anon_api):
     assert anon_api.get("/api/v1/metrics/summary").status_code in (401, 403)
     assert anon_api.get("/api/v1/metrics/export.csv").status_code in (401, 403)
+
+
+def test_throughput_is_over_the_elapsed_part_of_the_range_and_buckets_give_counts(api, wf, monkeypatch):
+    # 17 runs in the first 2 minutes of an hour, seen at 2 minutes past: the hour's bucket counts 17
+    # (flagged partial), and no rate is projected from those 2 minutes.
+    hour = (timezone.now() - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    now = hour + timedelta(minutes=2)
+    for i in range(17):
+        run_metric(wf, hour + timedelta(seconds=5 + i * 6), 100)
+    monkeypatch.setattr(timezone, "now", lambda: now)
+
+    series = api.get("/api/v1/metrics/timeseries", {"range": "day", "bucket": "hour"}).json()["series"]
+    last = series[-1]
+    assert (datetime.fromisoformat(last["bucket"]), last["count"], last["partial"]) == (hour, 17, True)
+    assert datetime.fromisoformat(last["bucket_end"]) == hour + timedelta(hours=1)
+    assert all("throughput_per_hour" not in row for row in series)
+
+    day = api.get("/api/v1/metrics/summary", {"range": "day"}).json()["summary"]
+    assert (day["count"], day["elapsed_hours"], day["throughput_per_hour"]) == (17, 24, round(17 / 24, 4))
+
+    # A custom range from the top of the hour, its end in the future: 2 minutes have passed.
+    body = api.get("/api/v1/metrics/summary", {"from": hour.isoformat(), "to": (hour + timedelta(hours=1)).isoformat()}).json()
+    assert body["summary"]["count"] == 17
+    assert body["summary"]["elapsed_hours"] == round(2 / 60, 4)
+    assert body["summary"]["throughput_per_hour"] is None  # not 17 × 30 = 510/h
+    assert body["workflows"][0]["throughput_per_hour"] is None
+
+
+def test_the_schema_documents_the_summary_and_series_fields(api):
+    schema = api.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    assert "throughput_per_hour" in schema["MetricsSummary"]["properties"]
+    assert "elapsed_hours" in schema["MetricsSummary"]["properties"]
+    bucket = schema["MetricsBucket"]["properties"]
+    assert {"bucket", "bucket_end", "partial", "count"} <= set(bucket) and "throughput_per_hour" not in bucket

@@ -51,8 +51,11 @@ def test_day_buckets_in_new_york_around_the_dst_change(wf, settings):
         ("2026-11-01T00:00:00-04:00", 2),
         ("2026-11-02T00:00:00-05:00", 1),
     ]
-    # Nov 1 has 25 hours in New York: throughput is runs per hour of the bucket.
-    assert rows[1]["throughput_per_hour"] == round(2 / 25, 4)
+    # Nov 1 has 25 hours in New York: its bucket ends at the next local midnight, in EST.
+    assert rows[1]["bucket_end"] == "2026-11-02T00:00:00-05:00"
+    # The range starts and ends inside the first and last days: those two are partial.
+    assert [r["partial"] for r in rows] == [True, False, True]
+    assert "throughput_per_hour" not in rows[1]  # a bucket gives its count, never a rate
 
 
 def test_day_and_hour_buckets_in_kolkata_start_at_half_past_utc(wf, settings):

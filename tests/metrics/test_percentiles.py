@@ -55,6 +55,7 @@ def test_raw_percentiles_are_exact(wf):
     assert stats.percentiles["p99_ms"] == pytest.approx(918.1)
     assert stats.as_dict(2)["avg_ms"] == pytest.approx(145)
     assert stats.as_dict(2)["throughput_per_hour"] == pytest.approx(5)
+    assert stats.as_dict(0.5)["throughput_per_hour"] is None  # under an hour: no rate (it would be a projection)
 
 
 def test_old_data_comes_from_rollups_and_says_it_is_estimated(wf, settings):

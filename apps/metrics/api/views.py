@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from .. import aggregation
 from ..filters import FilterError, MetricsFilter, parse_filters
+from .serializers import MetricsSummaryResponse, MetricsTimeseriesResponse
 
 FILTER_PARAMETERS = [
     OpenApiParameter("range", OpenApiTypes.STR, enum=["hour", "day", "week", "month", "custom"], description="The last hour/day/week/month, or custom (from/to). Default day."),
@@ -39,13 +40,19 @@ def _with_filters(request: Request, build: Callable[[MetricsFilter], dict]) -> R
     return Response({"filters": filters.echo(), **build(filters)})
 
 
-@extend_schema(summary="Totals of the range: count, success rate, throughput, duration percentiles, trend against the previous period", parameters=FILTER_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
+@extend_schema(
+    summary="Totals of the range: count, success rate, throughput (over the elapsed part of the range), duration percentiles, trend against the previous period",
+    parameters=FILTER_PARAMETERS, responses={200: MetricsSummaryResponse},
+)
 @api_view(["GET"])
 def summary(request: Request) -> Response:
     return _with_filters(request, lambda f: {"summary": aggregation.summary(f.scope, f.start, f.end, f.tz), "workflows": aggregation.by_workflow(f.scope, f.start, f.end, f.tz)})
 
 
-@extend_schema(summary="One row per time bucket: counts, success rate, throughput, P50/P90/P95/P99, failures by type, queue wait", parameters=FILTER_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
+@extend_schema(
+    summary="One row per time bucket: counts (partial buckets flagged), success rate, P50/P90/P95/P99, failures by type, queue wait",
+    parameters=FILTER_PARAMETERS, responses={200: MetricsTimeseriesResponse},
+)
 @api_view(["GET"])
 def timeseries(request: Request) -> Response:
     return _with_filters(request, lambda f: {"series": aggregation.timeseries(f.scope, f.start, f.end, f.bucket, f.tz)})
@@ -69,7 +76,7 @@ def anomalies(request: Request) -> Response:
     return _with_filters(request, lambda f: aggregation.anomalies(f.scope, f.start, f.end))
 
 
-@extend_schema(summary="CSV: one row per bucket overall, then one per bucket and workflow", parameters=FILTER_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
+@extend_schema(summary="CSV: one row per bucket overall, then one per bucket and workflow (the timeseries fields: counts per bucket, partial buckets flagged)", parameters=FILTER_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
 @api_view(["GET"])
 def export_csv(request: Request) -> HttpResponse:
     try:
