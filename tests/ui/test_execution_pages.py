@@ -337,3 +337,17 @@ def test_an_ordinary_loop_is_not_presented_as_a_continue_as_new_chain(workflow, 
     StepRun.objects.create(execution=run, node_id="forever", node_type="loop", status="completed", state={"mode": "while", "iterations": 1200})
     html = _html(as_alice.get(reverse("executions:detail", args=[run.pk])))
     assert "Continue-as-new chain" in html and "1,200 iterations in all" in html
+
+
+def test_step_durations_read_as_people_write_them(workflow, as_alice):
+    from datetime import timedelta
+
+    from apps.executions.models import StepRun
+
+    run = make_run(workflow, status="completed")
+    slow = StepRun.objects.get(execution=run, node_id="charge")
+    StepRun.objects.filter(pk=slow.pk).update(finished_at=slow.started_at + timedelta(milliseconds=6575))
+    html = _html(as_alice.get(reverse("executions:detail", args=[run.pk])))
+    assert "6.6 s" in html and "6575 ms" not in html
+    html = _html(as_alice.get(reverse("executions:step", args=[run.pk, slow.pk])))
+    assert "6.6 s" in html
