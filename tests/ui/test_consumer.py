@@ -115,3 +115,23 @@ def test_a_revoked_share_stops_the_stream(workflow, alice, bob):
         await communicator.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_quiet_channel_does_not_time_out_its_consumer():
+    """A consumer waits on the channel layer longer than its 5 s BZPOPMIN without an error, and a
+    message sent after that wait still arrives (redis-py's socket timeout used to equal the wait)."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    async def scenario():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        waiting = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(layer.brpop_timeout + 1.5)
+        assert not waiting.done(), waiting.exception() if waiting.done() else None
+        await layer.send(channel, {"type": "execution.events", "last_seq": 1})
+        message = await asyncio.wait_for(waiting, timeout=5)
+        assert message["last_seq"] == 1
+
+    async_to_sync(scenario)()
