@@ -187,7 +187,10 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": _redis_db_url(REDIS_URL, REDIS_DB + 2)}],
+            # A consumer waits for its messages with BZPOPMIN for 5 s (channels_redis' brpop_timeout);
+            # redis-py 8's default socket_timeout is 5 s too, so the read timed out first and killed
+            # the consumer (and its websocket) every 5 s of quiet. Reads get a longer timeout.
+            "hosts": [{"address": _redis_db_url(REDIS_URL, REDIS_DB + 2), "socket_timeout": 30}],
             "prefix": env_str("WB_CHANNELS_PREFIX", "wb"),
         },
     }

@@ -80,18 +80,32 @@ def execution_list(request: HttpRequest) -> HttpResponse:
 #
 
 
+LIVE_UPDATE_ROWS = 1000
+
+
 def live_context(execution: Execution, user: Any, *, after: int | None = None) -> dict:
-    """Everything the live page and its fragments render. `after`: only timeline rows past that seq."""
+    """Everything the live page and its fragments render. `after`: only timeline rows past that seq.
+
+    `last_seq` (what the page will ask to be told after) is the run's last event as of `execution`,
+    the row read before the queries below: the row's status and its last_seq were committed
+    together, and the steps and events read later are at least as new, so everything rendered is up
+    to date with `last_seq`. Taking it from the events instead (read later, outside the row's
+    snapshot) let a page that rendered "running" claim the events that finished the run, and then
+    never be told about them.
+    """
+    seen = execution.last_seq
     steps = presenters.execution_steps(execution)
     statuses = presenters.node_statuses(steps)
     failed = presenters.failed_step(execution, steps) if execution.status == ExecutionStatus.FAILED else None
     highlight = [failed.node_id] if failed else []
-    events = ExecutionEvent.objects.filter(execution=execution)
+    events = ExecutionEvent.objects.filter(execution=execution, seq__lte=seen)
     if after is not None:
-        events = events.filter(seq__gt=after).order_by("seq")
-        timeline = list(events[:1000])
+        timeline = list(events.filter(seq__gt=after).order_by("seq")[:LIVE_UPDATE_ROWS])
+        # A long backlog comes in pieces: the next update carries on after the last row sent.
+        last_seq = timeline[-1].seq if len(timeline) == LIVE_UPDATE_ROWS else max(after, seen)
     else:
         timeline = list(events.order_by("-seq")[:TIMELINE_LIMIT])[::-1]
+        last_seq = seen
     can_change = has_workflow_perm(user, execution.workflow, "change")
     context = {
         "execution": execution,
@@ -99,8 +113,8 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
         "graph": presenters.graph_svg(execution.definition, statuses=statuses, highlight=highlight, title=f"Execution {execution.pk}", id_prefix=f"ex{execution.pk}"),
         "steps": presenters.step_rows(steps),
         "timeline": presenters.timeline_rows(timeline),
-        "timeline_truncated": after is None and execution.last_seq > TIMELINE_LIMIT,
-        "last_seq": max([after or 0] + [e.seq for e in timeline]) if after is not None else max([execution.last_seq] + [e.seq for e in timeline]),
+        "timeline_truncated": after is None and seen > TIMELINE_LIMIT,
+        "last_seq": last_seq,
         "can_change": can_change,
         "failed_step": failed,
         "output_pretty": presenters.pretty(redact(execution.output)),

@@ -1,19 +1,58 @@
 /* Live execution page: what htmx's ws extension cannot do on its own.
-   - hold the polling fallback back while the websocket is open;
+   - hold the polling fallback back while the websocket is open and delivering, but let a poll
+     through when it has been quiet for a while (a safety net: a missed update cannot leave the
+     page behind for good, and a poll is cheap, it answers only what is new);
+   - never apply fragments older than what the page shows (a slow poll answered after a newer
+     websocket message);
+   - reconnect the websocket from where the page is, not from where it was rendered;
    - keep timeline rows unique (a reconnect may resend rows the page has);
    - tick the elapsed-time clock between updates;
    - the error overlay's "Copy details" button. */
 (function () {
   "use strict";
+  var QUIET_MS = 5000;
   var socketOpen = false;
+  var lastNews = Date.now();
 
-  document.addEventListener("htmx:wsOpen", function () { socketOpen = true; document.body.classList.add("ws-open"); });
+  function news() { lastNews = Date.now(); }
+  document.addEventListener("htmx:wsOpen", function () { socketOpen = true; news(); document.body.classList.add("ws-open"); });
   document.addEventListener("htmx:wsClose", function () { socketOpen = false; document.body.classList.remove("ws-open"); });
   document.addEventListener("htmx:wsError", function () { socketOpen = false; document.body.classList.remove("ws-open"); });
+  document.addEventListener("htmx:wsAfterMessage", news);
+
+  function isPoller(elt) { return elt && elt.id === "live-poller"; }
 
   document.addEventListener("htmx:beforeRequest", function (evt) {
-    if (socketOpen && evt.detail.elt && evt.detail.elt.id === "live-poller") { evt.preventDefault(); }
+    if (isPoller(evt.detail.elt) && socketOpen && Date.now() - lastNews < QUIET_MS) { evt.preventDefault(); }
   });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    if (isPoller(evt.detail.elt)) { news(); }
+  });
+
+  // The last event seq the page shows, and the one a set of fragments brings (its poller's).
+  function pageSeq() {
+    var poller = document.getElementById("live-poller");
+    return poller ? parseInt(poller.getAttribute("data-last-seq"), 10) : NaN;
+  }
+  function fragmentSeq(html) {
+    var match = /id="live-poller"[^>]*data-last-seq="(\d+)"/.exec(html || "");
+    return match ? parseInt(match[1], 10) : NaN;
+  }
+  function isStale(html) { return fragmentSeq(html) < pageSeq(); }
+  document.addEventListener("htmx:wsBeforeMessage", function (evt) {
+    if (isStale(evt.detail.message)) { evt.preventDefault(); }
+  });
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    if (isPoller(evt.detail.elt) && isStale(evt.detail.serverResponse)) { evt.preventDefault(); }
+  });
+
+  if (window.htmx && htmx.createWebSocket) {
+    var createWebSocket = htmx.createWebSocket;
+    htmx.createWebSocket = function (url) {
+      var seq = pageSeq();
+      return createWebSocket(isNaN(seq) ? url : url.replace(/([?&]after=)\d*/, "$1" + seq));
+    };
+  }
 
   function dedupeTimeline() {
     var list = document.getElementById("timeline-rows");

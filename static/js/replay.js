@@ -8,7 +8,15 @@
   function playButton() { return document.getElementById("replay-play"); }
   function speed() { var s = document.getElementById("replay-speed"); return s ? parseInt(s.value, 10) || 1 : 1; }
 
+  // A link swapped in becomes an htmx link when the swap settles (htmx processes new content then,
+  // 20 ms later): clicked before that it is a plain link, the whole page loads and the player stops.
+  function settling() {
+    var state = document.getElementById("replay-state");
+    return !!state && (state.classList.contains("htmx-swapping") || state.classList.contains("htmx-settling"));
+  }
+
   function step(id) {
+    if (settling()) { return true; }  // not yet: the next tick steps
     var link = document.getElementById(id);
     if (link) { link.click(); return true; }
     return false;

@@ -121,6 +121,27 @@ def test_build_run_watch_and_replay(new_page, alice_user):
     assert not [e for e in page.console_errors if "Content Security Policy" in e], page.console_errors
 
 
+def test_the_replay_plays_through_slow_swaps_in_place(new_page, alice_user):
+    """A "Forward" link swapped in is an htmx link only once the swap settles; the player must not
+    click it before (a plain link: the whole page reloads and playing stops)."""
+    from apps.executions.engine.orchestrator import start_execution
+
+    workflow = create_workflow(owner=alice_user, name="Logger", definition={"format_version": 1, "nodes": [{"id": "a", "type": "activity", "activity": "log", "params": {"message": "a"}}, {"id": "b", "type": "activity", "activity": "log", "params": {"message": "b"}}], "edges": [{"from": "a", "to": "b"}]})
+    execution = start_execution(workflow, {}, acting_user=alice_user)
+    page = new_page()
+    log_in(page, "alice", "alice-password-1")
+    page.goto(f"/executions/{execution.pk}/")
+    expect(page.locator("[data-run-status]")).to_have_text("Completed", timeout=20_000)
+    total = execution.events.count()
+    page.goto(f"/executions/{execution.pk}/replay/?at=1")
+    # Settling takes longer than a tick at 4x (250 ms), as a slow machine can make it.
+    page.evaluate("htmx.config.defaultSettleDelay = 400; window.__sameDocument = true")
+    page.get_by_label("Speed").select_option("4")
+    page.get_by_role("button", name="Play").click()
+    expect(page.locator(".position")).to_contain_text(f"Event {total} of {total}", timeout=20_000)
+    assert page.evaluate("window.__sameDocument") is True
+
+
 def test_a_failed_run_is_fixed_with_retry_with_changes(new_page, alice_user):
     workflow = create_workflow(
         owner=alice_user,

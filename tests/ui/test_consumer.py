@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.routing import URLRouter
@@ -112,6 +114,116 @@ def test_a_revoked_share_stops_the_stream(workflow, alice, bob):
         await database_sync_to_async(revoke_and_commit)()
         message = await communicator.receive_output(timeout=5)
         assert message == {"type": "websocket.close", "code": 4403}
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_quiet_channel_does_not_time_out_its_consumer():
+    """A consumer waits on the channel layer longer than its 5 s BZPOPMIN without an error, and a
+    message sent after that wait still arrives (redis-py's socket timeout used to equal the wait)."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    async def scenario():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        waiting = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(layer.brpop_timeout + 1.5)
+        assert not waiting.done(), waiting.exception() if waiting.done() else None
+        await layer.send(channel, {"type": "execution.events", "last_seq": 1})
+        message = await asyncio.wait_for(waiting, timeout=5)
+        assert message["last_seq"] == 1
+
+    async_to_sync(scenario)()
+
+
+def test_a_consumer_that_dies_without_a_disconnect_stops_watching(workflow, alice):
+    run = make_run(workflow, status="running")
+    before = publish.watchers(run.pk)
+
+    def registered() -> set[str]:
+        return {c.decode() for c in publish._redis().zrange(publish._watch_key(run.pk), 0, -1)}
+
+    others = registered()
+
+    async def scenario():
+        from channels.layers import get_channel_layer
+
+        communicator = _communicator(run, alice, after=run.last_seq)
+        connected, _ = await communicator.connect()
+        assert connected
+        assert publish.watchers(run.pk) == before + 1
+        (channel,) = registered() - others
+        # A message it has no handler for kills the consumer: no websocket.disconnect reaches it.
+        await get_channel_layer().send(channel, {"type": "no.such.handler"})
+        with pytest.raises(ValueError, match="No handler"):
+            await communicator.receive_output(timeout=5)
+
+    async_to_sync(scenario)()
+    assert publish.watchers(run.pk) == before
+
+
+def test_a_lost_registration_and_a_lost_message_are_made_up_at_the_next_renewal(workflow, alice, monkeypatch):
+    from apps.executions.consumers import ExecutionConsumer
+
+    monkeypatch.setattr(ExecutionConsumer, "renew_every", 0.3)
+    run = make_run(workflow, status="running")
+
+    async def scenario():
+        from channels.db import database_sync_to_async
+
+        communicator = _communicator(run, alice, after=run.last_seq)
+        connected, _ = await communicator.connect()
+        assert connected
+        assert await communicator.receive_nothing(timeout=0.2)
+
+        def lose_the_registration_then_commit():
+            publish._redis().delete(publish._watch_key(run.pk))  # as a Redis restart would
+            step = run.steps.get(node_id="charge")
+            event = ExecutionEvent.objects.create(execution=run, seq=8, type="step_completed", node_id="charge", step=step)
+            Execution.objects.filter(pk=run.pk).update(last_seq=8, status="completed")
+            publish.events_committed(run.pk, [event])  # nobody registered: not published
+
+        await database_sync_to_async(lose_the_registration_then_commit)()
+        html = await communicator.receive_from(timeout=5)
+        assert f'id="ev-{run.pk}-8"' in html and 'data-run-status="completed"' in html
+        assert publish.watchers(run.pk) >= 1
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_registration_lapses_unless_renewed(workflow):
+    run = make_run(workflow, status="running")
+    before = publish.watchers(run.pk)
+    publish.watch(run.pk, "specific.gone!page", ttl=0.5)
+    assert publish.watchers(run.pk) == before + 1
+    time.sleep(0.6)
+    assert publish.watchers(run.pk) == before
+
+
+def test_a_long_backlog_is_sent_in_pieces_until_the_page_has_it_all(workflow, alice):
+    from apps.executions.views import LIVE_UPDATE_ROWS
+
+    run = make_run(workflow, status="running")
+    last = run.last_seq + LIVE_UPDATE_ROWS + 200
+    ExecutionEvent.objects.bulk_create(
+        ExecutionEvent(execution=run, seq=seq, type="log", node_id="charge", payload={"n": seq}) for seq in range(run.last_seq + 1, last + 1)
+    )
+    Execution.objects.filter(pk=run.pk).update(last_seq=last)
+
+    async def scenario():
+        communicator = _communicator(run, alice, after=run.last_seq)
+        connected, _ = await communicator.connect()
+        assert connected
+        first = await communicator.receive_from(timeout=10)
+        second = await communicator.receive_from(timeout=10)
+        cut = run.last_seq + LIVE_UPDATE_ROWS
+        assert f'id="ev-{run.pk}-{cut}"' in first and f'id="ev-{run.pk}-{cut + 1}"' not in first
+        assert f'id="ev-{run.pk}-{cut + 1}"' in second and f'id="ev-{run.pk}-{last}"' in second
+        assert await communicator.receive_nothing(timeout=0.3)
         await communicator.disconnect()
 
     async_to_sync(scenario)()

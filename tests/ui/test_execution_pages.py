@@ -55,6 +55,28 @@ def test_the_live_page_colours_the_graph_and_fills_the_status_panel(running_run,
     assert html.count('class="ev ev-') == 7
 
 
+def test_a_run_that_finishes_while_the_page_renders_is_not_claimed_as_seen(running_run, alice):
+    """The page renders the run's row as read first; events committed after that read (here, the
+    ones that complete the run) must not count as seen, or the page stays "Running" for good."""
+    from apps.executions.models import ExecutionEvent
+    from apps.executions.views import live_context, render_live_fragments
+
+    as_read = Execution.objects.get(pk=running_run.pk)  # the row the page's view starts from
+    charge = running_run.steps.get(node_id="charge")
+    ExecutionEvent.objects.create(execution=running_run, seq=8, type="step_completed", node_id="charge", step=charge, payload={"output": None})
+    ExecutionEvent.objects.create(execution=running_run, seq=9, type="execution_completed", payload={"output": {"ok": True}})
+    Execution.objects.filter(pk=running_run.pk).update(status="completed", last_seq=9)
+
+    page = live_context(as_read, alice)
+    assert page["panel"].active and page["last_seq"] == 7
+    assert [row["event"].seq for row in page["timeline"]][-1] == 7
+    update = live_context(as_read, alice, after=5)
+    assert update["last_seq"] == 7 and [row["event"].seq for row in update["timeline"]] == [6, 7]
+    # What the page asks for next brings the finish.
+    html, last_seq = render_live_fragments(Execution.objects.get(pk=running_run.pk), alice, after=page["last_seq"])
+    assert last_seq == 9 and 'data-run-status="completed"' in html and f'id="ev-{running_run.pk}-9"' in html
+
+
 def test_a_finished_run_neither_connects_nor_polls(failed_run, as_alice):
     html = _html(as_alice.get(reverse("executions:detail", args=[failed_run.pk])))
     assert "ws-connect" not in html and 'hx-trigger="every 2s"' not in html

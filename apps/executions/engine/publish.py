@@ -1,8 +1,12 @@
 """Live updates: after an event commits, tell the execution's Channels group.
 
-Publishing is skipped when nobody watches the run (pages register themselves in a
-Redis set while their websocket is open), so the engine pays for live updates only
-when someone looks.
+Publishing is skipped when nobody watches the run, so the engine pays for live updates
+only when someone looks. A page's websocket consumer registers its channel in a Redis
+sorted set per run, scored by when the registration lapses, and renews it while the
+socket is open: a consumer that died without saying goodbye (or a registration lost
+with Redis) stops counting after WATCH_TTL, and a page still watching is counted again
+at its next renewal. A counter could do neither: it drifted up for every consumer that
+died and, once its key expired or was lost, read 0 under pages that were still open.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger("workflow.engine")
+
+
 def _namespace() -> str:
     """The database's name: stacks (or parallel test sessions) sharing one Redis keep apart."""
     import re
@@ -28,7 +34,8 @@ def group_name(execution_id: int) -> str:
 
 
 def _watch_key(execution_id: int) -> str:
-    return f"wb:watching:{_namespace()}:{execution_id}"
+    # Not "wb:watching:…", the counters this set replaced: a stack upgraded in place keeps apart.
+    return f"wb:watchers:{_namespace()}:{execution_id}"
 
 
 @lru_cache(maxsize=1)
@@ -38,24 +45,41 @@ def _redis():
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
 
 
+# Seconds a registration lasts without renewal; consumers renew well within it.
+WATCH_TTL = 60
+
+
 def watchers(execution_id: int) -> int:
+    """How many pages watch the run (registrations not lapsed); 0 when Redis does not answer."""
+    import time
+
     try:
-        return int(_redis().get(_watch_key(execution_id)) or 0)
+        return int(_redis().zcount(_watch_key(execution_id), time.time(), "+inf"))
     except Exception:
         return 0
 
 
-def watch(execution_id: int, delta: int) -> None:
+def watch(execution_id: int, channel_name: str, ttl: float = WATCH_TTL) -> None:
+    """Register (or renew) `channel_name` as watching the run for `ttl` seconds; drop lapsed ones."""
+    import time
+
     key = _watch_key(execution_id)
+    now = time.time()
     try:
-        client = _redis()
-        value = client.incrby(key, delta)
-        if value <= 0:
-            client.delete(key)
-        else:
-            client.expire(key, 3600)
+        pipe = _redis().pipeline(transaction=False)
+        pipe.zadd(key, {channel_name: now + ttl})
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.expire(key, int(max(ttl, WATCH_TTL)) + 1)
+        pipe.execute()
     except Exception:
         logger.warning("could not register a watcher of execution %s", execution_id)
+
+
+def unwatch(execution_id: int, channel_name: str) -> None:
+    try:
+        _redis().zrem(_watch_key(execution_id), channel_name)
+    except Exception:
+        logger.warning("could not unregister a watcher of execution %s", execution_id)
 
 
 def events_committed(execution_id: int, events) -> None:
