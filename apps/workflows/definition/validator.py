@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any, Iterator
 
+from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -70,10 +72,23 @@ def _schema_messages(instance: Any, node_schema: dict, defs: dict, skip=None) ->
             missing = error.message.split("'")[1] if "'" in error.message else error.message
             yield (_field_path([*error.absolute_path, missing]), "this field is required")
             continue
+        if error.validator == "pattern":
+            yield (field, _pattern_message(field, error.instance, error.validator_value))
+            continue
         if error.validator == "oneOf" and error.absolute_path and list(error.absolute_path)[-1] in ("when", "condition"):
             yield (field, "not a valid condition: use {var, op, value} or all/any/not")
             continue
         yield (field, error.message)
+
+
+def _pattern_message(field: str, value: Any, pattern: str) -> str:
+    """Say in words what the id and variable-name patterns want (the regex is the fallback)."""
+    last = field.rsplit(".", 1)[-1]
+    if pattern == schema.ID_PATTERN:
+        return f"{value!r} is not a valid node id: start with a letter, then letters, digits, '_' or '-' (at most 64 characters)"
+    if last == "output":
+        return f"{value!r} is not a valid variable name: letters, digits and '_', not starting with a digit"
+    return f"{value!r} does not match the pattern {pattern}"
 
 
 _DEFS_CACHE: dict | None = None
@@ -190,7 +205,7 @@ class _Checker:
     def node(self, plan: NodePlan) -> None:
         node, node_id = plan.spec, plan.id
         node_type = node.get("type")
-        if node_type not in schema.NODE_SCHEMAS:
+        if not isinstance(node_type, str) or node_type not in schema.NODE_SCHEMAS:
             known = ", ".join(schema.NODE_TYPES)
             self.add(f"unknown node type {node_type!r}; known types: {known}", node=node_id, field="type", code="unknown_type")
             return
@@ -298,8 +313,27 @@ class _Checker:
         self._await_checks.append(plan)
 
     def node_timer(self, plan: NodePlan) -> None:
-        if "duration" not in plan.spec and "until" not in plan.spec:
+        spec = plan.spec
+        if "duration" not in spec and "until" not in spec:
             self.add("a timer needs a duration or an until time", node=plan.id, field="duration", code="required")
+        # Literal values are checked now, as the engine would read them (references: at run time).
+        duration = spec.get("duration")
+        if isinstance(duration, str) and not _is_reference(duration):
+            try:
+                duration = float(duration)
+            except ValueError:
+                self.add(f"{duration!r} is not a number of seconds (or a $.path to one)", node=plan.id, field="duration")
+                duration = None
+        if isinstance(duration, (int, float)) and not isinstance(duration, bool) and not (math.isfinite(duration) and duration >= 0):
+            self.add(f"{duration} is not a number of seconds: give 0 or more", node=plan.id, field="duration")
+        until = spec.get("until")
+        if isinstance(until, str) and not _is_reference(until):
+            try:
+                valid = parse_datetime(until) is not None
+            except ValueError:
+                valid = False
+            if not valid:
+                self.add(f"{until!r} is not an ISO 8601 time, e.g. 2030-01-31T09:00:00Z (or a $.path to one)", node=plan.id, field="until")
 
     # -- edges, reachability, cycles ----------------------------------------------------------
 
@@ -334,10 +368,14 @@ class _Checker:
         for node_id in ids:
             plan = self.nodes[node_id]
             if plan.type == "condition":
-                targets = [c.get("to") for c in plan.spec.get("cases", []) if isinstance(c, dict)]
+                # Targets of the wrong type are the schema's to report; here only names are followed.
+                cases = plan.spec.get("cases")
+                targets = [c.get("to") for c in (cases if isinstance(cases, list) else []) if isinstance(c, dict)]
                 if plan.spec.get("default"):
                     targets.append(plan.spec["default"])
                 for j, target in enumerate(targets):
+                    if not isinstance(target, str):
+                        continue
                     if target not in in_scope:
                         field = "default" if j == len(targets) - 1 and plan.spec.get("default") == target else f"cases[{j}].to"
                         self.add(f"target '{target}' is not a node of this graph", node=node_id, field=field, code="dangling_edge")
@@ -348,16 +386,20 @@ class _Checker:
                 extra_targets.append(("timeout_to", plan.spec["timeout_to"]))
             if plan.type == "approval" and isinstance(plan.spec.get("routes"), dict):
                 outcomes = plan.spec.get("outcomes") or ["approve", "reject"]
+                # Outcomes that are not a list of names are a schema problem, reported already.
+                known = outcomes if isinstance(outcomes, list) and all(isinstance(o, str) for o in outcomes) else None
                 for decision, target in plan.spec["routes"].items():
-                    if decision not in outcomes:
-                        self.add(f"'{decision}' is not one of the outcomes ({', '.join(outcomes)})", node=node_id, field=f"routes.{decision}")
+                    if known is not None and decision not in known:
+                        self.add(f"'{decision}' is not one of the outcomes ({', '.join(known)})", node=node_id, field=f"routes.{decision}")
                     extra_targets.append((f"routes.{decision}", target))
             for field, target in extra_targets:
+                if not isinstance(target, str):
+                    continue
                 if target not in in_scope:
                     self.add(f"target '{target}' is not a node of this graph", node=node_id, field=field, code="dangling_edge")
                 elif target not in succ[node_id]:
                     succ[node_id].append(target)
-            if plan.on_error is not None:
+            if isinstance(plan.on_error, str):
                 if plan.on_error not in in_scope:
                     self.add(f"on_error target '{plan.on_error}' is not a node of this graph", node=node_id, field="on_error", code="dangling_edge")
                 elif plan.on_error == node_id:
@@ -403,7 +445,7 @@ class _Checker:
 
     def _next(self, node_id: str) -> list[str]:
         plan = self.nodes[node_id]
-        return plan.successors + ([plan.on_error] if plan.on_error in self.nodes else [])
+        return plan.successors + ([plan.on_error] if isinstance(plan.on_error, str) and plan.on_error in self.nodes else [])
 
     def reachability(self, scope_id: str, ids: list[str]) -> None:
         entry = ids[0]
@@ -436,6 +478,8 @@ class _Checker:
                     self.reference(ref, plan.id, field)
             for field, cond in self._conditions(spec):
                 self.condition_refs(cond, plan.id, field)
+        for ref in references_in(self.definition.get("output")):
+            self.reference(ref, None, "output")
 
     def _conditions(self, spec: dict) -> Iterator[tuple[str, Any]]:
         if spec.get("type") == "condition":
@@ -461,7 +505,7 @@ class _Checker:
         for ref in references_in(cond.get("value")):
             self.reference(ref, node_id, f"{field}.value")
 
-    def reference(self, ref: str, node_id: str, field: str) -> None:
+    def reference(self, ref: str, node_id: str | None, field: str) -> None:
         try:
             parts = jsonpath.parse(ref)
         except jsonpath.JSONPathError as exc:
