@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.urls import reverse
 from django.utils.html import format_html
+
+from apps.workflows import jsontext
 
 from .choices import FINISHED_EXECUTION
 from .engine import orchestrator
@@ -25,8 +25,8 @@ class SignalForm(forms.Form):
 
     def clean_payload(self):
         try:
-            return json.loads(self.cleaned_data["payload"] or "{}")
-        except json.JSONDecodeError as exc:
+            return jsontext.loads(self.cleaned_data["payload"] or "{}")
+        except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}") from None
 
 

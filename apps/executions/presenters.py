@@ -36,7 +36,7 @@ SIGNAL_TYPES = {"signal_wait", "approval"}
 
 def iter_nodes(nodes: Iterable[dict], parent: str | None = None, where: str = "") -> Iterator[tuple[dict, str | None, str]]:
     """Every node of a definition, nested ones included: (node, container id, where label)."""
-    for node in nodes or []:
+    for node in _list(nodes):
         if not isinstance(node, dict):
             continue
         yield node, parent, where
@@ -44,7 +44,7 @@ def iter_nodes(nodes: Iterable[dict], parent: str | None = None, where: str = ""
         body = node.get("body")
         if isinstance(body, dict):
             yield from iter_nodes(body.get("nodes", []), node_id, f"body of {node_id}")
-        for i, branch in enumerate(node.get("branches", []) or []):
+        for i, branch in enumerate(_list(node.get("branches"))):
             if isinstance(branch, dict):
                 yield from iter_nodes(branch.get("nodes", []), node_id, f"branch {i + 1} of {node_id}")
 
@@ -56,22 +56,32 @@ def find_node(definition: dict, node_id: str) -> dict | None:
     return None
 
 
-def _graph_edges(nodes: list, edges: list, out_nodes: list[dict], out_edges: list[dict]) -> None:
-    """Flatten one graph (and the graphs nested in it) into drawable nodes and edges."""
-    for node in nodes or []:
+def _list(value: Any) -> list:
+    """A definition is drawn even while it is malformed (a draft): what should be a list and is not counts as empty."""
+    return value if isinstance(value, list) else []
+
+
+def _graph_edges(nodes: list, edges: list, out_nodes: list[dict], out_edges: list[dict], seen: set[str] | None = None) -> None:
+    """Flatten one graph (and the graphs nested in it) into drawable nodes and edges; links that
+    do not name a node (a draft's half-typed fields) are left out."""
+    seen = set() if seen is None else seen
+    for node in _list(nodes):
         if not isinstance(node, dict) or not node.get("id"):
             continue
         node_id = str(node["id"])
+        if node_id in seen:
+            continue  # a duplicate id (the validator reports it): draw the first
+        seen.add(node_id)
         node_type = str(node.get("type", ""))
         kind = f"{node_type}: {node['activity']}" if node_type == "activity" and node.get("activity") else node_type
         out_nodes.append({"id": node_id, "type": kind, "label": str(node.get("name") or node_id)})
         if node_type == "condition":
-            for i, case in enumerate(node.get("cases", []) or []):
-                if isinstance(case, dict) and case.get("to"):
-                    out_edges.append({"from": node_id, "to": case["to"], "label": case.get("label") or f"case {i + 1}"})
-            if node.get("default"):
+            for i, case in enumerate(_list(node.get("cases"))):
+                if isinstance(case, dict) and isinstance(case.get("to"), str) and case["to"]:
+                    out_edges.append({"from": node_id, "to": case["to"], "label": str(case.get("label") or f"case {i + 1}")})
+            if isinstance(node.get("default"), str) and node["default"]:
                 out_edges.append({"from": node_id, "to": node["default"], "label": "default"})
-        if node.get("on_error"):
+        if isinstance(node.get("on_error"), str) and node["on_error"]:
             out_edges.append({"from": node_id, "to": node["on_error"], "label": "on error"})
         routes = node.get("routes")
         if isinstance(routes, dict):  # approvals: decision -> next node
@@ -81,20 +91,21 @@ def _graph_edges(nodes: list, edges: list, out_nodes: list[dict], out_edges: lis
         if isinstance(node.get("timeout_to"), str) and node["timeout_to"]:
             out_edges.append({"from": node_id, "to": node["timeout_to"], "label": "timeout"})
         body = node.get("body")
-        if isinstance(body, dict) and body.get("nodes"):
+        if isinstance(body, dict) and _list(body.get("nodes")):
             entry = body["nodes"][0]
             if isinstance(entry, dict) and entry.get("id"):
                 out_edges.append({"from": node_id, "to": entry["id"], "label": "body"})
-            _graph_edges(body.get("nodes", []), body.get("edges", []), out_nodes, out_edges)
-        for i, branch in enumerate(node.get("branches", []) or []):
-            if isinstance(branch, dict) and branch.get("nodes"):
+            _graph_edges(body.get("nodes", []), body.get("edges", []), out_nodes, out_edges, seen)
+        for i, branch in enumerate(_list(node.get("branches"))):
+            if isinstance(branch, dict) and _list(branch.get("nodes")):
                 entry = branch["nodes"][0]
                 if isinstance(entry, dict) and entry.get("id"):
                     out_edges.append({"from": node_id, "to": entry["id"], "label": f"branch {i + 1}"})
-                _graph_edges(branch.get("nodes", []), branch.get("edges", []), out_nodes, out_edges)
-    for edge in edges or []:
-        if isinstance(edge, dict) and edge.get("from") and edge.get("to"):
-            out_edges.append({"from": edge["from"], "to": edge["to"], "label": edge.get("label")})
+                _graph_edges(branch.get("nodes", []), branch.get("edges", []), out_nodes, out_edges, seen)
+    for edge in _list(edges):
+        if isinstance(edge, dict) and isinstance(edge.get("from"), str) and isinstance(edge.get("to"), str) and edge["from"] and edge["to"]:
+            label = edge.get("label")
+            out_edges.append({"from": edge["from"], "to": edge["to"], "label": None if label is None else str(label)})
 
 
 @lru_cache(maxsize=256)

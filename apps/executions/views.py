@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.sharing.services import has_workflow_perm, visible_workflows
+from apps.workflows import jsontext
 from apps.workflows.definition.validator import DefinitionError
 from apps.workflows.forms import RetryWithChangesForm
 from apps.workflows.suggestions import suggest
@@ -285,7 +286,7 @@ def execution_signal(request: HttpRequest, pk: int) -> HttpResponse:
     execution = access_execution(request.user, pk, "change")
     name = request.POST.get("name", "").strip()
     try:
-        payload = json.loads(request.POST.get("payload") or "{}")
+        payload = jsontext.loads(request.POST.get("payload") or "{}")
     except ValueError as exc:
         messages.error(request, f"The payload is not valid JSON: {exc}")
         return _redirect(request, reverse("executions:detail", args=[execution.pk]))

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from apps.sharing.services import access_workflow, visible_workflows
+from apps.workflows import jsontext
 
 from . import services
 
@@ -29,8 +30,8 @@ def import_page(request: HttpRequest) -> HttpResponse:
             context["error"] = "The file is larger than 20 MB."
         else:
             try:
-                document = json.loads(upload.read().decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                document = jsontext.loads(upload.read().decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
                 context["error"] = f"The file is not valid JSON: {exc}"
             else:
                 on_conflict = context["on_conflict"] if context["on_conflict"] in ("rename", "skip") else "rename"

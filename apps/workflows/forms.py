@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 
+from apps.workflows import jsontext
 from apps.workflows.definition import schema as definition_schema
 from apps.workflows.definition.registry import all_activities, get_activity
 
@@ -30,7 +31,7 @@ def _json_or_text(text: str, *, require_json: bool = False) -> Any:
         return None
     if require_json or text[0] in "{[\"" or text in ("true", "false", "null") or re.fullmatch(r"-?\d+(\.\d+)?([eE][-+]?\d+)?", text):
         try:
-            return json.loads(text)
+            return jsontext.loads(text)
         except ValueError as exc:
             raise forms.ValidationError(f"not valid JSON: {exc}") from None
     return text
@@ -65,7 +66,7 @@ class JSONTextField(forms.CharField):
         if not text:
             return None
         try:
-            parsed = json.loads(text)
+            parsed = jsontext.loads(text)
         except ValueError as exc:
             raise forms.ValidationError(f"not valid JSON: {exc}") from None
         if self.expect is not None and not isinstance(parsed, self.expect):
@@ -639,6 +640,17 @@ class EdgeForm(forms.Form):
 #
 
 
+class NumberField(forms.FloatField):
+    """A JSON Schema number: 5000 stays 5000 (a float only when it has a fraction), so templates
+    such as "Approve order {{ $.input.total }}" read as typed."""
+
+    def to_python(self, value: Any) -> int | float | None:
+        number = super().to_python(value)
+        if isinstance(number, float) and number.is_integer() and abs(number) < 2**53:
+            return int(number)
+        return number
+
+
 class RunForm(forms.Form):
     """A form built from the workflow's input schema; anything it cannot express is a JSON field."""
 
@@ -669,7 +681,7 @@ class RunForm(forms.Form):
             elif kind == "integer":
                 field = forms.IntegerField(required=req, min_value=prop.get("minimum"), max_value=prop.get("maximum"))
             elif kind == "number":
-                field = forms.FloatField(required=req, min_value=prop.get("minimum"), max_value=prop.get("maximum"))
+                field = NumberField(required=req, min_value=prop.get("minimum"), max_value=prop.get("maximum"))
             elif kind == "string":
                 fmt = prop.get("format")
                 widget = forms.Textarea(attrs={"rows": 3}) if (prop.get("maxLength") or 0) > 200 else None

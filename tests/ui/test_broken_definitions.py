@@ -1,0 +1,58 @@
+"""Definitions people get wrong, seen from the builder: the pages keep working and say what is
+wrong, and a save the database could not store is refused with the old definition kept."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from apps.executions.models import Execution
+from apps.workflows.services import create_workflow
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"id": "a", "type": ["activity"]},
+        {"id": "a", "type": "condition", "cases": 5},
+        {"id": "a", "type": "activity", "activity": "log", "params": {"message": "x"}, "on_error": ["b"]},
+        {"id": "a", "type": "loop", "mode": "for_each", "items": [1], "body": {"nodes": [{"id": "a", "type": "timer", "duration": 1}]}},
+    ],
+)
+def test_a_malformed_draft_saved_through_the_api_still_opens_and_names_its_problem(alice, as_alice, api, node):
+    response = api.post("/api/v1/workflows/", {"name": "Draft", "definition": {"format_version": 1, "nodes": [node]}}, format="json")
+    assert response.status_code == 201
+    pk = response.json()["id"]
+    for name in ("workflows:detail", "workflows:edit", "workflows:json"):
+        page = as_alice.get(reverse(name, args=[pk]))
+        assert page.status_code == 200, name
+    assert "node &#x27;a&#x27;" in page.content.decode() or ">a<" in page.content.decode()
+    validated = api.post(f"/api/v1/workflows/{pk}/validate", {}, format="json")
+    assert validated.status_code == 200 and validated.json()["problems"]
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_the_json_view_refuses_numbers_the_database_cannot_store(workflow, as_alice, number):
+    before = workflow.definition
+    text = '{"format_version": 1, "nodes": [{"id": "wait", "type": "timer", "duration": %s}]}' % number
+    response = as_alice.post(reverse("workflows:json", args=[workflow.pk]), {"definition": text})
+    assert response.status_code == 422
+    assert "not valid JSON" in response.content.decode()
+    workflow.refresh_from_db()
+    assert workflow.definition == before
+
+
+def test_a_run_input_of_5000_stays_5000_not_5000_point_0(alice, as_alice):
+    wf = create_workflow(owner=alice, name="Orders", definition={
+        "format_version": 1,
+        "input_schema": {"type": "object", "properties": {"total": {"type": "number"}}, "required": ["total"]},
+        "nodes": [{"id": "a", "type": "activity", "activity": "log", "params": {"message": "Approve {{ $.input.total }}"}}],
+    })
+    assert as_alice.post(reverse("workflows:run", args=[wf.pk]), {"in__total": "5000"}).status_code == 302
+    assert json.dumps(Execution.objects.get().input) == '{"total": 5000}'
+    assert as_alice.post(reverse("workflows:run", args=[wf.pk]), {"in__total": "12.5"}).status_code == 302
+    assert Execution.objects.latest("pk").input == {"total": 12.5}
