@@ -193,6 +193,7 @@ class StatusPanel:
     has_signals: bool
     active: bool
     eta_basis: str = "median of recent runs"
+    typical_ms: int | None = None  # set when the run is past the median of recent runs (no ETA then)
 
 
 def _ms(delta: timedelta) -> int:
@@ -221,12 +222,16 @@ def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | 
         elapsed = _ms((execution.finished_at or now) - execution.started_at)
     active = execution.status not in FINISHED_EXECUTION
     eta = None
+    overdue_of = None
     basis = "median of recent runs"
     if active and elapsed is not None:
         typical = typical_duration_ms(execution)
-        if typical is not None:
-            eta = max(0, typical - elapsed)
-    if active and eta is None:
+        if typical is not None and typical > elapsed:
+            eta = typical - elapsed
+        elif typical is not None:
+            # Past the median "0 ms left" would be wrong (a run may wait hours for an approval).
+            overdue_of = typical
+    if active and eta is None and overdue_of is None:
         # No history yet: a dynamic node knows what is left and how long items take.
         from .orchestration import dynamic_state
 
@@ -248,6 +253,7 @@ def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | 
         has_signals=bool(types & SIGNAL_TYPES),
         active=active,
         eta_basis=basis,
+        typical_ms=overdue_of,
     )
 
 
@@ -356,7 +362,11 @@ def summarize_event(type_: str, payload: dict) -> str:
     if type_ in ("signal_received", "execution_paused", "execution_resumed") and payload.get("name"):
         return str(payload["name"])
     if type_ == "condition_evaluated":
-        return "took " + str(payload.get("to") or payload.get("next") or payload.get("case") or "")
+        chosen = payload.get("chosen") or payload.get("to") or payload.get("next")
+        if not chosen:
+            return "no case held and there is no default"
+        case = payload.get("case")
+        return f"took {chosen} " + (f"(case {case + 1})" if isinstance(case, int) else "(default)")
     return ""
 
 
