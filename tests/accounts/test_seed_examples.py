@@ -124,7 +124,7 @@ def test_the_shipped_examples_load_and_reload_cleanly(admin_user):
     first = _seed()
     assert Workflow.objects.filter(slug="hello").exists()
     hello = Workflow.objects.get(slug="hello")
-    assert hello.definition["nodes"][0]["params"]["message"] == "Hello {{ $.input.name }}"
+    assert hello.definition["nodes"][0]["params"]["message"] == 'Hello {{ $.input.name | "world" }}'
     assert "0 updated" in first and "0 unchanged" in first
     second = _seed()
     count = Workflow.objects.count()

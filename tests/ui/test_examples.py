@@ -35,3 +35,20 @@ def test_the_builder_pages_render_it(path, alice, as_alice):
     for node, _parent, _where in iter_nodes(definition["nodes"]):
         response = as_alice.get(reverse("workflows:node", args=[workflow.pk, node["id"]]))
         assert response.status_code == 200, node["id"]
+
+
+SEEDED = sorted(p for p in (Path(__file__).resolve().parents[2] / "examples").glob("**/*.json") if "templates" not in p.parts and _definition(p) is not None)
+
+
+@pytest.mark.parametrize("path", SEEDED, ids=lambda p: p.stem)
+def test_the_run_dialog_of_each_seeded_example_is_filled_in_so_start_run_just_works(path, alice, as_alice):
+    from apps.executions.models import Execution
+    from apps.workflows.forms import RunForm
+
+    definition = _definition(path)
+    workflow = create_workflow(owner=alice, name=path.stem, definition=definition)
+    form = RunForm(input_schema=definition.get("input_schema"))
+    data = {name: field.initial for name, field in form.fields.items() if field.initial not in (None, "")}
+    response = as_alice.post(reverse("workflows:run", args=[workflow.pk]), data)
+    assert response.status_code == 302, response.content.decode()[-1500:]
+    assert Execution.objects.filter(workflow=workflow).exists()
