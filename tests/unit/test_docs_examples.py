@@ -46,3 +46,17 @@ def test_every_node_type_is_shown():
                     walk(node["body"]["nodes"])
         walk(json.loads(source)["nodes"])
     assert {"activity", "condition", "parallel", "loop", "timer", "dynamic", "child_workflow", "await_child", "signal_wait", "approval"} <= shown
+
+
+def test_the_transform_example_reads_its_mapping_relative_to_source():
+    """docs/definition.md's transform example, run as the engine runs it (source resolved first)."""
+    from apps.executions.activities import ActivityContext
+    from apps.executions.activities.builtin import transform
+
+    text = (DOCS / "definition.md").read_text(encoding="utf-8")
+    example = next(json.loads(m.group(1)) for m in BLOCK.finditer(text) if '"transform"' in m.group(1))
+    node = example["nodes"][0]
+    assert node["params"]["source"] == "$.vars"
+    params = {**node["params"], "source": example["variables"]}
+    output = transform(params, ActivityContext(execution_id=0, step_id=0, node_id=node["id"], attempt=1))
+    assert output == {"order_id": 7, "customer": "ACME", "region": "EU"}
