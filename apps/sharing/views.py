@@ -31,8 +31,13 @@ def _dialog(request: HttpRequest, obj, kind: str, back: str) -> HttpResponse:
                 grantee = Group.objects.filter(name=name[5:]).first()
             else:
                 grantee = get_user_model().objects.filter(username=name, is_active=True).first()
-            if grantee is None:
+            if not name:
+                error = "Write a user name, or team:<name> for a team."
+            elif grantee is None:
                 error = f"There is no user or team “{name}” (write team:<name> for a team)."
+            elif not isinstance(grantee, Group) and grantee.pk == getattr(obj, "owner_id", None):
+                # A share would replace the owner's own permissions with a lower level and lock them out.
+                error = f"{name} owns this {kind} and always has admin access."
             elif level not in dict(LEVEL_CHOICES):
                 error = "Choose a level."
             else:

@@ -101,3 +101,12 @@ def test_import_page_previews_then_imports(alice, workflow):
     assert done.status_code == 200 and Workflow.objects.count() == 2
     bad = client.post("/workflows/import/", {"document": SimpleUploadedFile("e.json", b"{nope"), "mode": "import"})
     assert bad.status_code == 422 and Workflow.objects.count() == 2
+
+
+def test_sharing_a_workflow_with_its_owner_is_refused_and_leaves_them_admin(alice, workflow):
+    client = _client(alice)
+    response = client.post(f"/workflows/{workflow.pk}/share/", {"action": "add", "grantee": "alice", "level": "view"})
+    assert response.status_code == 422
+    assert "owns this workflow" in response.content.decode()
+    assert client.get(f"/workflows/{workflow.pk}/edit/").status_code == 200
+    assert client.post(f"/workflows/{workflow.pk}/share/", {"action": "add", "grantee": "", "level": "view"}).status_code == 422
