@@ -6,43 +6,18 @@ node linked from its container, so a diff can colour nodes at any depth.
 
 from __future__ import annotations
 
-from typing import Any
-
 from apps.workflows.layout import compute_layout, render_svg
 
 
 def _flatten(definition: dict | None) -> tuple[list[dict], list[dict]]:
+    """Nodes and links as the workflow and execution pages draw them (activity names, "branch N"
+    labels, on_error, approval routes and timeouts), so a diff looks like the graph people know."""
+    from apps.executions.presenters import _graph_edges
+
     nodes: list[dict] = []
     edges: list[dict] = []
-    seen: set[str] = set()
-
-    def visit(graph: Any, parent: str | None) -> None:
-        if not isinstance(graph, dict):
-            return
-        first = True
-        for node in graph.get("nodes") or []:
-            if not isinstance(node, dict) or not isinstance(node.get("id"), str) or node["id"] in seen:
-                continue
-            seen.add(node["id"])
-            nodes.append({"id": node["id"], "type": str(node.get("type", "")), "label": node.get("name") or node["id"]})
-            if parent and first:
-                edges.append({"from": parent, "to": node["id"], "label": "body"})
-            first = False
-            visit(node.get("body"), node["id"])
-            for branch in node.get("branches") or []:
-                visit(branch, node["id"])
-        for edge in graph.get("edges") or []:
-            if isinstance(edge, dict) and isinstance(edge.get("from"), str) and isinstance(edge.get("to"), str):
-                edges.append({"from": edge["from"], "to": edge["to"], "label": edge.get("label")})
-        for node in graph.get("nodes") or []:
-            if isinstance(node, dict) and node.get("type") == "condition":
-                for case in node.get("cases") or []:
-                    if isinstance(case, dict) and isinstance(case.get("to"), str):
-                        edges.append({"from": node["id"], "to": case["to"], "label": case.get("label")})
-                if isinstance(node.get("default"), str):
-                    edges.append({"from": node["id"], "to": node["default"], "label": "default"})
-
-    visit(definition, None)
+    if isinstance(definition, dict):
+        _graph_edges(definition.get("nodes"), definition.get("edges"), nodes, edges)
     return nodes, edges
 
 

@@ -99,22 +99,25 @@ def _walk(definition: dict | None) -> tuple[dict[str, tuple[str, dict]], dict[tu
     nodes: dict[str, tuple[str, dict]] = {}
     edges: dict[tuple[str, str, str], dict] = {}
 
+    def listed(value: Any) -> list:
+        return value if isinstance(value, list) else []  # a draft may hold anything there
+
     def visit(graph: dict, path: str) -> None:
-        for node in graph.get("nodes") or []:
+        for node in listed(graph.get("nodes")):
             if not isinstance(node, dict) or "id" not in node:
                 continue
             nodes[str(node["id"])] = (path, node)
             body = node.get("body")
             if isinstance(body, dict):
                 visit(body, f"{node['id']}.body")
-            for i, branch in enumerate(node.get("branches") or []):
+            for i, branch in enumerate(listed(node.get("branches"))):
                 if isinstance(branch, dict):
                     visit(branch, f"{node['id']}.branches[{i}]")
-        for edge in graph.get("edges") or []:
+        for edge in listed(graph.get("edges")):
             if isinstance(edge, dict):
                 edges[(path, str(edge.get("from")), str(edge.get("to")))] = edge
 
-    visit(definition or {}, "")
+    visit(definition if isinstance(definition, dict) else {}, "")
     return nodes, edges
 
 
@@ -151,8 +154,8 @@ def diff_definitions(before: dict | None, after: dict | None) -> dict[str, Any]:
             changes = _field_changes(old_edges[key], new_edges[key])
             if changes:
                 edges.append({**entry, "change": "changed", "fields": [c.as_dict() for c in changes]})
-    top_before = {k: v for k, v in (before or {}).items() if k not in ("nodes", "edges")}
-    top_after = {k: v for k, v in (after or {}).items() if k not in ("nodes", "edges")}
+    top_before = {k: v for k, v in (before if isinstance(before, dict) else {}).items() if k not in ("nodes", "edges")}
+    top_after = {k: v for k, v in (after if isinstance(after, dict) else {}).items() if k not in ("nodes", "edges")}
     return {
         "nodes": [n.as_dict() for n in nodes],
         "edges": edges,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from csp.decorators import csp_exempt
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,14 +27,27 @@ def _pair(request: HttpRequest, workflow):
     return versions, old, new
 
 
+def _show(value: Any) -> Any:
+    """Values in the field list as JSON (["approve", "reject"], true, null), not Python's repr."""
+    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _readable(diff: dict[str, Any]) -> dict[str, Any]:
+    for change in [*diff.get("fields", []), *diff.get("definition", []), *(f for n in diff.get("nodes", []) for f in n.get("fields", []))]:
+        change["from"], change["to"] = _show(change["from"]), _show(change["to"])
+    return diff
+
+
 @login_required
 def history(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = access_workflow(request.user, pk, "view")
     versions, old, new = _pair(request, workflow)
-    diff = services.diff_versions(old, new) if old and new else None
+    diff = _readable(services.diff_versions(old, new)) if old and new else None
     numbered = [(len(versions) - i, v) for i, v in enumerate(versions)]
+    number_of = {v.pk: number for number, v in numbered}
     return render(request, "versions/history.html", {
         "workflow": workflow, "versions": numbered, "old": old, "new": new, "diff": diff,
+        "old_number": number_of.get(old.pk) if old else None, "new_number": number_of.get(new.pk) if new else None,
         "summary": services.summary_counts(diff) if diff else None,
         "can_restore": has_workflow_perm(request.user, workflow, "change"),
     })
@@ -56,5 +72,5 @@ def restore(request: HttpRequest, pk: int, vid: int) -> HttpResponse:
     workflow = access_workflow(request.user, pk, "change")
     version = services.get_version(workflow, vid)
     services.restore_version(workflow, version, acting_user=request.user)
-    messages.success(request, f"Restored version {version.pk} as a new version.")
+    messages.success(request, f"Restored version {services.version_number(version)} as a new version.")
     return redirect("versions:history", pk=workflow.pk)

@@ -110,3 +110,32 @@ def test_sharing_a_workflow_with_its_owner_is_refused_and_leaves_them_admin(alic
     assert "owns this workflow" in response.content.decode()
     assert client.get(f"/workflows/{workflow.pk}/edit/").status_code == 200
     assert client.post(f"/workflows/{workflow.pk}/share/", {"action": "add", "grantee": "", "level": "view"}).status_code == 422
+
+
+def test_the_version_page_numbers_the_diff_as_its_table_does_and_shows_values_as_json(alice, workflow):
+    definition = json.loads(json.dumps(workflow.definition))
+    definition["nodes"][1]["params"]["values"] = {"greeted": False, "tags": ["a", "b"]}
+    update_workflow(workflow, acting_user=alice, definition=definition)
+    html = _client(alice).get(f"/workflows/{workflow.pk}/versions/").content.decode()
+    assert "Changes from version 1 to 2" in html
+    assert "true → false" in html.replace("&quot;", '"') or "params.values.greeted</code>: true → false" in html
+    assert "[&quot;a&quot;, &quot;b&quot;]" in html and "[&#x27;a&#x27;" not in html
+    assert f'href="/workflows/{workflow.pk}/"' in html
+
+
+def test_the_diff_graph_draws_nodes_as_the_workflow_page_does(alice):
+    from apps.workflows.services import create_workflow
+
+    definition = {"format_version": 1, "nodes": [
+        {"id": "fan", "type": "parallel", "branches": [
+            {"nodes": [{"id": "a", "type": "activity", "activity": "noop"}]},
+            {"nodes": [{"id": "b", "type": "activity", "activity": "log", "params": {"message": "x"}}]},
+        ]},
+    ]}
+    wf = create_workflow(owner=alice, name="Fan", definition=definition)
+    svg = _client(alice).get(f"/workflows/{wf.pk}/versions/diff.svg").content.decode()
+    assert "branch 2" in svg and "activity: log" in svg
+    broken = {"format_version": 1, "nodes": [{"id": "x", "type": "parallel", "branches": 3}, {"id": "y", "type": "condition", "cases": 1}]}
+    update_workflow(wf, acting_user=alice, definition=broken)
+    assert _client(alice).get(f"/workflows/{wf.pk}/versions/diff.svg").status_code == 200
+    assert _client(alice).get(f"/workflows/{wf.pk}/versions/").status_code == 200
