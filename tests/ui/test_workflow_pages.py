@@ -302,3 +302,8 @@ def test_node_types_without_a_form_of_their_own_edit_their_fields_as_json(workfl
     workflow.refresh_from_db()
     wait = next(n for n in workflow.definition["nodes"] if n["id"] == "wait")
     assert wait == {"id": "wait", "type": "signal_wait", "timeout": 60, "signal": "go", "timeout_to": "charge"}
+
+
+def test_the_workflow_list_links_to_import_and_export(workflow, as_alice):
+    html = _html(as_alice.get(reverse("workflows:list")))
+    assert f'href="{reverse("transfer:import")}"' in html and f'href="{reverse("transfer:export")}"' in html
