@@ -101,12 +101,17 @@ class ExecutionAdmin(admin.ModelAdmin):
     @admin.action(description="Pause selected runs")
     def pause_selected(self, request, queryset):
         done = sum(1 for e in queryset if orchestrator.pause_execution(e, actor=request.user.get_username()))
-        self.message_user(request, f"Paused {done} run(s).", messages.SUCCESS)
+        self._report(request, "Paused", done, queryset.count() - done, "not running")
 
     @admin.action(description="Resume selected runs")
     def resume_selected(self, request, queryset):
         done = sum(1 for e in queryset if orchestrator.resume_execution(e, actor=request.user.get_username()))
-        self.message_user(request, f"Resumed {done} run(s).", messages.SUCCESS)
+        self._report(request, "Resumed", done, queryset.count() - done, "not paused")
+
+    def _report(self, request, verb: str, done: int, skipped: int, why: str) -> None:
+        """A bare green 'Paused 0 run(s).' read as success: say what was left alone, and why."""
+        text = f"{verb} {done} run(s)" + (f"; {skipped} {'was' if skipped == 1 else 'were'} {why}, left as {'it is' if skipped == 1 else 'they are'}." if skipped else ".")
+        self.message_user(request, text, messages.WARNING if skipped and not done else messages.SUCCESS)
     show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:
