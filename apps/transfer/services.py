@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 
 from apps.executions.engine.redaction import redact
 from apps.workflows import services as workflow_services
+from apps.workflows.definition.ordering import ordered_definition
 from apps.workflows.definition.validator import validate
 from apps.workflows.models import Workflow
 
@@ -61,7 +62,7 @@ def export_workflows(workflows: Iterable[Workflow], *, include_history: bool = F
             "slug": workflow.slug,
             "description": workflow.description,
             "tags": list(workflow.tags),
-            "definition": copy.deepcopy(workflow.definition),
+            "definition": ordered_definition(copy.deepcopy(workflow.definition)),
             "is_active": workflow.is_active,
             "triggers": [],
         }

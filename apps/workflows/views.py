@@ -27,6 +27,7 @@ from apps.executions.presenters import find_node, graph_svg, iter_nodes
 from apps.sharing.services import access_workflow, has_workflow_perm, visible_workflows
 
 from . import services
+from .definition.ordering import ordered_definition
 from .definition.validator import DefinitionError, Problem, validate
 from .forms import (
     AddNodeForm,
@@ -523,7 +524,7 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
     """The whole definition as JSON: view it (view permission) and save it (change permission)."""
     workflow = access_workflow(request.user, pk, "change" if request.method == "POST" else "view")
     can_change = has_workflow_perm(request.user, workflow, "change")
-    text = json.dumps(workflow.definition, indent=2)
+    text = json.dumps(ordered_definition(workflow.definition), indent=2)
     form = DefinitionJSONForm(request.POST or None, initial={"definition": text})
     status = 200
     if request.method == "POST":

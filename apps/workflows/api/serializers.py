@@ -4,6 +4,7 @@ from django.contrib.auth.models import Group
 from rest_framework import serializers
 
 from apps.workflows import services
+from apps.workflows.definition.ordering import ordered_definition
 from apps.workflows.models import Workflow
 
 
@@ -34,6 +35,12 @@ class WorkflowSerializer(serializers.ModelSerializer):
         if qs.exists():
             raise serializers.ValidationError("A workflow with this slug already exists.")
         return value
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if "definition" in data:
+            data["definition"] = ordered_definition(data["definition"])
+        return data
 
     def validate_definition(self, value):
         if not isinstance(value, dict):
