@@ -73,3 +73,9 @@ def test_a_bad_node_id_is_explained_in_words_not_as_an_escaped_regex():
     message = next(p.message for p in problems if p.field == "id")
     assert "\\\\" not in message
     assert "start with a letter" in message and "'say hi'" in message
+
+
+def test_an_empty_workflow_or_loop_body_asks_for_a_node_in_words():
+    assert [(p.field, p.message) for p in validate({"format_version": 1, "nodes": []})] == [("nodes", "add at least one node")]
+    loop = {"id": "l", "type": "loop", "mode": "for_each", "items": [1], "body": {"nodes": []}}
+    assert ("body.nodes", "add at least one node") in [(p.field, p.message) for p in validate(_doc(loop))]

@@ -72,6 +72,10 @@ def _schema_messages(instance: Any, node_schema: dict, defs: dict, skip=None) ->
             missing = error.message.split("'")[1] if "'" in error.message else error.message
             yield (_field_path([*error.absolute_path, missing]), "this field is required")
             continue
+        if error.validator == "minItems" and error.instance == []:
+            last = field.rsplit(".", 1)[-1]
+            yield (field, "add at least one node" if last == "nodes" else "must not be empty")
+            continue
         if error.validator == "pattern":
             yield (field, _pattern_message(field, error.instance, error.validator_value))
             continue
