@@ -284,6 +284,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Group operations by resource (workflows, executions, work-items …) instead of one "v1" tag.
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Served from static files (the CSP allows no CDN); the split view keeps scripts out of the page.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

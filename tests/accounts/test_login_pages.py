@@ -91,3 +91,11 @@ def test_the_api_docs_page_loads_everything_from_our_own_origin(client):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert client.get("/api/docs/?script=").status_code == 200
     assert client.get("/api/schema/").status_code == 200
+
+
+def test_the_api_docs_group_operations_by_resource(client):
+    import yaml
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    tags = {tag for path in schema["paths"].values() for op in path.values() if isinstance(op, dict) for tag in op.get("tags", [])}
+    assert {"workflows", "executions", "work-items", "templates"} <= tags and "v1" not in tags
