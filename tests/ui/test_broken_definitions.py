@@ -56,3 +56,14 @@ def test_a_run_input_of_5000_stays_5000_not_5000_point_0(alice, as_alice):
     assert json.dumps(Execution.objects.get().input) == '{"total": 5000}'
     assert as_alice.post(reverse("workflows:run", args=[wf.pk]), {"in__total": "12.5"}).status_code == 302
     assert Execution.objects.latest("pk").input == {"total": 12.5}
+
+
+def test_saving_a_definition_with_problems_warns_that_it_will_not_run(workflow, as_alice):
+    broken = {"format_version": 1, "nodes": [{"id": "a", "type": "timer", "duration": 1}, {"id": "b", "type": "timer", "duration": 1}], "edges": [{"from": "b", "to": "a"}, {"from": "a", "to": "b"}]}
+    response = as_alice.post(reverse("workflows:json", args=[workflow.pk]), {"definition": json.dumps(broken)}, follow=True)
+    html = response.content.decode()
+    assert "Saved as a draft with" in html and "will not run" in html
+    assert "cycle: " in html
+    fixed = {"format_version": 1, "nodes": [{"id": "a", "type": "timer", "duration": 1}]}
+    html = as_alice.post(reverse("workflows:json", args=[workflow.pk]), {"definition": json.dumps(fixed)}, follow=True).content.decode()
+    assert "Definition saved." in html and "Saved as a draft" not in html
