@@ -129,6 +129,20 @@ def access_comment(user: AbstractBaseUser, workflow: Workflow, comment_id: Any) 
         raise Http404("No such comment.") from None
 
 
+def node_ids(workflow: Workflow) -> list[str]:
+    """Ids of the workflow's nodes (nested ones included), in definition order: what a comment may be on."""
+    from apps.executions.presenters import iter_nodes
+
+    return [str(node["id"]) for node, _parent, _where in iter_nodes(workflow.definition.get("nodes")) if node.get("id")]
+
+
+def check_comment_node(workflow: Workflow, node_id: str) -> str | None:
+    """The problem with commenting on `node_id` (None when it is fine; "" means the whole workflow)."""
+    if node_id and node_id not in node_ids(workflow):
+        return f"There is no node “{node_id}” in this workflow."
+    return None
+
+
 @transaction.atomic
 def add_comment(workflow: Workflow, *, author: AbstractBaseUser, body: str, node_id: str = "", parent: Comment | None = None) -> Comment:
     """Post a comment (the caller checked view permission); notifies the workflow's owner,

@@ -41,10 +41,13 @@ def workflow_comments(request: HttpRequest, pk: int) -> HttpResponse:
         body = request.POST.get("body", "").strip()[:10_000]
         if action == "add":
             parent = Comment.objects.filter(pk=request.POST.get("parent") or 0, workflow=workflow).first()
+            node_id = request.POST.get("node_id", "").strip()[:64]
             if not body:
                 error = "Write something first."
+            elif parent is None and (problem := services.check_comment_node(workflow, node_id)):
+                error = problem
             else:
-                services.add_comment(workflow, author=request.user, body=body, node_id=request.POST.get("node_id", "")[:64], parent=parent)
+                services.add_comment(workflow, author=request.user, body=body, node_id=node_id, parent=parent)
         else:
             comment = services.access_comment(request.user, workflow, request.POST.get("comment"))
             if action == "delete":
@@ -53,7 +56,7 @@ def workflow_comments(request: HttpRequest, pk: int) -> HttpResponse:
                 services.edit_comment(comment, user=request.user, body=body)
         if not error and not request.htmx:
             return redirect(request.path)
-    context = {"workflow": workflow, "threads": _threads(workflow), "error": error}
+    context = {"workflow": workflow, "threads": _threads(workflow), "error": error, "node_ids": services.node_ids(workflow)}
     template = "comments/partials/thread.html" if request.htmx else "comments/workflow_comments.html"
     return render(request, template, context, status=422 if error else 200)
 

@@ -129,3 +129,23 @@ def test_unread_counts_mark_read_and_preferences(api_as, alice, bob, django_capt
 def test_anonymous_gets_nothing(anon_api, workflow):
     for url in ("/api/v1/notifications/", "/api/v1/notifications/unread-count/", "/api/v1/activity/", f"/api/v1/workflows/{workflow.pk}/comments/"):
         assert anon_api.get(url).status_code in (401, 403)
+
+
+def test_a_comment_on_a_node_the_workflow_does_not_have_is_refused(api, workflow):
+    response = api.post(f"/api/v1/workflows/{workflow.pk}/comments/", {"body": "typo?", "node_id": "greeet"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"node_id": ["There is no node “greeet” in this workflow."]}
+    assert api.post(f"/api/v1/workflows/{workflow.pk}/comments/", {"body": "fine", "node_id": "greet"}, format="json").status_code == 201
+
+
+def test_the_comment_page_offers_the_workflows_nodes_and_refuses_others(alice, workflow):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(alice)
+    url = f"/workflows/{workflow.pk}/comments/"
+    html = client.get(url).content.decode()
+    assert '<option value="greet">greet</option>' in html and '<option value="done">done</option>' in html
+    response = client.post(url, {"action": "add", "body": "x", "node_id": "ghost"})
+    assert response.status_code == 422 and "There is no node “ghost”" in response.content.decode()
+    assert client.post(url, {"action": "add", "body": "x", "node_id": "done"}).status_code == 302

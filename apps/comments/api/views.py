@@ -51,6 +51,9 @@ def comment_list(request: Request, pk: int) -> Response:
         return Response(CommentSerializer(qs, many=True).data)
     data = CommentSerializer(data=request.data)
     data.is_valid(raise_exception=True)
+    problem = services.check_comment_node(workflow, data.validated_data.get("node_id", ""))
+    if problem:
+        raise serializers.ValidationError({"node_id": [problem]})
     parent = None
     if data.validated_data.get("parent_id"):
         parent = Comment.objects.filter(pk=data.validated_data["parent_id"], workflow=workflow).first()
