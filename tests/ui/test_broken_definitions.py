@@ -67,3 +67,9 @@ def test_saving_a_definition_with_problems_warns_that_it_will_not_run(workflow, 
     fixed = {"format_version": 1, "nodes": [{"id": "a", "type": "timer", "duration": 1}]}
     html = as_alice.post(reverse("workflows:json", args=[workflow.pk]), {"definition": json.dumps(fixed)}, follow=True).content.decode()
     assert "Definition saved." in html and "Saved as a draft" not in html
+
+
+def test_a_signal_payload_of_nan_is_refused_as_not_json(running_run, as_alice):
+    response = as_alice.post(reverse("executions:signal", args=[running_run.pk]), {"name": "pause", "payload": '{"x": NaN}'}, follow=True)
+    assert response.status_code == 200
+    assert "The payload is not valid JSON: NaN is not a JSON number" in response.content.decode()
