@@ -134,3 +134,15 @@ def test_the_triggers_page_lists_them_for_those_who_may_see(db, make_workflow, a
     assert "15 6 * * *" in html and "Asia/Tokyo" in html and "invoice.paid" in html and "/api/v1/hooks/" in html
     client.force_login(charlie)
     assert client.get(f"/workflows/{wf.pk}/triggers/").status_code == 404
+
+
+def test_the_triggers_page_links_staff_to_the_admin_forms_for_this_workflow(db, make_workflow, admin_user, alice):
+    wf = make_workflow()
+    client = Client()
+    client.force_login(admin_user)
+    html = client.get(f"/workflows/{wf.pk}/triggers/").content.decode()
+    assert f'href="/admin/triggers/schedule/add/?workflow={wf.pk}"' in html and 'href="/api/docs/"' in html
+    form = client.get(f"/admin/triggers/schedule/add/?workflow={wf.pk}").content.decode()
+    assert f'name="workflow" value="{wf.pk}"' in form
+    client.force_login(alice)
+    assert "/admin/triggers/" not in client.get(f"/workflows/{wf.pk}/triggers/").content.decode()
