@@ -126,3 +126,8 @@ def test_a_key_of_an_inactive_user_is_refused(alice):
     alice.is_active = False
     alice.save()
     assert APIClient().get("/api/v1/workflows/", HTTP_X_API_KEY=key).status_code in (401, 403)
+
+
+def test_a_key_without_a_name_gets_400_naming_the_field(api):
+    response = api.post("/api/v1/api-keys/", {}, format="json")
+    assert response.status_code == 400 and "name" in response.json()

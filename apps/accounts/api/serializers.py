@@ -20,7 +20,7 @@ class APIKeySerializer(serializers.ModelSerializer):
         fields = ["prefix", "url", "name", "created", "expiry_date", "last_used_at", "revoked"]
         read_only_fields = ["prefix", "created", "last_used_at", "revoked"]
         extra_kwargs = {
-            "name": {"help_text": "What the key is for, e.g. 'CI deploys'.", "allow_blank": False},
+            "name": {"help_text": "What the key is for, e.g. 'CI deploys'.", "allow_blank": False, "required": True},
             "expiry_date": {"help_text": "After this moment the key is refused. Empty: never expires."},
         }
 
