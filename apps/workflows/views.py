@@ -558,7 +558,9 @@ def workflow_run(request: HttpRequest, pk: int) -> HttpResponse:
 
     workflow = access_workflow(request.user, pk, "change")
     definition = workflow.definition if isinstance(workflow.definition, dict) else {}
-    form = RunForm(request.POST or None, input_schema=definition.get("input_schema"))
+    # Bound on every POST, even an empty one (an API-style client sends no fields): an unbound form
+    # cannot carry the "inactive" error.
+    form = RunForm(request.POST if request.method == "POST" else None, input_schema=definition.get("input_schema"))
     problems: list[Problem] = []
     status = 200
     if request.method == "POST":

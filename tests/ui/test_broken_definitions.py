@@ -73,3 +73,11 @@ def test_a_signal_payload_of_nan_is_refused_as_not_json(running_run, as_alice):
     response = as_alice.post(reverse("executions:signal", args=[running_run.pk]), {"name": "pause", "payload": '{"x": NaN}'}, follow=True)
     assert response.status_code == 200
     assert "The payload is not valid JSON: NaN is not a JSON number" in response.content.decode()
+
+
+def test_an_empty_post_to_an_inactive_workflows_run_dialog_says_it_is_inactive(workflow, as_alice):
+    workflow.is_active = False
+    workflow.save()
+    response = as_alice.post(reverse("workflows:run", args=[workflow.pk]), {})
+    assert response.status_code == 422 and "This workflow is inactive" in response.content.decode()
+    assert not Execution.objects.exists()
