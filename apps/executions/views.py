@@ -25,7 +25,7 @@ from apps.workflows import jsontext
 from apps.workflows.definition.validator import DefinitionError
 from apps.workflows.forms import RetryWithChangesForm
 from apps.workflows.suggestions import suggest
-from apps.workflows.views import _redirect, base_template, is_htmx_partial
+from apps.workflows.views import _redirect, base_template, is_htmx_partial, search_text
 
 from . import presenters
 from .access import access_execution, visible_executions
@@ -49,8 +49,11 @@ def execution_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     workflow = request.GET.get("workflow", "")
     trigger = request.GET.get("trigger", "")
-    since = parse_date(request.GET.get("since", "") or "") if request.GET.get("since") else None
-    q = request.GET.get("q", "").strip()[:100]
+    try:
+        since = parse_date(request.GET.get("since", "")) if request.GET.get("since") else None
+    except ValueError:  # well formed but no such day (2020-13-45): ignore it like any other bad filter
+        since = None
+    q = search_text(request.GET.get("q", ""))[:100]
     if status in ExecutionStatus.values:
         qs = qs.filter(status=status)
     if workflow.isdigit():
@@ -380,7 +383,7 @@ def replay(request: HttpRequest, pk: int) -> HttpResponse:
     and what changed since the previous one. ?at=<seq> selects; ?q= filters by event type or node."""
     execution = access_execution(request.user, pk)
     events = list(ExecutionEvent.objects.filter(execution=execution).order_by("seq"))
-    q = request.GET.get("q", "").strip()[:100]
+    q = search_text(request.GET.get("q", ""))[:100]
     try:
         at = int(request.GET.get("at", ""))
     except ValueError:

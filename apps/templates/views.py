@@ -12,6 +12,7 @@ from csp.decorators import csp_exempt
 
 from apps.sharing.services import access_workflow
 from apps.sharing.shares import has_level
+from apps.workflows.views import search_text
 from apps.versions.graphs import definition_svg
 
 from . import services
@@ -22,7 +23,7 @@ from .models import Category
 def library(request: HttpRequest) -> HttpResponse:
     qs = services.visible_templates(request.user).select_related("owner").with_stats()
     category = request.GET.get("category", "")
-    query = request.GET.get("q", "").strip()
+    query = search_text(request.GET.get("q", ""))
     if category in Category.values:
         qs = qs.filter(category=category)
     if query:

@@ -53,6 +53,11 @@ def base_template(request: HttpRequest) -> str:
     return "_partial.html" if is_htmx_partial(request) else "base.html"
 
 
+def search_text(value: str) -> str:
+    """A search box's text as the database can take it: PostgreSQL text refuses NUL characters."""
+    return value.replace("\x00", "").strip()
+
+
 def _redirect(request: HttpRequest, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if is_htmx_partial(request) else redirect(url)
 
@@ -63,7 +68,7 @@ def _redirect(request: HttpRequest, url: str) -> HttpResponse:
 
 
 def _filtered_workflows(request: HttpRequest) -> tuple[QuerySet[Workflow], str, str]:
-    q = request.GET.get("q", "").strip()[:200]
+    q = search_text(request.GET.get("q", ""))[:200]
     tag = request.GET.get("tag", "").strip()[:50]
     qs = visible_workflows(request.user).select_related("owner").order_by("-updated_at", "pk")
     if q:

@@ -81,3 +81,8 @@ def test_an_empty_post_to_an_inactive_workflows_run_dialog_says_it_is_inactive(w
     response = as_alice.post(reverse("workflows:run", args=[workflow.pk]), {})
     assert response.status_code == 422 and "This workflow is inactive" in response.content.decode()
     assert not Execution.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["/workflows/?q=%00", "/executions/?q=a%00b", "/templates/?q=%00", "/executions/?since=2020-13-45", "/executions/5/replay/?q=%00"])
+def test_list_filters_with_a_nul_character_or_an_impossible_date_do_not_fail(workflow, as_alice, url):
+    assert as_alice.get(url).status_code in (200, 404)
