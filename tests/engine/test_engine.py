@@ -310,3 +310,24 @@ def test_transform_reads_its_mapping_relative_to_source_with_defaults(worker, al
     strict = execution.steps.get(node_id="strict")
     assert execution.status == "failed" and strict.error["type"] == "MappingError"
     assert "mapping 'region': $.region matched nothing" in strict.error["message"]
+
+
+def test_an_until_loop_whose_body_ends_in_inline_steps_runs_one_iteration_at_a_time(worker, alice):
+    """A worker-run step whose successor is a local step run inline, the body's last: the loop
+    heard of the iteration's end twice and started two next iterations (5 instead of 3)."""
+    body = {
+        "nodes": [act("probe", "noop", {"value": "$.iteration"}), act("count", "set", {"values": {"checks": "$.iteration"}})],
+        "edges": [{"from": "probe", "to": "count"}],
+    }
+    wf = make(
+        alice,
+        [{"id": "poll", "type": "loop", "mode": "until", "max_iterations": 20, "condition": {"var": "checks", "op": "gte", "value": 2}, "body": body}],
+        variables={"checks": -1},
+    )
+    execution = wait_for(start_execution(wf, {}))
+    assert execution.status == "completed"
+    poll = execution.steps.get(node_id="poll")
+    assert poll.output["iterations"] == 3
+    assert sorted(execution.steps.filter(node_id="probe").values_list("scope", flat=True)) == ["poll[0]/", "poll[1]/", "poll[2]/"]
+    last = execution.events.order_by("-seq").first()
+    assert last.type == "execution_completed"

@@ -120,6 +120,11 @@ class Runtime:
         self._new: list[StepRun] = []
         self._events: list[ExecutionEvent] = []
         self._ex_dirty: set[str] = set()
+        # Scope instances whose outcome this advance has reported to their container. A local
+        # activity run inline finishes inside its predecessor's on_finished, and both then find
+        # the scope done: without this the container heard of it twice (an until loop started
+        # two next iterations).
+        self._scopes_reported: set[str] = set()
         # Parallel/loop fan-outs collected during one activation, sent as one group or chord.
         self._batch: list[StepRun] | None = None
         # Local activities run inline at most this many times per advance (bounds recursion).
@@ -675,8 +680,9 @@ class Runtime:
         await_child(self, scope, node, extra)
 
     def _check_scope_done(self, scope: str) -> None:
-        if not self._scope_nodes_resolved(scope):
+        if scope in self._scopes_reported or not self._scope_nodes_resolved(scope):
             return
+        self._scopes_reported.add(scope)
         if scope == "":
             if self.ex.status in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING, ExecutionStatus.PAUSED):
                 self._complete_execution()
@@ -702,6 +708,9 @@ class Runtime:
         return last.output if last else None
 
     def _fail_scope(self, scope: str, failed: StepRun) -> None:
+        if scope in self._scopes_reported:
+            return
+        self._scopes_reported.add(scope)
         self._cancel_scope(scope, reason=f"{failed.node_id} failed")
         if scope == "":
             error = dict(failed.error or {})
