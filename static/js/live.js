@@ -65,14 +65,28 @@
   document.addEventListener("htmx:oobAfterSwap", dedupeTimeline);
   document.addEventListener("htmx:wsAfterMessage", dedupeTimeline);
 
-  var clockStarted = {};
+  // A duration as the server writes it (apps/metrics/charts.py format_ms): "850 ms", "4.2 s",
+  // "42 s", "3 min 4 s", "2 h 5 min", "3 d 4 h".
+  function formatDuration(ms) {
+    if (ms < 1000) { return Math.round(ms) + " ms"; }
+    var seconds = ms / 1000;
+    if (Math.round(seconds * 10) / 10 < 10) { return seconds.toFixed(1) + " s"; }
+    if (Math.round(seconds) < 60) { return Math.round(seconds) + " s"; }
+    var total = Math.round(seconds);
+    if (total < 3600) { var m = Math.floor(total / 60), s = total % 60; return m + " min" + (s ? " " + s + " s" : ""); }
+    var minutes = Math.round(seconds / 60);
+    if (minutes < 48 * 60) { var h = Math.floor(minutes / 60), mm = minutes % 60; return h + " h" + (mm ? " " + mm + " min" : ""); }
+    var hours = Math.round(seconds / 3600), d = Math.floor(hours / 24), hh = hours % 24;
+    return d + " d" + (hh ? " " + hh + " h" : "");
+  }
+
   function tick() {
     var now = Date.now();
     document.querySelectorAll("[data-live-clock]").forEach(function (el) {
       var base = parseInt(el.getAttribute("data-live-clock"), 10);
       if (!el.dataset.clockT0) { el.dataset.clockT0 = String(now); }
       var ms = base + (now - parseInt(el.dataset.clockT0, 10));
-      el.textContent = ms.toLocaleString("en-US") + " ms";
+      el.textContent = formatDuration(ms);
     });
   }
   setInterval(tick, 1000);

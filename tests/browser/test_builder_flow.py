@@ -205,6 +205,8 @@ def test_a_stranger_gets_404_and_the_websocket_refuses_them(new_page, alice_user
     log_in(alice, "alice", "alice-password-1")
     alice.goto(f"/executions/{execution.pk}/")
     expect(alice.locator("body.ws-open")).to_be_attached()
+    # The elapsed clock ticks in words people use ("2.3 s", "1 min 4 s"), not "2,345 ms".
+    expect(alice.locator(".status-panel .elapsed")).to_have_text(re.compile(r"^\d+(\.\d)? s$|^\d+ min( \d+ s)?$"), timeout=5_000)
     alice.get_by_role("button", name="Cancel run").click()
     expect(alice.locator("[data-run-status]")).to_have_text("Cancelled")
 
