@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from apps.executions.engine.orchestrator import cancel_execution, start_execution
-from apps.executions.models import ExecutionEvent, StepRun
+from apps.executions.models import Execution, ExecutionEvent, StepRun
 from apps.workflows.services import create_workflow
 from tests.helpers import RecordingServer, wait_for, wait_until
 
@@ -331,3 +331,18 @@ def test_an_until_loop_whose_body_ends_in_inline_steps_runs_one_iteration_at_a_t
     assert sorted(execution.steps.filter(node_id="probe").values_list("scope", flat=True)) == ["poll[0]/", "poll[1]/", "poll[2]/"]
     last = execution.events.order_by("-seq").first()
     assert last.type == "execution_completed"
+
+
+def test_an_api_run_gets_the_input_schemas_defaults_and_bad_input_is_named(worker, alice, api):
+    wf = make(
+        alice,
+        [act("greet", "log", {"message": "Hello {{ $.input.name }}, {{ $.input.times }}x"})],
+        input_schema={"type": "object", "properties": {"name": {"type": "string", "default": "world"}, "times": {"type": "integer", "minimum": 1, "default": 2}}, "required": ["name"]},
+    )
+    response = api.post(f"/api/v1/workflows/{wf.pk}/runs", {"input": {"times": 3}}, format="json")
+    assert response.status_code == 201, response.content
+    execution = wait_for(Execution.objects.get(pk=response.json()["id"]))
+    assert execution.status == "completed" and execution.input == {"name": "world", "times": 3}
+    assert execution.steps.get(node_id="greet").output == {"message": "Hello world, 3x"}
+    response = api.post(f"/api/v1/workflows/{wf.pk}/runs", {"input": {"times": 0}}, format="json")
+    assert response.status_code == 400 and "input.times" in response.content.decode()

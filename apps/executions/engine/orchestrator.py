@@ -139,8 +139,20 @@ class InputError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
+def with_input_defaults(definition: dict, data: Any) -> Any:
+    """`data` with the input schema's top-level `default`s filled in where it leaves them out
+    (as the run dialog pre-fills them), so an API or scheduled run gets the same input."""
+    schema = definition.get("input_schema")
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(data, dict) or not isinstance(properties, dict):
+        return data
+    defaults = {name: prop["default"] for name, prop in properties.items() if isinstance(prop, dict) and "default" in prop and name not in data}
+    return {**defaults, **data} if defaults else data
+
+
 def check_input(definition: dict, data: Any) -> None:
-    """Raise InputError naming the field when `data` breaks the workflow's input schema."""
+    """Raise InputError naming the field when `data` (with the schema's defaults filled in)
+    breaks the workflow's input schema."""
     from jsonschema import Draft202012Validator
 
     if not isinstance(data, dict):
@@ -148,6 +160,7 @@ def check_input(definition: dict, data: Any) -> None:
     schema = definition.get("input_schema")
     if not schema:
         return
+    data = with_input_defaults(definition, data)
     errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         error = errors[0]
@@ -169,7 +182,7 @@ def start_execution(workflow, input: dict | None = None, *, acting_user=None, tr
     correlation_id = correlation_id or get_correlation_id()  # the HTTP request's or task's id
     definition = workflow.definition
     plan = compile_definition(definition)
-    input = {} if input is None else input
+    input = with_input_defaults(definition, {} if input is None else input)
     check_input(definition, input)
     with transaction.atomic():
         execution = Execution.objects.create(
@@ -672,7 +685,7 @@ def retry_with_changes(execution: Execution, *, acting_user=None, input: dict | 
         if missing:
             raise InputError("node_params", f"no node with id {', '.join(sorted(missing))} in this workflow")
     plan = compile_definition(definition)
-    new_input = execution.input if input is None else input
+    new_input = execution.input if input is None else with_input_defaults(definition, input)
     check_input(definition, new_input)
     kept = [
         s for s in StepRun.objects.filter(execution=execution, scope="").order_by("id")
