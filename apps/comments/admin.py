@@ -31,6 +31,9 @@ class ActivityAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # written by the application as things happen
+
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
@@ -41,6 +44,9 @@ class NotificationAdmin(admin.ModelAdmin):
     raw_id_fields = ("recipient",)
     actions = ["mark_read"]
     show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # written by the application as things happen
 
     @admin.action(description="Mark selected notifications read")
     def mark_read(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:

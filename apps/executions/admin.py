@@ -69,7 +69,7 @@ class ExecutionAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     readonly_fields = [
         "workflow", "status", "trigger", "input", "variables", "output", "error", "created_by", "parent", "parent_step",
-        "continued_from", "retry_of", "created_at", "started_at", "finished_at", "last_seq", "correlation_id", "definition", "events_link",
+        "continued_from", "retry_of", "created_at", "started_at", "finished_at", "last_seq", "correlation_id", "definition", "steps_link", "events_link",
     ]
     fields = ["pinned", *readonly_fields]
     inlines = [StepRunInline]
@@ -126,6 +126,21 @@ class ExecutionAdmin(admin.ModelAdmin):
         if not obj.parent_id:
             return "—"
         return format_html('<a href="{}">{}</a>', reverse("admin:executions_execution_change", args=[obj.parent_id]), obj.parent_id)
+
+    # A run with more steps than this lists them through the link, not inline (a long loop has thousands).
+    INLINE_STEPS_MAX = 200
+
+    def get_inlines(self, request, obj=None):
+        if obj is not None and StepRun.objects.filter(execution=obj).count() > self.INLINE_STEPS_MAX:
+            return []
+        return super().get_inlines(request, obj)
+
+    @admin.display(description="Steps")
+    def steps_link(self, obj: Execution) -> str:
+        url = reverse("admin:executions_steprun_changelist") + f"?execution__id__exact={obj.pk}"
+        count = StepRun.objects.filter(execution=obj).count()
+        note = " (too many to list on this page: follow the link)" if count > self.INLINE_STEPS_MAX else ""
+        return format_html('<a href="{}">{} step runs</a>{}', url, count, note)
 
     @admin.display(description="Events")
     def events_link(self, obj: Execution) -> str:
@@ -191,3 +206,6 @@ class TimerAdmin(admin.ModelAdmin):
     search_fields = ["=execution__id"]
     readonly_fields = [f.name for f in Timer._meta.fields]
     show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False  # the engine creates timers
