@@ -175,3 +175,9 @@ def test_a_custom_range_error_names_the_field_and_keeps_what_was_typed(logged_in
     assert 'value="custom" checked' in html
     bad_bucket = logged_in(alice).get("/metrics/", {"range": "month", "bucket": "minute"}).content.decode()
     assert "<strong>Bucket</strong>: more than 5000 minute buckets" in bad_bucket
+
+
+def test_the_panels_range_links_keep_the_viewers_time_zone(logged_in, alice, wf):
+    run_metric(wf, timezone.now() - timedelta(hours=2), 250)
+    html = logged_in(alice).get(f"/metrics/workflow/{wf.pk}/panel", {"tz": "America/New_York"}).content.decode()
+    assert "?range=day&amp;tz=America/New_York" in html and "?range=month&amp;tz=America/New_York" in html
