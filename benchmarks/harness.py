@@ -41,20 +41,26 @@ class Stack:
         self.worker: subprocess.Popen | None = None
 
 
-@contextlib.contextmanager
-def bench_stack(db_name: str, *, worker_concurrency: int = 8, pool: str = "threads", extra_env: dict | None = None):
+def use_database(db_name: str) -> str:
+    """Start the embedded servers if needed, create `db_name` if missing, point DATABASE_URL at it
+    (benchmarks keep their runs out of the dev database). Returns the URL."""
     import devstack
     import psycopg
 
-    env = devstack.ensure_env()
-    os.environ.update(env)
+    os.environ.update(devstack.ensure_env())
     base = urlsplit(os.environ["DATABASE_URL"])
     admin_url = urlunsplit((base.scheme, base.netloc, "/postgres", base.query, ""))
-    with psycopg.connect(admin_url.replace("postgresql://", "postgresql://", 1), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone()
-        if not exists:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
             conn.execute(f'CREATE DATABASE "{db_name}"')
     database_url = urlunsplit((base.scheme, base.netloc, "/" + db_name, base.query, ""))
+    os.environ["DATABASE_URL"] = database_url
+    return database_url
+
+
+@contextlib.contextmanager
+def bench_stack(db_name: str, *, worker_concurrency: int = 8, pool: str = "threads", extra_env: dict | None = None):
+    database_url = use_database(db_name)
     queue = f"bench-{uuid.uuid4().hex[:6]}"
     os.environ.update({"DATABASE_URL": database_url, "WB_CELERY_QUEUE": queue, "DJANGO_SETTINGS_MODULE": "workflowsite.settings", "LOG_LEVEL": "WARNING"})
     import django

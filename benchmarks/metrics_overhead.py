@@ -1,6 +1,6 @@
 """Engine throughput and latency with metrics collection on and off (issue 8: target < 5 %).
 
-Runs on the embedded stack (deploy/local/devstack.py) against the dev database:
+Runs on the embedded stack (deploy/local/devstack.py), in a database of its own (wb_bench_metrics):
 
     .venv/bin/python benchmarks/metrics_overhead.py            # 200 runs per batch, 3 rounds
     .venv/bin/python benchmarks/metrics_overhead.py --runs 50 --rounds 1   # quick
@@ -41,9 +41,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
 
-    import devstack
+    from harness import use_database
 
-    os.environ.update(devstack.ensure_env())
+    use_database("wb_bench_metrics")  # its own database: the dev database keeps only your workflows
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workflowsite.settings")
     os.environ["LOG_LEVEL"] = "WARNING"
     import django
