@@ -1,7 +1,7 @@
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from .views import WorkflowViewSet
 
-router = DefaultRouter()
+router = SimpleRouter()
 router.register("workflows", WorkflowViewSet, basename="workflow")
 urlpatterns = router.urls
