@@ -277,8 +277,9 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
                 [step_id],
             )
             row = cursor.fetchone()
-            # No step starts while its run is paused; resume re-dispatches what was left pending.
-            if row is None or row[1] == ExecutionStatus.PAUSED:
+            # No step starts while its run is paused (resume re-dispatches what was left pending),
+            # nor once its run has finished: nothing is written after the run's last event.
+            if row is None or row[1] == ExecutionStatus.PAUSED or row[1] in FINISHED_EXECUTION:
                 return None
         updated = StepRun.objects.filter(pk=step_id, status=StepStatus.PENDING).update(
             status=StepStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker, task_id=task_id[:64] if task_id else ""
