@@ -205,7 +205,10 @@ def _conflict(item: WorkItem, user: AbstractBaseUser, wanted: str) -> WorkItemEr
         return WorkItemError(409, f"the work item is claimed by {item.claimed_by.get_username()}")
     if wanted in ("complete", "release", "start") and item.claimed_by_id != user.pk:
         return WorkItemError(409, f"claim the work item before you {wanted} it")
-    return WorkItemError(409, f"the work item cannot be {wanted}d now (it is {item.state})")
+    if wanted == "claim" and item.claimed_by_id == user.pk:
+        return WorkItemError(409, f"you already hold the work item (it is {item.state})")
+    done = {"claim": "claimed", "release": "released", "start": "started", "complete": "completed"}.get(wanted, f"{wanted}ed")
+    return WorkItemError(409, f"the work item cannot be {done} now (it is {item.state})")
 
 
 def claim_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:

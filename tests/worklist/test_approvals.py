@@ -44,6 +44,15 @@ def test_an_approval_is_offered_to_a_group_claimed_once_and_approved(worker, app
     wait_until(lambda: Notification.objects.filter(kind="approval", recipient__in=[alice, bob]).count() == 2, message="notifications")
 
 
+def test_claiming_an_item_you_already_hold_says_so_in_plain_words(worker, approval_workflow, offered, bob, api_as):
+    execution, item = offered(approval_workflow(users=["bob"]))
+    as_bob = api_as(bob)
+    assert as_bob.post(f"/api/v1/work-items/{item.pk}/claim").status_code == 200
+    again = as_bob.post(f"/api/v1/work-items/{item.pk}/claim")
+    assert again.status_code == 409
+    assert again.json()["detail"] == "you already hold the work item (it is claimed)"  # was "cannot be claimd now"
+
+
 def test_a_rejection_takes_the_reject_branch(worker, approval_workflow, offered, bob, api_as):
     execution, item = offered(approval_workflow(users=["bob"]))
     as_bob = api_as(bob)
