@@ -215,7 +215,7 @@ def http_request(params: dict, ctx: ActivityContext) -> Any:
         remaining = ctx.remaining()
         if remaining is not None:
             if remaining <= 0:
-                raise ActivityError("StepTimeout", "the step ran past its timeout")
+                raise ActivityError("StepTimeout", "the step did not finish within its timeout")
             timeout = max(0.1, min(timeout, remaining))
         if breaker is not None and not breaker.allow():
             raise ActivityError(

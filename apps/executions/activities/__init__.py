@@ -57,7 +57,7 @@ class ActivityContext:
                 return
             remaining = self.remaining()
             if remaining is not None and remaining <= 0:
-                raise ActivityError("StepTimeout", "the step ran past its timeout")
+                raise ActivityError("StepTimeout", "the step did not finish within its timeout")
             time.sleep(min(left, 0.1))
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + 0.5
