@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from datetime import datetime
 from typing import Any
@@ -54,9 +55,29 @@ def check_cron(expr: str) -> str:
     if not croniter.is_valid(normalised):
         raise ValueError(f"'{normalised}' is not a valid cron expression")
     minute, hour, dom, month, dow = fields
+    labels = {"minute": "minute", "hour": "hour", "day_of_month": "day-of-month", "month_of_year": "month", "day_of_week": "day-of-week"}
+    names = {"minute": minute, "hour": hour, "day_of_month": dom, "month_of_year": month, "day_of_week": dow}
+    for key, value in names.items():
+        # croniter reads L, W and # (last, weekday-nearest, nth weekday); beat's crontab does not, and
+        # it even reads "mon#2" as plain "mon" (every Monday): refuse them before they are mis-scheduled.
+        if "#" in value or any(re.fullmatch(r"(?i)\d*[lw]|lw|[a-z]{3}l|\d+l", part) for part in re.split(r"[,/-]", value)):
+            raise ValueError(
+                f"'{normalised}' cannot be scheduled: the {labels[key]} field '{value}' is not supported "
+                "(beat's crontab has no L, W or # extensions)"
+            )
     try:  # what beat will run must parse too (it has no L, W or # extensions)
         crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
     except Exception as exc:
+        # Celery's own message can name the wrong field ("weekday literal 'L'" for a day-of-month L):
+        # find the field it refuses and say which one it is.
+        for key, value in names.items():
+            try:
+                crontab(**{k: ("*" if k != key else v) for k, v in names.items()})
+            except Exception:
+                raise ValueError(
+                    f"'{normalised}' cannot be scheduled: the {labels[key]} field '{value}' is not supported "
+                    "(beat's crontab has no L, W or # extensions)"
+                ) from None
         raise ValueError(f"'{normalised}' cannot be scheduled: {exc}") from None
     return normalised
 

@@ -45,6 +45,20 @@ def test_a_schedule_is_validated_and_mirrored_into_beat(db, make_workflow, api):
     assert not PeriodicTask.objects.filter(pk=task.pk).exists()
 
 
+@pytest.mark.parametrize("expr, field", [("0 0 * * mon#2", "day-of-week"), ("0 0 * * 1#2", "day-of-week"), ("0 0 L * *", "day-of-month"), ("0 0 15W * *", "day-of-month")])
+def test_croniter_extensions_beat_cannot_run_are_refused_naming_the_field(expr, field):
+    # "mon#2" used to pass: croniter reads it as the second Monday (next_fire_times showed that),
+    # while beat's crontab reads it as every Monday. "L" was refused as a "weekday literal".
+    with pytest.raises(ValueError) as info:
+        services.check_cron(expr)
+    assert f"the {field} field" in str(info.value) and "no L, W or #" in str(info.value)
+
+
+def test_plain_names_and_ranges_still_pass():
+    for expr in ("0 9 * jul wed", "30 9 * * mon-fri", "0 0 1,15 * *", "*/5 * * * sat-sun"):
+        assert services.check_cron(expr) == expr
+
+
 def test_next_fire_times_follow_the_time_zone():
     after = datetime(2026, 3, 27, 12, 0, tzinfo=ZoneInfo("UTC"))  # Paris moves to summer time on the 29th
     times = services.next_fire_times("0 9 * * *", "Europe/Paris", 2, after=after)
