@@ -60,3 +60,22 @@ def test_the_transform_example_reads_its_mapping_relative_to_source():
     params = {**node["params"], "source": example["variables"]}
     output = transform(params, ActivityContext(execution_id=0, step_id=0, node_id=node["id"], attempt=1))
     assert output == {"order_id": 7, "customer": "ACME", "region": "EU"}
+
+
+# The error types a run can fail with that people write `on_error` handlers and conditions against.
+ENGINE_ERROR_TYPES = (
+    "StepTimeout", "ReferenceError", "ConditionError", "TimerError", "LoopError", "LoopLimitExceeded", "BranchFailed",
+    "UnknownActivity", "WorkerLost", "MappingError",
+    "ChildWorkflowFailed", "ChildWorkflowCancelled", "ChildWorkflowNotFound", "ChildWorkflowInvalid", "ChildWorkflowTooDeep",
+    "InputError", "ItemFailed", "DependencyCycle", "DynamicError", "SignalTimeout", "ApprovalExpired",
+)
+
+
+@pytest.mark.parametrize("error_type", ENGINE_ERROR_TYPES)
+def test_every_engine_error_type_is_documented(error_type):
+    source = "\n".join(
+        path.read_text(encoding="utf-8") for path in (Path(__file__).resolve().parents[2] / "apps/executions/engine").rglob("*.py")
+    )
+    assert f'"{error_type}"' in source, f"{error_type} is no longer raised by the engine: drop it here and from the docs"
+    docs = (DOCS / "definition.md").read_text(encoding="utf-8")
+    assert f"`{error_type}`" in docs, f"docs/definition.md (Errors) does not name the error type {error_type}"
