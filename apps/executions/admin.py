@@ -81,7 +81,8 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     def signal_view(self, request, pk: int):
         """Send a signal to a run from the admin."""
-        from .engine.signals import SignalRejected, send_signal
+        from .engine.signals import SignalRejected
+        from .orchestration import send_signal_to_chain
 
         execution = get_object_or_404(Execution, pk=pk)
         if not self.has_change_permission(request, execution):
@@ -89,7 +90,7 @@ class ExecutionAdmin(admin.ModelAdmin):
         form = SignalForm(request.POST or None, execution=execution)
         if request.method == "POST" and form.is_valid():
             try:
-                result = send_signal(execution, form.cleaned_data["name"], form.cleaned_data["payload"], actor=request.user.get_username())
+                _, result = send_signal_to_chain(execution, form.cleaned_data["name"], form.cleaned_data["payload"], actor=request.user.get_username())
             except SignalRejected as exc:
                 form.add_error("payload" if (exc.field or "").startswith("payload") else "name", exc.message)
             else:

@@ -122,3 +122,29 @@ def execution_state(execution: Execution) -> dict[str, Any]:
         "dynamic": [dynamic_state(step, now) for step in latest.values()],
         "children": list(execution.children.values("id", "status", "workflow__slug", "parent_step__node_id").order_by("id")),
     }
+
+
+def send_signal_to_chain(execution: Execution, name: str, payload: Any, *, actor: str) -> tuple[Execution, dict]:
+    """Send a signal to `execution`, or, once it has continued as new, to the current run of its chain.
+
+    A client keeps the id of the run it started; with continue-as-new that run closes as `continued`
+    every N iterations, and a signal addressed to it would otherwise be refused as "finished" (also
+    when it races the hand-over). Returns the run that took it and send_signal's answer.
+    """
+    from .choices import ExecutionStatus
+    from .engine.signals import SignalRejected, chain_of, send_signal
+
+    target = execution
+    for _ in range(5):
+        if target.status == ExecutionStatus.CONTINUED:
+            target = chain_of(target)[-1]
+            target.refresh_from_db()
+        try:
+            return target, send_signal(target, name, payload, actor=actor)
+        except SignalRejected as exc:
+            if exc.status != 409:
+                raise
+            target.refresh_from_db(fields=["status"])
+            if target.status != ExecutionStatus.CONTINUED:
+                raise
+    return target, send_signal(target, name, payload, actor=actor)

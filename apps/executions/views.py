@@ -284,7 +284,8 @@ def execution_pause(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def execution_signal(request: HttpRequest, pk: int) -> HttpResponse:
     """Send one of the workflow's declared signals with a JSON payload."""
-    from .engine.signals import SignalRejected, send_signal
+    from .engine.signals import SignalRejected
+    from .orchestration import send_signal_to_chain
 
     execution = access_execution(request.user, pk, "change")
     name = request.POST.get("name", "").strip()
@@ -294,7 +295,7 @@ def execution_signal(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"The payload is not valid JSON: {exc}")
         return _redirect(request, reverse("executions:detail", args=[execution.pk]))
     try:
-        result = send_signal(execution, name, payload, actor=_actor(request))
+        _, result = send_signal_to_chain(execution, name, payload, actor=_actor(request))
     except SignalRejected as exc:
         messages.error(request, f"Signal “{name}” refused: {exc.message}" + (f" ({exc.field})" if exc.field else ""))
     else:

@@ -169,3 +169,26 @@ def test_a_timer_fires_after_the_worker_was_restarted(transactional_db, alice, s
         second.stop()
         app.conf.task_default_queue = previous
     assert execution.status == "completed" and execution.variables["woke"] is True
+
+
+def test_a_signal_to_a_run_that_continued_as_new_reaches_the_current_run_of_its_chain(worker, alice, api):
+    # A client keeps the id of the run it started; after a continue-as-new that id is `continued`.
+    wf = create_workflow(owner=alice, name=f"inbox {uuid.uuid4().hex[:6]}", definition={
+        "format_version": 1, "signals": [{"name": "item", "schema": {"type": "object"}}],
+        "nodes": [{"id": "lp", "type": "loop", "mode": "while", "long_running": True, "continue_every": 1, "max_iterations": 100,
+                   "condition": {"var": "$.iteration", "op": "lt", "value": 3},
+                   "body": {"nodes": [{"id": "w", "type": "signal_wait", "signal": "item", "output": "last"}]}}]})
+    first = start_execution(wf, {})
+    url = f"/api/v1/executions/{first.pk}/signals/item"
+    for i in range(3):
+        wait_until(lambda: Execution.objects.filter(workflow=wf, status="running", steps__node_id="w", steps__status="waiting").exists(),
+                   message=f"a run waiting for signal {i}")
+        response = api.post(url, {"payload": {"i": i}}, format="json")
+        assert response.status_code == 200, response.content  # was 409 "finished (continued)" from the second on
+        assert response.json()["execution"] == first.pk
+        if i:
+            assert response.json()["sent_to"] != first.pk
+    wait_until(lambda: Execution.objects.filter(workflow=wf, status="completed").exists(), message="the chain to finish")
+    assert Execution.objects.get(workflow=wf, status="completed").variables["last"] == {"i": 2}
+    # A chain that has finished for good still answers 409.
+    assert api.post(url, {"payload": {"i": 9}}, format="json").status_code == 409

@@ -115,17 +115,19 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     )
     @action(detail=True, methods=["post"], url_path=r"signals/(?P<name>[A-Za-z][A-Za-z0-9_.\-]{0,63})")
     def signal(self, request, pk=None, name=None):
-        from apps.executions.engine.signals import SignalRejected, send_signal
+        from apps.executions.engine.signals import SignalRejected
+        from apps.executions.orchestration import send_signal_to_chain
 
         execution = self.get_object()
         payload = request.data.get("payload", {}) if isinstance(request.data, dict) else request.data
         try:
-            result = send_signal(execution, name, payload, actor=request.user.get_username())
+            target, result = send_signal_to_chain(execution, name, payload, actor=request.user.get_username())
         except SignalRejected as exc:
             body = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
             body["code"] = "signal_rejected"
             return Response(body, status=exc.status)
-        return Response({"execution": execution.pk, "signal": name, **result})
+        extra = {"sent_to": target.pk} if target.pk != execution.pk else {}
+        return Response({"execution": execution.pk, "signal": name, **extra, **result})
 
     @extend_schema(summary="Pause a run (running steps finish; nothing new starts)", request=None, responses={200: ExecutionDetailSerializer, 409: OpenApiResponse(description="Not running.")})
     @action(detail=True, methods=["post"])

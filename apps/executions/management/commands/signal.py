@@ -6,7 +6,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.executions.engine.signals import SignalRejected, send_signal
+from apps.executions.engine.signals import SignalRejected
+from apps.executions.orchestration import send_signal_to_chain
 from apps.executions.models import Execution
 
 
@@ -28,7 +29,8 @@ class Command(BaseCommand):
         if run is None:
             raise CommandError(f"no execution {execution}")
         try:
-            result = send_signal(run, name, data, actor=actor)
+            target, result = send_signal_to_chain(run, name, data, actor=actor)
         except SignalRejected as exc:
             raise CommandError((f"{exc.field}: " if exc.field else "") + exc.message) from None
-        self.stdout.write(f"signal {name} sent to execution {execution}: {result['delivered']}")
+        via = f" (it continued as new: sent to execution {target.pk})" if target.pk != run.pk else ""
+        self.stdout.write(f"signal {name} sent to execution {execution}{via}: {result['delivered']}")
