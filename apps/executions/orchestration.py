@@ -13,6 +13,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from .choices import FINISHED_STEP
 from .depgraph import DependencyGraph
 from .models import Execution, StepRun
 
@@ -26,7 +27,14 @@ def dynamic_state(step: StepRun, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     end = step.finished_at or now
     ids: list[str] = state.get("ids", [])
-    status: dict[str, str] = state.get("status", {})
+    status: dict[str, str] = dict(state.get("status", {}))
+    in_flight = list(state.get("in_flight", []))
+    if step.status in FINISHED_STEP:
+        # A node that ended (its run cancelled or failed around it) has nothing queued or running any
+        # more, whatever its last bookkeeping says: those items were cancelled with it.
+        status = {i: ("cancelled" if s in ("queued", "running") else s) for i, s in status.items()}
+        status.update({i: "cancelled" for i in state.get("ids", []) if i not in status})
+        in_flight = []
     deps: dict[str, list[str]] = state.get("deps", {})
     expected: dict[str, float | None] = state.get("durations", {})
     items = []
@@ -92,7 +100,7 @@ def dynamic_state(step: StepRun, now: datetime | None = None) -> dict[str, Any]:
         "items_total": len(ids),
         "counts": {k: len(v) for k, v in by_status.items()},
         "by_status": by_status,
-        "concurrency": {"current": len(state.get("in_flight", [])), "max": slots, "peak": state.get("peak", 0)},
+        "concurrency": {"current": len(in_flight), "max": slots, "peak": state.get("peak", 0)},
         "utilisation": round(busy / (slots * elapsed), 3) if elapsed > 0 else 0.0,
         "queue": {"ready": ready_waiting, "waiting_on_dependencies": waiting_deps},
         "critical_path": {

@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from apps.executions.access import access_execution, visible_executions
-from apps.executions.choices import ExecutionStatus
+from apps.executions.choices import FINISHED_EXECUTION, ExecutionStatus
 from apps.executions.engine import orchestrator
 from apps.executions.models import Execution
 from apps.sharing.services import access_workflow
@@ -177,6 +177,8 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     @action(detail=True, methods=["post"], url_path="retry-failed")
     def retry_failed(self, request, pk=None):
         execution = self.get_object()
+        if execution.status not in FINISHED_EXECUTION:
+            return Response({"detail": f"The run is still {execution.status}; retry its failed items once it has finished.", "code": "not_finished"}, status=status.HTTP_409_CONFLICT)
         try:
             new = orchestrator.retry_failed(execution, acting_user=request.user)
         except orchestrator.InputError as exc:
