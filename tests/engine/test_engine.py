@@ -346,3 +346,18 @@ def test_an_api_run_gets_the_input_schemas_defaults_and_bad_input_is_named(worke
     assert execution.steps.get(node_id="greet").output == {"message": "Hello world, 3x"}
     response = api.post(f"/api/v1/workflows/{wf.pk}/runs", {"input": {"times": 0}}, format="json")
     assert response.status_code == 400 and "input.times" in response.content.decode()
+
+
+def test_a_step_is_cancelled_once_however_many_scopes_give_up_on_it(worker, alice):
+    """A parallel join that can no longer be met cancels its last branch; the node then fails and
+    the run fails: each layer used to cancel the same step again (three step_cancelled events)."""
+    branches = [
+        {"nodes": [act("y1", "fail", {"retryable": False})]},
+        {"nodes": [act("y2", "fail", {"retryable": False})]},
+        {"nodes": [act("y3", "delay", {"seconds": 5})]},
+    ]
+    wf = make(alice, [{"id": "p", "type": "parallel", "join": {"count": 2}, "branches": branches}])
+    execution = wait_for(start_execution(wf, {}))
+    assert execution.status == "failed"
+    assert execution.events.filter(type="step_cancelled", node_id="y3").count() == 1
+    assert execution.events.order_by("-seq").first().type == "execution_failed"

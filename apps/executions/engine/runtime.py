@@ -730,12 +730,17 @@ class Runtime:
         qs = StepRun.objects.filter(execution=self.ex, status__in=[StepStatus.SCHEDULED, StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING])
         if prefix:
             qs = qs.filter(scope__startswith=prefix)
-        ids = list(qs.values_list("id", flat=True))
+        # Steps this advance already changed are known by their in-memory state (the database
+        # still says "running" until the flush): a step cancelled by an inner scope is not
+        # cancelled again by the outer one (it was: up to three step_cancelled events).
         known = {s.pk: s for steps in self._scope_cache.values() for s in steps}
-        for step_id in ids:
+        known.update(self._dirty)
+        ids = []
+        for step_id in qs.values_list("id", flat=True):
             step = known.get(step_id) or StepRun.objects.get(pk=step_id)
             if step.status not in (StepStatus.SCHEDULED, StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING):
                 continue
+            ids.append(step_id)
             step.status = StepStatus.CANCELLED
             step.finished_at = self.now
             step.advanced = True
