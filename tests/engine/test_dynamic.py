@@ -234,3 +234,20 @@ def test_the_live_page_names_items_and_estimates_from_the_schedule(worker, alice
     assert "build › core" in page
     assert "schedule of the items left" in page  # no earlier runs: the ETA comes from the items' schedule
     wait_for(execution)
+
+
+def test_items_cut_short_by_a_cancelled_run_are_retried(worker, alice, api):
+    wf = create_workflow(owner=alice, name=f"fan {uuid.uuid4().hex[:6]}", definition={
+        "format_version": 1,
+        "nodes": [{"id": "fan", "type": "dynamic", "items": [{"id": "a"}, {"id": "b"}], "activity": "delay", "params": {"seconds": 3}}],
+    })
+    first = start_execution(wf, {}, acting_user=alice)
+    wait_until(lambda: first.steps.filter(status="running", node_id="fan:item").count() == 2, timeout=15, message="both items running")
+    cancel_execution(first)
+    first = wait_for(Execution.objects.get(pk=first.pk))
+    assert first.status == "cancelled"
+    response = api.post(f"/api/v1/executions/{first.pk}/retry-failed")
+    assert response.status_code in (200, 201), response.content
+    second = wait_for(Execution.objects.get(pk=response.json()["id"]), timeout=30)
+    assert second.status == "completed"
+    assert sorted(second.steps.get(node_id="fan").output["completed"]) == ["a", "b"]
