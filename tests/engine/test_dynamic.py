@@ -73,7 +73,7 @@ def test_package_builder_keeps_exactly_4_in_flight_and_respects_dependencies(wor
         # A completion frees a slot and the next ready items start in the same advance.
         assert len(in_flight) + refills >= min(4, len(in_flight) + len(ready)), f"after {item} only {len(in_flight) + refills} builds in flight with {len(ready)} ready"
     report = execution.output
-    assert report["totals"]["failed"] == 1 and report["packages"]["search"]["status"] == "failed"
+    assert report["totals"]["failed"] == 1 and report["totals"]["items"] == len(pkgs) and report["packages"]["search"]["status"] == "failed"
     # The failing package blocks exactly its transitive dependents.
     expected_blocked = graph.transitive_dependents("search")
     assert {name for name, p in report["packages"].items() if p["status"] == "blocked"} == expected_blocked

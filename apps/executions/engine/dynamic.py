@@ -183,7 +183,7 @@ def summary(state: dict) -> dict:
     return {
         "items": items,
         "totals": {
-            "packages": len(state["ids"]),
+            "items": len(state["ids"]),
             **{name: len(by_status.get(name, [])) for name in ("completed", "failed", "blocked", "cancelled")},
             "busy_seconds": round(sum(measured.values()), 3),
         },
