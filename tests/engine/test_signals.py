@@ -70,6 +70,7 @@ def test_a_signal_wait_times_out_onto_its_timeout_path(worker, alice):
     execution = wait_for(start_execution(order_workflow(alice, timeout=0.5), {}))
     assert execution.status == "completed"
     assert execution.variables["state"] == "chased"
+    assert execution.variables["shipment"] == {"timed_out": True}  # the wait's output, as documented
     assert {s.node_id: s.status for s in execution.steps.all()}["done"] == "skipped"
 
 
