@@ -39,6 +39,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--aa", action="store_true", help="A/A check: the 'on' worker runs with collection off too, to see how far identical rounds differ")
     args = parser.parse_args()
 
     from harness import use_database
@@ -111,11 +112,11 @@ def main() -> int:
         order = (False, True) if round_no % 2 == 0 else (True, False)
         for enabled in order:
             settings.WB_METRICS_ENABLED = enabled
-            proc = start_worker(enabled)
+            proc = start_worker(enabled and not args.aa)
             try:
                 batch(20)  # warm-up
                 runs = batch(args.runs)
-                lag = wait_recorded(runs) if enabled else None
+                lag = wait_recorded(runs) if enabled and not args.aa else None
             finally:
                 proc.terminate()
                 proc.wait(30)
@@ -139,7 +140,8 @@ def main() -> int:
                 print(f"  collector: recorded the {done} runs in one batch, {row['collect_ms_per_run']:.3f} ms per run", flush=True)
             results[enabled].append(row)
             recorded_note = f", all recorded {lag:.1f} s after the last finish" if lag is not None else ""
-            print(f"round {round_no + 1} metrics {'on ' if enabled else 'off'}: {row['throughput']:.1f} runs/s, latency median {row['median']:.1f} ms, p95 {row['p95']:.1f} ms{recorded_note}", flush=True)
+            label = ("off B" if args.aa else "on ") if enabled else ("off A" if args.aa else "off")
+            print(f"round {round_no + 1} metrics {label}: {row['throughput']:.1f} runs/s, latency median {row['median']:.1f} ms, p95 {row['p95']:.1f} ms{recorded_note}", flush=True)
 
     recorded = ExecutionMetric.objects.filter(workflow=workflow).count()
     steps = StepMetric.objects.filter(workflow=workflow).count()
@@ -149,6 +151,8 @@ def main() -> int:
 
     print()
     print(f"{args.runs} runs x {args.steps} steps per batch, {args.rounds} round(s), median over rounds:")
+    if args.aa:
+        print("  A/A check: both modes ran with collection off; 'on' below is the second worker (off B)")
     print(f"  metrics off: {med(False, 'throughput'):.1f} runs/s, latency median {med(False, 'median'):.1f} ms, p95 {med(False, 'p95'):.1f} ms")
     print(f"  metrics on : {med(True, 'throughput'):.1f} runs/s, latency median {med(True, 'median'):.1f} ms, p95 {med(True, 'p95'):.1f} ms")
     diff = (med(False, "throughput") - med(True, "throughput")) / med(False, "throughput") * 100
