@@ -131,15 +131,22 @@ class ExecutionAdmin(admin.ModelAdmin):
     # A run with more steps than this lists them through the link, not inline (a long loop has thousands).
     INLINE_STEPS_MAX = 200
 
+    @staticmethod
+    def _step_count(obj: Execution) -> int:
+        """Counted once per page (the inline decision and the link both need it)."""
+        if not hasattr(obj, "_step_count"):
+            obj._step_count = StepRun.objects.filter(execution=obj).count()
+        return obj._step_count
+
     def get_inlines(self, request, obj=None):
-        if obj is not None and StepRun.objects.filter(execution=obj).count() > self.INLINE_STEPS_MAX:
+        if obj is not None and self._step_count(obj) > self.INLINE_STEPS_MAX:
             return []
         return super().get_inlines(request, obj)
 
     @admin.display(description="Steps")
     def steps_link(self, obj: Execution) -> str:
         url = reverse("admin:executions_steprun_changelist") + f"?execution__id__exact={obj.pk}"
-        count = StepRun.objects.filter(execution=obj).count()
+        count = self._step_count(obj)
         note = " (too many to list on this page: follow the link)" if count > self.INLINE_STEPS_MAX else ""
         return format_html('<a href="{}">{} step runs</a>{}', url, count, note)
 

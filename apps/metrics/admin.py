@@ -11,8 +11,18 @@ from .models import ExecutionMetric, HourlyRollup, OperationsPage, StepMetric
 from .prometheus import queue_depths
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the collector and the rollup write: operators look, never add or edit."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(ExecutionMetric)
-class ExecutionMetricAdmin(admin.ModelAdmin):
+class ExecutionMetricAdmin(ReadOnlyAdmin):
     list_display = ["execution_id", "workflow", "status", "trigger", "error_type", "duration_ms", "finished_at"]
     list_filter = ["status", "trigger", "finished_at"]
     search_fields = ["=execution_id", "workflow__name", "correlation_id", "error_type"]
@@ -20,52 +30,28 @@ class ExecutionMetricAdmin(admin.ModelAdmin):
     date_hierarchy = "finished_at"
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(StepMetric)
-class StepMetricAdmin(admin.ModelAdmin):
+class StepMetricAdmin(ReadOnlyAdmin):
     list_display = ["execution_id", "workflow", "node_id", "activity", "attempt", "status", "duration_ms", "queue_wait_ms", "finished_at"]
     list_filter = ["status", "node_type", "finished_at"]
     search_fields = ["=execution_id", "node_id", "activity"]
     list_select_related = ["workflow"]
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(HourlyRollup)
-class HourlyRollupAdmin(admin.ModelAdmin):
+class HourlyRollupAdmin(ReadOnlyAdmin):
     list_display = ["hour", "workflow", "count", "successes", "failures", "cancelled", "min_ms", "max_ms"]
     list_filter = ["hour"]
     list_select_related = ["workflow"]
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(OperationsPage)
-class OperationsAdmin(admin.ModelAdmin):
+class OperationsAdmin(ReadOnlyAdmin):
     """The operator's page: workers, queue depths, stuck runs and recent failures, with
     links to the Execution admin's bulk actions (cancel, retry) on exactly those runs."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -178,8 +178,6 @@ def check_document(document: Any) -> list[ImportProblem]:
             missing = error.message.split("'")[1] if "'" in error.message else ""
             parts = [*parts, missing]
             message = "this field is required"
-        elif error.validator == "additionalProperties":
-            message = error.message
         problems.append(ImportProblem(message, index=index, slug=slug, field=_path(parts) or None, code="schema"))
     return problems
 

@@ -150,25 +150,22 @@ def with_input_defaults(definition: dict, data: Any) -> Any:
     return {**defaults, **data} if defaults else data
 
 
-def check_input(definition: dict, data: Any) -> None:
-    """Raise InputError naming the field when `data` (with the schema's defaults filled in)
+def check_input(definition: dict, data: Any) -> Any:
+    """`data` with the input schema's defaults filled in; InputError naming the field when it
     breaks the workflow's input schema."""
-    from jsonschema import Draft202012Validator
+    from apps.workflows.definition.validator import first_data_error
 
     if not isinstance(data, dict):
         raise InputError("input", "the run input must be a JSON object")
     schema = definition.get("input_schema")
     if not schema:
-        return
+        return data
     data = with_input_defaults(definition, data)
-    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        error = errors[0]
-        path = ".".join(str(p) for p in error.absolute_path)
-        if error.validator == "required":
-            missing = error.message.split("'")[1]
-            path = f"{path}.{missing}" if path else missing
-        raise InputError("input" + (f".{path}" if path else ""), error.message)
+    problem = first_data_error(schema, data)
+    if problem:
+        path, message = problem
+        raise InputError("input" + (f".{path}" if path else ""), message)
+    return data
 
 
 def start_execution(workflow, input: dict | None = None, *, acting_user=None, trigger: str = "manual", parent_step: StepRun | None = None, retry_of: Execution | None = None, continued_from: Execution | None = None, variables: dict | None = None, correlation_id: str = "") -> Execution:
@@ -182,8 +179,7 @@ def start_execution(workflow, input: dict | None = None, *, acting_user=None, tr
     correlation_id = correlation_id or get_correlation_id()  # the HTTP request's or task's id
     definition = workflow.definition
     plan = compile_definition(definition)
-    input = with_input_defaults(definition, {} if input is None else input)
-    check_input(definition, input)
+    input = check_input(definition, {} if input is None else input)
     with transaction.atomic():
         execution = Execution.objects.create(
             workflow=workflow,
@@ -686,8 +682,7 @@ def retry_with_changes(execution: Execution, *, acting_user=None, input: dict | 
         if missing:
             raise InputError("node_params", f"no node with id {', '.join(sorted(missing))} in this workflow")
     plan = compile_definition(definition)
-    new_input = execution.input if input is None else with_input_defaults(definition, input)
-    check_input(definition, new_input)
+    new_input = check_input(definition, execution.input if input is None else input)
     kept = [
         s for s in StepRun.objects.filter(execution=execution, scope="").order_by("id")
         if s.status in (StepStatus.COMPLETED, StepStatus.SKIPPED)

@@ -146,7 +146,7 @@ def resume_waiting_step(step_id: int, output: dict, *, actor: str = "", timed_ou
 
 def check_signal(execution: Execution, name: str, payload: Any) -> dict | None:
     """Raise SignalRejected unless `name` may be sent to `execution` with `payload`; return its declaration."""
-    from jsonschema import Draft202012Validator
+    from apps.workflows.definition.validator import first_data_error
 
     if execution.status in FINISHED_EXECUTION:
         raise SignalRejected(409, f"the run has finished ({execution.status}); it takes no more signals")
@@ -157,15 +157,10 @@ def check_signal(execution: Execution, name: str, payload: Any) -> dict | None:
         names = ", ".join(sorted(declared) + list(RESERVED_SIGNALS))
         raise SignalRejected(400, f"this workflow declares no signal named '{name}' (it accepts: {names})", field="name")
     schema = declared[name].get("schema")
-    if schema:
-        errors = sorted(Draft202012Validator(schema).iter_errors(payload), key=lambda e: list(map(str, e.absolute_path)))
-        if errors:
-            err = errors[0]
-            path = ".".join(str(p) for p in err.absolute_path)
-            if err.validator == "required":
-                missing = err.message.split("'")[1]
-                path = f"{path}.{missing}" if path else missing
-            raise SignalRejected(400, err.message, field="payload" + (f".{path}" if path else ""))
+    problem = first_data_error(schema, payload) if schema else None
+    if problem:
+        path, message = problem
+        raise SignalRejected(400, message, field="payload" + (f".{path}" if path else ""))
     return declared[name]
 
 

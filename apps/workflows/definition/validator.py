@@ -85,6 +85,21 @@ def _schema_messages(instance: Any, node_schema: dict, defs: dict, skip=None) ->
         yield (field, error.message)
 
 
+def first_data_error(schema: dict, data: Any) -> tuple[str, str] | None:
+    """The first place `data` breaks the user-written JSON Schema `schema` (a run's input, a
+    signal's payload): (dotted path, message), a missing required property named in the path;
+    None when it fits."""
+    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    if not errors:
+        return None
+    error = errors[0]
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required" and "'" in error.message:
+        missing = error.message.split("'")[1]
+        path = f"{path}.{missing}" if path else missing
+    return path, error.message
+
+
 def _pattern_message(field: str, value: Any, pattern: str) -> str:
     """Say in words what the id and variable-name patterns want (the regex is the fallback)."""
     last = field.rsplit(".", 1)[-1]
