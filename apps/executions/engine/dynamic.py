@@ -70,7 +70,7 @@ def build_state(items: list, spec: dict) -> dict:
 def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None, seed: dict | None = None) -> None:
     try:
         items = expressions.resolve(node.spec["items"], rt.context(scope, extra))
-    except (KeyError, expressions.ReferenceError_) as exc:
+    except Exception as exc:  # a missing reference or any run-time error of a template fails this node
         rt._fail_now(scope, node, "ReferenceError", f"items: {exc}")
         return
     if not isinstance(items, list):

@@ -14,11 +14,13 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -27,7 +29,7 @@ from apps.workflows.definition.registry import get_activity
 from apps.workflows.definition.validator import compile_definition
 
 from ..activities import ActivityContext, ActivityError, StepCancelled
-from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
+from ..choices import ACTIVE_STEP, FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun, Timer
 from . import publish
 from .redaction import redact
@@ -35,9 +37,12 @@ from .runtime import WORKER_LOST, Runtime, SideEffects, error_dict
 
 logger = logging.getLogger("workflow.engine")
 
-# A worker runs cheap local steps inline for at most this long before handing the rest to the queue.
-INLINE_BUDGET_SECONDS = 0.5
-INLINE_BUDGET_STEPS = 200
+# A worker runs the steps its advances hand back (local steps, sticky steps) for at most this
+# long, or this many, before handing the rest to the queue (fairness between runs).
+STICKY_BUDGET_SECONDS = 0.5
+STICKY_BUDGET_STEPS = 200
+# A run with nothing running, waiting or to advance for this long is failed by the sweep.
+STUCK_AFTER_SECONDS = 30
 SWEEP_LOCK_ID = 7_312_001
 
 
@@ -89,7 +94,7 @@ _UNUSED_RUN_COLUMNS = ("definition",)
 
 def _apply(effects: SideEffects, execution_id: int) -> None:
     """Register the side effects of a committed advance (runs them after commit)."""
-    if not (effects.dispatch or effects.chords or effects.revoke or effects.timers or effects.events):
+    if not (effects.dispatch or effects.chords or effects.revoke or effects.timers or effects.events or effects.deadlines):
         return
 
     def run() -> None:
@@ -118,6 +123,8 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
                 tasks.app.control.revoke(task_id)
             except Exception:  # revocation is an optimisation: claimed steps check their status anyway
                 logger.warning("could not revoke %s", task_id)
+        for step in effects.deadlines:
+            _schedule_deadline(step)
         for timer in effects.timers:
             countdown = max(0.0, (timer.fire_at - timezone.now()).total_seconds())
             tasks.fire_timer.apply_async((timer.pk,), countdown=countdown)
@@ -211,21 +218,31 @@ def start_execution(workflow, input: dict | None = None, *, acting_user=None, tr
 def advance(execution_id: int, *, allow_inline: bool = False) -> list[StepRun]:
     """Take finished steps into account and start what is ready.
 
-    Returns local steps the caller (a worker) should run inline.
+    Returns local steps the caller (a worker) should run inline. An exception while
+    advancing fails the run with an `EngineError` event (see `_fail_on_engine_error`).
     """
-    with transaction.atomic():
-        execution = Execution.objects.select_for_update().defer(*_UNUSED_RUN_COLUMNS).filter(pk=execution_id).first()
-        if execution is None:
-            return []
-        if execution.status in FINISHED_EXECUTION:
-            StepRun.objects.filter(execution=execution, advanced=False).update(advanced=True)
-            return []
-        if execution.status == ExecutionStatus.PAUSED:
-            return []
-        inbox = _inbox(execution)
-        if not inbox:
-            return []
-        return _advance_inbox(Runtime(execution, plan_of(execution), allow_inline=allow_inline), inbox)
+    blame = _Blame()
+    try:
+        with transaction.atomic():
+            execution = Execution.objects.select_for_update().defer(*_UNUSED_RUN_COLUMNS).filter(pk=execution_id).first()
+            if execution is None:
+                return []
+            if execution.status in FINISHED_EXECUTION:
+                StepRun.objects.filter(execution=execution, advanced=False).update(advanced=True)
+                return []
+            if execution.status == ExecutionStatus.PAUSED:
+                return []
+            inbox = _inbox(execution)
+            if not inbox:
+                return []
+            rt = Runtime(execution, plan_of(execution), allow_inline=allow_inline)
+            blame.runtime = rt
+            return _advance_inbox(rt, inbox)
+    except _TRANSIENT:
+        raise
+    except Exception as exc:
+        _fail_on_engine_error(execution_id, exc, node_id=blame.node)
+        return []
 
 
 def _inbox(execution: Execution) -> list[StepRun]:
@@ -252,6 +269,79 @@ def _advance_inbox(rt: Runtime, inbox: list[StepRun]) -> list[StepRun]:
     effects = rt.flush()
     _apply(effects, execution.pk)
     return effects.inline
+
+
+#
+# When the engine itself fails
+#
+
+# Errors of the database connection: the work is retried (or recovered by the sweep), never
+# blamed on the run.
+_TRANSIENT = (OperationalError, InterfaceError)
+
+
+class _Blame:
+    """Which node an exception escaping an advance is blamed on (the runtime's current node)."""
+
+    runtime: Runtime | None = None
+    fallback: str = ""
+
+    @property
+    def node(self) -> str:
+        return (self.runtime.current_node if self.runtime is not None else "") or self.fallback
+
+
+def _fail_on_engine_error(execution_id: int, exc: BaseException, *, node_id: str = "", step_result: tuple | None = None) -> None:
+    """An exception escaped an advance (its transaction rolled back): in a new transaction,
+    record the finished step's result (`step_result`: step id, expected status, columns) and
+    fail the run with an `EngineError` naming the node, the exception's type and message.
+
+    The run then holds nothing running that nobody will finish (DESIGN.md section 9).
+    """
+    logger.error("engine error in execution %s at node %r", execution_id, node_id or "?", exc_info=exc)
+    error = error_dict("EngineError", f"{type(exc).__name__}: {exc}"[:2000], node_id or None)
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().defer(*_UNUSED_RUN_COLUMNS).filter(pk=execution_id).first()
+        if execution is None:
+            return
+        rt = Runtime(execution, plan_of(execution))
+        if step_result is not None:
+            step_id, expect, fields = step_result
+            step = StepRun.objects.filter(pk=step_id, status=expect).first()
+            if step is not None:
+                for key, value in fields.items():
+                    setattr(step, key, value)
+                step.advanced = True
+                try:
+                    with transaction.atomic():
+                        StepRun.objects.filter(pk=step_id).update(**{**fields, "advanced": True})
+                except Exception:  # the result itself cannot be stored (e.g. a NUL byte): keep the failure
+                    step.status, step.output = StepStatus.FAILED, None
+                    StepRun.objects.filter(pk=step_id).update(status=StepStatus.FAILED, finished_at=timezone.now(), advanced=True, error=error)
+                rt.event(_STEP_EVENT[step.status], node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, **({"error": step.error} if step.error else {})})
+        if execution.status in FINISHED_EXECUTION:
+            _apply(rt.flush(), execution.pk)
+            return
+        rt.event("engine_error", node=node_id, payload={"error": error})
+        try:
+            with transaction.atomic():
+                rt._finish_execution(ExecutionStatus.FAILED, error=error)
+                effects = rt.flush()
+        except Exception:
+            # Cancelling the rest hit the same bug: end the run with the fewest writes possible.
+            logger.exception("could not fail execution %s the usual way", execution_id)
+            execution.refresh_from_db(fields=["last_seq", "status"])
+            now = timezone.now()
+            StepRun.objects.filter(execution_id=execution_id, status__in=list(ACTIVE_STEP)).update(status=StepStatus.CANCELLED, finished_at=now, advanced=True)
+            execution.last_seq += 1
+            event = ExecutionEvent.objects.create(execution=execution, seq=execution.last_seq, type="execution_failed", payload={"status": "failed", "error": error})
+            Execution.objects.filter(pk=execution_id).update(status=ExecutionStatus.FAILED, finished_at=now, error=error, last_seq=execution.last_seq)
+            publish.on_commit(execution_id, [event])
+            return
+        _apply(effects, execution.pk)
+
+
+_STEP_EVENT = {StepStatus.COMPLETED: "step_completed", StepStatus.FAILED: "step_failed", StepStatus.CANCELLED: "step_cancelled", StepStatus.SKIPPED: "step_skipped"}
 
 
 #
@@ -295,10 +385,7 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
         )
         publish.on_commit(step.execution_id, [event])
     if step.deadline_at:
-        from .. import tasks
-
-        countdown = max(0.0, (step.deadline_at - timezone.now()).total_seconds()) + 0.05
-        tasks.check_deadline.apply_async((step.pk,), countdown=countdown)
+        _schedule_deadline(step)
     return step
 
 
@@ -344,40 +431,68 @@ def _run_activity(step: StepRun) -> tuple[str, Any, dict | None, list]:
         return StepStatus.FAILED, None, error_dict(type(exc).__name__, str(exc) or type(exc).__name__, step.node_id), ctx.logs
 
 
-def finish_step(step_id: int, status: str, output: Any = None, error: dict | None = None, logs: list | None = None, *, expect: str = StepStatus.RUNNING, advance_now: bool = True, allow_inline: bool = False) -> list[StepRun]:
+def finish_step(step_id: int, status: str, output: Any = None, error: dict | None = None, logs: list | None = None, *, expect: str = StepStatus.RUNNING, advance_now: bool = True, allow_inline: bool = False, sticky: Sticky | None = None) -> list[StepRun]:
     """Record a step's result and advance its run, in one transaction under the run's lock.
 
     Does nothing when the step is no longer `expect` (cancelled or timed out meanwhile).
-    Returns local steps to run inline.
+    Returns steps for the caller to run: local steps to claim and run inline, and, with
+    `sticky`, the next worker step already claimed for this worker (status running).
+
+    The hop is one transaction: lock the run and read the step (one statement), read the
+    steps the next nodes refer to, insert the next steps, write the finished step, insert
+    the events, update the run. An exception while advancing records the result anyway
+    and fails the run with an `EngineError` (`_fail_on_engine_error`).
     """
-    with transaction.atomic():
-        step = StepRun.objects.filter(pk=step_id).first()
-        if step is None:
-            return []
-        execution = Execution.objects.select_for_update().defer(*_UNUSED_RUN_COLUMNS).get(pk=step.execution_id)
-        fields = _result_fields(status, output, error, logs)
-        updated = StepRun.objects.filter(pk=step_id, status=expect).update(**fields)
-        if not updated:
-            return []
-        # The row now holds exactly what was read plus `fields` (the conditional update above
-        # is the only writer that matters: others change heartbeat/deadline columns only).
-        for key, value in fields.items():
-            setattr(step, key, value)
-        event_type = {StepStatus.COMPLETED: "step_completed", StepStatus.FAILED: "step_failed", StepStatus.CANCELLED: "step_cancelled"}[status]
-        payload: dict[str, Any] = {"attempt": step.attempt}
-        if status == StepStatus.COMPLETED:
-            payload["output"] = step.output
-            payload["duration_ms"] = step.duration_ms
-        elif error:
-            payload["error"] = error
-        # The step's event goes out with the advance's own writes: one INSERT of events and one
-        # UPDATE of the run for both.
-        rt = Runtime(execution, plan_of(execution), allow_inline=allow_inline)
-        rt.event(event_type, node=step.node_id, scope=step.scope, step=step, payload=payload)
-        if not advance_now or execution.status in FINISHED_EXECUTION or execution.status == ExecutionStatus.PAUSED:
-            _apply(rt.flush(), execution.pk)
-            return []
-        return _advance_inbox(rt, _inbox(execution))
+    fields = _result_fields(status, output, error, logs)
+    blame = _Blame()
+    try:
+        with transaction.atomic():
+            step = (
+                StepRun.objects.select_related("execution").select_for_update(of=("execution",))
+                .defer(*(f"execution__{name}" for name in _UNUSED_RUN_COLUMNS)).filter(pk=step_id).first()
+            )
+            if step is None or step.status != expect:
+                return []
+            blame.fallback = step.node_id
+            execution = step.execution
+            for key, value in fields.items():
+                setattr(step, key, value)
+            rt = Runtime(execution, plan_of(execution), allow_inline=allow_inline, sticky=sticky)
+            blame.runtime = rt
+            rt.event(_STEP_EVENT[status], node=step.node_id, scope=step.scope, step=step, payload=_step_payload(step, status, error))
+            if not advance_now or execution.status in FINISHED_EXECUTION or execution.status == ExecutionStatus.PAUSED:
+                # Recorded, not taken into account: the chord callback, resume or the sweep will.
+                step.advanced = execution.status in FINISHED_EXECUTION
+                rt.record_finished(step, expect)
+                _apply(rt.flush(), execution.pk)
+                return []
+            rt.record_finished(step, expect)
+            rt.load_for_finish(step)
+            rt.on_finished(step)
+            effects = rt.flush()
+            _apply(effects, execution.pk)
+            return effects.inline
+    except Runtime.Lost:  # the step changed under us (a chord member's own write): nothing to do
+        return []
+    except _TRANSIENT:
+        raise
+    except Exception as exc:
+        _fail_on_engine_error(_execution_id_of(step_id), exc, node_id=blame.node, step_result=(step_id, expect, fields))
+        return []
+
+
+def _execution_id_of(step_id: int) -> int:
+    return StepRun.objects.filter(pk=step_id).values_list("execution_id", flat=True).first() or 0
+
+
+def _step_payload(step: StepRun, status: str, error: dict | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"attempt": step.attempt}
+    if status == StepStatus.COMPLETED:
+        payload["output"] = step.output
+        payload["duration_ms"] = step.duration_ms
+    elif error:
+        payload["error"] = error
+    return payload
 
 
 def _result_fields(status: str, output: Any, error: dict | None, logs: list | None) -> dict[str, Any]:
@@ -419,37 +534,68 @@ def execute_chord_step(step_id: int, *, worker: str = "", task_id: str = "") -> 
         from .. import tasks
 
         tasks.check_deadline.apply_async((step.pk,), countdown=float(timeout) + 0.05)
-    status, output, error, logs = _run_activity(step)
-    if status == StepStatus.CANCELLED:
-        return
-    StepRun.objects.filter(pk=step_id, status=StepStatus.RUNNING).update(**_result_fields(status, output, error, logs))
+    with running(step_id):
+        status, output, error, logs = _run_activity(step)
+        if status == StepStatus.CANCELLED:
+            return
+        StepRun.objects.filter(pk=step_id, status=StepStatus.RUNNING).update(**_result_fields(status, output, error, logs))
+
+
+@dataclass
+class Sticky:
+    """A worker's offer to run the next ready step itself (Temporal's sticky queues): the advance
+    inserts it already claimed by `worker`, and the worker runs it right after commit."""
+
+    worker: str
+    queue: str = ""
 
 
 def execute_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:
-    """Run one step (the body of the Celery task), then the local steps it makes ready."""
+    """Run one step (the body of the Celery task), then the steps its advance hands back: local
+    steps, claimed here, and sticky steps, already claimed for this worker by the advance.
+
+    A chain of sticky steps hands back to Celery after STICKY_BUDGET_STEPS steps or
+    STICKY_BUDGET_SECONDS, so one run cannot hold a worker slot while others wait.
+    """
     worker = worker or _hostname()
-    queue = [step_id]
+    queue: list[StepRun | int] = [step_id]
     started = time.monotonic()
     ran = 0
     while queue:
         current = queue.pop(0)
-        if ran and (time.monotonic() - started > INLINE_BUDGET_SECONDS or ran >= INLINE_BUDGET_STEPS):
-            # Over budget: the rest goes through the queue like any step.
-            from .. import tasks
-
-            StepRun.objects.filter(pk__in=[current, *queue]).update(dispatched_at=timezone.now())
-            for rest in [current, *queue]:
-                tasks.run_step.apply_async((rest,))
-            return
-        step = _claim(current, worker, task_id if current == step_id else f"inline-{current}")
+        if isinstance(current, StepRun):  # claimed by the advance (sticky), or a local step to claim
+            step = current if current.status == StepStatus.RUNNING else _claim(current.pk, worker, f"inline-{current.pk}")
+        else:
+            step = _claim(current, worker, task_id if current == step_id else f"inline-{current}")
         ran += 1
         if step is None:
             continue
-        status, output, error, logs = _run_activity(step)
-        if status == StepStatus.CANCELLED:
-            continue  # whoever cancelled it has recorded that
-        inline = _finish_with_retries(step.pk, status, output, error, logs, advance_now=not step.in_chord)
-        queue.extend(s.pk for s in inline)
+        within_budget = ran < STICKY_BUDGET_STEPS and time.monotonic() - started < STICKY_BUDGET_SECONDS
+        with running(step.pk):
+            status, output, error, logs = _run_activity(step)
+            if status == StepStatus.CANCELLED:
+                continue  # whoever cancelled it has recorded that
+            follow = _finish_with_retries(
+                step.pk, status, output, error, logs, advance_now=not step.in_chord,
+                sticky=Sticky(worker) if within_budget else None,
+            )
+        if not within_budget and follow:
+            # Over budget: the rest goes through the queue like any step.
+            from .. import tasks
+
+            pending = [s.pk for s in follow]
+            StepRun.objects.filter(pk__in=pending).update(dispatched_at=timezone.now())
+            for rest in pending:
+                tasks.run_step.apply_async((rest,))
+            continue
+        queue.extend(follow)
+
+
+def _schedule_deadline(step: StepRun) -> None:
+    from .. import tasks
+
+    countdown = max(0.0, (step.deadline_at - timezone.now()).total_seconds()) + 0.05
+    tasks.check_deadline.apply_async((step.pk,), countdown=countdown)
 
 
 #
@@ -457,21 +603,23 @@ def execute_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:
 #
 
 
-def _finish_with_retries(step_id: int, status, output, error, logs, *, advance_now: bool) -> list[StepRun]:
-    """Record a result even through a transient database error (a deadlock victim, a
-    restarted server): a step left `running` by a live worker would otherwise wait for
-    its timeout, since the worker's heartbeat keeps it fresh."""
-    from django.db import DatabaseError, close_old_connections
+def _finish_with_retries(step_id: int, status, output, error, logs, *, advance_now: bool, sticky: Sticky | None = None) -> list[StepRun]:
+    """Record a result through a transient database error (a deadlock victim, a restarted
+    server). When the database stays away longer than the retries, the step is left
+    `running`: this process stops heartbeating it, so the reaper gives it a new attempt."""
+    from django.db import close_old_connections
 
-    for attempt in range(5):
+    delays = (0.2, 0.5, 1.0, 2.0, 4.0)
+    for attempt, delay in enumerate(delays, start=1):
         try:
-            return finish_step(step_id, status, output, error, logs, advance_now=advance_now, allow_inline=True)
+            return finish_step(step_id, status, output, error, logs, advance_now=advance_now, allow_inline=True, sticky=sticky)
         except DatabaseError:
-            if attempt == 4:
-                raise
-            logger.warning("recording step %s failed (attempt %s); retrying", step_id, attempt + 1, exc_info=True)
+            if attempt == len(delays):
+                logger.error("could not record the result of step %s; the reaper will retry it", step_id, exc_info=True)
+                return []
+            logger.warning("recording step %s failed (attempt %s); retrying", step_id, attempt, exc_info=True)
             close_old_connections()
-            time.sleep(0.2 * (attempt + 1))
+            time.sleep(delay)
     return []
 
 
@@ -518,63 +666,135 @@ def check_deadline(step_id: int) -> None:
     finish_step(step_id, StepStatus.FAILED, error=error_dict("StepTimeout", f"the step did not finish within its timeout ({seconds} s)", step.node_id))
 
 
-def heartbeat(worker: str) -> int:
-    """Mark the running steps of `worker` alive."""
-    return StepRun.objects.filter(status=StepStatus.RUNNING, worker=worker).update(heartbeat_at=timezone.now())
+#
+# Heartbeats: the steps this process is running now
+#
+
+_RUNNING: dict[int, float] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+@contextmanager
+def running(step_id: int):
+    """Mark `step_id` as running in this process for as long as the block lasts: only such
+    steps are heartbeated, so a step whose result could not be recorded (or that an exception
+    left behind) stops looking alive and the reaper recovers it."""
+    with _RUNNING_LOCK:
+        _RUNNING[step_id] = time.monotonic()
+    try:
+        yield
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.pop(step_id, None)
+
+
+def running_steps() -> list[int]:
+    with _RUNNING_LOCK:
+        return list(_RUNNING)
+
+
+def heartbeat(worker: str = "") -> int:
+    """Mark alive the running steps this process is executing now (not every row that
+    carries this worker's name); returns how many rows were refreshed."""
+    ids = running_steps()
+    if not ids:
+        return 0
+    return StepRun.objects.filter(pk__in=ids, status=StepStatus.RUNNING).update(heartbeat_at=timezone.now())
 
 
 def sweep() -> dict[str, int]:
     """The periodic safety net: re-dispatch lost work, fire overdue timers, reap steps of dead
-    workers, advance runs whose advance message was lost. Safe to run anywhere, any time;
-    one sweeper at a time (advisory lock)."""
-    counts = {"reaped": 0, "timed_out": 0, "timers": 0, "redispatched": 0, "advanced": 0}
+    workers, advance runs whose advance message was lost, fail runs that hold nothing that
+    could move them on. Safe to run anywhere, any time; one sweeper at a time (advisory lock).
+
+    Each run is handled in its own transaction and try block: one poisoned run is logged
+    and skipped, and never stops the recovery of the others.
+    """
+    counts = {"reaped": 0, "timed_out": 0, "timers": 0, "redispatched": 0, "advanced": 0, "stuck": 0, "errors": 0}
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_ID])
         if not cursor.fetchone()[0]:
             return counts
     try:
-        from .. import tasks
-
-        now = timezone.now()
-        grace = timedelta(seconds=settings.WB_STEP_HEARTBEAT_GRACE)
-        for step in StepRun.objects.filter(status=StepStatus.RUNNING, heartbeat_at__lt=now - grace).only("id", "node_id", "worker")[:500]:
-            finish_step(step.pk, StepStatus.FAILED, error=error_dict(WORKER_LOST, f"worker {step.worker or '?'} stopped answering while running this step", step.node_id))
-            counts["reaped"] += 1
-        for step_id in StepRun.objects.filter(status=StepStatus.RUNNING, deadline_at__lt=now).values_list("id", flat=True)[:500]:
-            check_deadline(step_id)
-            counts["timed_out"] += 1
-        for timer_id in Timer.objects.filter(fired_at__isnull=True, fire_at__lte=now).values_list("id", flat=True)[:500]:
-            fire_timer(timer_id)
-            counts["timers"] += 1
-        redispatch_after = timedelta(seconds=getattr(settings, "WB_REDISPATCH_AFTER", 60))
-        lost = StepRun.objects.filter(status=StepStatus.PENDING).filter(
-            Q(dispatched_at__lt=now - redispatch_after) | Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=5))
-        ).exclude(execution__status__in=list(FINISHED_EXECUTION) + [ExecutionStatus.PAUSED])
-        for step_id in lost.values_list("id", flat=True)[:500]:
-            StepRun.objects.filter(pk=step_id).update(dispatched_at=now)
-            tasks.run_step.apply_async((step_id,))
-            counts["redispatched"] += 1
-        stalled = (
-            StepRun.objects.filter(advanced=False, finished_at__lt=now - timedelta(seconds=3))
-            .exclude(execution__status=ExecutionStatus.PAUSED)
-            .values_list("execution_id", flat=True)
-            .distinct()
-        )
-        for execution_id in list(stalled)[:200]:
-            advance(execution_id)
-            counts["advanced"] += 1
-        # Parents still waiting for children that have finished (the message was lost).
-        from .children import child_finished
-
-        orphans = StepRun.objects.filter(status=StepStatus.WAITING, node_type__in=["child_workflow", "await_child"], created_at__lt=now - timedelta(seconds=3)).values_list("state", flat=True)[:500]
-        child_ids = [state.get("child_id") for state in orphans if isinstance(state, dict) and state.get("child_id")]
-        for child_id in Execution.objects.filter(pk__in=child_ids, status__in=[s for s in FINISHED_EXECUTION if s != ExecutionStatus.CONTINUED]).values_list("pk", flat=True):
-            child_finished(child_id)
-            counts["advanced"] += 1
+        _sweep(counts)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_ID])
     return counts
+
+
+def _each(counts: dict[str, int], key: str, items, action) -> None:
+    for item in items:
+        try:
+            action(item)
+            counts[key] += 1
+        except _TRANSIENT:
+            raise
+        except Exception:
+            counts["errors"] += 1
+            logger.exception("sweep: %s of %s failed; going on with the others", key, item)
+
+
+def _sweep(counts: dict[str, int]) -> None:
+    from .. import tasks
+
+    now = timezone.now()
+    grace = timedelta(seconds=settings.WB_STEP_HEARTBEAT_GRACE)
+    lost_workers = StepRun.objects.filter(status=StepStatus.RUNNING, heartbeat_at__lt=now - grace).only("id", "node_id", "worker")[:500]
+    _each(counts, "reaped", list(lost_workers), lambda step: finish_step(
+        step.pk, StepStatus.FAILED, error=error_dict(WORKER_LOST, f"worker {step.worker or '?'} stopped answering while running this step", step.node_id)
+    ))
+    _each(counts, "timed_out", list(StepRun.objects.filter(status=StepStatus.RUNNING, deadline_at__lt=now).values_list("id", flat=True)[:500]), check_deadline)
+    _each(counts, "timers", list(Timer.objects.filter(fired_at__isnull=True, fire_at__lte=now).values_list("id", flat=True)[:500]), fire_timer)
+    redispatch_after = timedelta(seconds=getattr(settings, "WB_REDISPATCH_AFTER", 60))
+    lost = StepRun.objects.filter(status=StepStatus.PENDING).filter(
+        Q(dispatched_at__lt=now - redispatch_after) | Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=5))
+    ).exclude(execution__status__in=list(FINISHED_EXECUTION) + [ExecutionStatus.PAUSED])
+
+    def redispatch(step_id: int) -> None:
+        StepRun.objects.filter(pk=step_id).update(dispatched_at=now)
+        tasks.run_step.apply_async((step_id,))
+
+    _each(counts, "redispatched", list(lost.values_list("id", flat=True)[:500]), redispatch)
+    stalled = (
+        StepRun.objects.filter(advanced=False, finished_at__lt=now - timedelta(seconds=3))
+        .exclude(execution__status=ExecutionStatus.PAUSED)
+        .values_list("execution_id", flat=True)
+        .distinct()
+    )
+    _each(counts, "advanced", list(stalled[:200]), advance)
+    # Parents still waiting for children that have finished (the message was lost).
+    from .children import child_finished
+
+    orphans = StepRun.objects.filter(status=StepStatus.WAITING, node_type__in=["child_workflow", "await_child"], created_at__lt=now - timedelta(seconds=3)).values_list("state", flat=True)[:500]
+    child_ids = [state.get("child_id") for state in orphans if isinstance(state, dict) and state.get("child_id")]
+    finished_children = Execution.objects.filter(pk__in=child_ids, status__in=[s for s in FINISHED_EXECUTION if s != ExecutionStatus.CONTINUED]).values_list("pk", flat=True)
+    _each(counts, "advanced", list(finished_children), child_finished)
+    _each(counts, "stuck", stuck_executions(now), _fail_stuck)
+
+
+def stuck_executions(now=None) -> list[int]:
+    """Runs that are not finished yet hold nothing that could move them on: no active step
+    (running, pending, scheduled, waiting) and no finished step still to take into account.
+    The invariant says there are none; the sweep fails any it finds."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT e.id FROM executions_execution e
+            WHERE e.status IN ('running', 'waiting') AND e.created_at < %s
+              AND NOT EXISTS (
+                SELECT 1 FROM executions_steprun s WHERE s.execution_id = e.id
+                  AND (s.status IN ('scheduled', 'pending', 'running', 'waiting') OR NOT s.advanced))
+            ORDER BY e.id LIMIT 100
+            """,
+            [now - timedelta(seconds=STUCK_AFTER_SECONDS)],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _fail_stuck(execution_id: int) -> None:
+    _fail_on_engine_error(execution_id, RuntimeError("the run had no running step, timer, or node waiting for a signal, approval or child"))
 
 
 #

@@ -25,7 +25,7 @@ from apps.workflows.definition import expressions
 from apps.workflows.definition.plan import NodePlan, Plan
 from apps.workflows.definition.registry import get_activity
 
-from ..choices import ExecutionStatus, StepStatus
+from ..choices import ACTIVE_STEP, FINISHED_STEP, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun, Timer
 from .redaction import redact
 
@@ -88,6 +88,108 @@ def _update_many(steps: list[StepRun], fields: list[str]) -> None:
         cursor.execute(sql, params)
 
 
+_STEP_REF = re.compile(r"^\$\.steps\.([A-Za-z_][\w\-]*)")
+
+
+def step_refs(plan: Plan, node: NodePlan) -> set[str] | None:
+    """The node ids whose steps `node`'s spec refers to through `$.steps.<id>` (None: it reads
+    `$.steps` as a whole, so every step of the scope is needed). Memoised on the plan."""
+    cache = plan.__dict__.setdefault("_step_refs", {})
+    if node.id not in cache:
+        found: set[str] | None = set()
+        for path in expressions.references_in(node.spec):
+            if not path.startswith("$.steps"):
+                continue
+            m = _STEP_REF.match(path)
+            if m is None:
+                found = None
+                break
+            found.add(m.group(1))
+        cache[node.id] = found
+    return cache[node.id]
+
+
+class _StepsView(dict):
+    """`$.steps` of a context, read on demand: each node's latest finished step in the innermost
+    scope instance that has one. Iterating it reads the whole chain of scopes."""
+
+    def __init__(self, rt: "Runtime", chain: list[str]):
+        super().__init__()
+        self._rt = rt
+        self._chain = chain
+        self._whole = False
+
+    @staticmethod
+    def _entry(step: StepRun) -> dict:
+        if step.status == StepStatus.COMPLETED:
+            return {"output": step.output, "status": step.status}
+        return {"output": None, "status": step.status, "error": step.error}
+
+    def _find(self, node_id: Any) -> dict | None:
+        if not isinstance(node_id, str):
+            return None
+        if dict.__contains__(self, node_id):
+            return dict.__getitem__(self, node_id)
+        if self._whole:
+            return None
+        for instance in reversed(self._chain):
+            for step in reversed(self._rt.steps_of(instance, node_id)):
+                if step.status in (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED):
+                    entry = self._entry(step)
+                    dict.__setitem__(self, node_id, entry)
+                    return entry
+        return None
+
+    def _materialise(self) -> None:
+        if self._whole:
+            return
+        whole: dict[str, dict] = {}
+        for instance in self._chain:
+            for step in self._rt.steps_in(instance):
+                if step.status in (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED):
+                    whole[step.node_id] = self._entry(step)
+        dict.clear(self)
+        dict.update(self, whole)
+        self._whole = True
+
+    def __contains__(self, key: object) -> bool:
+        return self._find(key) is not None
+
+    def __getitem__(self, key: Any) -> Any:
+        found = self._find(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        found = self._find(key)
+        return default if found is None else found
+
+    def __iter__(self):
+        self._materialise()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._materialise()
+        return dict.__len__(self)
+
+    def keys(self):
+        self._materialise()
+        return dict.keys(self)
+
+    def values(self):
+        self._materialise()
+        return dict.values(self)
+
+    def items(self):
+        self._materialise()
+        return dict.items(self)
+
+    def __repr__(self) -> str:
+        self._materialise()
+        return dict.__repr__(self)
+
+
 @dataclass
 class SideEffects:
     dispatch: list[StepRun] = field(default_factory=list)
@@ -96,6 +198,8 @@ class SideEffects:
     revoke: list[str] = field(default_factory=list)
     timers: list[Timer] = field(default_factory=list)
     events: list[ExecutionEvent] = field(default_factory=list)
+    # Sticky steps with a timeout: their deadline check is scheduled after commit.
+    deadlines: list[StepRun] = field(default_factory=list)
     finished: bool = False
 
     def merge(self, other: "SideEffects") -> None:
@@ -105,17 +209,27 @@ class SideEffects:
         self.revoke += other.revoke
         self.timers += other.timers
         self.events += other.events
+        self.deadlines += other.deadlines
         self.finished = self.finished or other.finished
 
 
 class Runtime:
-    def __init__(self, execution: Execution, plan: Plan, *, allow_inline: bool = False):
+    class Lost(Exception):
+        """A finished step changed under the advance (its conditional write matched nothing)."""
+
+    def __init__(self, execution: Execution, plan: Plan, *, allow_inline: bool = False, sticky: Any = None):
         self.ex = execution
         self.plan = plan
         self.allow_inline = allow_inline
+        # orchestrator.Sticky: the next worker step may be claimed for this worker (once).
+        self.sticky = sticky
+        # Finished steps whose write must still find them in the status they were read in.
+        self._guarded: dict[int, str] = {}
         self.now = timezone.now()
         self.effects = SideEffects()
         self._scope_cache: dict[str, list[StepRun]] = {}
+        self._partial: dict[str, dict[str, list[StepRun]]] = {}
+        self._known: dict[int, StepRun] = {}
         self._dirty: dict[int, StepRun] = {}
         self._new: list[StepRun] = []
         self._events: list[ExecutionEvent] = []
@@ -127,16 +241,33 @@ class Runtime:
         self._scopes_reported: set[str] = set()
         # Parallel/loop fan-outs collected during one activation, sent as one group or chord.
         self._batch: list[StepRun] | None = None
+        # The fan-out's pending activity steps, inserted together when it ends.
+        self._deferred: list[StepRun] | None = None
         # Local activities run inline at most this many times per advance (bounds recursion).
         self._local_budget = 40
         # retry-failed: dynamic node id -> {item id: result} of items to keep.
         self.seeds: dict[str, dict] = {}
+        # The node being activated or finished: an exception escaping the advance is blamed on it.
+        self.current_node = ""
 
     # ------------------------------------------------------------------ storage
+    #
+    # Steps are read by scope instance, either whole (`steps_in`: the scope's completion, a
+    # chord's join) or only for the nodes an advance needs (`load_nodes`: the finished node,
+    # its successors and what they refer to), so a hop does not read more as a run grows.
+    # One instance per row (`_known`): a step read twice is the same object, dirty or not.
+
+    def adopt(self, step: StepRun) -> StepRun:
+        """The instance of `step`'s row this advance works with (registering `step` if new)."""
+        return self._known.setdefault(step.pk, step) if step.pk is not None else step
+
+    def _adopt_all(self, steps) -> list[StepRun]:
+        return [self._known.setdefault(step.pk, step) for step in steps]
 
     def steps_in(self, scope: str) -> list[StepRun]:
         if scope not in self._scope_cache:
-            self._scope_cache[scope] = list(StepRun.objects.filter(execution=self.ex, scope=scope).order_by("id"))
+            self._scope_cache[scope] = self._adopt_all(StepRun.objects.filter(execution=self.ex, scope=scope).order_by("id"))
+            self._partial.pop(scope, None)
         return self._scope_cache[scope]
 
     def prime(self, scopes) -> None:
@@ -145,22 +276,78 @@ class Runtime:
         if len(missing) < 2:
             return
         loaded: dict[str, list[StepRun]] = {scope: [] for scope in missing}
-        for step in StepRun.objects.filter(execution=self.ex, scope__in=missing).order_by("id"):
+        for step in self._adopt_all(StepRun.objects.filter(execution=self.ex, scope__in=missing).order_by("id")):
             loaded[step.scope].append(step)
         self._scope_cache.update(loaded)
+        for scope in missing:
+            self._partial.pop(scope, None)
+
+    def load_nodes(self, scope: str, node_ids) -> None:
+        """Read the steps of `node_ids` in `scope` (one query for those not read yet)."""
+        if scope in self._scope_cache:
+            return
+        part = self._partial.setdefault(scope, {})
+        missing = [node_id for node_id in dict.fromkeys(node_ids) if node_id not in part]
+        if not missing:
+            return
+        for node_id in missing:
+            part[node_id] = []
+        for step in self._adopt_all(StepRun.objects.filter(execution=self.ex, scope=scope, node_id__in=missing).order_by("id")):
+            part[step.node_id].append(step)
+
+    def steps_of(self, scope: str, node_id: str) -> list[StepRun]:
+        """Every step of `node_id` in scope instance `scope`, oldest first."""
+        if scope in self._scope_cache:
+            return [step for step in self._scope_cache[scope] if step.node_id == node_id]
+        part = self._partial.get(scope)
+        if part is None or node_id not in part:
+            self.load_nodes(scope, [node_id])
+            part = self._partial[scope]
+        return part[node_id]
 
     def latest(self, scope: str, node_id: str) -> StepRun | None:
-        found = None
-        for step in self.steps_in(scope):
-            if step.node_id == node_id:
-                found = step
-        return found
+        steps = self.steps_of(scope, node_id)
+        return steps[-1] if steps else None
+
+    def load_for_finish(self, step: StepRun) -> None:
+        """Read, in one query, what taking `step` into account will look at: its node's steps,
+        its successors and their predecessors, the error handler, and the steps the successors'
+        params and conditions refer to. Anything else is read on demand."""
+        node = self.plan.nodes.get(step.node_id)
+        if node is None or step.scope in self._scope_cache:
+            return
+        wanted = {node.id, *node.successors}
+        for target_id in node.successors:
+            target = self.plan.nodes.get(target_id)
+            if target is None:
+                continue
+            wanted.update(target.predecessors)
+            refs = step_refs(self.plan, target)
+            if refs is None:
+                self.steps_in(step.scope)
+                return
+            wanted.update(refs)
+        if node.on_error:
+            handler = self.plan.node(node.on_error)
+            wanted.add(handler.id)
+            wanted.update(handler.handles)
+        self.adopt(step)
+        self.load_nodes(step.scope, [n for n in wanted if n in self.plan.nodes])
 
     def touch(self, step: StepRun) -> None:
         if step.pk:
             self._dirty[step.pk] = step
 
-    def new_step(self, scope: str, node: NodePlan, *, status: str, attempt: int = 1, **fields: Any) -> StepRun:
+    def record_finished(self, step: StepRun, expect: str) -> None:
+        """`step` (read under the run's lock, its result set in memory) is written at flush,
+        on condition that it is still `expect`; otherwise the flush raises Runtime.Lost."""
+        self.adopt(step)
+        self._guarded[step.pk] = expect
+        self.touch(step)
+
+    def new_step(self, scope: str, node: NodePlan, *, status: str, attempt: int = 1, defer: bool = False, **fields: Any) -> StepRun:
+        """A new step run, inserted now, or with `defer` at the end of the fan-out that makes it
+        (one multi-row INSERT for all its branches)."""
         step = StepRun(
             execution=self.ex,
             node_id=node.id,
@@ -171,8 +358,17 @@ class Runtime:
             status=status,
             **fields,
         )
-        step.save(force_insert=True)
-        self.steps_in(scope).append(step)
+        if scope not in self._scope_cache:
+            self.steps_of(scope, node.id)  # earlier attempts of the node are known before this one joins them
+        if defer and self._deferred is not None:
+            self._deferred.append(step)
+        else:
+            step.save(force_insert=True)
+            self.adopt(step)
+        if scope in self._scope_cache:
+            self._scope_cache[scope].append(step)
+        else:
+            self._partial[scope][node.id].append(step)
         self._new.append(step)
         return step
 
@@ -202,13 +398,20 @@ class Runtime:
         if self._dirty:
             fields = ["status", "output", "error", "state", "advanced", "started_at", "finished_at", "scheduled_for", "in_chord", "logs", "worker"]
             dirty = list(self._dirty.values())
+            guarded = [step for step in dirty if step.pk in self._guarded]
+            dirty = [step for step in dirty if step.pk not in self._guarded]
+            for step in guarded:
+                # The step's result and its `advanced` flag in one conditional UPDATE.
+                if not StepRun.objects.filter(pk=step.pk, status=self._guarded[step.pk]).update(**{name: getattr(step, name) for name in fields}):
+                    raise Runtime.Lost(step.pk)
             if len(dirty) <= 3:
                 # The usual advance touches one or two steps: plain UPDATEs are several times
                 # cheaper to build than bulk_update's CASE WHEN per field.
                 for step in dirty:
                     StepRun.objects.filter(pk=step.pk).update(**{name: getattr(step, name) for name in fields})
-            else:
+            elif dirty:
                 _update_many(dirty, fields)
+            self._guarded.clear()
             self._dirty.clear()
         if self._events:
             self.effects.events += ExecutionEvent.objects.bulk_create(self._events)
@@ -222,7 +425,6 @@ class Runtime:
 
     def context(self, scope: str, extra: dict | None = None) -> dict:
         """The data a reference in `scope` may read: $.input, $.vars, $.steps, $.item, $.index …"""
-        steps: dict[str, Any] = {}
         chain = [""]
         rest = scope
         prefix = ""
@@ -233,15 +435,11 @@ class Runtime:
             prefix += m.group()
             chain.append(prefix)
             rest = rest[m.end():]
+        steps = _StepsView(self, chain)
         item: Any = None
         index: Any = None
         iteration: Any = None
         for instance in chain:
-            for step in self.steps_in(instance):
-                if step.status == StepStatus.COMPLETED:
-                    steps[step.node_id] = {"output": step.output, "status": step.status}
-                elif step.status in (StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED):
-                    steps[step.node_id] = {"output": None, "status": step.status, "error": step.error}
             if instance:
                 parent, node_id, idx = parent_scope(instance)
                 owner = self.plan.nodes.get(node_id)
@@ -277,6 +475,7 @@ class Runtime:
         self.activate(instance, entry, extra)
 
     def activate(self, scope: str, node: NodePlan, extra: dict | None = None) -> None:
+        self.current_node = node.id
         handler = getattr(self, f"activate_{node.type}", None)
         if handler is None:
             step = self.new_step(scope, node, status=StepStatus.FAILED, finished_at=self.now, error=error_dict("UnsupportedNode", f"node type {node.type} cannot run here", node.id))
@@ -302,16 +501,33 @@ class Runtime:
         except (KeyError, expressions.ReferenceError_) as exc:
             self._fail_now(scope, node, "ReferenceError", f"params: {exc.args[0] if exc.args else exc}")
             return
+        except Exception as exc:  # a run-time error of a template is this node's failure
+            self._fail_now(scope, node, "ExpressionError", f"params: {type(exc).__name__}: {exc}")
+            return
         params.update({k: v for k, v in given.items() if k in raw_keys})
         scheduled_for = self.now + timedelta(seconds=delay) if delay else None
+        # Sticky: the worker whose step made this one ready runs it itself, right after commit
+        # (not a local activity, which runs inline; not part of a fan-out, which goes out together).
+        sticky = self.sticky if (self.sticky is not None and not delay and self._batch is None and spec is not None
+                                 and not (self.allow_inline and spec.local) and not node.spec.get("queue")) else None
+        claimed: dict[str, Any] = {}
+        if sticky is not None:
+            self.sticky = None  # one per advance
+            timeout = node.spec.get("timeout")
+            claimed = {
+                "started_at": self.now, "heartbeat_at": self.now, "dispatched_at": self.now, "worker": sticky.worker, "task_id": "sticky",
+                **({"deadline_at": self.now + timedelta(seconds=float(timeout))} if timeout else {}),
+            }
         step = self.new_step(
             scope,
             node,
-            status=StepStatus.SCHEDULED if delay else StepStatus.PENDING,
+            defer=self._batch is not None and not delay and not (self.allow_inline and spec is not None and spec.local),
+            status=StepStatus.SCHEDULED if delay else StepStatus.RUNNING if sticky is not None else StepStatus.PENDING,
             attempt=attempt,
             input=params,
             scheduled_for=scheduled_for,
             state={**({"extra": extra} if extra else {}), **({"timeout": node.spec["timeout"]} if node.spec.get("timeout") else {}), **(carry or {})},
+            **claimed,
         )
         if delay:
             self.event("step_retry_scheduled", node=node.id, scope=scope, step=step, payload={"attempt": attempt, "delay_seconds": round(delay, 3)})
@@ -320,6 +536,12 @@ class Runtime:
             self.effects.timers.append(timer)
             return
         self.event("step_scheduled", node=node.id, scope=scope, step=step, payload={"activity": node.spec["activity"], "attempt": attempt, "input": params})
+        if sticky is not None:
+            self.event("step_started", node=node.id, scope=scope, step=step, payload={"attempt": attempt, "worker": sticky.worker, "sticky": True})
+            self.effects.inline.append(step)
+            if step.deadline_at:
+                self.effects.deadlines.append(step)
+            return
         if self.allow_inline and spec is not None and spec.local:
             if self._local_budget > 0 and not node.spec.get("timeout"):
                 # A local activity (cheap, no side effects outside the run) runs right here,
@@ -371,6 +593,9 @@ class Runtime:
         except (expressions.ConditionError, KeyError, TypeError) as exc:
             self._fail_now(scope, node, "ConditionError", str(exc))
             return
+        except Exception as exc:  # e.g. re.error from a pattern taken from run data
+            self._fail_now(scope, node, "ConditionError", f"{type(exc).__name__}: {exc}")
+            return
         if chosen is None:
             chosen = node.spec.get("default")
         output = {"chosen": chosen, "case": case_index}
@@ -411,21 +636,31 @@ class Runtime:
         """Start child scopes; single-step activity children go out together, as a chord when the join waits for all."""
         outer = self._batch
         self._batch = []
+        outer_deferred = self._deferred
+        if outer_deferred is None:
+            self._deferred = []
         for instance, scope_id in children:
             # The container was just created: its child scope instances have no steps yet.
             self._scope_cache.setdefault(instance, [])
             self.start_scope(instance, scope_id, extra)
         batch, self._batch = self._batch, outer
-        if not batch:
-            return
         singles = all(len(self.plan.scope(s).node_ids) == 1 for _, s in children)
         join_all = (node.type == "parallel" and node.spec.get("join", "all") == "all") or (
             node.type == "loop" and node.spec.get("complete_when", "all") == "all"
         )
-        if singles and join_all and len(batch) > 1 and outer is None:
+        chord = singles and join_all and len(batch) > 1 and outer is None
+        if chord:
             for step in batch:
                 step.in_chord = True
-                self.touch(step)
+                self.touch(step)  # a no-op for steps still to insert: the INSERT carries it
+        if outer_deferred is None:
+            deferred, self._deferred = self._deferred, None
+            if deferred:
+                StepRun.objects.bulk_create(deferred)
+                self._adopt_all(deferred)
+        if not batch:
+            return
+        if chord:
             self.effects.chords.append(batch)
         elif outer is not None:
             outer.extend(batch)
@@ -466,9 +701,16 @@ class Runtime:
                 children.append((f"{scope}{node.id}[{i}]/", node.id))
             self.touch(step)
             self._fan_out(step, node, children, extra)
-        elif mode == "while" and not self._loop_condition(step, node, scope):
-            self._complete_loop(step, node)
         else:
+            if mode == "while":
+                try:
+                    holds = self._loop_condition(step, node, scope)
+                except Exception as exc:  # ConditionError, or a run-time error such as re.error
+                    self._finish_container(step, node, ok=False, error=error_dict("ConditionError", f"{type(exc).__name__}: {exc}", node.id))
+                    return
+                if not holds:
+                    self._complete_loop(step, node)
+                    return
             self._next_iteration(step, node)
 
     def _loop_condition(self, step: StepRun, node: NodePlan, scope: str) -> bool:
@@ -497,16 +739,17 @@ class Runtime:
                 self.event("step_failed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "error": step.error})
         step.advanced = True
         self.touch(step)
+        self.current_node = step.node_id
         node = self.plan.node(step.node_id)
         scope = step.scope
         if step.status == StepStatus.COMPLETED:
             changes: dict[str, Any] = {}
             if node.spec.get("output_map"):
-                from apps.connectors.mapping import MappingError, apply
+                from apps.connectors.mapping import apply
 
                 try:
                     changes.update(apply(node.spec["output_map"], step.output))
-                except MappingError as exc:
+                except Exception as exc:  # MappingError, or any run-time error of the mapping
                     step.status, step.output = StepStatus.FAILED, None
                     step.error = error_dict("MappingError", f"output_map: {exc}", node.id, retryable=False)
                     self.event("step_failed", node=node.id, scope=scope, step=step, payload={"error": step.error})
@@ -631,7 +874,10 @@ class Runtime:
         self.on_finished(step)
 
     def _scope_nodes_resolved(self, scope: str) -> bool:
+        if any(step.scope == scope and step.status in ACTIVE_STEP for step in self._new):
+            return False  # this advance started something in the scope: it goes on
         scope_id = self._scope_id(scope)
+        self.steps_in(scope)  # one read of the scope, not one per node
         for node_id in self.plan.scope(scope_id).node_ids:
             step = self.latest(scope, node_id)
             if step is None or step.status not in (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED):
@@ -699,7 +945,7 @@ class Runtime:
         if scope_plan.result:
             try:
                 return expressions.resolve(scope_plan.result, self.context(scope))
-            except (KeyError, expressions.ReferenceError_):
+            except Exception:  # a result that cannot be resolved is None, as a missing reference
                 return None
         last = None
         for step in self.steps_in(scope):
@@ -733,7 +979,7 @@ class Runtime:
         # Steps this advance already changed are known by their in-memory state (the database
         # still says "running" until the flush): a step cancelled by an inner scope is not
         # cancelled again by the outer one (it was: up to three step_cancelled events).
-        known = {s.pk: s for steps in self._scope_cache.values() for s in steps}
+        known = dict(self._known)
         known.update(self._dirty)
         ids = []
         for step_id in qs.values_list("id", flat=True):
@@ -832,8 +1078,9 @@ class Runtime:
         mode = state["mode"]
         try:
             holds = self._loop_condition(container, node, container.scope)
-        except (expressions.ConditionError, KeyError, TypeError) as exc:
-            self._finish_container(container, node, ok=False, error=error_dict("ConditionError", str(exc), node.id))
+        except Exception as exc:  # ConditionError, or a run-time error such as re.error
+            message = str(exc) if isinstance(exc, (expressions.ConditionError, KeyError, TypeError)) else f"{type(exc).__name__}: {exc}"
+            self._finish_container(container, node, ok=False, error=error_dict("ConditionError", message, node.id))
             return
         if (mode == "while" and holds) or (mode == "until" and not holds):
             if node.spec.get("long_running") and state["iterations"] % int(node.spec.get("continue_every", 1000)) == 0:
@@ -880,6 +1127,9 @@ class Runtime:
                 output = expressions.resolve(output_spec, self.context(""))
         except (KeyError, expressions.ReferenceError_) as exc:
             self._finish_execution(ExecutionStatus.FAILED, error=error_dict("OutputError", f"output: {exc}"))
+            return
+        except Exception as exc:  # a run-time error of a template in the output
+            self._finish_execution(ExecutionStatus.FAILED, error=error_dict("OutputError", f"output: {type(exc).__name__}: {exc}"))
             return
         self._finish_execution(ExecutionStatus.COMPLETED, output=output)
 

@@ -61,7 +61,7 @@ def activate_approval(rt: "Runtime", scope: str, node: "NodePlan", extra: dict |
     try:
         title = str(expressions.resolve(spec["title"], context))
         description = str(expressions.resolve(spec.get("description", ""), context))
-    except (KeyError, expressions.ReferenceError_) as exc:
+    except Exception as exc:  # a missing reference or any run-time error of a template fails this node
         rt._fail_now(scope, node, "ReferenceError", str(exc))
         return
     outcomes = spec.get("outcomes") or ["approve", "reject"]
@@ -198,7 +198,7 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
         if handler.get("set"):
             try:
                 changes = expressions.resolve(handler["set"], rt.context("", {"signal": {"name": name, "payload": payload}}))
-            except (KeyError, expressions.ReferenceError_) as exc:
+            except Exception as exc:  # a missing reference or any run-time error of a template fails this node
                 changes = {}
                 rt.event("signal_handler_failed", payload={"signal": name, "error": str(exc)})
             if changes:
