@@ -15,8 +15,13 @@ class ConnectorsConfig(AppConfig):
     verbose_name = "Connectors"
 
     def ready(self) -> None:
+        from apps.executions.engine import hooks
+
         # Registers http.request, notify.*, map and ai.complete.
         from . import activities  # noqa: F401
+        from .mapping import apply
+
+        hooks.register("map_output", apply)
 
         # Operators may name in-house activity modules that are not packaged with an
         # entry point; importing one registers its activities (see docs/integrations.md).

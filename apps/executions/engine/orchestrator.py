@@ -9,6 +9,7 @@ conditional UPDATE from `pending`.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -31,7 +32,7 @@ from apps.workflows.definition.validator import compile_definition
 from ..activities import ActivityContext, ActivityError, StepCancelled
 from ..choices import ACTIVE_STEP, FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun, Timer
-from . import publish
+from . import hooks, publish
 from .redaction import redact
 from .runtime import WORKER_LOST, Runtime, SideEffects, error_dict
 
@@ -181,9 +182,8 @@ def start_execution(workflow, input: dict | None = None, *, acting_user=None, tr
     Raises DefinitionError if the definition is invalid and InputError if the
     input breaks the input schema; nothing is written then.
     """
-    from apps.metrics.correlation import get_correlation_id
-
-    correlation_id = correlation_id or get_correlation_id()  # the HTTP request's or task's id
+    if not correlation_id and hooks.registered("correlation_id"):
+        correlation_id = hooks.call("correlation_id")  # the HTTP request's or task's id
     definition = workflow.definition
     plan = compile_definition(definition)
     input = check_input(definition, {} if input is None else input)
@@ -367,28 +367,40 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
             # nor once its run has finished: nothing is written after the run's last event.
             if row is None or row[1] == ExecutionStatus.PAUSED or row[1] in FINISHED_EXECUTION:
                 return None
-        updated = StepRun.objects.filter(pk=step_id, status=StepStatus.PENDING).update(
-            status=StepStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker, task_id=task_id[:64] if task_id else ""
-        )
-        if not updated:
+        # The claim and the deadline (from the timeout the step carries, set at activation, so
+        # claiming never parses the definition) in one conditional UPDATE that returns the row.
+        claimed = list(StepRun.objects.raw(
+            f"""UPDATE {_STEP_TABLE} SET status = 'running', started_at = %s, heartbeat_at = %s, worker = %s, task_id = %s,
+                   deadline_at = CASE WHEN jsonb_typeof(state -> 'timeout') = 'number'
+                                      THEN %s::timestamptz + (state ->> 'timeout')::float8 * interval '1 second' ELSE deadline_at END
+                 WHERE id = %s AND status = 'pending' RETURNING *""",
+            [now, now, worker, (task_id or "")[:64], now, step_id],
+        ))
+        if not claimed:
             return None
-        step = StepRun.objects.get(pk=step_id)
-        # The step carries its timeout (set at activation), so claiming never parses the definition.
-        timeout = step.state.get("timeout") if isinstance(step.state, dict) else None
-        if timeout:
-            step.deadline_at = now + timedelta(seconds=float(timeout))
-            StepRun.objects.filter(pk=step_id).update(deadline_at=step.deadline_at)
-        seq = _next_seq(step.execution_id)
-        event = ExecutionEvent.objects.create(
-            execution_id=step.execution_id, seq=seq, type="step_started", node_id=step.node_id, scope=step.scope, step=step,
-            payload={"attempt": step.attempt, "worker": worker},
-        )
+        step = claimed[0]
+        payload = {"attempt": step.attempt, "worker": worker}
+        with connection.cursor() as cursor:
+            # The run's next sequence number and the step_started event in one statement.
+            cursor.execute(
+                f"""WITH seq AS (UPDATE {_RUN_TABLE} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq)
+                    INSERT INTO {_EVENT_TABLE} (execution_id, seq, type, node_id, scope, step_id, payload, actor, created_at)
+                    SELECT %s, seq.last_seq, 'step_started', %s, %s, %s, %s::jsonb, '', %s FROM seq RETURNING id, seq""",
+                [step.execution_id, step.execution_id, step.node_id, step.scope, step.pk, json.dumps(payload), now],
+            )
+            event_id, seq = cursor.fetchone()
+        event = ExecutionEvent(pk=event_id, execution_id=step.execution_id, seq=seq, type="step_started", node_id=step.node_id, scope=step.scope, step_id=step.pk, payload=payload, created_at=now)
         publish.on_commit(step.execution_id, [event])
     if step.deadline_at:
         _schedule_deadline(step)
     return step
 
 
+
+
+_STEP_TABLE = StepRun._meta.db_table
+_RUN_TABLE = Execution._meta.db_table
+_EVENT_TABLE = ExecutionEvent._meta.db_table
 
 
 def _next_seq(execution_id: int, count: int = 1) -> int:

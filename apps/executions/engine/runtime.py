@@ -27,10 +27,13 @@ from apps.workflows.definition.registry import get_activity
 
 from ..choices import ACTIVE_STEP, FINISHED_STEP, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun, Timer
+from . import hooks
 from .redaction import redact
 
 SEGMENT = re.compile(r"([A-Za-z][A-Za-z0-9_\-]*)\[(\d+)\]/$")
 DEFAULT_MAX_ITERATIONS = 10_000
+# A scope of at most this many nodes is read whole by a hop (still one statement, bounded size).
+SMALL_SCOPE = 16
 # Errors that do not count against a retry policy's attempts.
 WORKER_LOST = "WorkerLost"
 MAX_WORKER_LOSSES = 5
@@ -331,6 +334,9 @@ class Runtime:
             handler = self.plan.node(node.on_error)
             wanted.add(handler.id)
             wanted.update(handler.handles)
+        scope_nodes = self.plan.scope(self._scope_id(step.scope)).node_ids
+        if len(scope_nodes) <= SMALL_SCOPE:
+            wanted.update(scope_nodes)  # a small scope is read whole: its completion check needs no more
         self.adopt(step)
         self.load_nodes(step.scope, [n for n in wanted if n in self.plan.nodes])
 
@@ -745,10 +751,8 @@ class Runtime:
         if step.status == StepStatus.COMPLETED:
             changes: dict[str, Any] = {}
             if node.spec.get("output_map"):
-                from apps.connectors.mapping import apply
-
                 try:
-                    changes.update(apply(node.spec["output_map"], step.output))
+                    changes.update(hooks.call("map_output", node.spec["output_map"], step.output))
                 except Exception as exc:  # MappingError, or any run-time error of the mapping
                     step.status, step.output = StepStatus.FAILED, None
                     step.error = error_dict("MappingError", f"output_map: {exc}", node.id, retryable=False)
@@ -877,7 +881,9 @@ class Runtime:
         if any(step.scope == scope and step.status in ACTIVE_STEP for step in self._new):
             return False  # this advance started something in the scope: it goes on
         scope_id = self._scope_id(scope)
-        self.steps_in(scope)  # one read of the scope, not one per node
+        part = self._partial.get(scope)
+        if part is None or not all(node_id in part for node_id in self.plan.scope(scope_id).node_ids):
+            self.steps_in(scope)  # one read of the scope, not one per node
         for node_id in self.plan.scope(scope_id).node_ids:
             step = self.latest(scope, node_id)
             if step is None or step.status not in (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED):
@@ -1002,12 +1008,8 @@ class Runtime:
             approvals = [i for i in ids if (known.get(i) and known[i].node_type == "approval")] or list(
                 StepRun.objects.filter(pk__in=ids, node_type="approval").values_list("pk", flat=True)
             )
-            if approvals:
-                try:
-                    from apps.worklist.services import withdraw_work_items
-                except ImportError:
-                    return
-                withdraw_work_items(approvals)
+            if approvals and hooks.registered("withdraw_approvals"):
+                hooks.call("withdraw_approvals", approvals)
 
     # ------------------------------------------------------------------ containers
 

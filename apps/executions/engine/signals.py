@@ -15,6 +15,7 @@ from apps.workflows.definition.schema import RESERVED_SIGNALS
 
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, StepRun, Timer
+from . import hooks
 
 if TYPE_CHECKING:
     from apps.workflows.definition.plan import NodePlan
@@ -68,15 +69,13 @@ def activate_approval(rt: "Runtime", scope: str, node: "NodePlan", extra: dict |
     assignees = spec.get("assignees") or {}
     due_at = rt.now + timedelta(seconds=float(spec["due_in"])) if spec.get("due_in") else None
     step = rt.new_step(scope, node, status=StepStatus.WAITING, started_at=rt.now, input={"title": title, "description": description, "assignees": assignees, "outcomes": outcomes, "due_at": due_at.isoformat() if due_at else None}, state={"outcomes": outcomes})
-    try:
-        from apps.worklist.services import offer_work_item
-    except ImportError:
+    if not hooks.registered("offer_approval"):
         step.status, step.finished_at = StepStatus.FAILED, rt.now
         step.error = {"type": "ApprovalsUnavailable", "message": "the work-item app is not installed", "node": node.id}
         rt.touch(step)
         rt.on_finished(step)
         return
-    item = offer_work_item(step, title=title, description=description, users=list(assignees.get("users", [])), groups=list(assignees.get("groups", [])), outcomes=outcomes, due_at=due_at)
+    item = hooks.call("offer_approval", step, title=title, description=description, users=list(assignees.get("users", [])), groups=list(assignees.get("groups", [])), outcomes=outcomes, due_at=due_at)
     rt.event("approval_requested", node=node.id, scope=scope, step=step, payload={"title": title, "assignees": assignees, "outcomes": outcomes, "due_at": step.input["due_at"], "work_item": getattr(item, "pk", None)})
     if due_at:
         _timeout_timer(rt, step, float(spec["due_in"]))
