@@ -11,7 +11,7 @@ from apps.workflows import jsontext
 
 from .choices import FINISHED_EXECUTION
 from .engine import orchestrator
-from .models import Execution, ExecutionEvent, StepRun, Timer
+from .models import DynamicItem, Execution, ExecutionEvent, StepRun, Timer
 
 
 class SignalForm(forms.Form):
@@ -217,3 +217,21 @@ class TimerAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # the engine creates timers
+
+
+@admin.register(DynamicItem)
+class DynamicItemAdmin(admin.ModelAdmin):
+    """The items of dynamic nodes, one row each: what ran, what waits and on how many."""
+
+    list_display = ["item_id", "step", "status", "waiting", "attempts", "started_at", "finished_at"]
+    list_filter = ["status", "kept"]
+    search_fields = ["=step__execution__id", "item_id"]
+    list_select_related = ["step"]
+    readonly_fields = [f.name for f in DynamicItem._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False  # the engine creates them
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -538,10 +538,14 @@ class DynamicPanel:
 def dynamic_panels(steps: list[StepRun], events: list[ExecutionEvent] | None = None) -> list[DynamicPanel]:
     from .depgraph import DependencyGraph, GraphError
 
+    from .engine.dynamic import snapshot
+
     panels = []
     for step in steps:
-        state = step.state or {}
-        if step.node_type != "dynamic" or "status" not in state:
+        if step.node_type != "dynamic":
+            continue
+        state = snapshot(step)
+        if "status" not in state:
             continue
         status: dict[str, str] = state.get("status", {})
         deps: dict[str, list[str]] = state.get("deps", {})

@@ -321,3 +321,30 @@ def test_killing_the_worker_in_a_sticky_step_completes_the_run_with_each_attempt
     assert attempts[0].error["type"] == "WorkerLost"
     assert remote.hits("/fast") == 1
     assert remote.hits("/slow") == execution.events.filter(node_id="slow", type="step_started").count() == 2
+
+
+def _item_completion_statements(alice, width: int) -> tuple[int, list[str]]:
+    items = [{"id": "first"}] + [{"id": f"i{k}", "depends_on": ["first"]} for k in range(width)]
+    workflow = make(alice, [{"id": "build", "type": "dynamic", "items": "$.input.items", "max_concurrent": 4, "activity": "noop"}])
+    execution = start_execution(workflow, {"items": items})
+    step = execution.steps.get(scope="build[0]/")  # the item `first`, the only one ready
+    StepRun.objects.filter(pk=step.pk).update(status="running")
+    with CaptureQueriesContext(connection) as queries:
+        follow = finish_step(step.pk, "completed", {"built": True}, sticky=Sticky("test@here"))
+    started = list(execution.steps.filter(scope__regex=r"^build\[\d+\]/$").exclude(pk=step.pk).values_list("status", flat=True))
+    assert len(started) == 4 and len(follow) == 1  # four slots refilled at once, one of them sticky
+    return _statements(queries), [q["sql"][:100] for q in queries.captured_queries]
+
+
+def test_a_dynamic_item_completion_is_a_fixed_number_of_statements_whatever_the_node_size(transactional_db, alice, nowhere):
+    small, sql = _item_completion_statements(alice, 10)
+    large, _ = _item_completion_statements(alice, 300)
+    # Lock and read; read the item's scope; read the node's step; write the item's row; count the
+    # items in flight; unlock its dependents; start the ready ones (one UPDATE … RETURNING); insert
+    # their four steps (one statement, one of them claimed); write the finished step; insert the
+    # events; update the run; and after commit mark the three queued steps dispatched. The node's
+    # bookkeeping (its `state`, which grows with the items) is not written.
+    assert small == large == DYNAMIC_ITEM_STATEMENTS, "\n".join(sql)
+
+
+DYNAMIC_ITEM_STATEMENTS = 12

@@ -306,6 +306,19 @@ def test_a_declared_signal_is_sent_with_its_payload_and_others_are_refused(workf
     assert run.events.count() > before
 
 
+def _items(step, state, **statuses):
+    """The dynamic node's item rows, queued unless named."""
+    from apps.executions.models import DynamicItem
+
+    now = step.execution.started_at
+    DynamicItem.objects.bulk_create([
+        DynamicItem(step=step, index=i, item_id=item_id, status=statuses.get(item_id, "queued"),
+                    started_at=now if statuses.get(item_id) else None,
+                    finished_at=now if statuses.get(item_id) in ("completed", "failed") else None)
+        for i, item_id in enumerate(state["ids"])
+    ])
+
+
 def test_the_dynamic_panel_shows_slots_queue_critical_path_and_a_chart(workflow, as_alice):
     from datetime import timedelta
 
@@ -316,10 +329,8 @@ def test_the_dynamic_panel_shows_slots_queue_critical_path_and_a_chart(workflow,
     Ex.objects.filter(pk=run.pk).update(definition={**run.definition, "nodes": [*run.definition["nodes"], {"id": "build", "type": "dynamic", "items": [], "activity": "noop"}]})
     items = [{"id": "a"}, {"id": "b", "depends_on": ["a"]}, {"id": "c", "depends_on": ["b"]}, {"id": "d"}, {"id": "e"}]
     state = build_state(items, {"max_concurrent": 2})
-    state["status"].update(a="completed", d="running", e="running")
-    state["in_flight"] = ["d", "e"]
-    state["peak"] = 2
     step = StepRun.objects.create(execution=run, node_id="build", node_type="dynamic", status="waiting", state=state)
+    _items(step, state, a="completed", d="running", e="running")
     t0 = run.started_at
     for n, (type_, in_flight) in enumerate([("item_started", 1), ("item_started", 2), ("item_finished", 1), ("item_started", 2)]):
         ExecutionEvent.objects.create(execution=run, seq=100 + n, type=type_, node_id="build", step=step, payload={"in_flight": in_flight})
@@ -340,8 +351,8 @@ def test_a_finished_run_with_failed_items_offers_to_retry_them(workflow, as_alic
     run = make_run(workflow, status="failed")
     Ex.objects.filter(pk=run.pk).update(definition={**run.definition, "nodes": [*run.definition["nodes"], {"id": "build", "type": "dynamic", "items": [], "activity": "noop"}]})
     state = build_state([{"id": "a"}, {"id": "b"}], {})
-    state["status"].update(a="completed", b="failed")
-    StepRun.objects.create(execution=run, node_id="build", node_type="dynamic", status="failed", state=state)
+    step = StepRun.objects.create(execution=run, node_id="build", node_type="dynamic", status="failed", state=state)
+    _items(step, state, a="completed", b="failed")
     html = _html(as_alice.get(reverse("executions:detail", args=[run.pk])))
     assert "Retry failed items" in html
 

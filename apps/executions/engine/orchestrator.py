@@ -954,13 +954,16 @@ def retry_failed(execution: Execution, *, acting_user=None) -> Execution:
     Top-level steps before them are kept (as in retry_with_changes); items that
     completed keep their results. Raises InputError when the run has no such items.
     """
+    from .dynamic import snapshot
+
     seeds: dict[str, dict] = {}
     for step in StepRun.objects.filter(execution=execution, node_type="dynamic").order_by("id"):
-        status = step.state.get("status", {})
+        state = snapshot(step)
+        status = state.get("status", {})
         # In a finished run, an item still marked queued or running was cut short (the run was
         # cancelled or failed around it): it is retried like a cancelled one.
         if any(s != "completed" for s in status.values()):
-            seeds[step.node_id] = {i: step.state.get("results", {}).get(i) for i, s in status.items() if s == "completed"}
+            seeds[step.node_id] = {i: state.get("results", {}).get(i) for i, s in status.items() if s == "completed"}
     if not seeds:
         raise InputError("execution", "this run has no failed or blocked items to retry")
     if execution.status not in FINISHED_EXECUTION:

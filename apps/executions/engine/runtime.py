@@ -340,6 +340,13 @@ class Runtime:
         self.adopt(step)
         self.load_nodes(step.scope, [n for n in wanted if n in self.plan.nodes])
 
+    def insert_deferred(self) -> None:
+        """Insert the steps deferred since `_deferred` was opened, in one statement, and close it."""
+        deferred, self._deferred = self._deferred, None
+        if deferred:
+            StepRun.objects.bulk_create(deferred)
+            self._adopt_all(deferred)
+
     def touch(self, step: StepRun) -> None:
         if step.pk:
             self._dirty[step.pk] = step
@@ -527,7 +534,7 @@ class Runtime:
         step = self.new_step(
             scope,
             node,
-            defer=self._batch is not None and not delay and not (self.allow_inline and spec is not None and spec.local),
+            defer=self._deferred is not None and not delay and not (self.allow_inline and spec is not None and spec.local),
             status=StepStatus.SCHEDULED if delay else StepStatus.RUNNING if sticky is not None else StepStatus.PENDING,
             attempt=attempt,
             input=params,
@@ -660,10 +667,7 @@ class Runtime:
                 step.in_chord = True
                 self.touch(step)  # a no-op for steps still to insert: the INSERT carries it
         if outer_deferred is None:
-            deferred, self._deferred = self._deferred, None
-            if deferred:
-                StepRun.objects.bulk_create(deferred)
-                self._adopt_all(deferred)
+            self.insert_deferred()
         if not batch:
             return
         if chord:
@@ -954,10 +958,18 @@ class Runtime:
             except Exception:  # a result that cannot be resolved is None, as a missing reference
                 return None
         last = None
-        for step in self.steps_in(scope):
-            if step.status == StepStatus.COMPLETED:
+        for step in self._scope_steps(scope):
+            if step.status == StepStatus.COMPLETED and (last is None or step.pk > last.pk):
                 last = step
         return last.output if last else None
+
+    def _scope_steps(self, scope: str) -> list[StepRun]:
+        """Every step of a scope instance, from what was read already when that covers its nodes."""
+        part = self._partial.get(scope)
+        node_ids = self.plan.scope(self._scope_id(scope)).node_ids
+        if part is not None and all(node_id in part for node_id in node_ids):
+            return [step for node_id in node_ids for step in part[node_id]]
+        return self.steps_in(scope)
 
     def _fail_scope(self, scope: str, failed: StepRun) -> None:
         if scope in self._scopes_reported:
@@ -988,6 +1000,10 @@ class Runtime:
         known = dict(self._known)
         known.update(self._dirty)
         ids = []
+        for step in self._deferred or []:  # made by this advance, not inserted yet
+            if step.scope.startswith(prefix) and step.status in (StepStatus.SCHEDULED, StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING):
+                step.status, step.finished_at, step.advanced = StepStatus.CANCELLED, self.now, True
+                self.event("step_cancelled", node=step.node_id, scope=step.scope, step=step, payload={"reason": reason})
         for step_id in qs.values_list("id", flat=True):
             step = known.get(step_id) or StepRun.objects.get(pk=step_id)
             if step.status not in (StepStatus.SCHEDULED, StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING):
