@@ -201,7 +201,7 @@ def snapshot(step: StepRun) -> dict:
     `status`, `in_flight`, `results`, `errors`, `started`, `finished`, `attempts`, `peak`.
     What /state, the live page and retry-failed read."""
     state = dict(step.state or {})
-    if "ids" not in state:
+    if "ids" not in state or step.pk is None:
         return state
     status, results, errors, started, finished, attempts = {}, {}, {}, {}, {}, {}
     rows = list(DynamicItem.objects.filter(step=step).order_by("index").values_list("item_id", "status", "result", "error", "started_at", "finished_at", "attempts"))
