@@ -403,6 +403,10 @@ class _Checker:
             extra_targets: list[tuple[str, str]] = []
             if plan.type in ("signal_wait", "approval") and plan.spec.get("timeout_to"):
                 extra_targets.append(("timeout_to", plan.spec["timeout_to"]))
+            if plan.type == "approval" and isinstance(plan.spec.get("allocation"), dict):
+                assignees = plan.spec.get("assignees") if isinstance(plan.spec.get("assignees"), dict) else {}
+                if not (assignees.get("users") or assignees.get("groups")):
+                    self.add("an allocation chooses among the assignees: list users or groups", node=node_id, field="assignees")
             if plan.type == "approval" and isinstance(plan.spec.get("routes"), dict):
                 outcomes = plan.spec.get("outcomes") or ["approve", "reject"]
                 # Outcomes that are not a list of names are a schema problem, reported already.
