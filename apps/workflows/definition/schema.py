@@ -242,6 +242,17 @@ NODE_SCHEMAS["approval"] = _node(
     "A human task offered to users and groups; the decision resumes the run.",
 )
 
+NODE_SCHEMAS["subflow"] = _node(
+    "subflow",
+    {
+        "subflow": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9\-_]{0,99}$", "description": "The shared sub-graph's slug."},
+        "version": {"type": "integer", "minimum": 1, "description": "The version to inline (versions never change; publish a new one and bump this)."},
+        "with": {"type": "object", "description": "Variables set before the sub-graph runs: name -> value (values may use $.paths)."},
+    },
+    ["subflow", "version"],
+    "Inline the steps of a shared, versioned sub-graph here: they run in this run, ids prefixed '<node id>__'.",
+)
+
 NODE_TYPES = tuple(NODE_SCHEMAS)
 
 SIGNAL = {

@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from . import jsonpath, schema
+from . import jsonpath, schema, subflows
 from .expressions import references_in
 from .plan import NodePlan, Plan, ScopePlan
 from .registry import get_activity
@@ -555,18 +555,32 @@ def _is_reference(value: Any) -> bool:
 #
 
 
+def _subflow_node_ok(node: dict) -> bool:
+    return not any(True for _ in _schema_messages(node, schema.NODE_SCHEMAS["subflow"], _defs()))
+
+
+def _expanded(definition: Any) -> tuple[Any, list[Problem]]:
+    """The definition with its subflow nodes inlined (subflows.py), and the problems met."""
+    expanded, found = subflows.expand(definition, node_ok=_subflow_node_ok)
+    return expanded, [Problem(message=p.message, node=p.node, field=p.field, code=p.code) for p in found]
+
+
 def validate(definition: Any) -> list[Problem]:
     """Every problem with `definition` (an empty list when it is valid)."""
+    definition, problems = _expanded(definition)
     checker = _Checker(definition)
     checker.check()
-    return checker.problems
+    return problems + checker.problems
 
 
 def _build(definition: dict) -> Plan:
+    """The plan of a definition; subflow nodes are inlined first, and the plan's `raw` is the
+    inlined definition (the run keeps the one it was started with)."""
+    definition, problems = _expanded(definition)
     checker = _Checker(definition)
     checker.check()
-    if checker.problems:
-        raise DefinitionError(checker.problems)
+    if problems or checker.problems:
+        raise DefinitionError(problems + checker.problems)
     signals = {s["name"]: s for s in definition.get("signals", []) if isinstance(s, dict)}
     return Plan(
         nodes=checker.nodes,
