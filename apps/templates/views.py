@@ -22,7 +22,7 @@ from apps.versions.graphs import definition_svg
 from apps.versions.services import diff_definitions, summary_counts
 
 from . import services
-from .models import Category, TemplateReview
+from .models import Category
 
 # The library's sort orders: value -> (label, ordering).
 SORTS: dict[str, tuple[str, list[Any]]] = {

@@ -6,6 +6,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.workflows.views import base_template, is_htmx_partial
@@ -39,9 +41,6 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @require_POST
 def availability(request: HttpRequest) -> HttpResponse:
     """Set my availability (available, away until) and my workload limit from the inbox."""
-    from django.utils.dateparse import parse_datetime
-    from django.utils import timezone
-
     changes: dict = {"available": request.POST.get("available") == "on"}
     errors: dict[str, str] = {}
     away = request.POST.get("away_until", "").strip()

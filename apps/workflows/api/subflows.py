@@ -3,6 +3,8 @@ them; the owner and staff publish versions."""
 
 from __future__ import annotations
 
+import re
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -40,8 +42,6 @@ class SubflowSerializer(serializers.ModelSerializer):
         return max(numbers) if numbers else None
 
     def validate_slug(self, slug: str) -> str:
-        import re
-
         if not re.fullmatch(r"[a-z0-9][a-z0-9\-_]{0,99}", slug):
             raise ValidationError("Use lower-case letters, digits, '-' and '_', starting with a letter or digit.")
         return slug
