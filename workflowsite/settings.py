@@ -443,6 +443,14 @@ AI_API_KEY = env_str("AI_API_KEY")
 AI_TIMEOUT = env_int("AI_TIMEOUT", 60)
 # How many times interpret sends the validator's problems back to the model for a fix.
 AI_REPAIR_ATTEMPTS = env_int("AI_REPAIR_ATTEMPTS", 1)
+# Daily budgets (UTC days) of provider calls and tokens, per user and for everyone together;
+# 0 = no limit. AI budget rows in the admin override them (per user, or the total).
+AI_DAILY_REQUESTS_PER_USER = env_int("AI_DAILY_REQUESTS_PER_USER", 0)
+AI_DAILY_TOKENS_PER_USER = env_int("AI_DAILY_TOKENS_PER_USER", 0)
+AI_DAILY_REQUESTS_TOTAL = env_int("AI_DAILY_REQUESTS_TOTAL", 0)
+AI_DAILY_TOKENS_TOTAL = env_int("AI_DAILY_TOKENS_TOTAL", 0)
+# How long an answer is kept in the cache keyed by the normalised prompt; 0 turns it off.
+AI_CACHE_SECONDS = env_int("AI_CACHE_SECONDS", 86400)
 
 #
 # Metrics and operations

@@ -1,4 +1,4 @@
-"""Admin for credentials (secrets masked, write-only) and deliveries."""
+"""Admin for credentials (secrets masked, write-only), deliveries, and AI usage, budgets and cache."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from . import services
-from .models import Credential, Delivery
+from . import ai_usage
+from .models import AIBudget, AICacheEntry, AIUsage, Credential, Delivery
 
 
 class CredentialForm(forms.ModelForm):
@@ -70,4 +71,54 @@ class DeliveryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+#
+# AI accounting
+#
+
+
+@admin.register(AIUsage)
+class AIUsageAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "user", "purpose", "model", "status", "cache_hit", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms", "execution_id", "node_id")
+    list_filter = ("purpose", "status", "cache_hit", "model", "created_at")
+    search_fields = ("user__username", "model", "node_id", "cache_key")
+    list_select_related = ("user",)
+    readonly_fields = [f.name for f in AIUsage._meta.fields]
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(AIBudget)
+class AIBudgetAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "requests_per_day", "tokens_per_day", "spent_today", "updated_at")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    readonly_fields = ("spent_today", "updated_at")
+
+    @admin.display(description="Spent today (requests / tokens)")
+    def spent_today(self, obj: AIBudget) -> str:
+        if not obj.pk:
+            return "—"
+        spent = ai_usage.spent_today(obj.user)
+        scope = "user" if obj.user_id else "total"
+        return f"{spent[scope + '_requests']} / {spent[scope + '_tokens']}"
+
+
+@admin.register(AICacheEntry)
+class AICacheEntryAdmin(admin.ModelAdmin):
+    list_display = ("key", "model", "hits", "created_at", "expires_at")
+    list_filter = ("model",)
+    search_fields = ("key",)
+    readonly_fields = ("key", "model", "answer", "hits", "created_at", "expires_at")
+    actions = ["delete_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

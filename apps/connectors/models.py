@@ -7,9 +7,11 @@ import uuid
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 
 from . import crypto
-from .choices import CredentialKind, DeliveryChannel, DeliveryStatus
+from .choices import AIPurpose, AIUsageStatus, CredentialKind, DeliveryChannel, DeliveryStatus
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
 
@@ -85,3 +87,80 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} to {self.target} ({self.status})"
+
+
+#
+# AI accounting
+#
+
+
+class AIUsage(models.Model):
+    """One call to the AI provider (or one answer from the cache): who, what model, what it cost.
+
+    A row is written `pending` before the provider is called, so requests in flight count
+    against the budgets; it is finished with the tokens and the latency when the answer comes.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="ai_usage")
+    purpose = models.CharField(max_length=20, choices=AIPurpose.choices, db_index=True)
+    status = models.CharField(max_length=10, choices=AIUsageStatus.choices, default=AIUsageStatus.PENDING, db_index=True)
+    model = models.CharField(max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    cache_hit = models.BooleanField(default=False, db_index=True)
+    cache_key = models.CharField(max_length=64, blank=True, help_text="sha256 of the normalised prompt and the call's options.")
+    error = models.CharField(max_length=500, blank=True)
+    execution = models.ForeignKey("executions.Execution", null=True, blank=True, on_delete=models.SET_NULL, related_name="ai_usage")
+    node_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "AI usage"
+        verbose_name_plural = "AI usage"
+        indexes = [models.Index(fields=["user", "created_at"], name="ai_usage_user_day")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} by {self.user or 'nobody'}: {self.total_tokens} tokens ({self.get_status_display()})"
+
+
+class AIBudget(models.Model):
+    """A daily budget (UTC days): for one user, or, without a user, for everyone together.
+
+    Empty limits fall back to the settings (AI_DAILY_* ); 0 means no limit.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="ai_budgets",
+        help_text="Leave empty for the total budget shared by everyone.",
+    )
+    requests_per_day = models.PositiveIntegerField(null=True, blank=True, help_text="Calls to the provider a day; empty: the setting; 0: no limit.")
+    tokens_per_day = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens (prompt + completion) a day; empty: the setting; 0: no limit.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "AI budget"
+        constraints = [models.UniqueConstraint(Coalesce(F("user"), Value(0)), name="ai_budget_one_per_user_and_one_total")]
+
+    def __str__(self) -> str:
+        return f"AI budget for {self.user}" if self.user_id else "AI budget for everyone together"
+
+
+class AICacheEntry(models.Model):
+    """A provider's answer, kept for AI_CACHE_SECONDS under the hash of the normalised prompt."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    model = models.CharField(max_length=200)
+    answer = models.JSONField(help_text="{content, model, usage, finish_reason} as the provider gave it.")
+    hits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "AI cache entry"
+        verbose_name_plural = "AI cache entries"
+
+    def __str__(self) -> str:
+        return f"{self.key[:12]}… ({self.model})"

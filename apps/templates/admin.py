@@ -10,12 +10,12 @@ from reversion.admin import VersionAdmin
 
 from apps.sharing.shares import grant_owner
 
-from .models import TemplateUsage, WorkflowTemplate
+from .models import TemplateReview, TemplateUsage, WorkflowTemplate
 
 
 @admin.register(WorkflowTemplate)
 class WorkflowTemplateAdmin(VersionAdmin, GuardedModelAdmin):
-    list_display = ("name", "slug", "category", "is_public", "owner", "usage", "success", "updated_at")
+    list_display = ("name", "slug", "category", "is_public", "owner", "usage", "success", "rating", "updated_at")
     list_filter = ("category", "is_public", "created_at")
     search_fields = ("name", "slug", "description")
     list_select_related = ("owner",)
@@ -35,6 +35,11 @@ class WorkflowTemplateAdmin(VersionAdmin, GuardedModelAdmin):
     def success(self, obj: WorkflowTemplate) -> str:
         rate = obj.stats()["success_rate"]
         return "—" if rate is None else f"{rate:.0%}"
+
+    @admin.display(description="Rating", ordering="rating")
+    def rating(self, obj: WorkflowTemplate) -> str:
+        stats = obj.stats()
+        return "—" if stats["rating"] is None else f"{stats['rating']:.1f} ★ ({stats['review_count']})"
 
     def save_model(self, request: HttpRequest, obj: WorkflowTemplate, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -57,3 +62,12 @@ class TemplateUsageAdmin(admin.ModelAdmin):
     search_fields = ("workflow__name", "workflow__slug", "template__name")
     list_select_related = ("workflow", "template", "created_by")
     raw_id_fields = ("workflow", "template", "created_by")
+
+
+@admin.register(TemplateReview)
+class TemplateReviewAdmin(admin.ModelAdmin):
+    list_display = ("template", "user", "rating", "text", "updated_at")
+    list_filter = ("rating", "updated_at")
+    search_fields = ("template__name", "user__username", "text")
+    list_select_related = ("template", "user")
+    raw_id_fields = ("template", "user")

@@ -7,16 +7,18 @@ from typing import Any
 import reversion
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from reversion.models import Version
 from guardian.shortcuts import get_objects_for_user
 
 from apps.sharing.shares import grant_owner, has_level
 from apps.workflows import services as workflow_services
 from apps.workflows.models import Workflow
 
-from .models import TemplateUsage, WorkflowTemplate
+from .models import TemplateReview, TemplateUsage, WorkflowTemplate
 
 TEMPLATE_FIELDS = ("name", "slug", "category", "description", "tags", "definition", "sample_input", "is_public")
 
@@ -112,3 +114,95 @@ def save_workflow_as_template(workflow: Workflow, *, user: AbstractBaseUser, nam
         comment=f"Saved from workflow {workflow.slug}",
         **fields,
     )
+
+
+#
+# History: versions, diff, restore
+#
+
+
+def template_versions(template: WorkflowTemplate) -> QuerySet[Version]:
+    """The template's versions (reversion), newest first, with author, time and note."""
+    return Version.objects.get_for_object(template).select_related("revision", "revision__user").order_by("-pk")
+
+
+def get_template_version(template: WorkflowTemplate, version_id: Any) -> Version:
+    try:
+        return template_versions(template).get(pk=version_id)
+    except (Version.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such version of this template.") from None
+
+
+def template_version_fields(version: Version) -> dict[str, Any]:
+    data = version.field_dict
+    return {key: data.get(key) for key in TEMPLATE_FIELDS}
+
+
+def diff_template_versions(old: Version, new: Version) -> dict[str, Any]:
+    """The definition diff (nodes, edges, top-level fields) plus the template's other fields."""
+    # Imported here: versions is a sibling feature app; only its pure diff is used.
+    from apps.versions.services import _field_changes, diff_definitions
+
+    a, b = template_version_fields(old), template_version_fields(new)
+    result = diff_definitions(a.get("definition"), b.get("definition"))
+    result["fields"] = [c.as_dict() for key in TEMPLATE_FIELDS if key != "definition" for c in _field_changes(a.get(key), b.get(key), key)]
+    result["from"], result["to"] = old.pk, new.pk
+    return result
+
+
+@transaction.atomic
+def restore_template_version(template: WorkflowTemplate, version: Version, *, acting_user: AbstractBaseUser) -> WorkflowTemplate:
+    """Bring the template back to `version`'s content as a new version "Restored version N".
+
+    Takes the template's row lock. The slug is restored unless another template took it meanwhile.
+    """
+    template = WorkflowTemplate.objects.select_for_update().get(pk=template.pk)
+    data = template_version_fields(version)
+    number = template_versions(template).filter(pk__lte=version.pk).count()
+    changes = {key: data[key] for key in TEMPLATE_FIELDS if key in version.field_dict and getattr(template, key) != data[key]}
+    if "slug" in changes and WorkflowTemplate.objects.filter(slug=changes["slug"]).exclude(pk=template.pk).exists():
+        changes.pop("slug")
+    return update_template(template, acting_user=acting_user, comment=f"Restored version {number}", **changes)
+
+
+#
+# Ratings and reviews
+#
+
+
+def has_used(template: WorkflowTemplate, user: AbstractBaseUser) -> bool:
+    """Whether `user` made a workflow from the template (only they may review it)."""
+    return user.is_authenticated and TemplateUsage.objects.filter(template=template, created_by=user).exists()
+
+
+def check_review(rating: Any, text: Any) -> dict[str, str]:
+    """Problems with a review, by field; empty when it is fine."""
+    problems: dict[str, str] = {}
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        problems["rating"] = "Give a whole number of stars from 1 to 5."
+    if not isinstance(text, str):
+        problems["text"] = "The review must be text."
+    elif len(text.strip()) > 500:
+        problems["text"] = f"Keep the review to 500 characters (it has {len(text.strip())})."
+    return problems
+
+
+@transaction.atomic
+def review_template(template: WorkflowTemplate, *, user: AbstractBaseUser, rating: int, text: str = "") -> TemplateReview:
+    """Create or replace `user`'s review of the template.
+
+    Raises PermissionDenied when the user never used the template, ValidationError (by field)
+    for a bad rating or text.
+    """
+    if not has_used(template, user):
+        raise PermissionDenied("Only people who made a workflow from this template can review it.")
+    problems = check_review(rating, text)
+    if problems:
+        raise ValidationError(problems)
+    review, _ = TemplateReview.objects.update_or_create(template=template, user=user, defaults={"rating": rating, "text": text.strip()})
+    return review
+
+
+def delete_review(template: WorkflowTemplate, *, user: AbstractBaseUser) -> bool:
+    """Remove `user`'s review of the template; return whether there was one."""
+    return TemplateReview.objects.filter(template=template, user=user).delete()[0] > 0

@@ -73,5 +73,15 @@ class DryRunRequestSerializer(serializers.Serializer):
 
 
 class InterpretRequestSerializer(serializers.Serializer):
-    request = serializers.CharField(max_length=20_000, help_text="What the workflow should do, in plain language.")
+    prompt = serializers.CharField(max_length=20_000, required=False, help_text="What the workflow should do, in plain language.")
+    request = serializers.CharField(max_length=20_000, required=False, help_text="The former name of prompt, still accepted.")
     definition = serializers.JSONField(required=False, help_text="An existing definition to change instead of starting from nothing.")
+
+    def validate(self, attrs: dict) -> dict:
+        prompt, alias = attrs.get("prompt"), attrs.pop("request", None)
+        if prompt is not None and alias is not None and prompt != alias:
+            raise serializers.ValidationError({"prompt": "Give prompt or its alias request, not two different texts."})
+        if prompt is None and alias is None:
+            raise serializers.ValidationError({"prompt": "This field is required (request is accepted as its alias)."})
+        attrs["prompt"] = prompt if prompt is not None else alias
+        return attrs

@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from . import jsonpath, schema
+from . import jsonpath, schema, subflows
 from .expressions import references_in
 from .plan import NodePlan, Plan, ScopePlan
 from .registry import get_activity
@@ -403,6 +403,10 @@ class _Checker:
             extra_targets: list[tuple[str, str]] = []
             if plan.type in ("signal_wait", "approval") and plan.spec.get("timeout_to"):
                 extra_targets.append(("timeout_to", plan.spec["timeout_to"]))
+            if plan.type == "approval" and isinstance(plan.spec.get("allocation"), dict):
+                assignees = plan.spec.get("assignees") if isinstance(plan.spec.get("assignees"), dict) else {}
+                if not (assignees.get("users") or assignees.get("groups")):
+                    self.add("an allocation chooses among the assignees: list users or groups", node=node_id, field="assignees")
             if plan.type == "approval" and isinstance(plan.spec.get("routes"), dict):
                 outcomes = plan.spec.get("outcomes") or ["approve", "reject"]
                 # Outcomes that are not a list of names are a schema problem, reported already.
@@ -551,18 +555,32 @@ def _is_reference(value: Any) -> bool:
 #
 
 
+def _subflow_node_ok(node: dict) -> bool:
+    return not any(True for _ in _schema_messages(node, schema.NODE_SCHEMAS["subflow"], _defs()))
+
+
+def _expanded(definition: Any) -> tuple[Any, list[Problem]]:
+    """The definition with its subflow nodes inlined (subflows.py), and the problems met."""
+    expanded, found = subflows.expand(definition, node_ok=_subflow_node_ok)
+    return expanded, [Problem(message=p.message, node=p.node, field=p.field, code=p.code) for p in found]
+
+
 def validate(definition: Any) -> list[Problem]:
     """Every problem with `definition` (an empty list when it is valid)."""
+    definition, problems = _expanded(definition)
     checker = _Checker(definition)
     checker.check()
-    return checker.problems
+    return problems + checker.problems
 
 
 def _build(definition: dict) -> Plan:
+    """The plan of a definition; subflow nodes are inlined first, and the plan's `raw` is the
+    inlined definition (the run keeps the one it was started with)."""
+    definition, problems = _expanded(definition)
     checker = _Checker(definition)
     checker.check()
-    if checker.problems:
-        raise DefinitionError(checker.problems)
+    if problems or checker.problems:
+        raise DefinitionError(problems + checker.problems)
     signals = {s["name"]: s for s in definition.get("signals", []) if isinstance(s, dict)}
     return Plan(
         nodes=checker.nodes,
