@@ -6,7 +6,7 @@ that needed it (`HookMissing`), never an ImportError swallowed in silence.
 
 Hooks:
 
-- ``offer_approval(step, *, title, description, users, groups, outcomes, due_at)``: a work item
+- ``offer_approval(step, *, title, description, users, groups, outcomes, due_at, allocation)``: a work item
   for an approval step (apps.worklist); returns it.
 - ``withdraw_approvals(step_ids)``: approvals whose steps were cancelled (apps.worklist).
 - ``map_output(mapping, data)``: an `output_map` applied to a step's output (apps.connectors).

@@ -75,7 +75,7 @@ def activate_approval(rt: "Runtime", scope: str, node: "NodePlan", extra: dict |
         rt.touch(step)
         rt.on_finished(step)
         return
-    item = hooks.call("offer_approval", step, title=title, description=description, users=list(assignees.get("users", [])), groups=list(assignees.get("groups", [])), outcomes=outcomes, due_at=due_at)
+    item = hooks.call("offer_approval", step, title=title, description=description, users=list(assignees.get("users", [])), groups=list(assignees.get("groups", [])), outcomes=outcomes, due_at=due_at, allocation=spec.get("allocation") or {})
     rt.event("approval_requested", node=node.id, scope=scope, step=step, payload={"title": title, "assignees": assignees, "outcomes": outcomes, "due_at": step.input["due_at"], "work_item": getattr(item, "pk", None)})
     if due_at:
         _timeout_timer(rt, step, float(spec["due_in"]))
