@@ -23,7 +23,7 @@ def _t(value: str | None) -> datetime | None:
 
 
 def dynamic_state(step: StepRun, now: datetime | None = None) -> dict[str, Any]:
-    from .engine.dynamic import snapshot
+    from .engine.nodes.dynamic import snapshot
 
     state = snapshot(step)
     now = now or timezone.now()

@@ -538,7 +538,7 @@ class DynamicPanel:
 def dynamic_panels(steps: list[StepRun], events: list[ExecutionEvent] | None = None) -> list[DynamicPanel]:
     from .depgraph import DependencyGraph, GraphError
 
-    from .engine.dynamic import snapshot
+    from .engine.nodes.dynamic import snapshot
 
     panels = []
     for step in steps:

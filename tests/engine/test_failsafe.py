@@ -13,7 +13,7 @@ import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.executions.engine import orchestrator
+from apps.executions.engine import nodes, orchestrator
 from apps.executions.engine.orchestrator import Sticky, finish_step, start_execution, sweep
 from apps.executions.engine.runtime import Runtime
 from apps.executions.models import Execution, StepRun
@@ -101,10 +101,10 @@ def test_an_exception_inside_a_nodes_activation_fails_the_run_and_keeps_the_step
     workflow = make(alice, [noop("first"), {"id": "wait", "type": "timer", "duration": 60}], [("first", "wait")])
     execution = start_execution(workflow, {})
 
-    def broken(self, scope, node, extra):  # a bug in a node type's activation
+    def broken(rt, scope, node, extra):  # a bug in a node type's activation
         raise ZeroDivisionError("division by zero in the timer")
 
-    monkeypatch.setattr(Runtime, "activate_timer", broken)
+    monkeypatch.setattr(nodes.timer, "activate", broken)
     run_pending(execution)
     execution.refresh_from_db()
     assert execution.status == "failed"
@@ -123,7 +123,7 @@ def test_a_bug_while_failing_the_run_still_ends_it(transactional_db, alice, nowh
     def broken(*args, **kwargs):
         raise RuntimeError("broken everywhere")
 
-    monkeypatch.setattr(Runtime, "activate_activity", broken)
+    monkeypatch.setattr(nodes.activity, "activate", broken)
     monkeypatch.setattr(Runtime, "_cancel_scope", broken)  # the usual way of failing the run breaks too
     run_pending(execution)
     execution.refresh_from_db()
@@ -182,10 +182,10 @@ def test_the_sweep_handles_a_poisoned_run_and_still_recovers_a_healthy_stalled_o
         finish_step(step.pk, "completed", {"ok": True}, advance_now=False)
     StepRun.objects.filter(execution__in=[poisoned, healthy]).update(finished_at=orchestrator.timezone.now() - orchestrator.timedelta(seconds=10))
 
-    def broken(self, scope, node, extra):
+    def broken(rt, scope, node, extra):
         raise KeyError("poison")
 
-    monkeypatch.setattr(Runtime, "activate_timer", broken)
+    monkeypatch.setattr(nodes.timer, "activate", broken)
     counts = sweep()
     assert counts["advanced"] == 2
     poisoned.refresh_from_db()

@@ -322,7 +322,7 @@ def _items(step, state, **statuses):
 def test_the_dynamic_panel_shows_slots_queue_critical_path_and_a_chart(workflow, as_alice):
     from datetime import timedelta
 
-    from apps.executions.engine.dynamic import build_state
+    from apps.executions.engine.nodes.dynamic import build_state
     from apps.executions.models import Execution as Ex, ExecutionEvent, StepRun
 
     run = make_run(workflow, status="running")
@@ -345,7 +345,7 @@ def test_the_dynamic_panel_shows_slots_queue_critical_path_and_a_chart(workflow,
 
 
 def test_a_finished_run_with_failed_items_offers_to_retry_them(workflow, as_alice):
-    from apps.executions.engine.dynamic import build_state
+    from apps.executions.engine.nodes.dynamic import build_state
     from apps.executions.models import Execution as Ex, StepRun
 
     run = make_run(workflow, status="failed")

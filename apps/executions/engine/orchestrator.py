@@ -954,7 +954,7 @@ def retry_failed(execution: Execution, *, acting_user=None) -> Execution:
     Top-level steps before them are kept (as in retry_with_changes); items that
     completed keep their results. Raises InputError when the run has no such items.
     """
-    from .dynamic import snapshot
+    from .nodes.dynamic import snapshot
 
     seeds: dict[str, dict] = {}
     for step in StepRun.objects.filter(execution=execution, node_type="dynamic").order_by("id"):

@@ -12,58 +12,21 @@ Scope instances: "" is the top level; "loop[3]/" is iteration 3 of node `loop`;
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from apps.workflows.definition import expressions
 from apps.workflows.definition.plan import NodePlan, Plan
-from apps.workflows.definition.registry import get_activity
 
-from ..choices import ACTIVE_STEP, FINISHED_STEP, ExecutionStatus, StepStatus
+from ..choices import ACTIVE_STEP, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun, Timer
 from . import hooks
+from .common import DEFAULT_MAX_ITERATIONS, MAX_WORKER_LOSSES, SEGMENT, SMALL_SCOPE, WORKER_LOST, backoff_seconds, error_dict, parent_scope  # noqa: F401  (re-exported)
+from .nodes import NODE_TYPES
 from .redaction import redact
-
-SEGMENT = re.compile(r"([A-Za-z][A-Za-z0-9_\-]*)\[(\d+)\]/$")
-DEFAULT_MAX_ITERATIONS = 10_000
-# A scope of at most this many nodes is read whole by a hop (still one statement, bounded size).
-SMALL_SCOPE = 16
-# Errors that do not count against a retry policy's attempts.
-WORKER_LOST = "WorkerLost"
-MAX_WORKER_LOSSES = 5
-
-
-def parent_scope(instance: str) -> tuple[str, str, int]:
-    """Split "a[1]/b[2]/" into ("a[1]/", "b", 2)."""
-    m = SEGMENT.search(instance)
-    if not m:
-        raise ValueError(f"not a child scope: {instance!r}")
-    return instance[: m.start()], m.group(1), int(m.group(2))
-
-
-def error_dict(type_: str, message: str, node: str | None = None, **extra: Any) -> dict:
-    out = {"type": type_, "message": message}
-    if node:
-        out["node"] = node
-    out.update(extra)
-    return out
-
-
-def backoff_seconds(retry: dict, attempt: int) -> float:
-    """Seconds to wait before attempt `attempt + 1`."""
-    interval = float(retry.get("interval", 1.0))
-    if retry.get("backoff", "exponential") == "exponential":
-        interval = interval * (float(retry.get("multiplier", 2.0)) ** (attempt - 1))
-    cap = retry.get("max_interval")
-    if cap is not None:
-        interval = min(interval, float(cap))
-    return max(0.0, interval)
 
 
 _CASTS = {"JSONField": "jsonb", "BooleanField": "boolean", "DateTimeField": "timestamptz", "CharField": "text"}
@@ -489,12 +452,12 @@ class Runtime:
 
     def activate(self, scope: str, node: NodePlan, extra: dict | None = None) -> None:
         self.current_node = node.id
-        handler = getattr(self, f"activate_{node.type}", None)
-        if handler is None:
+        kind = NODE_TYPES.get(node.type)
+        if kind is None:
             step = self.new_step(scope, node, status=StepStatus.FAILED, finished_at=self.now, error=error_dict("UnsupportedNode", f"node type {node.type} cannot run here", node.id))
             self.on_finished(step)
             return
-        handler(scope, node, extra)
+        kind.activate(self, scope, node, extra)
 
     def _resolve(self, scope: str, node: NodePlan, value: Any, extra: dict | None) -> Any:
         return expressions.resolve(value, self.context(scope, extra))
@@ -503,147 +466,6 @@ class Runtime:
         step = self.new_step(scope, node, status=StepStatus.FAILED, finished_at=self.now, error=error_dict(type_, message, node.id))
         self.event("step_failed", node=node.id, scope=scope, step=step, payload={"error": step.error, "attempt": 1})
         self.on_finished(step)
-
-    def activate_activity(self, scope: str, node: NodePlan, extra: dict | None, attempt: int = 1, delay: float = 0.0, carry: dict | None = None) -> None:
-        """Schedule an attempt of an activity node; `carry` is retry bookkeeping for its state."""
-        spec = get_activity(node.spec["activity"])
-        raw_keys = spec.raw_params if spec is not None else ()
-        given = node.spec.get("params", {})
-        try:
-            params = self._resolve(scope, node, {k: v for k, v in given.items() if k not in raw_keys}, extra)
-        except (KeyError, expressions.ReferenceError_) as exc:
-            self._fail_now(scope, node, "ReferenceError", f"params: {exc.args[0] if exc.args else exc}")
-            return
-        except Exception as exc:  # a run-time error of a template is this node's failure
-            self._fail_now(scope, node, "ExpressionError", f"params: {type(exc).__name__}: {exc}")
-            return
-        params.update({k: v for k, v in given.items() if k in raw_keys})
-        scheduled_for = self.now + timedelta(seconds=delay) if delay else None
-        # Sticky: the worker whose step made this one ready runs it itself, right after commit
-        # (not a local activity, which runs inline; not part of a fan-out, which goes out together).
-        sticky = self.sticky if (self.sticky is not None and not delay and self._batch is None and spec is not None
-                                 and not (self.allow_inline and spec.local) and not node.spec.get("queue")) else None
-        claimed: dict[str, Any] = {}
-        if sticky is not None:
-            self.sticky = None  # one per advance
-            timeout = node.spec.get("timeout")
-            claimed = {
-                "started_at": self.now, "heartbeat_at": self.now, "dispatched_at": self.now, "worker": sticky.worker, "task_id": "sticky",
-                **({"deadline_at": self.now + timedelta(seconds=float(timeout))} if timeout else {}),
-            }
-        step = self.new_step(
-            scope,
-            node,
-            defer=self._deferred is not None and not delay and not (self.allow_inline and spec is not None and spec.local),
-            status=StepStatus.SCHEDULED if delay else StepStatus.RUNNING if sticky is not None else StepStatus.PENDING,
-            attempt=attempt,
-            input=params,
-            scheduled_for=scheduled_for,
-            state={**({"extra": extra} if extra else {}), **({"timeout": node.spec["timeout"]} if node.spec.get("timeout") else {}), **(carry or {})},
-            **claimed,
-        )
-        if delay:
-            self.event("step_retry_scheduled", node=node.id, scope=scope, step=step, payload={"attempt": attempt, "delay_seconds": round(delay, 3)})
-            timer = Timer(execution=self.ex, step=step, kind=Timer.Kind.RETRY, fire_at=scheduled_for)
-            timer.save(force_insert=True)
-            self.effects.timers.append(timer)
-            return
-        self.event("step_scheduled", node=node.id, scope=scope, step=step, payload={"activity": node.spec["activity"], "attempt": attempt, "input": params})
-        if sticky is not None:
-            self.event("step_started", node=node.id, scope=scope, step=step, payload={"attempt": attempt, "worker": sticky.worker, "sticky": True})
-            self.effects.inline.append(step)
-            if step.deadline_at:
-                self.effects.deadlines.append(step)
-            return
-        if self.allow_inline and spec is not None and spec.local:
-            if self._local_budget > 0 and not node.spec.get("timeout"):
-                # A local activity (cheap, no side effects outside the run) runs right here,
-                # inside the advance that made it ready: no queue hop, no extra transaction.
-                self._local_budget -= 1
-                self._run_local(step, spec)
-                return
-            self.effects.inline.append(step)
-        elif self._batch is not None:
-            self._batch.append(step)
-        else:
-            self.effects.dispatch.append(step)
-
-    def _run_local(self, step: StepRun, spec) -> None:
-        import socket
-
-        from ..activities import ActivityContext, ActivityError
-
-        ctx = ActivityContext(execution_id=self.ex.pk, step_id=step.pk, node_id=step.node_id, attempt=step.attempt, variables={})
-        step.started_at = timezone.now()
-        step.worker = f"inline@{socket.gethostname()}"
-        self.event("step_started", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "worker": step.worker, "inline": True})
-        try:
-            output = spec.fn(step.input or {}, ctx)
-            if spec.name == "set" and ctx.variables:
-                output = ctx.variables
-            step.status, step.output, step.error = StepStatus.COMPLETED, redact(output), None
-        except ActivityError as exc:
-            step.status, step.error = StepStatus.FAILED, error_dict(exc.type, exc.message, step.node_id, retryable=exc.retryable)
-        except Exception as exc:  # an activity's own bug is a step failure
-            step.status, step.error = StepStatus.FAILED, error_dict(type(exc).__name__, str(exc) or type(exc).__name__, step.node_id)
-        step.finished_at = timezone.now()
-        step.logs = redact(ctx.logs)
-        self.touch(step)
-        if step.status == StepStatus.COMPLETED:
-            self.event("step_completed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "output": step.output, "duration_ms": step.duration_ms})
-        else:
-            self.event("step_failed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "error": step.error})
-        self.on_finished(step)
-
-    def activate_condition(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        ctx = self.context(scope, extra)
-        chosen, case_index = None, None
-        try:
-            for i, case in enumerate(node.spec.get("cases", [])):
-                if expressions.evaluate(case["when"], ctx):
-                    chosen, case_index = case["to"], i
-                    break
-        except (expressions.ConditionError, KeyError, TypeError) as exc:
-            self._fail_now(scope, node, "ConditionError", str(exc))
-            return
-        except Exception as exc:  # e.g. re.error from a pattern taken from run data
-            self._fail_now(scope, node, "ConditionError", f"{type(exc).__name__}: {exc}")
-            return
-        if chosen is None:
-            chosen = node.spec.get("default")
-        output = {"chosen": chosen, "case": case_index}
-        step = self.new_step(scope, node, status=StepStatus.COMPLETED, output=output, started_at=self.now, finished_at=self.now)
-        self.event("condition_evaluated", node=node.id, scope=scope, step=step, payload=output)
-        self.on_finished(step)
-
-    def activate_timer(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        try:
-            if "until" in node.spec:
-                raw = self._resolve(scope, node, node.spec["until"], extra)
-                fire_at = parse_datetime(raw) if isinstance(raw, str) else None
-                if fire_at is None:
-                    raise ValueError(f"until: {raw!r} is not an ISO 8601 time")
-                if timezone.is_naive(fire_at):
-                    fire_at = timezone.make_aware(fire_at, timezone.utc)
-            else:
-                seconds = float(self._resolve(scope, node, node.spec["duration"], extra))
-                if not math.isfinite(seconds) or seconds < 0:
-                    raise ValueError(f"duration: {seconds} is not a number of seconds")
-                fire_at = self.now + timedelta(seconds=seconds)
-        except (ValueError, TypeError, KeyError, expressions.ReferenceError_) as exc:
-            self._fail_now(scope, node, "TimerError", str(exc))
-            return
-        step = self.new_step(scope, node, status=StepStatus.WAITING, started_at=self.now, scheduled_for=fire_at)
-        timer = Timer(execution=self.ex, step=step, kind=Timer.Kind.TIMER, fire_at=fire_at)
-        timer.save(force_insert=True)
-        self.effects.timers.append(timer)
-        self.event("timer_started", node=node.id, scope=scope, step=step, payload={"fire_at": fire_at.isoformat()})
-
-    def activate_parallel(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        branches = len(node.child_scopes)
-        step = self.new_step(scope, node, status=StepStatus.WAITING, started_at=self.now, state={"total": branches, "done": {}, "results": {}})
-        self.event("parallel_started", node=node.id, scope=scope, step=step, payload={"branches": branches, "join": node.spec.get("join", "all")})
-        self._fan_out(step, node, [(f"{scope}{node.id}[{i}]/", scope_id) for i, scope_id in enumerate(node.child_scopes)], extra)
 
     def _fan_out(self, container: StepRun, node: NodePlan, children: list[tuple[str, str]], extra: dict | None) -> None:
         """Start child scopes; single-step activity children go out together, as a chord when the join waits for all."""
@@ -676,65 +498,6 @@ class Runtime:
             outer.extend(batch)
         else:
             self.effects.dispatch.extend(batch)
-
-    def activate_loop(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        spec = node.spec
-        mode = spec.get("mode", "for_each")
-        state: dict[str, Any] = {"mode": mode, "next": 0, "in_flight": [], "results": {}, "completed": 0, "failed": 0, "iterations": 0}
-        seed = self.seeds.get(node.id)
-        if seed and mode != "for_each":
-            # continue-as-new: the loop resumes where the previous run of the chain stopped.
-            state.update(iterations=seed.get("iterations", 0), last=seed.get("last"), chain_runs=seed.get("chain_runs", 1))
-        if mode == "for_each":
-            try:
-                items = self._resolve(scope, node, spec.get("items"), extra)
-            except (KeyError, expressions.ReferenceError_) as exc:
-                self._fail_now(scope, node, "ReferenceError", f"items: {exc}")
-                return
-            if not isinstance(items, list):
-                self._fail_now(scope, node, "LoopError", f"items must be a list, got {type(items).__name__}")
-                return
-            state["items"] = items
-            state["total"] = len(items)
-        step = self.new_step(scope, node, status=StepStatus.WAITING, started_at=self.now, state=state)
-        self.event("loop_started", node=node.id, scope=scope, step=step, payload={"mode": mode, "items": state.get("total")})
-        if mode == "for_each":
-            if not state["items"]:
-                self._complete_loop(step, node)
-                return
-            width = min(int(spec.get("concurrency", 1)), len(state["items"]))
-            children = []
-            for _ in range(width):
-                i = state["next"]
-                state["next"] += 1
-                state["in_flight"].append(i)
-                children.append((f"{scope}{node.id}[{i}]/", node.id))
-            self.touch(step)
-            self._fan_out(step, node, children, extra)
-        else:
-            if mode == "while":
-                try:
-                    holds = self._loop_condition(step, node, scope)
-                except Exception as exc:  # ConditionError, or a run-time error such as re.error
-                    self._finish_container(step, node, ok=False, error=error_dict("ConditionError", f"{type(exc).__name__}: {exc}", node.id))
-                    return
-                if not holds:
-                    self._complete_loop(step, node)
-                    return
-            self._next_iteration(step, node)
-
-    def _loop_condition(self, step: StepRun, node: NodePlan, scope: str) -> bool:
-        return expressions.evaluate(node.spec["condition"], self.context(scope, {"iteration": step.state["iterations"]}))
-
-    def _next_iteration(self, step: StepRun, node: NodePlan) -> None:
-        cap = int(node.spec.get("max_iterations", DEFAULT_MAX_ITERATIONS))
-        if step.state["iterations"] >= cap:
-            self._finish_container(step, node, ok=False, error=error_dict("LoopLimitExceeded", f"the loop reached max_iterations ({cap})", node.id))
-            return
-        i = step.state["iterations"]
-        step.state["in_flight"] = [i]
-        self.touch(step)
-        self.start_scope(f"{step.scope}{node.id}[{i}]/", node.id)
 
     # ------------------------------------------------------------------ completion
 
@@ -793,39 +556,8 @@ class Runtime:
         self._check_scope_done(scope)
 
     def _maybe_retry(self, step: StepRun, node: NodePlan) -> bool:
-        if node.type == "child_workflow":
-            retry = node.spec.get("retry") or {}
-            if (step.error or {}).get("retryable") is False or (step.error or {}).get("type") in retry.get("non_retryable", []):
-                return False
-            used = step.state.get("retry_budget_used", step.attempt - 1) + 1
-            if used >= int(retry.get("max_attempts", 1)):
-                return False
-            from .children import start_child
-
-            start_child(self, step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, budget_used=used)
-            return True
-        if node.type != "activity":
-            return False
-        error = step.error or {}
-        retry = node.spec.get("retry") or {}
-        if error.get("type") == WORKER_LOST:
-            losses = step.state.get("worker_losses", 0) + 1
-            if losses <= MAX_WORKER_LOSSES:
-                carry = {"worker_losses": losses, "retry_budget_used": step.state.get("retry_budget_used", step.attempt - 1)}
-                self.activate_activity(step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, carry=carry)
-                return True
-            return False
-        if error.get("retryable") is False:
-            return False
-        if error.get("type") in retry.get("non_retryable", []):
-            return False
-        used = step.state.get("retry_budget_used", step.attempt - 1) + 1  # attempts that counted, this one included
-        if used >= int(retry.get("max_attempts", 1)):
-            return False
-        delay = backoff_seconds(retry, used)
-        carry = {"retry_budget_used": used, "worker_losses": step.state.get("worker_losses", 0)}
-        self.activate_activity(step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, delay=delay, carry=carry)
-        return True
+        retry = getattr(NODE_TYPES.get(node.type), "retry", None)
+        return bool(retry and retry(self, step, node))
 
     def _resolve_handler(self, scope: str, node: NodePlan) -> None:
         """A node that did not fail releases its error handler, once all it guards are done."""
@@ -907,33 +639,6 @@ class Runtime:
         """Targets reached by explicit edges (not by timeout_to or routes)."""
         edges = self.plan.raw_edges.get(node_id)
         return edges if edges is not None else set()
-
-    # dynamic, child_workflow, await_child, signal_wait and approval live in their own modules
-
-    def activate_signal_wait(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        from .signals import activate_signal_wait
-
-        activate_signal_wait(self, scope, node, extra)
-
-    def activate_approval(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        from .signals import activate_approval
-
-        activate_approval(self, scope, node, extra)
-
-    def activate_dynamic(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        from .dynamic import activate
-
-        activate(self, scope, node, extra)
-
-    def activate_child_workflow(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        from .children import start_child
-
-        start_child(self, scope, node, extra)
-
-    def activate_await_child(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        from .children import await_child
-
-        await_child(self, scope, node, extra)
 
     def _check_scope_done(self, scope: str) -> None:
         if scope in self._scopes_reported or not self._scope_nodes_resolved(scope):
@@ -1030,100 +735,9 @@ class Runtime:
     # ------------------------------------------------------------------ containers
 
     def _child_done(self, container: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
-        state = container.state
-        key = str(idx)
-        if node.type == "dynamic":
-            from .dynamic import item_done
-
-            item_done(self, container, node, idx, ok=ok, result=result, error=error)
-            return
-        if node.type == "parallel":
-            state["done"][key] = "completed" if ok else "failed"
-            if ok:
-                state["results"][key] = result
-            self.touch(container)
-            join = node.spec.get("join", "all")
-            total = state["total"]
-            needed = total if join == "all" else 1 if join == "any" else int(join["count"])
-            succeeded = sum(1 for v in state["done"].values() if v == "completed")
-            failed = sum(1 for v in state["done"].values() if v == "failed")
-            if succeeded >= needed:
-                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} joined")
-                if join == "all":
-                    output = [state["results"].get(str(i)) for i in range(total)]
-                elif join == "any":
-                    output = result
-                else:
-                    output = [state["results"][k] for k in sorted(state["results"], key=int)]
-                self._finish_container(container, node, ok=True, output=output)
-            elif failed > total - needed:
-                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} can no longer join")
-                self._finish_container(container, node, ok=False, error=error)
-            return
-        # loops
-        state["in_flight"] = [i for i in state["in_flight"] if i != idx]
-        state["iterations"] = state.get("iterations", 0) + 1
-        if ok:
-            state["completed"] += 1
-            if state["mode"] == "for_each":
-                state["results"][key] = result  # while/until loops keep only the last result: memory stays flat
-        else:
-            state["failed"] += 1
-        self.touch(container)
-        if state["mode"] == "for_each":
-            total = state["total"]
-            rule = node.spec.get("complete_when", "all")
-            needed = total if rule == "all" else 1 if rule == "first" else min(int(rule["count"]), total)
-            if state["completed"] >= needed:
-                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} reached its completion threshold")
-                self._complete_loop(container, node)
-            elif not ok and state["failed"] > total - needed:
-                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} failed")
-                self._finish_container(container, node, ok=False, error=error)
-            elif state["next"] < total:
-                i = state["next"]
-                state["next"] += 1
-                state["in_flight"].append(i)
-                self.start_scope(f"{container.scope}{node.id}[{i}]/", node.id)
-            elif not state["in_flight"]:
-                self._complete_loop(container, node)
-            return
-        # while / until
-        if not ok:
-            self._finish_container(container, node, ok=False, error=error)
-            return
-        state["last"] = result
-        mode = state["mode"]
-        try:
-            holds = self._loop_condition(container, node, container.scope)
-        except Exception as exc:  # ConditionError, or a run-time error such as re.error
-            message = str(exc) if isinstance(exc, (expressions.ConditionError, KeyError, TypeError)) else f"{type(exc).__name__}: {exc}"
-            self._finish_container(container, node, ok=False, error=error_dict("ConditionError", message, node.id))
-            return
-        if (mode == "while" and holds) or (mode == "until" and not holds):
-            if node.spec.get("long_running") and state["iterations"] % int(node.spec.get("continue_every", 1000)) == 0:
-                from .signals import continue_as_new
-
-                continue_as_new(self, container, node)
-                return
-            self._next_iteration(container, node)
-        else:
-            self._complete_loop(container, node)
-
-    def _complete_loop(self, container: StepRun, node: NodePlan) -> None:
-        state = container.state
-        if state["mode"] != "for_each":
-            self._finish_container(container, node, ok=True, output={"iterations": state.get("iterations", 0), "last": state.get("last")})
-            return
-        results = [state["results"][k] for k in sorted(state["results"], key=int)]
-        how = node.spec.get("aggregate", "list")
-        if how == "count":
-            output: Any = len(results)
-        elif how == "sum":
-            output = sum(r for r in results if isinstance(r, (int, float)) and not isinstance(r, bool))
-        else:
-            output = results
-        self._finish_container(container, node, ok=True, output=output)
+        """Child scope `idx` of a container (a parallel's branch, a loop's iteration, a dynamic
+        node's item) finished: the container's node type decides what follows."""
+        NODE_TYPES[node.type].child_done(self, container, node, idx, ok=ok, result=result, error=error)
 
     def _finish_container(self, container: StepRun, node: NodePlan, *, ok: bool, output: Any = None, error: dict | None = None) -> None:
         container.status = StepStatus.COMPLETED if ok else StepStatus.FAILED

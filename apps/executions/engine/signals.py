@@ -224,11 +224,12 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
 def continue_as_new(rt: "Runtime", container: StepRun, node: "NodePlan") -> None:
     """Close this run as `continued` and start the next with the variables and the loop's
     progress carried over, so history per run stays bounded."""
+    from .nodes.loop import next_iteration  # signals is imported by the node registry itself
     from .orchestrator import _apply, _upstream_of
     from .runtime import Runtime
 
     if container.scope != "":
-        rt._next_iteration(container, node)  # only top-level loops continue as new
+        next_iteration(rt, container, node)  # only top-level loops continue as new
         return
     old = rt.ex
     new = Execution.objects.create(

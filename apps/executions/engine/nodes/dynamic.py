@@ -14,17 +14,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.utils import timezone
 
 from apps.workflows.definition import expressions
 from apps.workflows.definition.plan import NodePlan
 
-from ..choices import FINISHED_STEP, StepStatus
-from ..depgraph import DependencyGraph, GraphError, ReadyTracker
-from ..models import DynamicItem, StepRun
+from ...choices import StepStatus
+from ...depgraph import DependencyGraph, GraphError, ReadyTracker
+from ...models import DynamicItem, StepRun
 
 if TYPE_CHECKING:
-    from .runtime import Runtime
+    from ..runtime import Runtime
 
 DEFAULT_MAX_CONCURRENT = 4
 _TABLE = DynamicItem._meta.db_table
@@ -147,10 +146,11 @@ def fill(rt: "Runtime", step: StepRun, node: NodePlan, *, running: int | None = 
         _finish(rt, step, node)
 
 
-def item_done(rt: "Runtime", step: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
+def child_done(rt: "Runtime", step: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
+    """Item `idx` finished."""
     state = step.state
     now = rt.now
-    from .redaction import redact
+    from ..redaction import redact
 
     with connection.cursor() as cursor:
         cursor.execute(
