@@ -8,12 +8,14 @@ decide exactly when each step runs; the ones marked `worker` use a real worker p
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from apps.executions.engine import nodes, orchestrator
+from apps.executions.engine import nodes, orchestrator, steps
 from apps.executions.engine.orchestrator import Sticky, finish_step, start_execution, sweep
 from apps.executions.engine.runtime import Runtime
 from apps.executions.models import Execution, StepRun
@@ -145,8 +147,8 @@ def test_a_step_whose_result_cannot_be_recorded_stops_being_heartbeated_and_is_r
     def database_away(*args, **kwargs):
         raise OperationalError("the database system is starting up")
 
-    monkeypatch.setattr(orchestrator, "finish_step", database_away)
-    monkeypatch.setattr(orchestrator.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(steps, "finish_step", database_away)
+    monkeypatch.setattr(steps.time, "sleep", lambda seconds: None)
     orchestrator.execute_step(step.pk, worker="test@here", task_id="t1")
     monkeypatch.undo()
     step.refresh_from_db()
@@ -180,7 +182,7 @@ def test_the_sweep_handles_a_poisoned_run_and_still_recovers_a_healthy_stalled_o
         step = execution.steps.get(node_id="first")
         StepRun.objects.filter(pk=step.pk).update(status="running")
         finish_step(step.pk, "completed", {"ok": True}, advance_now=False)
-    StepRun.objects.filter(execution__in=[poisoned, healthy]).update(finished_at=orchestrator.timezone.now() - orchestrator.timedelta(seconds=10))
+    StepRun.objects.filter(execution__in=[poisoned, healthy]).update(finished_at=timezone.now() - timedelta(seconds=10))
 
     def broken(rt, scope, node, extra):
         raise KeyError("poison")
@@ -199,7 +201,7 @@ def test_the_sweep_fails_a_run_left_with_nothing_to_move_it_on(transactional_db,
     execution = start_execution(workflow, {})
     # As a bug of old could leave one: the step gone, the run still `running`.
     StepRun.objects.filter(execution=execution).update(status="cancelled", advanced=True)
-    Execution.objects.filter(pk=execution.pk).update(created_at=orchestrator.timezone.now() - orchestrator.timedelta(minutes=5))
+    Execution.objects.filter(pk=execution.pk).update(created_at=timezone.now() - timedelta(minutes=5))
     assert execution.pk in orchestrator.stuck_executions()
     counts = sweep()
     assert counts["stuck"] == 1
