@@ -202,6 +202,8 @@ def check_condition(condition: Any) -> None:
     errors = list(Draft202012Validator(schema).iter_errors(condition))
     if errors:
         raise ValueError('not a valid condition: use {"var": "$.event.payload.x", "op": "eq", "value": …} or all/any/not')
+    for field, message in expressions.pattern_problems(condition, "condition"):
+        raise ValueError(f"{field}: {message}")
     try:
         expressions.evaluate(condition, {"event": {"type": "", "payload": {}}})
     except expressions.ConditionError as exc:
