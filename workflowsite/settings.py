@@ -484,7 +484,7 @@ CELERY_BEAT_SCHEDULE["worklist-sweep"] = {"task": "worklist.sweep", "schedule": 
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook"] = env_str("API_THROTTLE_WEBHOOK", "120/minute")
 
 #
-# Hostile input (docs/security.md): limits on what users' JSON and expressions may cost
+# Hostile input (docs/hostile-input.md): limits on what users' JSON and expressions may cost
 #
 
 # JSON request bodies (the API's parser): at most this many bytes; every document (definition,

@@ -9,7 +9,7 @@ as code.
 Everything here runs on data written by users, in workers and in the web process alike, so
 every cost is bounded: `matches` uses RE2 (linear time, no backtracking) with a pattern length
 and memory limit, and the text that templates build is sized before it is joined, within a
-budget per evaluation (settings WB_REGEX_* and WB_EXPRESSION_*, see docs/security.md).
+budget per evaluation (settings WB_REGEX_* and WB_EXPRESSION_*, see docs/hostile-input.md).
 """
 
 from __future__ import annotations
