@@ -15,6 +15,8 @@ import math
 import re
 from typing import Any
 
+from django import forms
+
 from apps.workflows.definition import storable
 
 # Request bodies and files wrap a document in a few levels of their own ({"definition": …},
@@ -95,3 +97,30 @@ def loads(text: str | bytes, *, depth_limit: int | None = None) -> Any:
     if problem:
         raise JSONInputError(*problem)
     return data
+
+
+#
+# Forms
+#
+
+
+class JSONFormField(forms.JSONField):
+    """Django's form JSONField with the checks of `loads`: the admin's JSON textareas (definitions,
+    trigger conditions, inputs…) answer with a form error, not a RecursionError or a DataError."""
+
+    def to_python(self, value: Any) -> Any:
+        if self.disabled or value in self.empty_values or isinstance(value, (list, dict, int, float, forms.fields.JSONString)):
+            return super().to_python(value)
+        try:
+            converted = loads(value)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Enter a valid JSON: {exc}", code="invalid") from None
+        return forms.fields.JSONString(converted) if isinstance(converted, str) else converted
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        if self.disabled or data is None:
+            return super().bound_data(data, initial)
+        try:
+            return loads(data)
+        except ValueError:
+            return forms.fields.InvalidJSONInput(data)

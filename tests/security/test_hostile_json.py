@@ -184,3 +184,14 @@ def test_the_run_command_refuses_nul_in_its_input(db, workflow):
     with pytest.raises(CommandError, match="name: contains a NUL character"):
         call_command("run_workflow", workflow.slug, "--input", '{"name": "\\u0000"}')
     assert not Execution.objects.exists()
+
+
+def test_the_admins_json_fields_refuse_nul_and_deep_nesting_with_a_form_error(db, admin_user, workflow):
+    client = Client()
+    client.force_login(admin_user)
+    data = {"workflow": workflow.pk, "event_type": "a", "condition": '{"var": "$.event.payload.x", "op": "eq", "value": "\\u0000"}', "input_mapping": "", "enabled": "on"}
+    response = client.post("/admin/triggers/eventtrigger/add/", data)
+    assert response.status_code == 200 and "value: contains a NUL character" in response.content.decode()
+    response = client.post("/admin/triggers/eventtrigger/add/", {**data, "condition": nested(10_000)})
+    assert response.status_code == 200 and "nests deeper than" in response.content.decode()
+    assert not EventTrigger.objects.exists()
