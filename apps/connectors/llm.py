@@ -7,12 +7,13 @@ through the outbound-address guard (a local model server is a normal setup).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import httpx
 from django.conf import settings
+
+from apps.workflows import jsontext
 
 
 class NotConfigured(Exception):
@@ -73,13 +74,14 @@ def parse_json(text: str) -> Any:
     match = FENCE.match(text)
     if match:
         text = match.group(1)
+    # jsontext: an answer nested too deeply or holding "\u0000" is "not JSON" too, not a 500.
     try:
-        return json.loads(text)
+        return jsontext.loads(text)
     except ValueError:
         start, end = text.find("{"), text.rfind("}")
         if 0 <= start < end:
             try:
-                return json.loads(text[start : end + 1])
+                return jsontext.loads(text[start : end + 1])
             except ValueError:
                 pass
     raise ValueError("the model's answer is not JSON")
