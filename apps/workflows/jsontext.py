@@ -50,7 +50,9 @@ def parse_depth_limit() -> int:
     return storable.max_depth() + ENVELOPE_DEPTH
 
 
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"(\s*:)?|[\[\]{},]')
+# A string token ends at its closing quote or at the end of the text, so it always matches once
+# started: a text of unterminated strings is scanned once, not once per quote.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.?)*(?:"|\Z)(\s*:)?|[\[\]{},]', re.S)
 
 
 def deep_path(text: str, limit: int) -> str | None:

@@ -71,3 +71,26 @@ def test_a_dry_run_shares_one_budget_across_its_steps_and_fails_the_step(db, api
     failed = [s for s in body["steps"] if s["status"] == "failed"]
     assert failed and "budget of 50,000" in json.dumps(failed[0]["error"])
     assert len(response.content) < 200_000  # the answer stays small: the budget bounds what was built
+
+
+def test_an_unclosed_template_with_a_long_tail_is_plain_text_for_the_resolver_and_the_validator():
+    # The old one-regex template syntax backtracked quadratically on this (13 s to resolve, 20 s
+    # to validate, in the web process).
+    from apps.workflows.definition.validator import validate
+
+    text = "{{$" + " " * 20_000
+    assert expressions.resolve(text, {}) == text
+    assert expressions.references_in(text) == []
+    definition = {"format_version": 1, "nodes": [{"id": "log", "type": "activity", "activity": "log", "params": {"message": text}}], "edges": []}
+    assert validate(definition) == []
+    assert expressions.resolve("{{{ $.input.a }} {{ foo }} {{ $.input.b | 7 }}", {"input": {"a": 1}}) == "{1 {{ foo }} 7"
+
+
+def test_an_unclosed_model_fence_and_unterminated_strings_are_read_once():
+    from apps.connectors.llm import parse_json
+    from apps.workflows import jsontext
+
+    with pytest.raises(ValueError, match="not JSON"):
+        parse_json("```" + " " * 30_000)
+    assert parse_json('```json\n{"a": 1}\n```') == {"a": 1}
+    assert jsontext.deep_path("[" * 100 + '"' * 100_000, 80).startswith("[0]")
