@@ -144,3 +144,36 @@ def test_a_run_with_a_catastrophic_pattern_completes_and_one_with_a_bad_pattern_
     assert bad.status == "failed"
     step = bad.steps.get(node_id="route")
     assert step.status == "failed" and step.error["type"] == "ConditionError" and "'('" in step.error["message"]
+
+
+#
+# Users' JSON Schemas (input_schema, signal schemas): their regexes run on RE2 too
+#
+
+
+def test_an_input_schema_pattern_runs_on_re2_and_bad_ones_are_refused_on_save():
+    from apps.workflows.definition.validator import first_data_error
+
+    schema = {
+        "type": "object",
+        "properties": {"code": {"type": "string", "pattern": CATASTROPHIC}},
+        "patternProperties": {"^(x+x+)+y$": {"type": "integer"}},
+        "additionalProperties": False,
+    }
+    assert first_data_error(schema, {"code": VICTIM}) == ("code", f"{VICTIM!r} does not match {CATASTROPHIC!r}")
+    assert first_data_error(schema, {"x" * 5000: 1}) is not None  # not one of the properties, no pattern matches
+    assert first_data_error(schema, {"code": "aaa", "xxy": 1}) is None
+    assert first_data_error(schema, {"xxy": "one"})[0] == "xxy"
+    definition = {**routed({"var": "$.input.code", "op": "exists"}), "input_schema": {"type": "object", "properties": {"code": {"type": "string", "pattern": "(?=a)"}}}}
+    assert [(p.field, p.code) for p in validate(definition)] == [("input_schema.properties.code.pattern", "regex")]
+    definition["input_schema"]["properties"]["code"]["pattern"] = CATASTROPHIC
+    definition["signals"] = [{"name": "go", "schema": {"type": "object", "patternProperties": {r"(a)\1": {}}}}]
+    assert [(p.field, p.code) for p in validate(definition)] == [("signals[0].schema.patternProperties.(a)\\1", "regex")]
+
+
+@pytest.mark.django_db
+def test_starting_a_run_checks_the_input_schema_pattern_on_re2(alice, api):
+    definition = {**routed({"var": "$.input.code", "op": "exists"}), "input_schema": {"type": "object", "properties": {"code": {"type": "string", "pattern": CATASTROPHIC}}}}
+    wf = create_workflow(owner=alice, name=f"wf {uuid.uuid4().hex[:6]}", definition=definition)
+    response = api.post(f"/api/v1/workflows/{wf.pk}/runs", {"input": {"code": VICTIM}}, format="json")
+    assert response.status_code == 400 and "does not match" in response.json()["input.code"][0]
