@@ -94,3 +94,16 @@ def test_an_unclosed_model_fence_and_unterminated_strings_are_read_once():
         parse_json("```" + " " * 30_000)
     assert parse_json('```json\n{"a": 1}\n```') == {"a": 1}
     assert jsontext.deep_path("[" * 100 + '"' * 100_000, 80).startswith("[0]")
+
+
+def test_only_ordinary_sized_definitions_are_kept_in_the_plan_cache():
+    from apps.workflows.definition.validator import PLAN_CACHE_MAX_TEXT, _compile_cached, compile_definition
+
+    def definition(text: str) -> dict:
+        return {"format_version": 1, "nodes": [{"id": "log", "type": "activity", "activity": "log", "params": {"message": text}}], "edges": []}
+
+    _compile_cached.cache_clear()
+    assert compile_definition(definition("small")) is compile_definition(definition("small"))
+    big = compile_definition(definition("x" * PLAN_CACHE_MAX_TEXT))
+    assert big.nodes["log"].spec["params"]["message"] == "x" * PLAN_CACHE_MAX_TEXT
+    assert _compile_cached.cache_info().currsize == 1

@@ -625,6 +625,11 @@ def definition_hash(definition: dict) -> str:
     return hashlib.sha256(json.dumps(definition, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+# Each cache entry keeps its text and plan alive: 256 entries of a definition as large as a 10 MB
+# request body (a dry run each) would hold gigabytes, so only ordinary-sized ones are cached.
+PLAN_CACHE_MAX_TEXT = 256 * 1024
+
+
 @lru_cache(maxsize=256)
 def _compile_cached(digest: str, text: str) -> Plan:
     return _build(json.loads(text))
@@ -636,4 +641,6 @@ def compile_definition(definition: dict) -> Plan:
     if isinstance(definition, dict) and checker.unstorable():  # json.dumps below would recurse into it
         raise DefinitionError(checker.problems)
     text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    if len(text) > PLAN_CACHE_MAX_TEXT:
+        return _build(json.loads(text))
     return _compile_cached(hashlib.sha256(text.encode()).hexdigest(), text)
