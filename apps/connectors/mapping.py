@@ -160,7 +160,7 @@ def _replace(text: Any, old: Any, new: Any) -> str:
 
 def _split(text: Any, sep: Any = None) -> list[str]:
     sep_text = None if sep in (None, "") else _text(sep)
-    return _text(text).split(sep_text)[:MAX_ITEMS]
+    return _text(text).split(sep_text, MAX_ITEMS)[:MAX_ITEMS]  # never more pieces than are kept
 
 
 def _join(values: Any, sep: Any = ",") -> str:
