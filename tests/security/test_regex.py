@@ -177,3 +177,20 @@ def test_starting_a_run_checks_the_input_schema_pattern_on_re2(alice, api):
     wf = create_workflow(owner=alice, name=f"wf {uuid.uuid4().hex[:6]}", definition=definition)
     response = api.post(f"/api/v1/workflows/{wf.pk}/runs", {"input": {"code": VICTIM}}, format="json")
     assert response.status_code == 400 and "does not match" in response.json()["input.code"][0]
+
+
+@pytest.mark.django_db
+def test_a_schema_ref_loop_or_a_remote_ref_is_refused_on_save_and_a_clear_400_at_run_start(alice, api):
+    loop = {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}
+    remote = {"type": "object", "properties": {"x": {"$ref": "https://example.com/s.json"}}}
+    for schema, field, words in ((loop, "input_schema.$ref", "in a loop"), (remote, "input_schema.properties.x.$ref", "inside the schema")):
+        definition = {**routed({"var": "$.input.x", "op": "exists"}), "input_schema": schema}
+        problems = validate(definition)
+        assert [(p.field, p.code) for p in problems] == [(field, "schema")] and words in problems[0].message
+    # Saved before these checks: the run start answers 400, not a RecursionError.
+    wf = create_workflow(owner=alice, name=f"wf {uuid.uuid4().hex[:6]}", definition={**routed({"var": "$.input.x", "op": "exists"}), "input_schema": loop})
+    from apps.workflows.definition.validator import first_data_error
+
+    assert first_data_error(loop, {"x": 1}) == ("", "the schema refers to itself ($ref) in a loop that never reaches the data")
+    assert "cannot be resolved" in first_data_error(remote, {"x": 1})[1]
+    assert wf.definition["input_schema"] == loop

@@ -62,17 +62,32 @@ UserSchemaValidator = validators.extend(
 )
 
 
-def iter_errors(schema: dict, data: Any) -> Iterator[ValidationError]:
-    """jsonschema's errors of `data` against the user-written `schema`, regexes on RE2; raises
-    PatternError (a ConditionError) for a pattern RE2 cannot compile."""
-    return UserSchemaValidator(schema).iter_errors(data)
+class SchemaUnusable(ValueError):
+    """The schema cannot be applied: a pattern RE2 cannot compile, a `$ref` loop that never
+    reaches the data, or a `$ref` to somewhere else (nothing is fetched)."""
 
 
-def schema_problems(schema: Any) -> list[tuple[str, str]]:
-    """(path inside the schema, message) for every regex RE2 cannot compile (`pattern` values and
-    `patternProperties` keys), and for `unevaluatedProperties` next to `patternProperties` (its
-    pattern matching is jsonschema's own, on backtracking `re`, so it is not offered)."""
-    found: list[tuple[str, str]] = []
+def errors(schema: dict, data: Any) -> list[ValidationError]:
+    """jsonschema's errors of `data` against the user-written `schema`, regexes on RE2, ordered
+    by path; SchemaUnusable (not RecursionError or a resolver's error) when it cannot be applied."""
+    from referencing.exceptions import Unresolvable  # jsonschema's own dependency
+
+    try:
+        return sorted(UserSchemaValidator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    except PatternError as exc:
+        raise SchemaUnusable(f"the schema has a pattern that cannot be used: {str(exc).removeprefix('matches: ')}") from None
+    except RecursionError:
+        raise SchemaUnusable("the schema refers to itself ($ref) in a loop that never reaches the data") from None
+    except Unresolvable as exc:
+        raise SchemaUnusable(f"the schema has a $ref that cannot be resolved ({exc}); only references inside the schema work") from None
+
+
+def schema_problems(schema: Any) -> list[tuple[str, str, str]]:
+    """(path inside the schema, message, problem code) for every regex RE2 cannot compile (`pattern` values and
+    `patternProperties` keys), for `unevaluatedProperties` next to `patternProperties` (its
+    pattern matching is jsonschema's own, on backtracking `re`, so it is not offered), for a
+    `$ref` outside the schema, and for a `$ref` loop that never reaches the data."""
+    found: list[tuple[str, str, str]] = []
     uses_unevaluated = False
     with_patterns: list[str] = []
     stack: list[tuple[Any, str]] = [(schema, "")]
@@ -89,17 +104,24 @@ def schema_problems(schema: Any) -> list[tuple[str, str]]:
                 try:
                     compile_pattern(value)
                 except PatternError as exc:
-                    found.append((here, str(exc).removeprefix("matches: ")))
+                    found.append((here, str(exc).removeprefix("matches: "), "regex"))
             elif key == "patternProperties" and isinstance(value, dict):
                 with_patterns.append(here)
                 for pattern in value:
                     try:
                         compile_pattern(pattern)
                     except PatternError as exc:
-                        found.append((f"{here}.{pattern}", str(exc).removeprefix("matches: ")))
+                        found.append((f"{here}.{pattern}", str(exc).removeprefix("matches: "), "regex"))
             elif key == "unevaluatedProperties":
                 uses_unevaluated = True
+            elif key == "$ref" and isinstance(value, str) and not value.startswith("#"):
+                found.append((here, f"{value!r}: only references inside the schema (#/…) work; nothing is fetched", "schema"))
             stack.append((value, here))
     if uses_unevaluated and with_patterns:
-        found.append((with_patterns[0], "patternProperties cannot be combined with unevaluatedProperties in a workflow's schema"))
+        found.append((with_patterns[0], "patternProperties cannot be combined with unevaluatedProperties in a workflow's schema", "regex"))
+    if not found and isinstance(schema, dict):
+        try:  # a $ref loop that consumes no data loops on any input, and a remote $ref never resolves
+            errors(schema, {})
+        except SchemaUnusable as exc:
+            found.append(("$ref", str(exc).removeprefix("the schema "), "schema"))
     return sorted(found)

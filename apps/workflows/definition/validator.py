@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from . import jsonpath, schema, storable, userschema
-from .expressions import PatternError, pattern_problems, references_in
+from .expressions import pattern_problems, references_in
 from .plan import NodePlan, Plan, ScopePlan
 from .registry import get_activity
 
@@ -96,9 +96,9 @@ def first_data_error(schema: dict | None, data: Any) -> tuple[str, str] | None:
     if not schema:
         return None
     try:  # the schema's regexes run on RE2, not on backtracking re
-        errors = sorted(userschema.iter_errors(schema, data), key=lambda e: list(map(str, e.absolute_path)))
-    except PatternError as exc:  # a schema saved before patterns were checked
-        return "", f"the schema has a pattern that cannot be used: {str(exc).removeprefix('matches: ')}"
+        errors = userschema.errors(schema, data)
+    except userschema.SchemaUnusable as exc:  # a schema saved before these were checked
+        return "", str(exc)
     if not errors:
         return None
     error = errors[0]
@@ -166,8 +166,8 @@ class _Checker:
                 Draft202012Validator.check_schema(input_schema)
             except SchemaError as exc:
                 self.add(f"not a valid JSON Schema: {exc.message}", field="input_schema", code="schema")
-            for where, message in userschema.schema_problems(input_schema):
-                self.add(message, field=f"input_schema.{where}", code="regex")
+            for where, message, code in userschema.schema_problems(input_schema):
+                self.add(message, field=f"input_schema.{where}", code=code)
         signals = doc.get("signals", [])
         if signals and not isinstance(signals, list):
             self.add("must be a list", field="signals")
@@ -189,8 +189,8 @@ class _Checker:
                         Draft202012Validator.check_schema(sig_schema)
                     except SchemaError as exc:
                         self.add(f"not a valid JSON Schema: {exc.message}", field=f"signals[{i}].schema", code="schema")
-                    for where, message in userschema.schema_problems(sig_schema):
-                        self.add(message, field=f"signals[{i}].schema.{where}", code="regex")
+                    for where, message, code in userschema.schema_problems(sig_schema):
+                        self.add(message, field=f"signals[{i}].schema.{where}", code=code)
             self.signal_names = seen
         nodes = doc.get("nodes")
         if not isinstance(nodes, list) or not nodes:
