@@ -156,3 +156,37 @@ def test_storable_problems_name_a_path_that_exists_up_to_the_depth_limit(value, 
     inner = value
     for part in parts[:-1]:
         inner = inner[part]
+
+
+schema_keywords = st.recursive(
+    st.fixed_dictionaries({}, optional={"type": st.sampled_from(["object", "string", "array", "integer"]), "pattern": st.sampled_from(["(a+)+$", "^x", "(", r"(a)\1", "a{2,}"]), "minLength": st.integers(0, 3), "$ref": st.sampled_from(["#", "#/$defs/a", "#/nope", "other.json"])}),
+    lambda inner: st.fixed_dictionaries({}, optional={
+        "properties": st.dictionaries(st.sampled_from(["a", "b", "x"]), inner, max_size=2),
+        "patternProperties": st.dictionaries(st.sampled_from(["^a", "(", "x+x+y"]), inner, max_size=2),
+        "additionalProperties": inner | st.booleans(),
+        "items": inner,
+        "allOf": st.lists(inner, max_size=2),
+        "$defs": st.fixed_dictionaries({"a": inner}),
+        "unevaluatedProperties": st.booleans(),
+    }),
+    max_leaves=6,
+)
+
+
+@PROPERTY
+@given(schema_keywords, json_values)
+def test_a_schema_the_validator_accepts_never_raises_on_data(schema, data):
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    from apps.workflows.definition import userschema
+    from apps.workflows.definition.validator import first_data_error
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError:
+        return
+    if userschema.schema_problems(schema):
+        return
+    found = first_data_error(schema, data)
+    assert found is None or isinstance(found[1], str)
