@@ -195,3 +195,27 @@ def test_the_admins_json_fields_refuse_nul_and_deep_nesting_with_a_form_error(db
     response = client.post("/admin/triggers/eventtrigger/add/", {**data, "condition": nested(10_000)})
     assert response.status_code == 200 and "nests deeper than" in response.content.decode()
     assert not EventTrigger.objects.exists()
+
+
+def test_the_run_dialog_refuses_nul_and_deep_nesting_in_its_json_input(db, alice, workflow):
+    client = Client()
+    client.force_login(alice)
+    for text, words in (('{"name": "\\u0000"}', "name: contains a NUL character"), (nested(10_000), "nests deeper than")):
+        response = client.post(f"/workflows/{workflow.pk}/run/", {"input_json": text})
+        assert response.status_code == 422 and words in response.content.decode()
+    assert not Execution.objects.exists()
+
+
+def test_signals_with_nul_in_their_payload_are_refused_by_the_api_and_the_page(db, alice, api, workflow):
+    from apps.executions.engine.orchestrator import start_execution
+    from apps.executions.models import ExecutionEvent
+
+    execution = start_execution(workflow, {}, acting_user=alice)
+    events = ExecutionEvent.objects.filter(execution=execution).count()
+    response = api.post(f"/api/v1/executions/{execution.pk}/signals/pause", '{"payload": {"why": "\\u0000"}}', content_type="application/json")
+    assert response.status_code == 400 and response.json()["field"] == "payload.why"
+    client = Client()
+    client.force_login(alice)
+    response = client.post(f"/executions/{execution.pk}/signal/", {"name": "pause", "payload": '{"why": "\\u0000"}'}, follow=True)
+    assert "why: contains a NUL character" in response.content.decode()
+    assert ExecutionEvent.objects.filter(execution=execution).count() == events
