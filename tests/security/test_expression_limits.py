@@ -107,3 +107,13 @@ def test_only_ordinary_sized_definitions_are_kept_in_the_plan_cache():
     big = compile_definition(definition("x" * PLAN_CACHE_MAX_TEXT))
     assert big.nodes["log"].spec["params"]["message"] == "x" * PLAN_CACHE_MAX_TEXT
     assert _compile_cached.cache_info().currsize == 1
+
+
+def test_long_paths_are_parsed_but_not_kept_in_the_path_cache():
+    from apps.workflows.definition import jsonpath
+
+    long_path = "$.input" + ".a" * 1000
+    before = jsonpath._parse_cached.cache_info().currsize
+    assert jsonpath.find({"input": {}}, long_path, None) is None
+    assert jsonpath.parse(long_path) == ("input", *["a"] * 1000)
+    assert jsonpath._parse_cached.cache_info().currsize == before
