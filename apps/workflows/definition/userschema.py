@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import SchemaError, UnknownType, ValidationError
 
 from .expressions import PatternError, compile_pattern
 
@@ -80,6 +80,8 @@ def errors(schema: dict, data: Any) -> list[ValidationError]:
         raise SchemaUnusable("the schema refers to itself ($ref) in a loop that never reaches the data") from None
     except Unresolvable as exc:
         raise SchemaUnusable(f"the schema has a $ref that cannot be resolved ({exc}); only references inside the schema work") from None
+    except (SchemaError, UnknownType) as exc:  # callers check the schema first; this is the backstop
+        raise SchemaUnusable(f"the schema is not a valid JSON Schema: {getattr(exc, 'message', exc)}") from None
 
 
 def schema_problems(schema: Any) -> list[tuple[str, str, str]]:

@@ -166,8 +166,9 @@ class _Checker:
                 Draft202012Validator.check_schema(input_schema)
             except SchemaError as exc:
                 self.add(f"not a valid JSON Schema: {exc.message}", field="input_schema", code="schema")
-            for where, message, code in userschema.schema_problems(input_schema):
-                self.add(message, field=f"input_schema.{where}", code=code)
+            else:
+                for where, message, code in userschema.schema_problems(input_schema):
+                    self.add(message, field=f"input_schema.{where}", code=code)
         signals = doc.get("signals", [])
         if signals and not isinstance(signals, list):
             self.add("must be a list", field="signals")
@@ -189,8 +190,9 @@ class _Checker:
                         Draft202012Validator.check_schema(sig_schema)
                     except SchemaError as exc:
                         self.add(f"not a valid JSON Schema: {exc.message}", field=f"signals[{i}].schema", code="schema")
-                    for where, message, code in userschema.schema_problems(sig_schema):
-                        self.add(message, field=f"signals[{i}].schema.{where}", code=code)
+                    else:
+                        for where, message, code in userschema.schema_problems(sig_schema):
+                            self.add(message, field=f"signals[{i}].schema.{where}", code=code)
             self.signal_names = seen
         nodes = doc.get("nodes")
         if not isinstance(nodes, list) or not nodes:
