@@ -492,6 +492,31 @@ CELERY_BEAT_SCHEDULE["worklist-sweep"] = {"task": "worklist.sweep", "schedule": 
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook"] = env_str("API_THROTTLE_WEBHOOK", "120/minute")
 
 #
+# Hostile input (docs/hostile-input.md): limits on what users' JSON and expressions may cost
+#
+
+# JSON request bodies (the API's parser): at most this many bytes; every document (definition,
+# run input, signal payload, request body) nests at most WB_JSON_MAX_DEPTH levels (bodies get
+# a few more for their envelope). "\u0000" and lone surrogates are refused everywhere.
+WB_JSON_MAX_BYTES = env_int("WB_JSON_MAX_BYTES", 10 * 1024 * 1024)
+WB_JSON_MAX_DEPTH = env_int("WB_JSON_MAX_DEPTH", 64)
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "apps.workflows.api.parsers.JSONParser",
+    "apps.workflows.api.parsers.FormParser",
+    "apps.workflows.api.parsers.MultiPartParser",
+]
+# `matches` runs RE2 (linear time): a pattern of at most this many characters, compiled within
+# this much memory (bytes), searched in a text of at most this many characters.
+WB_REGEX_MAX_LENGTH = env_int("WB_REGEX_MAX_LENGTH", 1000)
+WB_REGEX_MAX_MEMORY = env_int("WB_REGEX_MAX_MEMORY", 8 * 1024 * 1024)
+WB_REGEX_MAX_TEXT = env_int("WB_REGEX_MAX_TEXT", 1_000_000)
+# Templates ({{ … }}) and mapping functions (join, concat, replace) size a string before building
+# it: one string at most WB_EXPRESSION_MAX_TEXT characters, all the strings one evaluation builds
+# (a step's params, a mapping, a whole dry run) at most WB_EXPRESSION_BUDGET.
+WB_EXPRESSION_MAX_TEXT = env_int("WB_EXPRESSION_MAX_TEXT", 1_000_000)
+WB_EXPRESSION_BUDGET = env_int("WB_EXPRESSION_BUDGET", 10_000_000)
+
+#
 # Test overrides
 #
 

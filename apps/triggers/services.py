@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from apps.connectors.activities.notify import verify
 from apps.executions.engine.orchestrator import InputError, start_execution
+from apps.workflows import jsontext
 from apps.workflows.definition import expressions
 from apps.workflows.definition.validator import DefinitionError
 
@@ -202,6 +203,8 @@ def check_condition(condition: Any) -> None:
     errors = list(Draft202012Validator(schema).iter_errors(condition))
     if errors:
         raise ValueError('not a valid condition: use {"var": "$.event.payload.x", "op": "eq", "value": …} or all/any/not')
+    for field, message in expressions.pattern_problems(condition, "condition"):
+        raise ValueError(f"{field}: {message}")
     try:
         expressions.evaluate(condition, {"event": {"type": "", "payload": {}}})
     except expressions.ConditionError as exc:
@@ -322,7 +325,9 @@ def receive_webhook(token: str, body: bytes, signature: str):
     if not endpoint.workflow.is_active:
         raise TriggerError(409, "the workflow is inactive")
     try:
-        data = json.loads(body or b"{}")
+        data = jsontext.loads(body or b"{}")
+    except jsontext.JSONInputError as exc:
+        raise TriggerError(400, exc.message, field="body" + (f".{exc.field}" if exc.field else "")) from None
     except ValueError:
         raise TriggerError(400, "the body is not JSON", field="body") from None
     if not isinstance(data, dict):

@@ -243,6 +243,22 @@ def test_a_mapping_without_default_that_matches_nothing_fails_clearly(server, ru
 
 
 @LOCAL
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (b'{"name": "a\\u0000b"}', "body.name: contains a NUL character"),
+        (b"text with a \x00 in it", "contains a NUL character"),
+        (b'{"a": ' * 5000 + b"1" + b"}" * 5000, "nests deeper than"),
+    ],
+)
+def test_a_response_that_cannot_be_stored_fails_the_step_clearly(server, run_context, body, words):
+    server.routes["/odd"] = lambda r: (200, {"content-type": "application/json"}, body)
+    with pytest.raises(ActivityError) as exc:
+        http_request({"url": server.url("/odd")}, run_context())
+    assert exc.value.type == "InvalidResponse" and words in exc.value.message and not exc.value.retryable
+
+
+@LOCAL
 def test_responses_over_the_size_limit_are_refused(server, run_context):
     server.routes["/big"] = lambda r: (200, {}, b"x" * 5000)
     with pytest.raises(ActivityError) as exc:

@@ -18,6 +18,7 @@ import httpx
 from django.conf import settings
 
 from apps.executions.activities import ActivityContext, ActivityError
+from apps.workflows import jsontext
 from apps.workflows.definition.registry import register_activity
 
 from .. import mapping, outbound, services
@@ -149,12 +150,17 @@ def _scrub(text: str, secrets: list[str]) -> str:
 
 def _decode(response: outbound.Response, response_type: str) -> Any:
     text = response.content.decode(response.encoding or "utf-8", errors="replace")
+    if "\x00" in text:  # PostgreSQL cannot store it: the step's output could not be recorded
+        raise ActivityError("InvalidResponse", "the response contains a NUL character, which cannot be stored", retryable=False)
     if response_type == "text":
         return text
     content_type = response.headers.get("content-type", "")
     if response_type == "json" or "json" in content_type or text[:1] in ("{", "["):
         try:
-            return json.loads(text) if text else None
+            return jsontext.loads(text) if text else None
+        except jsontext.JSONInputError as exc:  # "\u0000", a lone surrogate, nesting past the limit
+            where = "body" + (exc.field if exc.field.startswith("[") else f".{exc.field}" if exc.field else "")
+            raise ActivityError("InvalidResponse", f"the response cannot be stored: {where}: {exc.message}", retryable=False) from None
         except ValueError:
             if response_type == "json":
                 raise ActivityError("InvalidResponse", "the response is not JSON", retryable=False) from None

@@ -46,10 +46,9 @@ def check_input(definition: dict, data: Any) -> Any:
     if not isinstance(data, dict):
         raise InputError("input", "the run input must be a JSON object")
     schema = definition.get("input_schema")
-    if not schema:
-        return data
-    data = with_input_defaults(definition, data)
-    problem = first_data_error(schema, data)
+    if schema:
+        data = with_input_defaults(definition, data)
+    problem = first_data_error(schema or None, data)  # without a schema, the storage checks still apply
     if problem:
         path, message = problem
         raise InputError("input" + (f".{path}" if path else ""), message)

@@ -156,7 +156,7 @@ def check_signal(execution: Execution, name: str, payload: Any) -> dict | None:
         names = ", ".join(sorted(declared) + list(RESERVED_SIGNALS))
         raise SignalRejected(400, f"this workflow declares no signal named '{name}' (it accepts: {names})", field="name")
     schema = declared[name].get("schema")
-    problem = first_data_error(schema, payload) if schema else None
+    problem = first_data_error(schema or None, payload)  # without a schema, the storage checks still apply
     if problem:
         path, message = problem
         raise SignalRejected(400, message, field="payload" + (f".{path}" if path else ""))

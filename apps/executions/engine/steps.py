@@ -15,6 +15,7 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from apps.workflows.definition import storable
 from apps.workflows.definition.registry import get_activity
 
 from ..activities import ActivityContext, ActivityError, StepCancelled
@@ -123,6 +124,10 @@ def _run_activity(step: StepRun) -> tuple[str, Any, dict | None, list]:
         output = spec.fn(step.input or {}, ctx)
         if ctx.variables and step.activity == "set":
             output = ctx.variables
+        unstorable = storable.problem(output, prefix="output")
+        if unstorable:  # NUL, a lone surrogate or nesting PostgreSQL cannot store: the step's failure
+            path, message = unstorable
+            return StepStatus.FAILED, None, error_dict("OutputNotStorable", f"{path}: {message}", step.node_id, retryable=False), ctx.logs
         return StepStatus.COMPLETED, output, None, ctx.logs
     except StepCancelled:
         return StepStatus.CANCELLED, None, None, ctx.logs
