@@ -32,6 +32,22 @@ class AuditLog(models.Model):
         SHARE_GRANTED = "share_granted", "Share granted"
         SHARE_REVOKED = "share_revoked", "Share revoked"
         PERMISSION_CHANGED = "permission_changed", "Permission changed"
+        LOGIN_LOCKED_OUT = "login_locked_out", "Login locked out"
+        TOKEN_ISSUED = "token_issued", "API token issued"
+        TOKEN_REVOKED = "token_revoked", "API token revoked"
+        CREDENTIAL_CREATED = "credential_created", "Credential created"
+        CREDENTIAL_CHANGED = "credential_changed", "Credential changed"
+        CREDENTIAL_DELETED = "credential_deleted", "Credential deleted"
+        WEBHOOK_CREATED = "webhook_created", "Webhook created"
+        WEBHOOK_CHANGED = "webhook_changed", "Webhook changed"
+        WEBHOOK_DELETED = "webhook_deleted", "Webhook deleted"
+        WEBHOOK_REFUSED = "webhook_refused", "Webhook delivery refused"
+        WORKFLOW_DELETED = "workflow_deleted", "Workflow deleted"
+        DEFINITION_EDITED = "definition_edited", "Definition edited"
+        EXECUTION_CANCELLED = "execution_cancelled", "Run cancelled"
+        WORKFLOWS_EXPORTED = "workflows_exported", "Workflows exported"
+        WORKFLOWS_IMPORTED = "workflows_imported", "Workflows imported"
+        TEMPLATE_PUBLISHED = "template_published", "Template published"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

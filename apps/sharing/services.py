@@ -91,6 +91,30 @@ def access_workflow(user: AbstractBaseUser, pk: int | str, perm: str = "view", *
     return workflow
 
 
+def run_initiator(execution) -> AbstractBaseUser | None:
+    """Whose rights a run acts with: the user who started it (for trigger and schedule runs,
+    the user who set the trigger or schedule up), or its workflow's owner when the run
+    records no one (started from code, or by a trigger nobody owns)."""
+    return execution.created_by if execution.created_by_id else execution.workflow.owner
+
+
+def can_start_child(initiator: AbstractBaseUser | None, child_workflow: Workflow) -> str | None:
+    """Why a run acting as `initiator` may not start `child_workflow` as a child (None: it may).
+
+    The rule is the one for starting it by hand: an active user holding the run ("change")
+    permission on an active workflow. A child the initiator may not even view reads as not
+    found, so a run learns nothing about workflows its initiator cannot see.
+    """
+    who = initiator.get_username() if initiator is not None else "nobody"
+    if initiator is None or not has_workflow_perm(initiator, child_workflow, "view"):
+        return f"no workflow with slug {child_workflow.slug!r} that {who} (who started this run) may run"
+    if not has_workflow_perm(initiator, child_workflow, "change"):
+        return f"{who} (who started this run) may view workflow {child_workflow.slug!r} but not run it"
+    if not child_workflow.is_active:
+        return f"workflow {child_workflow.slug!r} is inactive: it starts no runs"
+    return None
+
+
 def share_workflow(workflow: Workflow, grantee: AbstractBaseUser | Group, level: str, *, acting_user) -> None:
     """Give `grantee` exactly `level` on the workflow (replacing what they had).
 

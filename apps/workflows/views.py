@@ -426,7 +426,11 @@ def node_edit(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
                 own = [p for p in validate(definition) if p.node == new_node["id"] and form.field_for(p.field)]
                 for problem in own:
                     form.add_error(form.field_for(problem.field), problem.message)
-                if not own:
+                # Names of credentials the user may not use (issue 15): refused next to the form.
+                refused = services.check_definition_permitted(request.user, definition, workflow.definition)
+                for message in refused:
+                    form.add_error(None, message)
+                if not own and not refused:
                     _save_definition(request, workflow, definition, f"Edited node {new_node['id']}")
                     messages.success(request, f"Saved node “{new_node['id']}”.")
                     return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + f"#node-{new_node['id']}")
@@ -533,6 +537,8 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
     form = DefinitionJSONForm(request.POST or None, initial={"definition": text})
     status = 200
     if request.method == "POST":
+        for message in services.check_definition_permitted(request.user, form.cleaned_data["definition"], workflow.definition) if form.is_valid() else []:
+            form.add_error("definition", message)
         if form.is_valid():
             problems = _save_definition(request, workflow, form.cleaned_data["definition"], "Edited as JSON")
             if problems:

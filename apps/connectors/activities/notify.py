@@ -207,7 +207,9 @@ def _masked_target(url: str) -> str:
 )
 def notify_slack(params: dict, ctx: ActivityContext) -> Any:
     if params.get("credential"):
-        url = services.secret_of(services.credential_for_run(ctx, params["credential"], kinds=(CredentialKind.SECRET,))).strip()
+        credential = services.credential_for_run(ctx, params["credential"], kinds=(CredentialKind.SECRET,))
+        url = services.secret_of(credential).strip()
+        services.check_credential_host(credential, url)
     elif params.get("webhook_url"):
         url = str(params["webhook_url"])
     else:
@@ -253,7 +255,7 @@ def notify_webhook(params: dict, ctx: ActivityContext) -> Any:
     delivery = services.start_delivery(ctx, channel=DeliveryChannel.WEBHOOK, target=outbound.display_url(url).split("?")[0])
     headers[DELIVERY_HEADER] = str(delivery.pk)
     if params.get("signing_credential"):
-        secret = services.secret_of(services.credential_for_run(ctx, params["signing_credential"], kinds=(CredentialKind.SECRET,)))
+        secret = services.secret_of(services.credential_for_run(ctx, params["signing_credential"], kinds=(CredentialKind.SECRET,), url=url))
         headers[SIGNATURE_HEADER] = sign(secret, content)
     code, text, attempts = _post(ctx, delivery, method=params.get("method", "POST"), url=url, content=content, headers=headers, params=params)
     return {"delivery": str(delivery.pk), "status": code, "attempts": attempts, "signed": SIGNATURE_HEADER in headers}

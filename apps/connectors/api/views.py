@@ -38,10 +38,10 @@ class CredentialViewSet(viewsets.ModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Credential.objects.none()
         # Scoped to the owner: a stranger's credential is a 404, even for staff through the API.
-        return Credential.objects.filter(owner=self.request.user)
+        return Credential.objects.filter(owner=self.request.user).prefetch_related("workflows")
 
     def perform_destroy(self, instance: Credential) -> None:
-        services.delete_credential(instance)
+        services.delete_credential(instance, acting_user=self.request.user, request=self.request)
 
 
 _problems = inline_serializer(
