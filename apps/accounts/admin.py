@@ -9,7 +9,7 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey as LibraryAPIKey
 
 from . import services
-from .models import APIKey, AuditLog
+from .models import APIKey, APIToken, AuditLog
 
 # The library registers its own concrete key model, which we do not use: one "API keys" page only.
 if admin.site.is_registered(LibraryAPIKey):
@@ -49,6 +49,26 @@ class APIKeyAdmin(APIKeyModelAdmin):
             for api_key in queryset.select_related("user")
         )
         self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+
+
+@admin.register(APIToken)
+class APITokenAdmin(admin.ModelAdmin):
+    """Tokens from POST /api/v1/auth/token: only a digest is stored, so nothing here can show one."""
+
+    list_display = ("prefix", "user", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at", "expires_at")
+    search_fields = ("prefix", "user__username")
+    list_select_related = ("user",)
+    readonly_fields = ("user", "prefix", "digest", "created_at", "expires_at", "last_used_at", "revoked_at")
+    actions = ["revoke_tokens"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[APIToken]) -> None:
+        revoked = sum(services.revoke_token(token, acting_user=request.user, request=request) for token in queryset.select_related("user"))
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
 
 
 @admin.register(AuditLog)

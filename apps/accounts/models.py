@@ -20,6 +20,36 @@ class APIKey(AbstractAPIKey):
         verbose_name_plural = "API keys"
 
 
+class APIToken(models.Model):
+    """A bearer token from `POST /api/v1/auth/token` (`Authorization: Token <key>`).
+
+    Only a SHA-256 digest of the key is stored (the key is 256 random bits, so a fast hash is
+    enough: nothing to brute-force); it expires, and it can be rotated or revoked. The prefix
+    (the part before the dot) names it in the admin and the audit log.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    prefix = models.CharField(max_length=16, db_index=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"token {self.prefix} of {self.user}"
+
+    @property
+    def is_usable(self) -> bool:
+        from django.utils import timezone
+
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
 class AuditLog(models.Model):
     """Security-relevant actions, append-only, for operators."""
 

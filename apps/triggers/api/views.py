@@ -6,9 +6,9 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from apps.accounts.throttling import SimpleRateThrottle
 from apps.sharing.services import access_workflow, has_workflow_perm
 
 from .. import services
