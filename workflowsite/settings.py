@@ -524,6 +524,9 @@ WB_WORKLIST_NOTIFY_BACKOFF = env_int("WB_WORKLIST_NOTIFY_BACKOFF", 2)
 WB_WORKLIST_NOTIFY_TIMEOUT = env_int("WB_WORKLIST_NOTIFY_TIMEOUT", 10)
 # Overdue work items expire within this many seconds even if their countdown message was lost.
 CELERY_BEAT_SCHEDULE["worklist-sweep"] = {"task": "worklist.sweep", "schedule": float(env_int("WB_WORKLIST_SWEEP_INTERVAL", 5))}
+# Inbound webhooks: X-Workflow-Timestamp must be within this many seconds of now, and each signed
+# delivery is accepted once (replays answer 409).
+WB_WEBHOOK_TOLERANCE_SECONDS = env_int("WB_WEBHOOK_TOLERANCE_SECONDS", 300)
 # Inbound webhooks (POST /api/v1/hooks/<token>): requests per endpoint.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook"] = env_str("API_THROTTLE_WEBHOOK", "120/minute")
 

@@ -67,8 +67,12 @@ def test_webhook_signature_is_verifiable_by_the_receiver(server, alice, run_cont
     received = server.received[-1]
     assert received.json() == {"event": "order.shipped", "id": 42}
     assert received.headers[SIGNATURE_HEADER.lower()].startswith("sha256=")
-    assert verify(SIGNING_KEY, received.body, received.headers[SIGNATURE_HEADER.lower()])
-    assert not verify("another-key", received.body, received.headers[SIGNATURE_HEADER.lower()])
+    timestamp = received.headers["x-workflow-timestamp"]
+    assert verify(SIGNING_KEY, received.body, received.headers[SIGNATURE_HEADER.lower()], timestamp)
+    assert not verify("another-key", received.body, received.headers[SIGNATURE_HEADER.lower()], timestamp)
+    # The timestamp is signed too: a copy replayed later (or with another timestamp) fails.
+    assert not verify(SIGNING_KEY, received.body, received.headers[SIGNATURE_HEADER.lower()], int(timestamp) + 1)
+    assert not verify(SIGNING_KEY, received.body, received.headers[SIGNATURE_HEADER.lower()], timestamp, now=int(timestamp) + 301)
     assert received.headers["x-workflow-delivery"] == out["delivery"]
     delivery = Delivery.objects.get(pk=out["delivery"])
     assert (delivery.channel, delivery.status, delivery.response_code, delivery.attempts) == ("webhook", "delivered", 204, 1)

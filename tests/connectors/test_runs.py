@@ -91,7 +91,7 @@ def test_a_signed_webhook_is_delivered_and_recorded(conn_worker, server, alice):
     assert execution.status == "completed", execution.error
     received = server.received[-1]
     assert received.json() == {"order": 42, "text": "Order 42 shipped"}
-    assert verify(SIGNING, received.body, received.headers["x-workflow-signature"])
+    assert verify(SIGNING, received.body, received.headers["x-workflow-signature"], received.headers["x-workflow-timestamp"])
     delivery = Delivery.objects.get(execution=execution)
     assert delivery.status == "delivered" and delivery.step.node_id == "notify" and delivery.response_code == 200
     assert SIGNING not in everything_stored(execution)
