@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.accounts.services import record_audit
 from apps.sharing.services import has_workflow_perm, visible_workflows
 from apps.workflows import jsontext
 from apps.workflows.definition.validator import DefinitionError
@@ -228,6 +229,7 @@ def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
     execution = access_execution(request.user, pk, "change")
     if cancel_execution(execution, acting_user=request.user):
+        record_audit("execution_cancelled", actor=request.user, request=request, target=f"execution {execution.pk}", detail={"workflow": execution.workflow_id, "via": "ui"})
         messages.success(request, f"Execution {execution.pk} cancelled.")
     else:
         messages.info(request, f"Execution {execution.pk} had already finished.")

@@ -14,12 +14,15 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from guardian.shortcuts import get_groups_with_perms
 
 from apps.executions.models import Execution, StepRun
+from apps.sharing.services import has_workflow_perm
 
 from .choices import DEFAULT_OUTCOMES, HELD_STATES, OPEN_STATES, WorkItemState
 from .models import WorkItem
@@ -94,6 +97,12 @@ def can_manage(user: AbstractBaseUser, item: WorkItem) -> bool:
     return bool(user.is_authenticated and (user.is_staff or user.is_superuser or has_workflow_perm(user, item.workflow, "admin")))
 
 
+def may_be_offered(user: AbstractBaseUser, workflow) -> bool:
+    """Whether a work item of `workflow` may be offered (or reassigned) to `user`: an active user
+    who may view the workflow."""
+    return bool(user.is_active and has_workflow_perm(user, workflow, "view"))
+
+
 def is_eligible(user: AbstractBaseUser, item: WorkItem) -> bool:
     """May `user` claim the item: offered to them and not declined by them."""
     if not user.is_authenticated or not user.is_active:
@@ -135,10 +144,17 @@ def actions_for(user: AbstractBaseUser, item: WorkItem, *, eligible: bool | None
 def offer_work_item(step: StepRun, *, title: str, description: str, users: list[str], groups: list[str], outcomes: list[str], due_at: datetime | None) -> WorkItem:
     """Create the work item for a waiting approval step (the engine holds the run's row lock).
 
-    Unknown usernames and group names are skipped with a warning in `notes`. Notifications
+    Unknown usernames and group names are skipped with a warning in `notes`, and so are users
+    and teams who could not act on it: a work item is offered only to people who may view the
+    workflow (a user with a share, or a team the workflow is shared with), so whoever edits a
+    definition cannot send work, or the run's data in its title, to anyone else. Notifications
     and the expiry countdown are sent after commit. Returns the new item.
     """
     User = get_user_model()
+    workflow = Execution.objects.select_related("workflow").get(pk=step.execution_id).workflow
+    # A long-lived worker's content-type cache goes stale when the database is restored (or
+    # flushed between tests); guardian's checks below depend on it (as in engine/children.py).
+    ContentType.objects.clear_cache()
     wanted_users = [str(u) for u in users if str(u).strip()]
     wanted_groups = [str(g) for g in groups if str(g).strip()]
     found_users = list(User.objects.filter(username__in=wanted_users, is_active=True))
@@ -150,6 +166,15 @@ def offer_work_item(step: StepRun, *, title: str, description: str, users: list[
         notes.append(f"unknown or inactive users skipped: {', '.join(missing_users)}")
     if missing_groups:
         notes.append(f"unknown groups skipped: {', '.join(missing_groups)}")
+    outsiders = [u for u in found_users if not may_be_offered(u, workflow)]
+    shared_groups = set(get_groups_with_perms(workflow).values_list("pk", flat=True))
+    outside_groups = [g for g in found_groups if g.pk not in shared_groups]
+    if outsiders:
+        notes.append(f"users who cannot see this workflow skipped (share it with them first): {', '.join(sorted(u.get_username() for u in outsiders))}")
+        found_users = [u for u in found_users if u not in outsiders]
+    if outside_groups:
+        notes.append(f"teams this workflow is not shared with skipped: {', '.join(sorted(g.name for g in outside_groups))}")
+        found_groups = [g for g in found_groups if g not in outside_groups]
     if not found_users and not found_groups:
         notes.append("offered to nobody: a workflow admin must reassign it")
     for note in notes:
@@ -157,7 +182,7 @@ def offer_work_item(step: StepRun, *, title: str, description: str, users: list[
     item = WorkItem.objects.create(
         execution_id=step.execution_id,
         step=step,
-        workflow_id=Execution.objects.filter(pk=step.execution_id).values_list("workflow_id", flat=True).first(),
+        workflow_id=workflow.pk,
         node_id=step.node_id[:64],
         title=title[:300],
         description=description,
@@ -300,6 +325,8 @@ def reassign_work_item(item: WorkItem, target: AbstractBaseUser, *, acting_user:
         raise WorkItemError(403, "only the workflow's admins and staff may reassign work items")
     if not target.is_active:
         raise WorkItemError(400, f"{target.get_username()} is not an active user", field="user")
+    if not may_be_offered(target, item.workflow):
+        raise WorkItemError(400, f"{target.get_username()} cannot see this workflow: share it with them before handing them its work", field="user")
     with transaction.atomic():
         _lock_run(item)
         item = WorkItem.objects.select_for_update().get(pk=item.pk)

@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from apps.accounts.services import record_audit
 from apps.executions.access import access_execution, visible_executions
 from apps.executions.choices import FINISHED_EXECUTION, ExecutionStatus
 from apps.executions.engine import orchestrator
@@ -93,6 +94,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         execution = self.get_object()
         if not orchestrator.cancel_execution(execution, acting_user=request.user):
             return Response({"detail": f"The run has already finished ({execution.status}).", "code": "finished"}, status=status.HTTP_409_CONFLICT)
+        record_audit("execution_cancelled", actor=request.user, request=request, target=f"execution {execution.pk}", detail={"workflow": execution.workflow_id, "via": "api"})
         execution.refresh_from_db()
         return Response(ExecutionDetailSerializer(execution, context={"request": request}).data)
 
