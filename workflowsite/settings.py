@@ -287,6 +287,10 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+# The role new users get (viewer, builder, operator, admin; empty for none): see apps/accounts/roles.py.
+WB_DEFAULT_ROLE = env_str("WB_DEFAULT_ROLE", "builder")
+if WB_DEFAULT_ROLE not in ("", "viewer", "builder", "operator", "admin"):
+    raise ImproperlyConfigured(f"WB_DEFAULT_ROLE must be viewer, builder, operator, admin or empty, not {WB_DEFAULT_ROLE!r}")
 # POST /api/v1/auth/token issues tokens stored hashed, valid this many days (rotate before then).
 WB_API_TOKEN_DAYS = env_int("WB_API_TOKEN_DAYS", 30)
 # JWT for integrations: short access tokens; each refresh token works once (rotation + blacklist).

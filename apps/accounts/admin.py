@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey as LibraryAPIKey
 
-from . import services
+from . import roles, services
 from .models import APIKey, APIToken, AuditLog
 
 # The library registers its own concrete key model, which we do not use: one "API keys" page only.
@@ -91,3 +93,53 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
         return False
+
+
+#
+# Users and roles
+#
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+def _role_action(role: str):
+    @admin.action(description=f"Give the selected users the {role} role", permissions=["change"])
+    def set_role(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+        for user in queryset:
+            roles.assign_role(user, role, acting_user=request.user)
+        modeladmin.message_user(request, f"{queryset.count()} user(s) now have the {role} role.", messages.SUCCESS)
+
+    set_role.__name__ = f"set_role_{role}"
+    return set_role
+
+
+@admin.register(User)
+class RoleAwareUserAdmin(UserAdmin):
+    """Django's user admin for the admin role: it manages users and their roles (actions), but
+    only a superuser may make or edit superusers or hand out single permissions, so the role
+    cannot raise itself above itself."""
+
+    list_display = (*UserAdmin.list_display, "role_names")
+    actions = [_role_action(role) for role in roles.ROLE_NAMES]
+
+    @admin.display(description="Roles")
+    def role_names(self, obj) -> str:
+        return ", ".join(roles.roles_of(obj)) or "—"
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ("is_superuser", "user_permissions")
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)

@@ -311,7 +311,7 @@ def execution_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     """Re-run only the failed, blocked and cancelled items of the run's dynamic nodes."""
     from .engine.orchestrator import InputError, retry_failed
 
-    execution = access_execution(request.user, pk, "change")
+    execution = access_execution(request.user, pk, "run")
     try:
         new = retry_failed(execution, acting_user=request.user)
     except (InputError, DefinitionError) as exc:
@@ -328,7 +328,7 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
     from .engine.orchestrator import InputError
     from .engine.orchestrator import retry_with_changes as retry_changed
 
-    execution = access_execution(request.user, pk, "change")
+    execution = access_execution(request.user, pk, "run")
     if execution.status != ExecutionStatus.FAILED:
         messages.info(request, "Only failed runs can be retried with changes.")
         return _redirect(request, reverse("executions:detail", args=[execution.pk]))

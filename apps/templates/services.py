@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
+from apps.accounts import roles
 from apps.accounts.services import record_audit
 from apps.sharing.services import has_workflow_perm
 from apps.sharing.shares import grant_owner, has_level
@@ -112,7 +113,9 @@ def delete_template(template: WorkflowTemplate, *, acting_user: AbstractBaseUser
 
 @transaction.atomic
 def instantiate_template(template: WorkflowTemplate, *, user: AbstractBaseUser, name: str | None = None) -> Workflow:
-    """Make a workflow owned by `user` from the template and record the usage."""
+    """Make a workflow owned by `user` from the template and record the usage (PermissionDenied
+    when the user's role may not create workflows)."""
+    roles.require_capability(user, roles.CREATE_WORKFLOWS)
     workflow = workflow_services.create_workflow(
         owner=user,
         acting_user=user,

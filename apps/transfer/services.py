@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
+from apps.accounts import roles
 from apps.accounts.services import record_audit
 from apps.executions.engine.redaction import redact
 from apps.workflows import services as workflow_services
@@ -284,6 +285,7 @@ def import_document(
     result.dry_run = dry_run
     if dry_run or not result.ok:
         return result
+    roles.require_capability(user, roles.CREATE_WORKFLOWS)
     items = document["workflows"]
     renames = {p.original_slug: p.slug for p in result.plan if p.action == "rename"}
     todo = [p for p in result.plan if p.action != "skip"]

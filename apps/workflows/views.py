@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps.accounts import roles
 from apps.executions.access import visible_executions
 from apps.executions.choices import ExecutionStatus
 from apps.executions.presenters import find_node, graph_svg, iter_nodes
@@ -96,6 +97,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def workflow_create(request: HttpRequest) -> HttpResponse:
+    roles.require_capability(request.user, roles.CREATE_WORKFLOWS)
     form = WorkflowForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         workflow = services.create_workflow(
@@ -568,6 +570,7 @@ def workflow_run(request: HttpRequest, pk: int) -> HttpResponse:
     from apps.executions.engine.orchestrator import InputError, start_execution
 
     workflow = access_workflow(request.user, pk, "change")
+    roles.require_capability(request.user, roles.RUN_WORKFLOWS)
     definition = workflow.definition if isinstance(workflow.definition, dict) else {}
     # Bound on every POST, even an empty one (an API-style client sends no fields): an unbound form
     # cannot carry the "inactive" error.

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.throttling import SimpleRateThrottle
+from apps.accounts import roles
 from apps.sharing.services import access_workflow, has_workflow_perm
 
 from .. import services
@@ -118,6 +119,7 @@ _event_result = inline_serializer(
 @api_view(["POST"])
 @permission_classes([permissions.IsAuthenticated])
 def events(request):
+    roles.require_capability(request.user, roles.RUN_WORKFLOWS)
     serializer = EventSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     result = services.ingest_event(serializer.validated_data["type"], serializer.validated_data.get("payload", {}), acting_user=request.user)
