@@ -48,6 +48,18 @@ def access_execution(user, pk, perm: str = "view") -> Execution:
     return execution
 
 
+def may_act_on(user, execution: Execution, perm: str = "change") -> bool:
+    """Whether access_execution(user, execution.pk, perm) would let `user` through (for pages
+    deciding which buttons to show)."""
+    try:
+        _check_may_act(user, execution)
+        if perm == "run":
+            roles.require_capability(user, roles.RUN_WORKFLOWS)
+    except PermissionDenied:
+        return False
+    return True
+
+
 def _check_may_act(user, execution: Execution) -> None:
     if roles.has_capability(user, roles.ACT_ON_OTHERS_RUNS):
         return

@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.services import record_audit
-from apps.sharing.services import has_workflow_perm, visible_workflows
+from apps.sharing.services import visible_workflows
 from apps.workflows import jsontext
 from apps.workflows.definition.validator import DefinitionError
 from apps.workflows.forms import RetryWithChangesForm
@@ -29,7 +29,7 @@ from apps.workflows.suggestions import suggest
 from apps.workflows.views import _redirect, base_template, is_htmx_partial, search_text
 
 from . import presenters
-from .access import access_execution, visible_executions
+from .access import access_execution, may_act_on, visible_executions
 from .choices import ExecutionStatus, Trigger
 from .engine.redaction import redact
 from .models import Execution, ExecutionEvent, StepRun
@@ -111,7 +111,7 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
     else:
         timeline = list(events.order_by("-seq")[:TIMELINE_LIMIT])[::-1]
         last_seq = seen
-    can_change = has_workflow_perm(user, execution.workflow, "change")
+    can_change = may_act_on(user, execution)
     context = {
         "execution": execution,
         "panel": presenters.status_panel(execution, steps),
@@ -241,7 +241,7 @@ def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def execution_retry(request: HttpRequest, pk: int) -> HttpResponse:
     from .engine.orchestrator import InputError, retry_execution
 
-    execution = access_execution(request.user, pk, "change")
+    execution = access_execution(request.user, pk, "run")
     try:
         new = retry_execution(execution, acting_user=request.user)
     except (DefinitionError, InputError) as exc:

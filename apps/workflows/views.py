@@ -91,7 +91,8 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     context = {"page": page, "q": q, "tag": tag, "all_tags": all_tags, "editable": editable}
     if is_htmx_partial(request) and request.htmx.target == "workflow-results":
         return render(request, "workflows/partials/workflow_results.html", context)
-    return render(request, "workflows/list.html", {**context, "base_template": base_template(request)})
+    can_create = roles.has_capability(request.user, roles.CREATE_WORKFLOWS)
+    return render(request, "workflows/list.html", {**context, "can_create": can_create, "base_template": base_template(request)})
 
 
 @require_http_methods(["GET", "POST"])
@@ -135,6 +136,7 @@ def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "failures": failures,
             "problems": problems,
             "can_change": has_workflow_perm(request.user, workflow, "change"),
+            "can_run": has_workflow_perm(request.user, workflow, "change") and roles.has_capability(request.user, roles.RUN_WORKFLOWS),
             "can_share": has_workflow_perm(request.user, workflow, "admin"),
             "base_template": base_template(request),
         },
@@ -292,6 +294,7 @@ def _editor_context(request: HttpRequest, workflow: Workflow, **extra: Any) -> d
         "settings_form": DefinitionSettingsForm(initial={f: definition.get(f) for f in DefinitionSettingsForm.FIELDS}),
         "workflow_form": WorkflowForm(initial={"name": workflow.name, "description": workflow.description, "tags": ", ".join(workflow.tags or [])}),
         "graph": graph_svg(definition, link_prefix=reverse("workflows:node", args=[workflow.pk, "x"])[:-1], title=f"Graph of {workflow.name}"),
+        "can_run": roles.has_capability(request.user, roles.RUN_WORKFLOWS),
         "base_template": base_template(request),
     }
     context.update(extra)

@@ -106,3 +106,16 @@ def test_the_admin_role_manages_users_but_cannot_make_superusers(client, alice, 
     assert 'name="_save"' not in client.get(f"/admin/auth/user/{admin_user.pk}/change/").content.decode()
     assert client.post(f"/admin/auth/user/{admin_user.pk}/change/", {"username": "root", "is_active": ""}).status_code == 403
     assert User.objects.get(pk=admin_user.pk).is_active
+
+
+def test_the_pages_offer_only_what_the_role_allows(client, alice, viewer):
+    workflow = create_workflow(owner=alice, name="shared page", definition=WAITING)
+    share_workflow(workflow, viewer, "change", acting_user=alice)
+    client.force_login(viewer)
+    listing = client.get("/workflows/").content.decode()
+    assert "/workflows/new/" not in listing
+    detail = client.get(f"/workflows/{workflow.pk}/").content.decode()
+    assert f"/workflows/{workflow.pk}/edit/" in detail and f"/workflows/{workflow.pk}/run/" not in detail
+    assert client.post(f"/workflows/{workflow.pk}/run/", {}).status_code == 403
+    client.force_login(alice)
+    assert "/workflows/new/" in client.get("/workflows/").content.decode()
