@@ -119,8 +119,10 @@ def credential_references(definition: Any) -> list[tuple[str, str]]:
     dynamic items too. A name that is not a plain string (a template, a JSONPath) is returned
     as is: `check_credential_references` refuses it."""
     found: list[tuple[str, str]] = []
-
-    def walk(value: Any, node_id: str) -> None:
+    # An explicit stack, not recursion: a definition is user data and may nest deeply.
+    stack: list[tuple[Any, str]] = [(definition, "")]
+    while stack:
+        value, node_id = stack.pop()
         if isinstance(value, dict):
             node_id = str(value["id"]) if isinstance(value.get("id"), (str, int)) and "type" in value else node_id
             params = value.get("params")
@@ -131,13 +133,9 @@ def credential_references(definition: Any) -> list[tuple[str, str]]:
                 for key in CREDENTIAL_PARAMS:
                     if key in params:
                         found.append((node_id, params[key]))
-            for child in value.values():
-                walk(child, node_id)
+            stack.extend((child, node_id) for child in reversed(list(value.values())))
         elif isinstance(value, list):
-            for child in value:
-                walk(child, node_id)
-
-    walk(definition, "")
+            stack.extend((child, node_id) for child in reversed(value))
     return found
 
 

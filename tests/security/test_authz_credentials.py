@@ -168,3 +168,10 @@ def test_changing_and_deleting_a_credential_is_audited(api, alice):
     changed = AuditLog.objects.get(action="credential_changed")
     assert set(changed.detail["fields"]) == {"allowed_hosts", "secret"} and "rotated-secret-1" not in str(changed.detail)
     assert AuditLog.objects.filter(action="credential_deleted", actor=alice).exists()
+
+
+def test_a_deeply_nested_definition_is_checked_without_recursion(alice):
+    deep: dict = {"params": {"auth": {"credential": "svc"}}, "type": "activity", "id": "leaf"}
+    for _ in range(5000):
+        deep = {"wrap": [deep]}
+    assert services.credential_references(deep) == [("leaf", "svc")]
