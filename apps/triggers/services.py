@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.services import record_audit
+from apps.sharing.services import can_run_as
 from apps.connectors.activities.notify import verify
 from apps.executions.engine.orchestrator import InputError, start_execution
 from apps.workflows.definition import expressions
@@ -178,6 +179,11 @@ def run_schedule(schedule_id: int):
     if schedule is None or not schedule.enabled or not schedule.workflow.is_active:
         return None
     now = timezone.now()
+    refusal = can_run_as(schedule.created_by, schedule.workflow)
+    if refusal:
+        logger.warning("schedule %s did not start workflow %s: %s", schedule.pk, schedule.workflow_id, refusal)
+        Schedule.objects.filter(pk=schedule.pk).update(last_fired_at=now, last_error=refusal[:2000])
+        return None
     try:
         execution = start_execution(schedule.workflow, dict(schedule.input or {}), acting_user=schedule.created_by, trigger="schedule")
     except (InputError, DefinitionError) as exc:
@@ -356,6 +362,10 @@ def receive_webhook(token: str, body: bytes, signature: str, timestamp: str = ""
         raise TriggerError(409, "this delivery was already received (same timestamp and signature): replays are refused")
     if not endpoint.workflow.is_active:
         raise TriggerError(409, "the workflow is inactive")
+    refusal = can_run_as(endpoint.created_by, endpoint.workflow)
+    if refusal:
+        _refused(endpoint, request, "creator may not run")
+        raise TriggerError(403, f"this webhook can no longer start runs: {refusal}")
     try:
         data = json.loads(body or b"{}")
     except ValueError:

@@ -35,6 +35,11 @@ class WorkflowTriggerViewSet(viewsets.ModelViewSet):
             return self.model.objects.none()
         return self.model.objects.filter(workflow=self.get_workflow()).select_related("workflow")
 
+    def perform_create(self, serializer) -> None:
+        # What a trigger starts runs as its creator: setting one up needs a role that starts runs.
+        roles.require_capability(self.request.user, roles.RUN_WORKFLOWS)
+        serializer.save()
+
     def get_serializer_context(self):
         context = super().get_serializer_context()
         if not getattr(self, "swagger_fake_view", False) and "workflow_pk" in self.kwargs:
@@ -150,6 +155,7 @@ class InboundWebhookView(APIView):
             202: inline_serializer("WebhookAccepted", {"execution": serializers.IntegerField()}),
             400: OpenApiResponse(description="Not a JSON object, or the input breaks the workflow's schema"),
             401: OpenApiResponse(description="Missing or bad signature, or a timestamp outside the tolerance window"),
+            403: OpenApiResponse(description="The endpoint's creator may no longer run the workflow"),
             409: OpenApiResponse(description="A replay (this timestamp and signature were already received), or an inactive workflow"),
             404: OpenApiResponse(description="Unknown or disabled token"),
             429: OpenApiResponse(description="Too many requests for this endpoint"),
