@@ -85,6 +85,13 @@ class Credential(models.Model):
         """The decrypted secret; raises crypto.SecretUnreadable when the keys changed."""
         return crypto.decrypt(self.secret_encrypted)
 
+    @property
+    def shared_with(self):
+        """The users the owner let put this credential into definitions (`use_credential`)."""
+        from guardian.shortcuts import get_users_with_perms
+
+        return get_users_with_perms(self, only_with_perms_in=["use_credential"], with_group_users=False).order_by("username")
+
     def allows_host(self, host: str, port: int | None) -> bool:
         """Whether the secret may be sent to `host` (and `port`), by `allowed_hosts`."""
         return any(host_matches(pattern, host, port) for pattern in self.allowed_hosts or [])

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.accounts.services import record_audit
 from apps.executions.activities import ActivityContext, ActivityError
@@ -19,6 +20,8 @@ from .models import HOST_PATTERN, Credential, Delivery
 
 if TYPE_CHECKING:
     from apps.workflows.models import Workflow
+
+USE_PERM = "connectors.use_credential"
 
 #
 # Credentials
@@ -44,10 +47,12 @@ def check_credential(kind: str, *, username: str = "", field_name: str = "", all
 @transaction.atomic
 def create_credential(
     *, owner, name: str, kind: str, secret: str, description: str = "", username: str = "", field_name: str = "",
-    allowed_hosts: list[str] | None = None, workflows: Iterable[Workflow] = (), acting_user=None, request=None,
+    allowed_hosts: list[str] | None = None, workflows: Iterable[Workflow] = (), shared_with: Iterable | None = None,
+    acting_user=None, request=None,
 ) -> Credential:
     """Store a credential for `owner`, its secret encrypted, usable toward `allowed_hosts` by
-    `workflows`. Assumes valid input (see check_credential). Records a `credential_created` audit row."""
+    `workflows`, and nameable in definitions by `shared_with` users too. Assumes valid input (see
+    check_credential). Records a `credential_created` audit row."""
     credential = Credential(
         owner=owner, name=name, kind=kind, description=description, username=username, field_name=field_name,
         allowed_hosts=[h.strip() for h in allowed_hosts or []],
@@ -57,16 +62,21 @@ def create_credential(
     workflows = list(workflows)
     if workflows:
         credential.workflows.set(workflows)
-    record_credential_audit("credential_created", credential, acting_user or owner, request, {
-        "allowed_hosts": credential.allowed_hosts, "workflows": sorted(w.pk for w in workflows),
-    })
+    detail: dict[str, Any] = {"allowed_hosts": credential.allowed_hosts, "workflows": sorted(w.pk for w in workflows)}
+    if shared_with is not None:
+        detail["shared_with"] = set_credential_users(credential, shared_with)
+    record_credential_audit("credential_created", credential, acting_user or owner, request, detail)
     return credential
 
 
 @transaction.atomic
-def update_credential(credential: Credential, *, secret: str | None = None, workflows: Iterable[Workflow] | None = None, acting_user=None, request=None, **fields: Any) -> Credential:
+def update_credential(
+    credential: Credential, *, secret: str | None = None, workflows: Iterable[Workflow] | None = None, shared_with: Iterable | None = None,
+    acting_user=None, request=None, **fields: Any,
+) -> Credential:
     """Change fields; a new `secret` replaces the stored one (None keeps it); `workflows`
-    (when given) replaces the set of workflows it is granted to. Records a `credential_changed`
+    (when given) replaces the set of workflows it is granted to, `shared_with` the users who may
+    name it in definitions. Records a `credential_changed`
     audit row naming the fields that changed (never the secret itself)."""
     changed = sorted(fields)
     for key, value in fields.items():
@@ -81,6 +91,8 @@ def update_credential(credential: Credential, *, secret: str | None = None, work
     if workflows is not None:
         credential.workflows.set(list(workflows))
         detail["workflows"] = sorted(credential.workflows.values_list("pk", flat=True))
+    if shared_with is not None:
+        detail["shared_with"] = set_credential_users(credential, shared_with)
     record_credential_audit("credential_changed", credential, acting_user or credential.owner, request, detail)
     return credential
 
@@ -98,12 +110,23 @@ def record_credential_audit(action: str, credential: Credential, actor, request,
     )
 
 
+def set_credential_users(credential: Credential, users: Iterable) -> list[str]:
+    """Give exactly `users` the right to use the credential in definitions; returns their names."""
+    wanted = {u.pk: u for u in users}
+    for user in credential.shared_with:
+        if user.pk not in wanted:
+            remove_perm(USE_PERM, user, credential)
+    for user in wanted.values():
+        assign_perm(USE_PERM, user, credential)
+    return sorted(u.get_username() for u in wanted.values())
+
+
 def may_use_credential(user, credential: Credential) -> bool:
     """Whether `user` may put `credential` into a workflow definition: its owner, a superuser,
     or someone the owner gave `connectors.use_credential` on it."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
-    return credential.owner_id == user.pk or user.is_superuser or user.has_perm("connectors.use_credential", credential)
+    return credential.owner_id == user.pk or user.is_superuser or user.has_perm(USE_PERM, credential)
 
 
 #

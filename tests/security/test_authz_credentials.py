@@ -175,3 +175,22 @@ def test_a_deeply_nested_definition_is_checked_without_recursion(alice):
     for _ in range(5000):
         deep = {"wrap": [deep]}
     assert services.credential_references(deep) == [("leaf", "svc")]
+
+
+def test_the_owner_shares_use_of_a_credential_through_the_api(api, api_as, alice, bob, shared):
+    created = api.post("/api/v1/credentials/", {"name": "svc", "kind": "bearer", "secret": SECRET, "allowed_hosts": ["api.example.com"], "shared_with": ["bob"]}, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["shared_with"] == ["bob"]
+    assert api_as(bob).patch(f"/api/v1/workflows/{shared.pk}/", {"definition": _call("https://api.example.com/x")}, format="json").status_code == 200
+    # Taking it back stops new references (bob sees nothing of the credential itself either way).
+    assert api.patch(f"/api/v1/credentials/{created.json()['id']}/", {"shared_with": []}, format="json").json()["shared_with"] == []
+    other = _call("https://api.example.com/y")
+    other["nodes"][0]["id"] = "call2"
+    update_workflow(shared, acting_user=alice, definition={"format_version": 1, "nodes": [{"id": "a", "type": "activity", "activity": "noop"}]})
+    assert api_as(bob).patch(f"/api/v1/workflows/{shared.pk}/", {"definition": other}, format="json").status_code == 400
+    assert api_as(bob).get(f"/api/v1/credentials/{created.json()['id']}/").status_code == 404
+
+
+def test_sharing_with_an_unknown_user_names_the_field(api):
+    response = api.post("/api/v1/credentials/", {"name": "svc", "kind": "bearer", "secret": SECRET, "shared_with": ["nobody"]}, format="json")
+    assert response.status_code == 400 and "shared_with" in response.json()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from apps.sharing.services import has_workflow_perm
@@ -20,6 +21,10 @@ class CredentialSerializer(serializers.ModelSerializer):
         child=serializers.CharField(max_length=255), required=False, max_length=100,
         help_text="Hosts the secret may be sent to ('api.example.com', '*.example.com', optionally ':port'). Empty: none.",
     )
+    shared_with = serializers.SlugRelatedField(
+        many=True, required=False, slug_field="username", queryset=get_user_model().objects.filter(is_active=True),
+        help_text="Usernames who may also put this credential into workflow definitions (runs still need a grant in `workflows`).",
+    )
     workflows = serializers.PrimaryKeyRelatedField(
         many=True, required=False, queryset=Workflow.objects.all(),
         help_text="Ids of the workflows whose runs may use this credential (workflows you can see).",
@@ -29,7 +34,7 @@ class CredentialSerializer(serializers.ModelSerializer):
         model = Credential
         fields = [
             "id", "name", "kind", "description", "username", "field_name", "secret", "has_secret",
-            "allowed_hosts", "workflows", "created_at", "updated_at", "last_used_at",
+            "allowed_hosts", "workflows", "shared_with", "created_at", "updated_at", "last_used_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at", "last_used_at"]
 
