@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 
@@ -45,8 +46,6 @@ class APIToken(models.Model):
 
     @property
     def is_usable(self) -> bool:
-        from django.utils import timezone
-
         return self.revoked_at is None and self.expires_at > timezone.now()
 
 

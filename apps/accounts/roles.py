@@ -26,6 +26,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from .services import record_audit
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, Group
 
@@ -71,6 +73,8 @@ def group_name(role: str) -> str:
 def role_group(role: str) -> Group:
     """The role's group, created with its permissions when missing (a flushed test database,
     a fresh install before the data migration ran)."""
+    # Imported here: this module is imported by the sharing services, which load before the
+    # app registry is ready (auth's models cannot be imported at that point).
     from django.contrib.auth.models import Group, Permission
 
     if role not in ROLE_NAMES:
@@ -92,8 +96,6 @@ def roles_of(user: AbstractBaseUser) -> list[str]:
 def assign_role(user: AbstractBaseUser, role: str, *, acting_user: AbstractBaseUser | None = None) -> None:
     """Give `user` exactly `role` (replacing other roles); operators and admins become staff so
     they can use the admin site, whose pages then follow their role's permissions."""
-    from apps.accounts.services import record_audit
-
     group = role_group(role)
     user.groups.remove(*user.groups.filter(name__startswith=ROLE_GROUP_PREFIX))
     user.groups.add(group)

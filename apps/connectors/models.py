@@ -8,6 +8,7 @@ import uuid
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from guardian.shortcuts import get_users_with_perms
 
 from . import crypto
 from .choices import CredentialKind, DeliveryChannel, DeliveryStatus
@@ -88,8 +89,6 @@ class Credential(models.Model):
     @property
     def shared_with(self):
         """The users the owner let put this credential into definitions (`use_credential`)."""
-        from guardian.shortcuts import get_users_with_perms
-
         return get_users_with_perms(self, only_with_perms_in=["use_credential"], with_group_users=False).order_by("username")
 
     def allows_host(self, host: str, port: int | None) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
@@ -242,8 +243,6 @@ def credential_for_run(ctx: ActivityContext, name: Any, *, kinds: tuple[str, ...
 
 def check_credential_host(credential: Credential, url: str) -> None:
     """Raise ActivityError(CredentialHostNotAllowed) unless `url`'s host is one the credential allows."""
-    import httpx
-
     try:
         parsed = httpx.URL(url)
         host, port = parsed.host, parsed.port or {"http": 80, "https": 443}.get(parsed.scheme)

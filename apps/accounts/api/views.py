@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -175,8 +175,7 @@ class JWTObtainView(PasswordLoginThrottles, jwt_views.TokenObtainPairView):
 
 
 def authenticate_from_refresh(raw: str):
-    from django.contrib.auth import get_user_model
-
+    """The user a refresh token we just issued belongs to (for the audit row)."""
     token = RefreshToken(raw)
     return get_user_model().objects.filter(pk=token[jwt_settings.USER_ID_CLAIM]).first()
 
