@@ -194,3 +194,27 @@ def test_the_owner_shares_use_of_a_credential_through_the_api(api, api_as, alice
 def test_sharing_with_an_unknown_user_names_the_field(api):
     response = api.post("/api/v1/credentials/", {"name": "svc", "kind": "bearer", "secret": SECRET, "shared_with": ["nobody"]}, format="json")
     assert response.status_code == 400 and "shared_with" in response.json()
+
+
+@pytest.mark.worker
+def test_an_editor_pointing_the_owners_step_elsewhere_sends_the_secret_nowhere(conn_worker, local_server, api_as, alice, bob):
+    """The finding as a user met it: bob (edit share) re-points alice's authenticated step at his own server."""
+    from apps.executions.engine.orchestrator import start_execution
+    from tests.connectors.conftest import wait_for_run
+
+    good, evil = local_server(), local_server()
+    good.routes["/x"] = evil.routes["/x"] = lambda r: (200, {}, {"ok": True})
+    credential = services.create_credential(owner=alice, name="svc", kind="bearer", secret=SECRET, allowed_hosts=[f"127.0.0.1:{good.port}"])
+    workflow = create_workflow(owner=alice, name="calls home", definition=_call(good.url("/x")))
+    credential.workflows.add(workflow)
+    share_workflow(workflow, bob, "change", acting_user=alice)
+    assert wait_for_run(start_execution(workflow, {}, acting_user=alice)).status == "completed"
+    assert good.received[-1].headers["authorization"] == f"Bearer {SECRET}"
+
+    response = api_as(bob).patch(f"/api/v1/workflows/{workflow.pk}/", {"definition": _call(evil.url("/x"))}, format="json")
+    assert response.status_code == 200  # the reference was already there: the save is allowed …
+    workflow.refresh_from_db()
+    run = wait_for_run(start_execution(workflow, {}, acting_user=bob))
+    assert run.status == "failed"  # … but the secret does not leave for an unlisted host
+    assert run.steps.get(node_id="call").error["type"] == "CredentialHostNotAllowed"
+    assert evil.received == []
