@@ -22,9 +22,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.services import record_audit
-from apps.sharing.services import can_run_as
 from apps.connectors.activities.notify import verify
 from apps.executions.engine.orchestrator import InputError, start_execution
+from apps.sharing.services import can_run_as
 from apps.workflows.definition import expressions
 from apps.workflows.definition.validator import DefinitionError
 
