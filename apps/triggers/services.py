@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -179,6 +180,9 @@ def run_schedule(schedule_id: int):
     if schedule is None or not schedule.enabled or not schedule.workflow.is_active:
         return None
     now = timezone.now()
+    # This runs in a long-lived worker, whose content-type cache goes stale when the database is
+    # restored (or flushed between tests); guardian's checks depend on it (as in engine/children.py).
+    ContentType.objects.clear_cache()
     refusal = can_run_as(schedule.created_by, schedule.workflow)
     if refusal:
         logger.warning("schedule %s did not start workflow %s: %s", schedule.pk, schedule.workflow_id, refusal)
