@@ -6,8 +6,10 @@ message naming the variable, rather than running with a surprise.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -68,7 +70,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
@@ -80,6 +81,9 @@ INSTALLED_APPS = [
     "reversion",
     "channels",
     "django_celery_beat",
+    # Login lockout (issue 15): its admin lists attempts and lockouts; deleting one unlocks.
+    "axes",
+    "rest_framework_simplejwt.token_blacklist",
     "apps.accounts",
     "apps.workflows",
     "apps.sharing",
@@ -115,6 +119,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a lockout into the "too many attempts" answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "workflowsite.urls"
@@ -231,6 +237,8 @@ CELERY_TIMEZONE = "UTC"
 #
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username + address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -251,7 +259,8 @@ API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.APIKeyAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.accounts.authentication.TokenAuthentication",
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -263,9 +272,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Keyed on accounts.services.client_ip: X-Forwarded-For counts only from WB_TRUSTED_PROXIES.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "apps.accounts.throttling.AnonRateThrottle",
+        "apps.accounts.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "60/minute"),
@@ -273,11 +283,25 @@ REST_FRAMEWORK = {
         # POST /api/v1/auth/token, per client address: slows password guessing.
         "auth": env_str("API_THROTTLE_AUTH", "20/minute"),
     },
-    # Proxies in front of us that append X-Forwarded-For; 0 (default) means throttles key on
-    # REMOTE_ADDR only, so a client cannot dodge them by sending its own header.
-    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "apps.accounts.api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+# The role new users get (viewer, builder, operator, admin; empty for none): see apps/accounts/roles.py.
+WB_DEFAULT_ROLE = env_str("WB_DEFAULT_ROLE", "builder")
+if WB_DEFAULT_ROLE not in ("", "viewer", "builder", "operator", "admin"):
+    raise ImproperlyConfigured(f"WB_DEFAULT_ROLE must be viewer, builder, operator, admin or empty, not {WB_DEFAULT_ROLE!r}")
+# POST /api/v1/auth/token issues tokens stored hashed, valid this many days (rotate before then).
+WB_API_TOKEN_DAYS = env_int("WB_API_TOKEN_DAYS", 30)
+# JWT for integrations: short access tokens; each refresh token works once (rotation + blacklist).
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("WB_JWT_ACCESS_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("WB_JWT_REFRESH_DAYS", 7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "SIGNING_KEY": env_str("WB_JWT_SIGNING_KEY") or SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -297,6 +321,30 @@ SPECTACULAR_SETTINGS = {
 #
 # Security
 #
+
+# Proxies (addresses or CIDR ranges) whose X-Forwarded-For we believe: the client address is the
+# right-most X-Forwarded-For entry that is not one of them (accounts.services.client_ip). Empty:
+# the peer address only, whatever headers say. Used by throttles, the login lockout, the audit
+# log and the metrics allow-list. Run daphne without --proxy-headers (it trusts the left-most entry).
+WB_TRUSTED_PROXIES = env_list("WB_TRUSTED_PROXIES")
+for _proxy in WB_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"WB_TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR range") from None
+
+# Login lockout (django-axes) on /accounts/login/, /admin/login/ and POST /api/v1/auth/token:
+# after WB_LOGIN_FAILURE_LIMIT failures for one username from one address, that pair is refused
+# (429, "too many attempts") for WB_LOGIN_LOCKOUT_MINUTES; an operator unlocks it at once by
+# deleting its row under Axes > Access attempts in the admin, or with `manage.py axes_reset`.
+AXES_FAILURE_LIMIT = env_int("WB_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("WB_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.services.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
@@ -488,6 +536,9 @@ WB_WORKLIST_NOTIFY_BACKOFF = env_int("WB_WORKLIST_NOTIFY_BACKOFF", 2)
 WB_WORKLIST_NOTIFY_TIMEOUT = env_int("WB_WORKLIST_NOTIFY_TIMEOUT", 10)
 # Overdue work items expire within this many seconds even if their countdown message was lost.
 CELERY_BEAT_SCHEDULE["worklist-sweep"] = {"task": "worklist.sweep", "schedule": float(env_int("WB_WORKLIST_SWEEP_INTERVAL", 5))}
+# Inbound webhooks: X-Workflow-Timestamp must be within this many seconds of now, and each signed
+# delivery is accepted once (replays answer 409).
+WB_WEBHOOK_TOLERANCE_SECONDS = env_int("WB_WEBHOOK_TOLERANCE_SECONDS", 300)
 # Inbound webhooks (POST /api/v1/hooks/<token>): requests per endpoint.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook"] = env_str("API_THROTTLE_WEBHOOK", "120/minute")
 

@@ -23,6 +23,13 @@ class ConnectorsConfig(AppConfig):
 
         hooks.register("map_output", apply)
 
+        # Saving a definition that names a credential needs the right to use that credential.
+        from apps.workflows.services import register_definition_check
+
+        from .services import check_credential_references
+
+        register_definition_check(check_credential_references)
+
         # Operators may name in-house activity modules that are not packaged with an
         # entry point; importing one registers its activities (see docs/integrations.md).
         for module in getattr(settings, "WB_ACTIVITY_MODULES", []):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
@@ -9,6 +10,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
+from guardian.shortcuts import get_users_with_perms
 
 from . import crypto
 from .choices import AIPurpose, AIUsageStatus, CredentialKind, DeliveryChannel, DeliveryStatus
@@ -16,12 +18,33 @@ from .choices import AIPurpose, AIUsageStatus, CredentialKind, DeliveryChannel, 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
 
 
+def host_matches(pattern: str, host: str, port: int | None) -> bool:
+    """`pattern` is 'name', '*.name' (subdomains only) or either with ':port' (then the port must match)."""
+    pattern, host = pattern.strip().lower(), host.strip().lower().rstrip(".")
+    want_port: int | None = None
+    if pattern.count(":") == 1:  # host:port (an IPv6 literal has several colons and no port here)
+        pattern, _, raw_port = pattern.partition(":")
+        if not raw_port.isdigit():
+            return False
+        want_port = int(raw_port)
+    if want_port is not None and want_port != port:
+        return False
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) and host != pattern[2:]
+    return host == pattern.strip("[]")
+
+
+HOST_PATTERN = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9\-\.]*[a-z0-9])?(:\d{1,5})?$|^\[[0-9a-f:]+\](:\d{1,5})?$", re.I)
+
+
 class Credential(models.Model):
     """A secret a workflow refers to by name (`"auth": {"credential": "github"}`).
 
-    Only the owner's workflows may use it: a run resolves names against the credentials of
-    its workflow's owner, inside the activity, so the secret never reaches step input,
-    events or logs. The secret is write-only: nothing reads it back out but `get_secret()`.
+    A run may use it only when its owner granted it to the run's workflow (`workflows`), and
+    only toward the hosts it lists (`allowed_hosts`); naming it in a definition needs the
+    owner, or a user the owner gave `connectors.use_credential` on it. It is resolved inside
+    the activity, so the secret never reaches step input, events or logs. The secret is
+    write-only: nothing reads it back out but `get_secret()`.
     """
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credentials")
@@ -37,6 +60,15 @@ class Credential(models.Model):
         max_length=100, blank=True, help_text="API key kinds: the header (e.g. X-Api-Key) or query parameter (e.g. api_key)."
     )
     secret_encrypted = models.TextField(editable=False)
+    allowed_hosts = models.JSONField(
+        default=list, blank=True,
+        help_text="Hosts the secret may be sent to: 'api.example.com', '*.example.com' (any subdomain), "
+        "optionally with ':port'. Empty: none (the credential is refused for every request).",
+    )
+    workflows = models.ManyToManyField(
+        "workflows.Workflow", blank=True, related_name="granted_credentials",
+        help_text="The workflows whose runs may use this credential.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -44,6 +76,7 @@ class Credential(models.Model):
     class Meta:
         ordering = ["owner_id", "name"]
         constraints = [models.UniqueConstraint(fields=["owner", "name"], name="credential_unique_name_per_owner")]
+        permissions = [("use_credential", "Can put the credential into workflow definitions")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
@@ -54,6 +87,15 @@ class Credential(models.Model):
     def get_secret(self) -> str:
         """The decrypted secret; raises crypto.SecretUnreadable when the keys changed."""
         return crypto.decrypt(self.secret_encrypted)
+
+    @property
+    def shared_with(self):
+        """The users the owner let put this credential into definitions (`use_credential`)."""
+        return get_users_with_perms(self, only_with_perms_in=["use_credential"], with_group_users=False).order_by("username")
+
+    def allows_host(self, host: str, port: int | None) -> bool:
+        """Whether the secret may be sent to `host` (and `port`), by `allowed_hosts`."""
+        return any(host_matches(pattern, host, port) for pattern in self.allowed_hosts or [])
 
     @property
     def masked(self) -> str:

@@ -7,6 +7,7 @@ from django.urls import path
 from django.urls import reverse
 from django.utils.html import format_html
 
+from apps.accounts.services import record_audit
 from apps.workflows import jsontext
 
 from .choices import FINISHED_EXECUTION
@@ -157,7 +158,11 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected runs")
     def cancel_selected(self, request, queryset):
-        cancelled = sum(1 for execution in queryset if orchestrator.cancel_execution(execution, acting_user=request.user, reason="cancelled by an operator"))
+        cancelled = 0
+        for execution in queryset:
+            if orchestrator.cancel_execution(execution, acting_user=request.user, reason="cancelled by an operator"):
+                cancelled += 1
+                record_audit("execution_cancelled", actor=request.user, request=request, target=f"execution {execution.pk}", detail={"workflow": execution.workflow_id, "via": "admin"})
         skipped = queryset.count() - cancelled
         self.message_user(request, f"Cancelled {cancelled} run(s)" + (f"; {skipped} had already finished." if skipped else "."), messages.SUCCESS)
 

@@ -20,7 +20,8 @@ from django.urls import reverse
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.sharing.services import has_workflow_perm, visible_workflows
+from apps.accounts.services import record_audit
+from apps.sharing.services import visible_workflows
 from apps.workflows import jsontext
 from apps.workflows.definition.validator import DefinitionError
 from apps.workflows.forms import RetryWithChangesForm
@@ -28,7 +29,7 @@ from apps.workflows.suggestions import suggest
 from apps.workflows.views import _redirect, base_template, is_htmx_partial, search_text
 
 from . import presenters
-from .access import access_execution, visible_executions
+from .access import access_execution, may_act_on, visible_executions
 from .choices import ExecutionStatus, Trigger
 from .engine.redaction import redact
 from .models import Execution, ExecutionEvent, StepRun
@@ -110,7 +111,7 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
     else:
         timeline = list(events.order_by("-seq")[:TIMELINE_LIMIT])[::-1]
         last_seq = seen
-    can_change = has_workflow_perm(user, execution.workflow, "change")
+    can_change = may_act_on(user, execution)
     context = {
         "execution": execution,
         "panel": presenters.status_panel(execution, steps),
@@ -228,6 +229,7 @@ def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
     execution = access_execution(request.user, pk, "change")
     if cancel_execution(execution, acting_user=request.user):
+        record_audit("execution_cancelled", actor=request.user, request=request, target=f"execution {execution.pk}", detail={"workflow": execution.workflow_id, "via": "ui"})
         messages.success(request, f"Execution {execution.pk} cancelled.")
     else:
         messages.info(request, f"Execution {execution.pk} had already finished.")
@@ -239,7 +241,7 @@ def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def execution_retry(request: HttpRequest, pk: int) -> HttpResponse:
     from .engine.orchestrator import InputError, retry_execution
 
-    execution = access_execution(request.user, pk, "change")
+    execution = access_execution(request.user, pk, "run")
     try:
         new = retry_execution(execution, acting_user=request.user)
     except (DefinitionError, InputError) as exc:
@@ -309,7 +311,7 @@ def execution_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     """Re-run only the failed, blocked and cancelled items of the run's dynamic nodes."""
     from .engine.orchestrator import InputError, retry_failed
 
-    execution = access_execution(request.user, pk, "change")
+    execution = access_execution(request.user, pk, "run")
     try:
         new = retry_failed(execution, acting_user=request.user)
     except (InputError, DefinitionError) as exc:
@@ -326,7 +328,7 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
     from .engine.orchestrator import InputError
     from .engine.orchestrator import retry_with_changes as retry_changed
 
-    execution = access_execution(request.user, pk, "change")
+    execution = access_execution(request.user, pk, "run")
     if execution.status != ExecutionStatus.FAILED:
         messages.info(request, "Only failed runs can be retried with changes.")
         return _redirect(request, reverse("executions:detail", args=[execution.pk]))

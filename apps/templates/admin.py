@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from guardian.admin import GuardedModelAdmin
 from reversion.admin import VersionAdmin
 
+from apps.accounts.services import record_audit
 from apps.sharing.shares import grant_owner
 
 from .models import TemplateReview, TemplateUsage, WorkflowTemplate
@@ -48,7 +49,11 @@ class WorkflowTemplateAdmin(VersionAdmin, GuardedModelAdmin):
 
     @admin.action(description="Make selected templates public", permissions=["change"])
     def make_public(self, request: HttpRequest, queryset: QuerySet[WorkflowTemplate]) -> None:
-        self.message_user(request, f"{queryset.update(is_public=True)} template(s) made public.")
+        published = list(queryset.filter(is_public=False))
+        count = queryset.update(is_public=True)
+        for template in published:
+            record_audit("template_published", actor=request.user, request=request, target=f"template {template.pk}", detail={"template": template.slug, "via": "admin"})
+        self.message_user(request, f"{count} template(s) made public.")
 
     @admin.action(description="Make selected templates private", permissions=["change"])
     def make_private(self, request: HttpRequest, queryset: QuerySet[WorkflowTemplate]) -> None:

@@ -61,6 +61,11 @@ class WorkflowTemplate(models.Model):
     sample_input = models.JSONField(default=dict, blank=True)
     is_public = models.BooleanField(default=False, db_index=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="workflow_templates")
+    # The workflow it was saved from: publishing it (is_public) needs admin rights on that workflow.
+    source_workflow = models.ForeignKey(
+        "workflows.Workflow", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The workflow this template was saved from, if any.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from csp.decorators import csp_exempt
 
-from apps.sharing.services import access_workflow
+from apps.sharing.services import access_workflow, has_workflow_perm
 from apps.sharing.shares import has_level
 from apps.workflows.views import search_text
 from apps.versions.graphs import definition_svg
@@ -115,6 +115,7 @@ def use(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def save_as(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = access_workflow(request.user, pk, "view")
+    can_publish = has_workflow_perm(request.user, workflow, "admin")
     errors: dict[str, str] = {}
     if request.method == "POST":
         name = request.POST.get("name", "").strip()
@@ -123,15 +124,19 @@ def save_as(request: HttpRequest, pk: int) -> HttpResponse:
             errors["name"] = "Give the template a name."
         if category not in Category.values:
             errors["category"] = "Choose a category."
+        is_public = request.POST.get("is_public") == "on"
+        if is_public and not can_publish:
+            errors["is_public"] = "Publishing needs the admin permission on this workflow."
         if not errors:
             template = services.save_workflow_as_template(
                 workflow, user=request.user, name=name, category=category,
                 description=request.POST.get("description", workflow.description),
-                is_public=request.POST.get("is_public") == "on",
+                is_public=is_public,
             )
             messages.success(request, "Saved as a template.")
             return redirect("workflow_templates:detail", pk=template.pk)
-    return render(request, "workflow_templates/save_as.html", {"workflow": workflow, "categories": Category.choices, "errors": errors}, status=422 if errors else 200)
+    context = {"workflow": workflow, "categories": Category.choices, "errors": errors, "can_publish": can_publish}
+    return render(request, "workflow_templates/save_as.html", context, status=422 if errors else 200)
 
 
 #

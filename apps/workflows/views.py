@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps.accounts import roles
 from apps.executions.access import visible_executions
 from apps.executions.choices import ExecutionStatus
 from apps.executions.presenters import find_node, graph_svg, iter_nodes
@@ -90,12 +91,14 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     context = {"page": page, "q": q, "tag": tag, "all_tags": all_tags, "editable": editable}
     if is_htmx_partial(request) and request.htmx.target == "workflow-results":
         return render(request, "workflows/partials/workflow_results.html", context)
-    return render(request, "workflows/list.html", {**context, "base_template": base_template(request)})
+    can_create = roles.has_capability(request.user, roles.CREATE_WORKFLOWS)
+    return render(request, "workflows/list.html", {**context, "can_create": can_create, "base_template": base_template(request)})
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
 def workflow_create(request: HttpRequest) -> HttpResponse:
+    roles.require_capability(request.user, roles.CREATE_WORKFLOWS)
     form = WorkflowForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         workflow = services.create_workflow(
@@ -133,6 +136,7 @@ def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "failures": failures,
             "problems": problems,
             "can_change": has_workflow_perm(request.user, workflow, "change"),
+            "can_run": has_workflow_perm(request.user, workflow, "change") and roles.has_capability(request.user, roles.RUN_WORKFLOWS),
             "can_share": has_workflow_perm(request.user, workflow, "admin"),
             "base_template": base_template(request),
         },
@@ -290,6 +294,7 @@ def _editor_context(request: HttpRequest, workflow: Workflow, **extra: Any) -> d
         "settings_form": DefinitionSettingsForm(initial={f: definition.get(f) for f in DefinitionSettingsForm.FIELDS}),
         "workflow_form": WorkflowForm(initial={"name": workflow.name, "description": workflow.description, "tags": ", ".join(workflow.tags or [])}),
         "graph": graph_svg(definition, link_prefix=reverse("workflows:node", args=[workflow.pk, "x"])[:-1], title=f"Graph of {workflow.name}"),
+        "can_run": roles.has_capability(request.user, roles.RUN_WORKFLOWS),
         "base_template": base_template(request),
     }
     context.update(extra)
@@ -426,7 +431,11 @@ def node_edit(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
                 own = [p for p in validate(definition) if p.node == new_node["id"] and form.field_for(p.field)]
                 for problem in own:
                     form.add_error(form.field_for(problem.field), problem.message)
-                if not own:
+                # Names of credentials the user may not use (issue 15): refused next to the form.
+                refused = services.check_definition_permitted(request.user, definition, workflow.definition)
+                for message in refused:
+                    form.add_error(None, message)
+                if not own and not refused:
                     _save_definition(request, workflow, definition, f"Edited node {new_node['id']}")
                     messages.success(request, f"Saved node “{new_node['id']}”.")
                     return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + f"#node-{new_node['id']}")
@@ -533,6 +542,8 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
     form = DefinitionJSONForm(request.POST or None, initial={"definition": text})
     status = 200
     if request.method == "POST":
+        for message in services.check_definition_permitted(request.user, form.cleaned_data["definition"], workflow.definition) if form.is_valid() else []:
+            form.add_error("definition", message)
         if form.is_valid():
             problems = _save_definition(request, workflow, form.cleaned_data["definition"], "Edited as JSON")
             if problems:
@@ -562,6 +573,7 @@ def workflow_run(request: HttpRequest, pk: int) -> HttpResponse:
     from apps.executions.engine.orchestrator import InputError, start_execution
 
     workflow = access_workflow(request.user, pk, "change")
+    roles.require_capability(request.user, roles.RUN_WORKFLOWS)
     definition = workflow.definition if isinstance(workflow.definition, dict) else {}
     # Bound on every POST, even an empty one (an API-style client sends no fields): an unbound form
     # cannot carry the "inactive" error.

@@ -14,12 +14,15 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from guardian.shortcuts import get_groups_with_perms
 
 from apps.executions.models import Execution, StepRun
+from apps.sharing.services import has_workflow_perm
 
 from . import allocation as distribution
 from .choices import DEFAULT_OUTCOMES, HELD_STATES, OPEN_STATES, WorkItemState
@@ -95,6 +98,12 @@ def can_manage(user: AbstractBaseUser, item: WorkItem) -> bool:
     return bool(user.is_authenticated and (user.is_staff or user.is_superuser or has_workflow_perm(user, item.workflow, "admin")))
 
 
+def may_be_offered(user: AbstractBaseUser, workflow) -> bool:
+    """Whether a work item of `workflow` may be offered (or reassigned) to `user`: an active user
+    who may view the workflow."""
+    return bool(user.is_active and has_workflow_perm(user, workflow, "view"))
+
+
 def is_eligible(user: AbstractBaseUser, item: WorkItem) -> bool:
     """May `user` claim the item: offered to them and not declined by them."""
     if not user.is_authenticated or not user.is_active:
@@ -141,9 +150,16 @@ def offer_work_item(
 
     `allocation` is the node's allocation block; when the engine does not pass it, it is read
     from the run's definition. Unknown usernames and group names are skipped with a warning in
-    `notes`. Notifications and the expiry countdown are sent after commit. Returns the new item.
+    `notes`, and so are users and teams who could not act on it: a work item is offered only to
+    people who may view the workflow (a user with a share, or a team the workflow is shared with),
+    so whoever edits a definition cannot send work, or the run's data in its title, to anyone
+    else. Notifications and the expiry countdown are sent after commit. Returns the new item.
     """
     User = get_user_model()
+    workflow = Execution.objects.select_related("workflow").get(pk=step.execution_id).workflow
+    # A long-lived worker's content-type cache goes stale when the database is restored (or
+    # flushed between tests); guardian's checks below depend on it (as in engine/children.py).
+    ContentType.objects.clear_cache()
     wanted_users = [str(u) for u in users if str(u).strip()]
     wanted_groups = [str(g) for g in groups if str(g).strip()]
     found_users = list(User.objects.filter(username__in=wanted_users, is_active=True))
@@ -155,8 +171,18 @@ def offer_work_item(
         notes.append(f"unknown or inactive users skipped: {', '.join(missing_users)}")
     if missing_groups:
         notes.append(f"unknown groups skipped: {', '.join(missing_groups)}")
-    workflow_id, definition = Execution.objects.filter(pk=step.execution_id).values_list("workflow_id", "definition").first()
+    outsiders = [u for u in found_users if not may_be_offered(u, workflow)]
+    shared_groups = set(get_groups_with_perms(workflow).values_list("pk", flat=True))
+    outside_groups = [g for g in found_groups if g.pk not in shared_groups]
+    if outsiders:
+        notes.append(f"users who cannot see this workflow skipped (share it with them first): {', '.join(sorted(u.get_username() for u in outsiders))}")
+        found_users = [u for u in found_users if u not in outsiders]
+    if outside_groups:
+        notes.append(f"teams this workflow is not shared with skipped: {', '.join(sorted(g.name for g in outside_groups))}")
+        found_groups = [g for g in found_groups if g not in outside_groups]
+    workflow_id = workflow.pk
     if allocation is None:
+        definition = Execution.objects.filter(pk=step.execution_id).values_list("definition", flat=True).first()
         allocation = distribution.node_spec(definition, step.node_id).get("allocation") or {}
     decision = distribution.decide(allocation, found_users, found_groups, workflow_id=workflow_id, node_id=step.node_id)
     if not decision.users and not decision.groups:
@@ -389,6 +415,8 @@ def reassign_work_item(item: WorkItem, target: AbstractBaseUser, *, acting_user:
         raise WorkItemError(403, "only the workflow's admins and staff may reassign work items")
     if not target.is_active:
         raise WorkItemError(400, f"{target.get_username()} is not an active user", field="user")
+    if not may_be_offered(target, item.workflow):
+        raise WorkItemError(400, f"{target.get_username()} cannot see this workflow: share it with them before handing them its work", field="user")
     with transaction.atomic():
         _lock_run(item)
         item = WorkItem.objects.select_for_update().get(pk=item.pk)

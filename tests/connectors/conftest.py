@@ -198,7 +198,8 @@ def worker_provider(session_provider, settings) -> LocalServer:
 
 @pytest.fixture
 def run_context(alice):
-    """An ActivityContext for a real execution of a workflow owned by alice (credentials resolve to hers)."""
+    """An ActivityContext for a real execution of a workflow owned by alice (credentials resolve
+    among those granted to `run_context.workflow`)."""
     from apps.executions.models import Execution
     from apps.workflows.services import create_workflow
 
@@ -209,6 +210,7 @@ def run_context(alice):
         return ActivityContext(execution_id=execution.pk, step_id=0, node_id=node_id, attempt=1)
 
     make.execution = execution  # type: ignore[attr-defined]
+    make.workflow = workflow  # type: ignore[attr-defined]
     return make
 
 

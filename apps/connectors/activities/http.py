@@ -1,8 +1,8 @@
 """`http.request`: call an HTTP API from a step.
 
 Credentials are named in params (`"auth": {"credential": "github"}`) and looked up at run
-time among the credentials of the workflow's owner, so no secret is ever part of the
-step's input, events or logs. See docs/connectors.md for every param with examples.
+time among the credentials granted to the workflow, and sent only to the hosts the credential
+lists, so no secret is ever part of the step's input, events or logs. See docs/connectors.md for every param with examples.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ PARAMS_SCHEMA = {
         "content_type": {"type": "string", "description": "Content-Type of a raw body (default text/plain)."},
         "auth": {
             "type": "object",
-            "properties": {"credential": {"type": "string", "minLength": 1, "description": "Name of one of the owner's stored credentials."}},
+            "properties": {"credential": {"type": "string", "minLength": 1, "description": "Name of a stored credential granted to this workflow (sent only to its allowed hosts)."}},
             "required": ["credential"],
             "additionalProperties": False,
         },
@@ -93,12 +93,12 @@ PARAMS_SCHEMA = {
 }
 
 
-def _auth(params: dict, ctx: ActivityContext) -> tuple[dict[str, str], dict[str, str], tuple[str, ...], list[str]]:
+def _auth(params: dict, ctx: ActivityContext, url: str) -> tuple[dict[str, str], dict[str, str], tuple[str, ...], list[str]]:
     """(headers, query params, query names to hide, secret strings to scrub) for params['auth']."""
     auth = params.get("auth")
     if not auth:
         return {}, {}, (), []
-    credential = services.credential_for_run(ctx, auth.get("credential"), kinds=(
+    credential = services.credential_for_run(ctx, auth.get("credential"), url=url, kinds=(
         CredentialKind.BEARER, CredentialKind.API_KEY_HEADER, CredentialKind.API_KEY_QUERY, CredentialKind.BASIC,
     ))
     secret = services.secret_of(credential)
@@ -193,7 +193,7 @@ def http_request(params: dict, ctx: ActivityContext) -> Any:
     url = params["url"]
     if not isinstance(url, str):
         raise ActivityError("InvalidParams", "url must be a string", retryable=False)
-    auth_headers, auth_query, hidden, secrets = _auth(params, ctx)
+    auth_headers, auth_query, hidden, secrets = _auth(params, ctx, url)
     content, content_type = _body(params)
     headers = {str(k): str(v) for k, v in (params.get("headers") or {}).items()}
     if content_type and not any(k.lower() == "content-type" for k in headers):

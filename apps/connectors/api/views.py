@@ -9,6 +9,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts import roles
 from apps.sharing.services import access_workflow
 from apps.workflows.definition.validator import DefinitionError, compile_definition, validate
 
@@ -38,10 +39,14 @@ class CredentialViewSet(viewsets.ModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Credential.objects.none()
         # Scoped to the owner: a stranger's credential is a 404, even for staff through the API.
-        return Credential.objects.filter(owner=self.request.user)
+        return Credential.objects.filter(owner=self.request.user).prefetch_related("workflows")
+
+    def create(self, request, *args, **kwargs):
+        roles.require_capability(request.user, roles.MANAGE_CREDENTIALS)
+        return super().create(request, *args, **kwargs)
 
     def perform_destroy(self, instance: Credential) -> None:
-        services.delete_credential(instance)
+        services.delete_credential(instance, acting_user=self.request.user, request=self.request)
 
 
 _problems = inline_serializer(

@@ -9,6 +9,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from apps.accounts import roles
+from apps.accounts.services import record_audit
 from apps.executions.access import access_execution, visible_executions
 from apps.executions.choices import FINISHED_EXECUTION, ExecutionStatus
 from apps.executions.engine import orchestrator
@@ -67,7 +69,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return ExecutionListSerializer if self.action == "list" else ExecutionDetailSerializer
 
     def get_object(self):
-        perm = "change" if self.action in ("cancel", "retry", "retry_with_changes", "retry_failed", "pin", "signal", "pause", "resume") else "view"
+        perm = "run" if self.action in ("retry", "retry_with_changes", "retry_failed") else "change" if self.action in ("cancel", "pin", "signal", "pause", "resume") else "view"
         return access_execution(self.request.user, self.kwargs["pk"], perm)
 
     @extend_schema(summary="The run's event history, oldest first (paginated)", responses=ExecutionEventSerializer(many=True))
@@ -93,6 +95,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         execution = self.get_object()
         if not orchestrator.cancel_execution(execution, acting_user=request.user):
             return Response({"detail": f"The run has already finished ({execution.status}).", "code": "finished"}, status=status.HTTP_409_CONFLICT)
+        record_audit("execution_cancelled", actor=request.user, request=request, target=f"execution {execution.pk}", detail={"workflow": execution.workflow_id, "via": "api"})
         execution.refresh_from_db()
         return Response(ExecutionDetailSerializer(execution, context={"request": request}).data)
 
@@ -215,6 +218,7 @@ def validate_workflow(request, pk: int):
 @api_view(["POST"])
 def run_workflow(request, pk: int):
     workflow = access_workflow(request.user, pk, "change")
+    roles.require_capability(request.user, roles.RUN_WORKFLOWS)
     if not workflow.is_active:
         return Response({"detail": "This workflow is inactive; activate it to run it.", "code": "inactive"}, status=status.HTTP_409_CONFLICT)
     body = RunRequestSerializer(data=request.data if isinstance(request.data, dict) else {"input": request.data})

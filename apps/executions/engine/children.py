@@ -32,7 +32,7 @@ def _depth(execution) -> int:
 
 def start_child(rt: "Runtime", scope: str, node, extra: dict | None, *, attempt: int = 1, budget_used: int = 0) -> None:
     """Start a child run for a child_workflow node (or a dynamic node's item)."""
-    from apps.sharing.services import has_workflow_perm
+    from apps.sharing.services import can_start_child, run_initiator
     from apps.workflows.definition.validator import DefinitionError
     from apps.workflows.models import Workflow
 
@@ -47,14 +47,16 @@ def start_child(rt: "Runtime", scope: str, node, extra: dict | None, *, attempt:
         rt._fail_now(scope, node, "ReferenceError", str(exc))
         return
     workflow = Workflow.objects.filter(slug=slug).first()
-    owner = rt.ex.workflow.owner
+    # The child runs with the rights of whoever started this run (issue 15), never its owner's.
+    initiator = run_initiator(rt.ex)
     # A long-lived worker's content-type cache goes stale when the database is restored
     # (or flushed between tests); guardian's checks depend on it, so start from fresh ids.
     from django.contrib.contenttypes.models import ContentType
 
     ContentType.objects.clear_cache()
-    if workflow is None or not has_workflow_perm(owner, workflow, "view"):
-        rt._fail_now(scope, node, "ChildWorkflowNotFound", f"no workflow with slug {slug!r} that this workflow's owner can run")
+    refusal = f"no workflow with slug {slug!r}" if workflow is None else can_start_child(initiator, workflow)
+    if refusal:
+        rt._fail_now(scope, node, "ChildWorkflowNotFound" if refusal.startswith("no workflow") else "ChildWorkflowNotPermitted", refusal)
         return
     if _depth(rt.ex) >= MAX_DEPTH:
         rt._fail_now(scope, node, "ChildWorkflowTooDeep", f"child workflows nest at most {MAX_DEPTH} levels")
@@ -65,7 +67,7 @@ def start_child(rt: "Runtime", scope: str, node, extra: dict | None, *, attempt:
         child_input = {"value": child_input}
     try:
         with transaction.atomic():
-            child = start_execution(workflow, child_input, acting_user=rt.ex.created_by, trigger="child", parent_step=step, correlation_id=rt.ex.correlation_id)
+            child = start_execution(workflow, child_input, acting_user=initiator, trigger="child", parent_step=step, correlation_id=rt.ex.correlation_id)
     except DefinitionError as exc:
         _fail_step(rt, step, "ChildWorkflowInvalid", f"{slug}: " + "; ".join(str(p) for p in exc.problems[:5]))
         return

@@ -47,6 +47,14 @@ class WorkflowSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("The definition must be a JSON object.")
         return value
 
+    def validate(self, attrs):
+        if "definition" in attrs:
+            previous = self.instance.definition if self.instance is not None else None
+            problems = services.check_definition_permitted(self.context["request"].user, attrs["definition"], previous)
+            if problems:
+                raise serializers.ValidationError({"definition": problems})
+        return attrs
+
     def validate_team(self, team):
         user = self.context["request"].user
         if team is not None and not user.is_superuser and not user.groups.filter(pk=team.pk).exists():
