@@ -630,3 +630,149 @@ def continue_chain(execution: Execution) -> list[Execution]:
     ids = [e.pk for e in chain_of(execution)]
     by_id = Execution.objects.in_bulk(ids)
     return [by_id[i] for i in ids if i in by_id]
+
+
+#
+# A dynamic node's dependency graph (the live page's drawing and GET …/dynamic/<node_id>)
+#
+
+DYNAMIC_ITEM_STATUSES = ("queued", "ready", "running", "completed", "failed", "blocked", "cancelled")
+
+
+def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | None = None) -> dict | None:
+    """Everything known about the items of dynamic node `node_id` in `execution`, as plain JSON data:
+    ``{"node", "step", "status", "max_concurrent", "in_flight", "counts", "critical_path", "items": [
+    {"id", "index", "status", "depends_on", "started_at", "finished_at", "duration_s", "attempts",
+    "error", "step", "child_execution"}]}``. Item status is one of DYNAMIC_ITEM_STATUSES ("ready" is a
+    queued item whose dependencies are all completed). None when the definition has no dynamic node
+    `node_id`; before the node starts, ``status`` is "not_started" and there are no items.
+
+    This is the one place the UI and the API read the dynamic node's bookkeeping (the dynamic
+    StepRun's `state`, written by engine/dynamic.py).
+    """
+    from django.utils.dateparse import parse_datetime
+
+    from .depgraph import DependencyGraph, GraphError
+
+    node = find_node(execution.definition or {}, node_id)
+    if node is None or node.get("type") != "dynamic":
+        return None
+    steps = execution_steps(execution) if steps is None else steps
+    candidates = [s for s in steps if s.node_id == node_id and s.node_type == "dynamic" and isinstance(s.state, dict) and "status" in s.state]
+    out: dict[str, Any] = {"node": node_id, "step": None, "status": "not_started", "max_concurrent": node.get("max_concurrent"), "in_flight": 0, "counts": {}, "critical_path": {"items": [], "seconds": 0.0}, "items": []}
+    if not candidates:
+        return out
+    # The top-level activation first (a dynamic node inside a loop has one per iteration: the latest).
+    step = min(candidates, key=lambda s: (len(s.scope), -s.pk))
+    state = step.state
+    ids: list[str] = [str(i) for i in state.get("ids", [])]
+    status: dict[str, str] = state.get("status", {})
+    deps: dict[str, list[str]] = state.get("deps", {})
+    started, finished = state.get("started", {}), state.get("finished", {})
+    errors, attempts = state.get("errors", {}), state.get("attempts", {})
+    prefix = f"{step.scope}{node_id}["
+    item_steps: dict[int, StepRun] = {}
+    for s in steps:
+        if s.scope.startswith(prefix) and s.scope.endswith("]/") and "/" not in s.scope[len(prefix):-1]:
+            index = s.scope[len(prefix):-2]
+            if index.isdigit() and (int(index) not in item_steps or s.pk > item_steps[int(index)].pk):
+                item_steps[int(index)] = s
+    children = dict(Execution.objects.filter(parent_step_id__in=[s.pk for s in item_steps.values()]).values_list("parent_step_id", "pk")) if item_steps else {}
+    measured: dict[str, float] = {}
+    items = []
+    for index, item_id in enumerate(ids):
+        item_status = status.get(item_id, "queued")
+        if item_status == "queued" and all(status.get(d) == "completed" for d in deps.get(item_id, [])):
+            item_status = "ready"
+        duration = None
+        if started.get(item_id) and finished.get(item_id):
+            begin, end = parse_datetime(started[item_id]), parse_datetime(finished[item_id])
+            if begin and end:
+                duration = round((end - begin).total_seconds(), 3)
+                measured[item_id] = duration
+        item_step = item_steps.get(index)
+        items.append(
+            {
+                "id": item_id,
+                "index": index,
+                "status": item_status,
+                "depends_on": list(deps.get(item_id, [])),
+                "started_at": started.get(item_id),
+                "finished_at": finished.get(item_id),
+                "duration_s": duration,
+                "attempts": attempts.get(item_id, 0),
+                "error": redact(errors[item_id]) if item_id in errors else None,
+                "step": item_step.pk if item_step else None,
+                "child_execution": children.get(item_step.pk) if item_step else None,
+            }
+        )
+    try:
+        graph = DependencyGraph()
+        durations = state.get("durations") or {}
+        for item_id in ids:
+            graph.add_node(item_id)
+        for item_id in ids:
+            for dep in deps.get(item_id, []):
+                graph.add_edge(dep, item_id)
+        # Measured where an item ran; else its expected duration, else the typical measured one;
+        # blocked and cancelled items will not run and weigh nothing.
+        typical = median(measured.values()) if measured else 1.0
+        weights = {
+            i: measured[i] if i in measured else 0.0 if status.get(i) in ("blocked", "cancelled") else float(durations.get(i) or typical)
+            for i in ids
+        }
+        path, length = graph.critical_path(default_duration=typical, durations=weights)
+    except (GraphError, KeyError, ValueError):
+        path, length = [], 0.0
+    out.update(
+        step=step.pk,
+        status=step.status,
+        max_concurrent=int(state.get("max_concurrent", 0) or 0),
+        in_flight=len(state.get("in_flight", [])),
+        counts=dict(Counter(i["status"] for i in items)),
+        critical_path={"items": path, "seconds": round(length, 3)},
+        items=items,
+    )
+    return out
+
+
+def dynamic_node_ids(definition: dict) -> list[str]:
+    return [str(n.get("id")) for n, _p, _w in iter_nodes((definition or {}).get("nodes", [])) if n.get("type") == "dynamic" and n.get("id")]
+
+
+def dynamic_changes(execution: Execution, graphs: list[dict], after: int, upto: int) -> dict[str, dict[str, str]]:
+    """node id -> {item id: status} for the items whose status may have changed in events
+    (after, upto]: the items that started or finished, the dependents of finished ones (now ready,
+    blocked or cancelled) and, after a failure or the node's end, every blocked or cancelled item."""
+    if not graphs:
+        return {}
+    events = ExecutionEvent.objects.filter(execution=execution, seq__gt=after, seq__lte=upto, node_id__in=[g["node"] for g in graphs]).only("type", "node_id", "payload")
+    touched: dict[str, set[str]] = {}
+    sweep: set[str] = set()
+    for event in events:
+        payload = event.payload or {}
+        if event.type in ("item_started", "item_finished") and payload.get("item") is not None:
+            touched.setdefault(event.node_id, set()).add(str(payload["item"]))
+            if payload.get("status") in ("failed", "cancelled"):
+                sweep.add(event.node_id)
+        elif event.type in ("dynamic_started", "items_blocked", "step_completed", "step_failed", "step_cancelled"):
+            sweep.add(event.node_id)
+    out: dict[str, dict[str, str]] = {}
+    for graph in graphs:
+        names = touched.get(graph["node"], set())
+        if not names and graph["node"] not in sweep:
+            continue
+        dependents: dict[str, list[str]] = {}
+        for item in graph["items"]:
+            for dep in item["depends_on"]:
+                dependents.setdefault(dep, []).append(item["id"])
+        wanted = set(names)
+        for name in names:
+            wanted.update(dependents.get(name, []))
+        by_id = {i["id"]: i for i in graph["items"]}
+        changes = {i: by_id[i]["status"] for i in wanted if i in by_id}
+        if graph["node"] in sweep:
+            changes.update({i["id"]: i["status"] for i in graph["items"] if i["status"] in ("blocked", "cancelled", "failed")})
+        if changes:
+            out[graph["node"]] = changes
+    return out
