@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -123,6 +124,7 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
         "can_change": can_change,
         "failed_step": failed,
         "output_pretty": presenters.pretty(redact(execution.output)),
+        "history_warn_at": settings.WB_HISTORY_WARN_EVENTS,
     }
     if failed is not None or execution.status == ExecutionStatus.FAILED:
         context["overlay"] = error_overlay(execution, failed)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .definition.validator import Problem, validate
-from .editing import iter_graphs
+from .editing import _list, iter_graphs
 
 NODE_W = 176.0
 NODE_H = 52.0
@@ -100,11 +100,26 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _without_ui(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_ui(v) for k, v in value.items() if k != "ui"}
+    if isinstance(value, list):
+        return [_without_ui(v) for v in value]
+    return value
+
+
 def _auto_positions(definition: dict) -> dict[str, tuple[float, float]]:
-    # The read-only graph's layered layout (cached by definition) places nodes without a `ui`.
+    """Where the read-only graph's layered layout puts each node (for nodes without a `ui`).
+    Positions are left out of the cache key: moving a node does not lay the graph out again."""
     from apps.executions.presenters import _layout_for
 
-    text = json.dumps({"nodes": definition.get("nodes", []), "edges": definition.get("edges", [])}, sort_keys=True)
+    placed = all(
+        isinstance(n.get("ui"), dict) and _number(n["ui"].get("x")) is not None and _number(n["ui"].get("y")) is not None
+        for _k, _l, g in iter_graphs(definition) for n in _list(g.get("nodes")) if isinstance(n, dict)
+    )
+    if placed:
+        return {}
+    text = json.dumps(_without_ui({"nodes": definition.get("nodes", []), "edges": definition.get("edges", [])}), sort_keys=True)
     try:
         layout = _layout_for(text)
     except ValueError:
@@ -116,7 +131,7 @@ def _connections(node: dict) -> list[tuple[str, str, str]]:
     """(kind, target, label) of a node's own routes (its edges live in the graph)."""
     out: list[tuple[str, str, str]] = []
     if node.get("type") == "condition":
-        for i, case in enumerate(node.get("cases") or []):
+        for i, case in enumerate(_list(node.get("cases"))):
             if isinstance(case, dict) and isinstance(case.get("to"), str) and case["to"]:
                 out.append(("case", case["to"], str(case.get("label") or f"case {i + 1}")))
         if isinstance(node.get("default"), str) and node["default"]:
@@ -151,7 +166,7 @@ def canvas_model(definition: Any, *, problems: list[Problem] | None = None, diff
     owners: dict[str, str] = {}  # graph key -> owner node id
     parent_key: dict[str, str] = {}  # node id -> the key of the graph holding it
     for key, _label, graph in iter_graphs(definition):
-        for node in graph.get("nodes") or []:
+        for node in _list(graph.get("nodes")):
             if not isinstance(node, dict) or not node.get("id") or str(node["id"]) in index:
                 continue
             node_id = str(node["id"])
@@ -170,7 +185,7 @@ def canvas_model(definition: Any, *, problems: list[Problem] | None = None, diff
             parent_key[node_id] = key
             for kind, target, label in _connections(node):
                 raw_edges.append((node_id, target, kind, label, key))
-        for edge in graph.get("edges") or []:
+        for edge in _list(graph.get("edges")):
             if isinstance(edge, dict) and isinstance(edge.get("from"), str) and isinstance(edge.get("to"), str):
                 label = edge.get("label")
                 raw_edges.append((edge["from"], edge["to"], "edge", "" if label is None else str(label), key))

@@ -88,6 +88,7 @@ def edit_definition(
 
 
 def _list(value: Any) -> list:
+    """A draft may hold anything where a list belongs: it counts as empty."""
     return value if isinstance(value, list) else []
 
 

@@ -27,6 +27,7 @@ from apps.executions.presenters import find_node, graph_svg, iter_nodes
 from apps.sharing.services import access_workflow, has_workflow_perm, visible_workflows
 
 from . import editing, services
+from .badges import badges_for
 from .canvas import canvas_model
 from .definition.ordering import ordered_definition
 from .definition.validator import DefinitionError, Problem, validate
@@ -88,6 +89,9 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     all_tags = sorted({t for tags in visible_workflows(request.user).values_list("tags", flat=True) for t in (tags or []) if isinstance(t, str)})
     page_ids = [w.pk for w in page.object_list]
     editable = set(visible_workflows(request.user, "change").filter(pk__in=page_ids).values_list("pk", flat=True))
+    badges = badges_for(page.object_list, request.user)
+    for workflow in page.object_list:  # the page's evaluated rows: the template reads the same objects
+        workflow.badges = badges.get(workflow.pk, [])
     context = {"page": page, "q": q, "tag": tag, "all_tags": all_tags, "editable": editable}
     if is_htmx_partial(request) and request.htmx.target == "workflow-results":
         return render(request, "workflows/partials/workflow_results.html", context)
@@ -133,6 +137,7 @@ def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "recent": runs[:10],
             "failures": failures,
             "problems": problems,
+            "badges": badges_for([workflow], request.user).get(workflow.pk, []),
             "can_change": has_workflow_perm(request.user, workflow, "change"),
             "can_share": has_workflow_perm(request.user, workflow, "admin"),
             "base_template": base_template(request),
