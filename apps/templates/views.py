@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 from csp.decorators import csp_exempt
 
@@ -14,6 +15,7 @@ from apps.sharing.services import access_workflow
 from apps.sharing.shares import has_level
 from apps.workflows.views import search_text
 from apps.versions.graphs import definition_svg
+from apps.workflows.canvas import canvas_model, render_readonly
 
 from . import services
 from .models import Category
@@ -37,8 +39,9 @@ def library(request: HttpRequest) -> HttpResponse:
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     template = services.access_template(request.user, pk)
     template = services.visible_templates(request.user).with_stats().get(pk=template.pk)
+    drawing = mark_safe(render_readonly(canvas_model(template.definition, problems=[]), title=f"Preview of {template.name}", canvas_id="tpl"))  # noqa: S308 - the template escapes
     return render(request, "workflow_templates/detail.html", {
-        "template": template, "stats": template.stats(), "can_share": has_level(request.user, template, "admin"),
+        "template": template, "stats": template.stats(), "can_share": has_level(request.user, template, "admin"), "drawing": drawing,
     })
 
 

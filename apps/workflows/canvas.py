@@ -230,6 +230,11 @@ def canvas_model(definition: Any, *, problems: list[Problem] | None = None, diff
         path, lx, ly = curve(a.x + a.w / 2, a.y + a.h, b.x + b.w / 2, b.y)
         edges.append(CanvasEdge(source, target, kind, label, key, path, lx, ly))
 
+    return _framed(nodes, edges, containers)
+
+
+def _framed(nodes: list[CanvasNode], edges: list[CanvasEdge], containers: list[CanvasContainer]) -> CanvasModel:
+    """The model with a view box around everything (never zoomed in past life size)."""
     boxes_x = [n.x for n in nodes] + [c.x for c in containers]
     boxes_y = [n.y for n in nodes] + [c.y for c in containers]
     right = [n.x + n.w for n in nodes] + [c.x + c.w for c in containers]
@@ -239,9 +244,46 @@ def canvas_model(definition: Any, *, problems: list[Problem] | None = None, diff
         width, height = max(right) + MARGIN - x0, max(bottom) + MARGIN - y0
     else:
         x0, y0, width, height = 0.0, 0.0, MIN_VIEW_W, MIN_VIEW_H
-    # Never zoom a small drawing in past life size: widen the view around it instead.
     if width < MIN_VIEW_W:
         x0 -= (MIN_VIEW_W - width) / 2
         width = MIN_VIEW_W
     height = max(height, MIN_VIEW_H)
     return CanvasModel(nodes, edges, containers, x0, y0, width, height)
+
+
+def diff_canvas(before: Any, after: Any, diff: dict[str, Any]) -> CanvasModel:
+    """`after` drawn with `diff` (apps/versions/services.diff_definitions) in colour: added, changed
+    and removed nodes (removed ones where `before` had them) and edges (removed ones dashed red)."""
+    node_changes = {n["id"]: n["change"] for n in diff.get("nodes", [])}
+    edge_changes = {(e["from"], e["to"]): e["change"] for e in diff.get("edges", [])}
+    model = canvas_model(after, problems=[], diff=node_changes)
+    old = canvas_model(before, problems=[])
+    index = {n.id: n for n in model.nodes}
+    for node in old.nodes:
+        if node.id not in index:
+            node.diff = "removed"
+            node.problems = []
+            model.nodes.append(node)
+            index[node.id] = node
+    for edge in model.edges:
+        if edge.kind == "edge":
+            edge.diff = edge_changes.get((edge.source, edge.target), "")
+    for edge in old.edges:
+        removed = edge.kind == "edge" and edge_changes.get((edge.source, edge.target)) == "removed"
+        gone = edge.source not in {n.id for n in model.nodes if n.diff != "removed"} or edge.target not in {n.id for n in model.nodes if n.diff != "removed"}
+        if (removed or gone) and edge.source in index and edge.target in index:
+            a, b = index[edge.source], index[edge.target]
+            edge.path, edge.label_x, edge.label_y = curve(a.x + a.w / 2, a.y + a.h, b.x + b.w / 2, b.y)
+            edge.diff = "removed"
+            model.edges.append(edge)
+    return _framed(model.nodes, model.edges, model.containers)
+
+
+def render_readonly(model: CanvasModel, *, title: str, canvas_id: str = "cv") -> str:
+    """The drawing without the editor's handles (template previews, versions, version diffs)."""
+    from django.template.loader import render_to_string
+
+    return render_to_string(
+        "workflows/partials/canvas.html",
+        {"canvas": model, "canvas_id": canvas_id, "title": title, "editable": False, "revision": ""},
+    )

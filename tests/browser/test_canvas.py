@@ -175,6 +175,37 @@ def test_a_stale_editor_gets_the_conflict_message_and_overwrites_nothing(new_pag
     expect(second.locator(".messages-wrap")).to_contain_text("Someone else saved this workflow")
     assert _definition(workflow) == saved
 
+    # The version compare draws the move as a changed node, beside the field list.
+    first.goto(f"/workflows/{workflow.pk}/versions/")
+    expect(first.locator("[data-diff-drawing] .node.diff-changed[data-node-id='only']")).to_be_visible()
+    expect(first.locator(".collab-diff")).to_contain_text("ui")
+    screenshot(first, "version-diff")
+
+
+def test_zoom_pan_and_fit_change_only_the_view(new_page, alice_user):
+    nodes = [{"id": f"n{i}", "type": "activity", "activity": "log", "params": {"message": "x"}} for i in range(210)]
+    edges = [{"from": f"n{i // 2}", "to": f"n{i}"} for i in range(1, 210)]
+    workflow = create_workflow(owner=alice_user, name="Big", definition={"format_version": 1, "nodes": nodes, "edges": edges})
+    page = new_page()
+    log_in(page, "alice", "alice-password-1")
+    page.goto(f"/workflows/{workflow.pk}/edit/")
+    expect(page.locator("#canvas-editor.canvas-ready")).to_be_visible()
+    expect(page.locator("svg.wb-canvas .node")).to_have_count(210)
+    svg = page.locator("svg.wb-canvas")
+    fitted = svg.get_attribute("viewBox")
+    page.get_by_role("button", name="Zoom in").click()
+    zoomed = svg.get_attribute("viewBox")
+    assert float(zoomed.split()[2]) < float(fitted.split()[2])
+    x, y = _canvas_point(page, 0.5, 0.02)
+    page.mouse.move(x, y)
+    page.mouse.wheel(0, 300)
+    assert float(svg.get_attribute("viewBox").split()[2]) > float(zoomed.split()[2])
+    page.get_by_role("button", name="Fit").click()
+    expect(svg).to_have_attribute("viewBox", re.compile(re.escape(" ".join(fitted.split()[2:]))))
+    screenshot(page, "canvas-200-nodes")
+    # Nothing was saved by looking around.
+    assert "ui" not in _definition(workflow)["nodes"][0]
+
 
 def test_a_stranger_gets_no_canvas(new_page, alice_user, charlie_user):
     workflow = create_workflow(owner=alice_user, name="Private")
