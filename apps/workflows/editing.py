@@ -63,10 +63,12 @@ def edit_definition(
     *,
     acting_user: Any,
     expected_revision: str | None = None,
+    fields: dict[str, Any] | None = None,
 ) -> Workflow:
     """Lock the workflow row, check `expected_revision`, apply `change` to a copy of the definition
     and save it as a new version. `change` mutates the copy and returns the version's comment; it
-    may raise EditError, which rolls everything back. Returns the locked, saved workflow (a fresh
+    may raise EditError, which rolls everything back. `fields` (name, description, tags …) are saved
+    in the same version. Returns the locked, saved workflow (a fresh
     instance: the caller's may be stale). Raises EditConflict when the revision does not match.
 
     The caller has checked the change permission (`access_workflow(user, pk, "change")`).
@@ -79,7 +81,7 @@ def edit_definition(
         raise EditConflict(current)
     definition = copy.deepcopy(locked.definition) if isinstance(locked.definition, dict) else {"format_version": 1, "nodes": [], "edges": []}
     comment = change(definition)
-    return services.update_workflow(locked, acting_user=acting_user, comment=comment, definition=definition)
+    return services.update_workflow(locked, acting_user=acting_user, comment=comment, definition=definition, **(fields or {}))
 
 
 #

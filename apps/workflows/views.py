@@ -282,15 +282,24 @@ def workflow_settings(request: HttpRequest, pk: int) -> HttpResponse:
         for problem in problems:
             settings_form.add_error(problem.field.split(".")[0].split("[")[0], problem.message)
         return _editor_rerender(request, workflow, workflow_form=workflow_form, settings_form=settings_form)
-    services.update_workflow(
-        workflow,
-        acting_user=request.user,
-        comment="Edited settings",
-        name=workflow_form.cleaned_data["name"],
-        description=workflow_form.cleaned_data["description"],
-        tags=workflow_form.cleaned_data["tags"],
-        definition=definition,
-    )
+
+    def change(stored: dict) -> str:
+        for field in DefinitionSettingsForm.FIELDS:
+            if field in definition:
+                stored[field] = definition[field]
+            else:
+                stored.pop(field, None)
+        return "Edited settings"
+
+    try:
+        editing.edit_definition(
+            workflow, change, acting_user=request.user, expected_revision=_expected_revision(request),
+            fields={k: workflow_form.cleaned_data[k] for k in ("name", "description", "tags")},
+        )
+    except editing.EditConflict as exc:
+        workflow_form.add_error(None, f"{exc} Saving again replaces their version with yours.")
+        workflow.refresh_from_db()  # the page shows theirs, and carries the revision that lets you replace it
+        return _editor_rerender(request, workflow, status=409, workflow_form=workflow_form, settings_form=settings_form)
     messages.success(request, "Settings saved.")
     return _redirect(request, reverse("workflows:edit", args=[workflow.pk]))
 

@@ -207,6 +207,34 @@ def test_zoom_pan_and_fit_change_only_the_view(new_page, alice_user):
     assert "ui" not in _definition(workflow)["nodes"][0]
 
 
+def test_nodes_dropped_on_a_loops_container_go_into_its_body(new_page, alice_user):
+    workflow = create_workflow(
+        owner=alice_user, name="Containers",
+        definition={"format_version": 1, "nodes": [
+            {"id": "each", "type": "loop", "mode": "for_each", "items": "$.input.xs", "body": {"nodes": [], "edges": []}},
+            {"id": "after", "type": "activity", "activity": "log", "params": {"message": "done"}},
+        ], "edges": [{"from": "each", "to": "after"}]},
+    )
+    page = new_page()
+    log_in(page, "alice", "alice-password-1")
+    page.goto(f"/workflows/{workflow.pk}/edit/")
+    expect(page.locator("#canvas-editor.canvas-ready")).to_be_visible()
+    zone = page.locator("svg.wb-canvas .container[data-graph='each.body']")
+    expect(zone).to_contain_text("drop nodes here")
+    _drag(page, page.locator(".palette-item[data-node-type='timer']"), _center(zone.locator("rect")))
+    _saved(page, "Added a timer node to each.body")
+    loop = _definition(workflow)["nodes"][0]
+    assert [n["id"] for n in loop["body"]["nodes"]] == ["timer"]
+    expect(_node(page, "timer")).to_have_attribute("data-graph", "each.body")
+
+    # Drag an existing node into the body: it moves there, leaving its top-level edge behind.
+    _drag(page, _node(page, "after").locator(".node-label"), _center(page.locator("svg.wb-canvas .container[data-graph='each.body'] rect")))
+    _saved(page, "into each.body")
+    definition = _definition(workflow)
+    assert [n["id"] for n in definition["nodes"][0]["body"]["nodes"]] == ["timer", "after"]
+    assert definition["edges"] == []
+
+
 def test_a_stranger_gets_no_canvas(new_page, alice_user, charlie_user):
     workflow = create_workflow(owner=alice_user, name="Private")
     page = new_page()

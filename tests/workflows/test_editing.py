@@ -4,6 +4,7 @@ a version per change, and who may edit (the canvas endpoint and the API alike)."
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.urls import reverse
@@ -190,3 +191,19 @@ def test_the_editor_forms_refuse_a_stale_revision(workflow, alice):
     client.post(reverse("workflows:node-delete", args=[workflow.pk, "b"]))
     workflow.refresh_from_db()
     assert "b" not in editing.all_node_ids(workflow.definition)
+
+
+def test_the_settings_form_refuses_a_stale_revision_and_offers_to_save_over_it(workflow, alice):
+    client = client_for(alice)
+    stale = editing.revision_of(workflow)
+    _edit(workflow, alice, {"op": "move_node", "node": "a", "x": 5, "y": 5})
+    url = reverse("workflows:settings", args=[workflow.pk])
+    response = client.post(url, {"revision": stale, "name": "Renamed", "description": "", "tags": ""})
+    assert response.status_code == 409 and "Someone else saved this workflow" in response.content.decode()
+    workflow.refresh_from_db()
+    assert workflow.name == "Editable"
+    fresh = re.search(r'name="revision" value="(\d+)"', response.content.decode()).group(1)
+    assert fresh == editing.revision_of(workflow)
+    assert client.post(url, {"revision": fresh, "name": "Renamed", "description": "", "tags": ""}).status_code == 302
+    workflow.refresh_from_db()
+    assert workflow.name == "Renamed" and workflow.definition["nodes"][0]["ui"] == {"x": 5.0, "y": 5.0}
