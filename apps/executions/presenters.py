@@ -639,7 +639,7 @@ def continue_chain(execution: Execution) -> list[Execution]:
 DYNAMIC_ITEM_STATUSES = ("queued", "ready", "running", "completed", "failed", "blocked", "cancelled")
 
 
-def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | None = None) -> dict | None:
+def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | None = None, critical: bool = True) -> dict | None:
     """Everything known about the items of dynamic node `node_id` in `execution`, as plain JSON data:
     ``{"node", "step", "status", "max_concurrent", "in_flight", "counts", "critical_path", "items": [
     {"id", "index", "status", "depends_on", "started_at", "finished_at", "duration_s", "attempts",
@@ -648,7 +648,8 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
     `node_id`; before the node starts, ``status`` is "not_started" and there are no items.
 
     This is the one place the UI and the API read the dynamic node's bookkeeping (the dynamic
-    StepRun's `state`, written by engine/dynamic.py).
+    StepRun's `state`, written by engine/dynamic.py). `critical=False` skips the critical path (live
+    updates do not redraw it).
     """
     from django.utils.dateparse import parse_datetime
 
@@ -677,7 +678,8 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
             index = s.scope[len(prefix):-2]
             if index.isdigit() and (int(index) not in item_steps or s.pk > item_steps[int(index)].pk):
                 item_steps[int(index)] = s
-    children = dict(Execution.objects.filter(parent_step_id__in=[s.pk for s in item_steps.values()]).values_list("parent_step_id", "pk")) if item_steps else {}
+    # Only items that run a child workflow have child runs to look up.
+    children = dict(Execution.objects.filter(parent_step_id__in=[s.pk for s in item_steps.values()]).values_list("parent_step_id", "pk")) if item_steps and node.get("workflow") else {}
     measured: dict[str, float] = {}
     items = []
     for index, item_id in enumerate(ids):
@@ -707,6 +709,8 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
             }
         )
     try:
+        if not critical:
+            raise GraphError("not asked for")
         graph = DependencyGraph()
         durations = state.get("durations") or {}
         for item_id in ids:

@@ -139,7 +139,7 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
         )
     dynamic_nodes = presenters.dynamic_node_ids(execution.definition)
     if dynamic_nodes:
-        graphs = [g for g in (presenters.dynamic_graph(execution, n, steps=steps) for n in dynamic_nodes) if g is not None]
+        graphs = [g for g in (presenters.dynamic_graph(execution, n, steps=steps, critical=after is None) for n in dynamic_nodes) if g is not None]
         if after is None:
             context["dependency_graphs"] = [dependency_graph_context(execution, g) for g in graphs]
         else:

@@ -236,7 +236,7 @@ def _editor_context(request: HttpRequest, workflow: Workflow, **extra: Any) -> d
         "edge_form": EdgeForm(graphs=[(k, label) for k, label, _g in _graphs(definition)], node_ids=node_ids),
         "settings_form": DefinitionSettingsForm(initial={f: definition.get(f) for f in DefinitionSettingsForm.FIELDS}),
         "workflow_form": WorkflowForm(initial={"name": workflow.name, "description": workflow.description, "tags": ", ".join(workflow.tags or [])}),
-        **canvas_context(workflow, editable=True),
+        **canvas_context(workflow, editable=True, problems=problems),
         "base_template": base_template(request),
     }
     context.update(extra)
@@ -494,12 +494,13 @@ def edge_delete(request: HttpRequest, pk: int) -> HttpResponse:
 #
 
 
-def canvas_context(workflow: Workflow, *, editable: bool) -> dict:
-    """What templates/workflows/partials/canvas.html draws for `workflow`."""
+def canvas_context(workflow: Workflow, *, editable: bool, problems: list[Problem] | None = None) -> dict:
+    """What templates/workflows/partials/canvas.html draws for `workflow` (`problems`: the
+    validator's, when the caller has them already)."""
     definition = workflow.definition if isinstance(workflow.definition, dict) else {}
     revision = editing.revision_of(workflow)
     return {
-        "canvas": canvas_model(definition),
+        "canvas": canvas_model(definition, problems=problems),
         "canvas_id": f"cv{workflow.pk}",
         "canvas_data_id": "canvas-data",
         "canvas_data": {"revision": revision, "definition": definition},
