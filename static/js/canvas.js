@@ -139,7 +139,10 @@
   // Talking to the server
   //
 
+  var deferred = null;  // a redraw that arrived mid-gesture, applied when the gesture ends
   function swap(html) {
+    if (drag && drag.type !== "palette") { deferred = html; return; }
+    deferred = null;
     var keep = view;
     frame.innerHTML = html;
     if (keep) { setView(keep); }
@@ -320,20 +323,23 @@
     if (!d) { return; }
     if (d.type === "node") {
       d.g.classList.remove("dragging");
-      if (!d.moved) { select(d.g); return; }
+      if (!d.moved) { if (deferred) { swap(deferred); } select(d.g); return; }
       var n = nodes[d.id];
       var op = { op: "move_node", node: d.id, x: n.x, y: n.y };
       var into = containerAt(point(evt, d.matrix), d.id) || "";
       if (into !== d.g.getAttribute("data-graph")) { op.graph = into; }
+      if (deferred) { swap(deferred); }  // the newer drawing (and revision) first, then this move
       send([op], "Moved " + d.id + (op.graph !== undefined ? " into " + (op.graph || "the top level") : "") + ".");
     } else if (d.type === "port") {
       d.line.remove();
       var target = nodeAt(evt);
+      if (deferred) { swap(deferred); }
       if (target && target.getAttribute("data-node-id") !== d.source) {
         var to = target.getAttribute("data-node-id");
         send([{ op: "connect", source: d.source, target: to }], "Connected " + d.source + " → " + to + ".");
       }
     } else if (d.type === "pan") {
+      if (deferred) { swap(deferred); }
       if (!d.moved) { select(null); }
     } else if (d.type === "palette") {
       var s = svg(), r = s.getBoundingClientRect();
