@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from statistics import median
@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.workflows.layout import compute_layout, render_svg
+from apps.workflows.layout import EdgeRoute, Layout, compute_layout, render_svg
 
 from .choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from .engine.redaction import redact
@@ -110,11 +110,41 @@ def _graph_edges(nodes: list, edges: list, out_nodes: list[dict], out_edges: lis
 
 @lru_cache(maxsize=256)
 def _layout_for(text: str):
+    """The layered layout of a definition; nodes the canvas placed (a `ui` with x and y) are drawn
+    where the builder put them, so the workflow and execution pages look like the canvas."""
     definition = json.loads(text)
     nodes: list[dict] = []
     edges: list[dict] = []
     _graph_edges(definition.get("nodes", []), definition.get("edges", []), nodes, edges)
-    return compute_layout(nodes, edges)
+    layout = compute_layout(nodes, edges)
+    placed = {}
+    for node, _parent, _where in iter_nodes(definition.get("nodes", [])):
+        ui = node.get("ui")
+        if isinstance(ui, dict) and all(isinstance(ui.get(k), (int, float)) and not isinstance(ui.get(k), bool) for k in ("x", "y")):
+            placed.setdefault(str(node.get("id")), (float(ui["x"]), float(ui["y"])))
+    return _placed(layout, placed) if placed else layout
+
+
+def _placed(layout: Layout, placed: dict[str, tuple[float, float]], margin: float = 24.0) -> Layout:
+    """`layout` with the boxes in `placed` moved there, edges drawn straight between the ports."""
+    boxes = [replace(b, x=placed[b.id][0], y=placed[b.id][1]) if b.id in placed else b for b in layout.nodes]
+    if not boxes:
+        return layout
+    dx = margin - min(b.x for b in boxes)
+    dy = margin - min(b.y for b in boxes)
+    boxes = [replace(b, x=round(b.x + dx, 1), y=round(b.y + dy, 1)) for b in boxes]
+    by_id = {b.id: b for b in boxes}
+    routes = []
+    for edge in layout.edges:
+        a, b = by_id.get(edge.source), by_id.get(edge.target)
+        if a is None or b is None:
+            continue
+        start, end = (a.center_x, a.bottom), (b.center_x, b.y)
+        middle = (round((start[0] + end[0]) / 2, 1), round((start[1] + end[1]) / 2, 1))
+        routes.append(EdgeRoute(source=edge.source, target=edge.target, points=[start, end], label=edge.label, back=False, label_at=middle))
+    width = max(b.right for b in boxes) + margin
+    height = max(b.bottom for b in boxes) + margin
+    return Layout(nodes=boxes, edges=routes, width=width, height=height, _by_id=by_id)
 
 
 _STYLE_ELEMENT = re.compile(r"<style>.*?</style>", re.S)

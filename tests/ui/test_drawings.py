@@ -55,3 +55,20 @@ def test_the_version_compare_colours_nodes_and_edges(alice, charlie):
     shown = client_for(alice).get(f"/workflows/{workflow.pk}/versions/?show={first.pk}").content.decode()
     assert "<h2>Version 1</h2>" in shown and 'data-node-id="end"' in shown
     assert client_for(charlie).get(f"/workflows/{workflow.pk}/versions/?show={first.pk}").status_code == 404
+
+
+def test_the_workflow_and_execution_graphs_keep_the_canvas_positions(alice):
+    definition = {
+        "format_version": 1,
+        "nodes": [
+            {"id": "left", "type": "activity", "activity": "log", "params": {"message": "a"}, "ui": {"x": 0, "y": 0}},
+            {"id": "right", "type": "activity", "activity": "log", "params": {"message": "b"}, "ui": {"x": 400, "y": 0}},
+        ],
+        "edges": [{"from": "left", "to": "right"}],
+    }
+    workflow = create_workflow(owner=alice, name="Placed", definition=definition)
+    html = client_for(alice).get(f"/workflows/{workflow.pk}/").content.decode()
+    rects = re.findall(r'data-node-id="(left|right)".*?<rect x="([\d.]+)" y="([\d.]+)"', html, re.S)
+    positions = {node: (float(x), float(y)) for node, x, y in rects}
+    assert positions["left"][1] == positions["right"][1]  # side by side, as placed (the layered layout would stack them)
+    assert positions["right"][0] - positions["left"][0] == 400
