@@ -3,13 +3,14 @@ layout puts it), loop bodies and parallel branches as containers around their no
 connection (edges, condition cases and defaults, error, timeout and approval routes) as a curve
 from the source's port to the target.
 
-`canvas_model` is plain data; `templates/workflows/partials/canvas.html` draws it as SVG and
-`static/js/canvas.js` makes it editable (drag, connect, delete, undo) through the editing service.
+`canvas_model` is plain data; `render_svg` draws it (every text escaped) and `static/js/canvas.js`
+makes it editable (drag, connect, delete, undo) through the editing service.
 The same drawing, read-only, serves template previews and versions.
 """
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -281,9 +282,84 @@ def diff_canvas(before: Any, after: Any, diff: dict[str, Any]) -> CanvasModel:
 
 def render_readonly(model: CanvasModel, *, title: str, canvas_id: str = "cv") -> str:
     """The drawing without the editor's handles (template previews, versions, version diffs)."""
-    from django.template.loader import render_to_string
+    return render_svg(model, canvas_id=canvas_id, title=title, editable=False)
 
-    return render_to_string(
-        "workflows/partials/canvas.html",
-        {"canvas": model, "canvas_id": canvas_id, "title": title, "editable": False, "revision": ""},
-    )
+
+#
+# SVG (string-built: a 200-node canvas is redrawn after every change, a template took 15x longer)
+#
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _cut(text: str, limit: int) -> str:
+    """Django's truncatechars: at most `limit` characters, an ellipsis included."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f}"
+
+
+def render_svg(model: CanvasModel, *, canvas_id: str, title: str, editable: bool, revision: str = "") -> str:
+    """The canvas as SVG; every piece of text is escaped. Editable canvases get focusable nodes and
+    connections and a port on each node (static/js/canvas.js)."""
+    n_nodes, n_edges = len(model.nodes), len(model.edges)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="wb-graph wb-canvas {"editable" if editable else "readonly"}" role="img" '
+        f'aria-labelledby="{_e(canvas_id)}-title" viewBox="{model.view_box}" data-revision="{_e(revision)}" data-fit="{model.view_box}" '
+        'preserveAspectRatio="xMidYMin meet">',
+        f'<title id="{_e(canvas_id)}-title">{_e(title)}: {n_nodes} node{"" if n_nodes == 1 else "s"}, {n_edges} connection{"" if n_edges == 1 else "s"}</title>',
+        f'<defs><marker id="{_e(canvas_id)}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" '
+        'markerHeight="10" orient="auto-start-reverse"><path class="arrow-head" d="M0,0L10,5L0,10z"/></marker></defs>',
+        '<g class="viewport"><g class="containers">',
+    ]
+    for c in model.containers:
+        out.append(
+            f'<g class="container{" empty" if c.empty else ""}" data-graph="{_e(c.key)}" data-owner="{_e(c.owner)}">'
+            f'<rect x="{_f(c.x)}" y="{_f(c.y)}" width="{_f(c.w)}" height="{_f(c.h)}" rx="12"/>'
+            f'<text class="container-label" x="{_f(c.x + 10)}" y="{_f(c.y + 15)}">{_e(c.label)}</text></g>'
+        )
+    out.append('</g><g class="edges">')
+    for e in model.edges:
+        focus = ""
+        if editable:
+            spoken = f"Connection {e.source} to {e.target}" + (f" ({e.label})" if e.label else "")
+            focus = f' tabindex="0" role="button" aria-label="{_e(spoken)}"'
+        label = (
+            f'<text class="edge-label" x="{_f(e.label_x)}" y="{_f(e.label_y)}" text-anchor="middle" dominant-baseline="middle">{_e(_cut(e.label, 28))}</text>'
+            if e.label else ""
+        )
+        out.append(
+            f'<g class="edge kind-{_e(e.kind)}{" diff-" + _e(e.diff) if e.diff else ""}" data-from="{_e(e.source)}" data-to="{_e(e.target)}" '
+            f'data-kind="{_e(e.kind)}" data-label="{_e(e.label)}"{focus}>'
+            f'<path class="hit" d="{e.path}"/><path d="{e.path}" marker-end="url(#{_e(canvas_id)}-arrow)"/>{label}</g>'
+        )
+    out.append('</g><g class="nodes">')
+    for n in model.nodes:
+        classes = f"node type-{_e(n.type)}" + (" has-problem" if n.problems else "") + (f" diff-{_e(n.diff)}" if n.diff else "")
+        focus = ""
+        if editable:
+            spoken = f"Node {n.id} ({n.type})" + (f": {len(n.problems)} problem{'' if len(n.problems) == 1 else 's'}" if n.problems else "")
+            focus = f' tabindex="0" role="button" aria-label="{_e(spoken)}"'
+        tip = f"{n.label} ({n.type}{': ' + n.detail if n.detail else ''})" + (f", {n.diff}" if n.diff else "") + "".join("\n" + p for p in n.problems)
+        kind = n.type + (f": {_cut(n.detail, 16)}" if n.detail else "")
+        cx = _f(n.w / 2, 0)
+        parts = [
+            f'<g class="{classes}" data-node-id="{_e(n.id)}" data-node-type="{_e(n.type)}" data-graph="{_e(n.graph)}" '
+            f'transform="translate({_f(n.x)},{_f(n.y)})" data-x="{_f(n.x)}" data-y="{_f(n.y)}"{focus}>',
+            f"<title>{_e(tip)}</title>",
+            f'<rect width="{_f(n.w, 0)}" height="{_f(n.h, 0)}" rx="8" ry="8"/>',
+            f'<text class="node-label" x="{cx}" y="{_f(n.h - 30, 0)}" text-anchor="middle">{_e(_cut(n.label, 22))}</text>',
+            f'<text class="node-type" x="{cx}" y="{_f(n.h - 13, 0)}" text-anchor="middle">{_e(kind)}</text>',
+        ]
+        if n.problems:
+            parts.append(f'<g class="problem-badge"><circle cx="{_f(n.w - 2, 0)}" cy="2" r="9"/><text x="{_f(n.w - 2, 0)}" y="6" text-anchor="middle">!</text></g>')
+        if editable:
+            parts.append(f'<circle class="port" cx="{cx}" cy="{_f(n.h, 0)}" r="7"><title>Drag to another node to connect {_e(n.id)}</title></circle>')
+        parts.append("</g>")
+        out.append("".join(parts))
+    out.append("</g></g></svg>")
+    return "".join(out)

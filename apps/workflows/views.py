@@ -18,6 +18,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -29,6 +30,7 @@ from apps.sharing.services import access_workflow, has_workflow_perm, visible_wo
 from . import editing, services
 from .badges import badges_for
 from .canvas import canvas_model
+from .canvas import render_svg as render_canvas_svg
 from .definition.ordering import ordered_definition
 from .definition.validator import DefinitionError, Problem, validate
 from .forms import (
@@ -499,14 +501,14 @@ def canvas_context(workflow: Workflow, *, editable: bool, problems: list[Problem
     validator's, when the caller has them already)."""
     definition = workflow.definition if isinstance(workflow.definition, dict) else {}
     revision = editing.revision_of(workflow)
+    model = canvas_model(definition, problems=problems)
+    svg = render_canvas_svg(model, canvas_id=f"cv{workflow.pk}", title=f"Canvas of {workflow.name}", editable=editable, revision=revision)
     return {
-        "canvas": canvas_model(definition, problems=problems),
-        "canvas_id": f"cv{workflow.pk}",
+        "canvas_svg": mark_safe(svg),  # noqa: S308 - render_svg escapes every piece of text
         "canvas_data_id": "canvas-data",
         "canvas_data": {"revision": revision, "definition": definition},
         "revision": revision,
         "editable": editable,
-        "title": f"Canvas of {workflow.name}",
     }
 
 
