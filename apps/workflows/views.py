@@ -354,7 +354,7 @@ def node_edit(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
     siblings = [str(n.get("id")) for n in graph.get("nodes", []) if isinstance(n, dict)]
     form = node_form_for(node, siblings, request.POST if request.method == "POST" else None)
     status = 200
-    revision = editing.revision_of(workflow)
+    revision, conflict = editing.revision_of(workflow), False
     if request.method == "POST" and form.is_valid():
         new_node = form.to_node()
         if form.is_valid():  # to_node may add errors (numbers, JSON)
@@ -382,7 +382,7 @@ def node_edit(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
                 _edit(request, workflow, change)
             except editing.EditConflict as exc:
                 form.add_error(None, f"{exc} Saving again replaces their version with yours.")
-                revision = exc.current_revision
+                revision, conflict = exc.current_revision, True
             except editing.EditError as exc:
                 if problems:
                     for problem in problems:
@@ -392,7 +392,7 @@ def node_edit(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
             else:
                 messages.success(request, f"Saved node “{new_node['id']}”.")
                 return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + f"#node-{new_node['id']}")
-        status = 409 if revision != editing.revision_of(workflow) else 422
+        status = 409 if conflict else 422
     elif request.method == "POST":
         status = 422
     else:

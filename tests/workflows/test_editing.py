@@ -207,3 +207,21 @@ def test_the_settings_form_refuses_a_stale_revision_and_offers_to_save_over_it(w
     assert client.post(url, {"revision": fresh, "name": "Renamed", "description": "", "tags": ""}).status_code == 302
     workflow.refresh_from_db()
     assert workflow.name == "Renamed" and workflow.definition["nodes"][0]["ui"] == {"x": 5.0, "y": 5.0}
+
+
+def test_a_stale_node_form_keeps_what_was_typed_and_saves_over_on_purpose(workflow, alice):
+    client = client_for(alice)
+    stale = editing.revision_of(workflow)
+    _edit(workflow, alice, {"op": "move_node", "node": "a", "x": 7, "y": 8})
+    url = reverse("workflows:node", args=[workflow.pk, "a"])
+    body = {"id": "a", "activity": "log", "param__message": "typed", "param__level": "info", "revision": stale}
+    response = client.post(url, body)
+    html = response.content.decode()
+    assert response.status_code == 409 and "Someone else saved this workflow" in html and "typed" in html
+    workflow.refresh_from_db()
+    assert workflow.definition["nodes"][0]["params"] == {"message": "a"}
+    fresh = re.search(r'name="revision" value="(\d+)"', html).group(1)
+    assert client.post(url, {**body, "revision": fresh}).status_code == 302
+    workflow.refresh_from_db()
+    node = workflow.definition["nodes"][0]
+    assert node["params"]["message"] == "typed" and node["ui"] == {"x": 7.0, "y": 8.0}  # the form keeps the canvas placement
