@@ -1,14 +1,14 @@
-"""Builder pages: the workflow list, create, the editor (nodes, edges, JSON view), the graph and
-the run dialog. Thin views: they fetch with `access_workflow`, parse forms, call the services in
-`services.py` / the orchestrator, and render. Drafts may be saved with problems (the API allows it
-too); the validator's problems are shown next to the field they name, and a run refuses them.
+"""Builder pages: the workflow list, create, the editor (canvas, nodes, edges, JSON view), the
+graph and the run dialog. Thin views: they fetch with `access_workflow`, parse forms, call the
+services in `services.py` / `editing.py` (every definition change: row lock, revision check, one
+version) / the orchestrator, and render. Drafts may be saved with problems (the API allows it too);
+the validator's problems are shown next to the field they name, and a run refuses them.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import re
 from typing import Any
 
 from django.contrib import messages
