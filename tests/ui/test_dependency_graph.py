@@ -95,3 +95,22 @@ def test_500_items_are_laid_out_in_layers_without_overlap():
     assert len(positions) == 500 and len(set(positions.values())) == 500
     assert positions["i0"][1] < positions["i1"][1] < positions["i3"][1]  # a dependency sits above its dependents
     assert width < 4000
+
+
+@pytest.mark.worker
+def test_an_item_that_ran_a_child_workflow_opens_that_run(worker, alice):
+    suffix = uuid.uuid4().hex[:6]
+    create_workflow(owner=alice, name=f"child {suffix}", slug=f"child-{suffix}", definition={
+        "format_version": 1, "nodes": [{"id": "say", "type": "activity", "activity": "log", "params": {"message": "hi"}}],
+    })
+    parent = create_workflow(owner=alice, name=f"parent {suffix}", definition={"format_version": 1, "nodes": [{
+        "id": "fan", "type": "dynamic", "workflow": f"child-{suffix}", "input": {"n": "$.item.id"},
+        "items": [{"id": "one"}, {"id": "two", "depends_on": ["one"]}],
+    }]})
+    execution = wait_for(start_execution(parent, {}), timeout=60)
+    assert execution.status == "completed", execution.error
+    graph = dynamic_graph(execution, "fan")
+    child = next(i for i in graph["items"] if i["id"] == "two")["child_execution"]
+    assert child and Execution.objects.get(pk=child).parent_id == execution.pk
+    response = client_for(alice).get(reverse("executions:dynamic-item", args=[execution.pk, "fan", "two"]))
+    assert response.status_code == 302 and response["Location"] == reverse("executions:detail", args=[child])
