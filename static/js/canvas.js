@@ -7,7 +7,8 @@
    - click a node or a connection to select it; Delete removes it, "Edit label" labels a connection;
    - drag a node type from the palette onto the canvas (or click it) to add a node;
    - undo and redo send back the definition before or after a change (each is a version too);
-   - wheel zooms, dragging the background pans, "Fit" shows everything.
+   - wheel zooms, dragging the background pans, "Fit" shows everything; arrow keys nudge the
+     selected node.
    A 409 (someone saved meanwhile) shows the server's message and keeps their version. */
 (function () {
   "use strict";
@@ -430,7 +431,21 @@
     else if (selected && (evt.key === "Delete" || (evt.key === "Backspace" && root.contains(document.activeElement)))) { evt.preventDefault(); removeSelected(); }
     else if (evt.key === "Enter" && selected && selected.kind === "node" && frame.contains(evt.target)) { window.location.href = nodeUrl + encodeURIComponent(selected.id); }
     else if (evt.key === "Escape") { select(null); labelForm.hidden = true; }
+    else if (selected && selected.kind === "node" && frame.contains(evt.target) && ARROWS[evt.key]) {
+      // Arrow keys nudge the selected node (Shift: further); one change is saved when they stop.
+      evt.preventDefault();
+      var n = nodes[selected.id], step = evt.shiftKey ? 50 : 10;
+      place(selected.id, n.x + ARROWS[evt.key][0] * step, n.y + ARROWS[evt.key][1] * step);
+      var id = selected.id;
+      clearTimeout(nudging);
+      nudging = setTimeout(function () {
+        var m = nodes[id];
+        if (m) { send([{ op: "move_node", node: id, x: m.x, y: m.y }], "Moved " + id + "."); }
+      }, 600);
+    }
   });
+  var ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+  var nudging = null;
 
   index();
   root.classList.add("canvas-ready");

@@ -135,6 +135,14 @@ def test_a_moved_node_stays_where_it_was_dropped_and_delete_removes_it(new_page,
     page.reload()
     expect(_node(page, "second")).to_have_attribute("transform", after)
 
+    # From the keyboard: focus the node, nudge it with the arrow keys; one change is saved.
+    _node(page, "second").focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowDown")
+    _saved(page, "Moved second.")
+    moved = next(n for n in _definition(workflow)["nodes"] if n["id"] == "second")["ui"]
+    assert moved == {"x": ui["x"] + 10, "y": ui["y"] + 50}
+
     # Select with a click, delete with the key: the node and its edge go.
     _node(page, "second").locator(".node-label").click()
     page.keyboard.press("Delete")
