@@ -443,6 +443,8 @@ WB_READYZ_REQUIRE_BEAT = env_bool("WB_READYZ_REQUIRE_BEAT", False)
 WB_SWEEP_INTERVAL = env_int("WB_SWEEP_INTERVAL", 5)
 # A running step with no heartbeat for this long (plus its timeout) is re-dispatched.
 WB_STEP_HEARTBEAT_GRACE = env_int("WB_STEP_HEARTBEAT_GRACE", 30)
+# The execution page warns (suggesting continue-as-new) once a run's history has this many events.
+WB_HISTORY_WARN_EVENTS = env_int("WB_HISTORY_WARN_EVENTS", 10000)
 # Finished executions older than this many days are purged (pinned ones are kept).
 WB_EXECUTION_RETENTION_DAYS = env_int("WB_EXECUTION_RETENTION_DAYS", 30)
 CELERY_BEAT_SCHEDULE["purge-old-executions"] = {"task": "apps.executions.retention.purge_old_executions", "schedule": 3600.0}

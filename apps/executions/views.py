@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.safestring import mark_safe
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.dateparse import parse_date
@@ -28,7 +30,7 @@ from apps.workflows.forms import RetryWithChangesForm
 from apps.workflows.suggestions import suggest
 from apps.workflows.views import _redirect, base_template, is_htmx_partial, search_text
 
-from . import presenters
+from . import depgraph_drawing, presenters
 from .access import access_execution, may_act_on, visible_executions
 from .choices import ExecutionStatus, Trigger
 from .engine.redaction import redact
@@ -123,6 +125,7 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
         "can_change": can_change,
         "failed_step": failed,
         "output_pretty": presenters.pretty(redact(execution.output)),
+        "history_warn_at": settings.WB_HISTORY_WARN_EVENTS,
     }
     if failed is not None or execution.status == ExecutionStatus.FAILED:
         context["overlay"] = error_overlay(execution, failed)
@@ -135,12 +138,60 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
         context["can_retry_failed_items"] = execution.is_finished and any(
             c[0] in ("failed", "blocked", "cancelled") and c[1] for d in context["dynamic"] for c in d.counts
         )
+    dynamic_nodes = presenters.dynamic_node_ids(execution.definition)
+    if dynamic_nodes:
+        graphs = [g for g in (presenters.dynamic_graph(execution, n, steps=steps, critical=after is None) for n in dynamic_nodes) if g is not None]
+        if after is None:
+            context["dependency_graphs"] = [dependency_graph_context(execution, g) for g in graphs]
+        else:
+            # Only the items that changed: static/js/depgraph.js recolours them in place.
+            changes = presenters.dynamic_changes(execution, graphs, after, last_seq)
+            context["dynamic_changes"] = json.dumps(changes) if changes else ""
     context["signals"] = presenters.declared_signals(execution)
     context["chain"] = presenters.continue_chain(execution)
     # Iterations across the chain: only a long-running (continue-as-new) loop has a chain to speak of.
     long_running = {n.get("id") for n in (execution.definition or {}).get("nodes", []) if isinstance(n, dict) and n.get("type") == "loop" and n.get("long_running")}
     context["iterations"] = max(((s.state or {}).get("iterations", 0) for s in steps if s.node_id in long_running and s.scope == ""), default=None)
     return context
+
+
+def dependency_graph_context(execution: Execution, graph: dict) -> dict:
+    """What templates/executions/partials/dependency_graph.html draws for one dynamic node."""
+    item_url = reverse("executions:dynamic-item", args=[execution.pk, graph["node"], "ITEM"]).replace("ITEM", "{}")
+    svg = depgraph_drawing.render_svg(graph, title=f"Dependency graph of {graph['node']}", link_for_item=item_url)
+    counts = [(s, graph["counts"].get(s, 0)) for s in presenters.DYNAMIC_ITEM_STATUSES]
+    return {"graph": graph, "svg": mark_safe(svg), "counts": counts, "total": len(graph["items"])}  # noqa: S308 - render_svg escapes all text
+
+
+@require_GET
+@login_required
+def execution_dynamic(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
+    """One dynamic node's dependency graph as a fragment (the live page re-fetches it when items
+    appear that it has not drawn yet)."""
+    execution = access_execution(request.user, pk)
+    graph = presenters.dynamic_graph(execution, node_id)
+    if graph is None:
+        raise Http404("No such dynamic node.")
+    return render(request, "executions/partials/dependency_graph.html", {"execution": execution, "d": dependency_graph_context(execution, graph)})
+
+
+@require_GET
+@login_required
+def execution_dynamic_item(request: HttpRequest, pk: int, node_id: str, item_id: str) -> HttpResponse:
+    """Where a click on a dependency-graph item leads: its child run, else its step and logs (as
+    the log viewer shows them), else a note that it has not started."""
+    execution = access_execution(request.user, pk)
+    graph = presenters.dynamic_graph(execution, node_id)
+    item = next((i for i in (graph or {}).get("items", []) if i["id"] == item_id), None)
+    if item is None:
+        raise Http404("No such item.")
+    if item["child_execution"]:
+        return _redirect(request, reverse("executions:detail", args=[item["child_execution"]]))
+    if item["step"]:
+        return step_detail(request, execution.pk, item["step"])
+    return HttpResponse(
+        render_to_string("executions/partials/item_not_started.html", {"item": item, "node": node_id}, request=request)
+    )
 
 
 def error_overlay(execution: Execution, failed: StepRun | None) -> dict:

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 from csp.decorators import csp_exempt
 
@@ -20,6 +21,7 @@ from apps.sharing.shares import has_level
 from apps.workflows.views import search_text
 from apps.versions.graphs import definition_svg
 from apps.versions.services import diff_definitions, summary_counts
+from apps.workflows.canvas import canvas_model, render_readonly
 
 from . import services
 from .models import Category
@@ -67,6 +69,7 @@ def _detail(request: HttpRequest, template, *, form: dict | None = None, errors:
     return render(request, "workflow_templates/detail.html", {
         "template": template, "stats": template.stats(), "can_share": has_level(request.user, template, "admin"),
         "reviews": reviews, "my_review": mine, "can_review": can_review, "form": form, "errors": errors or {},
+        "drawing": mark_safe(render_readonly(canvas_model(template.definition, problems=[]), title=f"Preview of {template.name}", canvas_id="tpl")),  # noqa: S308 - the template escapes
     }, status=status)
 
 

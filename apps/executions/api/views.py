@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db import transaction
+from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
@@ -88,6 +89,24 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             qs = qs.filter(type=event_type)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(ExecutionEventSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="A dynamic node's items: status, dependencies, timings, step and child run, the critical path",
+        description=(
+            "Item status is queued, ready (queued with every dependency completed), running, completed, failed, "
+            "blocked (a dependency failed) or cancelled. Before the node starts: status `not_started` and no items."
+        ),
+        responses={200: dict, 404: OpenApiResponse(description="No such run, or no dynamic node with that id.")},
+    )
+    @action(detail=True, methods=["get"], url_path=r"dynamic/(?P<node_id>[A-Za-z][A-Za-z0-9_\-]{0,63})")
+    def dynamic(self, request, pk=None, node_id=None):
+        from apps.executions.presenters import dynamic_graph
+
+        execution = self.get_object()
+        graph = dynamic_graph(execution, node_id)
+        if graph is None:
+            raise Http404("No dynamic node with that id.")
+        return Response({"execution": execution.pk, **graph})
 
     @extend_schema(summary="Cancel a run (running steps are revoked)", request=None, responses={200: ExecutionDetailSerializer, 409: OpenApiResponse(description="The run has finished.")})
     @action(detail=True, methods=["post"])
