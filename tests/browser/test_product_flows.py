@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from apps.executions.engine.orchestrator import start_execution
 from apps.templates.models import TemplateReview, WorkflowTemplate
 from apps.templates.services import create_template, update_template
+from apps.sharing.services import share_workflow
 from apps.workflows.services import create_workflow
 from apps.worklist.models import WorkerProfile, WorkItem
 from tests.helpers import wait_until
@@ -78,6 +79,7 @@ def test_a_reviewer_sees_why_declines_and_sets_availability(new_page, server):
         "nodes": [{"id": "review", "type": "approval", "title": "Approve order 7", "assignees": {"groups": ["reviewers"]}, "allocation": {"strategy": "round_robin"}}],
     }
     workflow = create_workflow(owner=alice, name="Orders", definition=definition)
+    share_workflow(workflow, team, "view", acting_user=alice)  # work is offered to people who may view it
     execution = start_execution(workflow, {})
     item = wait_until(lambda: WorkItem.objects.filter(execution=execution).first(), message="the work item")
 

@@ -5,6 +5,7 @@ nothing is stored."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -146,7 +147,9 @@ def test_a_signed_webhook_body_nested_too_deeply_or_with_nul_answers_400(db, api
     created = api.post(f"/api/v1/workflows/{workflow.pk}/webhooks", {"name": "shop"}, format="json").json()
     client = Client()
     for body, field in ((nested(10_000).encode(), "body.a.a"), (b'{"order": "\\u0000"}', "body.order")):
-        response = client.post(f"/api/v1/hooks/{created['token']}", body, content_type="application/json", HTTP_X_WORKFLOW_SIGNATURE=sign(created["secret"], body))
+        now = int(time.time())
+        response = client.post(f"/api/v1/hooks/{created['token']}", body, content_type="application/json",
+                               HTTP_X_WORKFLOW_SIGNATURE=sign(created["secret"], body, now), HTTP_X_WORKFLOW_TIMESTAMP=str(now))
         assert response.status_code == 400, _body(response)
         assert any(key.startswith(field) for key in response.json()), response.json()
     assert not Execution.objects.exists()

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from apps.executions.models import Execution
+from apps.sharing.services import share_workflow
 from apps.workflows.services import create_workflow
 from apps.worklist.models import WorkerProfile, WorkItem
 from tests.helpers import wait_until
@@ -32,10 +33,16 @@ def reviewers(db):
     return people
 
 
+def shared(alice, workflow):
+    """Work is offered only to people who may view the workflow: share it with the reviewers."""
+    share_workflow(workflow, Group.objects.get(name="reviewers"), "view", acting_user=alice)
+    return workflow
+
+
 def allocated(alice, allocation: dict, **kwargs):
     definition = approval_definition(groups=kwargs.pop("groups", ["reviewers"]), **kwargs)
     definition["nodes"][1]["allocation"] = allocation
-    return create_workflow(owner=alice, name=f"distribute {allocation.get('strategy', 'x')} {Execution.objects.count()}", definition=definition)
+    return shared(alice, create_workflow(owner=alice, name=f"distribute {allocation.get('strategy', 'x')} {Execution.objects.count()}", definition=definition))
 
 
 def start_runs(api, workflow, n: int) -> list[WorkItem]:
@@ -109,7 +116,7 @@ def test_offers_are_filtered_by_capability_availability_and_open_items(worker, a
     WorkerProfile.objects.create(user=dave, capabilities=["finance"], available=False)
     WorkerProfile.objects.create(user=erin, capabilities=["german"])
     WorkerProfile.objects.create(user=frank, capabilities=["finance", "german"], max_open_items=1)
-    start_runs(api, create_workflow(owner=alice, name="frank's own", definition=approval_definition(users=["frank"])), 1)
+    start_runs(api, shared(alice, create_workflow(owner=alice, name="frank's own", definition=approval_definition(users=["frank"]))), 1)
     (item,) = start_runs(api, allocated(alice, {"strategy": "offer_all", "capabilities": ["Finance"]}), 1)
     assert offered_to(item) == ["carol"]
     skipped = item.allocation["skipped"]
@@ -118,7 +125,7 @@ def test_offers_are_filtered_by_capability_availability_and_open_items(worker, a
 
 
 def test_shortest_queue_picks_whoever_has_the_fewest_open_items(worker, alice, api, reviewers):
-    start_runs(api, create_workflow(owner=alice, name="carol's own", definition=approval_definition(users=["carol"])), 1)
+    start_runs(api, shared(alice, create_workflow(owner=alice, name="carol's own", definition=approval_definition(users=["carol"]))), 1)
     items = start_runs(api, allocated(alice, {"strategy": "shortest_queue"}), 3)
     assert [offered_to(i) for i in items] == [["dave"], ["erin"], ["carol"]]
     assert items[0].allocation["reasons"]["dave"].startswith("shortest queue: 0 open items")

@@ -57,11 +57,13 @@ def has_subflows(definition: Any) -> bool:
 def _all_nodes(graph: Any):
     if not isinstance(graph, dict):
         return
-    for node in graph.get("nodes") or []:
+    nodes = graph.get("nodes")
+    for node in nodes if isinstance(nodes, list) else []:  # a draft may hold anything
         if isinstance(node, dict):
             yield node
             yield from _all_nodes(node.get("body"))
-            for branch in node.get("branches") or []:
+            branches = node.get("branches")
+            for branch in branches if isinstance(branches, list) else []:  # a draft may hold anything
                 yield from _all_nodes(branch)
 
 
