@@ -35,6 +35,8 @@ class Execution(models.Model):
     correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
     # Signals that arrived before a signal_wait asked for them (oldest first).
     pending_signals = models.JSONField(default=list, blank=True)
+    workflow_version = models.PositiveIntegerField(null=True, blank=True, help_text="The version of the workflow this run runs (numbered as in its history); set for child runs.")
+    queue = models.CharField(max_length=100, blank=True, help_text="The Celery queue this run's steps go to (empty: the default queue).")
 
     class Meta:
         ordering = ["-created_at"]

@@ -66,7 +66,7 @@ def test_the_transform_example_reads_its_mapping_relative_to_source():
 ENGINE_ERROR_TYPES = (
     "StepTimeout", "ReferenceError", "ConditionError", "TimerError", "LoopError", "LoopLimitExceeded", "BranchFailed",
     "UnknownActivity", "WorkerLost", "MappingError", "ExpressionError", "OutputNotStorable", "EngineError",
-    "ChildWorkflowFailed", "ChildWorkflowCancelled", "ChildWorkflowNotFound", "ChildWorkflowNotPermitted", "ChildWorkflowInvalid", "ChildWorkflowTooDeep",
+    "ChildWorkflowFailed", "ChildWorkflowCancelled", "ChildWorkflowNotFound", "ChildWorkflowNotPermitted", "ChildWorkflowVersionNotFound", "ChildWorkflowInvalid", "ChildWorkflowTooDeep",
     "InputError", "ItemFailed", "DependencyCycle", "DynamicError", "SignalTimeout", "ApprovalExpired",
 )
 

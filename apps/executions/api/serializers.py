@@ -35,7 +35,7 @@ class ExecutionListSerializer(serializers.ModelSerializer):
         model = Execution
         fields = [
             "id", "url", "workflow", "workflow_slug", "status", "trigger", "created_at", "started_at", "finished_at",
-            "duration_ms", "parent", "retry_of", "continued_from",
+            "duration_ms", "parent", "retry_of", "continued_from", "workflow_version", "queue",
         ]
 
 

@@ -15,7 +15,7 @@ from ..models import Execution, ExecutionEvent, StepRun
 from . import publish
 from .runtime import Runtime
 from .advancing import InputError, advance, check_input, start_execution
-from .dispatch import _UNUSED_RUN_COLUMNS, _apply, plan_of
+from .dispatch import _UNUSED_RUN_COLUMNS, _apply, plan_of, send_steps
 
 logger = logging.getLogger("workflow.engine")
 
@@ -49,7 +49,6 @@ def pause_execution(execution: Execution, *, actor: str = "") -> bool:
 
 def resume_execution(execution: Execution, *, actor: str = "") -> bool:
     """Resume a paused run: what finished meanwhile is taken into account, held steps start."""
-    from .. import tasks
 
     with transaction.atomic():
         locked = Execution.objects.select_for_update().get(pk=execution.pk)
@@ -61,8 +60,7 @@ def resume_execution(execution: Execution, *, actor: str = "") -> bool:
         StepRun.objects.filter(pk__in=held).update(dispatched_at=timezone.now())
 
         def redispatch() -> None:
-            for step_id in held:
-                tasks.run_step.apply_async((step_id,))
+            send_steps(held, queue=locked.queue)
 
         transaction.on_commit(redispatch)
     advance(execution.pk)

@@ -55,15 +55,17 @@ def check_input(definition: dict, data: Any) -> Any:
     return data
 
 
-def start_execution(workflow, input: dict | None = None, *, acting_user=None, trigger: str = "manual", parent_step: StepRun | None = None, retry_of: Execution | None = None, continued_from: Execution | None = None, variables: dict | None = None, correlation_id: str = "") -> Execution:
-    """Create a run of `workflow` and start it (dispatch happens after commit).
+def start_execution(workflow, input: dict | None = None, *, acting_user=None, trigger: str = "manual", parent_step: StepRun | None = None, retry_of: Execution | None = None, continued_from: Execution | None = None, variables: dict | None = None, correlation_id: str = "", definition: dict | None = None, workflow_version: int | None = None, queue: str = "") -> Execution:
+    """Create a run of `workflow` and start it (dispatch happens after commit). `definition`
+    (with its `workflow_version`) runs an earlier version instead of the current one; `queue`
+    sends the run's steps to that Celery queue.
 
     Raises DefinitionError if the definition is invalid and InputError if the
     input breaks the input schema; nothing is written then.
     """
     if not correlation_id and hooks.registered("correlation_id"):
         correlation_id = hooks.call("correlation_id")  # the HTTP request's or task's id
-    definition = workflow.definition
+    definition = workflow.definition if definition is None else definition
     plan = compile_definition(definition)
     input = check_input(definition, {} if input is None else input)
     with transaction.atomic():
@@ -80,6 +82,8 @@ def start_execution(workflow, input: dict | None = None, *, acting_user=None, tr
             continued_from=continued_from,
             status=ExecutionStatus.RUNNING,
             correlation_id=correlation_id,
+            workflow_version=workflow_version,
+            queue=queue,
         )
         _remember_plan(execution, plan)
         rt = Runtime(execution, plan)

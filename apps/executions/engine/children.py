@@ -15,6 +15,7 @@ from django.db import transaction
 from apps.workflows.definition import expressions
 
 from ..choices import FINISHED_EXECUTION, StepStatus
+from . import hooks
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -61,22 +62,36 @@ def start_child(rt: "Runtime", scope: str, node, extra: dict | None, *, attempt:
     if _depth(rt.ex) >= MAX_DEPTH:
         rt._fail_now(scope, node, "ChildWorkflowTooDeep", f"child workflows nest at most {MAX_DEPTH} levels")
         return
+    # Which version of the child runs: a number, the latest, or the one current when this run
+    # started (pinned), so editing the child does not change what a running parent starts next.
+    definition, number = workflow.definition, None
+    if hooks.registered("workflow_version"):
+        try:
+            definition, number = hooks.call("workflow_version", workflow, spec.get("version", "latest"), at=rt.ex.started_at or rt.ex.created_at)
+        except LookupError as exc:
+            rt._fail_now(scope, node, "ChildWorkflowVersionNotFound", str(exc))
+            return
     step = rt.new_step(scope, node, status=StepStatus.WAITING, attempt=attempt, input=child_input if isinstance(child_input, dict) else {"value": child_input}, started_at=rt.now,
                        state={"extra": extra, "retry_budget_used": budget_used} if extra else {"retry_budget_used": budget_used})
     if not isinstance(child_input, dict):
         child_input = {"value": child_input}
     try:
         with transaction.atomic():
-            child = start_execution(workflow, child_input, acting_user=initiator, trigger="child", parent_step=step, correlation_id=rt.ex.correlation_id)
+            child = start_execution(
+                workflow, child_input, acting_user=initiator, trigger="child", parent_step=step, correlation_id=rt.ex.correlation_id,
+                definition=definition, workflow_version=number, queue=spec.get("queue") or "",
+            )
     except DefinitionError as exc:
         _fail_step(rt, step, "ChildWorkflowInvalid", f"{slug}: " + "; ".join(str(p) for p in exc.problems[:5]))
         return
     except InputError as exc:
         _fail_step(rt, step, "InputError", f"{slug}: {exc.field}: {exc.message}")
         return
-    step.state = {**step.state, "child_id": child.pk, "workflow": slug}
+    step.state = {**step.state, "child_id": child.pk, "workflow": slug, "version": number}
     rt.touch(step)
-    rt.event("child_started", node=node.id, scope=scope, step=step, payload={"child_execution": child.pk, "workflow": slug, "mode": spec.get("mode", "execute")})
+    rt.event("child_started", node=node.id, scope=scope, step=step, payload={
+        "child_execution": child.pk, "workflow": slug, "version": number, "mode": spec.get("mode", "execute"), **({"queue": spec["queue"]} if spec.get("queue") else {}),
+    })
     if spec.get("mode", "execute") == "start":
         step.status = StepStatus.COMPLETED
         step.output = {"execution_id": child.pk, "workflow": slug}

@@ -72,6 +72,23 @@ class Sticky:
     queue: str = ""
 
 
+def _routing(queue: str) -> dict[str, str]:
+    """Celery options sending a task to the run's queue (none: the default queue)."""
+    return {"queue": queue} if queue else {}
+
+
+def send_steps(step_ids: list[int], *, queue: str = "") -> None:
+    """Send pending steps to the workers (on the run's queue), outside any advance."""
+    from .. import tasks
+
+    for step_id in step_ids:
+        tasks.run_step.apply_async((step_id,), **_routing(queue))
+
+
+def queue_of(execution_id: int) -> str:
+    return Execution.objects.filter(pk=execution_id).values_list("queue", flat=True).first() or ""
+
+
 def _apply(effects: SideEffects, execution_id: int) -> None:
     """Register the side effects of a committed advance (runs them after commit)."""
     if not (effects.dispatch or effects.chords or effects.revoke or effects.timers or effects.events or effects.deadlines):
@@ -85,19 +102,19 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
         if singles:
             StepRun.objects.filter(pk__in=[s.pk for s in singles]).update(dispatched_at=now)
             if len(singles) == 1:
-                tasks.run_step.apply_async((singles[0].pk,))
+                tasks.run_step.apply_async((singles[0].pk,), **_routing(effects.queue))
             else:
                 from celery import group
 
-                group(tasks.run_step.si(s.pk) for s in singles).apply_async()
+                group(tasks.run_step.si(s.pk).set(**_routing(effects.queue)) for s in singles).apply_async(**_routing(effects.queue))
         for batch in effects.chords:
             from celery import chord
 
             StepRun.objects.filter(pk__in=[s.pk for s in batch]).update(dispatched_at=now)
             chord(
-                [tasks.run_chord_step.si(s.pk) for s in batch],
-                tasks.advance_execution.si(execution_id),
-            ).apply_async()
+                [tasks.run_chord_step.si(s.pk).set(**_routing(effects.queue)) for s in batch],
+                tasks.advance_execution.si(execution_id).set(**_routing(effects.queue)),
+            ).apply_async(**_routing(effects.queue))
         for task_id in effects.revoke:
             try:
                 tasks.app.control.revoke(task_id)

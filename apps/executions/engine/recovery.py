@@ -18,6 +18,7 @@ from ..models import Execution, ExecutionEvent, StepRun, Timer
 from . import publish
 from .runtime import WORKER_LOST, error_dict
 from .advancing import advance
+from .dispatch import queue_of, send_steps
 from .failures import _TRANSIENT, _fail_on_engine_error
 from .steps import _next_seq, finish_step
 
@@ -53,13 +54,12 @@ def fire_timer(timer_id: int) -> None:
         resume_waiting_step(step.pk, output, actor="timer", timed_out=True)
     elif timer.kind == Timer.Kind.RETRY:
         if StepRun.objects.filter(pk=step.pk, status=StepStatus.SCHEDULED).update(status=StepStatus.PENDING, dispatched_at=now):
-            from .. import tasks
 
             with transaction.atomic():
                 seq = _next_seq(step.execution_id)
                 event = ExecutionEvent.objects.create(execution_id=step.execution_id, seq=seq, type="step_scheduled", node_id=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt})
                 publish.on_commit(step.execution_id, [event])
-            tasks.run_step.apply_async((step.pk,))
+            send_steps([step.pk], queue=queue_of(step.execution_id))
 
 
 def check_deadline(step_id: int) -> None:
@@ -108,7 +108,6 @@ def _each(counts: dict[str, int], key: str, items, action) -> None:
 
 
 def _sweep(counts: dict[str, int]) -> None:
-    from .. import tasks
 
     now = timezone.now()
     grace = timedelta(seconds=settings.WB_STEP_HEARTBEAT_GRACE)
@@ -123,11 +122,12 @@ def _sweep(counts: dict[str, int]) -> None:
         Q(dispatched_at__lt=now - redispatch_after) | Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=5))
     ).exclude(execution__status__in=list(FINISHED_EXECUTION) + [ExecutionStatus.PAUSED])
 
-    def redispatch(step_id: int) -> None:
+    def redispatch(lost_step: tuple[int, str]) -> None:
+        step_id, queue = lost_step
         StepRun.objects.filter(pk=step_id).update(dispatched_at=now)
-        tasks.run_step.apply_async((step_id,))
+        send_steps([step_id], queue=queue)
 
-    _each(counts, "redispatched", list(lost.values_list("id", flat=True)[:500]), redispatch)
+    _each(counts, "redispatched", list(lost.values_list("id", "execution__queue")[:500]), redispatch)
     stalled = (
         StepRun.objects.filter(advanced=False, finished_at__lt=now - timedelta(seconds=3))
         .exclude(execution__status=ExecutionStatus.PAUSED)

@@ -166,6 +166,8 @@ class SideEffects:
     events: list[ExecutionEvent] = field(default_factory=list)
     # Sticky steps with a timeout: their deadline check is scheduled after commit.
     deadlines: list[StepRun] = field(default_factory=list)
+    # The run's Celery queue ("" the default one): its steps are sent there.
+    queue: str = ""
     finished: bool = False
 
     def merge(self, other: "SideEffects") -> None:
@@ -207,6 +209,7 @@ class Runtime:
         self._scopes_reported: set[str] = set()
         # Parallel/loop fan-outs collected during one activation, sent as one group or chord.
         self._batch: list[StepRun] | None = None
+        self.effects.queue = getattr(execution, "queue", "") or ""
         # The fan-out's pending activity steps, inserted together when it ends.
         self._deferred: list[StepRun] | None = None
         # Local activities run inline at most this many times per advance (bounds recursion).

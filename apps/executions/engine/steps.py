@@ -24,7 +24,7 @@ from ..models import Execution, ExecutionEvent, StepRun
 from . import publish
 from .redaction import redact
 from .runtime import Runtime, error_dict
-from .dispatch import Sticky, _UNUSED_RUN_COLUMNS, _apply, _hostname, _schedule_deadline, plan_of
+from .dispatch import Sticky, _UNUSED_RUN_COLUMNS, _apply, _hostname, _schedule_deadline, plan_of, queue_of, send_steps
 from .failures import _Blame, _STEP_EVENT, _TRANSIENT, _fail_on_engine_error
 
 logger = logging.getLogger("workflow.engine")
@@ -279,12 +279,9 @@ def execute_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:
             )
         if not within_budget and follow:
             # Over budget: the rest goes through the queue like any step.
-            from .. import tasks
-
             pending = [s.pk for s in follow]
             StepRun.objects.filter(pk__in=pending).update(dispatched_at=timezone.now())
-            for rest in pending:
-                tasks.run_step.apply_async((rest,))
+            send_steps(pending, queue=queue_of(step.execution_id))
             continue
         queue.extend(follow)
 
