@@ -376,7 +376,7 @@ def execution_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
     """Edit the run input or the failed node's params, then re-run from the failed step."""
-    from .engine.orchestrator import InputError
+    from .engine.orchestrator import InputError, plan_retry_with_changes
     from .engine.orchestrator import retry_with_changes as retry_changed
 
     execution = access_execution(request.user, pk, "run")
@@ -390,6 +390,12 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {"input": execution.input, "params": (node or {}).get("params", {})}
     form = RetryWithChangesForm(request.POST or None, initial=initial, node_is_activity=is_activity)
     status = 200
+    preview = None
+    if request.method == "GET":
+        try:
+            preview = plan_retry_with_changes(execution)
+        except (InputError, DefinitionError):
+            preview = None
     if request.method == "POST":
         status = 422
         if form.is_valid():
@@ -397,6 +403,18 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
             if is_activity and form.cleaned_data.get("params") is not None and form.cleaned_data["params"] != node.get("params", {}):
                 node_params = {node["id"]: form.cleaned_data["params"]}
             new_input = form.cleaned_data["input"]
+            changes = {"input": None if new_input == execution.input else new_input, "node_params": node_params}
+            if "preview" in request.POST:
+                try:
+                    preview = plan_retry_with_changes(execution, **changes)
+                    status = 200
+                except InputError as exc:
+                    form.add_error("params" if exc.field == "node_params" and "params" in form.fields else "input", f"{exc.field}: {exc.message}")
+                except DefinitionError as exc:
+                    form.add_error("params" if "params" in form.fields else "input", "; ".join(str(p) for p in exc.problems))
+                return render(request, "executions/retry_with_changes.html", {
+                    "execution": execution, "form": form, "node": node, "failed_step": failed, "preview": preview, "base_template": base_template(request),
+                }, status=status)
             try:
                 new = retry_changed(
                     execution,
@@ -409,12 +427,12 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
             except DefinitionError as exc:
                 form.add_error("params" if "params" in form.fields else "input", "; ".join(str(p) for p in exc.problems))
             else:
-                messages.success(request, f"Started execution {new.pk} from the failed step of {execution.pk}.")
+                messages.success(request, f"Started execution {new.pk}, a retry of {execution.pk} with changes.")
                 return _redirect(request, reverse("executions:detail", args=[new.pk]))
     return render(
         request,
         "executions/retry_with_changes.html",
-        {"execution": execution, "form": form, "node": node, "failed_step": failed, "base_template": base_template(request)},
+        {"execution": execution, "form": form, "node": node, "failed_step": failed, "preview": preview, "base_template": base_template(request)},
         status=status,
     )
 

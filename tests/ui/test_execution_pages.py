@@ -162,14 +162,23 @@ def test_retry_with_changes_refuses_bad_json_next_to_the_field(failed_run, as_al
 def test_retry_with_changes_reruns_from_the_failed_step_keeping_completed_ones(failed_run, as_alice):
     response = as_alice.post(
         reverse("executions:retry-with-changes", args=[failed_run.pk]),
-        {"input": json.dumps({"name": "Grace"}), "params": json.dumps({"error_type": "HTTP4xx", "succeed_on_attempt": 1})},
+        {"input": json.dumps(failed_run.input), "params": json.dumps({"error_type": "HTTP4xx", "succeed_on_attempt": 1})},
     )
     assert response.status_code == 302, _html(response)
     new = Execution.objects.exclude(pk=failed_run.pk).get()
-    assert new.retry_of == failed_run and new.input == {"name": "Grace"}
+    assert new.retry_of == failed_run
     charge = next(n for n in new.definition["nodes"] if n["id"] == "charge")
     assert charge["params"] == {"error_type": "HTTP4xx", "succeed_on_attempt": 1}
-    assert new.events.filter(type="step_kept", node_id="greet").exists()
+    assert new.events.filter(type="step_kept", node_id="greet").exists()  # only charge's params changed
+
+
+def test_retry_with_changes_reruns_a_step_whose_params_read_the_changed_input(failed_run, as_alice):
+    response = as_alice.post(reverse("executions:retry-with-changes", args=[failed_run.pk]), {"input": json.dumps({"name": "Grace"}), "params": "{}"})
+    assert response.status_code == 302, _html(response)
+    new = Execution.objects.exclude(pk=failed_run.pk).get()
+    assert new.input == {"name": "Grace"}
+    assert not new.events.filter(type="step_kept").exists()  # greet says "Hello Grace" now: it runs again
+    assert new.events.get(type="execution_started").payload["rerun_from"] == "greet"
 
 
 def test_only_failed_runs_are_retried_with_changes(running_run, as_alice):

@@ -207,7 +207,11 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             return Response({"detail": exc.message, "code": "nothing_to_retry"}, status=status.HTTP_409_CONFLICT)
         return Response(ExecutionDetailSerializer(new, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Re-run a failed run from the failed step, with a changed input or node params", request=RetryWithChangesSerializer, responses={201: ExecutionDetailSerializer})
+    @extend_schema(
+        summary="Re-run a failed run with a changed input or node params, from the earliest step the changes reach",
+        description="With `preview: true` nothing starts: the answer says which step the new run would re-run from, why, and which steps it keeps.",
+        request=RetryWithChangesSerializer, responses={201: ExecutionDetailSerializer, 200: dict},
+    )
     @action(detail=True, methods=["post"], url_path="retry-with-changes")
     def retry_with_changes(self, request, pk=None):
         execution = self.get_object()
@@ -215,6 +219,14 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             return Response({"detail": "Only failed runs can be retried with changes.", "code": "not_failed"}, status=status.HTTP_409_CONFLICT)
         body = RetryWithChangesSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        if body.validated_data.get("preview"):
+            try:
+                retry = orchestrator.plan_retry_with_changes(execution, input=body.validated_data.get("input"), node_params=body.validated_data.get("node_params"))
+            except DefinitionError as exc:
+                return definition_error_response(exc)
+            except orchestrator.InputError as exc:
+                return input_error_response(exc)
+            return Response({"rerun_from": retry.rerun_from, "reason": retry.reason, "kept_steps": [s.node_id for s in retry.kept]})
         try:
             new = orchestrator.retry_with_changes(execution, acting_user=request.user, input=body.validated_data.get("input"), node_params=body.validated_data.get("node_params"))
         except DefinitionError as exc:

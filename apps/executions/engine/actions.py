@@ -3,19 +3,25 @@ changes, or only the failed items of dynamic nodes)."""
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from apps.workflows.definition import expressions
+from apps.workflows.definition.registry import get_activity
 from apps.workflows.definition.validator import compile_definition
 
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun
 from . import publish
-from .runtime import Runtime
 from .advancing import InputError, advance, check_input, start_execution
 from .dispatch import _UNUSED_RUN_COLUMNS, _apply, plan_of, send_steps
+from .runtime import Runtime
 
 logger = logging.getLogger("workflow.engine")
 
@@ -88,17 +94,26 @@ def retry_execution(execution: Execution, *, acting_user=None) -> Execution:
     return start_execution(execution.workflow, execution.input, acting_user=acting_user, trigger="retry", retry_of=execution)
 
 
-def retry_with_changes(execution: Execution, *, acting_user=None, input: dict | None = None, node_params: dict[str, dict] | None = None) -> Execution:
-    """Re-run a failed run from where it failed, keeping the top-level steps that completed.
+@dataclass
+class RetryPlan:
+    """What a retry with changes will do: the definition and input of the new run, the top-level
+    steps it keeps (with their outputs), and the step it re-runs from, with why."""
 
-    `input` replaces the run input; `node_params` replaces the params of the named
-    activity nodes (in this new run only; the workflow is not changed). Completed
-    steps are copied with their outputs, and the variables are those the failed run
-    ended with; everything after them runs again.
-    Raises DefinitionError / InputError like start_execution.
-    """
-    import copy
+    definition: dict
+    plan: Any
+    input: dict
+    kept: list[StepRun]
+    rerun_from: str | None
+    reason: str
 
+
+def plan_retry_with_changes(execution: Execution, *, input: dict | None = None, node_params: dict[str, dict] | None = None) -> RetryPlan:
+    """Decide where a retry with changes starts: the earliest top-level step, in the order the
+    failed run ran them, whose resolved inputs would differ with the new input and params (its
+    params resolve to other values, its condition chooses another way, its params were changed, or
+    it is a node that reads `$.input` and the input changed). Steps before it are kept; it and
+    everything after it run again. With nothing changed, the run resumes at the failed step.
+    Raises DefinitionError / InputError like start_execution."""
     definition = copy.deepcopy(execution.definition)
     if node_params:
         found = set()
@@ -119,12 +134,65 @@ def retry_with_changes(execution: Execution, *, acting_user=None, input: dict | 
             raise InputError("node_params", f"no node with id {', '.join(sorted(missing))} in this workflow")
     plan = compile_definition(definition)
     new_input = check_input(definition, execution.input if input is None else input)
-    kept = [
-        s for s in StepRun.objects.filter(execution=execution, scope="").order_by("id")
-        if s.status in (StepStatus.COMPLETED, StepStatus.SKIPPED)
-    ]
+    done = [s for s in StepRun.objects.filter(execution=execution, scope="").order_by("id") if s.status in (StepStatus.COMPLETED, StepStatus.SKIPPED)]
+    input_changed = new_input != execution.input
+    changed_nodes = set(node_params or {})
+    steps_so_far: dict[str, dict] = {}
+    kept: list[StepRun] = []
+    for step in done:
+        node = plan.nodes.get(step.node_id)
+        reason = _differs(step, node, plan, new_input, execution, steps_so_far, input_changed, changed_nodes) if node is not None else None
+        if reason:
+            return RetryPlan(definition, plan, new_input, kept, step.node_id, reason)
+        kept.append(step)
+        steps_so_far[step.node_id] = {"output": step.output, "status": step.status}
+    failed = StepRun.objects.filter(execution=execution, scope="", status=StepStatus.FAILED).order_by("-id").first()
+    return RetryPlan(definition, plan, new_input, kept, failed.node_id if failed else None, "it failed")
+
+
+def _differs(step: StepRun, node, plan, new_input: dict, execution: Execution, steps: dict, input_changed: bool, changed_nodes: set[str]) -> str | None:
+    """Why `step` would not run as it did with the new input and params (None: it would)."""
+    if step.status != StepStatus.COMPLETED:
+        return None  # a skipped step: what decided that is checked where it was decided
+    nested = {n.id for n in plan.nodes.values() if n.scope.startswith(node.id)} if node.type in ("loop", "parallel") else set()
+    if node.id in changed_nodes or nested & changed_nodes:
+        return "its params changed"
+    context = {"input": new_input, "vars": execution.variables, "steps": steps, "execution": {"id": execution.pk, "workflow_id": execution.workflow_id},
+               "item": None, "index": None, "iteration": None}
+    try:
+        if node.type == "activity":
+            spec = get_activity(node.spec.get("activity", ""))
+            raw = spec.raw_params if spec is not None else ()
+            params = expressions.resolve({k: v for k, v in node.spec.get("params", {}).items() if k not in raw}, context)
+            params.update({k: v for k, v in node.spec.get("params", {}).items() if k in raw})
+            return "its params resolve to other values" if params != step.input else None
+        if node.type == "condition":
+            chosen = node.spec.get("default")
+            for case in node.spec.get("cases", []):
+                if expressions.evaluate(case["when"], context):
+                    chosen = case["to"]
+                    break
+            return f"it now chooses {chosen}" if chosen != (step.output or {}).get("chosen") else None
+    except Exception:  # what no longer resolves is re-run, and fails or succeeds on its own
+        return "its inputs no longer resolve"
+    if input_changed and "$.input" in json.dumps(node.spec):
+        return "it reads the run input, which changed"
+    return None
+
+
+def retry_with_changes(execution: Execution, *, acting_user=None, input: dict | None = None, node_params: dict[str, dict] | None = None) -> Execution:
+    """Re-run a failed run with a changed input or node params, from the earliest top-level step
+    those changes reach (`plan_retry_with_changes`), keeping the completed steps before it.
+
+    `node_params` replaces the params of the named activity nodes (in this new run only; the
+    workflow is not changed). Kept steps are copied with their outputs, and the variables are
+    those the failed run ended with; everything from the re-run step on runs again.
+    Raises DefinitionError / InputError like start_execution.
+    """
+    retry = plan_retry_with_changes(execution, input=input, node_params=node_params)
+    definition, plan, new_input = retry.definition, retry.plan, retry.input
     latest: dict[str, StepRun] = {}
-    for step in kept:
+    for step in retry.kept:
         latest[step.node_id] = step
     with transaction.atomic():
         new = Execution.objects.create(
@@ -134,7 +202,10 @@ def retry_with_changes(execution: Execution, *, acting_user=None, input: dict | 
         )
         rt = Runtime(new, plan)
         rt.set_ex(started_at=rt.now)
-        rt.event("execution_started", payload={"input": new_input, "trigger": "retry", "variables": new.variables, "retry_of": execution.pk, "kept_steps": sorted(latest)})
+        rt.event("execution_started", payload={
+            "input": new_input, "trigger": "retry", "variables": new.variables, "retry_of": execution.pk, "kept_steps": sorted(latest),
+            "rerun_from": retry.rerun_from, "rerun_reason": retry.reason,
+        })
         copies = []
         for step in latest.values():
             copies.append(rt.new_step("", plan.node(step.node_id), status=step.status, output=step.output, input=step.input, started_at=step.started_at, finished_at=step.finished_at, advanced=False, state={"kept_from": step.pk}))

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from .actions import (
     _upstream_of,
+    RetryPlan,
     cancel_execution,
     pause_execution,
+    plan_retry_with_changes,
     resume_execution,
     resume_waiting_step,
     retry_execution,
@@ -32,7 +34,7 @@ from .recovery import check_deadline, fire_timer, stuck_executions, sweep
 from .steps import STICKY_BUDGET_SECONDS, STICKY_BUDGET_STEPS, execute_chord_step, execute_step, finish_step, heartbeat, running, running_steps
 
 __all__ = [
-    "InputError", "STICKY_BUDGET_SECONDS", "STICKY_BUDGET_STEPS", "Sticky", "_apply", "_upstream_of", "advance", "cancel_execution",
+    "InputError", "RetryPlan", "plan_retry_with_changes", "STICKY_BUDGET_SECONDS", "STICKY_BUDGET_STEPS", "Sticky", "_apply", "_upstream_of", "advance", "cancel_execution",
     "check_deadline", "check_input", "execute_chord_step", "execute_step", "finish_step", "fire_timer", "heartbeat", "pause_execution",
     "plan_of", "resume_execution", "resume_waiting_step", "retry_execution", "retry_failed", "retry_with_changes", "running",
     "running_steps", "start_execution", "stuck_executions", "sweep", "with_input_defaults",
