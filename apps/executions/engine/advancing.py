@@ -12,7 +12,7 @@ from apps.workflows.definition.validator import compile_definition
 
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, StepRun
-from . import hooks
+from . import hooks, store
 from .runtime import Runtime
 from .dispatch import _UNUSED_RUN_COLUMNS, _apply, _remember_plan, plan_of
 from .failures import _Blame, _TRANSIENT, _fail_on_engine_error
@@ -125,9 +125,7 @@ def advance(execution_id: int, *, allow_inline: bool = False) -> list[StepRun]:
 
 def _inbox(execution: Execution) -> list[StepRun]:
     """Finished steps the orchestrator has not taken into account yet, in finishing order."""
-    return list(
-        StepRun.objects.filter(execution=execution, advanced=False, status__in=[StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED]).order_by("finished_at", "id")
-    )
+    return store.unadvanced_steps(StepRun, execution.pk, [StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED])
 
 
 def _advance_inbox(rt: Runtime, inbox: list[StepRun]) -> list[StepRun]:

@@ -23,7 +23,7 @@ from apps.workflows.definition.plan import NodePlan, Plan
 
 from ..choices import ACTIVE_STEP, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun, Timer
-from . import hooks
+from . import hooks, store
 from .common import DEFAULT_MAX_ITERATIONS, MAX_WORKER_LOSSES, SEGMENT, SMALL_SCOPE, WORKER_LOST, backoff_seconds, error_dict, parent_scope  # noqa: F401  (re-exported)
 from .nodes import NODE_TYPES
 from .redaction import redact
@@ -235,7 +235,7 @@ class Runtime:
 
     def steps_in(self, scope: str) -> list[StepRun]:
         if scope not in self._scope_cache:
-            self._scope_cache[scope] = self._adopt_all(StepRun.objects.filter(execution=self.ex, scope=scope).order_by("id"))
+            self._scope_cache[scope] = self._adopt_all(store.steps_of_scopes(StepRun, self.ex.pk, [scope]))
             self._partial.pop(scope, None)
         return self._scope_cache[scope]
 
@@ -245,7 +245,7 @@ class Runtime:
         if len(missing) < 2:
             return
         loaded: dict[str, list[StepRun]] = {scope: [] for scope in missing}
-        for step in self._adopt_all(StepRun.objects.filter(execution=self.ex, scope__in=missing).order_by("id")):
+        for step in self._adopt_all(store.steps_of_scopes(StepRun, self.ex.pk, missing)):
             loaded[step.scope].append(step)
         self._scope_cache.update(loaded)
         for scope in missing:
@@ -261,7 +261,7 @@ class Runtime:
             return
         for node_id in missing:
             part[node_id] = []
-        for step in self._adopt_all(StepRun.objects.filter(execution=self.ex, scope=scope, node_id__in=missing).order_by("id")):
+        for step in self._adopt_all(store.steps_of_nodes(StepRun, self.ex.pk, scope, missing)):
             part[step.node_id].append(step)
 
     def steps_of(self, scope: str, node_id: str) -> list[StepRun]:
@@ -310,7 +310,7 @@ class Runtime:
         """Insert the steps deferred since `_deferred` was opened, in one statement, and close it."""
         deferred, self._deferred = self._deferred, None
         if deferred:
-            StepRun.objects.bulk_create(deferred)
+            store.insert(deferred)
             self._adopt_all(deferred)
 
     def touch(self, step: StepRun) -> None:
@@ -342,7 +342,7 @@ class Runtime:
         if defer and self._deferred is not None:
             self._deferred.append(step)
         else:
-            step.save(force_insert=True)
+            store.insert([step])
             self.adopt(step)
         if scope in self._scope_cache:
             self._scope_cache[scope].append(step)
@@ -381,22 +381,28 @@ class Runtime:
             dirty = [step for step in dirty if step.pk not in self._guarded]
             for step in guarded:
                 # The step's result and its `advanced` flag in one conditional UPDATE.
-                if not StepRun.objects.filter(pk=step.pk, status=self._guarded[step.pk]).update(**{name: getattr(step, name) for name in fields}):
+                if not store.update(step, fields, where={"status": self._guarded[step.pk]}):
                     raise Runtime.Lost(step.pk)
             if len(dirty) <= 3:
                 # The usual advance touches one or two steps: plain UPDATEs are several times
                 # cheaper to build than bulk_update's CASE WHEN per field.
                 for step in dirty:
-                    StepRun.objects.filter(pk=step.pk).update(**{name: getattr(step, name) for name in fields})
+                    store.update(step, fields)
             elif dirty:
                 _update_many(dirty, fields)
             self._guarded.clear()
             self._dirty.clear()
         if self._events:
-            self.effects.events += ExecutionEvent.objects.bulk_create(self._events)
+            store.insert(self._events)
+            self.effects.events += self._events
             self._events = []
         if self._ex_dirty:
-            self.ex.save(update_fields=sorted(self._ex_dirty))
+            if "status" in self._ex_dirty:
+                # A change of status goes through the ORM: other apps follow it (post_save: the
+                # activity feed records runs that fail). Rare: once or twice a run.
+                self.ex.save(update_fields=sorted(self._ex_dirty))
+            else:
+                store.update(self.ex, sorted(self._ex_dirty))
             self._ex_dirty.clear()
         return self.effects
 

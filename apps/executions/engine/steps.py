@@ -21,7 +21,7 @@ from apps.workflows.definition.registry import get_activity
 from ..activities import ActivityContext, ActivityError, StepCancelled
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun
-from . import publish
+from . import publish, store
 from .redaction import redact
 from .runtime import Runtime, error_dict
 from .dispatch import Sticky, _UNUSED_RUN_COLUMNS, _apply, _hostname, _schedule_deadline, plan_of, queue_of, send_steps
@@ -154,10 +154,7 @@ def finish_step(step_id: int, status: str, output: Any = None, error: dict | Non
     blame = _Blame()
     try:
         with transaction.atomic():
-            step = (
-                StepRun.objects.select_related("execution").select_for_update(of=("execution",))
-                .defer(*(f"execution__{name}" for name in _UNUSED_RUN_COLUMNS)).filter(pk=step_id).first()
-            )
+            step = store.step_with_locked_run(StepRun, Execution, step_id, defer=_UNUSED_RUN_COLUMNS)
             if step is None or step.status != expect:
                 return []
             blame.fallback = step.node_id
