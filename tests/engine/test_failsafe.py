@@ -8,6 +8,7 @@ decide exactly when each step runs; the ones marked `worker` use a real worker p
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.executions.engine import nodes, orchestrator, steps
+from apps.executions.engine import nodes, orchestrator, recovery, steps
 from apps.executions.engine.orchestrator import Sticky, finish_step, start_execution, sweep
 from apps.executions.engine.runtime import Runtime
 from apps.executions.models import Execution, StepRun
@@ -52,6 +53,19 @@ def run_pending(execution: Execution, *, limit: int = 50) -> None:
         if step is None:
             return
         orchestrator.execute_step(step.pk, worker="test@here", task_id=f"t-{step.pk}")
+
+
+@contextmanager
+def sweeping_alone():
+    """Hold the sweep's advisory lock (this connection's sweep() takes it again, re-entrant), so a
+    real worker's own sweep on this database cannot handle these runs meanwhile."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [recovery.SWEEP_LOCK_ID])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [recovery.SWEEP_LOCK_ID])
 
 
 def error_event(execution: Execution) -> dict:
@@ -156,7 +170,8 @@ def test_a_step_whose_result_cannot_be_recorded_stops_being_heartbeated_and_is_r
     assert orchestrator.running_steps() == []
     assert orchestrator.heartbeat("test@here") == 0  # nothing keeps it looking alive
     settings.WB_STEP_HEARTBEAT_GRACE = 0
-    counts = sweep()
+    with sweeping_alone():
+        counts = sweep()
     assert counts["reaped"] == 1
     step.refresh_from_db()
     assert step.status == "failed" and step.error["type"] == "WorkerLost"
@@ -178,17 +193,17 @@ def test_the_sweep_handles_a_poisoned_run_and_still_recovers_a_healthy_stalled_o
     poisoned = start_execution(poisoned_wf, {})
     healthy = start_execution(healthy_wf, {})
     # Both first steps finished, and neither advance happened (a lost chord callback, say).
-    for execution in (poisoned, healthy):
-        step = execution.steps.get(node_id="first")
-        StepRun.objects.filter(pk=step.pk).update(status="running")
-        finish_step(step.pk, "completed", {"ok": True}, advance_now=False)
-    StepRun.objects.filter(execution__in=[poisoned, healthy]).update(finished_at=timezone.now() - timedelta(seconds=10))
-
     def broken(rt, scope, node, extra):
         raise KeyError("poison")
 
     monkeypatch.setattr(nodes.timer, "activate", broken)
-    counts = sweep()
+    with sweeping_alone():
+        for execution in (poisoned, healthy):
+            step = execution.steps.get(node_id="first")
+            StepRun.objects.filter(pk=step.pk).update(status="running")
+            finish_step(step.pk, "completed", {"ok": True}, advance_now=False)
+        StepRun.objects.filter(execution__in=[poisoned, healthy]).update(finished_at=timezone.now() - timedelta(seconds=10))
+        counts = sweep()
     assert counts["advanced"] == 2
     poisoned.refresh_from_db()
     healthy.refresh_from_db()
@@ -201,9 +216,10 @@ def test_the_sweep_fails_a_run_left_with_nothing_to_move_it_on(transactional_db,
     execution = start_execution(workflow, {})
     # As a bug of old could leave one: the step gone, the run still `running`.
     StepRun.objects.filter(execution=execution).update(status="cancelled", advanced=True)
-    Execution.objects.filter(pk=execution.pk).update(created_at=timezone.now() - timedelta(minutes=5))
-    assert execution.pk in orchestrator.stuck_executions()
-    counts = sweep()
+    with sweeping_alone():
+        Execution.objects.filter(pk=execution.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+        assert execution.pk in orchestrator.stuck_executions()
+        counts = sweep()
     assert counts["stuck"] == 1
     execution.refresh_from_db()
     assert execution.status == "failed"

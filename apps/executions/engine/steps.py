@@ -67,16 +67,16 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
                 return None
         # The claim and the deadline (from the timeout the step carries, set at activation, so
         # claiming never parses the definition) in one conditional UPDATE that returns the row.
-        claimed = list(StepRun.objects.raw(
-            f"""UPDATE {_STEP_TABLE} SET status = 'running', started_at = %s, heartbeat_at = %s, worker = %s, task_id = %s,
-                   deadline_at = CASE WHEN jsonb_typeof(state -> 'timeout') = 'number'
-                                      THEN %s::timestamptz + (state ->> 'timeout')::float8 * interval '1 second' ELSE deadline_at END
-                 WHERE id = %s AND status = 'pending' RETURNING *""",
+        step = store.update_returning(
+            StepRun,
+            """status = 'running', started_at = %s, heartbeat_at = %s, worker = %s, task_id = %s,
+               deadline_at = CASE WHEN jsonb_typeof(state -> 'timeout') = 'number'
+                                  THEN %s::timestamptz + (state ->> 'timeout')::float8 * interval '1 second' ELSE deadline_at END""",
+            "id = %s AND status = 'pending'",
             [now, now, worker, (task_id or "")[:64], now, step_id],
-        ))
-        if not claimed:
+        )
+        if step is None:
             return None
-        step = claimed[0]
         payload = {"attempt": step.attempt, "worker": worker}
         with connection.cursor() as cursor:
             # The run's next sequence number and the step_started event in one statement.
@@ -221,12 +221,14 @@ def execute_chord_step(step_id: int, *, worker: str = "", task_id: str = "") -> 
     the callback be lost).
     """
     now = timezone.now()
-    updated = StepRun.objects.filter(pk=step_id, status=StepStatus.PENDING).exclude(execution__status=ExecutionStatus.PAUSED).update(
-        status=StepStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker or _hostname(), task_id=(task_id or "")[:64]
+    step = store.update_returning(
+        StepRun,
+        "status = 'running', started_at = %s, heartbeat_at = %s, worker = %s, task_id = %s",
+        f"id = %s AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM {_RUN_TABLE} e WHERE e.id = t.execution_id AND e.status = 'paused')",
+        [now, now, worker or _hostname(), (task_id or "")[:64], step_id],
     )
-    if not updated:
+    if step is None:
         return
-    step = StepRun.objects.get(pk=step_id)
     if not step.in_chord:  # a retry of a chord member runs the ordinary way
         StepRun.objects.filter(pk=step_id).update(status=StepStatus.PENDING, started_at=None)
         execute_step(step_id, worker=worker, task_id=task_id)
@@ -242,7 +244,10 @@ def execute_chord_step(step_id: int, *, worker: str = "", task_id: str = "") -> 
         status, output, error, logs = _run_activity(step)
         if status == StepStatus.CANCELLED:
             return
-        StepRun.objects.filter(pk=step_id, status=StepStatus.RUNNING).update(**_result_fields(status, output, error, logs))
+        fields = _result_fields(status, output, error, logs)
+        for key, value in fields.items():
+            setattr(step, key, value)
+        store.update(step, list(fields), where={"status": StepStatus.RUNNING})
 
 
 def execute_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:

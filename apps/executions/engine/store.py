@@ -115,3 +115,15 @@ def unadvanced_steps(step_model, execution_id: int, statuses: Sequence[str]) -> 
     with connection.cursor() as cursor:
         cursor.execute(sql, [execution_id, list(statuses)])
         return [_build(step_model, fields, row) for row in cursor.fetchall()]
+
+
+def update_returning(step_model, sql_set: str, where: str, params: Sequence[Any]):
+    """`UPDATE <steps> SET <sql_set> WHERE <where> RETURNING *` as a model instance (None when no
+    row matched)."""
+    fields, cols = _select_list(step_model, "t")
+    table = step_model._meta.db_table
+    sql = f'UPDATE "{table}" t SET {sql_set} WHERE {where} RETURNING {cols}'
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        row = cursor.fetchone()
+    return None if row is None else _build(step_model, fields, row)
