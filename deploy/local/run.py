@@ -177,10 +177,28 @@ class Child:
     pump: threading.Thread | None = field(default=None, repr=False)
 
 
+WEB_SERVERS = ("uvicorn", "daphne")
+
+
+def web_argv(python: str, host: str, port: int, *, workers: int, server: str | None = None) -> list[str]:
+    """The ASGI server command (HTTP and websockets). uvicorn by default (measured against daphne, see
+    benchmarks/README.md "HTTP server"); WB_WEB_SERVER=daphne for the other. daphne has no worker
+    processes of its own: run more of them behind a proxy instead."""
+    server = server or os.environ.get("WB_WEB_SERVER") or "uvicorn"
+    if server not in WEB_SERVERS:
+        raise SystemExit(f"[run] WB_WEB_SERVER must be one of {', '.join(WEB_SERVERS)}, not {server!r}")
+    app = "workflowsite.asgi:application"
+    if server == "daphne":
+        return [python, "-m", "daphne", "-b", host, "-p", str(port), app]
+    # Django speaks no lifespan protocol; the access log is ours (apps.metrics.middleware).
+    return [python, "-m", "uvicorn", app, "--host", host, "--port", str(port), "--workers", str(workers),
+            "--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "10"]
+
+
 def child_specs(port: int, concurrency: int) -> list[Child]:
     python = sys.executable
     return [
-        Child("web", [python, "-m", "daphne", "-b", HOST, "-p", str(port), "workflowsite.asgi:application"]),
+        Child("web", web_argv(python, HOST, port, workers=env_int("WB_WEB_WORKERS", 2))),
         Child(
             "worker",
             [python, "-m", "celery", "-A", "workflowsite", "worker", "-P", "threads", "-c", str(concurrency), "-l", "INFO"],
