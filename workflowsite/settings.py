@@ -447,8 +447,16 @@ WB_HTTP_ALLOWED_HOSTS = env_list("WB_HTTP_ALLOWED_HOSTS")
 WB_READYZ_REQUIRE_BEAT = env_bool("WB_READYZ_REQUIRE_BEAT", False)
 # How often the reaper and the timer sweep run (seconds).
 WB_SWEEP_INTERVAL = env_int("WB_SWEEP_INTERVAL", 5)
-# A running step with no heartbeat for this long (plus its timeout) is re-dispatched.
-WB_STEP_HEARTBEAT_GRACE = env_int("WB_STEP_HEARTBEAT_GRACE", 30)
+# A running step whose worker sent no heartbeat for this long is re-dispatched by the next sweep. Workers
+# beat every 2 s (apps/executions/worker.py), so 10 s is five missed beats, and a step lost with its
+# worker runs again within WB_STEP_HEARTBEAT_GRACE + WB_SWEEP_INTERVAL = 15 s by default.
+WB_STEP_HEARTBEAT_GRACE = env_int("WB_STEP_HEARTBEAT_GRACE", 10)
+if WB_STEP_HEARTBEAT_GRACE < 4:
+    raise ImproperlyConfigured(f"WB_STEP_HEARTBEAT_GRACE must be at least 4 s (two heartbeats), not {WB_STEP_HEARTBEAT_GRACE}")
+# A step dispatched but not started for this long is dispatched again (its message was lost, say with a
+# Redis that restarted without its append-only file). Keep it above the longest queue wait you expect:
+# a re-dispatched step that was merely queued runs once anyway, but costs a second message.
+WB_REDISPATCH_AFTER = env_int("WB_REDISPATCH_AFTER", 60)
 # Finished executions older than this many days are purged (pinned ones are kept).
 WB_EXECUTION_RETENTION_DAYS = env_int("WB_EXECUTION_RETENTION_DAYS", 30)
 CELERY_BEAT_SCHEDULE["purge-old-executions"] = {"task": "apps.executions.retention.purge_old_executions", "schedule": 3600.0}

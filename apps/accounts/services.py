@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def client_ip(request: HttpRequest | None) -> str | None:
     """The peer address of `request` (None without a request).
 
-    REMOTE_ADDR only: behind a proxy, the proxy sets it (daphne's --proxy-headers);
+    REMOTE_ADDR only: behind a proxy, the proxy sets it (uvicorn's --proxy-headers);
     trusting X-Forwarded-For here would let clients write any address into the log.
     """
     if request is None:

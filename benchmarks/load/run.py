@@ -241,7 +241,7 @@ def settle(run_ids: list[int], grace: float) -> dict:
 
 
 def run_locust(stack: LoadStack, data: dict, *, scenario: str, users: int, spawn_rate: float, duration: int,
-               runs: int = 0, workflow: str = "", seed: list[int] | None = None) -> dict:
+               runs: int = 0, workflow: str = "", seed: list[int] | None = None, no_wait: bool = False) -> dict:
     out_dir = Path(tempfile.mkdtemp(prefix="wbload-"))
     env = {
         **os.environ,
@@ -252,6 +252,7 @@ def run_locust(stack: LoadStack, data: dict, *, scenario: str, users: int, spawn
         "WB_LOAD_RUNS": str(runs),
         "WB_LOAD_OUT": str(out_dir / "out.json"),
         "WB_LOAD_SEED_RUNS": json.dumps(seed or []),
+        "WB_LOAD_NO_WAIT": "1" if no_wait else "0",
     }
     argv = [sys.executable, "-m", "locust", "-f", str(Path(__file__).with_name("locustfile.py")), "--headless",
             "-u", str(users), "-r", str(spawn_rate), "-t", f"{duration}s", "--host", stack.url,
@@ -304,7 +305,8 @@ def print_report(title: str, result: dict, runs: dict | None, peak: int | None) 
 #
 
 
-def scenario_api(args, server: str | None = None, web_workers: int | None = None, title: str | None = None) -> bool:
+def scenario_api(args, server: str | None = None, web_workers: int | None = None, title: str | None = None,
+                 no_wait: bool = False) -> bool:
     stack = LoadStack(args, server or args.server, web_workers or args.web_workers)
     data = prepare()
     stack.start()
@@ -312,7 +314,7 @@ def scenario_api(args, server: str | None = None, web_workers: int | None = None
         seed = seed_runs(stack, data)
         before = last_execution_id()
         result = run_locust(stack, data, scenario="api", users=args.users or 100, spawn_rate=args.spawn_rate or 20,
-                            duration=args.duration or 300, seed=seed)
+                            duration=args.duration or 300, seed=seed, no_wait=no_wait)
         runs = settle(result["started_runs"], args.grace)
         runs["grace"] = args.grace
         del before
@@ -354,6 +356,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--worker-processes", type=int, default=1)
     parser.add_argument("--worker-concurrency", type=int, default=int(os.environ.get("WB_WORKER_CONCURRENCY", "8")))
     parser.add_argument("--grace", type=float, default=120.0, help="seconds to wait for started runs to finish")
+    parser.add_argument("--rounds", type=int, default=2, help="servers: interleaved rounds")
     args = parser.parse_args(argv)
 
     use_database(DB_NAME)
@@ -368,9 +371,13 @@ def main(argv: list[str]) -> int:
     elif args.scenario == "burst":
         ok = scenario_starts(args, workflow="one", default_runs=1000, default_users=50, title="burst of one-step runs")
     else:
+        # Closed loop (no think time): the most each server answers. Interleaved rounds, because on a shared
+        # machine the background load moves between runs more than servers differ.
         ok = True
-        for server, workers in (("daphne", 1), ("uvicorn", 1), ("uvicorn", 2)):
-            ok = scenario_api(args, server, workers, title=f"{server} x{workers}: {args.users or 100} users, {args.duration or 300} s") and ok
+        for round_no in range(1, args.rounds + 1):
+            for server, workers in (("daphne", 1), ("uvicorn", 1), ("uvicorn", 2)):
+                title = f"round {round_no}: {server} x{workers}, {args.users or 100} users without think time, {args.duration or 300} s"
+                ok = scenario_api(args, server, workers, title=title, no_wait=True) and ok
     print()
     print("verdict: " + ("no 5xx, no lost run" if ok else "FAILED: 5xx answers or lost runs (see above)"))
     return 0 if ok else 1
