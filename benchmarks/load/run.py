@@ -38,6 +38,8 @@ from benchmarks.harness import percentile, use_database  # noqa: E402
 
 LOGS = ROOT / ".data" / "logs"
 DB_NAME = "wb_bench_load"
+# The stack's and this process's (sessions made here must be valid there).
+SECRET_KEY = "load-test-only-" + "k" * 40
 
 DEFINITIONS = {
     "one": {"format_version": 1, "nodes": [{"id": "only", "type": "activity", "activity": "noop", "params": {"value": "$.input.n"}}], "edges": []},
@@ -88,7 +90,7 @@ class LoadStack:
             "DJANGO_SETTINGS_MODULE": "workflowsite.settings",
             # Production-like: no DEBUG (no query log, no debug pages), plain HTTP on loopback.
             "DEBUG": "false",
-            "SECRET_KEY": "load-test-only-" + "k" * 40,
+            "SECRET_KEY": SECRET_KEY,
             "SECURE_SSL_REDIRECT": "false",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_LEVEL": "WARNING",
@@ -158,11 +160,37 @@ def prepare() -> dict:
     return {"token": token.key, "workflows": workflows}
 
 
-def seed_runs(stack: LoadStack, data: dict, count: int = 20) -> list[int]:
+def check_websocket(stack: LoadStack, data: dict) -> str:
+    """Open a live page's websocket on a run of five one-second steps, as a logged-in browser would; count
+    the updates pushed within 20 s (the catch-up on connect, then one per step or so)."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+    from websockets.sync.client import connect
+
+    run_id = seed_runs(stack, data, count=1, workflow="five")[0]
+    browser = Client()
+    browser.force_login(User.objects.get(username="load"))
+    cookie = f"sessionid={browser.cookies['sessionid'].value}"
+    ws_url = stack.url.replace("http://", "ws://") + f"/ws/executions/{run_id}/"
+    updates = 0
+    deadline = time.monotonic() + 20
+    with connect(ws_url, additional_headers={"Cookie": cookie, "Origin": stack.url}, open_timeout=10) as ws:
+        while time.monotonic() < deadline:
+            try:
+                ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+            except Exception as exc:  # closed by the server: say how
+                return f"websocket closed after {updates} updates: {exc}"
+            updates += 1
+    return f"websocket: {updates} live updates in 20 s" + (" (ok)" if updates >= 2 else " (FAILED: expected 2 or more)")
+
+
+def seed_runs(stack: LoadStack, data: dict, count: int = 20, workflow: str = "mix") -> list[int]:
     ids = []
     for _ in range(count):
         request = urllib.request.Request(
-            f"{stack.url}/api/v1/workflows/{data['workflows']['mix']}/runs", data=b'{"input": {"n": 1}}', method="POST",
+            f"{stack.url}/api/v1/workflows/{data['workflows'][workflow]}/runs", data=b'{"input": {"n": 1}}', method="POST",
             headers={"Authorization": f"Token {data['token']}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -318,8 +346,13 @@ def scenario_api(args, server: str | None = None, web_workers: int | None = None
         runs = settle(result["started_runs"], args.grace)
         runs["grace"] = args.grace
         del before
-        return print_report(title or f"api mix: {args.users or 100} users, {result['elapsed_s']:.0f} s, "
-                            f"{stack.server} x{stack.web_workers}", result, runs, None)
+        ok = print_report(title or f"api mix: {args.users or 100} users, {result['elapsed_s']:.0f} s, "
+                          f"{stack.server} x{stack.web_workers}", result, runs, None)
+        if no_wait:  # the servers comparison: websockets must work on each
+            websocket = check_websocket(stack, data)
+            print(websocket)
+            ok = ok and "(ok)" in websocket
+        return ok
     finally:
         stack.stop()
 
@@ -360,7 +393,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     use_database(DB_NAME)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "workflowsite.settings"
+    os.environ.update({"DJANGO_SETTINGS_MODULE": "workflowsite.settings", "SECRET_KEY": SECRET_KEY, "DEBUG": "false", "LOG_LEVEL": "WARNING"})
     say(f"migrating {DB_NAME}")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
 
