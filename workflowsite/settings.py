@@ -165,7 +165,7 @@ if not DATABASE_URL:
 # task holds one only while it runs, and a process never opens more than WB_DB_POOL_MAX_SIZE. A request
 # that waits WB_DB_POOL_TIMEOUT seconds without getting one answers 503 with Retry-After
 # (apps.accounts.overload). A Celery worker widens its own pool to its concurrency + 2 (workflowsite/celery.py).
-# Budget (docs/operations.md, "Sizing"): web processes x WB_DB_POOL_MAX_SIZE + worker processes x
+# Budget (docs/operations.md, "Capacity"): web processes x WB_DB_POOL_MAX_SIZE + worker processes x
 # (concurrency + 2) + beat 2 + a few for psql/migrations must stay under PostgreSQL's max_connections.
 WB_DB_POOL = env_bool("WB_DB_POOL", True)
 WB_DB_POOL_MIN_SIZE = env_int("WB_DB_POOL_MIN_SIZE", 2)

@@ -41,8 +41,9 @@ MESSAGES = {
 }
 CODES = {DATABASE: "database_unavailable", REDIS: "redis_unavailable"}
 
-# "too many clients already" (max_connections reached), "remaining connection slots are reserved ..."
-_SERVER_FULL = ("too many clients", "remaining connection slots")
+# "too many clients already" (max_connections reached), "remaining connection slots are reserved ...",
+# "too many connections for role/database ..." (a CONNECTION LIMIT reached).
+_SERVER_FULL = ("too many clients", "remaining connection slots", "too many connections for")
 
 
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:

@@ -16,7 +16,9 @@ import random
 import threading
 from collections import Counter
 
+import gevent
 from locust import HttpUser, between, constant, events, task
+from locust.exception import StopUser
 
 SCENARIO = os.environ.get("WB_LOAD_SCENARIO", "api")
 TOKEN = os.environ["WB_LOAD_TOKEN"]
@@ -108,6 +110,7 @@ class ApiUser(_Api):
 
 
 _claimed = 0
+_quitting = False
 
 
 class StartingUser(_Api):
@@ -125,9 +128,13 @@ class StartingUser(_Api):
                 _claimed += 1
                 claimed = True
         if not claimed:
-            # Everything is started: the swarm quits (run.py then waits for the runs to finish).
-            self.environment.runner.quit()
-            return
+            # Everything is started: the swarm quits (run.py then waits for the runs to finish). From a
+            # greenlet of its own: quit() stops every user, this one too, which would cut it short.
+            global _quitting
+            if not _quitting:
+                _quitting = True
+                gevent.spawn(self.environment.runner.quit)
+            raise StopUser()
         if self.start_run(os.environ["WB_LOAD_WORKFLOW"]) is None:
             with lock:
                 _claimed -= 1  # a refused start is retried (and counted under its status)
