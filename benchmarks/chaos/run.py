@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/chaos/run.py restart-postgres   # PostgreSQL fast shutdown, up after --down s
     .venv/bin/python benchmarks/chaos/run.py all
 
-Each starts --runs runs (120) of five 1-second delay steps through the API, waits until at least
+Each starts --runs runs (200) of five 1-second delay steps through the API, waits until at least
 --in-flight (100) are unfinished, does the fault, and waits (up to --grace, 300 s) for every run to finish.
 It prints: runs by final status (failed ones with their error), runs lost (unfinished at the end), steps
 that completed twice, how long after the fault the steps caught there ran again, and the time from the
@@ -241,7 +241,7 @@ def scenario(fault: str, servers: OwnServers, args) -> bool:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("fault", choices=["kill-worker", "restart-redis", "restart-postgres", "all"])
-    parser.add_argument("--runs", type=int, default=120)
+    parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--in-flight", type=int, default=100)
     parser.add_argument("--down", type=float, default=5.0, help="seconds Redis/PostgreSQL stay down")
     parser.add_argument("--grace", type=float, default=300.0)
