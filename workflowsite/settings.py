@@ -453,10 +453,11 @@ WB_SWEEP_INTERVAL = env_int("WB_SWEEP_INTERVAL", 5)
 WB_STEP_HEARTBEAT_GRACE = env_int("WB_STEP_HEARTBEAT_GRACE", 10)
 if WB_STEP_HEARTBEAT_GRACE < 4:
     raise ImproperlyConfigured(f"WB_STEP_HEARTBEAT_GRACE must be at least 4 s (two heartbeats), not {WB_STEP_HEARTBEAT_GRACE}")
-# A step dispatched but not started for this long is dispatched again (its message was lost, say with a
-# Redis that restarted without its append-only file). Keep it above the longest queue wait you expect:
-# a re-dispatched step that was merely queued runs once anyway, but costs a second message.
-WB_REDISPATCH_AFTER = env_int("WB_REDISPATCH_AFTER", 60)
+# A step dispatched but not started for this long is dispatched again: its message was lost (reserved by
+# a worker that was killed, or sent while Redis was down). This bounds recovery from those faults (20 s
+# + the sweep; at 60 s the chaos runs took 63-65 s to finish, benchmarks/README.md). A step that was
+# merely queued longer runs once anyway (its claim is conditional), at the cost of a second message.
+WB_REDISPATCH_AFTER = env_int("WB_REDISPATCH_AFTER", 20)
 # Finished executions older than this many days are purged (pinned ones are kept).
 WB_EXECUTION_RETENTION_DAYS = env_int("WB_EXECUTION_RETENTION_DAYS", 30)
 CELERY_BEAT_SCHEDULE["purge-old-executions"] = {"task": "apps.executions.retention.purge_old_executions", "schedule": 3600.0}

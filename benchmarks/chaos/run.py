@@ -155,6 +155,9 @@ def in_flight(run_ids: list[int]) -> int:
 
 
 def scenario(fault: str, servers: OwnServers, args) -> bool:
+    import django
+
+    django.setup()
     from benchmarks.load.run import LoadStack, prepare
 
     from apps.executions.models import Execution, ExecutionEvent, StepRun
