@@ -4,8 +4,8 @@ WB_LOAD_SCENARIO:
     api    : an API client's realistic mix (lists, details, /state, events, metrics summary, starting a run)
     starts : each user starts runs of one workflow as fast as answers come, until WB_LOAD_RUNS are started
 
-Besides Locust's own statistics, this records every answer's status code and every started run's id in
-WB_LOAD_OUT (JSON), which run.py reads to count errors by status and lost runs.
+This records every request's endpoint, time and status code, and every started run's id, in WB_LOAD_OUT
+(JSON), from which run.py computes the percentiles, errors by status and lost runs.
 """
 
 from __future__ import annotations
@@ -32,17 +32,22 @@ lock = threading.Lock()
 known_runs: list[int] = json.loads(os.environ.get("WB_LOAD_SEED_RUNS", "[]"))
 
 
+timings: dict[str, list[float]] = {}  # endpoint -> response times (ms), every request
+
+
 @events.request.add_listener
-def _count_status(request_type, name, response, exception, **kwargs):
+def _count_status(request_type, name, response_time, response, exception, **kwargs):
     code = getattr(response, "status_code", 0) or 0
     with lock:
         statuses[f"{code}"] += 1
+        timings.setdefault(name, []).append(response_time)
 
 
 @events.quitting.add_listener
 def _write_out(environment, **kwargs):
+    # Our own record of every request: Locust's CSV is a snapshot taken up to a second before the end.
     with open(OUT, "w") as fh:
-        json.dump({"statuses": dict(statuses), "started_runs": started_runs}, fh)
+        json.dump({"statuses": dict(statuses), "started_runs": started_runs, "timings": timings}, fh)
 
 
 class _Api(HttpUser):
@@ -113,6 +118,15 @@ _claimed = 0
 _quitting = False
 
 
+def _quit_when_idle(runner, patience: float = 60.0) -> None:
+    """Quit once every user has stopped (their last requests answered and counted), or after `patience`."""
+    waited = 0.0
+    while runner.user_count > 0 and waited < patience:
+        gevent.sleep(0.1)
+        waited += 0.1
+    runner.quit()
+
+
 class StartingUser(_Api):
     """Starts runs of WB_LOAD_WORKFLOW back to back; the whole swarm stops at WB_LOAD_RUNS."""
 
@@ -133,7 +147,7 @@ class StartingUser(_Api):
             global _quitting
             if not _quitting:
                 _quitting = True
-                gevent.spawn(self.environment.runner.quit)
+                gevent.spawn(_quit_when_idle, self.environment.runner)
             raise StopUser()
         if self.start_run(os.environ["WB_LOAD_WORKFLOW"]) is None:
             with lock:

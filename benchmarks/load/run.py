@@ -8,7 +8,7 @@
 Options: --duration (seconds, api/servers), --users, --runs, --server uvicorn|daphne, --web-workers,
 --worker-concurrency, --grace (seconds to wait for started runs after the load ends; default 120).
 
-Each prints p50/p95/p99 per endpoint, answers by status, runs started and completed per second, and lost
+Each prints p50/p95/p99 per endpoint (over every request), answers by status, runs started and completed per second, and lost
 runs: started but not finished `--grace` seconds after the load ended. Exits 1 if any answer was 5xx or
 any run was lost. The stack runs on database wb_bench_load and a queue of its own, beside (not instead
 of) `make run`; the embedded PostgreSQL/Redis are started if needed. Logs: .data/logs/load-*.log.
@@ -17,9 +17,9 @@ of) `make run`; the embedded PostgreSQL/Redis are started if needed. Logs: .data
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -284,27 +284,29 @@ def run_locust(stack: LoadStack, data: dict, *, scenario: str, users: int, spawn
     }
     argv = [sys.executable, "-m", "locust", "-f", str(Path(__file__).with_name("locustfile.py")), "--headless",
             "-u", str(users), "-r", str(spawn_rate), "-t", f"{duration}s", "--host", stack.url,
-            "--csv", str(out_dir / "stats"), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "30"]
+            "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "30"]
     started = time.monotonic()
     with open(LOGS / f"load-locust-{stack.queue}.log", "ab") as log:
         subprocess.run(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     elapsed = time.monotonic() - started
     with open(out_dir / "out.json") as fh:
         out = json.load(fh)
-    with open(out_dir / "stats_stats.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    return {"elapsed_s": elapsed, "endpoints": rows, **out}
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return {"elapsed_s": elapsed, **out}
 
 
 def print_report(title: str, result: dict, runs: dict | None, peak: int | None) -> bool:
     """Print the figures; True when nothing failed (no 5xx, nothing lost)."""
     print()
     print(f"== {title} ==")
-    print(f"{'endpoint':34} {'requests':>9} {'fails':>6} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")
-    for row in result["endpoints"]:
-        name = row["Name"] if row["Name"] != "Aggregated" else "all"
-        print(f"{name:34} {row['Request Count']:>9} {row['Failure Count']:>6} {float(row['Requests/s']):7.1f} "
-              f"{row['50%']:>7} {row['95%']:>7} {row['99%']:>7}")
+    print(f"{'endpoint':34} {'requests':>9} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")
+    timings = result["timings"]
+    rows = sorted(timings.items()) + [("all", [t for values in timings.values() for t in values])]
+    for name, values in rows:
+        if not values:
+            continue
+        print(f"{name:34} {len(values):>9} {len(values) / result['elapsed_s']:7.1f} {percentile(values, 50):7.0f} "
+              f"{percentile(values, 95):7.0f} {percentile(values, 99):7.0f}")
     statuses = result["statuses"]
     print("answers by status: " + ", ".join(f"{code}: {n}" for code, n in sorted(statuses.items())))
     errors = {code: n for code, n in statuses.items() if not code.startswith("2")}
