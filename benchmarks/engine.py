@@ -1,23 +1,30 @@
-"""Engine benchmark: `.venv/bin/python benchmarks/engine.py [--runs N]`.
+"""Engine benchmark: `.venv/bin/python benchmarks/engine.py [--runs N] [--pools threads:8,prefork:8]`.
 
 In one run on this machine, against the embedded PostgreSQL and Redis of the checkout
 (deploy/local/devstack.py), on a dedicated database `wb_bench` (created and migrated when
-missing; the dev database is not touched) and a dedicated Celery queue served by a worker
-subprocess this script starts and stops:
+missing; the dev database is not touched). Two kinds of Celery worker, each a subprocess on
+a queue of its own, started and stopped here:
 
-(a) a 10-step sequential workflow, end to end (start_execution -> the run is `completed`,
-    observed by polling its row every 1 ms), in two variants: 10 `noop` steps (each one a
-    Celery hop) and 10 `set` steps (local activities, run inline by the worker) -- against a
-    raw Celery chain of 10 no-op tasks collected with `.get(interval=0.001)`;
-(b) a parallel node with 100 single-`noop` branches joined with `all` (a chord of 100 plus
-    the callback that advances the run) -- against a raw Celery group of 100 no-op tasks
-    collected with `.join(interval=0.005)` (and, for reference, a raw chord of 100 + callback);
+* the baseline: raw Celery on a prefork worker `-c 2` (and, separately, raw Celery on each
+  engine pool, so both floors are on record), running tasks that do nothing;
+* the engine, on each pool given with --pools (default: threads -c 8, then prefork -c 8).
+
+Cases (engine's own time = the run's started_at..finished_at):
+
+(a) 10 sequential `noop` worker steps (not inline) against a raw chain of 10 no-op tasks;
+    10 `set` steps (local activities, run inline) for reference;
+(b) a parallel node of 100 single-`noop` branches, join all, against a raw chord of 100;
+(d) throughput: 1,000 one-step runs started in this process, runs completed per second;
+(e) a `for_each` over 500 `noop` items with concurrency 10: items per second;
+(f) a `dynamic` node of 0.2 s items (`delay`) in a layered graph of 40 items at N=4: makespan
+    against the ideal list schedule, and whether 4 were in flight whenever 4 were ready;
+(g) a 1,000-step sequence: the median hop (finished_at to finished_at) of its first 50 and
+    its last 50 steps;
 (c) validate() and compile time of generated 50-node and 500-node definitions (no database).
 
-Each worker pool given with --pools (default: threads -c 8, then prefork -c 2) gets its own
-worker and its own figures. Warm-up runs are not counted. Prints tables, the ratios and
-whether the targets of issue 3 hold: (a) engine <= 2x the raw chain, (b) engine throughput
->= half of the raw group's.
+Targets of issue 13: (a) <= 2x the raw prefork chain; (b) <= 1.5x the raw chord; (d) >= 150
+runs/s; (e) >= 300 items/s; (f) <= 1.10x ideal, 4 in flight whenever 4 are ready; (g) the last
+hops cost what the first cost.
 """
 
 from __future__ import annotations
@@ -237,23 +244,20 @@ def run_engine(workflow, *, timeout: float = 60.0) -> tuple[float, float]:
     return elapsed, inner
 
 
+RAW_QUEUE = {"name": ""}
+
+
+def _raw(sig):
+    return sig.set(queue=RAW_QUEUE["name"])
+
+
 def run_raw_chain(n: int = 10) -> float:
     from celery import chain
 
     from benchmarks.rawtasks import noop
 
     t0 = time.perf_counter()
-    chain(*[noop.si() for _ in range(n)]).apply_async().get(interval=0.001, timeout=30)
-    return (time.perf_counter() - t0) * 1000
-
-
-def run_raw_group(n: int = 100) -> float:
-    from celery import group
-
-    from benchmarks.rawtasks import noop
-
-    t0 = time.perf_counter()
-    group(noop.si() for _ in range(n)).apply_async().join(interval=0.005, timeout=60)
+    chain(*[_raw(noop.si()) for _ in range(n)]).apply_async(queue=RAW_QUEUE["name"]).get(interval=0.001, timeout=30)
     return (time.perf_counter() - t0) * 1000
 
 
@@ -263,7 +267,7 @@ def run_raw_chord(n: int = 100) -> float:
     from benchmarks.rawtasks import noop
 
     t0 = time.perf_counter()
-    chord((noop.si() for _ in range(n)), noop.si()).apply_async().get(interval=0.001, timeout=60)
+    chord([_raw(noop.si()) for _ in range(n)], _raw(noop.si())).apply_async(queue=RAW_QUEUE["name"]).get(interval=0.001, timeout=60)
     return (time.perf_counter() - t0) * 1000
 
 
@@ -273,9 +277,128 @@ def measure(fn, runs: int, warmup: int) -> list[float]:
     return [fn() for _ in range(runs)]
 
 
-def bench_worker(pool: str, concurrency: int, queue: str, runs: int, par_runs: int, workflows: dict) -> dict:
+def bench_raw(pool: str, concurrency: int, runs: int, par_runs: int) -> dict:
+    """The floor: raw Celery on a worker of its own."""
+    queue = f"wbbench-raw-{uuid.uuid4().hex[:6]}"
     worker = Worker(queue, pool, concurrency)
     worker.start()
+    RAW_QUEUE["name"] = queue
+    try:
+        return {
+            "pool": f"{pool} -c {concurrency}",
+            "raw_chain": stats(measure(run_raw_chain, runs, 5)),
+            "raw_chord": stats(measure(run_raw_chord, par_runs, 3)),
+        }
+    finally:
+        worker.stop()
+
+
+def wait_all(ids: list[int], timeout: float = 600.0) -> None:
+    from apps.executions.choices import FINISHED_EXECUTION
+    from apps.executions.models import Execution
+
+    deadline = time.monotonic() + timeout
+    while Execution.objects.filter(pk__in=ids).exclude(status__in=list(FINISHED_EXECUTION)).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"runs still going after {timeout} s")
+        time.sleep(0.01)
+    bad = list(Execution.objects.filter(pk__in=ids).exclude(status="completed").values_list("pk", "status", "error")[:3])
+    if bad:
+        raise SystemExit(f"runs did not complete: {bad}")
+
+
+def bench_one_step_runs(workflow, n: int) -> dict:
+    """n one-step runs started in this process as fast as it can; completed per second."""
+    from django.db.models import Max, Min
+
+    from apps.executions.engine.orchestrator import start_execution
+    from apps.executions.models import Execution
+
+    t0 = time.perf_counter()
+    ids = [start_execution(workflow, {}).pk for _ in range(n)]
+    started = time.perf_counter() - t0
+    wait_all(ids)
+    wall = time.perf_counter() - t0
+    span = Execution.objects.filter(pk__in=ids).aggregate(first=Min("created_at"), last=Max("finished_at"))
+    seconds = (span["last"] - span["first"]).total_seconds()
+    return {"runs": n, "start_s": started, "wall_s": wall, "runs_per_s": n / seconds, "start_per_s": n / started}
+
+
+def bench_for_each(workflow, n: int) -> dict:
+    from apps.executions.engine.orchestrator import start_execution
+    from apps.executions.models import StepRun
+
+    execution = start_execution(workflow, {"items": list(range(n))})
+    wait_all([execution.pk])
+    loop = StepRun.objects.get(execution=execution, node_id="each", scope="")
+    seconds = (loop.finished_at - loop.started_at).total_seconds()
+    return {"items": n, "seconds": seconds, "items_per_s": n / seconds}
+
+
+def layered_items(layers: int = 5, width: int = 8, seconds: float = 0.2, seed: int = 3) -> list[dict]:
+    import random
+
+    rng = random.Random(seed)
+    items: list[dict] = []
+    previous: list[str] = []
+    for layer in range(layers):
+        current = []
+        for k in range(width):
+            item_id = f"L{layer}i{k}"
+            deps = sorted(rng.sample(previous, k=min(len(previous), rng.randint(1, 3)))) if previous else []
+            items.append({"id": item_id, "depends_on": deps, "duration": seconds})
+            current.append(item_id)
+        previous = current
+    return items
+
+
+def bench_dynamic(workflow, items: list[dict], slots: int) -> dict:
+    """Makespan against the ideal list schedule, and slots kept full whenever items were ready."""
+    from apps.executions.depgraph import DependencyGraph
+    from apps.executions.engine.orchestrator import start_execution
+    from apps.executions.models import StepRun
+
+    execution = start_execution(workflow, {"items": items})
+    wait_all([execution.pk])
+    node = StepRun.objects.get(execution=execution, node_id="build", scope="")
+    makespan = (node.finished_at - node.started_at).total_seconds()
+    ideal = DependencyGraph.from_items(items).list_schedule(slots=slots).makespan
+    deps = {item["id"]: set(item["depends_on"]) for item in items}
+    done: set[str] = set()
+    running: set[str] = set()
+    short = 0
+    events = list(execution.events.filter(node_id="build", type__in=["item_started", "item_finished"]).order_by("seq"))
+    for k, event in enumerate(events):
+        item = event.payload["item"]
+        if event.type == "item_started":
+            running.add(item)
+        else:
+            running.discard(item)
+            done.add(item)
+        nxt = events[k + 1] if k + 1 < len(events) else None
+        if nxt is not None and nxt.type == "item_started":
+            continue  # the same advance is still refilling
+        ready = [i for i in deps if i not in done and i not in running and deps[i] <= done]
+        if len(running) < min(slots, len(running) + len(ready)):
+            short += 1
+    return {"items": len(items), "makespan_s": makespan, "ideal_s": ideal, "ratio": makespan / ideal, "underfilled": short}
+
+
+def bench_long_sequence(workflow, n: int, edge: int = 50) -> dict:
+    from apps.executions.engine.orchestrator import start_execution
+    from apps.executions.models import StepRun
+
+    execution = start_execution(workflow, {})
+    wait_all([execution.pk], timeout=900)
+    done = [t for t in StepRun.objects.filter(execution=execution).order_by("id").values_list("finished_at", flat=True)]
+    hops = [(b - a).total_seconds() * 1000 for a, b in zip(done, done[1:])]
+    return {"steps": n, "first_ms": statistics.median(hops[:edge]), "last_ms": statistics.median(hops[-edge:]), "total_s": (done[-1] - done[0]).total_seconds()}
+
+
+def bench_engine(pool: str, concurrency: int, queue: str, runs: int, par_runs: int, workflows: dict, raw: dict) -> dict:
+    worker = Worker(queue, pool, concurrency)
+    worker.start()
+    RAW_QUEUE["name"] = queue  # raw Celery on this very worker: the stack's own floor
     try:
         out: dict = {"pool": f"{pool} -c {concurrency}"}
         inner: dict[str, list[float]] = {"seq_noop": [], "seq_set": [], "parallel": []}
@@ -289,11 +412,10 @@ def bench_worker(pool: str, concurrency: int, queue: str, runs: int, par_runs: i
 
         # Interleave the cases in rounds so drift (other load on the box) hits them alike.
         cases = {
-            "raw_chain": (run_raw_chain, runs),
+            "raw_chain_here": (run_raw_chain, runs),
             "seq_noop": (engine("seq_noop"), runs),
             "seq_set": (engine("seq_set"), runs),
-            "raw_group": (run_raw_group, par_runs),
-            "raw_chord": (run_raw_chord, par_runs),
+            "raw_chord_here": (run_raw_chord, par_runs),
             "parallel": (engine("parallel"), par_runs),
         }
         for fn, _ in cases.values():  # warm-up
@@ -311,6 +433,15 @@ def bench_worker(pool: str, concurrency: int, queue: str, runs: int, par_runs: i
             out[key] = stats(values)
         for key, values in inner.items():
             out[key + "_inner"] = stats(values)
+        print("[bench]   one-step runs ...", file=sys.stderr, flush=True)
+        bench_one_step_runs(workflows["one_step"], 100)  # warm-up
+        out["one_step"] = bench_one_step_runs(workflows["one_step"], 1000)
+        print("[bench]   for_each 500 ...", file=sys.stderr, flush=True)
+        out["for_each"] = bench_for_each(workflows["for_each"], 500)
+        print("[bench]   dynamic ...", file=sys.stderr, flush=True)
+        out["dynamic"] = bench_dynamic(workflows["dynamic"], layered_items(), 4)
+        print("[bench]   1,000-step sequence ...", file=sys.stderr, flush=True)
+        out["long"] = bench_long_sequence(workflows["long"], 1000)
         return out
     finally:
         worker.stop()
@@ -357,37 +488,48 @@ def fmt(s: dict) -> str:
     return f"{s['median']:.1f} / {s['p95']:.1f}"
 
 
-def report(results: list[dict], compile_results: dict, runs: int, par_runs: int) -> bool:
+def verdict(holds: bool) -> str:
+    return "HOLDS" if holds else "MISSED"
+
+
+def report(raw: dict, results: list[dict], compile_results: dict, runs: int, par_runs: int) -> bool:
     ok = True
     print()
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}, {platform.system()} {platform.release()}")
-    print(f"runs: {runs} per sequential case, {par_runs} per parallel case, after 3 warm-up runs each (cases interleaved)")
+    print(f"runs: {runs} per sequential case, {par_runs} per parallel case, after warm-up runs (cases interleaved)")
+    print()
+    print(f"== baseline: raw Celery on {raw['pool']} ==")
+    print(f"| raw chain of 10 no-op tasks | {fmt(raw['raw_chain'])} ms |")
+    print(f"| raw chord of 100 no-op tasks + callback | {fmt(raw['raw_chord'])} ms |")
+    chain = raw["raw_chain"]["median"]
+    chord = raw["raw_chord"]["median"]
     for res in results:
         print()
-        print(f"== worker pool: {res['pool']} ==")
+        print(f"== engine on worker pool: {res['pool']} ==")
         print("| case | end-to-end ms median / p95 | engine's own ms (started_at..finished_at) median / p95 |")
         print("|---|---|---|")
-        print(f"| raw Celery chain of 10 no-op tasks, .get() | {fmt(res['raw_chain'])} | |")
-        print(f"| workflow: 10 sequential `noop` steps (10 hops) | {fmt(res['seq_noop'])} | {fmt(res['seq_noop_inner'])} |")
+        print(f"| raw Celery chain of 10 on this pool | {fmt(res['raw_chain_here'])} | |")
+        print(f"| workflow: 10 sequential `noop` steps (worker steps) | {fmt(res['seq_noop'])} | {fmt(res['seq_noop_inner'])} |")
         print(f"| workflow: 10 sequential `set` steps (local, inline) | {fmt(res['seq_set'])} | {fmt(res['seq_set_inner'])} |")
-        print(f"| raw Celery group of 100 no-op tasks, .join(interval=0.005) | {fmt(res['raw_group'])} | |")
-        print(f"| raw Celery chord of 100 no-op tasks + callback | {fmt(res['raw_chord'])} | |")
+        print(f"| raw Celery chord of 100 on this pool | {fmt(res['raw_chord_here'])} | |")
         print(f"| workflow: parallel, 100 single-`noop` branches, join all | {fmt(res['parallel'])} | {fmt(res['parallel_inner'])} |")
-        chain = res["raw_chain"]["median"]
-        r_noop = res["seq_noop"]["median"] / chain
-        r_set = res["seq_set"]["median"] / chain
-        r_noop95 = res["seq_noop"]["p95"] / res["raw_chain"]["p95"]
-        raw_tp = 100 / (res["raw_group"]["median"] / 1000)
-        eng_tp = 100 / (res["parallel"]["median"] / 1000)
-        chord_tp = 100 / (res["raw_chord"]["median"] / 1000)
-        share = eng_tp / raw_tp
+        a = res["seq_noop_inner"]["median"] / chain
+        b = res["parallel_inner"]["median"] / chord
+        d = res["one_step"]["runs_per_s"]
+        e = res["for_each"]["items_per_s"]
+        dyn = res["dynamic"]
+        lng = res["long"]
         print()
-        print(f"(a) 10 noop steps / raw chain: {r_noop:.2f}x median, {r_noop95:.2f}x p95  -> target <= 2x: {'HOLDS' if r_noop <= 2 else f'MISSED by {(r_noop / 2 - 1) * 100:.0f}%'}")
-        print(f"(a) 10 set steps (inline) / raw chain: {r_set:.2f}x median  -> target <= 2x: {'HOLDS' if r_set <= 2 else 'MISSED'}")
-        print(f"(b) throughput: workflow {eng_tp:.0f} branches/s, raw group {raw_tp:.0f} tasks/s, raw chord {chord_tp:.0f} tasks/s; "
-              f"workflow/group = {share:.2f}  -> target >= 0.5: {'HOLDS' if share >= 0.5 else f'MISSED (needs {0.5 / share:.2f}x more)'}")
-        res["ratios"] = {"a_noop": r_noop, "a_noop_p95": r_noop95, "a_set": r_set, "b_share": share, "eng_tp": eng_tp, "raw_tp": raw_tp, "chord_tp": chord_tp}
-        ok = ok and r_noop <= 2 and share >= 0.5
+        print(f"(a) 10 worker steps, engine's own time / raw prefork chain: {res['seq_noop_inner']['median']:.1f} / {chain:.1f} ms = {a:.2f}x  -> target <= 2x: {verdict(a <= 2)}")
+        print(f"(b) parallel of 100, engine's own time / raw prefork chord: {res['parallel_inner']['median']:.1f} / {chord:.1f} ms = {b:.2f}x  -> target <= 1.5x: {verdict(b <= 1.5)}")
+        print(f"(d) one-step runs: {d:.0f} completed/s (1,000 started in-process at {res['one_step']['start_per_s']:.0f}/s)  -> target >= 150/s: {verdict(d >= 150)}")
+        print(f"(e) for_each of 500 noop, concurrency 10: {e:.0f} items/s ({res['for_each']['seconds']:.2f} s)  -> target >= 300/s: {verdict(e >= 300)}")
+        print(f"(f) dynamic, {dyn['items']} items of 0.2 s, N=4: makespan {dyn['makespan_s']:.2f} s, ideal {dyn['ideal_s']:.2f} s = {dyn['ratio']:.3f}x, "
+              f"moments with a free slot and a ready item: {dyn['underfilled']}  -> target <= 1.10x and 0: {verdict(dyn['ratio'] <= 1.10 and dyn['underfilled'] == 0)}")
+        flat = lng["last_ms"] <= lng["first_ms"] * 1.25 + 0.5
+        print(f"(g) 1,000-step sequence: median hop {lng['first_ms']:.2f} ms over the first 50, {lng['last_ms']:.2f} ms over the last 50 ({lng['total_s']:.1f} s in all)  -> flat: {verdict(flat)}")
+        res["ratios"] = {"a": a, "b": b, "d": d, "e": e, "f": dyn["ratio"], "g_first": lng["first_ms"], "g_last": lng["last_ms"]}
+        ok = ok and a <= 2 and b <= 1.5 and d >= 150 and e >= 300 and dyn["ratio"] <= 1.10 and dyn["underfilled"] == 0 and flat
     print()
     print("== (c) validate and compile (ms, median / p95) ==")
     print("| definition | validate() | _build (validate + plan, uncached) | compile_definition, cache miss | compile_definition, cache hit |")
@@ -403,10 +545,11 @@ def fmt2(s: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=40, help="measured runs per sequential case (default 40)")
+    parser.add_argument("--runs", type=int, default=30, help="measured runs per sequential case (default 30)")
     parser.add_argument("--parallel-runs", type=int, default=None, help="measured runs per 100-wide case (default runs/2, at least 10)")
     parser.add_argument("--compile-runs", type=int, default=200, help="runs for the 50-node compile case (500-node: a fifth)")
-    parser.add_argument("--pools", default="threads:8,prefork:2", help="worker pools to measure, pool:concurrency,... (default threads:8,prefork:2)")
+    parser.add_argument("--pools", default="threads:8,prefork:8", help="engine worker pools, pool:concurrency,... (default threads:8,prefork:8)")
+    parser.add_argument("--baseline", default="prefork:2", help="raw Celery baseline pool (default prefork:2)")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     par_runs = args.parallel_runs or max(10, args.runs // 2)
@@ -419,23 +562,36 @@ def main(argv: list[str] | None = None) -> int:
 
     owner, _ = get_user_model().objects.get_or_create(username="bench", defaults={"email": "bench@example.com"})
     tag = uuid.uuid4().hex[:6]
+    noop = {"type": "activity", "activity": "noop", "params": {}}
     workflows = {
         "seq_noop": create_workflow(owner=owner, name=f"bench seq noop {tag}", definition=sequence_definition("noop")),
         "seq_set": create_workflow(owner=owner, name=f"bench seq set {tag}", definition=sequence_definition("set")),
         "parallel": create_workflow(owner=owner, name=f"bench parallel {tag}", definition=parallel_definition()),
+        "one_step": create_workflow(owner=owner, name=f"bench one step {tag}", definition={"format_version": 1, "nodes": [{"id": "only", **noop}]}),
+        "for_each": create_workflow(owner=owner, name=f"bench for_each {tag}", definition={"format_version": 1, "nodes": [
+            {"id": "each", "type": "loop", "mode": "for_each", "items": "$.input.items", "concurrency": 10, "aggregate": "count", "body": {"nodes": [{"id": "item", **noop}]}},
+        ]}),
+        "dynamic": create_workflow(owner=owner, name=f"bench dynamic {tag}", definition={"format_version": 1, "nodes": [
+            {"id": "build", "type": "dynamic", "items": "$.input.items", "max_concurrent": 4, "activity": "delay", "params": {"seconds": "$.item.duration"}},
+        ]}),
+        "long": create_workflow(owner=owner, name=f"bench 1000 steps {tag}", definition=sequence_definition("noop", 1000)),
     }
     print("[bench] (c) validate/compile ...", file=sys.stderr, flush=True)
     compile_results = bench_compile(args.compile_runs)
+    pool, _, conc = args.baseline.partition(":")
+    print(f"[bench] baseline: raw Celery on -P {pool} -c {conc} ...", file=sys.stderr, flush=True)
+    raw = bench_raw(pool, int(conc or 2), args.runs, par_runs)
     results = []
     for item in args.pools.split(","):
         pool, _, conc = item.partition(":")
-        print(f"[bench] worker -P {pool} -c {conc} ...", file=sys.stderr, flush=True)
-        results.append(bench_worker(pool, int(conc or 8), queue, args.runs, par_runs, workflows))
-    ok = report(results, compile_results, args.runs, par_runs)
+        print(f"[bench] engine on -P {pool} -c {conc} ...", file=sys.stderr, flush=True)
+        results.append(bench_engine(pool, int(conc or 8), queue, args.runs, par_runs, workflows, raw))
+    ok = report(raw, results, compile_results, args.runs, par_runs)
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"engine": results, "compile": compile_results}, indent=2, default=str))
+        Path(args.json_out).write_text(json.dumps({"baseline": raw, "engine": results, "compile": compile_results}, indent=2, default=str))
     print()
     print("targets: " + ("all hold" if ok else "at least one missed (see above)"))
+    print("command: .venv/bin/python benchmarks/engine.py " + " ".join(sys.argv[1:] if argv is None else argv))
     return 0
 
 

@@ -6,8 +6,10 @@ message naming the variable, rather than running with a surprise.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -81,7 +83,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
@@ -93,6 +94,9 @@ INSTALLED_APPS = [
     "reversion",
     "channels",
     "django_celery_beat",
+    # Login lockout (issue 15): its admin lists attempts and lockouts; deleting one unlocks.
+    "axes",
+    "rest_framework_simplejwt.token_blacklist",
     "apps.accounts",
     "apps.workflows",
     "apps.sharing",
@@ -130,6 +134,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a lockout into the "too many attempts" answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "workflowsite.urls"
@@ -280,6 +286,8 @@ CELERY_TIMEZONE = "UTC"
 #
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username + address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -300,7 +308,8 @@ API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.APIKeyAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.accounts.authentication.TokenAuthentication",
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -312,9 +321,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Keyed on accounts.services.client_ip: X-Forwarded-For counts only from WB_TRUSTED_PROXIES.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "apps.accounts.throttling.AnonRateThrottle",
+        "apps.accounts.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "60/minute"),
@@ -322,11 +332,25 @@ REST_FRAMEWORK = {
         # POST /api/v1/auth/token, per client address: slows password guessing.
         "auth": env_str("API_THROTTLE_AUTH", "20/minute"),
     },
-    # Proxies in front of us that append X-Forwarded-For; 0 (default) means throttles key on
-    # REMOTE_ADDR only, so a client cannot dodge them by sending its own header.
-    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "apps.accounts.api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+# The role new users get (viewer, builder, operator, admin; empty for none): see apps/accounts/roles.py.
+WB_DEFAULT_ROLE = env_str("WB_DEFAULT_ROLE", "builder")
+if WB_DEFAULT_ROLE not in ("", "viewer", "builder", "operator", "admin"):
+    raise ImproperlyConfigured(f"WB_DEFAULT_ROLE must be viewer, builder, operator, admin or empty, not {WB_DEFAULT_ROLE!r}")
+# POST /api/v1/auth/token issues tokens stored hashed, valid this many days (rotate before then).
+WB_API_TOKEN_DAYS = env_int("WB_API_TOKEN_DAYS", 30)
+# JWT for integrations: short access tokens; each refresh token works once (rotation + blacklist).
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("WB_JWT_ACCESS_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("WB_JWT_REFRESH_DAYS", 7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "SIGNING_KEY": env_str("WB_JWT_SIGNING_KEY") or SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -346,6 +370,30 @@ SPECTACULAR_SETTINGS = {
 #
 # Security
 #
+
+# Proxies (addresses or CIDR ranges) whose X-Forwarded-For we believe: the client address is the
+# right-most X-Forwarded-For entry that is not one of them (accounts.services.client_ip). Empty:
+# the peer address only, whatever headers say. Used by throttles, the login lockout, the audit
+# log and the metrics allow-list. Run daphne without --proxy-headers (it trusts the left-most entry).
+WB_TRUSTED_PROXIES = env_list("WB_TRUSTED_PROXIES")
+for _proxy in WB_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"WB_TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR range") from None
+
+# Login lockout (django-axes) on /accounts/login/, /admin/login/ and POST /api/v1/auth/token:
+# after WB_LOGIN_FAILURE_LIMIT failures for one username from one address, that pair is refused
+# (429, "too many attempts") for WB_LOGIN_LOCKOUT_MINUTES; an operator unlocks it at once by
+# deleting its row under Axes > Access attempts in the admin, or with `manage.py axes_reset`.
+AXES_FAILURE_LIMIT = env_int("WB_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("WB_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.services.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
@@ -458,6 +506,8 @@ if WB_STEP_HEARTBEAT_GRACE < 4:
 # + the sweep; at 60 s the chaos runs took 63-65 s to finish, benchmarks/README.md). A step that was
 # merely queued longer runs once anyway (its claim is conditional), at the cost of a second message.
 WB_REDISPATCH_AFTER = env_int("WB_REDISPATCH_AFTER", 20)
+# The execution page warns (suggesting continue-as-new) once a run's history has this many events.
+WB_HISTORY_WARN_EVENTS = env_int("WB_HISTORY_WARN_EVENTS", 10000)
 # Finished executions older than this many days are purged (pinned ones are kept).
 WB_EXECUTION_RETENTION_DAYS = env_int("WB_EXECUTION_RETENTION_DAYS", 30)
 CELERY_BEAT_SCHEDULE["purge-old-executions"] = {"task": "apps.executions.retention.purge_old_executions", "schedule": 3600.0}
@@ -506,6 +556,14 @@ AI_API_KEY = env_str("AI_API_KEY")
 AI_TIMEOUT = env_int("AI_TIMEOUT", 60)
 # How many times interpret sends the validator's problems back to the model for a fix.
 AI_REPAIR_ATTEMPTS = env_int("AI_REPAIR_ATTEMPTS", 1)
+# Daily budgets (UTC days) of provider calls and tokens, per user and for everyone together;
+# 0 = no limit. AI budget rows in the admin override them (per user, or the total).
+AI_DAILY_REQUESTS_PER_USER = env_int("AI_DAILY_REQUESTS_PER_USER", 0)
+AI_DAILY_TOKENS_PER_USER = env_int("AI_DAILY_TOKENS_PER_USER", 0)
+AI_DAILY_REQUESTS_TOTAL = env_int("AI_DAILY_REQUESTS_TOTAL", 0)
+AI_DAILY_TOKENS_TOTAL = env_int("AI_DAILY_TOKENS_TOTAL", 0)
+# How long an answer is kept in the cache keyed by the normalised prompt; 0 turns it off.
+AI_CACHE_SECONDS = env_int("AI_CACHE_SECONDS", 86400)
 
 #
 # Metrics and operations
@@ -543,8 +601,36 @@ WB_WORKLIST_NOTIFY_BACKOFF = env_int("WB_WORKLIST_NOTIFY_BACKOFF", 2)
 WB_WORKLIST_NOTIFY_TIMEOUT = env_int("WB_WORKLIST_NOTIFY_TIMEOUT", 10)
 # Overdue work items expire within this many seconds even if their countdown message was lost.
 CELERY_BEAT_SCHEDULE["worklist-sweep"] = {"task": "worklist.sweep", "schedule": float(env_int("WB_WORKLIST_SWEEP_INTERVAL", 5))}
+# Inbound webhooks: X-Workflow-Timestamp must be within this many seconds of now, and each signed
+# delivery is accepted once (replays answer 409).
+WB_WEBHOOK_TOLERANCE_SECONDS = env_int("WB_WEBHOOK_TOLERANCE_SECONDS", 300)
 # Inbound webhooks (POST /api/v1/hooks/<token>): requests per endpoint.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["webhook"] = env_str("API_THROTTLE_WEBHOOK", "120/minute")
+
+#
+# Hostile input (docs/hostile-input.md): limits on what users' JSON and expressions may cost
+#
+
+# JSON request bodies (the API's parser): at most this many bytes; every document (definition,
+# run input, signal payload, request body) nests at most WB_JSON_MAX_DEPTH levels (bodies get
+# a few more for their envelope). "\u0000" and lone surrogates are refused everywhere.
+WB_JSON_MAX_BYTES = env_int("WB_JSON_MAX_BYTES", 10 * 1024 * 1024)
+WB_JSON_MAX_DEPTH = env_int("WB_JSON_MAX_DEPTH", 64)
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "apps.workflows.api.parsers.JSONParser",
+    "apps.workflows.api.parsers.FormParser",
+    "apps.workflows.api.parsers.MultiPartParser",
+]
+# `matches` runs RE2 (linear time): a pattern of at most this many characters, compiled within
+# this much memory (bytes), searched in a text of at most this many characters.
+WB_REGEX_MAX_LENGTH = env_int("WB_REGEX_MAX_LENGTH", 1000)
+WB_REGEX_MAX_MEMORY = env_int("WB_REGEX_MAX_MEMORY", 8 * 1024 * 1024)
+WB_REGEX_MAX_TEXT = env_int("WB_REGEX_MAX_TEXT", 1_000_000)
+# Templates ({{ … }}) and mapping functions (join, concat, replace) size a string before building
+# it: one string at most WB_EXPRESSION_MAX_TEXT characters, all the strings one evaluation builds
+# (a step's params, a mapping, a whole dry run) at most WB_EXPRESSION_BUDGET.
+WB_EXPRESSION_MAX_TEXT = env_int("WB_EXPRESSION_MAX_TEXT", 1_000_000)
+WB_EXPRESSION_BUDGET = env_int("WB_EXPRESSION_BUDGET", 10_000_000)
 
 #
 # Test overrides

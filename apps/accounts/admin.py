@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey as LibraryAPIKey
 
-from . import services
-from .models import APIKey, AuditLog
+from . import roles, services
+from .models import APIKey, APIToken, AuditLog
 
 # The library registers its own concrete key model, which we do not use: one "API keys" page only.
 if admin.site.is_registered(LibraryAPIKey):
@@ -51,6 +53,26 @@ class APIKeyAdmin(APIKeyModelAdmin):
         self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
 
 
+@admin.register(APIToken)
+class APITokenAdmin(admin.ModelAdmin):
+    """Tokens from POST /api/v1/auth/token: only a digest is stored, so nothing here can show one."""
+
+    list_display = ("prefix", "user", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at", "expires_at")
+    search_fields = ("prefix", "user__username")
+    list_select_related = ("user",)
+    readonly_fields = ("user", "prefix", "digest", "created_at", "expires_at", "last_used_at", "revoked_at")
+    actions = ["revoke_tokens"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[APIToken]) -> None:
+        revoked = sum(services.revoke_token(token, acting_user=request.user, request=request) for token in queryset.select_related("user"))
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(admin.ModelAdmin):
     """Append-only: operators read it; nobody adds, edits or deletes rows here."""
@@ -71,3 +93,53 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
         return False
+
+
+#
+# Users and roles
+#
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+def _role_action(role: str):
+    @admin.action(description=f"Give the selected users the {role} role", permissions=["change"])
+    def set_role(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+        for user in queryset:
+            roles.assign_role(user, role, acting_user=request.user)
+        modeladmin.message_user(request, f"{queryset.count()} user(s) now have the {role} role.", messages.SUCCESS)
+
+    set_role.__name__ = f"set_role_{role}"
+    return set_role
+
+
+@admin.register(User)
+class RoleAwareUserAdmin(UserAdmin):
+    """Django's user admin for the admin role: it manages users and their roles (actions), but
+    only a superuser may make or edit superusers or hand out single permissions, so the role
+    cannot raise itself above itself."""
+
+    list_display = (*UserAdmin.list_display, "role_names")
+    actions = [_role_action(role) for role in roles.ROLE_NAMES]
+
+    @admin.display(description="Roles")
+    def role_names(self, obj) -> str:
+        return ", ".join(roles.roles_of(obj)) or "—"
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ("is_superuser", "user_permissions")
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from . import services
 from .models import APIKey
 
 
@@ -35,3 +36,17 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    """`Authorization: Token <key>` with a token from `POST /api/v1/auth/token`: looked up by its
+    SHA-256 digest; expired and revoked tokens are refused."""
+
+    def authenticate_credentials(self, key: str):
+        token = services.find_token(key)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("The token's user is inactive.")
+        type(token).objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        return (token.user, token)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 
@@ -20,6 +21,34 @@ class APIKey(AbstractAPIKey):
         verbose_name_plural = "API keys"
 
 
+class APIToken(models.Model):
+    """A bearer token from `POST /api/v1/auth/token` (`Authorization: Token <key>`).
+
+    Only a SHA-256 digest of the key is stored (the key is 256 random bits, so a fast hash is
+    enough: nothing to brute-force); it expires, and it can be rotated or revoked. The prefix
+    (the part before the dot) names it in the admin and the audit log.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    prefix = models.CharField(max_length=16, db_index=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"token {self.prefix} of {self.user}"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
 class AuditLog(models.Model):
     """Security-relevant actions, append-only, for operators."""
 
@@ -32,6 +61,22 @@ class AuditLog(models.Model):
         SHARE_GRANTED = "share_granted", "Share granted"
         SHARE_REVOKED = "share_revoked", "Share revoked"
         PERMISSION_CHANGED = "permission_changed", "Permission changed"
+        LOGIN_LOCKED_OUT = "login_locked_out", "Login locked out"
+        TOKEN_ISSUED = "token_issued", "API token issued"
+        TOKEN_REVOKED = "token_revoked", "API token revoked"
+        CREDENTIAL_CREATED = "credential_created", "Credential created"
+        CREDENTIAL_CHANGED = "credential_changed", "Credential changed"
+        CREDENTIAL_DELETED = "credential_deleted", "Credential deleted"
+        WEBHOOK_CREATED = "webhook_created", "Webhook created"
+        WEBHOOK_CHANGED = "webhook_changed", "Webhook changed"
+        WEBHOOK_DELETED = "webhook_deleted", "Webhook deleted"
+        WEBHOOK_REFUSED = "webhook_refused", "Webhook delivery refused"
+        WORKFLOW_DELETED = "workflow_deleted", "Workflow deleted"
+        DEFINITION_EDITED = "definition_edited", "Definition edited"
+        EXECUTION_CANCELLED = "execution_cancelled", "Run cancelled"
+        WORKFLOWS_EXPORTED = "workflows_exported", "Workflows exported"
+        WORKFLOWS_IMPORTED = "workflows_imported", "Workflows imported"
+        TEMPLATE_PUBLISHED = "template_published", "Template published"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -5,27 +5,66 @@ Views, API endpoints, admin actions and signal handlers are thin callers.
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import ipaddress
+import secrets
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
-from .models import APIKey, AuditLog
+from .models import APIKey, APIToken, AuditLog
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The peer address of `request` (None without a request).
+    """The address of the client that sent `request` (None without a request).
 
-    REMOTE_ADDR only: behind a proxy, the proxy sets it (uvicorn's --proxy-headers);
-    trusting X-Forwarded-For here would let clients write any address into the log.
+    The peer (REMOTE_ADDR) unless it is one of WB_TRUSTED_PROXIES: then X-Forwarded-For is read
+    from the right, skipping trusted proxies, and the first address that is not one is the client
+    (the right-most untrusted hop). Entries left of it were written by the client and prove
+    nothing, so a client cannot choose the address that throttles, the login lockout, the audit
+    log and the metrics allow-list see. One helper for all of them.
     """
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    meta = getattr(request, "META", {})
+    peer = _parse_ip(meta.get("REMOTE_ADDR", ""))
+    if peer is None:
+        return None
+    if not _is_trusted_proxy(peer):
+        return str(peer)
+    hops = [h for h in (_parse_ip(part) for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")) if h is not None]
+    for hop in reversed(hops):
+        if not _is_trusted_proxy(hop):
+            return str(hop)
+    return str(hops[0]) if hops else str(peer)
+
+
+def _parse_ip(raw: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    raw = raw.strip()
+    if raw.startswith("[") and "]" in raw:  # [v6]:port
+        raw = raw[1 : raw.index("]")]
+    elif raw.count(":") == 1:  # v4:port
+        raw = raw.split(":")[0]
+    try:
+        return ipaddress.ip_address(raw)
+    except ValueError:
+        return None
+
+
+def _is_trusted_proxy(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return any(address in network for network in trusted_proxy_networks())
+
+
+def trusted_proxy_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """WB_TRUSTED_PROXIES as networks (a bare address is a /32 or /128); checked at start-up."""
+    return [ipaddress.ip_network(entry, strict=False) for entry in settings.WB_TRUSTED_PROXIES]
 
 
 def record_audit(
@@ -103,3 +142,49 @@ def revoke_api_key(api_key: APIKey, *, acting_user: AbstractBaseUser, request: H
         detail={"name": locked.name, "key_owner": locked.user.get_username()},
     )
     return True
+
+
+#
+# API tokens (hashed, expiring, rotatable)
+#
+
+
+def token_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def issue_token(user: AbstractBaseUser, *, request: HttpRequest | None = None, via: str = "password") -> tuple[APIToken, str]:
+    """A new token for `user`, valid for WB_API_TOKEN_DAYS; return the row and the plain key
+    (shown once, never stored). Records a `token_issued` audit row."""
+    prefix = secrets.token_hex(4)
+    key = f"{prefix}.{secrets.token_urlsafe(32)}"
+    token = APIToken.objects.create(
+        user=user, prefix=prefix, digest=token_digest(key),
+        expires_at=timezone.now() + timedelta(days=settings.WB_API_TOKEN_DAYS),
+    )
+    record_audit(AuditLog.Action.TOKEN_ISSUED, actor=user, request=request, target=f"token {prefix}", detail={"via": via, "expires_at": token.expires_at.isoformat()})
+    return token, key
+
+
+def find_token(key: str) -> APIToken | None:
+    """The usable token with this key, or None (unknown, expired or revoked)."""
+    token = APIToken.objects.select_related("user").filter(digest=token_digest(key)).first()
+    return token if token is not None and token.is_usable else None
+
+
+@transaction.atomic
+def revoke_token(token: APIToken, *, acting_user: AbstractBaseUser, request: HttpRequest | None = None, reason: str = "revoked") -> bool:
+    """Revoke `token` for good (row lock: one audit row however often); False when it already was."""
+    updated = APIToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if updated:
+        record_audit(AuditLog.Action.TOKEN_REVOKED, actor=acting_user, request=request, target=f"token {token.prefix}", detail={"reason": reason, "token_owner": token.user.get_username()})
+    return bool(updated)
+
+
+@transaction.atomic
+def rotate_token(token: APIToken, *, request: HttpRequest | None = None) -> tuple[APIToken, str]:
+    """Replace `token` by a new one for the same user; the old one stops working at once."""
+    revoke_token(token, acting_user=token.user, request=request, reason="rotated")
+    return issue_token(token.user, request=request, via="rotation")
+

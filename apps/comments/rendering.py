@@ -15,7 +15,7 @@ CODE = re.compile(r"`([^`\n]+)`")
 BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
 ITALIC = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])")
 # On escaped text: the URL cannot hold a quote or angle bracket (they are entities by now).
-LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s()]+)\)")
+LINK = re.compile(r"\[([^\[\]\n]+)\]\((https?://[^\s()]+)\)")
 
 
 def mentioned_usernames(body: str) -> list[str]:

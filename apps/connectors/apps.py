@@ -15,8 +15,20 @@ class ConnectorsConfig(AppConfig):
     verbose_name = "Connectors"
 
     def ready(self) -> None:
+        from apps.executions.engine import hooks
+
         # Registers http.request, notify.*, map and ai.complete.
         from . import activities  # noqa: F401
+        from .mapping import apply
+
+        hooks.register("map_output", apply)
+
+        # Saving a definition that names a credential needs the right to use that credential.
+        from apps.workflows.services import register_definition_check
+
+        from .services import check_credential_references
+
+        register_definition_check(check_credential_references)
 
         # Operators may name in-house activity modules that are not packaged with an
         # entry point; importing one registers its activities (see docs/integrations.md).

@@ -17,7 +17,8 @@ from apps.workflows.definition import expressions, schema
 from apps.workflows.definition.registry import all_activities
 from apps.workflows.definition.validator import REFERENCE_ROOTS, Problem, validate
 
-from . import llm, mapping
+from . import ai_usage, llm, mapping
+from .choices import AIPurpose
 
 
 def capabilities() -> dict:
@@ -100,8 +101,10 @@ def _read_answer(content: str) -> tuple[Any, str, float | None, list[Problem]]:
     return definition, explanation, confidence, validate(definition)
 
 
-def interpret(request: str, *, base: dict | None = None) -> Interpretation:
-    """Ask the provider for a definition; raises llm.NotConfigured / llm.ProviderError.
+def interpret(request: str, *, base: dict | None = None, user: Any = None) -> Interpretation:
+    """Ask the provider for a definition, spending `user`'s AI budget on every round.
+
+    Raises llm.NotConfigured / llm.ProviderError / ai_usage.BudgetExceeded.
 
     The result's `problems` is empty only when the definition passed the validator.
     """
@@ -110,7 +113,7 @@ def interpret(request: str, *, base: dict | None = None) -> Interpretation:
     attempt = 0
     while True:
         attempt += 1
-        answer = llm.chat(messages, temperature=0)
+        answer = ai_usage.complete(messages, user=user, purpose=AIPurpose.INTERPRET, temperature=0)
         definition, explanation, confidence, problems = _read_answer(answer["content"])
         result = Interpretation(definition, explanation, confidence, answer["model"], attempt, problems)
         if result.valid or attempt > repairs:

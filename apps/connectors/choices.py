@@ -19,3 +19,15 @@ class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
+
+
+class AIPurpose(models.TextChoices):
+    INTERPRET = "interpret", "Interpret (plain language to a definition)"
+    COMPLETE = "ai.complete", "ai.complete step"
+
+
+class AIUsageStatus(models.TextChoices):
+    PENDING = "pending", "In flight"
+    OK = "ok", "Answered"
+    CACHED = "cached", "Answered from the cache"
+    ERROR = "error", "Provider failed"

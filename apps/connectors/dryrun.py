@@ -308,8 +308,13 @@ class DryRun:
 
 
 def dry_run(plan: Plan, input: dict, *, mocks: dict | None = None, recorded: dict | None = None) -> dict:
-    """Run `plan` on `input` as described in the module docstring; return the trace and result."""
-    return DryRun(plan, input, mocks=mocks, recorded=recorded).run()
+    """Run `plan` on `input` as described in the module docstring; return the trace and result.
+
+    It runs in the web process, so all its templates and mappings share one text budget
+    (WB_EXPRESSION_BUDGET): a loop of string-building steps fails its step instead of
+    filling the server's memory."""
+    with expressions.text_budget():
+        return DryRun(plan, input, mocks=mocks, recorded=recorded).run()
 
 
 def recorded_outputs(workflow) -> dict:

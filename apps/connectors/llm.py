@@ -7,12 +7,12 @@ through the outbound-address guard (a local model server is a normal setup).
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 import httpx
 from django.conf import settings
+
+from apps.workflows import jsontext
 
 
 class NotConfigured(Exception):
@@ -65,21 +65,22 @@ def chat(messages: list[dict], *, model: str | None = None, temperature: float |
     return {"content": content, "model": data.get("model", body["model"]), "usage": data.get("usage"), "finish_reason": choice.get("finish_reason")}
 
 
-FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
-
-
 def parse_json(text: str) -> Any:
     """Parse a model's JSON answer, tolerating a ```json fence or prose around one object."""
-    match = FENCE.match(text)
-    if match:
-        text = match.group(1)
+    # Sliced rather than matched: the regex form (lazy .*? next to \s*) backtracked quadratically.
+    fenced = text.strip()
+    if len(fenced) >= 6 and fenced.startswith("```") and fenced.endswith("```"):
+        text = fenced[3:-3].strip()
+        if text.startswith("json"):
+            text = text[4:]
+    # jsontext: an answer nested too deeply or holding "\u0000" is "not JSON" too, not a 500.
     try:
-        return json.loads(text)
+        return jsontext.loads(text)
     except ValueError:
         start, end = text.find("{"), text.rfind("}")
         if 0 <= start < end:
             try:
-                return json.loads(text[start : end + 1])
+                return jsontext.loads(text[start : end + 1])
             except ValueError:
                 pass
     raise ValueError("the model's answer is not JSON")

@@ -13,6 +13,11 @@ Functions (see FUNCTIONS and docs/connectors.md): string upper, lower, trim, rep
 split, join, concat; number round, sum, avg, min, max, to_number; date now, format_date,
 parse_date, add_days; list first, last, length, unique, sort, filter; object keys,
 values, merge, pick, get.
+
+Mappings are written by users and run in workers and in the web process (dry runs), so
+`replace`, `join` and `concat` size their result before building it: one string is at most
+WB_EXPRESSION_MAX_TEXT characters and all the strings one `apply` builds at most
+WB_EXPRESSION_BUDGET (MappingError otherwise).
 """
 
 from __future__ import annotations
@@ -23,14 +28,20 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
 from apps.workflows.definition import jsonpath
+from apps.workflows.definition.expressions import current_budget, text_budget
 
 MAX_DEPTH = 32
-MAX_TEXT = 1_000_000
 MAX_ITEMS = 100_000
 
 
 class MappingError(ValueError):
     """A mapping could not be evaluated; the message names the expression."""
+
+
+def _spend(size: int, fn: str) -> None:
+    """Charge a string of `size` characters that `fn` is about to build (MappingError if it
+    does not fit the evaluation's text budget); called before the string exists."""
+    current_budget().spend(size, "the result", MappingError)
 
 
 #
@@ -141,25 +152,30 @@ def _max(values: Any) -> Any:
 
 
 def _replace(text: Any, old: Any, new: Any) -> str:
-    result = _text(text).replace(_text(old), _text(new))
-    if len(result) > MAX_TEXT:
-        raise MappingError("replace: the result is too long")
-    return result
+    text, old, new = _text(text), _text(old), _text(new)
+    # str.count("") is len + 1, which is also how many times replace("") inserts `new`.
+    _spend(len(text) + text.count(old) * (len(new) - len(old)), "replace")
+    return text.replace(old, new)
 
 
 def _split(text: Any, sep: Any = None) -> list[str]:
     sep_text = None if sep in (None, "") else _text(sep)
-    return _text(text).split(sep_text)[:MAX_ITEMS]
+    return _text(text).split(sep_text, MAX_ITEMS)[:MAX_ITEMS]  # never more pieces than are kept
 
 
 def _join(values: Any, sep: Any = ",") -> str:
-    return _text(sep).join(_text(v) for v in _list(values, "join"))
+    values, sep = _list(values, "join"), _text(sep)
+    texts = [_text(v) for v in values]  # each at most the size of data that exists already
+    _spend(sum(map(len, texts)) + len(sep) * max(0, len(texts) - 1), "join")
+    return sep.join(texts)
 
 
 def _concat(*parts: Any) -> Any:
     if parts and all(isinstance(p, list) for p in parts):
         return [item for p in parts for item in p][:MAX_ITEMS]
-    return "".join(_text(p) for p in parts)
+    texts = [_text(p) for p in parts]
+    _spend(sum(map(len, texts)), "concat")
+    return "".join(texts)
 
 
 def _to_number(value: Any, default: Any = jsonpath.MISSING) -> Any:
@@ -343,7 +359,15 @@ def function_catalogue() -> list[dict]:
 
 
 def evaluate(expr: Any, source: Any, _depth: int = 0) -> Any:
-    """Evaluate one mapping expression against `source` (see the module docstring)."""
+    """Evaluate one mapping expression against `source` (see the module docstring); raises
+    MappingError and nothing else, whatever the expression and the source."""
+    if _depth == 0:
+        with text_budget():
+            return _evaluate(expr, source, 0)
+    return _evaluate(expr, source, _depth)
+
+
+def _evaluate(expr: Any, source: Any, _depth: int) -> Any:
     if _depth > MAX_DEPTH:
         raise MappingError(f"expressions nest deeper than {MAX_DEPTH} levels")
     if isinstance(expr, str):
@@ -356,7 +380,7 @@ def evaluate(expr: Any, source: Any, _depth: int = 0) -> Any:
             if extra:
                 raise MappingError(f"a function call has only fn and args, not {', '.join(sorted(extra))}")
             name = expr["fn"]
-            if name not in FUNCTIONS:
+            if not isinstance(name, str) or name not in FUNCTIONS:
                 raise MappingError(f"unknown function {name!r}; known: {', '.join(FUNCTIONS)}")
             args = expr.get("args", [])
             if not isinstance(args, list):
@@ -369,6 +393,8 @@ def evaluate(expr: Any, source: Any, _depth: int = 0) -> Any:
                 raise MappingError(f"{name}: {exc}") from None
             except TypeError as exc:
                 raise MappingError(f"{name}: wrong arguments ({FUNCTIONS[name][1]}): {exc}") from None
+            except (ValueError, ArithmeticError, OSError) as exc:  # e.g. round(1, 1e300), a date out of range
+                raise MappingError(f"{name}: {exc}") from None
             if isinstance(result, float) and not math.isfinite(result):
                 raise MappingError(f"{name}: the result is not a finite number")
             return result
@@ -386,13 +412,14 @@ def evaluate(expr: Any, source: Any, _depth: int = 0) -> Any:
 
 
 def apply(mapping: dict, source: Any) -> dict:
-    """Evaluate every `name: expression` of `mapping`; errors name the entry."""
+    """Evaluate every `name: expression` of `mapping` within one text budget; errors name the entry."""
     out: dict[str, Any] = {}
-    for name, expr in mapping.items():
-        try:
-            out[name] = evaluate(expr, source)
-        except MappingError as exc:
-            raise MappingError(f"'{name}': {exc}") from None
+    with text_budget():
+        for name, expr in mapping.items():
+            try:
+                out[name] = evaluate(expr, source)
+            except MappingError as exc:
+                raise MappingError(f"'{name}': {exc}") from None
     return out
 
 

@@ -7,11 +7,12 @@ from django.urls import path
 from django.urls import reverse
 from django.utils.html import format_html
 
+from apps.accounts.services import record_audit
 from apps.workflows import jsontext
 
 from .choices import FINISHED_EXECUTION
 from .engine import orchestrator
-from .models import Execution, ExecutionEvent, StepRun, Timer
+from .models import DynamicItem, Execution, ExecutionEvent, StepRun, Timer
 
 
 class SignalForm(forms.Form):
@@ -157,7 +158,11 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected runs")
     def cancel_selected(self, request, queryset):
-        cancelled = sum(1 for execution in queryset if orchestrator.cancel_execution(execution, acting_user=request.user, reason="cancelled by an operator"))
+        cancelled = 0
+        for execution in queryset:
+            if orchestrator.cancel_execution(execution, acting_user=request.user, reason="cancelled by an operator"):
+                cancelled += 1
+                record_audit("execution_cancelled", actor=request.user, request=request, target=f"execution {execution.pk}", detail={"workflow": execution.workflow_id, "via": "admin"})
         skipped = queryset.count() - cancelled
         self.message_user(request, f"Cancelled {cancelled} run(s)" + (f"; {skipped} had already finished." if skipped else "."), messages.SUCCESS)
 
@@ -217,3 +222,21 @@ class TimerAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # the engine creates timers
+
+
+@admin.register(DynamicItem)
+class DynamicItemAdmin(admin.ModelAdmin):
+    """The items of dynamic nodes, one row each: what ran, what waits and on how many."""
+
+    list_display = ["item_id", "step", "status", "waiting", "attempts", "started_at", "finished_at"]
+    list_filter = ["status", "kept"]
+    search_fields = ["=step__execution__id", "item_id"]
+    list_select_related = ["step"]
+    readonly_fields = [f.name for f in DynamicItem._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False  # the engine creates them
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -35,6 +35,8 @@ class Execution(models.Model):
     correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
     # Signals that arrived before a signal_wait asked for them (oldest first).
     pending_signals = models.JSONField(default=list, blank=True)
+    workflow_version = models.PositiveIntegerField(null=True, blank=True, help_text="The version of the workflow this run runs (numbered as in its history); set for child runs.")
+    queue = models.CharField(max_length=100, blank=True, help_text="The Celery queue this run's steps go to (empty: the default queue).")
 
     class Meta:
         ordering = ["-created_at"]
@@ -163,3 +165,40 @@ class Timer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.fire_at:%H:%M:%S} for execution {self.execution_id}"
+
+
+class DynamicItem(models.Model):
+    """One item of a dynamic node's run: its status, result and timings, and how many of its
+    dependencies are still open. A completion writes this row (and decrements its dependents'
+    counters), never the whole node's bookkeeping."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        BLOCKED = "blocked", "Blocked"
+        CANCELLED = "cancelled", "Cancelled"
+
+    step = models.ForeignKey(StepRun, on_delete=models.CASCADE, related_name="dynamic_items", help_text="The dynamic node's step run.")
+    index = models.PositiveIntegerField(help_text="Position in the node's item list (its scope is node[index]/).")
+    item_id = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # Dependencies not completed yet: the item is ready when it is queued and this is 0.
+    waiting = models.PositiveIntegerField(default=0)
+    priority = models.FloatField(default=0.0, help_text="Longest remaining path: ready items with more behind them start first.")
+    dependents = models.JSONField(default=list, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    kept = models.BooleanField(default=False, help_text="Completed in the run this one retries; its result was kept.")
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["step", "index"]
+        constraints = [models.UniqueConstraint(fields=["step", "index"], name="dynamic_item_index_unique")]
+        indexes = [models.Index(name="dynamic_item_ready", fields=["step", "status", "waiting"])]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} ({self.status})"

@@ -23,7 +23,9 @@ def _t(value: str | None) -> datetime | None:
 
 
 def dynamic_state(step: StepRun, now: datetime | None = None) -> dict[str, Any]:
-    state = step.state or {}
+    from .engine.nodes.dynamic import snapshot
+
+    state = snapshot(step)
     now = now or timezone.now()
     end = step.finished_at or now
     ids: list[str] = state.get("ids", [])

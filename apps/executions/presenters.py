@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from statistics import median
@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.workflows.layout import compute_layout, render_svg
+from apps.workflows.layout import EdgeRoute, Layout, compute_layout, render_svg
 
 from .choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from .engine.redaction import redact
@@ -110,11 +110,41 @@ def _graph_edges(nodes: list, edges: list, out_nodes: list[dict], out_edges: lis
 
 @lru_cache(maxsize=256)
 def _layout_for(text: str):
+    """The layered layout of a definition; nodes the canvas placed (a `ui` with x and y) are drawn
+    where the builder put them, so the workflow and execution pages look like the canvas."""
     definition = json.loads(text)
     nodes: list[dict] = []
     edges: list[dict] = []
     _graph_edges(definition.get("nodes", []), definition.get("edges", []), nodes, edges)
-    return compute_layout(nodes, edges)
+    layout = compute_layout(nodes, edges)
+    placed = {}
+    for node, _parent, _where in iter_nodes(definition.get("nodes", [])):
+        ui = node.get("ui")
+        if isinstance(ui, dict) and all(isinstance(ui.get(k), (int, float)) and not isinstance(ui.get(k), bool) for k in ("x", "y")):
+            placed.setdefault(str(node.get("id")), (float(ui["x"]), float(ui["y"])))
+    return _placed(layout, placed) if placed else layout
+
+
+def _placed(layout: Layout, placed: dict[str, tuple[float, float]], margin: float = 24.0) -> Layout:
+    """`layout` with the boxes in `placed` moved there, edges drawn straight between the ports."""
+    boxes = [replace(b, x=placed[b.id][0], y=placed[b.id][1]) if b.id in placed else b for b in layout.nodes]
+    if not boxes:
+        return layout
+    dx = margin - min(b.x for b in boxes)
+    dy = margin - min(b.y for b in boxes)
+    boxes = [replace(b, x=round(b.x + dx, 1), y=round(b.y + dy, 1)) for b in boxes]
+    by_id = {b.id: b for b in boxes}
+    routes = []
+    for edge in layout.edges:
+        a, b = by_id.get(edge.source), by_id.get(edge.target)
+        if a is None or b is None:
+            continue
+        start, end = (a.center_x, a.bottom), (b.center_x, b.y)
+        middle = (round((start[0] + end[0]) / 2, 1), round((start[1] + end[1]) / 2, 1))
+        routes.append(EdgeRoute(source=edge.source, target=edge.target, points=[start, end], label=edge.label, back=False, label_at=middle))
+    width = max(b.right for b in boxes) + margin
+    height = max(b.bottom for b in boxes) + margin
+    return Layout(nodes=boxes, edges=routes, width=width, height=height, _by_id=by_id)
 
 
 _STYLE_ELEMENT = re.compile(r"<style>.*?</style>", re.S)
@@ -538,10 +568,14 @@ class DynamicPanel:
 def dynamic_panels(steps: list[StepRun], events: list[ExecutionEvent] | None = None) -> list[DynamicPanel]:
     from .depgraph import DependencyGraph, GraphError
 
+    from .engine.nodes.dynamic import snapshot
+
     panels = []
     for step in steps:
-        state = step.state or {}
-        if step.node_type != "dynamic" or "status" not in state:
+        if step.node_type != "dynamic":
+            continue
+        state = snapshot(step)
+        if "status" not in state:
             continue
         status: dict[str, str] = state.get("status", {})
         deps: dict[str, list[str]] = state.get("deps", {})
@@ -630,3 +664,154 @@ def continue_chain(execution: Execution) -> list[Execution]:
     ids = [e.pk for e in chain_of(execution)]
     by_id = Execution.objects.in_bulk(ids)
     return [by_id[i] for i in ids if i in by_id]
+
+
+#
+# A dynamic node's dependency graph (the live page's drawing and GET …/dynamic/<node_id>)
+#
+
+DYNAMIC_ITEM_STATUSES = ("queued", "ready", "running", "completed", "failed", "blocked", "cancelled")
+
+
+def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | None = None, critical: bool = True) -> dict | None:
+    """Everything known about the items of dynamic node `node_id` in `execution`, as plain JSON data:
+    ``{"node", "step", "status", "max_concurrent", "in_flight", "counts", "critical_path", "items": [
+    {"id", "index", "status", "depends_on", "started_at", "finished_at", "duration_s", "attempts",
+    "error", "step", "child_execution"}]}``. Item status is one of DYNAMIC_ITEM_STATUSES ("ready" is a
+    queued item whose dependencies are all completed). None when the definition has no dynamic node
+    `node_id`; before the node starts, ``status`` is "not_started" and there are no items.
+
+    This is the one place the UI and the API read the dynamic node's bookkeeping (the dynamic
+    StepRun's `state` and its DynamicItem rows, through engine/nodes/dynamic.snapshot). `critical=False` skips the critical path (live
+    updates do not redraw it).
+    """
+    from django.utils.dateparse import parse_datetime
+
+    from .depgraph import DependencyGraph, GraphError
+    from .engine.nodes.dynamic import snapshot
+
+    node = find_node(execution.definition or {}, node_id)
+    if node is None or node.get("type") != "dynamic":
+        return None
+    steps = execution_steps(execution) if steps is None else steps
+    candidates = [s for s in steps if s.node_id == node_id and s.node_type == "dynamic" and isinstance(s.state, dict) and "ids" in s.state]
+    out: dict[str, Any] = {"node": node_id, "step": None, "status": "not_started", "max_concurrent": node.get("max_concurrent"), "in_flight": 0, "counts": {}, "critical_path": {"items": [], "seconds": 0.0}, "items": []}
+    if not candidates:
+        return out
+    # The top-level activation first (a dynamic node inside a loop has one per iteration: the latest).
+    step = min(candidates, key=lambda s: (len(s.scope), -s.pk))
+    state = snapshot(step)  # the node's static state and one row per item
+    ids: list[str] = [str(i) for i in state.get("ids", [])]
+    status: dict[str, str] = state.get("status", {})
+    deps: dict[str, list[str]] = state.get("deps", {})
+    started, finished = state.get("started", {}), state.get("finished", {})
+    errors, attempts = state.get("errors", {}), state.get("attempts", {})
+    prefix = f"{step.scope}{node_id}["
+    item_steps: dict[int, StepRun] = {}
+    for s in steps:
+        if s.scope.startswith(prefix) and s.scope.endswith("]/") and "/" not in s.scope[len(prefix):-1]:
+            index = s.scope[len(prefix):-2]
+            if index.isdigit() and (int(index) not in item_steps or s.pk > item_steps[int(index)].pk):
+                item_steps[int(index)] = s
+    # Only items that run a child workflow have child runs to look up.
+    children = dict(Execution.objects.filter(parent_step_id__in=[s.pk for s in item_steps.values()]).values_list("parent_step_id", "pk")) if item_steps and node.get("workflow") else {}
+    measured: dict[str, float] = {}
+    items = []
+    for index, item_id in enumerate(ids):
+        item_status = status.get(item_id, "queued")
+        if item_status == "queued" and all(status.get(d) == "completed" for d in deps.get(item_id, [])):
+            item_status = "ready"
+        duration = None
+        if started.get(item_id) and finished.get(item_id):
+            begin, end = parse_datetime(started[item_id]), parse_datetime(finished[item_id])
+            if begin and end:
+                duration = round((end - begin).total_seconds(), 3)
+                measured[item_id] = duration
+        item_step = item_steps.get(index)
+        items.append(
+            {
+                "id": item_id,
+                "index": index,
+                "status": item_status,
+                "depends_on": list(deps.get(item_id, [])),
+                "started_at": started.get(item_id),
+                "finished_at": finished.get(item_id),
+                "duration_s": duration,
+                "attempts": attempts.get(item_id, 0),
+                "error": redact(errors[item_id]) if item_id in errors else None,
+                "step": item_step.pk if item_step else None,
+                "child_execution": children.get(item_step.pk) if item_step else None,
+            }
+        )
+    try:
+        if not critical:
+            raise GraphError("not asked for")
+        graph = DependencyGraph()
+        durations = state.get("durations") or {}
+        for item_id in ids:
+            graph.add_node(item_id)
+        for item_id in ids:
+            for dep in deps.get(item_id, []):
+                graph.add_edge(dep, item_id)
+        # Measured where an item ran; else its expected duration, else the typical measured one;
+        # blocked and cancelled items will not run and weigh nothing.
+        typical = median(measured.values()) if measured else 1.0
+        weights = {
+            i: measured[i] if i in measured else 0.0 if status.get(i) in ("blocked", "cancelled") else float(durations.get(i) or typical)
+            for i in ids
+        }
+        path, length = graph.critical_path(default_duration=typical, durations=weights)
+    except (GraphError, KeyError, ValueError):
+        path, length = [], 0.0
+    out.update(
+        step=step.pk,
+        status=step.status,
+        max_concurrent=int(state.get("max_concurrent", 0) or 0),
+        in_flight=len(state.get("in_flight", [])),
+        counts=dict(Counter(i["status"] for i in items)),
+        critical_path={"items": path, "seconds": round(length, 3)},
+        items=items,
+    )
+    return out
+
+
+def dynamic_node_ids(definition: dict) -> list[str]:
+    return [str(n.get("id")) for n, _p, _w in iter_nodes((definition or {}).get("nodes", [])) if n.get("type") == "dynamic" and n.get("id")]
+
+
+def dynamic_changes(execution: Execution, graphs: list[dict], after: int, upto: int) -> dict[str, dict[str, str]]:
+    """node id -> {item id: status} for the items whose status may have changed in events
+    (after, upto]: the items that started or finished, the dependents of finished ones (now ready,
+    blocked or cancelled) and, after a failure or the node's end, every blocked or cancelled item."""
+    if not graphs:
+        return {}
+    events = ExecutionEvent.objects.filter(execution=execution, seq__gt=after, seq__lte=upto, node_id__in=[g["node"] for g in graphs]).only("type", "node_id", "payload")
+    touched: dict[str, set[str]] = {}
+    sweep: set[str] = set()
+    for event in events:
+        payload = event.payload or {}
+        if event.type in ("item_started", "item_finished") and payload.get("item") is not None:
+            touched.setdefault(event.node_id, set()).add(str(payload["item"]))
+            if payload.get("status") in ("failed", "cancelled"):
+                sweep.add(event.node_id)
+        elif event.type in ("dynamic_started", "items_blocked", "step_completed", "step_failed", "step_cancelled"):
+            sweep.add(event.node_id)
+    out: dict[str, dict[str, str]] = {}
+    for graph in graphs:
+        names = touched.get(graph["node"], set())
+        if not names and graph["node"] not in sweep:
+            continue
+        dependents: dict[str, list[str]] = {}
+        for item in graph["items"]:
+            for dep in item["depends_on"]:
+                dependents.setdefault(dep, []).append(item["id"])
+        wanted = set(names)
+        for name in names:
+            wanted.update(dependents.get(name, []))
+        by_id = {i["id"]: i for i in graph["items"]}
+        changes = {i: by_id[i]["status"] for i in wanted if i in by_id}
+        if graph["node"] in sweep:
+            changes.update({i["id"]: i["status"] for i in graph["items"] if i["status"] in ("blocked", "cancelled", "failed")})
+        if changes:
+            out[graph["node"]] = changes
+    return out

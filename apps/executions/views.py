@@ -9,26 +9,29 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.safestring import mark_safe
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.sharing.services import has_workflow_perm, visible_workflows
+from apps.accounts.services import record_audit
+from apps.sharing.services import visible_workflows
 from apps.workflows import jsontext
 from apps.workflows.definition.validator import DefinitionError
 from apps.workflows.forms import RetryWithChangesForm
 from apps.workflows.suggestions import suggest
 from apps.workflows.views import _redirect, base_template, is_htmx_partial, search_text
 
-from . import presenters
-from .access import access_execution, visible_executions
+from . import depgraph_drawing, presenters
+from .access import access_execution, may_act_on, visible_executions
 from .choices import ExecutionStatus, Trigger
 from .engine.redaction import redact
 from .models import Execution, ExecutionEvent, StepRun
@@ -110,7 +113,7 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
     else:
         timeline = list(events.order_by("-seq")[:TIMELINE_LIMIT])[::-1]
         last_seq = seen
-    can_change = has_workflow_perm(user, execution.workflow, "change")
+    can_change = may_act_on(user, execution)
     context = {
         "execution": execution,
         "panel": presenters.status_panel(execution, steps),
@@ -122,6 +125,7 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
         "can_change": can_change,
         "failed_step": failed,
         "output_pretty": presenters.pretty(redact(execution.output)),
+        "history_warn_at": settings.WB_HISTORY_WARN_EVENTS,
     }
     if failed is not None or execution.status == ExecutionStatus.FAILED:
         context["overlay"] = error_overlay(execution, failed)
@@ -134,12 +138,60 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
         context["can_retry_failed_items"] = execution.is_finished and any(
             c[0] in ("failed", "blocked", "cancelled") and c[1] for d in context["dynamic"] for c in d.counts
         )
+    dynamic_nodes = presenters.dynamic_node_ids(execution.definition)
+    if dynamic_nodes:
+        graphs = [g for g in (presenters.dynamic_graph(execution, n, steps=steps, critical=after is None) for n in dynamic_nodes) if g is not None]
+        if after is None:
+            context["dependency_graphs"] = [dependency_graph_context(execution, g) for g in graphs]
+        else:
+            # Only the items that changed: static/js/depgraph.js recolours them in place.
+            changes = presenters.dynamic_changes(execution, graphs, after, last_seq)
+            context["dynamic_changes"] = json.dumps(changes) if changes else ""
     context["signals"] = presenters.declared_signals(execution)
     context["chain"] = presenters.continue_chain(execution)
     # Iterations across the chain: only a long-running (continue-as-new) loop has a chain to speak of.
     long_running = {n.get("id") for n in (execution.definition or {}).get("nodes", []) if isinstance(n, dict) and n.get("type") == "loop" and n.get("long_running")}
     context["iterations"] = max(((s.state or {}).get("iterations", 0) for s in steps if s.node_id in long_running and s.scope == ""), default=None)
     return context
+
+
+def dependency_graph_context(execution: Execution, graph: dict) -> dict:
+    """What templates/executions/partials/dependency_graph.html draws for one dynamic node."""
+    item_url = reverse("executions:dynamic-item", args=[execution.pk, graph["node"], "ITEM"]).replace("ITEM", "{}")
+    svg = depgraph_drawing.render_svg(graph, title=f"Dependency graph of {graph['node']}", link_for_item=item_url)
+    counts = [(s, graph["counts"].get(s, 0)) for s in presenters.DYNAMIC_ITEM_STATUSES]
+    return {"graph": graph, "svg": mark_safe(svg), "counts": counts, "total": len(graph["items"])}  # noqa: S308 - render_svg escapes all text
+
+
+@require_GET
+@login_required
+def execution_dynamic(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
+    """One dynamic node's dependency graph as a fragment (the live page re-fetches it when items
+    appear that it has not drawn yet)."""
+    execution = access_execution(request.user, pk)
+    graph = presenters.dynamic_graph(execution, node_id)
+    if graph is None:
+        raise Http404("No such dynamic node.")
+    return render(request, "executions/partials/dependency_graph.html", {"execution": execution, "d": dependency_graph_context(execution, graph)})
+
+
+@require_GET
+@login_required
+def execution_dynamic_item(request: HttpRequest, pk: int, node_id: str, item_id: str) -> HttpResponse:
+    """Where a click on a dependency-graph item leads: its child run, else its step and logs (as
+    the log viewer shows them), else a note that it has not started."""
+    execution = access_execution(request.user, pk)
+    graph = presenters.dynamic_graph(execution, node_id)
+    item = next((i for i in (graph or {}).get("items", []) if i["id"] == item_id), None)
+    if item is None:
+        raise Http404("No such item.")
+    if item["child_execution"]:
+        return _redirect(request, reverse("executions:detail", args=[item["child_execution"]]))
+    if item["step"]:
+        return step_detail(request, execution.pk, item["step"])
+    return HttpResponse(
+        render_to_string("executions/partials/item_not_started.html", {"item": item, "node": node_id}, request=request)
+    )
 
 
 def error_overlay(execution: Execution, failed: StepRun | None) -> dict:
@@ -228,6 +280,7 @@ def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
     execution = access_execution(request.user, pk, "change")
     if cancel_execution(execution, acting_user=request.user):
+        record_audit("execution_cancelled", actor=request.user, request=request, target=f"execution {execution.pk}", detail={"workflow": execution.workflow_id, "via": "ui"})
         messages.success(request, f"Execution {execution.pk} cancelled.")
     else:
         messages.info(request, f"Execution {execution.pk} had already finished.")
@@ -239,7 +292,7 @@ def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def execution_retry(request: HttpRequest, pk: int) -> HttpResponse:
     from .engine.orchestrator import InputError, retry_execution
 
-    execution = access_execution(request.user, pk, "change")
+    execution = access_execution(request.user, pk, "run")
     try:
         new = retry_execution(execution, acting_user=request.user)
     except (DefinitionError, InputError) as exc:
@@ -309,7 +362,7 @@ def execution_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     """Re-run only the failed, blocked and cancelled items of the run's dynamic nodes."""
     from .engine.orchestrator import InputError, retry_failed
 
-    execution = access_execution(request.user, pk, "change")
+    execution = access_execution(request.user, pk, "run")
     try:
         new = retry_failed(execution, acting_user=request.user)
     except (InputError, DefinitionError) as exc:
@@ -323,10 +376,10 @@ def execution_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
     """Edit the run input or the failed node's params, then re-run from the failed step."""
-    from .engine.orchestrator import InputError
+    from .engine.orchestrator import InputError, plan_retry_with_changes
     from .engine.orchestrator import retry_with_changes as retry_changed
 
-    execution = access_execution(request.user, pk, "change")
+    execution = access_execution(request.user, pk, "run")
     if execution.status != ExecutionStatus.FAILED:
         messages.info(request, "Only failed runs can be retried with changes.")
         return _redirect(request, reverse("executions:detail", args=[execution.pk]))
@@ -337,6 +390,12 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {"input": execution.input, "params": (node or {}).get("params", {})}
     form = RetryWithChangesForm(request.POST or None, initial=initial, node_is_activity=is_activity)
     status = 200
+    preview = None
+    if request.method == "GET":
+        try:
+            preview = plan_retry_with_changes(execution)
+        except (InputError, DefinitionError):
+            preview = None
     if request.method == "POST":
         status = 422
         if form.is_valid():
@@ -344,6 +403,18 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
             if is_activity and form.cleaned_data.get("params") is not None and form.cleaned_data["params"] != node.get("params", {}):
                 node_params = {node["id"]: form.cleaned_data["params"]}
             new_input = form.cleaned_data["input"]
+            changes = {"input": None if new_input == execution.input else new_input, "node_params": node_params}
+            if "preview" in request.POST:
+                try:
+                    preview = plan_retry_with_changes(execution, **changes)
+                    status = 200
+                except InputError as exc:
+                    form.add_error("params" if exc.field == "node_params" and "params" in form.fields else "input", f"{exc.field}: {exc.message}")
+                except DefinitionError as exc:
+                    form.add_error("params" if "params" in form.fields else "input", "; ".join(str(p) for p in exc.problems))
+                return render(request, "executions/retry_with_changes.html", {
+                    "execution": execution, "form": form, "node": node, "failed_step": failed, "preview": preview, "base_template": base_template(request),
+                }, status=status)
             try:
                 new = retry_changed(
                     execution,
@@ -356,12 +427,12 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
             except DefinitionError as exc:
                 form.add_error("params" if "params" in form.fields else "input", "; ".join(str(p) for p in exc.problems))
             else:
-                messages.success(request, f"Started execution {new.pk} from the failed step of {execution.pk}.")
+                messages.success(request, f"Started execution {new.pk}, a retry of {execution.pk} with changes.")
                 return _redirect(request, reverse("executions:detail", args=[new.pk]))
     return render(
         request,
         "executions/retry_with_changes.html",
-        {"execution": execution, "form": form, "node": node, "failed_step": failed, "base_template": base_template(request)},
+        {"execution": execution, "form": form, "node": node, "failed_step": failed, "preview": preview, "base_template": base_template(request)},
         status=status,
     )
 

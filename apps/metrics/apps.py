@@ -7,4 +7,8 @@ class MetricsConfig(AppConfig):
     verbose_name = "Metrics and operations"
 
     def ready(self) -> None:
-        from . import correlation  # noqa: F401  (celery signal handlers carrying the correlation id)
+        from apps.executions.engine import hooks
+
+        from . import correlation  # (celery signal handlers carrying the correlation id)
+
+        hooks.register("correlation_id", correlation.get_correlation_id)

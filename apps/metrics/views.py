@@ -18,6 +18,8 @@ from django.utils.timesince import timesince
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from apps.accounts.services import client_ip
+
 from . import aggregation, charts
 from .filters import RANGES, FilterError, MetricsFilter, parse_filters
 
@@ -258,7 +260,7 @@ def _client_allowed(request: HttpRequest) -> bool:
     allowed = settings.WB_METRICS_ALLOWED_IPS
     if allowed:
         try:
-            address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+            address = ipaddress.ip_address(client_ip(request) or "")
         except ValueError:
             return False
         for entry in allowed:

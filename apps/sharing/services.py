@@ -17,6 +17,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 from guardian.shortcuts import assign_perm, get_objects_for_user, get_perms, remove_perm
 
+from apps.accounts import roles
+
 if TYPE_CHECKING:
     from apps.workflows.models import Workflow
 
@@ -89,6 +91,45 @@ def access_workflow(user: AbstractBaseUser, pk: int | str, perm: str = "view", *
     if perm != "view" and not has_workflow_perm(user, workflow, perm):
         raise PermissionDenied(f"You need the '{perm}' permission on this workflow.")
     return workflow
+
+
+def run_initiator(execution) -> AbstractBaseUser | None:
+    """Whose rights a run acts with: the user who started it (for trigger and schedule runs,
+    the user who set the trigger or schedule up), or its workflow's owner when the run
+    records no one (started from code, or by a trigger nobody owns)."""
+    return execution.created_by if execution.created_by_id else execution.workflow.owner
+
+
+def can_start_child(initiator: AbstractBaseUser | None, child_workflow: Workflow) -> str | None:
+    """Why a run acting as `initiator` may not start `child_workflow` as a child (None: it may).
+
+    The rule is the one for starting it by hand: an active user holding the run ("change")
+    permission on an active workflow. A child the initiator may not even view reads as not
+    found, so a run learns nothing about workflows its initiator cannot see.
+    """
+    who = initiator.get_username() if initiator is not None else "nobody"
+    if initiator is None or not has_workflow_perm(initiator, child_workflow, "view"):
+        return f"no workflow with slug {child_workflow.slug!r} that {who} (who started this run) may run"
+    if not has_workflow_perm(initiator, child_workflow, "change"):
+        return f"{who} (who started this run) may view workflow {child_workflow.slug!r} but not run it"
+    if not roles.has_capability(initiator, roles.RUN_WORKFLOWS):
+        return f"{who} (who started this run) has no role that may start runs"
+    if not child_workflow.is_active:
+        return f"workflow {child_workflow.slug!r} is inactive: it starts no runs"
+    return None
+
+
+def can_run_as(initiator: AbstractBaseUser | None, workflow: Workflow) -> str | None:
+    """Why a schedule or webhook set up by `initiator` may not start `workflow` now (None: it
+    may): its creator must still be an active user with the run permission and a role that
+    starts runs, so revoking a share or a role also stops what they left running."""
+    if initiator is None or not initiator.is_active:
+        return "the user who set this up is gone or inactive"
+    if not has_workflow_perm(initiator, workflow, "change"):
+        return f"{initiator.get_username()}, who set this up, may no longer run this workflow"
+    if not roles.has_capability(initiator, roles.RUN_WORKFLOWS):
+        return f"{initiator.get_username()}, who set this up, has no role that may start runs"
+    return None
 
 
 def share_workflow(workflow: Workflow, grantee: AbstractBaseUser | Group, level: str, *, acting_user) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import reversion
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import Avg, Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from apps.executions.choices import ExecutionStatus
@@ -21,9 +23,14 @@ class Category(models.TextChoices):
 
 class WorkflowTemplateQuerySet(models.QuerySet):
     def with_stats(self) -> WorkflowTemplateQuerySet:
-        """Annotate usage_count, runs_finished and runs_completed (one query, no N+1)."""
+        """Annotate usage_count, runs_finished, runs_completed, rating (average, None without
+        reviews) and review_count (one query, no N+1; the ratings are subqueries so the usage
+        joins do not multiply them)."""
         finished = [ExecutionStatus.COMPLETED, ExecutionStatus.FAILED]
+        reviews = TemplateReview.objects.filter(template=OuterRef("pk")).order_by().values("template")
         return self.annotate(
+            rating=Subquery(reviews.annotate(a=Avg("rating")).values("a")),
+            review_count=Coalesce(Subquery(reviews.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0),
             usage_count=Count("usages", distinct=True),
             runs_finished=Count(
                 "usages__workflow__executions",
@@ -54,6 +61,11 @@ class WorkflowTemplate(models.Model):
     sample_input = models.JSONField(default=dict, blank=True)
     is_public = models.BooleanField(default=False, db_index=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="workflow_templates")
+    # The workflow it was saved from: publishing it (is_public) needs admin rights on that workflow.
+    source_workflow = models.ForeignKey(
+        "workflows.Workflow", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The workflow this template was saved from, if any.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -70,17 +82,16 @@ class WorkflowTemplate(models.Model):
         return reverse("workflow_templates:detail", args=[self.pk])
 
     def stats(self) -> dict:
-        """usage_count and success_rate (completed / finished runs, None without finished runs)."""
-        usage = getattr(self, "usage_count", None)
-        if usage is None:
-            annotated = WorkflowTemplate.objects.with_stats().get(pk=self.pk)
-            usage, finished, completed = annotated.usage_count, annotated.runs_finished, annotated.runs_completed
-        else:
-            finished, completed = self.runs_finished, self.runs_completed
+        """usage_count, success_rate (completed / finished runs, None without finished runs),
+        rating (average of the reviews, None without any) and review_count."""
+        annotated = self if hasattr(self, "usage_count") else WorkflowTemplate.objects.with_stats().get(pk=self.pk)
+        finished, completed = annotated.runs_finished, annotated.runs_completed
         return {
-            "usage_count": usage,
+            "usage_count": annotated.usage_count,
             "runs_finished": finished,
             "success_rate": round(completed / finished, 4) if finished else None,
+            "rating": round(float(annotated.rating), 2) if annotated.rating is not None else None,
+            "review_count": annotated.review_count,
         }
 
 
@@ -97,3 +108,28 @@ class TemplateUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow} from {self.template or 'a deleted template'}"
+
+
+class TemplateReview(models.Model):
+    """A rating (1 to 5) and a short review by someone who made a workflow from the template."""
+
+    template = models.ForeignKey(WorkflowTemplate, on_delete=models.CASCADE, related_name="reviews")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="template_reviews")
+    rating = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    text = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "user"], name="template_review_one_per_user"),
+            models.CheckConstraint(condition=Q(rating__gte=1) & Q(rating__lte=5), name="template_review_rating_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating}/5 for {self.template} by {self.user}"
+
+    @property
+    def stars(self) -> str:
+        return "★" * self.rating + "☆" * (5 - self.rating)

@@ -7,18 +7,24 @@ from typing import Any
 import reversion
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from reversion.models import Version
 from guardian.shortcuts import get_objects_for_user
 
+from apps.accounts import roles
+from apps.accounts.services import record_audit
+from apps.sharing.services import has_workflow_perm
 from apps.sharing.shares import grant_owner, has_level
 from apps.workflows import services as workflow_services
 from apps.workflows.models import Workflow
 
-from .models import TemplateUsage, WorkflowTemplate
+from .models import TemplateReview, TemplateUsage, WorkflowTemplate
 
 TEMPLATE_FIELDS = ("name", "slug", "category", "description", "tags", "definition", "sample_input", "is_public")
+CREATE_ONLY_FIELDS = ("source_workflow",)
 
 
 def unique_template_slug(base: str, *, exclude_pk: int | None = None) -> str:
@@ -51,12 +57,27 @@ def access_template(user: AbstractBaseUser, pk: Any, level: str = "view") -> Wor
     return template
 
 
+def check_can_publish(user: AbstractBaseUser, source_workflow: Workflow | None) -> None:
+    """Raise PermissionDenied unless `user` may make public a template saved from
+    `source_workflow`: that needs admin rights on the workflow (a viewer of a workflow must not
+    expose its definition to everyone)."""
+    if source_workflow is not None and not has_workflow_perm(user, source_workflow, "admin"):
+        raise PermissionDenied("Publishing a template needs the admin permission on the workflow it was saved from.")
+
+
+def _record_published(template: WorkflowTemplate, user: AbstractBaseUser) -> None:
+    record_audit(
+        "template_published", actor=user, target=f"template {template.pk}",
+        detail={"template": template.slug, "source_workflow": template.source_workflow_id},
+    )
+
+
 @transaction.atomic
 def create_template(*, owner: AbstractBaseUser, name: str, definition: dict, comment: str = "Created", **fields: Any) -> WorkflowTemplate:
     with reversion.create_revision(atomic=False):
         template = WorkflowTemplate(owner=owner, name=name, definition=definition)
         for key, value in fields.items():
-            if key in TEMPLATE_FIELDS and value is not None:
+            if key in TEMPLATE_FIELDS + CREATE_ONLY_FIELDS and value is not None:
                 setattr(template, key, value)
         if not template.slug:
             template.slug = unique_template_slug(name)
@@ -64,11 +85,17 @@ def create_template(*, owner: AbstractBaseUser, name: str, definition: dict, com
         reversion.set_user(owner)
         reversion.set_comment(comment)
     grant_owner(template)
+    if template.is_public:
+        _record_published(template, owner)
     return template
 
 
 @transaction.atomic
 def update_template(template: WorkflowTemplate, *, acting_user: AbstractBaseUser, comment: str = "", **changes: Any) -> WorkflowTemplate:
+    """Apply `changes`; making it public needs admin on its source workflow (PermissionDenied)."""
+    publishing = changes.get("is_public") is True and not template.is_public
+    if publishing:
+        check_can_publish(acting_user, template.source_workflow)
     with reversion.create_revision(atomic=False):
         for key, value in changes.items():
             if key not in TEMPLATE_FIELDS:
@@ -77,6 +104,8 @@ def update_template(template: WorkflowTemplate, *, acting_user: AbstractBaseUser
         template.save()
         reversion.set_user(acting_user)
         reversion.set_comment(comment or ("Updated " + ", ".join(sorted(changes)) if changes else "Saved"))
+    if publishing:
+        _record_published(template, acting_user)
     return template
 
 
@@ -86,7 +115,9 @@ def delete_template(template: WorkflowTemplate, *, acting_user: AbstractBaseUser
 
 @transaction.atomic
 def instantiate_template(template: WorkflowTemplate, *, user: AbstractBaseUser, name: str | None = None) -> Workflow:
-    """Make a workflow owned by `user` from the template and record the usage."""
+    """Make a workflow owned by `user` from the template and record the usage (PermissionDenied
+    when the user's role may not create workflows)."""
+    roles.require_capability(user, roles.CREATE_WORKFLOWS)
     workflow = workflow_services.create_workflow(
         owner=user,
         acting_user=user,
@@ -102,7 +133,11 @@ def instantiate_template(template: WorkflowTemplate, *, user: AbstractBaseUser, 
 
 @transaction.atomic
 def save_workflow_as_template(workflow: Workflow, *, user: AbstractBaseUser, name: str | None = None, **fields: Any) -> WorkflowTemplate:
-    """A private template owned by `user` holding the workflow's current definition."""
+    """A template owned by `user` holding the workflow's current definition (private unless
+    `is_public`, which needs admin rights on the workflow: PermissionDenied otherwise)."""
+    if fields.get("is_public"):
+        check_can_publish(user, workflow)
+    fields["source_workflow"] = workflow
     fields.setdefault("description", workflow.description)
     fields.setdefault("tags", list(workflow.tags))
     return create_template(
@@ -112,3 +147,95 @@ def save_workflow_as_template(workflow: Workflow, *, user: AbstractBaseUser, nam
         comment=f"Saved from workflow {workflow.slug}",
         **fields,
     )
+
+
+#
+# History: versions, diff, restore
+#
+
+
+def template_versions(template: WorkflowTemplate) -> QuerySet[Version]:
+    """The template's versions (reversion), newest first, with author, time and note."""
+    return Version.objects.get_for_object(template).select_related("revision", "revision__user").order_by("-pk")
+
+
+def get_template_version(template: WorkflowTemplate, version_id: Any) -> Version:
+    try:
+        return template_versions(template).get(pk=version_id)
+    except (Version.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such version of this template.") from None
+
+
+def template_version_fields(version: Version) -> dict[str, Any]:
+    data = version.field_dict
+    return {key: data.get(key) for key in TEMPLATE_FIELDS}
+
+
+def diff_template_versions(old: Version, new: Version) -> dict[str, Any]:
+    """The definition diff (nodes, edges, top-level fields) plus the template's other fields."""
+    # Imported here: versions is a sibling feature app; only its pure diff is used.
+    from apps.versions.services import _field_changes, diff_definitions
+
+    a, b = template_version_fields(old), template_version_fields(new)
+    result = diff_definitions(a.get("definition"), b.get("definition"))
+    result["fields"] = [c.as_dict() for key in TEMPLATE_FIELDS if key != "definition" for c in _field_changes(a.get(key), b.get(key), key)]
+    result["from"], result["to"] = old.pk, new.pk
+    return result
+
+
+@transaction.atomic
+def restore_template_version(template: WorkflowTemplate, version: Version, *, acting_user: AbstractBaseUser) -> WorkflowTemplate:
+    """Bring the template back to `version`'s content as a new version "Restored version N".
+
+    Takes the template's row lock. The slug is restored unless another template took it meanwhile.
+    """
+    template = WorkflowTemplate.objects.select_for_update().get(pk=template.pk)
+    data = template_version_fields(version)
+    number = template_versions(template).filter(pk__lte=version.pk).count()
+    changes = {key: data[key] for key in TEMPLATE_FIELDS if key in version.field_dict and getattr(template, key) != data[key]}
+    if "slug" in changes and WorkflowTemplate.objects.filter(slug=changes["slug"]).exclude(pk=template.pk).exists():
+        changes.pop("slug")
+    return update_template(template, acting_user=acting_user, comment=f"Restored version {number}", **changes)
+
+
+#
+# Ratings and reviews
+#
+
+
+def has_used(template: WorkflowTemplate, user: AbstractBaseUser) -> bool:
+    """Whether `user` made a workflow from the template (only they may review it)."""
+    return user.is_authenticated and TemplateUsage.objects.filter(template=template, created_by=user).exists()
+
+
+def check_review(rating: Any, text: Any) -> dict[str, str]:
+    """Problems with a review, by field; empty when it is fine."""
+    problems: dict[str, str] = {}
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        problems["rating"] = "Give a whole number of stars from 1 to 5."
+    if not isinstance(text, str):
+        problems["text"] = "The review must be text."
+    elif len(text.strip()) > 500:
+        problems["text"] = f"Keep the review to 500 characters (it has {len(text.strip())})."
+    return problems
+
+
+@transaction.atomic
+def review_template(template: WorkflowTemplate, *, user: AbstractBaseUser, rating: int, text: str = "") -> TemplateReview:
+    """Create or replace `user`'s review of the template.
+
+    Raises PermissionDenied when the user never used the template, ValidationError (by field)
+    for a bad rating or text.
+    """
+    if not has_used(template, user):
+        raise PermissionDenied("Only people who made a workflow from this template can review it.")
+    problems = check_review(rating, text)
+    if problems:
+        raise ValidationError(problems)
+    review, _ = TemplateReview.objects.update_or_create(template=template, user=user, defaults={"rating": rating, "text": text.strip()})
+    return review
+
+
+def delete_review(template: WorkflowTemplate, *, user: AbstractBaseUser) -> bool:
+    """Remove `user`'s review of the template; return whether there was one."""
+    return TemplateReview.objects.filter(template=template, user=user).delete()[0] > 0

@@ -16,6 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
+from apps.accounts import roles
+from apps.accounts.services import record_audit
 from apps.executions.engine.redaction import redact
 from apps.workflows import services as workflow_services
 from apps.workflows.definition.ordering import ordered_definition
@@ -275,6 +277,7 @@ def import_document(
     on_conflict: OnConflict = "rename",
     dry_run: bool = False,
     progress: Callable[[int, int, PlannedWorkflow], None] | None = None,
+    request=None,
 ) -> ImportResult:
     """Plan, then (unless dry_run or refused) create the workflows owned by `user` in one
     transaction: either every planned workflow is created or none is."""
@@ -282,6 +285,7 @@ def import_document(
     result.dry_run = dry_run
     if dry_run or not result.ok:
         return result
+    roles.require_capability(user, roles.CREATE_WORKFLOWS)
     items = document["workflows"]
     renames = {p.original_slug: p.slug for p in result.plan if p.action == "rename"}
     todo = [p for p in result.plan if p.action != "skip"]
@@ -302,4 +306,14 @@ def import_document(
             planned.workflow_id = workflow.pk
             if progress:
                 progress(n, len(todo), planned)
+        record_audit(
+            "workflows_imported", actor=user, request=request, target=f"{len(todo)} workflow(s)",
+            detail={"workflows": [p.workflow_id for p in todo], "on_conflict": on_conflict},
+        )
     return result
+
+
+def record_export(workflows: Iterable[Workflow], *, user: AbstractBaseUser, request=None, include_history: bool = False, via: str = "api") -> None:
+    """Audit an export (who took which definitions out)."""
+    ids = [w.pk for w in workflows]
+    record_audit("workflows_exported", actor=user, request=request, target=f"{len(ids)} workflow(s)", detail={"workflows": ids, "include_history": include_history, "via": via})

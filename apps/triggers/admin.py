@@ -113,12 +113,21 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             obj.set_secret(secret)
             obj.created_by = request.user
             super().save_model(request, obj, form, change)
+            services.record_webhook_audit("webhook_created", obj, request.user, {"via": "admin"}, request=request)
             self.message_user(request, f"The secret of this webhook (shown once): {secret}", messages.WARNING)
             return
         super().save_model(request, obj, form, change)
+        services.record_webhook_audit("webhook_changed", obj, request.user, {"fields": sorted(form.changed_data), "via": "admin"}, request=request)
+
+    def delete_model(self, request, obj):
+        services.delete_webhook(obj, acting_user=request.user, request=request)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            services.delete_webhook(obj, acting_user=request.user, request=request)
 
     @admin.action(description="Rotate the secret (the new one is shown once)")
     def rotate_secret(self, request, queryset):
         for endpoint in queryset:
-            secret = services.rotate_webhook_secret(endpoint)
+            secret = services.rotate_webhook_secret(endpoint, acting_user=request.user, request=request)
             self.message_user(request, f"{endpoint}: new secret (shown once): {secret}", messages.WARNING)

@@ -10,16 +10,23 @@ import json
 import logging
 import re
 import secrets
+import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.services import record_audit
 from apps.connectors.activities.notify import verify
 from apps.executions.engine.orchestrator import InputError, start_execution
+from apps.workflows import jsontext
+from apps.sharing.services import can_run_as
 from apps.workflows.definition import expressions
 from apps.workflows.definition.validator import DefinitionError
 
@@ -174,6 +181,14 @@ def run_schedule(schedule_id: int):
     if schedule is None or not schedule.enabled or not schedule.workflow.is_active:
         return None
     now = timezone.now()
+    # This runs in a long-lived worker, whose content-type cache goes stale when the database is
+    # restored (or flushed between tests); guardian's checks depend on it (as in engine/children.py).
+    ContentType.objects.clear_cache()
+    refusal = can_run_as(schedule.created_by, schedule.workflow)
+    if refusal:
+        logger.warning("schedule %s did not start workflow %s: %s", schedule.pk, schedule.workflow_id, refusal)
+        Schedule.objects.filter(pk=schedule.pk).update(last_fired_at=now, last_error=refusal[:2000])
+        return None
     try:
         execution = start_execution(schedule.workflow, dict(schedule.input or {}), acting_user=schedule.created_by, trigger="schedule")
     except (InputError, DefinitionError) as exc:
@@ -202,6 +217,8 @@ def check_condition(condition: Any) -> None:
     errors = list(Draft202012Validator(schema).iter_errors(condition))
     if errors:
         raise ValueError('not a valid condition: use {"var": "$.event.payload.x", "op": "eq", "value": …} or all/any/not')
+    for field, message in expressions.pattern_problems(condition, "condition"):
+        raise ValueError(f"{field}: {message}")
     try:
         expressions.evaluate(condition, {"event": {"type": "", "payload": {}}})
     except expressions.ConditionError as exc:
@@ -282,6 +299,10 @@ def ingest_event(event_type: str, payload: Any, *, acting_user: AbstractBaseUser
 #
 
 
+def _refused(endpoint: WebhookEndpoint, request, reason: str) -> None:
+    record_audit("webhook_refused", request=request, target=f"webhook {endpoint.pk}", detail={"workflow": endpoint.workflow_id, "reason": reason})
+
+
 def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
@@ -293,20 +314,34 @@ def create_webhook(workflow, *, name: str = "", enabled: bool = True, acting_use
     endpoint = WebhookEndpoint(workflow=workflow, name=name, enabled=enabled, created_by=acting_user if getattr(acting_user, "is_authenticated", False) else None)
     endpoint.set_secret(secret)
     endpoint.save()
+    record_webhook_audit("webhook_created", endpoint, acting_user, {"name": name, "enabled": enabled})
     return endpoint, secret
 
 
-def rotate_webhook_secret(endpoint: WebhookEndpoint) -> str:
+def rotate_webhook_secret(endpoint: WebhookEndpoint, *, acting_user=None, request=None) -> str:
     secret = new_secret()
     endpoint.set_secret(secret)
     endpoint.save(update_fields=["secret_encrypted"])
+    record_webhook_audit("webhook_changed", endpoint, acting_user, {"fields": ["secret"]}, request=request)
     return secret
 
 
-def receive_webhook(token: str, body: bytes, signature: str):
+@transaction.atomic
+def delete_webhook(endpoint: WebhookEndpoint, *, acting_user=None, request=None) -> None:
+    record_webhook_audit("webhook_deleted", endpoint, acting_user, {}, request=request)
+    endpoint.delete()
+
+
+def record_webhook_audit(action: str, endpoint: WebhookEndpoint, acting_user, detail: dict, *, request=None) -> None:
+    """An audit row about an inbound webhook endpoint (never its secret)."""
+    record_audit(action, actor=acting_user, request=request, target=f"webhook {endpoint.pk}", detail={"workflow": endpoint.workflow_id, **detail})
+
+
+def receive_webhook(token: str, body: bytes, signature: str, timestamp: str = "", *, request=None):
     """Verify and start: returns the new execution. Raises TriggerError: 404 unknown or disabled
-    token, 401 bad or missing signature, 400 a body that is not a JSON object or breaks the input
-    schema, 409 an inactive workflow."""
+    token, 401 bad or missing signature or a timestamp outside WB_WEBHOOK_TOLERANCE_SECONDS,
+    409 a delivery already received (a replay) or an inactive workflow, 400 a body that is not a
+    JSON object or breaks the input schema. Refusals of a signed request are audited."""
     from apps.connectors.crypto import SecretUnreadable
 
     endpoint = WebhookEndpoint.objects.select_related("workflow", "created_by").filter(token=token, enabled=True).first()
@@ -317,12 +352,31 @@ def receive_webhook(token: str, body: bytes, signature: str):
     except SecretUnreadable:
         logger.error("webhook %s: its secret cannot be decrypted with the configured keys", endpoint.pk)
         raise TriggerError(401, "the signature cannot be checked") from None
-    if not signature or not verify(secret, body, signature):
-        raise TriggerError(401, "missing or bad X-Workflow-Signature (sha256=<hex HMAC-SHA256 of the raw body>)")
+    tolerance = settings.WB_WEBHOOK_TOLERANCE_SECONDS
+    if not timestamp.strip().isdigit():
+        _refused(endpoint, request, "no timestamp")
+        raise TriggerError(401, "missing or bad X-Workflow-Timestamp (Unix seconds, covered by the signature)")
+    if abs(time.time() - int(timestamp)) > tolerance:
+        _refused(endpoint, request, "stale timestamp")
+        raise TriggerError(401, f"X-Workflow-Timestamp is more than {tolerance} s away from now: old deliveries are refused")
+    if not signature or not verify(secret, body, signature, timestamp, tolerance=tolerance):
+        _refused(endpoint, request, "bad signature")
+        raise TriggerError(401, 'missing or bad X-Workflow-Signature (sha256=<hex HMAC-SHA256 of "<timestamp>." + the raw body>)')
+    # A signature is good for one delivery: remember it for longer than the tolerance window
+    # (cache.add is atomic in Redis, so two racing copies cannot both pass).
+    if not cache.add(f"webhook-seen:{endpoint.pk}:{signature}", 1, timeout=2 * tolerance + 60):
+        _refused(endpoint, request, "replay")
+        raise TriggerError(409, "this delivery was already received (same timestamp and signature): replays are refused")
     if not endpoint.workflow.is_active:
         raise TriggerError(409, "the workflow is inactive")
+    refusal = can_run_as(endpoint.created_by, endpoint.workflow)
+    if refusal:
+        _refused(endpoint, request, "creator may not run")
+        raise TriggerError(403, f"this webhook can no longer start runs: {refusal}")
     try:
-        data = json.loads(body or b"{}")
+        data = jsontext.loads(body or b"{}")
+    except jsontext.JSONInputError as exc:
+        raise TriggerError(400, exc.message, field="body" + (f".{exc.field}" if exc.field else "")) from None
     except ValueError:
         raise TriggerError(400, "the body is not JSON", field="body") from None
     if not isinstance(data, dict):

@@ -224,3 +224,33 @@ def prune_versions(keep: int | None = None) -> int:
             deleted += Version.objects.filter(pk__in=ids).delete()[1].get("reversion.Version", 0)
             Revision.objects.filter(pk__in=revision_ids, version__isnull=True).delete()
     return deleted
+
+
+def workflow_definition_at(workflow: Workflow, which: Any = "latest", *, at=None) -> tuple[dict, int | None]:
+    """The definition of `workflow` to run and its version number: `which` is a version number
+    (1 is the oldest kept version, as the history numbers them), "latest" (the current definition)
+    or "pinned" (the version that was current at `at`). Raises LookupError naming what is missing.
+
+    The engine calls this through its `workflow_version` hook for child runs."""
+    versions = list(Version.objects.get_for_object(workflow).order_by("pk").values_list("pk", "revision__date_created"))
+    if which in (None, "", "latest"):
+        return workflow.definition, len(versions) or None
+    if which == "pinned":
+        if at is None:
+            return workflow.definition, len(versions) or None
+        numbered = [(n, pk) for n, (pk, created) in enumerate(versions, start=1) if created <= at]
+        if not numbered:
+            raise LookupError(f"{workflow.slug} had no version yet when this run started")
+        number, pk = numbered[-1]
+    else:
+        try:
+            number = int(which)
+        except (TypeError, ValueError):
+            raise LookupError(f"version must be a number, latest or pinned, not {which!r}") from None
+        if not 1 <= number <= len(versions):
+            raise LookupError(f"{workflow.slug} has no version {number} (it has {len(versions)})")
+        pk = versions[number - 1][0]
+    definition = Version.objects.get(pk=pk).field_dict.get("definition")
+    if not isinstance(definition, dict):
+        raise LookupError(f"version {number} of {workflow.slug} holds no definition")
+    return definition, number

@@ -10,11 +10,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from apps.sharing.services import access_workflow, has_workflow_perm
 
 from . import services
+from apps.workflows.canvas import canvas_model, diff_canvas, render_readonly
+
 from .graphs import definition_svg
 
 
@@ -42,10 +45,23 @@ def _readable(diff: dict[str, Any]) -> dict[str, Any]:
 def history(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = access_workflow(request.user, pk, "view")
     versions, old, new = _pair(request, workflow)
-    diff = _readable(services.diff_versions(old, new)) if old and new else None
+    raw = services.diff_versions(old, new) if old and new else None
+    drawing = None
+    if raw is not None:
+        before, after = services.version_fields(old)["definition"], services.version_fields(new)["definition"]
+        drawing = mark_safe(render_readonly(diff_canvas(before, after, raw), title="Changes", canvas_id="diff"))  # noqa: S308 - the template escapes
+    diff = _readable(raw) if raw is not None else None
     numbered = [(len(versions) - i, v) for i, v in enumerate(versions)]
     number_of = {v.pk: number for number, v in numbered}
+    shown = None
+    if request.GET.get("show", "").isdigit():
+        version = services.get_version(workflow, request.GET["show"])
+        shown = {
+            "number": number_of.get(version.pk),
+            "drawing": mark_safe(render_readonly(canvas_model(services.version_fields(version)["definition"], problems=[]), title=f"Version {number_of.get(version.pk)}", canvas_id="ver")),  # noqa: S308
+        }
     return render(request, "versions/history.html", {
+        "drawing": drawing, "shown": shown,
         "workflow": workflow, "versions": numbered, "old": old, "new": new, "diff": diff,
         "old_number": number_of.get(old.pk) if old else None, "new_number": number_of.get(new.pk) if new else None,
         "summary": services.summary_counts(diff) if diff else None,

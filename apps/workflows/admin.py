@@ -11,7 +11,7 @@ from reversion.admin import VersionAdmin
 from apps.sharing.services import grant_owner_permissions
 
 from . import services
-from .models import Workflow
+from .models import Subflow, SubflowVersion, Workflow
 
 
 @admin.register(Workflow)
@@ -57,3 +57,34 @@ class WorkflowAdmin(VersionAdmin, GuardedModelAdmin):
     @admin.action(description="Deactivate selected workflows (history kept, no new runs)", permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Workflow]) -> None:
         self._set_active(request, queryset, False)
+
+
+#
+# Subflows
+#
+
+
+class SubflowVersionInline(admin.TabularInline):
+    model = SubflowVersion
+    extra = 0
+    fields = ("number", "note", "created_by", "created_at", "graph")
+    readonly_fields = fields
+    can_delete = False  # plans inline versions by number: a version never changes or goes away
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Subflow)
+class SubflowAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "owner", "created_at")
+    search_fields = ("slug", "name", "description")
+    list_select_related = ("owner",)
+    autocomplete_fields = ("owner",)
+    inlines = [SubflowVersionInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("slug",) if obj else ()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -4,3 +4,25 @@ from django.apps import AppConfig
 class WorkflowsConfig(AppConfig):
     name = "apps.workflows"
     label = "workflows"
+
+    def ready(self) -> None:
+        # The compiler is pure data: it reads shared subflows through this resolver.
+        from .subflows import register
+
+        register()
+
+        # Every admin form for a model JSONField (definitions, trigger conditions, inputs, template
+        # samples…) parses with jsontext's checks: Django's own lets 10,000 levels of nesting raise
+        # RecursionError and "\u0000" reach PostgreSQL (500s for staff). The admin has no site-wide
+        # setting for this: its defaults table serves admins registered from now on, and the ones
+        # autodiscovery registered already (django.contrib.admin is ready before us) are updated.
+        from django.contrib import admin
+        from django.contrib.admin import options
+        from django.db import models
+
+        from .jsontext import JSONFormField
+
+        override = {"form_class": JSONFormField}
+        options.FORMFIELD_FOR_DBFIELD_DEFAULTS[models.JSONField] = override
+        for model_admin in admin.site._registry.values():
+            model_admin.formfield_overrides.setdefault(models.JSONField, {}).update(override)

@@ -40,3 +40,40 @@ class Workflow(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("workflows:detail", args=[self.pk])
+
+
+class Subflow(models.Model):
+    """A shared sub-graph that `subflow` nodes inline (by slug and version number).
+
+    Every signed-in user may see and use a subflow; its owner and staff publish new versions.
+    """
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subflows")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SubflowVersion(models.Model):
+    """One published version of a subflow: immutable, so a plan that inlined it never changes."""
+
+    subflow = models.ForeignKey(Subflow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    graph = models.JSONField(help_text='{"nodes": [...], "edges": [...], "result"?: "$.steps.<id>.output"}')
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["subflow_id", "-number"]
+        constraints = [models.UniqueConstraint(fields=["subflow", "number"], name="subflow_version_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.subflow.slug} v{self.number}"

@@ -77,8 +77,10 @@ def read_example(path: Path) -> Example | None:
     return Example(path=path, name=name.strip(), slug=slug, definition=definition, description=description, tags=tags)
 
 
-# examples/templates/ holds workflow templates (loaded by apps.templates.seeding), not workflows.
+# examples/templates/ holds workflow templates (loaded by apps.templates.seeding), not workflows;
+# examples/subflows/ holds shared subflows (seed_subflows, loaded before the workflows using them).
 TEMPLATES_DIR = "templates"
+SUBFLOWS_DIR = "subflows"
 
 
 def read_examples(directory: Path) -> tuple[list[Example], list[Path]]:
@@ -91,7 +93,7 @@ def read_examples(directory: Path) -> tuple[list[Example], list[Path]]:
     skipped: list[Path] = []
     by_slug: dict[str, Path] = {}
     for path in sorted(directory.rglob("*.json")):
-        if path.relative_to(directory).parts[0] == TEMPLATES_DIR:
+        if path.relative_to(directory).parts[0] in (TEMPLATES_DIR, SUBFLOWS_DIR):
             continue
         example = read_example(path)
         if example is None:
@@ -149,3 +151,40 @@ def seed_example(example: Example, *, owner: AbstractBaseUser) -> tuple[Workflow
             workflow, acting_user=owner, comment=f"Updated {', '.join(sorted(changes))} from {example.path.name}", **changes
         )
         return workflow, "updated"
+
+
+def seed_subflows(directory: Path, *, owner: AbstractBaseUser) -> list[tuple[str, int, Outcome]]:
+    """Load every `<directory>/*.json` ({"subflow": slug, "name", "description"?, "graph"}): a new
+    slug is created as version 1, a changed graph is published as the next version, an unchanged
+    one is left alone. Returns (slug, latest version, outcome) per file; raises ExampleError
+    naming the file for a bad one (before writing anything)."""
+    from .models import Subflow
+    from .subflows import check_graph, create_subflow, publish_version
+
+    specs = []
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ExampleError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("subflow"), str) or not isinstance(data.get("name"), str):
+            raise ExampleError(f"{path}: a subflow file needs 'subflow' (its slug), 'name' and 'graph'")
+        problems = check_graph(data.get("graph"))
+        if problems:
+            raise ExampleError(f"{path}: " + "; ".join(map(str, problems)))
+        specs.append(data)
+    done: list[tuple[str, int, Outcome]] = []
+    with transaction.atomic():
+        for data in specs:
+            subflow = Subflow.objects.filter(slug=data["subflow"]).first()
+            if subflow is None:
+                create_subflow(owner=owner, slug=data["subflow"], name=data["name"], description=data.get("description", ""), graph=data["graph"], note="From examples")
+                done.append((data["subflow"], 1, "created"))
+                continue
+            latest = subflow.versions.order_by("-number").first()
+            if latest is not None and latest.graph == data["graph"]:
+                done.append((subflow.slug, latest.number, "unchanged"))
+                continue
+            version = publish_version(subflow, graph=data["graph"], acting_user=owner, note="From examples")
+            done.append((subflow.slug, version.number, "updated"))
+    return done

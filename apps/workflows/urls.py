@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/", views.workflow_detail, name="detail"),
     path("<int:pk>/graph.svg", views.workflow_graph, name="graph"),
     path("<int:pk>/edit/", views.workflow_edit, name="edit"),
+    path("<int:pk>/canvas/", views.workflow_canvas, name="canvas"),
     path("<int:pk>/settings/", views.workflow_settings, name="settings"),
     path("<int:pk>/json/", views.definition_json, name="json"),
     path("<int:pk>/run/", views.workflow_run, name="run"),

@@ -1,32 +1,37 @@
-"""Builder pages: the workflow list, create, the editor (nodes, edges, JSON view), the graph and
-the run dialog. Thin views: they fetch with `access_workflow`, parse forms, call the services in
-`services.py` / the orchestrator, and render. Drafts may be saved with problems (the API allows it
-too); the validator's problems are shown next to the field they name, and a run refuses them.
+"""Builder pages: the workflow list, create, the editor (canvas, nodes, edges, JSON view), the
+graph and the run dialog. Thin views: they fetch with `access_workflow`, parse forms, call the
+services in `services.py` / `editing.py` (every definition change: row lock, revision check, one
+version) / the orchestrator, and render. Drafts may be saved with problems (the API allows it too);
+the validator's problems are shown next to the field they name, and a run refuses them.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import re
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps.accounts import roles
 from apps.executions.access import visible_executions
 from apps.executions.choices import ExecutionStatus
 from apps.executions.presenters import find_node, graph_svg, iter_nodes
 from apps.sharing.services import access_workflow, has_workflow_perm, visible_workflows
 
-from . import services
+from . import editing, services
+from .badges import badges_for
+from .canvas import canvas_model
+from .canvas import render_svg as render_canvas_svg
 from .definition.ordering import ordered_definition
 from .definition.validator import DefinitionError, Problem, validate
 from .forms import (
@@ -87,15 +92,20 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     all_tags = sorted({t for tags in visible_workflows(request.user).values_list("tags", flat=True) for t in (tags or []) if isinstance(t, str)})
     page_ids = [w.pk for w in page.object_list]
     editable = set(visible_workflows(request.user, "change").filter(pk__in=page_ids).values_list("pk", flat=True))
+    badges = badges_for(page.object_list, request.user)
+    for workflow in page.object_list:  # the page's evaluated rows: the template reads the same objects
+        workflow.badges = badges.get(workflow.pk, [])
     context = {"page": page, "q": q, "tag": tag, "all_tags": all_tags, "editable": editable}
     if is_htmx_partial(request) and request.htmx.target == "workflow-results":
         return render(request, "workflows/partials/workflow_results.html", context)
-    return render(request, "workflows/list.html", {**context, "base_template": base_template(request)})
+    can_create = roles.has_capability(request.user, roles.CREATE_WORKFLOWS)
+    return render(request, "workflows/list.html", {**context, "can_create": can_create, "base_template": base_template(request)})
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
 def workflow_create(request: HttpRequest) -> HttpResponse:
+    roles.require_capability(request.user, roles.CREATE_WORKFLOWS)
     form = WorkflowForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         workflow = services.create_workflow(
@@ -132,7 +142,9 @@ def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "recent": runs[:10],
             "failures": failures,
             "problems": problems,
+            "badges": badges_for([workflow], request.user).get(workflow.pk, []),
             "can_change": has_workflow_perm(request.user, workflow, "change"),
+            "can_run": has_workflow_perm(request.user, workflow, "change") and roles.has_capability(request.user, roles.RUN_WORKFLOWS),
             "can_share": has_workflow_perm(request.user, workflow, "admin"),
             "base_template": base_template(request),
         },
@@ -160,79 +172,9 @@ def error_help(request: HttpRequest) -> HttpResponse:
 #
 
 
-def _graph_by_key(definition: dict, key: str) -> dict | None:
-    """The graph (a dict with nodes and edges) named by `key`: "" top level, "<id>.body", "<id>.branches[i]"."""
-    if not key:
-        return definition
-    m = re.fullmatch(r"(.+)\.(body|branches\[(\d+|new)\])", key)
-    if not m:
-        return None
-    for node, _parent, _where in iter_nodes(definition.get("nodes", [])):
-        if node.get("id") != m.group(1):
-            continue
-        if m.group(2) == "body" and node.get("type") == "loop":
-            body = node.setdefault("body", {"nodes": [], "edges": []})
-            return body if isinstance(body, dict) else None
-        if m.group(3) is not None and node.get("type") == "parallel":
-            branches = node.setdefault("branches", [])
-            if m.group(3) == "new":
-                branches.append({"nodes": [], "edges": []})
-                return branches[-1]
-            index = int(m.group(3))
-            return branches[index] if index < len(branches) else None
-    return None
-
-
 def _graphs(definition: dict) -> list[tuple[str, str, dict]]:
     """Every graph of a definition: (key, label, graph)."""
-    out = [("", "Top level", definition)]
-    for node, _parent, _where in iter_nodes(definition.get("nodes", [])):
-        node_id = str(node.get("id", ""))
-        if isinstance(node.get("body"), dict):
-            out.append((f"{node_id}.body", f"Body of {node_id}", node["body"]))
-        for i, branch in enumerate(node.get("branches", []) or []):
-            if isinstance(branch, dict):
-                out.append((f"{node_id}.branches[{i}]", f"Branch {i + 1} of {node_id}", branch))
-    return out
-
-
-def _graph_of(definition: dict, node_id: str) -> dict | None:
-    for _key, _label, graph in _graphs(definition):
-        if any(isinstance(n, dict) and n.get("id") == node_id for n in graph.get("nodes", []) or []):
-            return graph
-    return None
-
-
-def _rename(graph: dict, old: str, new: str) -> None:
-    """Point the graph's edges, cases, defaults and error handlers at a renamed node."""
-    for edge in graph.get("edges", []) or []:
-        for end in ("from", "to"):
-            if edge.get(end) == old:
-                edge[end] = new
-    for node in graph.get("nodes", []) or []:
-        if node.get("on_error") == old:
-            node["on_error"] = new
-        if node.get("default") == old:
-            node["default"] = new
-        for case in node.get("cases", []) or []:
-            if isinstance(case, dict) and case.get("to") == old:
-                case["to"] = new
-
-
-def _remove_node(definition: dict, node_id: str) -> bool:
-    graph = _graph_of(definition, node_id)
-    if graph is None:
-        return False
-    graph["nodes"] = [n for n in graph.get("nodes", []) if n.get("id") != node_id]
-    graph["edges"] = [e for e in graph.get("edges", []) or [] if node_id not in (e.get("from"), e.get("to"))]
-    for node in graph["nodes"]:
-        if node.get("on_error") == node_id:
-            node.pop("on_error")
-        if node.get("default") == node_id:
-            node.pop("default")
-        if node.get("cases"):
-            node["cases"] = [c for c in node["cases"] if not (isinstance(c, dict) and c.get("to") == node_id)]
-    return True
+    return list(editing.iter_graphs(definition))
 
 
 def _problems_by_node(problems: list[Problem]) -> dict[str, list[Problem]]:
@@ -242,9 +184,19 @@ def _problems_by_node(problems: list[Problem]) -> dict[str, list[Problem]]:
     return out
 
 
-def _save_definition(request: HttpRequest, workflow: Workflow, definition: dict, comment: str) -> list[Problem]:
-    services.update_workflow(workflow, acting_user=request.user, comment=comment, definition=definition)
-    return validate(definition)
+def _expected_revision(request: HttpRequest) -> str | None:
+    """The revision the editing page was rendered from (forms carry it; an old client may not)."""
+    return request.POST.get("revision") or None
+
+
+def _edit(request: HttpRequest, workflow: Workflow, change) -> Workflow:
+    """Run `change` through the editing service, locked and revision-checked."""
+    return editing.edit_definition(workflow, change, acting_user=request.user, expected_revision=_expected_revision(request))
+
+
+def _conflict(request: HttpRequest, workflow: Workflow, exc: editing.EditConflict) -> HttpResponse:
+    messages.error(request, str(exc))
+    return _redirect(request, reverse("workflows:edit", args=[workflow.pk]))
 
 
 def _node_rows(definition: dict, problems_by_node: dict[str, list[Problem]]) -> list[dict]:
@@ -280,6 +232,7 @@ def _editor_context(request: HttpRequest, workflow: Workflow, **extra: Any) -> d
     node_ids = [str(n.get("id")) for n, _p, _w in iter_nodes(definition.get("nodes", [])) if n.get("id")]
     context = {
         "workflow": workflow,
+        "revision": editing.revision_of(workflow),
         "definition": definition,
         "problems": problems,
         "general_problems": by_node.get("", []),
@@ -289,7 +242,8 @@ def _editor_context(request: HttpRequest, workflow: Workflow, **extra: Any) -> d
         "edge_form": EdgeForm(graphs=[(k, label) for k, label, _g in _graphs(definition)], node_ids=node_ids),
         "settings_form": DefinitionSettingsForm(initial={f: definition.get(f) for f in DefinitionSettingsForm.FIELDS}),
         "workflow_form": WorkflowForm(initial={"name": workflow.name, "description": workflow.description, "tags": ", ".join(workflow.tags or [])}),
-        "graph": graph_svg(definition, link_prefix=reverse("workflows:node", args=[workflow.pk, "x"])[:-1], title=f"Graph of {workflow.name}"),
+        **canvas_context(workflow, editable=True, problems=problems),
+        "can_run": roles.has_capability(request.user, roles.RUN_WORKFLOWS),
         "base_template": base_template(request),
     }
     context.update(extra)
@@ -335,32 +289,26 @@ def workflow_settings(request: HttpRequest, pk: int) -> HttpResponse:
         for problem in problems:
             settings_form.add_error(problem.field.split(".")[0].split("[")[0], problem.message)
         return _editor_rerender(request, workflow, workflow_form=workflow_form, settings_form=settings_form)
-    services.update_workflow(
-        workflow,
-        acting_user=request.user,
-        comment="Edited settings",
-        name=workflow_form.cleaned_data["name"],
-        description=workflow_form.cleaned_data["description"],
-        tags=workflow_form.cleaned_data["tags"],
-        definition=definition,
-    )
+
+    def change(stored: dict) -> str:
+        for field in DefinitionSettingsForm.FIELDS:
+            if field in definition:
+                stored[field] = definition[field]
+            else:
+                stored.pop(field, None)
+        return "Edited settings"
+
+    try:
+        editing.edit_definition(
+            workflow, change, acting_user=request.user, expected_revision=_expected_revision(request),
+            fields={k: workflow_form.cleaned_data[k] for k in ("name", "description", "tags")},
+        )
+    except editing.EditConflict as exc:
+        workflow_form.add_error(None, f"{exc} Saving again replaces their version with yours.")
+        workflow.refresh_from_db()  # the page shows theirs, and carries the revision that lets you replace it
+        return _editor_rerender(request, workflow, status=409, workflow_form=workflow_form, settings_form=settings_form)
     messages.success(request, "Settings saved.")
     return _redirect(request, reverse("workflows:edit", args=[workflow.pk]))
-
-
-def _node_skeleton(node_type: str, node_id: str, activity: str) -> dict:
-    node: dict[str, Any] = {"id": node_id, "type": node_type}
-    if node_type == "activity":
-        node.update(activity=activity, params={})
-    elif node_type == "condition":
-        node["cases"] = []
-    elif node_type == "loop":
-        node.update(mode="for_each", body={"nodes": [], "edges": []})
-    elif node_type == "parallel":
-        node.update(branches=[], join="all")
-    elif node_type == "timer":
-        node["duration"] = 60
-    return node
 
 
 @require_POST
@@ -368,36 +316,34 @@ def _node_skeleton(node_type: str, node_id: str, activity: str) -> dict:
 def node_add(request: HttpRequest, pk: int) -> HttpResponse:
     """Add a node to a graph, connected after the graph's last node unless told otherwise."""
     workflow = access_workflow(request.user, pk, "change")
-    definition = copy.deepcopy(workflow.definition)
-    form = AddNodeForm(request.POST, definition=definition)
+    form = AddNodeForm(request.POST, definition=copy.deepcopy(workflow.definition))
     if not form.is_valid():
         return _editor_rerender(request, workflow, add_form=form)
     data = form.cleaned_data
-    graph = _graph_by_key(definition, data.get("graph") or "")
-    if graph is None:
-        form.add_error("graph", "that graph no longer exists")
+
+    def change(definition: dict) -> str:
+        graph = editing.graph_by_key(copy.deepcopy(definition), data.get("graph") or "")
+        after = data.get("after") or ""
+        if after == "" and graph is not None:
+            nodes = [n for n in graph.get("nodes", []) or [] if isinstance(n, dict)]
+            after = str(nodes[-1].get("id")) if nodes else ""
+        elif after == "-":
+            after = ""
+        comment, _node = editing.add_node(
+            definition, node_type=data["type"], node_id=data["id"], activity=data.get("activity") or "",
+            graph=data.get("graph") or "", after=after or None,
+        )
+        return comment
+
+    try:
+        _edit(request, workflow, change)
+    except editing.EditConflict as exc:
+        return _conflict(request, workflow, exc)
+    except editing.EditError as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         return _editor_rerender(request, workflow, add_form=form)
-    nodes = graph.setdefault("nodes", [])
-    after = data.get("after") or ""
-    if after == "":
-        after = str(nodes[-1].get("id")) if nodes and isinstance(nodes[-1], dict) else ""
-    elif after == "-":
-        after = ""
-    node = _node_skeleton(data["type"], data["id"], data.get("activity") or "")
-    nodes.append(node)
-    if after:
-        source_graph = _graph_of(definition, after)
-        if source_graph is not graph:
-            form.add_error("after", f"'{after}' is in another graph; edges stay inside one graph")
-            return _editor_rerender(request, workflow, add_form=form)
-        source = next(n for n in nodes if n.get("id") == after)
-        if source.get("type") == "condition":
-            source["default"] = source.get("default") or node["id"]
-        else:
-            graph.setdefault("edges", []).append({"from": after, "to": node["id"]})
-    _save_definition(request, workflow, definition, f"Added node {node['id']}")
-    messages.success(request, f"Added node “{node['id']}”. Fill in its fields.")
-    return _redirect(request, reverse("workflows:node", args=[workflow.pk, node["id"]]))
+    messages.success(request, f"Added node “{data['id']}”. Fill in its fields.")
+    return _redirect(request, reverse("workflows:node", args=[workflow.pk, data["id"]]))
 
 
 @require_http_methods(["GET", "POST"])
@@ -409,28 +355,49 @@ def node_edit(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
     node = find_node(definition, node_id)
     if node is None:
         raise Http404("No such node.")
-    graph = _graph_of(definition, node_id) or definition
+    graph = editing.graph_of(definition, node_id) or definition
     siblings = [str(n.get("id")) for n in graph.get("nodes", []) if isinstance(n, dict)]
     form = node_form_for(node, siblings, request.POST if request.method == "POST" else None)
     status = 200
+    revision, conflict = editing.revision_of(workflow), False
     if request.method == "POST" and form.is_valid():
         new_node = form.to_node()
         if form.is_valid():  # to_node may add errors (numbers, JSON)
-            index = next(i for i, n in enumerate(graph["nodes"]) if isinstance(n, dict) and n.get("id") == node_id)
-            if new_node["id"] != node_id and any(n.get("id") == new_node["id"] for n, _p, _w in iter_nodes(definition.get("nodes", []))):
-                form.add_error("id", f"a node with id '{new_node['id']}' already exists")
-            else:
+            if isinstance(node.get("ui"), dict) and "ui" not in new_node:
+                new_node["ui"] = node["ui"]  # the canvas's placement is not a form field
+            problems: list[Problem] = []
+
+            def change(definition: dict) -> str:
+                graph = editing.graph_of(definition, node_id)
+                if graph is None:
+                    raise editing.EditError("This node was removed meanwhile.", None)
+                if new_node["id"] != node_id and new_node["id"] in editing.all_node_ids(definition):
+                    raise editing.EditError(f"a node with id '{new_node['id']}' already exists", "id")
+                index = next(i for i, n in enumerate(graph["nodes"]) if isinstance(n, dict) and n.get("id") == node_id)
                 graph["nodes"][index] = new_node
                 if new_node["id"] != node_id:
-                    _rename(graph, node_id, new_node["id"])
+                    editing.rename_references(graph, node_id, new_node["id"])
                 own = [p for p in validate(definition) if p.node == new_node["id"] and form.field_for(p.field)]
-                for problem in own:
-                    form.add_error(form.field_for(problem.field), problem.message)
-                if not own:
-                    _save_definition(request, workflow, definition, f"Edited node {new_node['id']}")
-                    messages.success(request, f"Saved node “{new_node['id']}”.")
-                    return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + f"#node-{new_node['id']}")
-        status = 422
+                if own:
+                    problems.extend(own)
+                    raise editing.EditError("problems in this node's fields")
+                return f"Edited node {new_node['id']}"
+
+            try:
+                _edit(request, workflow, change)
+            except editing.EditConflict as exc:
+                form.add_error(None, f"{exc} Saving again replaces their version with yours.")
+                revision, conflict = exc.current_revision, True
+            except editing.EditError as exc:
+                if problems:
+                    for problem in problems:
+                        form.add_error(form.field_for(problem.field), problem.message)
+                else:
+                    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(request, f"Saved node “{new_node['id']}”.")
+                return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + f"#node-{new_node['id']}")
+        status = 409 if conflict else 422
     elif request.method == "POST":
         status = 422
     else:
@@ -445,7 +412,7 @@ def node_edit(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
     return render(
         request,
         "workflows/node_form.html",
-        {"workflow": workflow, "node": node, "form": form, "other_problems": other, "base_template": base_template(request)},
+        {"workflow": workflow, "node": node, "form": form, "other_problems": other, "revision": revision, "base_template": base_template(request)},
         status=status,
     )
 
@@ -465,9 +432,13 @@ def _bound_copy(form: Any) -> Any:
 @login_required
 def node_delete(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
     workflow = access_workflow(request.user, pk, "change")
-    definition = copy.deepcopy(workflow.definition)
-    if _remove_node(definition, node_id):
-        _save_definition(request, workflow, definition, f"Removed node {node_id}")
+    try:
+        _edit(request, workflow, lambda definition: editing.delete_node(definition, node_id))
+    except editing.EditConflict as exc:
+        return _conflict(request, workflow, exc)
+    except editing.EditError:
+        pass  # already gone
+    else:
         messages.success(request, f"Removed node “{node_id}” and its edges.")
     return _redirect(request, reverse("workflows:edit", args=[workflow.pk]))
 
@@ -477,29 +448,25 @@ def node_delete(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
 def edge_add(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = access_workflow(request.user, pk, "change")
     definition = copy.deepcopy(workflow.definition)
-    node_ids = [str(n.get("id")) for n, _p, _w in iter_nodes(definition.get("nodes", [])) if n.get("id")]
-    form = EdgeForm(request.POST, graphs=[(k, label) for k, label, _g in _graphs(definition)], node_ids=node_ids)
+    form = EdgeForm(request.POST, graphs=[(k, label) for k, label, _g in _graphs(definition)], node_ids=editing.all_node_ids(definition))
     if form.is_valid():
         source, target = form.cleaned_data["source"], form.cleaned_data["target"]
-        graph = _graph_of(definition, source)
-        if graph is None or graph is not _graph_of(definition, target):
-            form.add_error("target", "edges connect nodes of one graph (the top level, one loop body or one branch)")
-        elif source == target:
-            form.add_error("target", "an edge cannot lead back to its own node; repeat work with a loop")
-        elif any(e.get("from") == source and e.get("to") == target for e in graph.get("edges", []) or []):
-            form.add_error("target", f"there is already an edge {source} → {target}")
-        else:
-            source_node = next(n for n in graph["nodes"] if n.get("id") == source)
+        source_node = find_node(definition, source) or {}
+
+        def change(definition: dict) -> str:
             if source_node.get("type") == "condition":
-                form.add_error("source", "a condition's outgoing edges are its cases and default: edit the condition node")
-            else:
-                edge = {"from": source, "to": target}
-                if form.cleaned_data.get("label"):
-                    edge["label"] = form.cleaned_data["label"]
-                graph.setdefault("edges", []).append(edge)
-                _save_definition(request, workflow, definition, f"Added edge {source} -> {target}")
-                messages.success(request, f"Connected {source} → {target}.")
-                return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + "#edges")
+                raise editing.EditError("a condition's outgoing edges are its cases and default: edit the condition node", "source")
+            return editing.connect(definition, source, target, form.cleaned_data.get("label") or None)
+
+        try:
+            _edit(request, workflow, change)
+        except editing.EditConflict as exc:
+            return _conflict(request, workflow, exc)
+        except editing.EditError as exc:
+            form.add_error(exc.field if exc.field in form.fields else "target", exc.message)
+        else:
+            messages.success(request, f"Connected {source} → {target}.")
+            return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + "#edges")
     return _editor_rerender(request, workflow, edge_form=form)
 
 
@@ -507,20 +474,73 @@ def edge_add(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def edge_delete(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = access_workflow(request.user, pk, "change")
-    definition = copy.deepcopy(workflow.definition)
-    graph = _graph_by_key(definition, request.POST.get("graph", "")) if "[new]" not in request.POST.get("graph", "") else None
     try:
         index = int(request.POST.get("index", ""))
     except ValueError:
         index = -1
-    edges = (graph or {}).get("edges") or []
-    if graph is not None and 0 <= index < len(edges):
-        removed = edges.pop(index)
-        _save_definition(request, workflow, definition, f"Removed edge {removed.get('from')} -> {removed.get('to')}")
-        messages.success(request, f"Removed edge {removed.get('from')} → {removed.get('to')}.")
+    try:
+        comment = ""
+
+        def change(definition: dict) -> str:
+            nonlocal comment
+            comment = editing.remove_edge_at(definition, request.POST.get("graph", ""), index)
+            return comment
+
+        _edit(request, workflow, change)
+    except editing.EditConflict as exc:
+        return _conflict(request, workflow, exc)
+    except editing.EditError as exc:
+        messages.error(request, exc.message)
     else:
-        messages.error(request, "That edge no longer exists; the page was out of date.")
+        messages.success(request, comment.replace(" -> ", " → ") + ".")
     return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + "#edges")
+
+
+#
+# Canvas
+#
+
+
+def canvas_context(workflow: Workflow, *, editable: bool, problems: list[Problem] | None = None) -> dict:
+    """What templates/workflows/partials/canvas.html draws for `workflow` (`problems`: the
+    validator's, when the caller has them already)."""
+    definition = workflow.definition if isinstance(workflow.definition, dict) else {}
+    revision = editing.revision_of(workflow)
+    model = canvas_model(definition, problems=problems)
+    svg = render_canvas_svg(model, canvas_id=f"cv{workflow.pk}", title=f"Canvas of {workflow.name}", editable=editable, revision=revision)
+    return {
+        "canvas_svg": mark_safe(svg),  # noqa: S308 - render_svg escapes every piece of text
+        "canvas_data_id": "canvas-data",
+        "canvas_data": {"revision": revision, "definition": definition},
+        "revision": revision,
+        "editable": editable,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def workflow_canvas(request: HttpRequest, pk: int) -> HttpResponse:
+    """The canvas fragment (GET, view permission); POST applies `{"revision", "ops": [...]}` through
+    the editing service (change permission) and answers the new fragment, 409 with a message when
+    the workflow changed since `revision`, 400 naming what cannot be done."""
+    if request.method == "GET":
+        workflow = access_workflow(request.user, pk)
+        editable = has_workflow_perm(request.user, workflow, "change")
+        return render(request, "workflows/partials/canvas.html", canvas_context(workflow, editable=editable))
+    workflow = access_workflow(request.user, pk, "change")
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"detail": "The body must be JSON."}, status=400)
+    if not isinstance(body, dict):
+        return JsonResponse({"detail": "The body must be a JSON object."}, status=400)
+    try:
+        workflow = editing.apply_operations(workflow, body.get("ops"), acting_user=request.user, expected_revision=str(body.get("revision") or "") or None)
+    except editing.EditConflict as exc:
+        return JsonResponse({"detail": str(exc), "code": "conflict", "revision": exc.current_revision}, status=409)
+    except editing.EditError as exc:
+        return JsonResponse({"detail": exc.message, "field": exc.field, "code": "invalid_edit"}, status=400)
+    return render(request, "workflows/partials/canvas.html", canvas_context(workflow, editable=True))
 
 
 @require_http_methods(["GET", "POST"])
@@ -533,8 +553,20 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
     form = DefinitionJSONForm(request.POST or None, initial={"definition": text})
     status = 200
     if request.method == "POST":
+        for message in services.check_definition_permitted(request.user, form.cleaned_data["definition"], workflow.definition) if form.is_valid() else []:
+            form.add_error("definition", message)
         if form.is_valid():
-            problems = _save_definition(request, workflow, form.cleaned_data["definition"], "Edited as JSON")
+            new_definition = form.cleaned_data["definition"]
+
+            def change(definition: dict) -> str:
+                editing.replace_definition(definition, new_definition)
+                return "Edited as JSON"
+
+            try:
+                _edit(request, workflow, change)
+            except editing.EditConflict as exc:
+                return _conflict(request, workflow, exc)
+            problems = validate(new_definition)
             if problems:
                 # Saved anyway (drafts are allowed), but not in green: runs, schedules and triggers refuse it now.
                 messages.warning(request, f"Saved as a draft with {len(problems)} problem{'s' if len(problems) != 1 else ''}: it will not run until they are fixed (listed below). Version history can bring back the previous definition.")
@@ -545,7 +577,7 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "workflows/json.html",
-        {"workflow": workflow, "form": form, "problems": validate(workflow.definition), "can_change": can_change, "base_template": base_template(request)},
+        {"workflow": workflow, "form": form, "problems": validate(workflow.definition), "can_change": can_change, "revision": editing.revision_of(workflow), "base_template": base_template(request)},
         status=status,
     )
 
@@ -562,6 +594,7 @@ def workflow_run(request: HttpRequest, pk: int) -> HttpResponse:
     from apps.executions.engine.orchestrator import InputError, start_execution
 
     workflow = access_workflow(request.user, pk, "change")
+    roles.require_capability(request.user, roles.RUN_WORKFLOWS)
     definition = workflow.definition if isinstance(workflow.definition, dict) else {}
     # Bound on every POST, even an empty one (an API-style client sends no fields): an unbound form
     # cannot carry the "inactive" error.

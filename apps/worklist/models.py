@@ -37,6 +37,11 @@ class WorkItem(models.Model):
     comment = models.TextField(blank=True)
     due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     notes = models.TextField(blank=True, help_text="Warnings recorded on offer (unknown users or groups) and by operators.")
+    allocation = models.JSONField(
+        default=dict, blank=True,
+        help_text="How the item was distributed: {strategy, filters, reasons: {username: why}, log: [{at, event, to, reason}]}.",
+    )
+    claim_timeout = models.FloatField(null=True, blank=True, help_text="Seconds a person may hold the item undecided before it is re-offered.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -55,3 +60,44 @@ class WorkItem(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+
+class WorkerProfile(models.Model):
+    """What work distribution knows about a person: capabilities (tags), availability, workload limit.
+
+    People without a profile are available, have no capabilities and no personal limit.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="worker_profile")
+    capabilities = models.JSONField(default=list, blank=True, help_text="Tags such as finance, german, senior (lower case).")
+    available = models.BooleanField(default=True, help_text="Unavailable people are not offered new work items.")
+    away_until = models.DateTimeField(null=True, blank=True, help_text="Unavailable until then (e.g. a holiday), then available again.")
+    max_open_items = models.PositiveIntegerField(null=True, blank=True, help_text="Offer nothing new while this many items are open for the person.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "worker profile"
+
+    def __str__(self) -> str:
+        return f"Work profile of {self.user}"
+
+    def is_available(self, now=None) -> bool:
+        from django.utils import timezone
+
+        now = now or timezone.now()
+        return self.available and not (self.away_until and self.away_until > now)
+
+
+class AllocationCursor(models.Model):
+    """Where round robin stands for one approval node of one workflow (its row lock orders concurrent offers)."""
+
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
+    node_id = models.CharField(max_length=64)
+    last_username = models.CharField(max_length=150, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workflow", "node_id"], name="allocation_cursor_one_per_node")]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id}/{self.node_id}: after {self.last_username or 'nobody'}"

@@ -3,14 +3,15 @@ Django's email backend) and posts to a webhook and a Slack-compatible webhook.
 
 Posts are made by a Celery task, retried with backoff, and recorded as connectors'
 Delivery rows; a failure never touches the run. The webhook body is signed like the
-notify.webhook activity's: X-Workflow-Signature: sha256=<hex HMAC-SHA256 of the body>,
-keyed by WB_WORKLIST_WEBHOOK_SECRET.
+notify.webhook activity's: X-Workflow-Signature: sha256=<hex HMAC-SHA256 of
+"<X-Workflow-Timestamp>." + body>, keyed by WB_WORKLIST_WEBHOOK_SECRET.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from apps.connectors import outbound
-from apps.connectors.activities.notify import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from apps.connectors.activities.notify import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from apps.connectors.choices import DeliveryChannel
 from apps.connectors.models import Delivery
 
@@ -132,7 +133,9 @@ def build_request(item: WorkItem, event: str, channel: str, delivery: Delivery, 
     content = json.dumps(payload_for(item, event, actor), separators=(",", ":"), default=str).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "WorkflowBuilder/1.0", "X-Workflow-Event": f"work_item.{event}", DELIVERY_HEADER: str(delivery.pk)}
     if settings.WB_WORKLIST_WEBHOOK_SECRET:
-        headers[SIGNATURE_HEADER] = sign(settings.WB_WORKLIST_WEBHOOK_SECRET, content)
+        timestamp = int(time.time())
+        headers[TIMESTAMP_HEADER] = str(timestamp)
+        headers[SIGNATURE_HEADER] = sign(settings.WB_WORKLIST_WEBHOOK_SECRET, content, timestamp)
     return content, headers
 
 

@@ -14,13 +14,17 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from guardian.shortcuts import get_groups_with_perms
 
 from apps.executions.models import Execution, StepRun
+from apps.sharing.services import has_workflow_perm
 
+from . import allocation as distribution
 from .choices import DEFAULT_OUTCOMES, HELD_STATES, OPEN_STATES, WorkItemState
 from .models import WorkItem
 
@@ -94,6 +98,12 @@ def can_manage(user: AbstractBaseUser, item: WorkItem) -> bool:
     return bool(user.is_authenticated and (user.is_staff or user.is_superuser or has_workflow_perm(user, item.workflow, "admin")))
 
 
+def may_be_offered(user: AbstractBaseUser, workflow) -> bool:
+    """Whether a work item of `workflow` may be offered (or reassigned) to `user`: an active user
+    who may view the workflow."""
+    return bool(user.is_active and has_workflow_perm(user, workflow, "view"))
+
+
 def is_eligible(user: AbstractBaseUser, item: WorkItem) -> bool:
     """May `user` claim the item: offered to them and not declined by them."""
     if not user.is_authenticated or not user.is_active:
@@ -132,13 +142,24 @@ def actions_for(user: AbstractBaseUser, item: WorkItem, *, eligible: bool | None
 #
 
 
-def offer_work_item(step: StepRun, *, title: str, description: str, users: list[str], groups: list[str], outcomes: list[str], due_at: datetime | None) -> WorkItem:
+def offer_work_item(
+    step: StepRun, *, title: str, description: str, users: list[str], groups: list[str], outcomes: list[str], due_at: datetime | None,
+    allocation: dict | None = None,
+) -> WorkItem:
     """Create the work item for a waiting approval step (the engine holds the run's row lock).
 
-    Unknown usernames and group names are skipped with a warning in `notes`. Notifications
-    and the expiry countdown are sent after commit. Returns the new item.
+    `allocation` is the node's allocation block; when the engine does not pass it, it is read
+    from the run's definition. Unknown usernames and group names are skipped with a warning in
+    `notes`, and so are users and teams who could not act on it: a work item is offered only to
+    people who may view the workflow (a user with a share, or a team the workflow is shared with),
+    so whoever edits a definition cannot send work, or the run's data in its title, to anyone
+    else. Notifications and the expiry countdown are sent after commit. Returns the new item.
     """
     User = get_user_model()
+    workflow = Execution.objects.select_related("workflow").get(pk=step.execution_id).workflow
+    # A long-lived worker's content-type cache goes stale when the database is restored (or
+    # flushed between tests); guardian's checks below depend on it (as in engine/children.py).
+    ContentType.objects.clear_cache()
     wanted_users = [str(u) for u in users if str(u).strip()]
     wanted_groups = [str(g) for g in groups if str(g).strip()]
     found_users = list(User.objects.filter(username__in=wanted_users, is_active=True))
@@ -150,25 +171,42 @@ def offer_work_item(step: StepRun, *, title: str, description: str, users: list[
         notes.append(f"unknown or inactive users skipped: {', '.join(missing_users)}")
     if missing_groups:
         notes.append(f"unknown groups skipped: {', '.join(missing_groups)}")
-    if not found_users and not found_groups:
-        notes.append("offered to nobody: a workflow admin must reassign it")
+    outsiders = [u for u in found_users if not may_be_offered(u, workflow)]
+    shared_groups = set(get_groups_with_perms(workflow).values_list("pk", flat=True))
+    outside_groups = [g for g in found_groups if g.pk not in shared_groups]
+    if outsiders:
+        notes.append(f"users who cannot see this workflow skipped (share it with them first): {', '.join(sorted(u.get_username() for u in outsiders))}")
+        found_users = [u for u in found_users if u not in outsiders]
+    if outside_groups:
+        notes.append(f"teams this workflow is not shared with skipped: {', '.join(sorted(g.name for g in outside_groups))}")
+        found_groups = [g for g in found_groups if g not in outside_groups]
+    workflow_id = workflow.pk
+    if allocation is None:
+        definition = Execution.objects.filter(pk=step.execution_id).values_list("definition", flat=True).first()
+        allocation = distribution.node_spec(definition, step.node_id).get("allocation") or {}
+    decision = distribution.decide(allocation, found_users, found_groups, workflow_id=workflow_id, node_id=step.node_id)
+    if not decision.users and not decision.groups:
+        why_nobody = "; ".join(f"{name}: {reason}" for name, reason in decision.skipped.items())
+        notes.append("offered to nobody: a workflow admin must reassign it" + (f" (skipped {why_nobody})" if why_nobody else ""))
     for note in notes:
         logger.warning("work item for step %s: %s", step.pk, note)
     item = WorkItem.objects.create(
         execution_id=step.execution_id,
         step=step,
-        workflow_id=Execution.objects.filter(pk=step.execution_id).values_list("workflow_id", flat=True).first(),
+        workflow_id=workflow_id,
         node_id=step.node_id[:64],
         title=title[:300],
         description=description,
         outcomes=list(outcomes) or list(DEFAULT_OUTCOMES),
         due_at=due_at,
         notes="\n".join(notes),
+        allocation=decision.record(allocation, event="offered"),
+        claim_timeout=allocation.get("claim_timeout"),
     )
-    if found_users:
-        item.offered_users.set(found_users)
-    if found_groups:
-        item.offered_groups.set(found_groups)
+    if decision.users:
+        item.offered_users.set(decision.users)
+    if decision.groups:
+        item.offered_groups.set(decision.groups)
     _after_commit_announce(item.pk, "offered")
     if due_at is not None:
         item_id = item.pk
@@ -219,7 +257,20 @@ def claim_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
     if not WorkItem.objects.filter(pk=item.pk, state=WorkItemState.OFFERED, claimed_by__isnull=True).update(state=WorkItemState.CLAIMED, claimed_by=user, claimed_at=now):
         raise _conflict(item, user, "claim")
     item.refresh_from_db()
+    if item.claim_timeout:
+        _after_commit_claim_countdown(item)
     return item
+
+
+def _after_commit_claim_countdown(item: WorkItem) -> None:
+    item_id, claimed_at, seconds = item.pk, item.claimed_at.isoformat(), float(item.claim_timeout)
+
+    def send() -> None:
+        from . import tasks
+
+        tasks.claim_timed_out.apply_async((item_id, claimed_at), countdown=seconds)
+
+    transaction.on_commit(send)
 
 
 def release_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
@@ -290,8 +341,72 @@ def decline_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
         if item.claimed_by_id == user.pk:
             item.state, item.claimed_by, item.claimed_at, item.started_at = WorkItemState.OFFERED, None, None, None
             item.save(update_fields=["state", "claimed_by", "claimed_at", "started_at"])
-        _after_commit_announce(item.pk, "declined", actor=user.get_username())
+        distribution.log(item, "declined", [user.get_username()])
+        item.save(update_fields=["allocation"])
+        if not _reoffer(item, passed=user, why="declined"):
+            _after_commit_announce(item.pk, "declined", actor=user.get_username())
     return item
+
+
+def _reoffer(item: WorkItem, *, passed: AbstractBaseUser, why: str) -> bool:
+    """After `passed` declined or let a claim time out: an item allocated to one person goes to
+    the next one the node's strategy picks (the caller holds the run's and the item's locks).
+    Returns True when it was offered to someone new (they are told)."""
+    spec_strategy = (item.allocation or {}).get("strategy")
+    if spec_strategy not in distribution.SINGLE:
+        return False
+    definition = Execution.objects.filter(pk=item.execution_id).values_list("definition", flat=True).first()
+    spec = distribution.node_spec(definition, item.node_id).get("allocation") or {"strategy": spec_strategy}
+    step_input = StepRun.objects.filter(pk=item.step_id).values_list("input", flat=True).first() or {}
+    assignees = step_input.get("assignees") or {}
+    User = get_user_model()
+    users = list(User.objects.filter(username__in=[str(u) for u in assignees.get("users", [])], is_active=True))
+    groups = list(Group.objects.filter(name__in=[str(g) for g in assignees.get("groups", [])]))
+    exclude = set(item.declined_by.values_list("pk", flat=True)) | set((item.allocation or {}).get("passed_ids", [])) | {passed.pk}
+    decision = distribution.decide(spec, users, groups, workflow_id=item.workflow_id, node_id=item.node_id, exclude=exclude, after=passed.get_username())
+    allocation = dict(item.allocation or {})
+    allocation["reasons"] = {**allocation.get("reasons", {}), **decision.reasons}
+    allocation["skipped"] = decision.skipped
+    if why == "claim timed out":
+        allocation["passed_ids"] = sorted({*allocation.get("passed_ids", []), passed.pk})
+    item.allocation = allocation
+    if not decision.users:
+        distribution.log(item, "re-offer failed", [], f"nobody left after {passed.get_username()} {why}")
+        item.notes = f"{item.notes}\n{timezone.now():%Y-%m-%d %H:%M} nobody left to offer it to after {passed.get_username()} {why}: a workflow admin must reassign it".strip()
+        item.save(update_fields=["allocation", "notes"])
+        return False
+    item.offered_users.set(decision.users)
+    to = [u.get_username() for u in decision.users]
+    distribution.log(item, "re-offered", to, decision.reasons.get(to[0], ""))
+    item.save(update_fields=["allocation"])
+    _after_commit_announce(item.pk, "offered")
+    return True
+
+
+def claim_timed_out(item_id: int, claimed_at: str | None = None) -> bool:
+    """A claim held past the item's claim_timeout without a decision: take it back and re-offer
+    it (to the next person for one-person strategies, to everyone for offer_all). `claimed_at`
+    names the claim the countdown was for: a later claim is left alone. Returns True when done."""
+    item = WorkItem.objects.filter(pk=item_id).only("pk", "execution_id").first()
+    if item is None:
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_run(item)
+        item = WorkItem.objects.select_for_update(of=("self",)).select_related("claimed_by").get(pk=item_id)
+        if item.state not in HELD_STATES or not item.claim_timeout or item.claimed_at is None:
+            return False
+        if claimed_at is not None and item.claimed_at.isoformat() != claimed_at:
+            return False
+        if (now - item.claimed_at).total_seconds() < item.claim_timeout:
+            return False
+        holder = item.claimed_by
+        item.state, item.claimed_by, item.claimed_at, item.started_at = WorkItemState.OFFERED, None, None, None
+        distribution.log(item, "claim timed out", [holder.get_username()] if holder else [], f"held {item.claim_timeout:g} s without a decision")
+        item.save(update_fields=["state", "claimed_by", "claimed_at", "started_at", "allocation"])
+        if holder is None or not _reoffer(item, passed=holder, why="claim timed out"):
+            _after_commit_announce(item.pk, "offered")
+    return True
 
 
 def reassign_work_item(item: WorkItem, target: AbstractBaseUser, *, acting_user: AbstractBaseUser) -> WorkItem:
@@ -300,6 +415,8 @@ def reassign_work_item(item: WorkItem, target: AbstractBaseUser, *, acting_user:
         raise WorkItemError(403, "only the workflow's admins and staff may reassign work items")
     if not target.is_active:
         raise WorkItemError(400, f"{target.get_username()} is not an active user", field="user")
+    if not may_be_offered(target, item.workflow):
+        raise WorkItemError(400, f"{target.get_username()} cannot see this workflow: share it with them before handing them its work", field="user")
     with transaction.atomic():
         _lock_run(item)
         item = WorkItem.objects.select_for_update().get(pk=item.pk)
@@ -310,7 +427,8 @@ def reassign_work_item(item: WorkItem, target: AbstractBaseUser, *, acting_user:
         item.state, item.claimed_by, item.claimed_at, item.started_at = WorkItemState.CLAIMED, target, timezone.now(), None
         note = f"{timezone.now():%Y-%m-%d %H:%M} reassigned to {target.get_username()} by {acting_user.get_username()}"
         item.notes = f"{item.notes}\n{note}".strip()
-        item.save(update_fields=["state", "claimed_by", "claimed_at", "started_at", "notes"])
+        distribution.log(item, "reassigned", [target.get_username()], f"reassigned to you by {acting_user.get_username()}")
+        item.save(update_fields=["state", "claimed_by", "claimed_at", "started_at", "notes", "allocation"])
         _after_commit_announce(item.pk, "reassigned", actor=acting_user.get_username())
     return item
 
@@ -362,9 +480,13 @@ def reconcile(item_ids: list[int] | None = None, *, limit: int = 500) -> int:
 def sweep(*, limit: int = 500) -> dict[str, int]:
     """Periodic: expire overdue items (a lost countdown message delays expiry, never loses it)
     and close items whose step finished another way."""
-    overdue = list(WorkItem.objects.filter(state__in=OPEN_STATES, due_at__lte=timezone.now()).values_list("pk", flat=True)[:limit])
+    now = timezone.now()
+    overdue = list(WorkItem.objects.filter(state__in=OPEN_STATES, due_at__lte=now).values_list("pk", flat=True)[:limit])
     expired = sum(1 for pk in overdue if expire_work_item(pk))
-    return {"expired": expired, "closed": reconcile(limit=limit)}
+    held = WorkItem.objects.filter(state__in=HELD_STATES, claim_timeout__isnull=False).values_list("pk", "claimed_at", "claim_timeout")[:limit]
+    late = [pk for pk, at, seconds in held if at is not None and (now - at).total_seconds() >= seconds]
+    reoffered = sum(1 for pk in late if claim_timed_out(pk))
+    return {"expired": expired, "closed": reconcile(limit=limit), "reoffered": reoffered}
 
 
 #
@@ -379,3 +501,54 @@ def _after_commit_announce(item_id: int, event: str, *, actor: str = "") -> None
         tasks.announce.delay(item_id, event, actor)
 
     transaction.on_commit(send)
+
+
+#
+# Work profiles
+#
+
+
+def work_profile(user: AbstractBaseUser) -> "WorkerProfile":
+    """The person's work profile (an unsaved default when they have none)."""
+    from .models import WorkerProfile
+
+    return WorkerProfile.objects.filter(user=user).first() or WorkerProfile(user=user)
+
+
+def check_work_profile(changes: dict) -> dict[str, str]:
+    """Problems by field with a profile change (available, away_until, max_open_items, capabilities)."""
+    problems: dict[str, str] = {}
+    if "available" in changes and not isinstance(changes["available"], bool):
+        problems["available"] = "Give true or false."
+    if changes.get("away_until") is not None and not isinstance(changes["away_until"], datetime):
+        problems["away_until"] = "Give a date and time, e.g. 2030-01-31T18:00:00Z."
+    limit = changes.get("max_open_items")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        problems["max_open_items"] = "Give a whole number of at least 1, or nothing for no limit."
+    if "capabilities" in changes:
+        tags = changes["capabilities"]
+        if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t.strip()) <= 50 for t in tags):
+            problems["capabilities"] = "Give a list of tags of 1 to 50 characters."
+    return problems
+
+
+def update_work_profile(user: AbstractBaseUser, **changes) -> "WorkerProfile":
+    """Set some of the person's availability, away_until, max_open_items and capabilities
+    (validated by check_work_profile first). Takes effect for the next offers."""
+    from .models import WorkerProfile
+
+    with transaction.atomic():
+        profile, _ = WorkerProfile.objects.select_for_update().get_or_create(user=user)
+        for key in ("available", "away_until", "max_open_items"):
+            if key in changes:
+                setattr(profile, key, changes[key])
+        if "capabilities" in changes:
+            profile.capabilities = distribution.normalise_tags(changes["capabilities"])
+        profile.save()
+    return profile
+
+
+def why_rows(user: AbstractBaseUser, items) -> dict[int, str]:
+    """Why `user` has each item (item id -> reason), for lists (one query for their teams)."""
+    group_ids = set(user.groups.values_list("pk", flat=True))
+    return {item.pk: distribution.why(item, user, group_ids) for item in items}

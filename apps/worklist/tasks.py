@@ -24,6 +24,12 @@ def expire_work_item(item_id: int) -> bool:
     return services.expire_work_item(item_id)
 
 
+@shared_task(name="worklist.claim_timed_out", ignore_result=True)
+def claim_timed_out(item_id: int, claimed_at: str) -> bool:
+    """Sent with a countdown of the item's claim_timeout when it is claimed."""
+    return services.claim_timed_out(item_id, claimed_at)
+
+
 @shared_task(name="worklist.sweep", ignore_result=True)
 def sweep() -> dict[str, int]:
     """Periodic (CELERY_BEAT_SCHEDULE): overdue items expire even if their countdown was lost."""

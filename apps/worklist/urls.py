@@ -6,5 +6,6 @@ app_name = "worklist"
 
 urlpatterns = [
     path("inbox/", views.inbox, name="inbox"),
+    path("inbox/availability/", views.availability, name="availability"),
     path("inbox/<int:pk>/<str:action>", views.act, name="act"),
 ]

@@ -195,9 +195,10 @@ def web_argv(python: str, host: str, port: int, *, workers: int, server: str | N
     app = "workflowsite.asgi:application"
     if server == "daphne":
         return [python, "-m", "daphne", "-b", host, "-p", str(port), app]
-    # Django speaks no lifespan protocol; the access log is ours (apps.metrics.middleware).
+    # Django speaks no lifespan protocol; the access log is ours (apps.metrics.middleware); X-Forwarded-For
+    # is read by the app from WB_TRUSTED_PROXIES only (docs/security.md), so uvicorn must not rewrite the peer.
     return [python, "-m", "uvicorn", app, "--host", host, "--port", str(port), "--workers", str(workers),
-            "--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "10"]
+            "--lifespan", "off", "--no-access-log", "--no-proxy-headers", "--timeout-graceful-shutdown", "10"]
 
 
 def child_specs(port: int, concurrency: int) -> list[Child]:

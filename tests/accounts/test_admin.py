@@ -11,7 +11,7 @@ from apps.workflows.services import create_workflow
 
 pytestmark = pytest.mark.django_db
 
-CHANGELISTS = ["/admin/workflows/workflow/", "/admin/accounts/apikey/", "/admin/accounts/auditlog/"]
+CHANGELISTS = ["/admin/workflows/workflow/", "/admin/accounts/apikey/", "/admin/accounts/auditlog/", "/admin/executions/dynamicitem/"]
 
 
 @pytest.fixture

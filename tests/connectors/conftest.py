@@ -101,18 +101,23 @@ def _handler(server_ref: list[LocalServer]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _start_server() -> LocalServer:
+    ref: list[LocalServer] = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref))
+    httpd.daemon_threads = True
+    server = LocalServer(httpd)
+    ref.append(server)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server
+
+
 @pytest.fixture
 def local_server():
     """Start HTTP servers on 127.0.0.1 (call it for each one); all stop after the test."""
     servers: list[LocalServer] = []
 
     def start() -> LocalServer:
-        ref: list[LocalServer] = []
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref))
-        httpd.daemon_threads = True
-        server = LocalServer(httpd)
-        ref.append(server)
-        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        server = _start_server()
         breaker_for("127.0.0.1", server.port).reset()  # ports are reused across tests
         servers.append(server)
         return server
@@ -129,13 +134,72 @@ def server(local_server) -> LocalServer:
 
 
 #
+# An OpenAI-compatible provider
+#
+
+AI_KEY = "sk-local-test"
+
+
+def completion(content: str, usage: dict | None = None) -> dict:
+    return {
+        "id": "cmpl-1", "object": "chat.completion", "model": "stand-in-1",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": usage or {"prompt_tokens": 10, "completion_tokens": 5},
+    }
+
+
+def _serve_answers(server: LocalServer) -> None:
+    """`server.answers` is the queue of message contents the provider answers with."""
+    server.answers = []  # type: ignore[attr-defined]
+
+    def reply(received):
+        if received.headers.get("authorization") != f"Bearer {AI_KEY}":
+            return 401, {}, {"error": {"message": "bad key"}}
+        return 200, {}, completion(server.answers.pop(0))  # type: ignore[attr-defined]
+
+    server.routes["POST /v1/chat/completions"] = reply
+
+
+@pytest.fixture
+def provider(server, settings):
+    """A local OpenAI-compatible server configured as this process's provider."""
+    settings.AI_BASE_URL = server.url("/v1")
+    settings.AI_MODEL = "stand-in-1"
+    settings.AI_API_KEY = AI_KEY
+    _serve_answers(server)
+    return server
+
+
+@pytest.fixture(scope="session")
+def session_provider() -> LocalServer:
+    """The provider the connectors worker is configured with (its settings come from the environment)."""
+    server = _start_server()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+@pytest.fixture
+def worker_provider(session_provider, settings) -> LocalServer:
+    """The worker's provider, emptied for this test, and configured for this process too."""
+    session_provider.received.clear()
+    session_provider.routes.clear()
+    _serve_answers(session_provider)
+    settings.AI_BASE_URL = session_provider.url("/v1")
+    settings.AI_MODEL = "stand-in-1"
+    settings.AI_API_KEY = AI_KEY
+    return session_provider
+
+
+#
 # Runs and activity contexts
 #
 
 
 @pytest.fixture
 def run_context(alice):
-    """An ActivityContext for a real execution of a workflow owned by alice (credentials resolve to hers)."""
+    """An ActivityContext for a real execution of a workflow owned by alice (credentials resolve
+    among those granted to `run_context.workflow`)."""
     from apps.executions.models import Execution
     from apps.workflows.services import create_workflow
 
@@ -146,6 +210,7 @@ def run_context(alice):
         return ActivityContext(execution_id=execution.pk, step_id=0, node_id=node_id, attempt=1)
 
     make.execution = execution  # type: ignore[attr-defined]
+    make.workflow = workflow  # type: ignore[attr-defined]
     return make
 
 
@@ -170,17 +235,18 @@ EMAIL_DIR = Path(__file__).resolve().parents[2] / ".data" / "test-mail"
 
 
 @pytest.fixture(scope="session")
-def connectors_worker(django_db_setup, django_db_blocker):
+def connectors_worker(django_db_setup, django_db_blocker, session_provider):
     queue = f"wbconn-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{uuid.uuid4().hex[:6]}"
     mail_dir = EMAIL_DIR / queue
     mail_dir.mkdir(parents=True, exist_ok=True)
-    worker = WorkerProcess(queue, concurrency=4)
     extra_env = {
         "WB_HTTP_ALLOWED_HOSTS": "127.0.0.1",
         "WB_ACTIVITY_MODULES": "tests.connectors.thirdparty_activity",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
+        "AI_BASE_URL": session_provider.url("/v1"), "AI_MODEL": "stand-in-1", "AI_API_KEY": AI_KEY,
     }
+    worker = WorkerProcess(queue, concurrency=4, env=extra_env)  # kept for restarts
     with django_db_blocker.unblock(), mock.patch.dict(os.environ, extra_env):
         worker.start()
     worker.mail_dir = mail_dir  # type: ignore[attr-defined]

@@ -24,27 +24,6 @@ GOOD = {
 }
 
 
-def completion(content: str) -> dict:
-    return {"id": "cmpl-1", "object": "chat.completion", "model": "stand-in-1", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
-
-
-@pytest.fixture
-def provider(server, settings):
-    """A local OpenAI-compatible server; `provider.answers` is the queue of message contents."""
-    settings.AI_BASE_URL = server.url("/v1")
-    settings.AI_MODEL = "stand-in-1"
-    settings.AI_API_KEY = "sk-local-test"
-    server.answers = []
-
-    def reply(received):
-        if received.headers.get("authorization") != "Bearer sk-local-test":
-            return 401, {}, {"error": {"message": "bad key"}}
-        return 200, {}, completion(server.answers.pop(0))
-
-    server.routes["POST /v1/chat/completions"] = reply
-    return server
-
-
 def test_interpret_returns_a_validated_definition(api, provider):
     provider.answers.append("```json\n" + json.dumps({"definition": GOOD, "explanation": "Upper-cases the name and posts it.", "confidence": 0.8}) + "\n```")
     response = api.post("/api/v1/ai/interpret", {"request": "shout the name and post it to our hook"}, format="json")

@@ -30,7 +30,7 @@ def ok(body=None):
 
 @LOCAL
 def test_bearer_credential_is_sent_as_authorization_header(server, alice, run_context):
-    services.create_credential(owner=alice, name="api", kind="bearer", secret="tok-bearer-123456")
+    services.create_credential(owner=alice, name="api", kind="bearer", secret="tok-bearer-123456", allowed_hosts=["127.0.0.1"], workflows=[run_context.workflow])
     server.routes["/me"] = ok({"login": "alice"})
     out = http_request({"url": server.url("/me"), "auth": {"credential": "api"}}, run_context())
     assert out["status"] == 200 and out["body"] == {"login": "alice"}
@@ -39,7 +39,7 @@ def test_bearer_credential_is_sent_as_authorization_header(server, alice, run_co
 
 @LOCAL
 def test_api_key_header_credential_uses_its_header(server, alice, run_context):
-    services.create_credential(owner=alice, name="k", kind="api_key_header", field_name="X-Api-Key", secret="key-in-header-42")
+    services.create_credential(owner=alice, name="k", kind="api_key_header", field_name="X-Api-Key", secret="key-in-header-42", allowed_hosts=["127.0.0.1"], workflows=[run_context.workflow])
     server.routes["/x"] = ok()
     http_request({"url": server.url("/x"), "auth": {"credential": "k"}}, run_context())
     assert server.received[-1].headers["x-api-key"] == "key-in-header-42"
@@ -47,7 +47,7 @@ def test_api_key_header_credential_uses_its_header(server, alice, run_context):
 
 @LOCAL
 def test_api_key_query_credential_goes_in_the_query_and_not_in_logs(server, alice, run_context):
-    services.create_credential(owner=alice, name="q", kind="api_key_query", field_name="api_key", secret="key-in-query-77")
+    services.create_credential(owner=alice, name="q", kind="api_key_query", field_name="api_key", secret="key-in-query-77", allowed_hosts=["127.0.0.1"], workflows=[run_context.workflow])
     server.routes["/search"] = ok()
     ctx = run_context()
     http_request({"url": server.url("/search"), "query": {"q": "cats", "tag": ["a", "b"]}, "auth": {"credential": "q"}}, ctx)
@@ -58,7 +58,7 @@ def test_api_key_query_credential_goes_in_the_query_and_not_in_logs(server, alic
 
 @LOCAL
 def test_basic_credential_sends_username_and_password(server, alice, run_context):
-    services.create_credential(owner=alice, name="b", kind="basic", username="ada", secret="pa55-word-basic")
+    services.create_credential(owner=alice, name="b", kind="basic", username="ada", secret="pa55-word-basic", allowed_hosts=["127.0.0.1"], workflows=[run_context.workflow])
     server.routes["/b"] = ok()
     http_request({"url": server.url("/b"), "auth": {"credential": "b"}}, run_context())
     expected = "Basic " + base64.b64encode(b"ada:pa55-word-basic").decode()
@@ -243,6 +243,22 @@ def test_a_mapping_without_default_that_matches_nothing_fails_clearly(server, ru
 
 
 @LOCAL
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (b'{"name": "a\\u0000b"}', "body.name: contains a NUL character"),
+        (b"text with a \x00 in it", "contains a NUL character"),
+        (b'{"a": ' * 5000 + b"1" + b"}" * 5000, "nests deeper than"),
+    ],
+)
+def test_a_response_that_cannot_be_stored_fails_the_step_clearly(server, run_context, body, words):
+    server.routes["/odd"] = lambda r: (200, {"content-type": "application/json"}, body)
+    with pytest.raises(ActivityError) as exc:
+        http_request({"url": server.url("/odd")}, run_context())
+    assert exc.value.type == "InvalidResponse" and words in exc.value.message and not exc.value.retryable
+
+
+@LOCAL
 def test_responses_over_the_size_limit_are_refused(server, run_context):
     server.routes["/big"] = lambda r: (200, {}, b"x" * 5000)
     with pytest.raises(ActivityError) as exc:
@@ -320,7 +336,7 @@ def test_a_redirect_to_a_private_address_is_refused(server, run_context):
 @LOCAL
 def test_redirects_are_followed_and_drop_credentials_across_origins(local_server, alice, run_context):
     first, second = local_server(), local_server()
-    services.create_credential(owner=alice, name="api", kind="bearer", secret="tok-not-for-others")
+    services.create_credential(owner=alice, name="api", kind="bearer", secret="tok-not-for-others", allowed_hosts=["127.0.0.1"], workflows=[run_context.workflow])
     first.routes["/start"] = lambda r: (302, {"Location": first.url("/same")}, "")
     first.routes["/same"] = lambda r: (307, {"Location": second.url("/final")}, "")
     second.routes["POST /final"] = lambda r: (200, {}, {"auth": r.headers.get("authorization"), "body": r.body.decode()})
@@ -335,7 +351,7 @@ def test_redirects_are_followed_and_drop_credentials_across_origins(local_server
 @LOCAL
 def test_an_api_key_header_is_not_forwarded_to_another_origin(local_server, alice, run_context):
     first, second = local_server(), local_server()
-    services.create_credential(owner=alice, name="k", kind="api_key_header", field_name="X-Api-Key", secret="key-stays-home-1")
+    services.create_credential(owner=alice, name="k", kind="api_key_header", field_name="X-Api-Key", secret="key-stays-home-1", allowed_hosts=["127.0.0.1"], workflows=[run_context.workflow])
     first.routes["/go"] = lambda r: (302, {"Location": second.url("/there")}, "")
     second.routes["/there"] = lambda r: (200, {}, {"key": r.headers.get("x-api-key")})
     assert http_request({"url": first.url("/go"), "auth": {"credential": "k"}}, run_context())["body"] == {"key": None}

@@ -61,14 +61,18 @@ def test_email_is_retried_and_each_attempt_recorded(run_context):
 
 @LOCAL
 def test_webhook_signature_is_verifiable_by_the_receiver(server, alice, run_context):
-    services.create_credential(owner=alice, name="hook-key", kind="secret", secret=SIGNING_KEY)
+    services.create_credential(owner=alice, name="hook-key", kind="secret", secret=SIGNING_KEY, allowed_hosts=["127.0.0.1"], workflows=[run_context.workflow])
     server.routes["POST /hook"] = lambda r: (204, {}, b"")
     out = notify_webhook({"url": server.url("/hook"), "payload": {"event": "order.shipped", "id": 42}, "signing_credential": "hook-key"}, run_context("hook"))
     received = server.received[-1]
     assert received.json() == {"event": "order.shipped", "id": 42}
     assert received.headers[SIGNATURE_HEADER.lower()].startswith("sha256=")
-    assert verify(SIGNING_KEY, received.body, received.headers[SIGNATURE_HEADER.lower()])
-    assert not verify("another-key", received.body, received.headers[SIGNATURE_HEADER.lower()])
+    timestamp = received.headers["x-workflow-timestamp"]
+    assert verify(SIGNING_KEY, received.body, received.headers[SIGNATURE_HEADER.lower()], timestamp)
+    assert not verify("another-key", received.body, received.headers[SIGNATURE_HEADER.lower()], timestamp)
+    # The timestamp is signed too: a copy replayed later (or with another timestamp) fails.
+    assert not verify(SIGNING_KEY, received.body, received.headers[SIGNATURE_HEADER.lower()], int(timestamp) + 1)
+    assert not verify(SIGNING_KEY, received.body, received.headers[SIGNATURE_HEADER.lower()], timestamp, now=int(timestamp) + 301)
     assert received.headers["x-workflow-delivery"] == out["delivery"]
     delivery = Delivery.objects.get(pk=out["delivery"])
     assert (delivery.channel, delivery.status, delivery.response_code, delivery.attempts) == ("webhook", "delivered", 204, 1)
@@ -102,7 +106,7 @@ def test_a_webhook_to_a_private_address_is_refused(run_context):
 
 @LOCAL
 def test_slack_posts_to_the_webhook_url_kept_in_a_credential(server, alice, run_context):
-    services.create_credential(owner=alice, name="slack-ops", kind="secret", secret=server.url("/services/T000/B000/XXXXSECRET"))
+    services.create_credential(owner=alice, name="slack-ops", kind="secret", secret=server.url("/services/T000/B000/XXXXSECRET"), allowed_hosts=["127.0.0.1"], workflows=[run_context.workflow])
     server.routes["POST /services/T000/B000/XXXXSECRET"] = lambda r: (200, {"Content-Type": "text/plain"}, "ok")
     out = notify_slack({"credential": "slack-ops", "text": "Deploy finished :tada:", "channel": "#ops"}, run_context())
     assert server.received[-1].json() == {"text": "Deploy finished :tada:", "channel": "#ops"}

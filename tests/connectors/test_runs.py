@@ -23,6 +23,8 @@ SIGNING = "signing-secret-xyz-987654"
 
 def run(owner, definition, input=None):
     workflow = create_workflow(owner=owner, name=f"wf-{definition['nodes'][0]['id']}", definition=definition)
+    for credential in owner.credentials.all():  # the owner grants their credentials to this workflow
+        credential.workflows.add(workflow)
     return wait_for_run(start_execution(workflow, input or {}, acting_user=owner))
 
 
@@ -36,7 +38,7 @@ def everything_stored(execution) -> str:
 
 
 def test_a_run_calls_an_api_with_a_stored_credential_maps_the_answer_and_leaks_nothing(conn_worker, server, alice, api):
-    services.create_credential(owner=alice, name="github", kind="bearer", secret=TOKEN)
+    services.create_credential(owner=alice, name="github", kind="bearer", secret=TOKEN, allowed_hosts=["127.0.0.1"])
     server.routes["/user"] = lambda r: (200, {}, {"login": "ada", "plan": {"name": "pro"}, "repos": [{"stars": 5}, {"stars": 7}]})
     definition = {
         "format_version": 1,
@@ -79,7 +81,7 @@ def test_the_engine_retries_a_step_whose_api_stays_down(conn_worker, server, ali
 
 
 def test_a_signed_webhook_is_delivered_and_recorded(conn_worker, server, alice):
-    services.create_credential(owner=alice, name="hook", kind="secret", secret=SIGNING)
+    services.create_credential(owner=alice, name="hook", kind="secret", secret=SIGNING, allowed_hosts=["127.0.0.1"])
     server.routes["POST /hook"] = lambda r: (200, {}, {"received": True})
     definition = {"format_version": 1, "nodes": [{
         "id": "notify", "type": "activity", "activity": "notify.webhook",
@@ -89,7 +91,7 @@ def test_a_signed_webhook_is_delivered_and_recorded(conn_worker, server, alice):
     assert execution.status == "completed", execution.error
     received = server.received[-1]
     assert received.json() == {"order": 42, "text": "Order 42 shipped"}
-    assert verify(SIGNING, received.body, received.headers["x-workflow-signature"])
+    assert verify(SIGNING, received.body, received.headers["x-workflow-signature"], received.headers["x-workflow-timestamp"])
     delivery = Delivery.objects.get(execution=execution)
     assert delivery.status == "delivered" and delivery.step.node_id == "notify" and delivery.response_code == 200
     assert SIGNING not in everything_stored(execution)

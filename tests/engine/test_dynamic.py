@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from apps.executions.depgraph import DependencyGraph
+from apps.executions.engine.nodes.dynamic import snapshot
 from apps.executions.engine.orchestrator import cancel_execution, start_execution
 from apps.executions.models import Execution
 from apps.workflows.definition.validator import validate
@@ -94,7 +95,7 @@ def test_fail_fast_cancels_everything_still_running_or_queued(worker, alice):
     execution = wait_for(start_execution(wf, {}))
     assert execution.status == "failed"
     assert execution.error["type"] == "ItemFailed" and execution.error["item"] == "bad"
-    state = execution.steps.get(node_id="build").state["status"]
+    state = snapshot(execution.steps.get(node_id="build"))["status"]
     assert state["bad"] == "failed"
     assert all(state[i] in ("completed", "cancelled") for i in ("slow", "later", "other"))
     assert "cancelled" in state.values()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.test import Client
@@ -68,9 +69,15 @@ def test_event_triggers_are_validated(db, make_workflow, api, api_as, charlie):
     assert api_as(charlie).get(f"/api/v1/workflows/{wf.pk}/event-triggers").status_code == 404
 
 
-def _post(client, endpoint_token: str, body: bytes, signature: str | None):
-    headers = {"HTTP_X_WORKFLOW_SIGNATURE": signature} if signature is not None else {}
+def _post(client, endpoint_token: str, body: bytes, signed: tuple[str, int] | None):
+    """`signed` is (signature, timestamp), as `_sign` makes."""
+    headers = {"HTTP_X_WORKFLOW_SIGNATURE": signed[0], "HTTP_X_WORKFLOW_TIMESTAMP": str(signed[1])} if signed is not None else {}
     return client.post(f"/api/v1/hooks/{endpoint_token}", body, content_type="application/json", **headers)
+
+
+def _sign(secret: str, body: bytes, timestamp: int | None = None) -> tuple[str, int]:
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    return sign(secret, body, timestamp), timestamp
 
 
 @pytest.mark.worker
@@ -87,27 +94,27 @@ def test_a_webhook_with_a_bad_signature_is_refused_and_a_good_one_starts_a_run(w
     client = Client()
     body = json.dumps({"order": 5}).encode()
     assert _post(client, token, body, None).status_code == 401
-    assert _post(client, token, body, sign("wrong-secret", body)).status_code == 401
-    assert _post(client, token, body, sign(secret, body + b" ")).status_code == 401
-    assert _post(client, "no-such-token", body, sign(secret, body)).status_code == 404
+    assert _post(client, token, body, _sign("wrong-secret", body)).status_code == 401
+    assert _post(client, token, body, _sign(secret, body + b" ")).status_code == 401
+    assert _post(client, "no-such-token", body, _sign(secret, body)).status_code == 404
     assert Execution.objects.filter(workflow=wf).count() == 0
     not_object = b"[1, 2]"
-    assert _post(client, token, not_object, sign(secret, not_object)).status_code == 400
+    assert _post(client, token, not_object, _sign(secret, not_object)).status_code == 400
     wrong_input = json.dumps({"order": "five"}).encode()
-    refused = _post(client, token, wrong_input, sign(secret, wrong_input))
+    refused = _post(client, token, wrong_input, _sign(secret, wrong_input))
     assert refused.status_code == 400 and "input.order" in refused.json()
 
-    response = _post(client, token, body, sign(secret, body))
+    response = _post(client, token, body, _sign(secret, body))
     assert response.status_code == 202, response.content
     execution = wait_for(Execution.objects.get(pk=response.json()["execution"]))
     assert execution.trigger == "webhook" and execution.status == "completed" and execution.variables["seen"] == {"order": 5}
     assert execution.created_by == alice
 
     rotated = api.post(f"/api/v1/workflows/{wf.pk}/webhooks/{endpoint.pk}/rotate-secret").json()["secret"]
-    assert _post(client, token, body, sign(secret, body)).status_code == 401
-    assert _post(client, token, body, sign(rotated, body)).status_code == 202
+    assert _post(client, token, body, _sign(secret, body)).status_code == 401
+    assert _post(client, token, body, _sign(rotated, body)).status_code == 202
     api.patch(f"/api/v1/workflows/{wf.pk}/webhooks/{endpoint.pk}", {"enabled": False}, format="json")
-    assert _post(client, token, body, sign(rotated, body)).status_code == 404
+    assert _post(client, token, body, _sign(rotated, body)).status_code == 404
     # A viewer sees the webhook exists but not its token.
     share_workflow(wf, bob, "view", acting_user=alice)
     assert api_as(bob).get(f"/api/v1/workflows/{wf.pk}/webhooks").json()["results"][0]["token"] is None

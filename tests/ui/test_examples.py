@@ -14,6 +14,14 @@ from apps.workflows.services import create_workflow
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def shared_subflows(alice):
+    """The examples' shared subflows (examples/subflows/), as seed_examples loads them first."""
+    from apps.workflows.seeding import seed_subflows
+
+    seed_subflows(Path(__file__).resolve().parents[2] / "examples" / "subflows", owner=alice)
+
+
 
 def _definition(path: Path) -> dict | None:
     data = json.loads(path.read_text())

@@ -162,14 +162,23 @@ def test_retry_with_changes_refuses_bad_json_next_to_the_field(failed_run, as_al
 def test_retry_with_changes_reruns_from_the_failed_step_keeping_completed_ones(failed_run, as_alice):
     response = as_alice.post(
         reverse("executions:retry-with-changes", args=[failed_run.pk]),
-        {"input": json.dumps({"name": "Grace"}), "params": json.dumps({"error_type": "HTTP4xx", "succeed_on_attempt": 1})},
+        {"input": json.dumps(failed_run.input), "params": json.dumps({"error_type": "HTTP4xx", "succeed_on_attempt": 1})},
     )
     assert response.status_code == 302, _html(response)
     new = Execution.objects.exclude(pk=failed_run.pk).get()
-    assert new.retry_of == failed_run and new.input == {"name": "Grace"}
+    assert new.retry_of == failed_run
     charge = next(n for n in new.definition["nodes"] if n["id"] == "charge")
     assert charge["params"] == {"error_type": "HTTP4xx", "succeed_on_attempt": 1}
-    assert new.events.filter(type="step_kept", node_id="greet").exists()
+    assert new.events.filter(type="step_kept", node_id="greet").exists()  # only charge's params changed
+
+
+def test_retry_with_changes_reruns_a_step_whose_params_read_the_changed_input(failed_run, as_alice):
+    response = as_alice.post(reverse("executions:retry-with-changes", args=[failed_run.pk]), {"input": json.dumps({"name": "Grace"}), "params": "{}"})
+    assert response.status_code == 302, _html(response)
+    new = Execution.objects.exclude(pk=failed_run.pk).get()
+    assert new.input == {"name": "Grace"}
+    assert not new.events.filter(type="step_kept").exists()  # greet says "Hello Grace" now: it runs again
+    assert new.events.get(type="execution_started").payload["rerun_from"] == "greet"
 
 
 def test_only_failed_runs_are_retried_with_changes(running_run, as_alice):
@@ -306,20 +315,31 @@ def test_a_declared_signal_is_sent_with_its_payload_and_others_are_refused(workf
     assert run.events.count() > before
 
 
+def _items(step, state, **statuses):
+    """The dynamic node's item rows, queued unless named."""
+    from apps.executions.models import DynamicItem
+
+    now = step.execution.started_at
+    DynamicItem.objects.bulk_create([
+        DynamicItem(step=step, index=i, item_id=item_id, status=statuses.get(item_id, "queued"),
+                    started_at=now if statuses.get(item_id) else None,
+                    finished_at=now if statuses.get(item_id) in ("completed", "failed") else None)
+        for i, item_id in enumerate(state["ids"])
+    ])
+
+
 def test_the_dynamic_panel_shows_slots_queue_critical_path_and_a_chart(workflow, as_alice):
     from datetime import timedelta
 
-    from apps.executions.engine.dynamic import build_state
+    from apps.executions.engine.nodes.dynamic import build_state
     from apps.executions.models import Execution as Ex, ExecutionEvent, StepRun
 
     run = make_run(workflow, status="running")
     Ex.objects.filter(pk=run.pk).update(definition={**run.definition, "nodes": [*run.definition["nodes"], {"id": "build", "type": "dynamic", "items": [], "activity": "noop"}]})
     items = [{"id": "a"}, {"id": "b", "depends_on": ["a"]}, {"id": "c", "depends_on": ["b"]}, {"id": "d"}, {"id": "e"}]
     state = build_state(items, {"max_concurrent": 2})
-    state["status"].update(a="completed", d="running", e="running")
-    state["in_flight"] = ["d", "e"]
-    state["peak"] = 2
     step = StepRun.objects.create(execution=run, node_id="build", node_type="dynamic", status="waiting", state=state)
+    _items(step, state, a="completed", d="running", e="running")
     t0 = run.started_at
     for n, (type_, in_flight) in enumerate([("item_started", 1), ("item_started", 2), ("item_finished", 1), ("item_started", 2)]):
         ExecutionEvent.objects.create(execution=run, seq=100 + n, type=type_, node_id="build", step=step, payload={"in_flight": in_flight})
@@ -334,14 +354,14 @@ def test_the_dynamic_panel_shows_slots_queue_critical_path_and_a_chart(workflow,
 
 
 def test_a_finished_run_with_failed_items_offers_to_retry_them(workflow, as_alice):
-    from apps.executions.engine.dynamic import build_state
+    from apps.executions.engine.nodes.dynamic import build_state
     from apps.executions.models import Execution as Ex, StepRun
 
     run = make_run(workflow, status="failed")
     Ex.objects.filter(pk=run.pk).update(definition={**run.definition, "nodes": [*run.definition["nodes"], {"id": "build", "type": "dynamic", "items": [], "activity": "noop"}]})
     state = build_state([{"id": "a"}, {"id": "b"}], {})
-    state["status"].update(a="completed", b="failed")
-    StepRun.objects.create(execution=run, node_id="build", node_type="dynamic", status="failed", state=state)
+    step = StepRun.objects.create(execution=run, node_id="build", node_type="dynamic", status="failed", state=state)
+    _items(step, state, a="completed", b="failed")
     html = _html(as_alice.get(reverse("executions:detail", args=[run.pk])))
     assert "Retry failed items" in html
 

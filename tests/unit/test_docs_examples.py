@@ -65,8 +65,8 @@ def test_the_transform_example_reads_its_mapping_relative_to_source():
 # The error types a run can fail with that people write `on_error` handlers and conditions against.
 ENGINE_ERROR_TYPES = (
     "StepTimeout", "ReferenceError", "ConditionError", "TimerError", "LoopError", "LoopLimitExceeded", "BranchFailed",
-    "UnknownActivity", "WorkerLost", "MappingError",
-    "ChildWorkflowFailed", "ChildWorkflowCancelled", "ChildWorkflowNotFound", "ChildWorkflowInvalid", "ChildWorkflowTooDeep",
+    "UnknownActivity", "WorkerLost", "MappingError", "ExpressionError", "OutputNotStorable", "EngineError",
+    "ChildWorkflowFailed", "ChildWorkflowCancelled", "ChildWorkflowNotFound", "ChildWorkflowNotPermitted", "ChildWorkflowVersionNotFound", "ChildWorkflowInvalid", "ChildWorkflowTooDeep",
     "InputError", "ItemFailed", "DependencyCycle", "DynamicError", "SignalTimeout", "ApprovalExpired",
 )
 

@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from apps.executions.engine.orchestrator import start_execution
+from apps.sharing.services import share_workflow
 from apps.workflows.services import create_workflow
 from apps.worklist.models import WorkItem
 from tests.helpers import wait_until
@@ -34,9 +35,13 @@ def approval_definition(*, users=None, groups=None, due_in=None, outcomes=None, 
 
 
 @pytest.fixture
-def approval_workflow(alice):
+def approval_workflow(alice, team):
+    """alice's approval workflow, shared (view) with her team, so its members may be offered its work."""
+
     def make(**kwargs):
-        return create_workflow(owner=alice, name=f"approve {uuid.uuid4().hex[:6]}", definition=approval_definition(**kwargs))
+        workflow = create_workflow(owner=alice, name=f"approve {uuid.uuid4().hex[:6]}", definition=approval_definition(**kwargs))
+        share_workflow(workflow, team, "view", acting_user=alice)
+        return workflow
 
     return make
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.comments.models import Notification
+from apps.sharing.services import share_workflow
 from apps.worklist.models import WorkItem
 from tests.helpers import wait_for, wait_until
 
@@ -115,7 +116,9 @@ def test_declining_moves_the_offer_on_to_the_others(worker, approval_workflow, o
 
 
 def test_a_workflow_admin_reassigns_and_the_new_holder_decides(worker, approval_workflow, offered, alice, bob, charlie, api_as):
-    execution, item = offered(approval_workflow(users=["bob"]))
+    workflow = approval_workflow(users=["bob"])
+    share_workflow(workflow, charlie, "view", acting_user=alice)  # work goes only to people who can see the workflow
+    execution, item = offered(workflow)
     as_alice, as_bob, as_charlie = api_as(alice), api_as(bob), api_as(charlie)
     refused = as_bob.post(f"/api/v1/work-items/{item.pk}/reassign", {"user": "charlie"}, format="json")
     assert refused.status_code == 403  # bob may decide, not reassign

@@ -37,7 +37,7 @@ def test_an_offer_is_posted_signed_and_failures_are_recorded(worker, approval_wo
     assert body["work_item"]["outcomes"] == ["approve", "reject"]
     assert body["work_item"]["offered_users"] == ["bob"] and body["work_item"]["offered_groups"] == ["builders"]
     assert body["work_item"]["execution"] == execution.pk and body["work_item"]["url"].endswith("/inbox/")
-    assert verify(SECRET, hook["body"].encode(), hook["headers"]["X-Workflow-Signature"])
+    assert verify(SECRET, hook["body"].encode(), hook["headers"]["X-Workflow-Signature"], hook["headers"]["X-Workflow-Timestamp"])
     slack = json.loads([r for r in server.requests if r["path"] == "/slack"][0]["body"])
     assert "Approve order B-7" in slack["text"]
     webhook_delivery = Delivery.objects.get(execution=execution, channel="webhook")

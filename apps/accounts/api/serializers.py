@@ -47,4 +47,5 @@ class TokenRequestSerializer(serializers.Serializer):
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`. Shown only this once (stored hashed).")
+    expires_at = serializers.DateTimeField(help_text="After this moment the token is refused; rotate it before then.")

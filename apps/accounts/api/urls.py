@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .views import APIKeyViewSet, ObtainTokenView
+from .views import APIKeyViewSet, JWTObtainView, JWTRefreshView, JWTRevokeView, ObtainTokenView, revoke_token, rotate_token
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -18,5 +18,10 @@ router.register("api-keys", APIKeyViewSet, basename="api-key")
 
 urlpatterns = [
     path("auth/token", ObtainTokenView.as_view(), name="auth-token"),
+    path("auth/token/rotate", rotate_token, name="auth-token-rotate"),
+    path("auth/token/revoke", revoke_token, name="auth-token-revoke"),
+    path("auth/jwt", JWTObtainView.as_view(), name="auth-jwt"),
+    path("auth/jwt/refresh", JWTRefreshView.as_view(), name="auth-jwt-refresh"),
+    path("auth/jwt/revoke", JWTRevokeView.as_view(), name="auth-jwt-revoke"),
     *router.urls,
 ]

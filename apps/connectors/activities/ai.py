@@ -7,7 +7,19 @@ from typing import Any
 from apps.executions.activities import ActivityContext, ActivityError
 from apps.workflows.definition.registry import register_activity
 
-from .. import llm, mapping
+from .. import ai_usage, llm, mapping
+from ..choices import AIPurpose
+
+
+def _run_owner(execution_id: int):
+    """Whose budget a step spends: the user who started the run, else the workflow's owner."""
+    # Imported here: the engine's models are not needed to import the activity registry.
+    from apps.executions.models import Execution
+
+    execution = Execution.objects.filter(pk=execution_id).select_related("created_by", "workflow__owner").first()
+    if execution is None:
+        return None, None
+    return execution.created_by or execution.workflow.owner, execution.pk
 
 
 @register_activity(
@@ -23,6 +35,7 @@ from .. import llm, mapping
             "max_tokens": {"type": "integer", "minimum": 1, "maximum": 200000},
             "json": {"type": "boolean", "description": "Ask for a JSON answer and parse it into `data`."},
             "map": {"type": "object", "description": "name -> '@.data.x' or {path, default} or {fn, args}, read from the output."},
+            "cache": {"type": "boolean", "description": "Answer a prompt seen before from the cache (default true; see AI_CACHE_SECONDS)."},
         },
         "additionalProperties": False,
     },
@@ -38,16 +51,21 @@ def ai_complete(params: dict, ctx: ActivityContext) -> Any:
     if not messages:
         raise ActivityError("InvalidParams", "give prompt or messages", retryable=False)
     timeout = ctx.remaining()
+    user, execution_id = _run_owner(ctx.execution_id) if ctx.execution_id else (None, None)
     try:
-        answer = llm.chat(
-            messages, model=params.get("model"), temperature=params.get("temperature"), max_tokens=params.get("max_tokens"),
+        answer = ai_usage.complete(
+            messages, user=user, purpose=AIPurpose.COMPLETE, execution_id=execution_id, node_id=ctx.node_id,
+            model=params.get("model"), temperature=params.get("temperature"), max_tokens=params.get("max_tokens"),
             timeout=max(1.0, timeout) if timeout is not None else None, json_mode=bool(params.get("json")),
+            use_cache=params.get("cache", True) is not False,
         )
+    except ai_usage.BudgetExceeded as exc:
+        raise ActivityError("AIBudgetExceeded", str(exc), retryable=False) from None
     except llm.NotConfigured as exc:
         raise ActivityError("AINotConfigured", str(exc), retryable=False) from None
     except llm.ProviderError as exc:
         raise ActivityError("AIProviderError", str(exc)) from None
-    output: dict[str, Any] = {"text": answer["content"], "model": answer["model"], "usage": answer["usage"], "finish_reason": answer["finish_reason"]}
+    output: dict[str, Any] = {"text": answer["content"], "model": answer["model"], "usage": answer["usage"], "finish_reason": answer["finish_reason"], "cached": answer["cached"]}
     if params.get("json"):
         try:
             output["data"] = llm.parse_json(answer["content"])

@@ -1,8 +1,8 @@
 """`http.request`: call an HTTP API from a step.
 
 Credentials are named in params (`"auth": {"credential": "github"}`) and looked up at run
-time among the credentials of the workflow's owner, so no secret is ever part of the
-step's input, events or logs. See docs/connectors.md for every param with examples.
+time among the credentials granted to the workflow, and sent only to the hosts the credential
+lists, so no secret is ever part of the step's input, events or logs. See docs/connectors.md for every param with examples.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import httpx
 from django.conf import settings
 
 from apps.executions.activities import ActivityContext, ActivityError
+from apps.workflows import jsontext
 from apps.workflows.definition.registry import register_activity
 
 from .. import mapping, outbound, services
@@ -45,7 +46,7 @@ PARAMS_SCHEMA = {
         "content_type": {"type": "string", "description": "Content-Type of a raw body (default text/plain)."},
         "auth": {
             "type": "object",
-            "properties": {"credential": {"type": "string", "minLength": 1, "description": "Name of one of the owner's stored credentials."}},
+            "properties": {"credential": {"type": "string", "minLength": 1, "description": "Name of a stored credential granted to this workflow (sent only to its allowed hosts)."}},
             "required": ["credential"],
             "additionalProperties": False,
         },
@@ -92,12 +93,12 @@ PARAMS_SCHEMA = {
 }
 
 
-def _auth(params: dict, ctx: ActivityContext) -> tuple[dict[str, str], dict[str, str], tuple[str, ...], list[str]]:
+def _auth(params: dict, ctx: ActivityContext, url: str) -> tuple[dict[str, str], dict[str, str], tuple[str, ...], list[str]]:
     """(headers, query params, query names to hide, secret strings to scrub) for params['auth']."""
     auth = params.get("auth")
     if not auth:
         return {}, {}, (), []
-    credential = services.credential_for_run(ctx, auth.get("credential"), kinds=(
+    credential = services.credential_for_run(ctx, auth.get("credential"), url=url, kinds=(
         CredentialKind.BEARER, CredentialKind.API_KEY_HEADER, CredentialKind.API_KEY_QUERY, CredentialKind.BASIC,
     ))
     secret = services.secret_of(credential)
@@ -149,12 +150,17 @@ def _scrub(text: str, secrets: list[str]) -> str:
 
 def _decode(response: outbound.Response, response_type: str) -> Any:
     text = response.content.decode(response.encoding or "utf-8", errors="replace")
+    if "\x00" in text:  # PostgreSQL cannot store it: the step's output could not be recorded
+        raise ActivityError("InvalidResponse", "the response contains a NUL character, which cannot be stored", retryable=False)
     if response_type == "text":
         return text
     content_type = response.headers.get("content-type", "")
     if response_type == "json" or "json" in content_type or text[:1] in ("{", "["):
         try:
-            return json.loads(text) if text else None
+            return jsontext.loads(text) if text else None
+        except jsontext.JSONInputError as exc:  # "\u0000", a lone surrogate, nesting past the limit
+            where = "body" + (exc.field if exc.field.startswith("[") else f".{exc.field}" if exc.field else "")
+            raise ActivityError("InvalidResponse", f"the response cannot be stored: {where}: {exc.message}", retryable=False) from None
         except ValueError:
             if response_type == "json":
                 raise ActivityError("InvalidResponse", "the response is not JSON", retryable=False) from None
@@ -187,7 +193,7 @@ def http_request(params: dict, ctx: ActivityContext) -> Any:
     url = params["url"]
     if not isinstance(url, str):
         raise ActivityError("InvalidParams", "url must be a string", retryable=False)
-    auth_headers, auth_query, hidden, secrets = _auth(params, ctx)
+    auth_headers, auth_query, hidden, secrets = _auth(params, ctx, url)
     content, content_type = _body(params)
     headers = {str(k): str(v) for k, v in (params.get("headers") or {}).items()}
     if content_type and not any(k.lower() == "content-type" for k in headers):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ from .. import outbound, services
 from ..choices import CredentialKind, DeliveryChannel
 
 SIGNATURE_HEADER = "X-Workflow-Signature"
+TIMESTAMP_HEADER = "X-Workflow-Timestamp"
 DELIVERY_HEADER = "X-Workflow-Delivery"
 MAX_RECIPIENTS = 100
 MAX_NOTIFY_RESPONSE = 64 * 1024
@@ -37,14 +39,23 @@ _backoff_schema = {"type": "number", "minimum": 0, "maximum": 60, "description":
 _addresses = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": MAX_RECIPIENTS}]}
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The X-Workflow-Signature value for `body`: "sha256=" + hex HMAC-SHA256 keyed by `secret`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The X-Workflow-Signature value for `body` sent at `timestamp` (Unix seconds, also sent as
+    X-Workflow-Timestamp): "sha256=" + hex HMAC-SHA256 of "<timestamp>." + body, keyed by `secret`.
+    Covering the timestamp lets a receiver refuse old deliveries (replays)."""
+    return "sha256=" + hmac.new(secret.encode(), f"{int(timestamp)}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: str, body: bytes, header: str) -> bool:
-    """Check a received signature (what a receiver does; constant-time)."""
-    return hmac.compare_digest(sign(secret, body), header or "")
+def verify(secret: str, body: bytes, header: str, timestamp: str | int | None, *, tolerance: int = 300, now: float | None = None) -> bool:
+    """Check a received signature (what a receiver does; constant-time): the signature covers the
+    timestamp and the body, and the timestamp is within `tolerance` seconds of now."""
+    try:
+        sent = int(str(timestamp))
+    except ValueError:
+        return False
+    if abs((time.time() if now is None else now) - sent) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, body, sent), header or "")
 
 
 def _backoff(params: dict, attempt: int) -> float:
@@ -207,7 +218,9 @@ def _masked_target(url: str) -> str:
 )
 def notify_slack(params: dict, ctx: ActivityContext) -> Any:
     if params.get("credential"):
-        url = services.secret_of(services.credential_for_run(ctx, params["credential"], kinds=(CredentialKind.SECRET,))).strip()
+        credential = services.credential_for_run(ctx, params["credential"], kinds=(CredentialKind.SECRET,))
+        url = services.secret_of(credential).strip()
+        services.check_credential_host(credential, url)
     elif params.get("webhook_url"):
         url = str(params["webhook_url"])
     else:
@@ -232,7 +245,7 @@ def notify_slack(params: dict, ctx: ActivityContext) -> Any:
             "method": {"enum": ["POST", "PUT", "PATCH"]},
             "payload": {"description": "The JSON body."},
             "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-            "signing_credential": {"type": "string", "minLength": 1, "description": "A stored `secret` credential: the body is signed with HMAC-SHA256 in X-Workflow-Signature."},
+            "signing_credential": {"type": "string", "minLength": 1, "description": "A stored `secret` credential: X-Workflow-Signature carries the HMAC-SHA256 of '<X-Workflow-Timestamp>.' + body."},
             "attempts": _attempts_schema,
             "backoff": _backoff_schema,
             "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
@@ -240,7 +253,7 @@ def notify_slack(params: dict, ctx: ActivityContext) -> Any:
         "required": ["url", "payload"],
         "additionalProperties": False,
     },
-    description="POST a JSON payload to a URL, signed with HMAC-SHA256 (X-Workflow-Signature: sha256=<hex>).",
+    description="POST a JSON payload to a URL, signed with HMAC-SHA256 over timestamp and body (X-Workflow-Timestamp, X-Workflow-Signature: sha256=<hex>).",
     external=True,
 )
 def notify_webhook(params: dict, ctx: ActivityContext) -> Any:
@@ -253,7 +266,9 @@ def notify_webhook(params: dict, ctx: ActivityContext) -> Any:
     delivery = services.start_delivery(ctx, channel=DeliveryChannel.WEBHOOK, target=outbound.display_url(url).split("?")[0])
     headers[DELIVERY_HEADER] = str(delivery.pk)
     if params.get("signing_credential"):
-        secret = services.secret_of(services.credential_for_run(ctx, params["signing_credential"], kinds=(CredentialKind.SECRET,)))
-        headers[SIGNATURE_HEADER] = sign(secret, content)
+        secret = services.secret_of(services.credential_for_run(ctx, params["signing_credential"], kinds=(CredentialKind.SECRET,), url=url))
+        timestamp = int(time.time())
+        headers[TIMESTAMP_HEADER] = str(timestamp)
+        headers[SIGNATURE_HEADER] = sign(secret, content, timestamp)
     code, text, attempts = _post(ctx, delivery, method=params.get("method", "POST"), url=url, content=content, headers=headers, params=params)
     return {"delivery": str(delivery.pk), "status": code, "attempts": attempts, "signed": SIGNATURE_HEADER in headers}

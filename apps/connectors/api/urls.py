@@ -18,5 +18,6 @@ urlpatterns = [
     path("ai/validate", views.validate_definition, name="ai-validate"),
     path("ai/test", views.test_definition, name="ai-test"),
     path("ai/interpret", views.interpret, name="ai-interpret"),
+    path("ai/usage", views.usage, name="ai-usage"),
     *router.urls,
 ]

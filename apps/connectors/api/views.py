@@ -9,10 +9,11 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts import roles
 from apps.sharing.services import access_workflow
 from apps.workflows.definition.validator import DefinitionError, compile_definition, validate
 
-from .. import assistant, dryrun, llm, services
+from .. import ai_usage, assistant, dryrun, llm, services
 from ..models import Credential
 from .serializers import CredentialSerializer, DefinitionRequestSerializer, DryRunRequestSerializer, InterpretRequestSerializer
 
@@ -38,10 +39,14 @@ class CredentialViewSet(viewsets.ModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Credential.objects.none()
         # Scoped to the owner: a stranger's credential is a 404, even for staff through the API.
-        return Credential.objects.filter(owner=self.request.user)
+        return Credential.objects.filter(owner=self.request.user).prefetch_related("workflows")
+
+    def create(self, request, *args, **kwargs):
+        roles.require_capability(request.user, roles.MANAGE_CREDENTIALS)
+        return super().create(request, *args, **kwargs)
 
     def perform_destroy(self, instance: Credential) -> None:
-        services.delete_credential(instance)
+        services.delete_credential(instance, acting_user=self.request.user, request=self.request)
 
 
 _problems = inline_serializer(
@@ -105,6 +110,7 @@ def test_definition(request: Request) -> Response:
     responses={
         200: OpenApiResponse(description="{definition, explanation, confidence, model, attempts}"),
         422: OpenApiResponse(description="The model's definition failed validation: {detail, problems, definition}"),
+        429: OpenApiResponse(description="A daily AI budget (yours or the total) is spent: {detail, code, scope, kind, limit, used, resets_at}, with Retry-After"),
         502: OpenApiResponse(description="The provider failed"),
         503: OpenApiResponse(description="No provider is configured"),
     },
@@ -118,7 +124,9 @@ def interpret(request: Request) -> Response:
     serializer.is_valid(raise_exception=True)
     base = serializer.validated_data.get("definition")
     try:
-        result = assistant.interpret(serializer.validated_data["request"], base=base if isinstance(base, dict) else None)
+        result = assistant.interpret(serializer.validated_data["prompt"], base=base if isinstance(base, dict) else None, user=request.user)
+    except ai_usage.BudgetExceeded as exc:
+        return Response(exc.as_dict(), status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(exc.retry_after)})
     except llm.NotConfigured as exc:
         return Response({"detail": str(exc), "code": "ai_not_configured"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     except llm.ProviderError as exc:
@@ -137,3 +145,20 @@ def interpret(request: Request) -> Response:
     return Response(
         {"definition": result.definition, "explanation": result.explanation, "confidence": result.confidence, "model": result.model, "attempts": result.attempts, "problems": []}
     )
+
+
+@extend_schema(
+    summary="Your AI usage today and what is left of the daily budgets (yours and the total); null limits mean none",
+    responses={200: OpenApiResponse(description="{user: {requests, tokens}, total: {requests, tokens}, resets_at, recent}")},
+)
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def usage(request: Request) -> Response:
+    data = ai_usage.budget_report(request.user)
+    data["recent"] = [
+        {"at": u.created_at.isoformat(), "purpose": u.purpose, "status": u.status, "model": u.model, "prompt_tokens": u.prompt_tokens,
+         "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens, "latency_ms": u.latency_ms, "cache_hit": u.cache_hit,
+         "execution": u.execution_id, "node_id": u.node_id}
+        for u in request.user.ai_usage.all()[:50]
+    ]
+    return Response(data)

@@ -35,7 +35,7 @@ class ExecutionListSerializer(serializers.ModelSerializer):
         model = Execution
         fields = [
             "id", "url", "workflow", "workflow_slug", "status", "trigger", "created_at", "started_at", "finished_at",
-            "duration_ms", "parent", "retry_of", "continued_from",
+            "duration_ms", "parent", "retry_of", "continued_from", "workflow_version", "queue",
         ]
 
 
@@ -81,6 +81,7 @@ class ValidationResultSerializer(serializers.Serializer):
 class RetryWithChangesSerializer(serializers.Serializer):
     input = serializers.JSONField(required=False, help_text="A new run input (default: the failed run's).")
     node_params = serializers.DictField(child=serializers.JSONField(), required=False, help_text="node id -> new params for that node.")
+    preview = serializers.BooleanField(required=False, default=False, help_text="Only say where the new run would re-run from (nothing starts).")
 
 
 class SignalSerializer(serializers.Serializer):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db import transaction
+from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
@@ -9,6 +10,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from apps.accounts import roles
+from apps.accounts.services import record_audit
 from apps.executions.access import access_execution, visible_executions
 from apps.executions.choices import FINISHED_EXECUTION, ExecutionStatus
 from apps.executions.engine import orchestrator
@@ -67,7 +70,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return ExecutionListSerializer if self.action == "list" else ExecutionDetailSerializer
 
     def get_object(self):
-        perm = "change" if self.action in ("cancel", "retry", "retry_with_changes", "retry_failed", "pin", "signal", "pause", "resume") else "view"
+        perm = "run" if self.action in ("retry", "retry_with_changes", "retry_failed") else "change" if self.action in ("cancel", "pin", "signal", "pause", "resume") else "view"
         return access_execution(self.request.user, self.kwargs["pk"], perm)
 
     @extend_schema(summary="The run's event history, oldest first (paginated)", responses=ExecutionEventSerializer(many=True))
@@ -87,12 +90,31 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(ExecutionEventSerializer(page, many=True).data)
 
+    @extend_schema(
+        summary="A dynamic node's items: status, dependencies, timings, step and child run, the critical path",
+        description=(
+            "Item status is queued, ready (queued with every dependency completed), running, completed, failed, "
+            "blocked (a dependency failed) or cancelled. Before the node starts: status `not_started` and no items."
+        ),
+        responses={200: dict, 404: OpenApiResponse(description="No such run, or no dynamic node with that id.")},
+    )
+    @action(detail=True, methods=["get"], url_path=r"dynamic/(?P<node_id>[A-Za-z][A-Za-z0-9_\-]{0,63})")
+    def dynamic(self, request, pk=None, node_id=None):
+        from apps.executions.presenters import dynamic_graph
+
+        execution = self.get_object()
+        graph = dynamic_graph(execution, node_id)
+        if graph is None:
+            raise Http404("No dynamic node with that id.")
+        return Response({"execution": execution.pk, **graph})
+
     @extend_schema(summary="Cancel a run (running steps are revoked)", request=None, responses={200: ExecutionDetailSerializer, 409: OpenApiResponse(description="The run has finished.")})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         execution = self.get_object()
         if not orchestrator.cancel_execution(execution, acting_user=request.user):
             return Response({"detail": f"The run has already finished ({execution.status}).", "code": "finished"}, status=status.HTTP_409_CONFLICT)
+        record_audit("execution_cancelled", actor=request.user, request=request, target=f"execution {execution.pk}", detail={"workflow": execution.workflow_id, "via": "api"})
         execution.refresh_from_db()
         return Response(ExecutionDetailSerializer(execution, context={"request": request}).data)
 
@@ -185,7 +207,11 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             return Response({"detail": exc.message, "code": "nothing_to_retry"}, status=status.HTTP_409_CONFLICT)
         return Response(ExecutionDetailSerializer(new, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Re-run a failed run from the failed step, with a changed input or node params", request=RetryWithChangesSerializer, responses={201: ExecutionDetailSerializer})
+    @extend_schema(
+        summary="Re-run a failed run with a changed input or node params, from the earliest step the changes reach",
+        description="With `preview: true` nothing starts: the answer says which step the new run would re-run from, why, and which steps it keeps.",
+        request=RetryWithChangesSerializer, responses={201: ExecutionDetailSerializer, 200: dict},
+    )
     @action(detail=True, methods=["post"], url_path="retry-with-changes")
     def retry_with_changes(self, request, pk=None):
         execution = self.get_object()
@@ -193,6 +219,14 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             return Response({"detail": "Only failed runs can be retried with changes.", "code": "not_failed"}, status=status.HTTP_409_CONFLICT)
         body = RetryWithChangesSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        if body.validated_data.get("preview"):
+            try:
+                retry = orchestrator.plan_retry_with_changes(execution, input=body.validated_data.get("input"), node_params=body.validated_data.get("node_params"))
+            except DefinitionError as exc:
+                return definition_error_response(exc)
+            except orchestrator.InputError as exc:
+                return input_error_response(exc)
+            return Response({"rerun_from": retry.rerun_from, "reason": retry.reason, "kept_steps": [s.node_id for s in retry.kept]})
         try:
             new = orchestrator.retry_with_changes(execution, acting_user=request.user, input=body.validated_data.get("input"), node_params=body.validated_data.get("node_params"))
         except DefinitionError as exc:
@@ -215,6 +249,7 @@ def validate_workflow(request, pk: int):
 @api_view(["POST"])
 def run_workflow(request, pk: int):
     workflow = access_workflow(request.user, pk, "change")
+    roles.require_capability(request.user, roles.RUN_WORKFLOWS)
     if not workflow.is_active:
         return Response({"detail": "This workflow is inactive; activate it to run it.", "code": "inactive"}, status=status.HTTP_409_CONFLICT)
     body = RunRequestSerializer(data=request.data if isinstance(request.data, dict) else {"input": request.data})

@@ -15,6 +15,7 @@ from django.db import transaction
 from apps.workflows.definition import expressions
 
 from ..choices import FINISHED_EXECUTION, StepStatus
+from . import hooks
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -32,7 +33,7 @@ def _depth(execution) -> int:
 
 def start_child(rt: "Runtime", scope: str, node, extra: dict | None, *, attempt: int = 1, budget_used: int = 0) -> None:
     """Start a child run for a child_workflow node (or a dynamic node's item)."""
-    from apps.sharing.services import has_workflow_perm
+    from apps.sharing.services import can_start_child, run_initiator
     from apps.workflows.definition.validator import DefinitionError
     from apps.workflows.models import Workflow
 
@@ -47,34 +48,50 @@ def start_child(rt: "Runtime", scope: str, node, extra: dict | None, *, attempt:
         rt._fail_now(scope, node, "ReferenceError", str(exc))
         return
     workflow = Workflow.objects.filter(slug=slug).first()
-    owner = rt.ex.workflow.owner
+    # The child runs with the rights of whoever started this run (issue 15), never its owner's.
+    initiator = run_initiator(rt.ex)
     # A long-lived worker's content-type cache goes stale when the database is restored
     # (or flushed between tests); guardian's checks depend on it, so start from fresh ids.
     from django.contrib.contenttypes.models import ContentType
 
     ContentType.objects.clear_cache()
-    if workflow is None or not has_workflow_perm(owner, workflow, "view"):
-        rt._fail_now(scope, node, "ChildWorkflowNotFound", f"no workflow with slug {slug!r} that this workflow's owner can run")
+    refusal = f"no workflow with slug {slug!r}" if workflow is None else can_start_child(initiator, workflow)
+    if refusal:
+        rt._fail_now(scope, node, "ChildWorkflowNotFound" if refusal.startswith("no workflow") else "ChildWorkflowNotPermitted", refusal)
         return
     if _depth(rt.ex) >= MAX_DEPTH:
         rt._fail_now(scope, node, "ChildWorkflowTooDeep", f"child workflows nest at most {MAX_DEPTH} levels")
         return
+    # Which version of the child runs: a number, the latest, or the one current when this run
+    # started (pinned), so editing the child does not change what a running parent starts next.
+    definition, number = workflow.definition, None
+    if hooks.registered("workflow_version"):
+        try:
+            definition, number = hooks.call("workflow_version", workflow, spec.get("version", "latest"), at=rt.ex.started_at or rt.ex.created_at)
+        except LookupError as exc:
+            rt._fail_now(scope, node, "ChildWorkflowVersionNotFound", str(exc))
+            return
     step = rt.new_step(scope, node, status=StepStatus.WAITING, attempt=attempt, input=child_input if isinstance(child_input, dict) else {"value": child_input}, started_at=rt.now,
                        state={"extra": extra, "retry_budget_used": budget_used} if extra else {"retry_budget_used": budget_used})
     if not isinstance(child_input, dict):
         child_input = {"value": child_input}
     try:
         with transaction.atomic():
-            child = start_execution(workflow, child_input, acting_user=rt.ex.created_by, trigger="child", parent_step=step, correlation_id=rt.ex.correlation_id)
+            child = start_execution(
+                workflow, child_input, acting_user=initiator, trigger="child", parent_step=step, correlation_id=rt.ex.correlation_id,
+                definition=definition, workflow_version=number, queue=spec.get("queue") or "",
+            )
     except DefinitionError as exc:
         _fail_step(rt, step, "ChildWorkflowInvalid", f"{slug}: " + "; ".join(str(p) for p in exc.problems[:5]))
         return
     except InputError as exc:
         _fail_step(rt, step, "InputError", f"{slug}: {exc.field}: {exc.message}")
         return
-    step.state = {**step.state, "child_id": child.pk, "workflow": slug}
+    step.state = {**step.state, "child_id": child.pk, "workflow": slug, "version": number}
     rt.touch(step)
-    rt.event("child_started", node=node.id, scope=scope, step=step, payload={"child_execution": child.pk, "workflow": slug, "mode": spec.get("mode", "execute")})
+    rt.event("child_started", node=node.id, scope=scope, step=step, payload={
+        "child_execution": child.pk, "workflow": slug, "version": number, "mode": spec.get("mode", "execute"), **({"queue": spec["queue"]} if spec.get("queue") else {}),
+    })
     if spec.get("mode", "execute") == "start":
         step.status = StepStatus.COMPLETED
         step.output = {"execution_id": child.pk, "workflow": slug}

@@ -12,55 +12,21 @@ Scope instances: "" is the top level; "loop[3]/" is iteration 3 of node `loop`;
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from apps.workflows.definition import expressions
 from apps.workflows.definition.plan import NodePlan, Plan
-from apps.workflows.definition.registry import get_activity
 
-from ..choices import ExecutionStatus, StepStatus
+from ..choices import ACTIVE_STEP, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun, Timer
+from . import hooks
+from .common import DEFAULT_MAX_ITERATIONS, MAX_WORKER_LOSSES, SEGMENT, SMALL_SCOPE, WORKER_LOST, backoff_seconds, error_dict, parent_scope  # noqa: F401  (re-exported)
+from .nodes import NODE_TYPES
 from .redaction import redact
-
-SEGMENT = re.compile(r"([A-Za-z][A-Za-z0-9_\-]*)\[(\d+)\]/$")
-DEFAULT_MAX_ITERATIONS = 10_000
-# Errors that do not count against a retry policy's attempts.
-WORKER_LOST = "WorkerLost"
-MAX_WORKER_LOSSES = 5
-
-
-def parent_scope(instance: str) -> tuple[str, str, int]:
-    """Split "a[1]/b[2]/" into ("a[1]/", "b", 2)."""
-    m = SEGMENT.search(instance)
-    if not m:
-        raise ValueError(f"not a child scope: {instance!r}")
-    return instance[: m.start()], m.group(1), int(m.group(2))
-
-
-def error_dict(type_: str, message: str, node: str | None = None, **extra: Any) -> dict:
-    out = {"type": type_, "message": message}
-    if node:
-        out["node"] = node
-    out.update(extra)
-    return out
-
-
-def backoff_seconds(retry: dict, attempt: int) -> float:
-    """Seconds to wait before attempt `attempt + 1`."""
-    interval = float(retry.get("interval", 1.0))
-    if retry.get("backoff", "exponential") == "exponential":
-        interval = interval * (float(retry.get("multiplier", 2.0)) ** (attempt - 1))
-    cap = retry.get("max_interval")
-    if cap is not None:
-        interval = min(interval, float(cap))
-    return max(0.0, interval)
 
 
 _CASTS = {"JSONField": "jsonb", "BooleanField": "boolean", "DateTimeField": "timestamptz", "CharField": "text"}
@@ -88,6 +54,108 @@ def _update_many(steps: list[StepRun], fields: list[str]) -> None:
         cursor.execute(sql, params)
 
 
+_STEP_REF = re.compile(r"^\$\.steps\.([A-Za-z_][\w\-]*)")
+
+
+def step_refs(plan: Plan, node: NodePlan) -> set[str] | None:
+    """The node ids whose steps `node`'s spec refers to through `$.steps.<id>` (None: it reads
+    `$.steps` as a whole, so every step of the scope is needed). Memoised on the plan."""
+    cache = plan.__dict__.setdefault("_step_refs", {})
+    if node.id not in cache:
+        found: set[str] | None = set()
+        for path in expressions.references_in(node.spec):
+            if not path.startswith("$.steps"):
+                continue
+            m = _STEP_REF.match(path)
+            if m is None:
+                found = None
+                break
+            found.add(m.group(1))
+        cache[node.id] = found
+    return cache[node.id]
+
+
+class _StepsView(dict):
+    """`$.steps` of a context, read on demand: each node's latest finished step in the innermost
+    scope instance that has one. Iterating it reads the whole chain of scopes."""
+
+    def __init__(self, rt: "Runtime", chain: list[str]):
+        super().__init__()
+        self._rt = rt
+        self._chain = chain
+        self._whole = False
+
+    @staticmethod
+    def _entry(step: StepRun) -> dict:
+        if step.status == StepStatus.COMPLETED:
+            return {"output": step.output, "status": step.status}
+        return {"output": None, "status": step.status, "error": step.error}
+
+    def _find(self, node_id: Any) -> dict | None:
+        if not isinstance(node_id, str):
+            return None
+        if dict.__contains__(self, node_id):
+            return dict.__getitem__(self, node_id)
+        if self._whole:
+            return None
+        for instance in reversed(self._chain):
+            for step in reversed(self._rt.steps_of(instance, node_id)):
+                if step.status in (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED):
+                    entry = self._entry(step)
+                    dict.__setitem__(self, node_id, entry)
+                    return entry
+        return None
+
+    def _materialise(self) -> None:
+        if self._whole:
+            return
+        whole: dict[str, dict] = {}
+        for instance in self._chain:
+            for step in self._rt.steps_in(instance):
+                if step.status in (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED):
+                    whole[step.node_id] = self._entry(step)
+        dict.clear(self)
+        dict.update(self, whole)
+        self._whole = True
+
+    def __contains__(self, key: object) -> bool:
+        return self._find(key) is not None
+
+    def __getitem__(self, key: Any) -> Any:
+        found = self._find(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        found = self._find(key)
+        return default if found is None else found
+
+    def __iter__(self):
+        self._materialise()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._materialise()
+        return dict.__len__(self)
+
+    def keys(self):
+        self._materialise()
+        return dict.keys(self)
+
+    def values(self):
+        self._materialise()
+        return dict.values(self)
+
+    def items(self):
+        self._materialise()
+        return dict.items(self)
+
+    def __repr__(self) -> str:
+        self._materialise()
+        return dict.__repr__(self)
+
+
 @dataclass
 class SideEffects:
     dispatch: list[StepRun] = field(default_factory=list)
@@ -96,6 +164,10 @@ class SideEffects:
     revoke: list[str] = field(default_factory=list)
     timers: list[Timer] = field(default_factory=list)
     events: list[ExecutionEvent] = field(default_factory=list)
+    # Sticky steps with a timeout: their deadline check is scheduled after commit.
+    deadlines: list[StepRun] = field(default_factory=list)
+    # The run's Celery queue ("" the default one): its steps are sent there.
+    queue: str = ""
     finished: bool = False
 
     def merge(self, other: "SideEffects") -> None:
@@ -105,17 +177,27 @@ class SideEffects:
         self.revoke += other.revoke
         self.timers += other.timers
         self.events += other.events
+        self.deadlines += other.deadlines
         self.finished = self.finished or other.finished
 
 
 class Runtime:
-    def __init__(self, execution: Execution, plan: Plan, *, allow_inline: bool = False):
+    class Lost(Exception):
+        """A finished step changed under the advance (its conditional write matched nothing)."""
+
+    def __init__(self, execution: Execution, plan: Plan, *, allow_inline: bool = False, sticky: Any = None):
         self.ex = execution
         self.plan = plan
         self.allow_inline = allow_inline
+        # orchestrator.Sticky: the next worker step may be claimed for this worker (once).
+        self.sticky = sticky
+        # Finished steps whose write must still find them in the status they were read in.
+        self._guarded: dict[int, str] = {}
         self.now = timezone.now()
         self.effects = SideEffects()
         self._scope_cache: dict[str, list[StepRun]] = {}
+        self._partial: dict[str, dict[str, list[StepRun]]] = {}
+        self._known: dict[int, StepRun] = {}
         self._dirty: dict[int, StepRun] = {}
         self._new: list[StepRun] = []
         self._events: list[ExecutionEvent] = []
@@ -127,16 +209,34 @@ class Runtime:
         self._scopes_reported: set[str] = set()
         # Parallel/loop fan-outs collected during one activation, sent as one group or chord.
         self._batch: list[StepRun] | None = None
+        self.effects.queue = getattr(execution, "queue", "") or ""
+        # The fan-out's pending activity steps, inserted together when it ends.
+        self._deferred: list[StepRun] | None = None
         # Local activities run inline at most this many times per advance (bounds recursion).
         self._local_budget = 40
         # retry-failed: dynamic node id -> {item id: result} of items to keep.
         self.seeds: dict[str, dict] = {}
+        # The node being activated or finished: an exception escaping the advance is blamed on it.
+        self.current_node = ""
 
     # ------------------------------------------------------------------ storage
+    #
+    # Steps are read by scope instance, either whole (`steps_in`: the scope's completion, a
+    # chord's join) or only for the nodes an advance needs (`load_nodes`: the finished node,
+    # its successors and what they refer to), so a hop does not read more as a run grows.
+    # One instance per row (`_known`): a step read twice is the same object, dirty or not.
+
+    def adopt(self, step: StepRun) -> StepRun:
+        """The instance of `step`'s row this advance works with (registering `step` if new)."""
+        return self._known.setdefault(step.pk, step) if step.pk is not None else step
+
+    def _adopt_all(self, steps) -> list[StepRun]:
+        return [self._known.setdefault(step.pk, step) for step in steps]
 
     def steps_in(self, scope: str) -> list[StepRun]:
         if scope not in self._scope_cache:
-            self._scope_cache[scope] = list(StepRun.objects.filter(execution=self.ex, scope=scope).order_by("id"))
+            self._scope_cache[scope] = self._adopt_all(StepRun.objects.filter(execution=self.ex, scope=scope).order_by("id"))
+            self._partial.pop(scope, None)
         return self._scope_cache[scope]
 
     def prime(self, scopes) -> None:
@@ -145,22 +245,88 @@ class Runtime:
         if len(missing) < 2:
             return
         loaded: dict[str, list[StepRun]] = {scope: [] for scope in missing}
-        for step in StepRun.objects.filter(execution=self.ex, scope__in=missing).order_by("id"):
+        for step in self._adopt_all(StepRun.objects.filter(execution=self.ex, scope__in=missing).order_by("id")):
             loaded[step.scope].append(step)
         self._scope_cache.update(loaded)
+        for scope in missing:
+            self._partial.pop(scope, None)
+
+    def load_nodes(self, scope: str, node_ids) -> None:
+        """Read the steps of `node_ids` in `scope` (one query for those not read yet)."""
+        if scope in self._scope_cache:
+            return
+        part = self._partial.setdefault(scope, {})
+        missing = [node_id for node_id in dict.fromkeys(node_ids) if node_id not in part]
+        if not missing:
+            return
+        for node_id in missing:
+            part[node_id] = []
+        for step in self._adopt_all(StepRun.objects.filter(execution=self.ex, scope=scope, node_id__in=missing).order_by("id")):
+            part[step.node_id].append(step)
+
+    def steps_of(self, scope: str, node_id: str) -> list[StepRun]:
+        """Every step of `node_id` in scope instance `scope`, oldest first."""
+        if scope in self._scope_cache:
+            return [step for step in self._scope_cache[scope] if step.node_id == node_id]
+        part = self._partial.get(scope)
+        if part is None or node_id not in part:
+            self.load_nodes(scope, [node_id])
+            part = self._partial[scope]
+        return part[node_id]
 
     def latest(self, scope: str, node_id: str) -> StepRun | None:
-        found = None
-        for step in self.steps_in(scope):
-            if step.node_id == node_id:
-                found = step
-        return found
+        steps = self.steps_of(scope, node_id)
+        return steps[-1] if steps else None
+
+    def load_for_finish(self, step: StepRun) -> None:
+        """Read, in one query, what taking `step` into account will look at: its node's steps,
+        its successors and their predecessors, the error handler, and the steps the successors'
+        params and conditions refer to. Anything else is read on demand."""
+        node = self.plan.nodes.get(step.node_id)
+        if node is None or step.scope in self._scope_cache:
+            return
+        wanted = {node.id, *node.successors}
+        for target_id in node.successors:
+            target = self.plan.nodes.get(target_id)
+            if target is None:
+                continue
+            wanted.update(target.predecessors)
+            refs = step_refs(self.plan, target)
+            if refs is None:
+                self.steps_in(step.scope)
+                return
+            wanted.update(refs)
+        if node.on_error:
+            handler = self.plan.node(node.on_error)
+            wanted.add(handler.id)
+            wanted.update(handler.handles)
+        scope_nodes = self.plan.scope(self._scope_id(step.scope)).node_ids
+        if len(scope_nodes) <= SMALL_SCOPE:
+            wanted.update(scope_nodes)  # a small scope is read whole: its completion check needs no more
+        self.adopt(step)
+        self.load_nodes(step.scope, [n for n in wanted if n in self.plan.nodes])
+
+    def insert_deferred(self) -> None:
+        """Insert the steps deferred since `_deferred` was opened, in one statement, and close it."""
+        deferred, self._deferred = self._deferred, None
+        if deferred:
+            StepRun.objects.bulk_create(deferred)
+            self._adopt_all(deferred)
 
     def touch(self, step: StepRun) -> None:
         if step.pk:
             self._dirty[step.pk] = step
 
-    def new_step(self, scope: str, node: NodePlan, *, status: str, attempt: int = 1, **fields: Any) -> StepRun:
+    def record_finished(self, step: StepRun, expect: str) -> None:
+        """`step` (read under the run's lock, its result set in memory) is written at flush,
+        on condition that it is still `expect`; otherwise the flush raises Runtime.Lost."""
+        self.adopt(step)
+        self._guarded[step.pk] = expect
+        self.touch(step)
+
+    def new_step(self, scope: str, node: NodePlan, *, status: str, attempt: int = 1, defer: bool = False, **fields: Any) -> StepRun:
+        """A new step run, inserted now, or with `defer` at the end of the fan-out that makes it
+        (one multi-row INSERT for all its branches)."""
         step = StepRun(
             execution=self.ex,
             node_id=node.id,
@@ -171,8 +337,17 @@ class Runtime:
             status=status,
             **fields,
         )
-        step.save(force_insert=True)
-        self.steps_in(scope).append(step)
+        if scope not in self._scope_cache:
+            self.steps_of(scope, node.id)  # earlier attempts of the node are known before this one joins them
+        if defer and self._deferred is not None:
+            self._deferred.append(step)
+        else:
+            step.save(force_insert=True)
+            self.adopt(step)
+        if scope in self._scope_cache:
+            self._scope_cache[scope].append(step)
+        else:
+            self._partial[scope][node.id].append(step)
         self._new.append(step)
         return step
 
@@ -202,13 +377,20 @@ class Runtime:
         if self._dirty:
             fields = ["status", "output", "error", "state", "advanced", "started_at", "finished_at", "scheduled_for", "in_chord", "logs", "worker"]
             dirty = list(self._dirty.values())
+            guarded = [step for step in dirty if step.pk in self._guarded]
+            dirty = [step for step in dirty if step.pk not in self._guarded]
+            for step in guarded:
+                # The step's result and its `advanced` flag in one conditional UPDATE.
+                if not StepRun.objects.filter(pk=step.pk, status=self._guarded[step.pk]).update(**{name: getattr(step, name) for name in fields}):
+                    raise Runtime.Lost(step.pk)
             if len(dirty) <= 3:
                 # The usual advance touches one or two steps: plain UPDATEs are several times
                 # cheaper to build than bulk_update's CASE WHEN per field.
                 for step in dirty:
                     StepRun.objects.filter(pk=step.pk).update(**{name: getattr(step, name) for name in fields})
-            else:
+            elif dirty:
                 _update_many(dirty, fields)
+            self._guarded.clear()
             self._dirty.clear()
         if self._events:
             self.effects.events += ExecutionEvent.objects.bulk_create(self._events)
@@ -222,7 +404,6 @@ class Runtime:
 
     def context(self, scope: str, extra: dict | None = None) -> dict:
         """The data a reference in `scope` may read: $.input, $.vars, $.steps, $.item, $.index …"""
-        steps: dict[str, Any] = {}
         chain = [""]
         rest = scope
         prefix = ""
@@ -233,15 +414,11 @@ class Runtime:
             prefix += m.group()
             chain.append(prefix)
             rest = rest[m.end():]
+        steps = _StepsView(self, chain)
         item: Any = None
         index: Any = None
         iteration: Any = None
         for instance in chain:
-            for step in self.steps_in(instance):
-                if step.status == StepStatus.COMPLETED:
-                    steps[step.node_id] = {"output": step.output, "status": step.status}
-                elif step.status in (StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED):
-                    steps[step.node_id] = {"output": None, "status": step.status, "error": step.error}
             if instance:
                 parent, node_id, idx = parent_scope(instance)
                 owner = self.plan.nodes.get(node_id)
@@ -277,12 +454,13 @@ class Runtime:
         self.activate(instance, entry, extra)
 
     def activate(self, scope: str, node: NodePlan, extra: dict | None = None) -> None:
-        handler = getattr(self, f"activate_{node.type}", None)
-        if handler is None:
+        self.current_node = node.id
+        kind = NODE_TYPES.get(node.type)
+        if kind is None:
             step = self.new_step(scope, node, status=StepStatus.FAILED, finished_at=self.now, error=error_dict("UnsupportedNode", f"node type {node.type} cannot run here", node.id))
             self.on_finished(step)
             return
-        handler(scope, node, extra)
+        kind.activate(self, scope, node, extra)
 
     def _resolve(self, scope: str, node: NodePlan, value: Any, extra: dict | None) -> Any:
         return expressions.resolve(value, self.context(scope, extra))
@@ -292,197 +470,37 @@ class Runtime:
         self.event("step_failed", node=node.id, scope=scope, step=step, payload={"error": step.error, "attempt": 1})
         self.on_finished(step)
 
-    def activate_activity(self, scope: str, node: NodePlan, extra: dict | None, attempt: int = 1, delay: float = 0.0, carry: dict | None = None) -> None:
-        """Schedule an attempt of an activity node; `carry` is retry bookkeeping for its state."""
-        spec = get_activity(node.spec["activity"])
-        raw_keys = spec.raw_params if spec is not None else ()
-        given = node.spec.get("params", {})
-        try:
-            params = self._resolve(scope, node, {k: v for k, v in given.items() if k not in raw_keys}, extra)
-        except (KeyError, expressions.ReferenceError_) as exc:
-            self._fail_now(scope, node, "ReferenceError", f"params: {exc.args[0] if exc.args else exc}")
-            return
-        params.update({k: v for k, v in given.items() if k in raw_keys})
-        scheduled_for = self.now + timedelta(seconds=delay) if delay else None
-        step = self.new_step(
-            scope,
-            node,
-            status=StepStatus.SCHEDULED if delay else StepStatus.PENDING,
-            attempt=attempt,
-            input=params,
-            scheduled_for=scheduled_for,
-            state={**({"extra": extra} if extra else {}), **({"timeout": node.spec["timeout"]} if node.spec.get("timeout") else {}), **(carry or {})},
-        )
-        if delay:
-            self.event("step_retry_scheduled", node=node.id, scope=scope, step=step, payload={"attempt": attempt, "delay_seconds": round(delay, 3)})
-            timer = Timer(execution=self.ex, step=step, kind=Timer.Kind.RETRY, fire_at=scheduled_for)
-            timer.save(force_insert=True)
-            self.effects.timers.append(timer)
-            return
-        self.event("step_scheduled", node=node.id, scope=scope, step=step, payload={"activity": node.spec["activity"], "attempt": attempt, "input": params})
-        if self.allow_inline and spec is not None and spec.local:
-            if self._local_budget > 0 and not node.spec.get("timeout"):
-                # A local activity (cheap, no side effects outside the run) runs right here,
-                # inside the advance that made it ready: no queue hop, no extra transaction.
-                self._local_budget -= 1
-                self._run_local(step, spec)
-                return
-            self.effects.inline.append(step)
-        elif self._batch is not None:
-            self._batch.append(step)
-        else:
-            self.effects.dispatch.append(step)
-
-    def _run_local(self, step: StepRun, spec) -> None:
-        import socket
-
-        from ..activities import ActivityContext, ActivityError
-
-        ctx = ActivityContext(execution_id=self.ex.pk, step_id=step.pk, node_id=step.node_id, attempt=step.attempt, variables={})
-        step.started_at = timezone.now()
-        step.worker = f"inline@{socket.gethostname()}"
-        self.event("step_started", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "worker": step.worker, "inline": True})
-        try:
-            output = spec.fn(step.input or {}, ctx)
-            if spec.name == "set" and ctx.variables:
-                output = ctx.variables
-            step.status, step.output, step.error = StepStatus.COMPLETED, redact(output), None
-        except ActivityError as exc:
-            step.status, step.error = StepStatus.FAILED, error_dict(exc.type, exc.message, step.node_id, retryable=exc.retryable)
-        except Exception as exc:  # an activity's own bug is a step failure
-            step.status, step.error = StepStatus.FAILED, error_dict(type(exc).__name__, str(exc) or type(exc).__name__, step.node_id)
-        step.finished_at = timezone.now()
-        step.logs = redact(ctx.logs)
-        self.touch(step)
-        if step.status == StepStatus.COMPLETED:
-            self.event("step_completed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "output": step.output, "duration_ms": step.duration_ms})
-        else:
-            self.event("step_failed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "error": step.error})
-        self.on_finished(step)
-
-    def activate_condition(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        ctx = self.context(scope, extra)
-        chosen, case_index = None, None
-        try:
-            for i, case in enumerate(node.spec.get("cases", [])):
-                if expressions.evaluate(case["when"], ctx):
-                    chosen, case_index = case["to"], i
-                    break
-        except (expressions.ConditionError, KeyError, TypeError) as exc:
-            self._fail_now(scope, node, "ConditionError", str(exc))
-            return
-        if chosen is None:
-            chosen = node.spec.get("default")
-        output = {"chosen": chosen, "case": case_index}
-        step = self.new_step(scope, node, status=StepStatus.COMPLETED, output=output, started_at=self.now, finished_at=self.now)
-        self.event("condition_evaluated", node=node.id, scope=scope, step=step, payload=output)
-        self.on_finished(step)
-
-    def activate_timer(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        try:
-            if "until" in node.spec:
-                raw = self._resolve(scope, node, node.spec["until"], extra)
-                fire_at = parse_datetime(raw) if isinstance(raw, str) else None
-                if fire_at is None:
-                    raise ValueError(f"until: {raw!r} is not an ISO 8601 time")
-                if timezone.is_naive(fire_at):
-                    fire_at = timezone.make_aware(fire_at, timezone.utc)
-            else:
-                seconds = float(self._resolve(scope, node, node.spec["duration"], extra))
-                if not math.isfinite(seconds) or seconds < 0:
-                    raise ValueError(f"duration: {seconds} is not a number of seconds")
-                fire_at = self.now + timedelta(seconds=seconds)
-        except (ValueError, TypeError, KeyError, expressions.ReferenceError_) as exc:
-            self._fail_now(scope, node, "TimerError", str(exc))
-            return
-        step = self.new_step(scope, node, status=StepStatus.WAITING, started_at=self.now, scheduled_for=fire_at)
-        timer = Timer(execution=self.ex, step=step, kind=Timer.Kind.TIMER, fire_at=fire_at)
-        timer.save(force_insert=True)
-        self.effects.timers.append(timer)
-        self.event("timer_started", node=node.id, scope=scope, step=step, payload={"fire_at": fire_at.isoformat()})
-
-    def activate_parallel(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        branches = len(node.child_scopes)
-        step = self.new_step(scope, node, status=StepStatus.WAITING, started_at=self.now, state={"total": branches, "done": {}, "results": {}})
-        self.event("parallel_started", node=node.id, scope=scope, step=step, payload={"branches": branches, "join": node.spec.get("join", "all")})
-        self._fan_out(step, node, [(f"{scope}{node.id}[{i}]/", scope_id) for i, scope_id in enumerate(node.child_scopes)], extra)
-
     def _fan_out(self, container: StepRun, node: NodePlan, children: list[tuple[str, str]], extra: dict | None) -> None:
         """Start child scopes; single-step activity children go out together, as a chord when the join waits for all."""
         outer = self._batch
         self._batch = []
+        outer_deferred = self._deferred
+        if outer_deferred is None:
+            self._deferred = []
         for instance, scope_id in children:
             # The container was just created: its child scope instances have no steps yet.
             self._scope_cache.setdefault(instance, [])
             self.start_scope(instance, scope_id, extra)
         batch, self._batch = self._batch, outer
-        if not batch:
-            return
         singles = all(len(self.plan.scope(s).node_ids) == 1 for _, s in children)
         join_all = (node.type == "parallel" and node.spec.get("join", "all") == "all") or (
             node.type == "loop" and node.spec.get("complete_when", "all") == "all"
         )
-        if singles and join_all and len(batch) > 1 and outer is None:
+        chord = singles and join_all and len(batch) > 1 and outer is None
+        if chord:
             for step in batch:
                 step.in_chord = True
-                self.touch(step)
+                self.touch(step)  # a no-op for steps still to insert: the INSERT carries it
+        if outer_deferred is None:
+            self.insert_deferred()
+        if not batch:
+            return
+        if chord:
             self.effects.chords.append(batch)
         elif outer is not None:
             outer.extend(batch)
         else:
             self.effects.dispatch.extend(batch)
-
-    def activate_loop(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        spec = node.spec
-        mode = spec.get("mode", "for_each")
-        state: dict[str, Any] = {"mode": mode, "next": 0, "in_flight": [], "results": {}, "completed": 0, "failed": 0, "iterations": 0}
-        seed = self.seeds.get(node.id)
-        if seed and mode != "for_each":
-            # continue-as-new: the loop resumes where the previous run of the chain stopped.
-            state.update(iterations=seed.get("iterations", 0), last=seed.get("last"), chain_runs=seed.get("chain_runs", 1))
-        if mode == "for_each":
-            try:
-                items = self._resolve(scope, node, spec.get("items"), extra)
-            except (KeyError, expressions.ReferenceError_) as exc:
-                self._fail_now(scope, node, "ReferenceError", f"items: {exc}")
-                return
-            if not isinstance(items, list):
-                self._fail_now(scope, node, "LoopError", f"items must be a list, got {type(items).__name__}")
-                return
-            state["items"] = items
-            state["total"] = len(items)
-        step = self.new_step(scope, node, status=StepStatus.WAITING, started_at=self.now, state=state)
-        self.event("loop_started", node=node.id, scope=scope, step=step, payload={"mode": mode, "items": state.get("total")})
-        if mode == "for_each":
-            if not state["items"]:
-                self._complete_loop(step, node)
-                return
-            width = min(int(spec.get("concurrency", 1)), len(state["items"]))
-            children = []
-            for _ in range(width):
-                i = state["next"]
-                state["next"] += 1
-                state["in_flight"].append(i)
-                children.append((f"{scope}{node.id}[{i}]/", node.id))
-            self.touch(step)
-            self._fan_out(step, node, children, extra)
-        elif mode == "while" and not self._loop_condition(step, node, scope):
-            self._complete_loop(step, node)
-        else:
-            self._next_iteration(step, node)
-
-    def _loop_condition(self, step: StepRun, node: NodePlan, scope: str) -> bool:
-        return expressions.evaluate(node.spec["condition"], self.context(scope, {"iteration": step.state["iterations"]}))
-
-    def _next_iteration(self, step: StepRun, node: NodePlan) -> None:
-        cap = int(node.spec.get("max_iterations", DEFAULT_MAX_ITERATIONS))
-        if step.state["iterations"] >= cap:
-            self._finish_container(step, node, ok=False, error=error_dict("LoopLimitExceeded", f"the loop reached max_iterations ({cap})", node.id))
-            return
-        i = step.state["iterations"]
-        step.state["in_flight"] = [i]
-        self.touch(step)
-        self.start_scope(f"{step.scope}{node.id}[{i}]/", node.id)
 
     # ------------------------------------------------------------------ completion
 
@@ -497,16 +515,15 @@ class Runtime:
                 self.event("step_failed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "error": step.error})
         step.advanced = True
         self.touch(step)
+        self.current_node = step.node_id
         node = self.plan.node(step.node_id)
         scope = step.scope
         if step.status == StepStatus.COMPLETED:
             changes: dict[str, Any] = {}
             if node.spec.get("output_map"):
-                from apps.connectors.mapping import MappingError, apply
-
                 try:
-                    changes.update(apply(node.spec["output_map"], step.output))
-                except MappingError as exc:
+                    changes.update(hooks.call("map_output", node.spec["output_map"], step.output))
+                except Exception as exc:  # MappingError, or any run-time error of the mapping
                     step.status, step.output = StepStatus.FAILED, None
                     step.error = error_dict("MappingError", f"output_map: {exc}", node.id, retryable=False)
                     self.event("step_failed", node=node.id, scope=scope, step=step, payload={"error": step.error})
@@ -542,39 +559,8 @@ class Runtime:
         self._check_scope_done(scope)
 
     def _maybe_retry(self, step: StepRun, node: NodePlan) -> bool:
-        if node.type == "child_workflow":
-            retry = node.spec.get("retry") or {}
-            if (step.error or {}).get("retryable") is False or (step.error or {}).get("type") in retry.get("non_retryable", []):
-                return False
-            used = step.state.get("retry_budget_used", step.attempt - 1) + 1
-            if used >= int(retry.get("max_attempts", 1)):
-                return False
-            from .children import start_child
-
-            start_child(self, step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, budget_used=used)
-            return True
-        if node.type != "activity":
-            return False
-        error = step.error or {}
-        retry = node.spec.get("retry") or {}
-        if error.get("type") == WORKER_LOST:
-            losses = step.state.get("worker_losses", 0) + 1
-            if losses <= MAX_WORKER_LOSSES:
-                carry = {"worker_losses": losses, "retry_budget_used": step.state.get("retry_budget_used", step.attempt - 1)}
-                self.activate_activity(step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, carry=carry)
-                return True
-            return False
-        if error.get("retryable") is False:
-            return False
-        if error.get("type") in retry.get("non_retryable", []):
-            return False
-        used = step.state.get("retry_budget_used", step.attempt - 1) + 1  # attempts that counted, this one included
-        if used >= int(retry.get("max_attempts", 1)):
-            return False
-        delay = backoff_seconds(retry, used)
-        carry = {"retry_budget_used": used, "worker_losses": step.state.get("worker_losses", 0)}
-        self.activate_activity(step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, delay=delay, carry=carry)
-        return True
+        retry = getattr(NODE_TYPES.get(node.type), "retry", None)
+        return bool(retry and retry(self, step, node))
 
     def _resolve_handler(self, scope: str, node: NodePlan) -> None:
         """A node that did not fail releases its error handler, once all it guards are done."""
@@ -631,7 +617,12 @@ class Runtime:
         self.on_finished(step)
 
     def _scope_nodes_resolved(self, scope: str) -> bool:
+        if any(step.scope == scope and step.status in ACTIVE_STEP for step in self._new):
+            return False  # this advance started something in the scope: it goes on
         scope_id = self._scope_id(scope)
+        part = self._partial.get(scope)
+        if part is None or not all(node_id in part for node_id in self.plan.scope(scope_id).node_ids):
+            self.steps_in(scope)  # one read of the scope, not one per node
         for node_id in self.plan.scope(scope_id).node_ids:
             step = self.latest(scope, node_id)
             if step is None or step.status not in (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED):
@@ -651,33 +642,6 @@ class Runtime:
         """Targets reached by explicit edges (not by timeout_to or routes)."""
         edges = self.plan.raw_edges.get(node_id)
         return edges if edges is not None else set()
-
-    # dynamic, child_workflow, await_child, signal_wait and approval live in their own modules
-
-    def activate_signal_wait(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        from .signals import activate_signal_wait
-
-        activate_signal_wait(self, scope, node, extra)
-
-    def activate_approval(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        from .signals import activate_approval
-
-        activate_approval(self, scope, node, extra)
-
-    def activate_dynamic(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        from .dynamic import activate
-
-        activate(self, scope, node, extra)
-
-    def activate_child_workflow(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        from .children import start_child
-
-        start_child(self, scope, node, extra)
-
-    def activate_await_child(self, scope: str, node: NodePlan, extra: dict | None) -> None:
-        from .children import await_child
-
-        await_child(self, scope, node, extra)
 
     def _check_scope_done(self, scope: str) -> None:
         if scope in self._scopes_reported or not self._scope_nodes_resolved(scope):
@@ -699,13 +663,21 @@ class Runtime:
         if scope_plan.result:
             try:
                 return expressions.resolve(scope_plan.result, self.context(scope))
-            except (KeyError, expressions.ReferenceError_):
+            except Exception:  # a result that cannot be resolved is None, as a missing reference
                 return None
         last = None
-        for step in self.steps_in(scope):
-            if step.status == StepStatus.COMPLETED:
+        for step in self._scope_steps(scope):
+            if step.status == StepStatus.COMPLETED and (last is None or step.pk > last.pk):
                 last = step
         return last.output if last else None
+
+    def _scope_steps(self, scope: str) -> list[StepRun]:
+        """Every step of a scope instance, from what was read already when that covers its nodes."""
+        part = self._partial.get(scope)
+        node_ids = self.plan.scope(self._scope_id(scope)).node_ids
+        if part is not None and all(node_id in part for node_id in node_ids):
+            return [step for node_id in node_ids for step in part[node_id]]
+        return self.steps_in(scope)
 
     def _fail_scope(self, scope: str, failed: StepRun) -> None:
         if scope in self._scopes_reported:
@@ -733,9 +705,13 @@ class Runtime:
         # Steps this advance already changed are known by their in-memory state (the database
         # still says "running" until the flush): a step cancelled by an inner scope is not
         # cancelled again by the outer one (it was: up to three step_cancelled events).
-        known = {s.pk: s for steps in self._scope_cache.values() for s in steps}
+        known = dict(self._known)
         known.update(self._dirty)
         ids = []
+        for step in self._deferred or []:  # made by this advance, not inserted yet
+            if step.scope.startswith(prefix) and step.status in (StepStatus.SCHEDULED, StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING):
+                step.status, step.finished_at, step.advanced = StepStatus.CANCELLED, self.now, True
+                self.event("step_cancelled", node=step.node_id, scope=step.scope, step=step, payload={"reason": reason})
         for step_id in qs.values_list("id", flat=True):
             step = known.get(step_id) or StepRun.objects.get(pk=step_id)
             if step.status not in (StepStatus.SCHEDULED, StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING):
@@ -756,109 +732,15 @@ class Runtime:
             approvals = [i for i in ids if (known.get(i) and known[i].node_type == "approval")] or list(
                 StepRun.objects.filter(pk__in=ids, node_type="approval").values_list("pk", flat=True)
             )
-            if approvals:
-                try:
-                    from apps.worklist.services import withdraw_work_items
-                except ImportError:
-                    return
-                withdraw_work_items(approvals)
+            if approvals and hooks.registered("withdraw_approvals"):
+                hooks.call("withdraw_approvals", approvals)
 
     # ------------------------------------------------------------------ containers
 
     def _child_done(self, container: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
-        state = container.state
-        key = str(idx)
-        if node.type == "dynamic":
-            from .dynamic import item_done
-
-            item_done(self, container, node, idx, ok=ok, result=result, error=error)
-            return
-        if node.type == "parallel":
-            state["done"][key] = "completed" if ok else "failed"
-            if ok:
-                state["results"][key] = result
-            self.touch(container)
-            join = node.spec.get("join", "all")
-            total = state["total"]
-            needed = total if join == "all" else 1 if join == "any" else int(join["count"])
-            succeeded = sum(1 for v in state["done"].values() if v == "completed")
-            failed = sum(1 for v in state["done"].values() if v == "failed")
-            if succeeded >= needed:
-                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} joined")
-                if join == "all":
-                    output = [state["results"].get(str(i)) for i in range(total)]
-                elif join == "any":
-                    output = result
-                else:
-                    output = [state["results"][k] for k in sorted(state["results"], key=int)]
-                self._finish_container(container, node, ok=True, output=output)
-            elif failed > total - needed:
-                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} can no longer join")
-                self._finish_container(container, node, ok=False, error=error)
-            return
-        # loops
-        state["in_flight"] = [i for i in state["in_flight"] if i != idx]
-        state["iterations"] = state.get("iterations", 0) + 1
-        if ok:
-            state["completed"] += 1
-            if state["mode"] == "for_each":
-                state["results"][key] = result  # while/until loops keep only the last result: memory stays flat
-        else:
-            state["failed"] += 1
-        self.touch(container)
-        if state["mode"] == "for_each":
-            total = state["total"]
-            rule = node.spec.get("complete_when", "all")
-            needed = total if rule == "all" else 1 if rule == "first" else min(int(rule["count"]), total)
-            if state["completed"] >= needed:
-                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} reached its completion threshold")
-                self._complete_loop(container, node)
-            elif not ok and state["failed"] > total - needed:
-                self._cancel_scope(f"{container.scope}{node.id}[", reason=f"{node.id} failed")
-                self._finish_container(container, node, ok=False, error=error)
-            elif state["next"] < total:
-                i = state["next"]
-                state["next"] += 1
-                state["in_flight"].append(i)
-                self.start_scope(f"{container.scope}{node.id}[{i}]/", node.id)
-            elif not state["in_flight"]:
-                self._complete_loop(container, node)
-            return
-        # while / until
-        if not ok:
-            self._finish_container(container, node, ok=False, error=error)
-            return
-        state["last"] = result
-        mode = state["mode"]
-        try:
-            holds = self._loop_condition(container, node, container.scope)
-        except (expressions.ConditionError, KeyError, TypeError) as exc:
-            self._finish_container(container, node, ok=False, error=error_dict("ConditionError", str(exc), node.id))
-            return
-        if (mode == "while" and holds) or (mode == "until" and not holds):
-            if node.spec.get("long_running") and state["iterations"] % int(node.spec.get("continue_every", 1000)) == 0:
-                from .signals import continue_as_new
-
-                continue_as_new(self, container, node)
-                return
-            self._next_iteration(container, node)
-        else:
-            self._complete_loop(container, node)
-
-    def _complete_loop(self, container: StepRun, node: NodePlan) -> None:
-        state = container.state
-        if state["mode"] != "for_each":
-            self._finish_container(container, node, ok=True, output={"iterations": state.get("iterations", 0), "last": state.get("last")})
-            return
-        results = [state["results"][k] for k in sorted(state["results"], key=int)]
-        how = node.spec.get("aggregate", "list")
-        if how == "count":
-            output: Any = len(results)
-        elif how == "sum":
-            output = sum(r for r in results if isinstance(r, (int, float)) and not isinstance(r, bool))
-        else:
-            output = results
-        self._finish_container(container, node, ok=True, output=output)
+        """Child scope `idx` of a container (a parallel's branch, a loop's iteration, a dynamic
+        node's item) finished: the container's node type decides what follows."""
+        NODE_TYPES[node.type].child_done(self, container, node, idx, ok=ok, result=result, error=error)
 
     def _finish_container(self, container: StepRun, node: NodePlan, *, ok: bool, output: Any = None, error: dict | None = None) -> None:
         container.status = StepStatus.COMPLETED if ok else StepStatus.FAILED
@@ -880,6 +762,9 @@ class Runtime:
                 output = expressions.resolve(output_spec, self.context(""))
         except (KeyError, expressions.ReferenceError_) as exc:
             self._finish_execution(ExecutionStatus.FAILED, error=error_dict("OutputError", f"output: {exc}"))
+            return
+        except Exception as exc:  # a run-time error of a template in the output
+            self._finish_execution(ExecutionStatus.FAILED, error=error_dict("OutputError", f"output: {type(exc).__name__}: {exc}"))
             return
         self._finish_execution(ExecutionStatus.COMPLETED, output=output)
 

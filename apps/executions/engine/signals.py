@@ -15,6 +15,7 @@ from apps.workflows.definition.schema import RESERVED_SIGNALS
 
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, StepRun, Timer
+from . import hooks
 
 if TYPE_CHECKING:
     from apps.workflows.definition.plan import NodePlan
@@ -61,22 +62,20 @@ def activate_approval(rt: "Runtime", scope: str, node: "NodePlan", extra: dict |
     try:
         title = str(expressions.resolve(spec["title"], context))
         description = str(expressions.resolve(spec.get("description", ""), context))
-    except (KeyError, expressions.ReferenceError_) as exc:
+    except Exception as exc:  # a missing reference or any run-time error of a template fails this node
         rt._fail_now(scope, node, "ReferenceError", str(exc))
         return
     outcomes = spec.get("outcomes") or ["approve", "reject"]
     assignees = spec.get("assignees") or {}
     due_at = rt.now + timedelta(seconds=float(spec["due_in"])) if spec.get("due_in") else None
     step = rt.new_step(scope, node, status=StepStatus.WAITING, started_at=rt.now, input={"title": title, "description": description, "assignees": assignees, "outcomes": outcomes, "due_at": due_at.isoformat() if due_at else None}, state={"outcomes": outcomes})
-    try:
-        from apps.worklist.services import offer_work_item
-    except ImportError:
+    if not hooks.registered("offer_approval"):
         step.status, step.finished_at = StepStatus.FAILED, rt.now
         step.error = {"type": "ApprovalsUnavailable", "message": "the work-item app is not installed", "node": node.id}
         rt.touch(step)
         rt.on_finished(step)
         return
-    item = offer_work_item(step, title=title, description=description, users=list(assignees.get("users", [])), groups=list(assignees.get("groups", [])), outcomes=outcomes, due_at=due_at)
+    item = hooks.call("offer_approval", step, title=title, description=description, users=list(assignees.get("users", [])), groups=list(assignees.get("groups", [])), outcomes=outcomes, due_at=due_at, allocation=spec.get("allocation") or {})
     rt.event("approval_requested", node=node.id, scope=scope, step=step, payload={"title": title, "assignees": assignees, "outcomes": outcomes, "due_at": step.input["due_at"], "work_item": getattr(item, "pk", None)})
     if due_at:
         _timeout_timer(rt, step, float(spec["due_in"]))
@@ -157,7 +156,7 @@ def check_signal(execution: Execution, name: str, payload: Any) -> dict | None:
         names = ", ".join(sorted(declared) + list(RESERVED_SIGNALS))
         raise SignalRejected(400, f"this workflow declares no signal named '{name}' (it accepts: {names})", field="name")
     schema = declared[name].get("schema")
-    problem = first_data_error(schema, payload) if schema else None
+    problem = first_data_error(schema or None, payload)  # without a schema, the storage checks still apply
     if problem:
         path, message = problem
         raise SignalRejected(400, message, field="payload" + (f".{path}" if path else ""))
@@ -198,7 +197,7 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
         if handler.get("set"):
             try:
                 changes = expressions.resolve(handler["set"], rt.context("", {"signal": {"name": name, "payload": payload}}))
-            except (KeyError, expressions.ReferenceError_) as exc:
+            except Exception as exc:  # a missing reference or any run-time error of a template fails this node
                 changes = {}
                 rt.event("signal_handler_failed", payload={"signal": name, "error": str(exc)})
             if changes:
@@ -225,11 +224,12 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
 def continue_as_new(rt: "Runtime", container: StepRun, node: "NodePlan") -> None:
     """Close this run as `continued` and start the next with the variables and the loop's
     progress carried over, so history per run stays bounded."""
+    from .nodes.loop import next_iteration  # signals is imported by the node registry itself
     from .orchestrator import _apply, _upstream_of
     from .runtime import Runtime
 
     if container.scope != "":
-        rt._next_iteration(container, node)  # only top-level loops continue as new
+        next_iteration(rt, container, node)  # only top-level loops continue as new
         return
     old = rt.ex
     new = Execution.objects.create(

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.templates import services
-from apps.templates.models import Category, WorkflowTemplate
+from apps.templates.models import Category, TemplateReview, WorkflowTemplate
 
 
 class WorkflowTemplateSerializer(serializers.ModelSerializer):
@@ -15,13 +15,15 @@ class WorkflowTemplateSerializer(serializers.ModelSerializer):
     category = serializers.ChoiceField(choices=Category.choices, required=False)
     usage_count = serializers.SerializerMethodField()
     success_rate = serializers.SerializerMethodField()
+    rating = serializers.SerializerMethodField(help_text="Average stars (1-5) of the reviews; null without any.")
+    review_count = serializers.SerializerMethodField()
     url = serializers.HyperlinkedIdentityField(view_name="api:template-detail")
 
     class Meta:
         model = WorkflowTemplate
         fields = [
             "id", "url", "name", "slug", "category", "description", "tags", "definition", "sample_input",
-            "is_public", "owner", "usage_count", "success_rate", "created_at", "updated_at",
+            "is_public", "owner", "usage_count", "success_rate", "rating", "review_count", "created_at", "updated_at",
         ]
         read_only_fields = ["id", "owner", "created_at", "updated_at"]
 
@@ -30,6 +32,12 @@ class WorkflowTemplateSerializer(serializers.ModelSerializer):
 
     def get_success_rate(self, obj: WorkflowTemplate) -> float | None:
         return obj.stats()["success_rate"]
+
+    def get_rating(self, obj: WorkflowTemplate) -> float | None:
+        return obj.stats()["rating"]
+
+    def get_review_count(self, obj: WorkflowTemplate) -> int:
+        return obj.stats()["review_count"]
 
     def validate_slug(self, value: str) -> str:
         qs = WorkflowTemplate.objects.filter(slug=value)
@@ -85,3 +93,14 @@ class CreatedWorkflowSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     slug = serializers.CharField()
+
+
+class TemplateReviewSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", read_only=True)
+    rating = serializers.IntegerField(min_value=1, max_value=5, help_text="Stars, 1 to 5.")
+    text = serializers.CharField(max_length=500, required=False, allow_blank=True, default="", help_text="A short review.")
+
+    class Meta:
+        model = TemplateReview
+        fields = ["user", "rating", "text", "created_at", "updated_at"]
+        read_only_fields = ["user", "created_at", "updated_at"]

@@ -31,6 +31,7 @@ def export_response(request: Request, ids: list[int], include_history: bool) -> 
     # Every id is checked: one the caller cannot see answers 404 and nothing is exported.
     workflows = [access_workflow(request.user, pk, "view") for pk in dict.fromkeys(ids)]
     document = services.export_workflows(workflows, include_history=include_history, exported_by=request.user.get_username())
+    services.record_export(workflows, user=request.user, request=request, include_history=include_history, via="api")
     return Response(document)
 
 
@@ -74,6 +75,7 @@ def import_view(request: Request) -> Response:
         user=request.user,
         on_conflict=data.validated_data["on_conflict"],
         dry_run=data.validated_data["dry_run"],
+        request=request,
     )
     body = result.as_dict()
     if not result.ok:

@@ -6,9 +6,10 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from apps.accounts.throttling import SimpleRateThrottle
+from apps.accounts import roles
 from apps.sharing.services import access_workflow, has_workflow_perm
 
 from .. import services
@@ -33,6 +34,11 @@ class WorkflowTriggerViewSet(viewsets.ModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return self.model.objects.none()
         return self.model.objects.filter(workflow=self.get_workflow()).select_related("workflow")
+
+    def perform_create(self, serializer) -> None:
+        # What a trigger starts runs as its creator: setting one up needs a role that starts runs.
+        roles.require_capability(self.request.user, roles.RUN_WORKFLOWS)
+        serializer.save()
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -86,11 +92,18 @@ class WebhookViewSet(WorkflowTriggerViewSet):
     serializer_class = WebhookSerializer
     queryset = WebhookEndpoint.objects.none()
 
+    def perform_update(self, serializer) -> None:
+        endpoint = serializer.save()
+        services.record_webhook_audit("webhook_changed", endpoint, self.request.user, {"fields": sorted(serializer.validated_data)}, request=self.request)
+
+    def perform_destroy(self, instance: WebhookEndpoint) -> None:
+        services.delete_webhook(instance, acting_user=self.request.user, request=self.request)
+
     @extend_schema(summary="Replace the secret; the answer holds the new one, shown once", request=None, responses=WebhookSerializer, parameters=[_workflow_param])
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, workflow_pk=None, pk=None):
         endpoint = self.get_object()
-        endpoint._new_secret = services.rotate_webhook_secret(endpoint)
+        endpoint._new_secret = services.rotate_webhook_secret(endpoint, acting_user=request.user, request=request)
         return Response(self.get_serializer(endpoint).data)
 
 
@@ -111,6 +124,7 @@ _event_result = inline_serializer(
 @api_view(["POST"])
 @permission_classes([permissions.IsAuthenticated])
 def events(request):
+    roles.require_capability(request.user, roles.RUN_WORKFLOWS)
     serializer = EventSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     result = services.ingest_event(serializer.validated_data["type"], serializer.validated_data.get("payload", {}), acting_user=request.user)
@@ -135,19 +149,23 @@ class InboundWebhookView(APIView):
     parser_classes: list = []
 
     @extend_schema(
-        summary="Start a run from an inbound webhook (X-Workflow-Signature: sha256=<hex HMAC-SHA256 of the raw body>)",
+        summary='Start a run from an inbound webhook (X-Workflow-Timestamp: <unix seconds>; X-Workflow-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." + the raw body>)',
         request={"application/json": {"type": "object"}},
         responses={
             202: inline_serializer("WebhookAccepted", {"execution": serializers.IntegerField()}),
             400: OpenApiResponse(description="Not a JSON object, or the input breaks the workflow's schema"),
-            401: OpenApiResponse(description="Missing or bad signature"),
+            401: OpenApiResponse(description="Missing or bad signature, or a timestamp outside the tolerance window"),
+            403: OpenApiResponse(description="The endpoint's creator may no longer run the workflow"),
+            409: OpenApiResponse(description="A replay (this timestamp and signature were already received), or an inactive workflow"),
             404: OpenApiResponse(description="Unknown or disabled token"),
             429: OpenApiResponse(description="Too many requests for this endpoint"),
         },
     )
     def post(self, request, token: str):
         try:
-            execution = services.receive_webhook(token, request.body, request.headers.get("X-Workflow-Signature", ""))
+            execution = services.receive_webhook(
+                token, request.body, request.headers.get("X-Workflow-Signature", ""), request.headers.get("X-Workflow-Timestamp", ""), request=request,
+            )
         except services.TriggerError as exc:
             body = {"detail": exc.message}
             if exc.field:

@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.permissions import SAFE_METHODS
 
+from apps.accounts import roles
 from apps.sharing.services import access_workflow, visible_workflows
 from apps.workflows import services
 from apps.workflows.models import Workflow
@@ -48,5 +49,9 @@ class WorkflowViewSet(viewsets.ModelViewSet):
             perm = "delete" if self.request.method == "DELETE" else "change"
         return access_workflow(self.request.user, self.kwargs["pk"], perm)
 
+    def create(self, request, *args, **kwargs):
+        roles.require_capability(request.user, roles.CREATE_WORKFLOWS)
+        return super().create(request, *args, **kwargs)
+
     def perform_destroy(self, instance):
-        services.delete_workflow(instance, acting_user=self.request.user)
+        services.delete_workflow(instance, acting_user=self.request.user, request=self.request)

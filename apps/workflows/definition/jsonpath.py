@@ -22,9 +22,24 @@ class JSONPathError(ValueError):
     """The path is not valid syntax; the message says where."""
 
 
-@lru_cache(maxsize=4096)
+# Paths of ordinary length are cached; a long one (any "$…" string a user wrote is parsed by the
+# validator) is parsed each time, so the cache cannot be filled with megabytes of paths.
+CACHED_PATH_LENGTH = 256
+
+
 def parse(path: str) -> tuple:
     """Parse `path` into a tuple of str keys, int indexes and WILDCARD markers."""
+    if isinstance(path, str) and len(path) <= CACHED_PATH_LENGTH:
+        return _parse_cached(path)
+    return _parse(path)
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(path: str) -> tuple:
+    return _parse(path)
+
+
+def _parse(path: str) -> tuple:
     if not isinstance(path, str) or not path.startswith("$"):
         raise JSONPathError(f"a JSONPath starts with '$': {path!r}")
     parts: list = []

@@ -175,6 +175,8 @@ NODE_SCHEMAS["dynamic"] = _node(
         "params": {"type": "object", "description": "... with these params ($.item is the item)."},
         "workflow": {"type": "string", "minLength": 1, "description": "... or a child run of the workflow with this slug."},
         "input": {"description": "The child run's input ($.item is the item)."},
+        "version": {"anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["latest", "pinned"]}], "description": "Which version of the child workflow runs: a version number (as in its history), latest (default: its current definition) or pinned (the version that was current when this run started)."},
+        "queue": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,100}$", "description": "Run the child's steps on this Celery queue (a worker started with -Q <queue> serves it)."},
     },
     ["items"],
     "Dependency-aware fan-out: every item starts as soon as its dependencies are done, with max_concurrent in flight.",
@@ -186,6 +188,8 @@ NODE_SCHEMAS["child_workflow"] = _node(
         "workflow": {"type": "string", "minLength": 1, "description": "The slug of the workflow to run."},
         "input": {"description": "The child run's input (references and templates allowed)."},
         "mode": {"enum": ["execute", "start"], "description": "execute (default): wait for its result; start: continue at once with a handle, await it later."},
+        "version": {"anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["latest", "pinned"]}], "description": "Which version of the child workflow runs: a version number (as in its history), latest (default: its current definition) or pinned (the version that was current when this run started)."},
+        "queue": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,100}$", "description": "Run the child's steps on this Celery queue (a worker started with -Q <queue> serves it)."},
     },
     ["workflow"],
     "Run another workflow as a child of this run.",
@@ -223,9 +227,34 @@ NODE_SCHEMAS["approval"] = _node(
         "routes": {"type": "object", "additionalProperties": {"type": "string", "pattern": ID_PATTERN}, "description": "decision -> next node; without a route a decision follows the ordinary edges."},
         "due_in": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds until the work item expires."},
         "timeout_to": {"type": "string", "pattern": ID_PATTERN, "description": "Node taken when the work item expires (without it, expiry fails the node)."},
+        "allocation": {
+            "type": "object",
+            "description": "Who among the assignees gets the item. Without it the item is offered to the users and teams as listed.",
+            "properties": {
+                "strategy": {
+                    "enum": ["offer_all", "round_robin", "shortest_queue", "random"],
+                    "description": "offer_all: every eligible person; round_robin: the next eligible person in turn; shortest_queue: the one with the fewest open items; random: any one eligible person.",
+                },
+                "capabilities": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 50}, "uniqueItems": True, "description": "Only people with all these capabilities (tags on their work profile)."},
+                "max_open_items": {"type": "integer", "minimum": 1, "description": "Skip people who already have this many open items."},
+                "claim_timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds a person may hold the item undecided before it is taken back and re-offered."},
+            },
+            "additionalProperties": False,
+        },
     },
     ["title"],
     "A human task offered to users and groups; the decision resumes the run.",
+)
+
+NODE_SCHEMAS["subflow"] = _node(
+    "subflow",
+    {
+        "subflow": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9\-_]{0,99}$", "description": "The shared sub-graph's slug."},
+        "version": {"type": "integer", "minimum": 1, "description": "The version to inline (versions never change; publish a new one and bump this)."},
+        "with": {"type": "object", "description": "Variables set before the sub-graph runs: name -> value (values may use $.paths)."},
+    },
+    ["subflow", "version"],
+    "Inline the steps of a shared, versioned sub-graph here: they run in this run, ids prefixed '<node id>__'.",
 )
 
 NODE_TYPES = tuple(NODE_SCHEMAS)

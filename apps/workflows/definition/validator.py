@@ -15,8 +15,8 @@ from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from . import jsonpath, schema
-from .expressions import references_in
+from . import jsonpath, schema, storable, subflows, userschema
+from .expressions import pattern_problems, references_in
 from .plan import NodePlan, Plan, ScopePlan
 from .registry import get_activity
 
@@ -85,11 +85,20 @@ def _schema_messages(instance: Any, node_schema: dict, defs: dict, skip=None) ->
         yield (field, error.message)
 
 
-def first_data_error(schema: dict, data: Any) -> tuple[str, str] | None:
+def first_data_error(schema: dict | None, data: Any) -> tuple[str, str] | None:
     """The first place `data` breaks the user-written JSON Schema `schema` (a run's input, a
-    signal's payload): (dotted path, message), a missing required property named in the path;
-    None when it fits."""
-    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    signal's payload), or cannot be stored (nesting deeper than WB_JSON_MAX_DEPTH, NUL,
+    lone surrogates): (dotted path, message), a missing required property named in the path;
+    None when it fits. With no schema only the storage checks apply."""
+    unstorable = storable.problem(data)
+    if unstorable:
+        return unstorable
+    if not schema:
+        return None
+    try:  # the schema's regexes run on RE2, not on backtracking re
+        errors = userschema.errors(schema, data)
+    except userschema.SchemaUnusable as exc:  # a schema saved before these were checked
+        return "", str(exc)
     if not errors:
         return None
     error = errors[0]
@@ -143,6 +152,8 @@ class _Checker:
         if not isinstance(doc, dict):
             self.add("the definition must be a JSON object", code="type")
             return
+        if self.unstorable():
+            return  # nothing below may walk it: too deep to recurse into, or not storable
         for field, message in _schema_messages(doc, {**schema.DOCUMENT, "properties": {**schema.DOCUMENT["properties"], "nodes": {"type": "array", "minItems": 1}}}, _defs()):
             if field.startswith("nodes["):
                 continue
@@ -155,6 +166,9 @@ class _Checker:
                 Draft202012Validator.check_schema(input_schema)
             except SchemaError as exc:
                 self.add(f"not a valid JSON Schema: {exc.message}", field="input_schema", code="schema")
+            else:
+                for where, message, code in userschema.schema_problems(input_schema):
+                    self.add(message, field=f"input_schema.{where}", code=code)
         signals = doc.get("signals", [])
         if signals and not isinstance(signals, list):
             self.add("must be a list", field="signals")
@@ -176,6 +190,9 @@ class _Checker:
                         Draft202012Validator.check_schema(sig_schema)
                     except SchemaError as exc:
                         self.add(f"not a valid JSON Schema: {exc.message}", field=f"signals[{i}].schema", code="schema")
+                    else:
+                        for where, message, code in userschema.schema_problems(sig_schema):
+                            self.add(message, field=f"signals[{i}].schema.{where}", code=code)
             self.signal_names = seen
         nodes = doc.get("nodes")
         if not isinstance(nodes, list) or not nodes:
@@ -192,9 +209,29 @@ class _Checker:
                 self.add(f"'{plan.spec.get('child')}' is not a child_workflow node", node=plan.id, field="child", code="dangling_reference")
             elif target.spec.get("mode", "execute") != "start":
                 self.add(f"'{target.id}' waits for its child already (mode execute); use mode start to await it later", node=plan.id, field="child")
+        self.patterns()
         if self.problems:
             return
         self.references()
+
+    def unstorable(self) -> bool:
+        """Report where the document nests too deeply or holds text jsonb refuses (NUL, lone
+        surrogates), naming the innermost node around it; True when it does."""
+        found = storable.problem_parts(self.definition)
+        if found is None:
+            return False
+        parts, message = found
+        node_id, start, value = None, 0, self.definition
+        for i, part in enumerate(parts):
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                break
+            if isinstance(part, int) and i > 0 and parts[i - 1] == "nodes" and isinstance(value, dict) and isinstance(value.get("id"), str):
+                node_id, start = value["id"], i + 1
+        field = storable.short_path(parts[start:]) if node_id else storable.short_path(parts)
+        self.add(message, node=node_id, field=field or None, code="unstorable")
+        return True
 
     # -- scopes ---------------------------------------------------------------------
 
@@ -403,6 +440,10 @@ class _Checker:
             extra_targets: list[tuple[str, str]] = []
             if plan.type in ("signal_wait", "approval") and plan.spec.get("timeout_to"):
                 extra_targets.append(("timeout_to", plan.spec["timeout_to"]))
+            if plan.type == "approval" and isinstance(plan.spec.get("allocation"), dict):
+                assignees = plan.spec.get("assignees") if isinstance(plan.spec.get("assignees"), dict) else {}
+                if not (assignees.get("users") or assignees.get("groups")):
+                    self.add("an allocation chooses among the assignees: list users or groups", node=node_id, field="assignees")
             if plan.type == "approval" and isinstance(plan.spec.get("routes"), dict):
                 outcomes = plan.spec.get("outcomes") or ["approve", "reject"]
                 # Outcomes that are not a list of names are a schema problem, reported already.
@@ -500,10 +541,20 @@ class _Checker:
         for ref in references_in(self.definition.get("output")):
             self.reference(ref, None, "output")
 
+    def patterns(self) -> None:
+        """Literal `matches` patterns compile (RE2), so a typo is caught on save, not mid-run."""
+        for plan in self.nodes.values():
+            if ":" in plan.id:
+                continue
+            for field, cond in self._conditions(plan.spec):
+                for where, message in pattern_problems(cond, field):
+                    self.add(message, node=plan.id, field=where, code="regex")
+
     def _conditions(self, spec: dict) -> Iterator[tuple[str, Any]]:
-        if spec.get("type") == "condition":
-            for i, case in enumerate(spec.get("cases", [])):
-                yield f"cases[{i}].when", case.get("when")
+        if spec.get("type") == "condition" and isinstance(spec.get("cases"), list):
+            for i, case in enumerate(spec["cases"]):
+                if isinstance(case, dict):
+                    yield f"cases[{i}].when", case.get("when")
         if "condition" in spec:
             yield "condition", spec["condition"]
 
@@ -551,18 +602,32 @@ def _is_reference(value: Any) -> bool:
 #
 
 
+def _subflow_node_ok(node: dict) -> bool:
+    return not any(True for _ in _schema_messages(node, schema.NODE_SCHEMAS["subflow"], _defs()))
+
+
+def _expanded(definition: Any) -> tuple[Any, list[Problem]]:
+    """The definition with its subflow nodes inlined (subflows.py), and the problems met."""
+    expanded, found = subflows.expand(definition, node_ok=_subflow_node_ok)
+    return expanded, [Problem(message=p.message, node=p.node, field=p.field, code=p.code) for p in found]
+
+
 def validate(definition: Any) -> list[Problem]:
     """Every problem with `definition` (an empty list when it is valid)."""
+    definition, problems = _expanded(definition)
     checker = _Checker(definition)
     checker.check()
-    return checker.problems
+    return problems + checker.problems
 
 
 def _build(definition: dict) -> Plan:
+    """The plan of a definition; subflow nodes are inlined first, and the plan's `raw` is the
+    inlined definition (the run keeps the one it was started with)."""
+    definition, problems = _expanded(definition)
     checker = _Checker(definition)
     checker.check()
-    if checker.problems:
-        raise DefinitionError(checker.problems)
+    if problems or checker.problems:
+        raise DefinitionError(problems + checker.problems)
     signals = {s["name"]: s for s in definition.get("signals", []) if isinstance(s, dict)}
     return Plan(
         nodes=checker.nodes,
@@ -580,6 +645,11 @@ def definition_hash(definition: dict) -> str:
     return hashlib.sha256(json.dumps(definition, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+# Each cache entry keeps its text and plan alive: 256 entries of a definition as large as a 10 MB
+# request body (a dry run each) would hold gigabytes, so only ordinary-sized ones are cached.
+PLAN_CACHE_MAX_TEXT = 256 * 1024
+
+
 @lru_cache(maxsize=256)
 def _compile_cached(digest: str, text: str) -> Plan:
     return _build(json.loads(text))
@@ -587,5 +657,10 @@ def _compile_cached(digest: str, text: str) -> Plan:
 
 def compile_definition(definition: dict) -> Plan:
     """Compile a valid definition into a Plan (cached by content); raises DefinitionError."""
+    checker = _Checker(definition)
+    if isinstance(definition, dict) and checker.unstorable():  # json.dumps below would recurse into it
+        raise DefinitionError(checker.problems)
     text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    if len(text) > PLAN_CACHE_MAX_TEXT:
+        return _build(json.loads(text))
     return _compile_cached(hashlib.sha256(text.encode()).hexdigest(), text)

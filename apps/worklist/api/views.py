@@ -6,13 +6,13 @@ import django_filters
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
-from rest_framework.decorators import action
+from rest_framework.decorators import action, api_view
 from rest_framework.response import Response
 
 from .. import services
 from ..choices import WorkItemState
 from ..models import WorkItem
-from .serializers import CompleteSerializer, ReassignSerializer, WorkItemSerializer
+from .serializers import CompleteSerializer, ReassignSerializer, WorkItemSerializer, WorkProfileSerializer
 
 
 def error_response(exc: services.WorkItemError) -> Response:
@@ -103,3 +103,19 @@ class WorkItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         serializer = ReassignSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return self._act(services.reassign_work_item, item, serializer.validated_data["user"], acting_user=request.user)
+
+
+@extend_schema(
+    methods=["GET"], summary="Your work profile: availability, workload limit, capabilities, open items", responses={200: WorkProfileSerializer},
+)
+@extend_schema(
+    methods=["PATCH"], summary="Change your availability or workload limit (capabilities are set by staff)",
+    request=WorkProfileSerializer, responses={200: WorkProfileSerializer},
+)
+@api_view(["GET", "PATCH"])
+def work_profile(request):
+    if request.method == "PATCH":
+        serializer = WorkProfileSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.update_work_profile(request.user, **serializer.validated_data)
+    return Response(WorkProfileSerializer(services.work_profile(request.user)).data)

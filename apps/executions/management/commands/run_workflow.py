@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.executions.engine import orchestrator
 from apps.executions.engine.redaction import redact
 from apps.executions.models import Execution
+from apps.workflows import jsontext
 from apps.workflows.definition.validator import DefinitionError
 from apps.workflows.models import Workflow
 
@@ -34,8 +35,8 @@ class Command(BaseCommand):
         if raw.startswith("@"):
             raw = Path(raw[1:]).read_text()
         try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
+            data = jsontext.loads(raw)
+        except ValueError as exc:
             raise CommandError(f"--input is not valid JSON: {exc}") from None
         user = self._user(options["user"]) or workflow.owner
         try:

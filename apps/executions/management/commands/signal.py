@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.executions.engine.signals import SignalRejected
 from apps.executions.orchestration import send_signal_to_chain
 from apps.executions.models import Execution
+from apps.workflows import jsontext
 
 
 class Command(BaseCommand):
@@ -22,8 +21,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, execution: int, name: str, payload: str, actor: str, **options):
         try:
-            data = json.loads(payload)
-        except json.JSONDecodeError as exc:
+            data = jsontext.loads(payload)
+        except ValueError as exc:
             raise CommandError(f"--payload is not valid JSON: {exc}") from None
         run = Execution.objects.filter(pk=execution).first()
         if run is None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.transfer.services import import_document
+from apps.workflows import jsontext
 from apps.workflows.seeding import ExampleError, seed_owner
 
 
@@ -26,10 +26,10 @@ class Command(BaseCommand):
         path: Path = options["file"]
         try:
             text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-            document = json.loads(text)
+            document = jsontext.loads(text)
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"{path}: cannot read ({exc})") from None
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:
             raise CommandError(f"{path}: not valid JSON ({exc})") from None
         try:
             owner = seed_owner(options["owner"])

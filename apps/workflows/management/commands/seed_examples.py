@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.templates.seeding import read_templates, seed_template
-from apps.workflows.seeding import TEMPLATES_DIR, ExampleError, read_examples, seed_example, seed_owner
+from apps.workflows.seeding import SUBFLOWS_DIR, TEMPLATES_DIR, ExampleError, read_examples, seed_example, seed_owner, seed_subflows
 
 
 class Command(BaseCommand):
@@ -38,6 +38,12 @@ class Command(BaseCommand):
         counts: Counter[str] = Counter()
         # All or nothing: a failure half-way leaves the stored workflows as they were.
         with transaction.atomic():
+            try:
+                # Subflows first: the example workflows that use them are validated against them.
+                for slug, number, outcome in seed_subflows(directory / SUBFLOWS_DIR, owner=owner):
+                    self.stdout.write(f"{outcome:<9} subflow {slug} v{number}")
+            except ExampleError as exc:
+                raise CommandError(str(exc)) from None
             for example in examples:
                 workflow, outcome = seed_example(example, owner=owner)
                 counts[outcome] += 1

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.workflows import jsontext
 from apps.workflows.definition.validator import validate
 
 
@@ -19,10 +20,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, path: str, **options):
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = jsontext.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:
             raise CommandError(f"{path} is not valid JSON: {exc}") from None
         definition = data.get("definition", data) if isinstance(data, dict) else data
         problems = validate(definition)
