@@ -374,7 +374,8 @@ SPECTACULAR_SETTINGS = {
 # Proxies (addresses or CIDR ranges) whose X-Forwarded-For we believe: the client address is the
 # right-most X-Forwarded-For entry that is not one of them (accounts.services.client_ip). Empty:
 # the peer address only, whatever headers say. Used by throttles, the login lockout, the audit
-# log and the metrics allow-list. Run daphne without --proxy-headers (it trusts the left-most entry).
+# log and the metrics allow-list. Run the web server without proxy headers (uvicorn's
+# --no-proxy-headers): they trust the left-most entry.
 WB_TRUSTED_PROXIES = env_list("WB_TRUSTED_PROXIES")
 for _proxy in WB_TRUSTED_PROXIES:
     try:

@@ -145,19 +145,19 @@ def prepare() -> dict:
 
     django.setup()
     from django.contrib.auth.models import User
-    from rest_framework.authtoken.models import Token
 
+    from apps.accounts.services import issue_token
     from apps.workflows.models import Workflow
     from apps.workflows.services import create_workflow
 
     user, _ = User.objects.get_or_create(username="load")
-    token, _ = Token.objects.get_or_create(user=user)
+    _, token_key = issue_token(user)
     workflows = {}
     for key, definition in DEFINITIONS.items():
         name = f"load {key}"
         workflow = Workflow.objects.filter(owner=user, name=name).first() or create_workflow(owner=user, name=name, definition=definition)
         workflows[key] = workflow.pk
-    return {"token": token.key, "workflows": workflows}
+    return {"token": token_key, "workflows": workflows}
 
 
 def check_websocket(stack: LoadStack, data: dict) -> str:

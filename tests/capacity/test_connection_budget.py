@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from django.db import connection
-from rest_framework.authtoken.models import Token
+from apps.accounts.services import issue_token
 
 from apps.executions.models import Execution
 from apps.workflows.services import create_workflow
@@ -56,7 +56,7 @@ def test_web_and_worker_stay_within_their_pools_while_busy(web_server, worker_qu
     try:
         server = web_server(WB_CELERY_QUEUE=queue, WB_DB_POOL_MAX_SIZE=str(WEB_POOL), WB_DB_POOL_TIMEOUT="30")
         workflow = create_workflow(owner=alice, name="Budget", definition=DEFINITION)
-        token = Token.objects.create(user=alice).key
+        token = issue_token(alice)[1]
         params = {k: v for k, v in connection.get_connection_params().items() if k in ("dbname", "user", "host", "port", "password")}
         watcher = psycopg.connect(**params, autocommit=True)
         peaks = {"web": 0, "worker": 0}

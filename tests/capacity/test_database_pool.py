@@ -17,7 +17,7 @@ import urllib.request
 import psycopg
 import pytest
 from django.db import connection
-from rest_framework.authtoken.models import Token
+from apps.accounts.services import issue_token
 
 from tests.helpers import wait_until
 
@@ -62,7 +62,7 @@ def _server_connections(conn: psycopg.Connection, application_name: str) -> int:
 
 @pytest.mark.xdist_group("capacity")
 def test_more_requests_than_the_pool_holds_get_503_with_retry_after_and_never_500(web_server, alice):
-    token = Token.objects.create(user=alice).key
+    token = issue_token(alice)[1]
     server = web_server(WB_DB_POOL_MAX_SIZE=str(POOL), WB_DB_POOL_MIN_SIZE="0", WB_DB_POOL_TIMEOUT="0.5", WB_RETRY_AFTER_SECONDS="3")
     status, _, _ = _get(server.url + "/api/v1/workflows", token)
     assert status == 200
@@ -78,7 +78,7 @@ def test_more_requests_than_the_pool_holds_get_503_with_retry_after_and_never_50
     watcher = _own_connection(autocommit=True)
     holder = _own_connection()
     try:
-        holder.execute("LOCK TABLE authtoken_token IN ACCESS EXCLUSIVE MODE")  # held until commit
+        holder.execute("LOCK TABLE accounts_apitoken IN ACCESS EXCLUSIVE MODE")  # held until commit
         threads = [threading.Thread(target=call) for _ in range(REQUESTS)]
         for thread in threads:
             thread.start()

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
+from apps.accounts.services import issue_token
 
 from apps.executions.models import Execution
 from apps.workflows.services import create_workflow
@@ -39,8 +39,8 @@ def _call(url: str, *, method: str = "GET", headers: dict[str, str] | None = Non
 def test_reads_keep_working_while_redis_is_down_and_writes_say_so(web_server, own_redis, alice, charlie):
     redis_url, stop_redis = own_redis
     workflow = create_workflow(owner=alice, name="Nightly import", definition=DEFINITION)
-    api = {"Authorization": f"Token {Token.objects.create(user=alice).key}"}
-    stranger = {"Authorization": f"Token {Token.objects.create(user=charlie).key}"}
+    api = {"Authorization": f"Token {issue_token(alice)[1]}"}
+    stranger = {"Authorization": f"Token {issue_token(charlie)[1]}"}
     browser = Client()
     browser.force_login(alice)
     page = {"Cookie": f"sessionid={browser.cookies['sessionid'].value}"}
