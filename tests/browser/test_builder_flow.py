@@ -170,7 +170,7 @@ def test_a_failed_run_is_fixed_with_retry_with_changes(new_page, alice_user):
 
     overlay.get_by_role("link", name="Retry with changes…").click()
     page.get_by_label("Params of the failed node (JSON)").fill('{"error_type": "HTTP4xx", "succeed_on_attempt": 1}')
-    page.get_by_role("button", name="Re-run from the failed step").click()
+    page.get_by_role("button", name="Re-run with these changes").click()
     page.wait_for_url(re.compile(r".*/executions/\d+/$"))
     expect(page.locator("[data-run-status]")).to_have_text("Completed", timeout=20_000)
     retried = Execution.objects.exclude(retry_of=None).get()
