@@ -89,6 +89,15 @@ def web_server(transactional_db, worker_queue):
         server.stop()
 
 
+def _answers(sock: Path) -> bool:
+    import redis
+
+    try:
+        return sock.exists() and bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping())
+    except redis.exceptions.ConnectionError:
+        return False
+
+
 @pytest.fixture
 def own_redis():
     """A throwaway redis-server on a unix socket (stopping it disturbs no other test); yields (url, stop)."""
@@ -99,7 +108,7 @@ def own_redis():
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
-    while not sock.exists():
+    while not _answers(sock):  # the socket file appears at bind(), a moment before the server accepts
         assert time.monotonic() < deadline, "redis-server did not start"
         time.sleep(0.02)
 
