@@ -45,6 +45,19 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must not be negative, not {raw!r}")
+    return value
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -106,6 +119,8 @@ MIDDLEWARE = [
     # First: every later log line of the request carries its correlation id.
     "apps.metrics.middleware.CorrelationIdMiddleware",
     "apps.metrics.middleware.RequestMetricsMiddleware",
+    # Database pool exhausted or Redis down: 503 + Retry-After instead of 500 (counted and logged above).
+    "apps.accounts.overload.OverloadMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -152,8 +167,38 @@ if not DATABASE_URL:
         "DATABASE_URL is not set. Use `make run` / `make test`, which start the embedded "
         "servers, or `eval $(python deploy/local/devstack.py env)` in your shell."
     )
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# Connections come from a pool per process (psycopg_pool through Django's "pool" option): a request or a
+# task holds one only while it runs, and a process never opens more than WB_DB_POOL_MAX_SIZE. A request
+# that waits WB_DB_POOL_TIMEOUT seconds without getting one answers 503 with Retry-After
+# (apps.accounts.overload). A Celery worker widens its own pool to its concurrency + 2 (workflowsite/celery.py).
+# Budget (docs/operations.md, "Capacity"): web processes x WB_DB_POOL_MAX_SIZE + worker processes x
+# (concurrency + 2) + beat 2 + a few for psql/migrations must stay under PostgreSQL's max_connections.
+WB_DB_POOL = env_bool("WB_DB_POOL", True)
+WB_DB_POOL_MIN_SIZE = env_int("WB_DB_POOL_MIN_SIZE", 2)
+WB_DB_POOL_MAX_SIZE = env_int("WB_DB_POOL_MAX_SIZE", 10)
+WB_DB_POOL_TIMEOUT = env_float("WB_DB_POOL_TIMEOUT", 5.0)
+if WB_DB_POOL_MAX_SIZE < 1 or WB_DB_POOL_MIN_SIZE < 0 or WB_DB_POOL_MIN_SIZE > WB_DB_POOL_MAX_SIZE:
+    raise ImproperlyConfigured(
+        f"WB_DB_POOL_MIN_SIZE ({WB_DB_POOL_MIN_SIZE}) must be between 0 and WB_DB_POOL_MAX_SIZE ({WB_DB_POOL_MAX_SIZE}), "
+        "which must be at least 1"
+    )
+# Seconds a client is told to wait (Retry-After) when the server is at capacity or Redis is down.
+WB_RETRY_AFTER_SECONDS = env_int("WB_RETRY_AFTER_SECONDS", 2)
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0 if WB_DB_POOL else env_int("DB_CONN_MAX_AGE", 60))
+}
+# With the pool this is the pool's check of a connection before handing it out (one round trip), so a
+# restarted PostgreSQL costs no request an error.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if WB_DB_POOL:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": WB_DB_POOL_MIN_SIZE,
+        "max_size": WB_DB_POOL_MAX_SIZE,
+        "timeout": WB_DB_POOL_TIMEOUT,
+        # Connections idle this long are closed (down to min_size), so a burst's connections go back.
+        "max_idle": env_float("WB_DB_POOL_MAX_IDLE", 300.0),
+        "name": "default",
+    }
 if os.environ.get("WB_TEST_DB_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["WB_TEST_DB_NAME"]}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -185,9 +230,13 @@ REDIS_CACHE_URL = _redis_db_url(REDIS_URL, REDIS_DB + 1)
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Fails open: with Redis down a read misses and a write is dropped (so rate limits are not
+        # enforced meanwhile) instead of failing the request; short timeouts keep a hung Redis from
+        # holding requests.
+        "BACKEND": "apps.accounts.cache.FailOpenRedisCache",
         "LOCATION": REDIS_CACHE_URL,
         "KEY_PREFIX": env_str("WB_CACHE_PREFIX", "wb"),
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }
 
@@ -325,7 +374,8 @@ SPECTACULAR_SETTINGS = {
 # Proxies (addresses or CIDR ranges) whose X-Forwarded-For we believe: the client address is the
 # right-most X-Forwarded-For entry that is not one of them (accounts.services.client_ip). Empty:
 # the peer address only, whatever headers say. Used by throttles, the login lockout, the audit
-# log and the metrics allow-list. Run daphne without --proxy-headers (it trusts the left-most entry).
+# log and the metrics allow-list. Run the web server without proxy headers (uvicorn's
+# --no-proxy-headers): they trust the left-most entry.
 WB_TRUSTED_PROXIES = env_list("WB_TRUSTED_PROXIES")
 for _proxy in WB_TRUSTED_PROXIES:
     try:
@@ -416,7 +466,10 @@ if LOG_FORMAT not in ("plain", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "apps.metrics.logs.CorrelationIdFilter"}},
+    "filters": {
+        "correlation": {"()": "apps.metrics.logs.CorrelationIdFilter"},
+        "capacity": {"()": "apps.accounts.overload.SkipCapacityErrors"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s]: %(message)s"},
         "json": {"()": "apps.metrics.logs.JsonFormatter"},
@@ -425,6 +478,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # One line per refused request under overload would bury the rest (workflow.capacity summarises).
+        "django.request": {"filters": ["capacity"]},
         "daphne": {"level": "WARNING"},
     },
 }
@@ -441,8 +496,17 @@ WB_HTTP_ALLOWED_HOSTS = env_list("WB_HTTP_ALLOWED_HOSTS")
 WB_READYZ_REQUIRE_BEAT = env_bool("WB_READYZ_REQUIRE_BEAT", False)
 # How often the reaper and the timer sweep run (seconds).
 WB_SWEEP_INTERVAL = env_int("WB_SWEEP_INTERVAL", 5)
-# A running step with no heartbeat for this long (plus its timeout) is re-dispatched.
-WB_STEP_HEARTBEAT_GRACE = env_int("WB_STEP_HEARTBEAT_GRACE", 30)
+# A running step whose worker sent no heartbeat for this long is re-dispatched by the next sweep. Workers
+# beat every 2 s (apps/executions/worker.py), so 10 s is five missed beats, and a step lost with its
+# worker runs again within WB_STEP_HEARTBEAT_GRACE + WB_SWEEP_INTERVAL = 15 s by default.
+WB_STEP_HEARTBEAT_GRACE = env_int("WB_STEP_HEARTBEAT_GRACE", 10)
+if WB_STEP_HEARTBEAT_GRACE < 4:
+    raise ImproperlyConfigured(f"WB_STEP_HEARTBEAT_GRACE must be at least 4 s (two heartbeats), not {WB_STEP_HEARTBEAT_GRACE}")
+# A step dispatched but not started for this long is dispatched again: its message was lost (reserved by
+# a worker that was killed, or sent while Redis was down). This bounds recovery from those faults (20 s
+# + the sweep; at 60 s the chaos runs took 63-65 s to finish, benchmarks/README.md). A step that was
+# merely queued longer runs once anyway (its claim is conditional), at the cost of a second message.
+WB_REDISPATCH_AFTER = env_int("WB_REDISPATCH_AFTER", 20)
 # The execution page warns (suggesting continue-as-new) once a run's history has this many events.
 WB_HISTORY_WARN_EVENTS = env_int("WB_HISTORY_WARN_EVENTS", 10000)
 # Finished executions older than this many days are purged (pinned ones are kept).

@@ -264,11 +264,37 @@ def render() -> str:
         if depth is not None:
             out.sample("wb_queue_depth", depth, queue=queue)
 
+    _database_connections(out)
+
     workers = worker_count()
     out.family("wb_workers", "gauge", "Celery workers answering a ping (cached for a few seconds).")
     if workers is not None:
         out.sample("wb_workers", workers)
     return out.text()
+
+
+def _database_connections(out: Exposition) -> None:
+    """The answering process's connection pool, and the PostgreSQL server's connections against its limit."""
+    from apps.accounts.overload import database_pool_stats, database_server_connections
+
+    pool = database_pool_stats()
+    if pool is not None:
+        out.family("wb_db_pool_connections", "gauge", "Connections in this web process's database pool, by state.")
+        out.sample("wb_db_pool_connections", pool["in_use"], state="in_use")
+        out.sample("wb_db_pool_connections", pool["idle"], state="idle")
+        out.family("wb_db_pool_max", "gauge", "Most connections this web process's pool may open (WB_DB_POOL_MAX_SIZE).")
+        out.sample("wb_db_pool_max", pool["max"])
+        out.family("wb_db_pool_waiting", "gauge", "Requests of this web process waiting for a database connection.")
+        out.sample("wb_db_pool_waiting", pool["waiting"])
+        out.family("wb_db_pool_timeouts_total", "counter", "Requests of this web process that got no connection within WB_DB_POOL_TIMEOUT (answered 503).")
+        out.sample("wb_db_pool_timeouts_total", pool["timeouts"])
+    server = database_server_connections()
+    if server is not None:
+        used, limit = server
+        out.family("wb_db_server_connections", "gauge", "Client connections open on the PostgreSQL server (all processes).")
+        out.sample("wb_db_server_connections", used)
+        out.family("wb_db_server_max_connections", "gauge", "The PostgreSQL server's max_connections.")
+        out.sample("wb_db_server_max_connections", limit)
 
 
 def _active_counts() -> dict[str, int]:

@@ -24,6 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("WB_DATA_DIR", ROOT / ".data")).resolve()
 DB_NAME = "workflow_builder"
+# PostgreSQL's connection limit, sized for one checkout's stack plus its test sessions (docs/operations.md,
+# "Sizing"): `make run` needs web processes x WB_DB_POOL_MAX_SIZE + worker concurrency + 2 + beat 2; a
+# test session about 30 per xdist process (its own pool, a worker, live servers).
+DEFAULT_MAX_CONNECTIONS = 200
 # Unix sockets paths are limited to 107 bytes; deep checkouts fall back to /tmp.
 SOCKET_LIMIT = 100
 
@@ -53,6 +57,7 @@ def start_postgres() -> str:
     pgdata.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process (DESIGN.md, section 8).
     server = pgserver.get_server(pgdata, cleanup_mode=None)
+    server = _ensure_max_connections(server, pgdata)
     info = server.get_postmaster_info()
     socket_dir = info.socket_dir
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
@@ -60,6 +65,33 @@ def start_postgres() -> str:
         server.psql(f"CREATE DATABASE {DB_NAME};")
         log(f"created database {DB_NAME}")
     return f"postgresql://postgres@/{DB_NAME}?host={socket_dir}"
+
+
+def max_connections_wanted() -> int:
+    raw = os.environ.get("WB_PG_MAX_CONNECTIONS", "")
+    try:
+        value = int(raw) if raw else DEFAULT_MAX_CONNECTIONS
+    except ValueError:
+        raise SystemExit(f"[devstack] WB_PG_MAX_CONNECTIONS must be an integer, not {raw!r}") from None
+    if value < 20:
+        raise SystemExit(f"[devstack] WB_PG_MAX_CONNECTIONS must be at least 20, not {value}")
+    return value
+
+
+def _ensure_max_connections(server, pgdata: Path):
+    """Set max_connections (a restart-only setting) to WB_PG_MAX_CONNECTIONS; restart only if it changed."""
+    import pgserver
+
+    wanted = max_connections_wanted()
+    shown = server.psql("SHOW max_connections;")  # " max_connections \n----\n 100\n(1 row)"
+    current = next((int(line) for line in (part.strip() for part in shown.splitlines()) if line.isdigit()), None)
+    if current == wanted:
+        return server
+    server.psql(f"ALTER SYSTEM SET max_connections = {wanted};")
+    log(f"max_connections set to {wanted}: restarting postgres")
+    stop_postgres()
+    # get_server() hands back its cached handle (which would not start the server again): make a new one.
+    return pgserver.postgres_server.PostgresServer(pgdata.expanduser().resolve(), cleanup_mode=None)
 
 
 def stop_postgres() -> None:

@@ -8,9 +8,14 @@ Preparing means: embedded PostgreSQL and Redis under .data/ (unless DATABASE_URL
 / REDIS_URL are set), `migrate`, `ensure_admin` and `seed_examples`. Running
 means three child processes, their output interleaved with a prefix:
 
-    web |     daphne (ASGI: HTTP and websockets) on 127.0.0.1:$PORT (default 8000)
+    web |     uvicorn (ASGI: HTTP and websockets), $WB_WEB_WORKERS processes (default 2) on 127.0.0.1:$PORT
+              (default 8000); WB_WEB_SERVER=daphne for daphne (one process)
     worker |  celery worker, threads pool, $WB_WORKER_CONCURRENCY (default 8)
     beat |    celery beat (django_celery_beat's database scheduler)
+
+Database connections are budgeted before anything starts: web processes x WB_DB_POOL_MAX_SIZE + the
+worker's concurrency + 2 + beat's 2 must stay under the embedded PostgreSQL's max_connections
+(WB_PG_MAX_CONNECTIONS, less a reserve for psql, migrations and a test session); see docs/operations.md.
 
 Ctrl-C or SIGTERM stops every child; a child that dies stops the rest and the
 stack exits non-zero. Running again reuses the data under .data/.
@@ -177,10 +182,29 @@ class Child:
     pump: threading.Thread | None = field(default=None, repr=False)
 
 
+WEB_SERVERS = ("uvicorn", "daphne")
+
+
+def web_argv(python: str, host: str, port: int, *, workers: int, server: str | None = None) -> list[str]:
+    """The ASGI server command (HTTP and websockets). uvicorn by default (measured against daphne, see
+    benchmarks/README.md "HTTP server"); WB_WEB_SERVER=daphne for the other. daphne has no worker
+    processes of its own: run more of them behind a proxy instead."""
+    server = server or os.environ.get("WB_WEB_SERVER") or "uvicorn"
+    if server not in WEB_SERVERS:
+        raise SystemExit(f"[run] WB_WEB_SERVER must be one of {', '.join(WEB_SERVERS)}, not {server!r}")
+    app = "workflowsite.asgi:application"
+    if server == "daphne":
+        return [python, "-m", "daphne", "-b", host, "-p", str(port), app]
+    # Django speaks no lifespan protocol; the access log is ours (apps.metrics.middleware); X-Forwarded-For
+    # is read by the app from WB_TRUSTED_PROXIES only (docs/security.md), so uvicorn must not rewrite the peer.
+    return [python, "-m", "uvicorn", app, "--host", host, "--port", str(port), "--workers", str(workers),
+            "--lifespan", "off", "--no-access-log", "--no-proxy-headers", "--timeout-graceful-shutdown", "10"]
+
+
 def child_specs(port: int, concurrency: int) -> list[Child]:
     python = sys.executable
     return [
-        Child("web", [python, "-m", "daphne", "-b", HOST, "-p", str(port), "workflowsite.asgi:application"]),
+        Child("web", web_argv(python, HOST, port, workers=env_int("WB_WEB_WORKERS", 2))),
         Child(
             "worker",
             [python, "-m", "celery", "-A", "workflowsite", "worker", "-P", "threads", "-c", str(concurrency), "-l", "INFO"],
@@ -288,6 +312,31 @@ class Supervisor:
         self.emit("run", "stopped")
 
 
+# Connections left for everything else on the server: psql, migrations, a test session, a benchmark.
+RESERVED_CONNECTIONS = 60
+BEAT_CONNECTIONS = 2
+
+
+def connection_budget(concurrency: int) -> tuple[int, int | None]:
+    """(connections this stack may open at most, the server's limit for it or None when not ours to know)."""
+    web = env_int("WB_WEB_WORKERS", 2) if (os.environ.get("WB_WEB_SERVER") or "uvicorn") == "uvicorn" else 1
+    needed = web * env_int("WB_DB_POOL_MAX_SIZE", 10) + concurrency + 2 + BEAT_CONNECTIONS
+    if os.environ.get("DATABASE_URL"):
+        return needed, None  # an external server: its operator sizes max_connections
+    return needed, devstack.max_connections_wanted() - RESERVED_CONNECTIONS
+
+
+def check_budget(concurrency: int) -> None:
+    needed, limit = connection_budget(concurrency)
+    if limit is not None and needed > limit:
+        raise SystemExit(
+            f"[run] this stack could open {needed} database connections (web processes x WB_DB_POOL_MAX_SIZE + "
+            f"worker concurrency + 2 + beat 2), more than the {limit} the embedded PostgreSQL leaves it "
+            f"(WB_PG_MAX_CONNECTIONS - {RESERVED_CONNECTIONS}): lower one of them or raise WB_PG_MAX_CONNECTIONS"
+        )
+    say(f"database connections: at most {needed}" + (f" of {limit} available" if limit is not None else ""))
+
+
 def supervise(env: dict[str, str], port: int, concurrency: int) -> int:
     """Run the children in this process until stopped; returns the exit status."""
     if not port_free(port):
@@ -314,6 +363,7 @@ def supervise(env: dict[str, str], port: int, concurrency: int) -> int:
 def run_foreground(port: int, concurrency: int) -> int:
     if (pid := running_stack_pid()) is not None:
         raise SystemExit(f"[run] a stack from this checkout is already running (pid {pid}); `make down` stops it")
+    check_budget(concurrency)
     env = stack_env()
     prepare(env)
     return supervise(env, port, concurrency)
@@ -326,6 +376,7 @@ def run_background(port: int, concurrency: int) -> int:
         return 0
     if not port_free(port):
         raise SystemExit(f"[run] port {port} on {HOST} is in use; stop what uses it or set PORT")
+    check_budget(concurrency)
     started = time.monotonic()
     env = stack_env()
     prepare(env)  # in the foreground, so its output (and a new admin password) shows here

@@ -1,7 +1,7 @@
-"""Browser tests: a real ASGI server (daphne, so websockets work) on the test database, the
+"""Browser tests: a real ASGI server (uvicorn, as `make run`; websockets work) on the test database, the
 session's real Celery worker, and Debian's chromium driven by Playwright.
 
-pytest-django's live_server is WSGI-only, hence daphne in a subprocess, pointed at the test
+pytest-django's live_server is WSGI-only, hence the ASGI server in a subprocess, pointed at the test
 database and the worker's queue exactly as the worker is (conftest._worker_env).
 """
 
@@ -37,28 +37,31 @@ class AsgiServer:
     def __init__(self, queue: str):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = ROOT / ".data" / "logs" / f"test-daphne-{queue}.log"
+        self.log_path = ROOT / ".data" / "logs" / f"test-web-{queue}.log"
         self.env = {**_worker_env(queue), "DEBUG": "true"}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
+        # The server `make run` uses (deploy/local/run.py), so the live pages' websockets are tested on it.
+        sys.path.insert(0, str(ROOT / "deploy" / "local"))
+        import run
+
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "workflowsite.asgi:application"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            run.web_argv(sys.executable, "127.0.0.1", self.port, workers=1), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited; see {self.log_path}")
+                raise RuntimeError(f"the web server exited; see {self.log_path}")
             try:
                 with urllib.request.urlopen(self.url + "/accounts/login/", timeout=2) as response:
                     if response.status == 200:
                         return
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError(f"daphne did not answer within 60 s; see {self.log_path}")
+        raise RuntimeError(f"the web server did not answer within 60 s; see {self.log_path}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

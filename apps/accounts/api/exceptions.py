@@ -1,12 +1,28 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.accounts import overload
 
 
 def exception_handler(exc, context):
-    """DRF's handler, with Django's 404/403 shaped like the rest of the API's errors."""
+    """DRF's handler, with Django's 404/403 shaped like the rest of the API's errors, and a database or
+    Redis outage answered 503 with Retry-After (apps.accounts.overload) instead of 500."""
+    cause = overload.classify(exc)
+    if cause is not None:
+        request = context.get("request")
+        if request is not None:
+            request._request.wb_unavailable = cause  # for the logging filter (overload.SkipCapacityErrors)
+        overload._log(cause, request, exc)
+        return Response(
+            {"detail": overload.MESSAGES[cause], "code": overload.CODES[cause]},
+            status=503,
+            headers={"Retry-After": str(settings.WB_RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+        )
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
         response.data.setdefault("code", getattr(getattr(exc, "default_code", None), "lower", lambda: None)() or "error")
