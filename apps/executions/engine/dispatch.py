@@ -94,7 +94,7 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
     if not (effects.dispatch or effects.chords or effects.revoke or effects.timers or effects.events or effects.deadlines):
         return
 
-    def run() -> None:
+    def send() -> None:
         from .. import tasks
 
         now = timezone.now()
@@ -127,6 +127,15 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
             tasks.fire_timer.apply_async((timer.pk,), countdown=countdown)
         if effects.events:
             publish.events_committed(execution_id, effects.events)
+
+    def run() -> None:
+        # What was committed stays committed: if the broker cannot be reached (Redis down), the
+        # steps are left pending with their dispatch time, and the sweep sends them again after
+        # WB_REDISPATCH_AFTER seconds. The caller (a request starting a run) is not failed for it.
+        try:
+            send()
+        except Exception:
+            logger.warning("could not send the steps of execution %s to the workers; the sweep re-sends them", execution_id, exc_info=True)
 
     transaction.on_commit(run)
 

@@ -117,7 +117,7 @@ def _sweep(counts: dict[str, int]) -> None:
     ))
     _each(counts, "timed_out", list(StepRun.objects.filter(status=StepStatus.RUNNING, deadline_at__lt=now).values_list("id", flat=True)[:500]), check_deadline)
     _each(counts, "timers", list(Timer.objects.filter(fired_at__isnull=True, fire_at__lte=now).values_list("id", flat=True)[:500]), fire_timer)
-    redispatch_after = timedelta(seconds=getattr(settings, "WB_REDISPATCH_AFTER", 60))
+    redispatch_after = timedelta(seconds=settings.WB_REDISPATCH_AFTER)
     lost = StepRun.objects.filter(status=StepStatus.PENDING).filter(
         Q(dispatched_at__lt=now - redispatch_after) | Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=5))
     ).exclude(execution__status__in=list(FINISHED_EXECUTION) + [ExecutionStatus.PAUSED])

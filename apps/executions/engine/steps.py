@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from apps.workflows.definition import storable
@@ -23,7 +23,7 @@ from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun
 from . import publish, store
 from .redaction import redact
-from .runtime import Runtime, error_dict
+from .runtime import WORKER_LOST, Runtime, error_dict
 from .dispatch import Sticky, _UNUSED_RUN_COLUMNS, _apply, _hostname, _schedule_deadline, plan_of, queue_of, send_steps
 from .failures import _Blame, _STEP_EVENT, _TRANSIENT, _fail_on_engine_error
 
@@ -133,6 +133,10 @@ def _run_activity(step: StepRun) -> tuple[str, Any, dict | None, list]:
         return StepStatus.CANCELLED, None, None, ctx.logs
     except ActivityError as exc:
         return StepStatus.FAILED, None, error_dict(exc.type, exc.message, step.node_id, retryable=exc.retryable, **({"details": redact(exc.details)} if exc.details else {})), ctx.logs
+    except (OperationalError, InterfaceError) as exc:
+        # The database went away under the activity (its cancel checks read it): an accident of
+        # the infrastructure, not the step's failure. It is tried again like a lost worker's step.
+        return StepStatus.FAILED, None, error_dict(WORKER_LOST, f"the database was unreachable while this step ran ({type(exc).__name__}: {exc})"[:500], step.node_id), ctx.logs
     except Exception as exc:  # an activity's own bug is a step failure, not a worker crash
         logger.exception("activity %s failed", step.activity)
         return StepStatus.FAILED, None, error_dict(type(exc).__name__, str(exc) or type(exc).__name__, step.node_id), ctx.logs
