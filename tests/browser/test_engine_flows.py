@@ -75,3 +75,32 @@ def test_retry_with_a_changed_input_takes_the_other_branch(new_page, server):
     retry = wait_for(retry)
     assert retry.status == "completed" and retry.variables["served"] == "silver"
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_subflows_steps_show_in_the_parents_run(new_page, server):
+    from apps.workflows.subflows import create_subflow
+
+    alice = User.objects.create_user("alice", "alice@example.com", "alice-password-1")
+    create_subflow(owner=alice, slug="greeting", name="Greeting", graph={
+        "nodes": [{"id": "hello", "type": "activity", "activity": "set", "params": {"values": {"greeted": "$.vars.who"}}}],
+        "result": "$.vars.greeted",
+    })
+    workflow = create_workflow(owner=alice, name="Welcome", definition={
+        "format_version": 1,
+        "nodes": [
+            {"id": "greet", "type": "subflow", "subflow": "greeting", "version": 1, "with": {"who": "Ada"}, "output": "greeting"},
+            {"id": "after", "type": "activity", "activity": "log", "params": {"message": "{{ $.steps.greet.output }}"}},
+        ],
+        "edges": [{"from": "greet", "to": "after"}],
+    })
+    run = wait_for(start_execution(workflow, {}, acting_user=alice))
+    assert run.status == "completed" and run.variables["greeting"] == "Ada"
+
+    page = new_page()
+    log_in(page, "alice", "alice-password-1")
+    page.goto(f"/executions/{run.pk}/")
+    steps = page.locator("#exec-steps")
+    expect(steps).to_contain_text("greet__hello")  # the subflow's step, in this run's own history
+    expect(steps).to_contain_text("after")
+    assert Execution.objects.filter(workflow=workflow).count() == 1  # no child run
+    assert page.console_errors == []  # type: ignore[attr-defined]
