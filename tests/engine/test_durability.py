@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
@@ -10,20 +9,8 @@ from apps.executions.engine.orchestrator import start_execution
 from apps.workflows.services import create_workflow
 from tests.conftest import WorkerProcess
 from tests.helpers import RecordingServer, wait_for, wait_until
-from workflowsite.celery import app
 
 pytestmark = pytest.mark.worker
-
-
-@pytest.fixture
-def own_queue(settings):
-    """Route this test's runs to a worker of its own, which the test may kill."""
-    queue = f"wbtest-kill-{uuid.uuid4().hex[:6]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    settings.CELERY_TASK_DEFAULT_QUEUE = queue
-    yield queue
-    app.conf.task_default_queue = previous
 
 
 def test_killing_the_worker_mid_step_then_starting_another_completes_the_run(transactional_db, alice, own_queue):

@@ -23,7 +23,6 @@ from apps.executions.models import Execution, StepRun
 from apps.workflows.services import create_workflow
 from tests.conftest import WorkerProcess
 from tests.helpers import RecordingServer, wait_for, wait_until
-from workflowsite.celery import app
 
 
 def make(alice, nodes, edges=(), **extra):
@@ -36,14 +35,9 @@ def noop(node_id, **extra):
 
 
 @pytest.fixture
-def nowhere(settings):
+def nowhere(own_queue):
     """Dispatch to a queue nobody consumes: the test runs each step itself."""
-    queue = f"wbtest-nowhere-{uuid.uuid4().hex[:6]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    settings.CELERY_TASK_DEFAULT_QUEUE = queue
-    yield queue
-    app.conf.task_default_queue = previous
+    return own_queue
 
 
 def run_pending(execution: Execution, *, limit: int = 50) -> None:
@@ -300,16 +294,6 @@ FAN_OUT_STATEMENTS = 8
 #
 # A real worker killed while it runs a sticky step
 #
-
-
-@pytest.fixture
-def own_queue(settings):
-    queue = f"wbtest-sticky-{uuid.uuid4().hex[:6]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    settings.CELERY_TASK_DEFAULT_QUEUE = queue
-    yield queue
-    app.conf.task_default_queue = previous
 
 
 @pytest.mark.worker

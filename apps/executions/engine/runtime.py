@@ -168,17 +168,6 @@ class SideEffects:
     deadlines: list[StepRun] = field(default_factory=list)
     # The run's Celery queue ("" the default one): its steps are sent there.
     queue: str = ""
-    finished: bool = False
-
-    def merge(self, other: "SideEffects") -> None:
-        self.dispatch += other.dispatch
-        self.chords += other.chords
-        self.inline += other.inline
-        self.revoke += other.revoke
-        self.timers += other.timers
-        self.events += other.events
-        self.deadlines += other.deadlines
-        self.finished = self.finished or other.finished
 
 
 class Runtime:
@@ -784,7 +773,6 @@ class Runtime:
         if error is not None:
             payload["error"] = error
         self.event(f"execution_{status}", payload=payload, actor=actor)
-        self.effects.finished = True
         from .children import notify_parent
 
         notify_parent(self)

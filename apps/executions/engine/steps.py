@@ -38,9 +38,6 @@ STICKY_BUDGET_SECONDS = 0.5
 STICKY_BUDGET_STEPS = 200
 
 
-_STEP_TABLE = StepRun._meta.db_table
-
-
 _RUN_TABLE = Execution._meta.db_table
 
 
