@@ -199,6 +199,14 @@ if WB_DB_POOL:
         "max_idle": env_float("WB_DB_POOL_MAX_IDLE", 300.0),
         "name": "default",
     }
+# The engine's hop statements (apps.executions.engine.store) bind their parameters on the server, and
+# psycopg prepares a statement after this many executions on a connection, so PostgreSQL parses and plans
+# each once per connection. Other queries are client-bound and never prepared. Empty turns preparing off
+# (a pooler such as PgBouncer before 1.21 in transaction mode cannot keep prepared statements).
+WB_DB_PREPARE_THRESHOLD = env_str("WB_DB_PREPARE_THRESHOLD", "2")
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+    int(WB_DB_PREPARE_THRESHOLD) if WB_DB_PREPARE_THRESHOLD.strip() else None
+)
 if os.environ.get("WB_TEST_DB_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["WB_TEST_DB_NAME"]}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -50,7 +50,7 @@ def _update_many(steps: list[StepRun], fields: list[str]) -> None:
     assignments = ", ".join(f'"{c}" = v."{c}"' for c in columns)
     names = ", ".join(f'"{c}"' for c in ["id", *columns])
     sql = f'UPDATE "{table}" AS s SET {assignments} FROM (VALUES {", ".join([row] * len(steps))}) AS v({names}) WHERE s."id" = v."id"'
-    with connection.cursor() as cursor:
+    with store.cursor() as cursor:
         cursor.execute(sql, params)
 
 

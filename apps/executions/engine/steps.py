@@ -52,7 +52,7 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
         # Lock order: the run's row first, then its step rows, as finish_step, advance and cancel
         # do. Updating the step first (then bumping last_seq on the run) deadlocked against an
         # advance that holds the run and cancels this very step (for_each complete_when).
-        with connection.cursor() as cursor:
+        with store.cursor() as cursor:
             cursor.execute(
                 "SELECT e.id, e.status FROM executions_execution e JOIN executions_steprun s ON s.execution_id = e.id WHERE s.id = %s FOR UPDATE OF e",
                 [step_id],
@@ -75,7 +75,7 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
         if step is None:
             return None
         payload = {"attempt": step.attempt, "worker": worker}
-        with connection.cursor() as cursor:
+        with store.cursor() as cursor:
             # The run's next sequence number and the step_started event in one statement.
             cursor.execute(
                 f"""WITH seq AS (UPDATE {_RUN_TABLE} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq)

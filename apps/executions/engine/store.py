@@ -8,6 +8,29 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from django.db import connection, models
+from django.db.backends.postgresql.base import ServerBindingCursor
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+
+class _DebugCursor(CursorDebugWrapper):
+    """Logs a statement as written: a prepared statement leaves no text for Django's
+    `last_executed_query` to read back."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(sql, params):
+            return CursorWrapper.execute(self, sql, params)
+
+
+def cursor():
+    """A cursor whose parameters PostgreSQL binds itself, so psycopg prepares the hop's
+    statements once per connection (DATABASES OPTIONS `prepare_threshold`) and the server
+    parses and plans each of them once, not at every hop. Wrapped like any Django cursor:
+    errors are Django's and CaptureQueriesContext sees the statements."""
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = ServerBindingCursor(connection.connection)
+    return _DebugCursor(raw, connection) if connection.queries_logged else CursorWrapper(raw, connection)
 
 
 def _columns(model: type[models.Model]) -> list[models.Field]:
@@ -27,9 +50,9 @@ def insert(objs: Sequence[models.Model]) -> None:
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     names = ", ".join(f'"{f.column}"' for f in fields)
     sql = f'INSERT INTO "{model._meta.db_table}" ({names}) VALUES {", ".join([row] * len(objs))} RETURNING "id"'
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [r[0] for r in cursor.fetchall()]
+    with cursor() as cur:
+        cur.execute(sql, params)
+        ids = [r[0] for r in cur.fetchall()]
     for obj, pk in zip(objs, ids):
         obj.pk = pk
         obj._state.adding = False
@@ -48,9 +71,9 @@ def update(obj: models.Model, names: Sequence[str], *, where: dict[str, Any] | N
         field = model._meta.get_field(name)
         conditions.append(f'"{field.column}" = %s')
         params.append(field.get_db_prep_value(value, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(f'UPDATE "{model._meta.db_table}" SET {assignments} WHERE {" AND ".join(conditions)}', params)
-        return cursor.rowcount
+    with cursor() as cur:
+        cur.execute(f'UPDATE "{model._meta.db_table}" SET {assignments} WHERE {" AND ".join(conditions)}', params)
+        return cur.rowcount
 
 
 def _select_list(model: type[models.Model], alias: str, exclude: Sequence[str] = ()) -> tuple[list[models.Field], str]:
@@ -76,9 +99,9 @@ def step_with_locked_run(step_model, run_model, step_id: int, *, defer: Sequence
         f'SELECT {step_cols}, {run_cols} FROM "{step_model._meta.db_table}" s '
         f'JOIN "{run_model._meta.db_table}" e ON e."id" = s."execution_id" WHERE s."id" = %s FOR UPDATE OF e'
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [step_id])
-        row = cursor.fetchone()
+    with cursor() as cur:
+        cur.execute(sql, [step_id])
+        row = cur.fetchone()
     if row is None:
         return None
     step = _build(step_model, step_fields, row[: len(step_fields)])
@@ -91,18 +114,18 @@ def steps_of_nodes(step_model, execution_id: int, scope: str, node_ids: Sequence
     """The steps of `node_ids` in one scope instance of a run, oldest first (one statement)."""
     fields, cols = _select_list(step_model, "s")
     sql = f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND s."scope" = %s AND s."node_id" = ANY(%s) ORDER BY s."id"'
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [execution_id, scope, list(node_ids)])
-        return [_build(step_model, fields, row) for row in cursor.fetchall()]
+    with cursor() as cur:
+        cur.execute(sql, [execution_id, scope, list(node_ids)])
+        return [_build(step_model, fields, row) for row in cur.fetchall()]
 
 
 def steps_of_scopes(step_model, execution_id: int, scopes: Sequence[str]) -> list:
     """Every step of the given scope instances of a run, oldest first (one statement)."""
     fields, cols = _select_list(step_model, "s")
     sql = f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND s."scope" = ANY(%s) ORDER BY s."id"'
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [execution_id, list(scopes)])
-        return [_build(step_model, fields, row) for row in cursor.fetchall()]
+    with cursor() as cur:
+        cur.execute(sql, [execution_id, list(scopes)])
+        return [_build(step_model, fields, row) for row in cur.fetchall()]
 
 
 def unadvanced_steps(step_model, execution_id: int, statuses: Sequence[str]) -> list:
@@ -112,9 +135,9 @@ def unadvanced_steps(step_model, execution_id: int, statuses: Sequence[str]) -> 
         f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND NOT s."advanced" '
         f'AND s."status" = ANY(%s) ORDER BY s."finished_at", s."id"'
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [execution_id, list(statuses)])
-        return [_build(step_model, fields, row) for row in cursor.fetchall()]
+    with cursor() as cur:
+        cur.execute(sql, [execution_id, list(statuses)])
+        return [_build(step_model, fields, row) for row in cur.fetchall()]
 
 
 def update_returning(step_model, sql_set: str, where: str, params: Sequence[Any]):
@@ -123,7 +146,7 @@ def update_returning(step_model, sql_set: str, where: str, params: Sequence[Any]
     fields, cols = _select_list(step_model, "t")
     table = step_model._meta.db_table
     sql = f'UPDATE "{table}" t SET {sql_set} WHERE {where} RETURNING {cols}'
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(params))
-        row = cursor.fetchone()
+    with cursor() as cur:
+        cur.execute(sql, list(params))
+        row = cur.fetchone()
     return None if row is None else _build(step_model, fields, row)
