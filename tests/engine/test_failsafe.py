@@ -269,11 +269,11 @@ def _statements(queries) -> int:
     return len([s for s in sql if s not in ("BEGIN", "COMMIT")])
 
 
-def test_a_sequence_hop_is_six_statements_however_long_the_run_already_is(transactional_db, alice, nowhere):
+def test_a_sequence_hop_is_five_statements_however_long_the_run_already_is(transactional_db, alice, nowhere):
     # Lock the run and read the step; read the next node's steps; insert the next step (claimed);
-    # write the finished step; insert the events; update the run.
-    assert _hop_queries(alice, 4, at=1) == 6
-    assert _hop_queries(alice, 60, at=50) == 6
+    # write the finished step; insert the events and update the run (one statement).
+    assert _hop_queries(alice, 4, at=1) == 5
+    assert _hop_queries(alice, 60, at=50) == 5
 
 
 def test_a_fan_out_of_100_is_a_fixed_number_of_statements(transactional_db, alice, nowhere):
@@ -286,9 +286,27 @@ def test_a_fan_out_of_100_is_a_fixed_number_of_statements(transactional_db, alic
 
 
 # Lock and read; read the next nodes' steps; insert the parallel's step; insert the 100 branch
-# steps (one statement); write the finished step; insert the events; update the run; and, after
-# commit, mark the chord's steps dispatched.
-FAN_OUT_STATEMENTS = 8
+# steps (one statement, with their dispatch time); write the finished step; insert the events and
+# update the run (one statement). Nothing is written after commit but the chord's messages.
+FAN_OUT_STATEMENTS = 6
+
+
+def test_a_for_each_item_completion_reads_once_and_does_not_grow_with_the_items(transactional_db, alice, nowhere):
+    def completion(count: int) -> int:
+        workflow = make(alice, [{"id": "each", "type": "loop", "mode": "for_each", "items": "$.input.items", "concurrency": 2,
+                                 "aggregate": "count", "body": {"nodes": [noop("item")]}}])
+        execution = start_execution(workflow, {"items": list(range(count))})
+        step = execution.steps.get(scope="each[0]/")
+        StepRun.objects.filter(pk=step.pk).update(status="running")
+        with CaptureQueriesContext(connection) as queries:
+            follow = finish_step(step.pk, "completed", {}, sticky=Sticky("test@here"))
+        assert [s.scope for s in follow] == ["each[2]/"]  # the next item, claimed for this worker
+        return _statements(queries)
+
+    # Lock and read the item's step; read its scope and the loop's step (one statement); write the
+    # item's step; write the loop's counters; insert the next item's step; insert the events and
+    # update the run (one statement).
+    assert completion(5) == completion(300) == 6
 
 
 #
@@ -341,12 +359,12 @@ def _item_completion_statements(alice, width: int) -> tuple[int, list[str]]:
 def test_a_dynamic_item_completion_is_a_fixed_number_of_statements_whatever_the_node_size(transactional_db, alice, nowhere):
     small, sql = _item_completion_statements(alice, 10)
     large, _ = _item_completion_statements(alice, 300)
-    # Lock and read; read the item's scope; read the node's step; write the item's row; count the
-    # items in flight; unlock its dependents; start the ready ones (one UPDATE … RETURNING); insert
-    # their four steps (one statement, one of them claimed); write the finished step; insert the
-    # events; update the run; and after commit mark the three queued steps dispatched. The node's
-    # bookkeeping (its `state`, which grows with the items) is not written.
+    # Lock and read; read the item's scope and the node's step (one statement); write the item's
+    # row; count the items in flight; unlock its dependents; start the ready ones (one UPDATE …
+    # RETURNING); insert their four steps (one statement, one of them claimed, three with their
+    # dispatch time); write the finished step; insert the events and update the run (one
+    # statement). The node's bookkeeping (its `state`, which grows with the items) is not written.
     assert small == large == DYNAMIC_ITEM_STATEMENTS, "\n".join(sql)
 
 
-DYNAMIC_ITEM_STATEMENTS = 12
+DYNAMIC_ITEM_STATEMENTS = 9

@@ -97,10 +97,9 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
     def send() -> None:
         from .. import tasks
 
-        now = timezone.now()
+        # The steps carry their dispatch time from the advance that created them.
         singles = effects.dispatch
         if singles:
-            StepRun.objects.filter(pk__in=[s.pk for s in singles]).update(dispatched_at=now)
             if len(singles) == 1:
                 tasks.run_step.apply_async((singles[0].pk,), **_routing(effects.queue))
             else:
@@ -110,7 +109,6 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
         for batch in effects.chords:
             from celery import chord
 
-            StepRun.objects.filter(pk__in=[s.pk for s in batch]).update(dispatched_at=now)
             chord(
                 [tasks.run_chord_step.si(s.pk).set(**_routing(effects.queue)) for s in batch],
                 tasks.advance_execution.si(execution_id).set(**_routing(effects.queue)),

@@ -242,16 +242,26 @@ class Runtime:
 
     def load_nodes(self, scope: str, node_ids) -> None:
         """Read the steps of `node_ids` in `scope` (one query for those not read yet)."""
-        if scope in self._scope_cache:
-            return
-        part = self._partial.setdefault(scope, {})
-        missing = [node_id for node_id in dict.fromkeys(node_ids) if node_id not in part]
+        self.load_node_sets({scope: node_ids})
+
+    def load_node_sets(self, wanted: dict[str, Any]) -> None:
+        """Read, in one query, the steps of the given nodes of several scope instances
+        ({scope: node ids}) that were not read yet."""
+        missing: list[tuple[str, list[str]]] = []
+        for scope, node_ids in wanted.items():
+            if scope in self._scope_cache:
+                continue
+            part = self._partial.setdefault(scope, {})
+            nodes = [node_id for node_id in dict.fromkeys(node_ids) if node_id not in part]
+            if nodes:
+                missing.append((scope, nodes))
         if not missing:
             return
-        for node_id in missing:
-            part[node_id] = []
-        for step in self._adopt_all(store.steps_of_nodes(StepRun, self.ex.pk, scope, missing)):
-            part[step.node_id].append(step)
+        for scope, nodes in missing:
+            for node_id in nodes:
+                self._partial[scope][node_id] = []
+        for step in self._adopt_all(store.steps_of_nodes(StepRun, self.ex.pk, missing)):
+            self._partial[step.scope][step.node_id].append(step)
 
     def steps_of(self, scope: str, node_id: str) -> list[StepRun]:
         """Every step of `node_id` in scope instance `scope`, oldest first."""
@@ -293,7 +303,13 @@ class Runtime:
         if len(scope_nodes) <= SMALL_SCOPE:
             wanted.update(scope_nodes)  # a small scope is read whole: its completion check needs no more
         self.adopt(step)
-        self.load_nodes(step.scope, [n for n in wanted if n in self.plan.nodes])
+        sets = {step.scope: [n for n in wanted if n in self.plan.nodes]}
+        if step.scope and not node.successors and not node.on_error:
+            # The last node of a loop body, a branch or an item: its scope may be done, and
+            # then the container is needed: read in the same query.
+            parent, container_id, _ = parent_scope(step.scope)
+            sets[parent] = [container_id]
+        self.load_node_sets(sets)
 
     def insert_deferred(self) -> None:
         """Insert the steps deferred since `_deferred` was opened, in one statement, and close it."""
@@ -382,7 +398,12 @@ class Runtime:
             self._guarded.clear()
             self._dirty.clear()
         if self._events:
-            store.insert(self._events)
+            run_update = None
+            if self._ex_dirty and "status" not in self._ex_dirty:
+                # The run's new sequence number (and what else changed) with the events, in one statement.
+                run_update = store.update_sql(self.ex, sorted(self._ex_dirty))
+                self._ex_dirty.clear()
+            store.insert(self._events, also=run_update)
             self.effects.events += self._events
             self._events = []
         if self._ex_dirty:
@@ -442,9 +463,13 @@ class Runtime:
     def start(self) -> None:
         self.set_ex(status=ExecutionStatus.RUNNING, started_at=self.now)
         self.event("execution_started", payload={"input": self.ex.input, "trigger": self.ex.trigger, "variables": self.ex.variables, "correlation_id": self.ex.correlation_id})
-        self.start_scope("", self.plan.root.id)
+        self.start_scope("", self.plan.root.id, fresh=True)
 
-    def start_scope(self, instance: str, scope_id: str, extra: dict | None = None) -> None:
+    def start_scope(self, instance: str, scope_id: str, extra: dict | None = None, *, fresh: bool = False) -> None:
+        """Activate the entry node of scope instance `instance`. `fresh`: the instance is new (a new
+        run's top level, a loop's next index), so it has no steps to read."""
+        if fresh:
+            self._scope_cache.setdefault(instance, [])
         entry = self.plan.node(self.plan.scope(scope_id).entry)
         self.activate(instance, entry, extra)
 
@@ -474,8 +499,7 @@ class Runtime:
             self._deferred = []
         for instance, scope_id in children:
             # The container was just created: its child scope instances have no steps yet.
-            self._scope_cache.setdefault(instance, [])
-            self.start_scope(instance, scope_id, extra)
+            self.start_scope(instance, scope_id, extra, fresh=True)
         batch, self._batch = self._batch, outer
         singles = all(len(self.plan.scope(s).node_ids) == 1 for _, s in children)
         join_all = (node.type == "parallel" and node.spec.get("join", "all") == "all") or (

@@ -4,7 +4,6 @@ this process runs now, which the heartbeat refreshes."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -44,48 +43,57 @@ _RUN_TABLE = Execution._meta.db_table
 _EVENT_TABLE = ExecutionEvent._meta.db_table
 
 
+_STEP_TABLE = StepRun._meta.db_table
+
+
+_STEP_FIELDS, _STEP_COLUMNS = store.select_list(StepRun, "t")
+
+
+# The claim in one statement (one round trip, one commit). Lock order as in finish_step, advance
+# and cancel: the run's row first (the UPDATE that takes the event's sequence number; `claimed`
+# reads `run`, so it runs after it), then the step's row. No step starts while its run is paused,
+# nor once it has finished. The deadline comes from the timeout the step carries (set at
+# activation, so claiming never parses the definition).
+_CLAIM_SQL = f"""
+WITH run AS (
+    UPDATE {_RUN_TABLE} e SET last_seq = e.last_seq + 1
+    FROM {_STEP_TABLE} s
+    WHERE s.id = %(step)s AND e.id = s.execution_id AND s.status = 'pending'
+      AND e.status NOT IN ({", ".join(f"'{status}'" for status in sorted({ExecutionStatus.PAUSED, *FINISHED_EXECUTION}))})
+    RETURNING e.id, e.last_seq
+), claimed AS (
+    UPDATE {_STEP_TABLE} t SET status = 'running', started_at = %(now)s, heartbeat_at = %(now)s, worker = %(worker)s,
+        task_id = %(task)s,
+        deadline_at = CASE WHEN jsonb_typeof(t.state -> 'timeout') = 'number'
+                           THEN %(now)s::timestamptz + (t.state ->> 'timeout')::float8 * interval '1 second'
+                           ELSE t.deadline_at END
+    FROM run WHERE t.id = %(step)s AND t.status = 'pending'
+    RETURNING {_STEP_COLUMNS}
+), event AS (
+    INSERT INTO {_EVENT_TABLE} (execution_id, seq, type, node_id, scope, step_id, payload, actor, created_at)
+    SELECT run.id, run.last_seq, 'step_started', claimed.node_id, claimed.scope, claimed.id,
+           jsonb_build_object('attempt', claimed.attempt, 'worker', %(worker)s::text), '', %(now)s
+    FROM claimed, run
+    RETURNING id, seq
+)
+SELECT claimed.*, event.id, event.seq FROM claimed, event
+"""
+
+
 def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
-    """Move a pending step to running; None when it was not pending (duplicate delivery,
-    cancelled, already run)."""
+    """Move a pending step to running, with its `step_started` event; None when it was not
+    pending (duplicate delivery, cancelled, already run) or its run is paused or finished."""
     now = timezone.now()
-    with transaction.atomic():
-        # Lock order: the run's row first, then its step rows, as finish_step, advance and cancel
-        # do. Updating the step first (then bumping last_seq on the run) deadlocked against an
-        # advance that holds the run and cancels this very step (for_each complete_when).
-        with store.cursor() as cursor:
-            cursor.execute(
-                "SELECT e.id, e.status FROM executions_execution e JOIN executions_steprun s ON s.execution_id = e.id WHERE s.id = %s FOR UPDATE OF e",
-                [step_id],
-            )
-            row = cursor.fetchone()
-            # No step starts while its run is paused (resume re-dispatches what was left pending),
-            # nor once its run has finished: nothing is written after the run's last event.
-            if row is None or row[1] == ExecutionStatus.PAUSED or row[1] in FINISHED_EXECUTION:
-                return None
-        # The claim and the deadline (from the timeout the step carries, set at activation, so
-        # claiming never parses the definition) in one conditional UPDATE that returns the row.
-        step = store.update_returning(
-            StepRun,
-            """status = 'running', started_at = %s, heartbeat_at = %s, worker = %s, task_id = %s,
-               deadline_at = CASE WHEN jsonb_typeof(state -> 'timeout') = 'number'
-                                  THEN %s::timestamptz + (state ->> 'timeout')::float8 * interval '1 second' ELSE deadline_at END""",
-            "id = %s AND status = 'pending'",
-            [now, now, worker, (task_id or "")[:64], now, step_id],
-        )
-        if step is None:
-            return None
-        payload = {"attempt": step.attempt, "worker": worker}
-        with store.cursor() as cursor:
-            # The run's next sequence number and the step_started event in one statement.
-            cursor.execute(
-                f"""WITH seq AS (UPDATE {_RUN_TABLE} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq)
-                    INSERT INTO {_EVENT_TABLE} (execution_id, seq, type, node_id, scope, step_id, payload, actor, created_at)
-                    SELECT %s, seq.last_seq, 'step_started', %s, %s, %s, %s::jsonb, '', %s FROM seq RETURNING id, seq""",
-                [step.execution_id, step.execution_id, step.node_id, step.scope, step.pk, json.dumps(payload), now],
-            )
-            event_id, seq = cursor.fetchone()
-        event = ExecutionEvent(pk=event_id, execution_id=step.execution_id, seq=seq, type="step_started", node_id=step.node_id, scope=step.scope, step_id=step.pk, payload=payload, created_at=now)
-        publish.on_commit(step.execution_id, [event])
+    with store.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, {"step": step_id, "now": now, "worker": worker, "task": (task_id or "")[:64]})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    step = store.build(StepRun, _STEP_FIELDS, row[:-2])
+    event_id, seq = row[-2:]
+    payload = {"attempt": step.attempt, "worker": worker}
+    event = ExecutionEvent(pk=event_id, execution_id=step.execution_id, seq=seq, type="step_started", node_id=step.node_id, scope=step.scope, step_id=step.pk, payload=payload, created_at=now)
+    publish.on_commit(step.execution_id, [event])
     if step.deadline_at:
         _schedule_deadline(step)
     return step

@@ -37,19 +37,24 @@ def _columns(model: type[models.Model]) -> list[models.Field]:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
-def insert(objs: Sequence[models.Model]) -> None:
-    """INSERT `objs` (all of one model) in one statement; sets their primary keys."""
+def insert(objs: Sequence[models.Model], *, also: tuple[str, list[Any]] | None = None) -> None:
+    """INSERT `objs` (all of one model) in one statement; sets their primary keys. `also`, an
+    UPDATE from `update_sql`, runs in the same statement (a data-modifying WITH)."""
     if not objs:
         return
     model = type(objs[0])
     fields = _columns(model)
     params: list[Any] = []
+    prefix = ""
+    if also is not None:
+        prefix = f"WITH also AS ({also[0]}) "
+        params.extend(also[1])
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="bulk_create")
         params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     names = ", ".join(f'"{f.column}"' for f in fields)
-    sql = f'INSERT INTO "{model._meta.db_table}" ({names}) VALUES {", ".join([row] * len(objs))} RETURNING "id"'
+    sql = f'{prefix}INSERT INTO "{model._meta.db_table}" ({names}) VALUES {", ".join([row] * len(objs))} RETURNING "id"'
     with cursor() as cur:
         cur.execute(sql, params)
         ids = [r[0] for r in cur.fetchall()]
@@ -59,8 +64,8 @@ def insert(objs: Sequence[models.Model]) -> None:
         obj._state.db = connection.alias
 
 
-def update(obj: models.Model, names: Sequence[str], *, where: dict[str, Any] | None = None) -> int:
-    """UPDATE the columns `names` of `obj`'s row (and only if `where` holds); the row count."""
+def update_sql(obj: models.Model, names: Sequence[str], *, where: dict[str, Any] | None = None) -> tuple[str, list[Any]]:
+    """The UPDATE of the columns `names` of `obj`'s row (only if `where` holds), and its parameters."""
     model = type(obj)
     fields = [model._meta.get_field(name) for name in names]
     assignments = ", ".join(f'"{f.column}" = %s' for f in fields)
@@ -71,17 +76,23 @@ def update(obj: models.Model, names: Sequence[str], *, where: dict[str, Any] | N
         field = model._meta.get_field(name)
         conditions.append(f'"{field.column}" = %s')
         params.append(field.get_db_prep_value(value, connection))
+    return f'UPDATE "{model._meta.db_table}" SET {assignments} WHERE {" AND ".join(conditions)}', params
+
+
+def update(obj: models.Model, names: Sequence[str], *, where: dict[str, Any] | None = None) -> int:
+    """UPDATE the columns `names` of `obj`'s row (and only if `where` holds); the row count."""
+    sql, params = update_sql(obj, names, where=where)
     with cursor() as cur:
-        cur.execute(f'UPDATE "{model._meta.db_table}" SET {assignments} WHERE {" AND ".join(conditions)}', params)
+        cur.execute(sql, params)
         return cur.rowcount
 
 
-def _select_list(model: type[models.Model], alias: str, exclude: Sequence[str] = ()) -> tuple[list[models.Field], str]:
+def select_list(model: type[models.Model], alias: str, exclude: Sequence[str] = ()) -> tuple[list[models.Field], str]:
     fields = [f for f in model._meta.concrete_fields if f.attname not in exclude and f.name not in exclude]
     return fields, ", ".join(f'{alias}."{f.column}"' for f in fields)
 
 
-def _build(model: type[models.Model], fields: list[models.Field], values: Sequence[Any]) -> models.Model:
+def build(model: type[models.Model], fields: list[models.Field], values: Sequence[Any]) -> models.Model:
     converted = []
     for field, value in zip(fields, values):
         if value is not None and hasattr(field, "from_db_value"):
@@ -93,8 +104,8 @@ def _build(model: type[models.Model], fields: list[models.Field], values: Sequen
 def step_with_locked_run(step_model, run_model, step_id: int, *, defer: Sequence[str] = ()):
     """The step `step_id` with its run, the run's row locked (FOR UPDATE), in one statement; the
     run's `defer` columns are left unread. None when the step does not exist."""
-    step_fields, step_cols = _select_list(step_model, "s")
-    run_fields, run_cols = _select_list(run_model, "e", exclude=defer)
+    step_fields, step_cols = select_list(step_model, "s")
+    run_fields, run_cols = select_list(run_model, "e", exclude=defer)
     sql = (
         f'SELECT {step_cols}, {run_cols} FROM "{step_model._meta.db_table}" s '
         f'JOIN "{run_model._meta.db_table}" e ON e."id" = s."execution_id" WHERE s."id" = %s FOR UPDATE OF e'
@@ -104,49 +115,54 @@ def step_with_locked_run(step_model, run_model, step_id: int, *, defer: Sequence
         row = cur.fetchone()
     if row is None:
         return None
-    step = _build(step_model, step_fields, row[: len(step_fields)])
-    run = _build(run_model, run_fields, row[len(step_fields):])
+    step = build(step_model, step_fields, row[: len(step_fields)])
+    run = build(run_model, run_fields, row[len(step_fields):])
     step.execution = run  # the related object, without another query
     return step
 
 
-def steps_of_nodes(step_model, execution_id: int, scope: str, node_ids: Sequence[str]) -> list:
-    """The steps of `node_ids` in one scope instance of a run, oldest first (one statement)."""
-    fields, cols = _select_list(step_model, "s")
-    sql = f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND s."scope" = %s AND s."node_id" = ANY(%s) ORDER BY s."id"'
+def steps_of_nodes(step_model, execution_id: int, wanted: Sequence[tuple[str, Sequence[str]]]) -> list:
+    """The steps of the given nodes in the given scope instances of a run, oldest first, in one
+    statement: `wanted` is a list of (scope, node ids)."""
+    fields, cols = select_list(step_model, "s")
+    clauses = " OR ".join(['(s."scope" = %s AND s."node_id" = ANY(%s))'] * len(wanted))
+    params: list[Any] = [execution_id]
+    for scope, node_ids in wanted:
+        params += [scope, list(node_ids)]
+    sql = f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND ({clauses}) ORDER BY s."id"'
     with cursor() as cur:
-        cur.execute(sql, [execution_id, scope, list(node_ids)])
-        return [_build(step_model, fields, row) for row in cur.fetchall()]
+        cur.execute(sql, params)
+        return [build(step_model, fields, row) for row in cur.fetchall()]
 
 
 def steps_of_scopes(step_model, execution_id: int, scopes: Sequence[str]) -> list:
     """Every step of the given scope instances of a run, oldest first (one statement)."""
-    fields, cols = _select_list(step_model, "s")
+    fields, cols = select_list(step_model, "s")
     sql = f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND s."scope" = ANY(%s) ORDER BY s."id"'
     with cursor() as cur:
         cur.execute(sql, [execution_id, list(scopes)])
-        return [_build(step_model, fields, row) for row in cur.fetchall()]
+        return [build(step_model, fields, row) for row in cur.fetchall()]
 
 
 def unadvanced_steps(step_model, execution_id: int, statuses: Sequence[str]) -> list:
     """Finished steps of a run not taken into account yet, in finishing order (the inbox)."""
-    fields, cols = _select_list(step_model, "s")
+    fields, cols = select_list(step_model, "s")
     sql = (
         f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND NOT s."advanced" '
         f'AND s."status" = ANY(%s) ORDER BY s."finished_at", s."id"'
     )
     with cursor() as cur:
         cur.execute(sql, [execution_id, list(statuses)])
-        return [_build(step_model, fields, row) for row in cur.fetchall()]
+        return [build(step_model, fields, row) for row in cur.fetchall()]
 
 
 def update_returning(step_model, sql_set: str, where: str, params: Sequence[Any]):
     """`UPDATE <steps> SET <sql_set> WHERE <where> RETURNING *` as a model instance (None when no
     row matched)."""
-    fields, cols = _select_list(step_model, "t")
+    fields, cols = select_list(step_model, "t")
     table = step_model._meta.db_table
     sql = f'UPDATE "{table}" t SET {sql_set} WHERE {where} RETURNING {cols}'
     with cursor() as cur:
         cur.execute(sql, list(params))
         row = cur.fetchone()
-    return None if row is None else _build(step_model, fields, row)
+    return None if row is None else build(step_model, fields, row)

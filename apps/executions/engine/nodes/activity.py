@@ -46,6 +46,10 @@ def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None, atte
     sticky = rt.sticky if (rt.sticky is not None and not delay and rt._batch is None and spec is not None
                              and not (rt.allow_inline and spec.local) and not node.spec.get("queue")) else None
     claimed: dict[str, Any] = {}
+    if not delay and sticky is None and not (rt.allow_inline and spec is not None and spec.local):
+        # Sent to the workers right after commit (alone, in a group or a chord): its dispatch
+        # time goes in with the row (the sweep re-sends it if the send is lost).
+        claimed["dispatched_at"] = rt.now
     if sticky is not None:
         rt.sticky = None  # one per advance
         timeout = node.spec.get("timeout")

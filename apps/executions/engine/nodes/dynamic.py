@@ -135,8 +135,7 @@ def fill(rt: "Runtime", step: StepRun, node: NodePlan, *, running: int | None = 
             running += 1
             rt.event("item_started", node=node.id, scope=step.scope, step=step, payload={"item": item_id, "in_flight": running})
             instance = f"{step.scope}{node.id}[{idx}]/"
-            rt._scope_cache.setdefault(instance, [])  # a new item's scope has no steps yet
-            rt.start_scope(instance, node.id, {"item": state["items"][idx]})
+            rt.start_scope(instance, node.id, {"item": state["items"][idx]}, fresh=True)  # a new item's scope has no steps yet
             if step.status != StepStatus.WAITING:
                 return  # a synchronous failure finished the node meanwhile
     finally:

@@ -80,7 +80,7 @@ def next_iteration(rt: "Runtime", step: StepRun, node: NodePlan) -> None:
     i = step.state["iterations"]
     step.state["in_flight"] = [i]
     rt.touch(step)
-    rt.start_scope(f"{step.scope}{node.id}[{i}]/", node.id)
+    rt.start_scope(f"{step.scope}{node.id}[{i}]/", node.id, fresh=True)  # iteration i has not run yet
 
 
 def complete(rt: "Runtime", container: StepRun, node: NodePlan) -> None:
@@ -88,14 +88,14 @@ def complete(rt: "Runtime", container: StepRun, node: NodePlan) -> None:
     if state["mode"] != "for_each":
         rt._finish_container(container, node, ok=True, output={"iterations": state.get("iterations", 0), "last": state.get("last")})
         return
-    results = [state["results"][k] for k in sorted(state["results"], key=int)]
     how = node.spec.get("aggregate", "list")
     if how == "count":
-        output: Any = len(results)
+        output: Any = state["completed"]
     elif how == "sum":
-        output = sum(r for r in results if isinstance(r, (int, float)) and not isinstance(r, bool))
+        # (a run started before sums were kept as they go has its results instead)
+        output = state.get("sum", 0) + sum(r for r in state["results"].values() if isinstance(r, (int, float)) and not isinstance(r, bool))
     else:
-        output = results
+        output = [state["results"][k] for k in sorted(state["results"], key=int)]
     rt._finish_container(container, node, ok=True, output=output)
 
 
@@ -109,7 +109,13 @@ def child_done(rt: "Runtime", container: StepRun, node: NodePlan, idx: int, *, o
     if ok:
         state["completed"] += 1
         if state["mode"] == "for_each":
-            state["results"][key] = result  # while/until loops keep only the last result: memory stays flat
+            # Only a list keeps every result (a count or a sum keeps a number, so the state a
+            # completion rewrites does not grow); while/until loops keep only the last result.
+            how = node.spec.get("aggregate", "list")
+            if how == "list":
+                state["results"][key] = result
+            elif how == "sum" and isinstance(result, (int, float)) and not isinstance(result, bool):
+                state["sum"] = state.get("sum", 0) + result
     else:
         state["failed"] += 1
     rt.touch(container)
@@ -127,7 +133,7 @@ def child_done(rt: "Runtime", container: StepRun, node: NodePlan, idx: int, *, o
             i = state["next"]
             state["next"] += 1
             state["in_flight"].append(i)
-            rt.start_scope(f"{container.scope}{node.id}[{i}]/", node.id)
+            rt.start_scope(f"{container.scope}{node.id}[{i}]/", node.id, fresh=True)  # item i has not started yet
         elif not state["in_flight"]:
             complete(rt, container, node)
         return
