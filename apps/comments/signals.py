@@ -58,6 +58,7 @@ def execution_activity(sender, instance: Execution, created: bool, update_fields
         verb = Activity.Verb.FAILED
     else:
         return
-    if Activity.objects.filter(workflow_id=instance.workflow_id, verb=verb, target=target).exists():
+    # (a run just created has no activity yet: one query less when a run starts)
+    if not created and Activity.objects.filter(workflow_id=instance.workflow_id, verb=verb, target=target).exists():
         return
     Activity.objects.create(verb=verb, workflow_id=instance.workflow_id, actor=instance.created_by, target=target)

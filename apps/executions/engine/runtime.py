@@ -461,7 +461,9 @@ class Runtime:
     # ------------------------------------------------------------------ activation
 
     def start(self) -> None:
-        self.set_ex(status=ExecutionStatus.RUNNING, started_at=self.now)
+        if self.ex.status != ExecutionStatus.RUNNING:  # created running (start_execution): not saved twice
+            self.set_ex(status=ExecutionStatus.RUNNING)
+        self.set_ex(started_at=self.now)
         self.event("execution_started", payload={"input": self.ex.input, "trigger": self.ex.trigger, "variables": self.ex.variables, "correlation_id": self.ex.correlation_id})
         self.start_scope("", self.plan.root.id, fresh=True)
 
