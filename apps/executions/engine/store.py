@@ -37,9 +37,31 @@ def _columns(model: type[models.Model]) -> list[models.Field]:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
+def _array_type(field: models.Field) -> str:
+    return f"{field.db_type(connection)}[]"
+
+
+def _columns_of(objs: Sequence[models.Model], fields: Sequence[models.Field], *, pre_save: bool) -> list[list[Any]]:
+    """The values of `fields` of `objs`, adapted as the ORM saves them, one list per column."""
+    columns: list[list[Any]] = [[] for _ in fields]
+    for obj in objs:
+        if pre_save:
+            obj._prepare_related_fields_for_save(operation_name="bulk_create")
+        for column, field in zip(columns, fields):
+            value = field.pre_save(obj, True) if pre_save else getattr(obj, field.attname)
+            column.append(field.get_db_prep_save(value, connection))
+    return columns
+
+
+# Up to this many rows a statement lists them (VALUES): its text depends only on the count, so
+# psycopg converts it once and PostgreSQL prepares it. More rows travel as one array per column
+# (unnest): a fan-out of 100 is then one short statement, not 1,900 placeholders to rewrite.
+VALUES_MAX = 16
+
+
 def insert(objs: Sequence[models.Model], *, also: tuple[str, list[Any]] | None = None) -> None:
-    """INSERT `objs` (all of one model) in one statement; sets their primary keys. `also`, an
-    UPDATE from `update_sql`, runs in the same statement (a data-modifying WITH)."""
+    """INSERT `objs` (all of one model) in one statement; sets their primary keys (in order).
+    `also`, an UPDATE from `update_sql`, runs in the same statement (a data-modifying WITH)."""
     if not objs:
         return
     model = type(objs[0])
@@ -49,12 +71,23 @@ def insert(objs: Sequence[models.Model], *, also: tuple[str, list[Any]] | None =
     if also is not None:
         prefix = f"WITH also AS ({also[0]}) "
         params.extend(also[1])
-    for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="bulk_create")
-        params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    columns = _columns_of(objs, fields, pre_save=True)
     names = ", ".join(f'"{f.column}"' for f in fields)
-    sql = f'{prefix}INSERT INTO "{model._meta.db_table}" ({names}) VALUES {", ".join([row] * len(objs))} RETURNING "id"'
+    table = model._meta.db_table
+    if len(objs) <= VALUES_MAX:
+        for i in range(len(objs)):
+            params.extend(column[i] for column in columns)
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = f'{prefix}INSERT INTO "{table}" ({names}) VALUES {", ".join([row] * len(objs))} RETURNING "id"'
+    else:
+        params.extend(columns)
+        arrays = ", ".join(f"%s::{_array_type(f)}" for f in fields)
+        # WITH ORDINALITY … ORDER BY: the rows go in, and their ids come back, in the order of `objs`.
+        sql = (
+            f'{prefix}INSERT INTO "{table}" ({names}) '
+            f"SELECT {names} FROM unnest({arrays}) WITH ORDINALITY AS v({names}, ord) ORDER BY ord "
+            f'RETURNING "id"'
+        )
     with cursor() as cur:
         cur.execute(sql, params)
         ids = [r[0] for r in cur.fetchall()]
@@ -62,6 +95,31 @@ def insert(objs: Sequence[models.Model], *, also: tuple[str, list[Any]] | None =
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def update_many(objs: Sequence[models.Model], names: Sequence[str]) -> None:
+    """`bulk_update(objs, names)` as one UPDATE … FROM (VALUES …) or FROM unnest(…): Django's
+    bulk_update builds a CASE WHEN per object and field (about 3 ms of CPU per 100 values; a
+    100-branch join took 280 ms)."""
+    if not objs:
+        return
+    model = type(objs[0])
+    fields = [model._meta.get_field(name) for name in names]
+    pk = model._meta.pk
+    columns = [f.column for f in fields]
+    assignments = ", ".join(f'"{c}" = v."{c}"' for c in columns)
+    aliases = ", ".join(f'"{c}"' for c in [pk.column, *columns])
+    values = [[obj.pk for obj in objs], *_columns_of(objs, fields, pre_save=False)]
+    if len(objs) <= VALUES_MAX:
+        row = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in [pk, *fields]) + ")"
+        source = f'(VALUES {", ".join([row] * len(objs))})'
+        params: list[Any] = [column[i] for i in range(len(objs)) for column in values]
+    else:
+        source = "unnest(" + ", ".join(f"%s::{_array_type(f)}" for f in [pk, *fields]) + ")"
+        params = values
+    sql = f'UPDATE "{model._meta.db_table}" AS s SET {assignments} FROM {source} AS v({aliases}) WHERE s."{pk.column}" = v."{pk.column}"'
+    with cursor() as cur:
+        cur.execute(sql, params)
 
 
 def update_sql(obj: models.Model, names: Sequence[str], *, where: dict[str, Any] | None = None) -> tuple[str, list[Any]]:
