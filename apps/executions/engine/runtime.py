@@ -357,19 +357,20 @@ class Runtime:
         if self._dirty:
             fields = ["status", "output", "error", "state", "advanced", "started_at", "finished_at", "scheduled_for", "in_chord", "logs", "worker"]
             dirty = list(self._dirty.values())
-            guarded = [step for step in dirty if step.pk in self._guarded]
-            dirty = [step for step in dirty if step.pk not in self._guarded]
-            for step in guarded:
-                # The step's result and its `advanced` flag in one conditional UPDATE.
-                if not store.update(step, fields, where={"status": self._guarded[step.pk]}):
+            if len(dirty) == 1:
+                # A sequence hop: the finished step's result and its `advanced` flag, in one
+                # UPDATE that holds only if the step is still what this advance read.
+                step = dirty[0]
+                guard = self._guarded.get(step.pk)
+                if not store.update(step, fields, where={"status": guard} if guard else None) and guard:
                     raise Runtime.Lost(step.pk)
-            if len(dirty) <= 3:
-                # The usual advance touches one or two steps: plain UPDATEs are several times
-                # cheaper to build than bulk_update's CASE WHEN per field.
-                for step in dirty:
-                    store.update(step, fields)
-            elif dirty:
-                store.update_many(dirty, fields)
+            else:
+                # The finished step with its container (a loop's counters, a parallel's joins) or
+                # a fan-out's steps: one statement, the finished step still guarded.
+                written = store.update_many(dirty, fields, guards=self._guarded)
+                lost = set(self._guarded) & {step.pk for step in dirty} - written
+                if lost:
+                    raise Runtime.Lost(min(lost))
             self._guarded.clear()
             self._dirty.clear()
         if self._events:
