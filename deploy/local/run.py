@@ -186,8 +186,14 @@ def procfile_argv(process: str, env: dict[str, str], python: str = sys.executabl
     return [python, "-m", program, *args]
 
 
-def web_argv(python: str, host: str, port: int, *, workers: int) -> list[str]:
-    """The Procfile's web command (uvicorn, HTTP and websockets) on host:port with `workers` processes."""
+def web_argv(python: str, host: str, port: int, *, workers: int, server: str = "uvicorn") -> list[str]:
+    """The Procfile's web command (uvicorn, HTTP and websockets) on host:port with `workers` processes.
+    server="daphne" is for the load benchmark's comparison only (benchmarks/load/run.py servers): daphne
+    has no worker processes of its own and is not what any deployment runs."""
+    if server == "daphne":
+        return [python, "-m", "daphne", "-b", host, "-p", str(port), "workflowsite.asgi:application"]
+    if server != "uvicorn":
+        raise SystemExit(f"[run] the web server is uvicorn or daphne, not {server!r}")
     return procfile_argv("web", {"WB_WEB_HOST": host, "PORT": str(port), "WB_WEB_WORKERS": str(workers)}, python)
 
 
