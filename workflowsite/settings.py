@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import dj_database_url
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -437,8 +439,17 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Browser apps on other origins calling the API with a token, JWT or API key (docs/security.md, "CORS").
+# Empty (the default): no cross-origin answers at all. Cookies are never allowed across origins
+# (CORS_ALLOW_CREDENTIALS stays off), so a listed origin cannot ride a signed-in user's session.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+for _origin in CORS_ALLOWED_ORIGINS:
+    if not re.fullmatch(r"https?://[^/\s*]+", _origin):
+        raise ImproperlyConfigured(f"CORS_ALLOWED_ORIGINS entries must be scheme://host[:port] with no path, not {_origin!r}")
 CORS_URLS_REGEX = r"^/api/.*$"
+# The library's defaults plus the API-key header the API accepts and the correlation id.
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-api-key", "x-request-id")
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
 
 #
 # Static files, i18n

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.urls import reverse
@@ -31,14 +32,43 @@ class SignalForm(forms.Form):
             raise forms.ValidationError(f"Not valid JSON: {exc}") from None
 
 
+# Rows an inline on the execution page lists at most: a long loop has thousands of steps and events.
+INLINE_ROWS_MAX = 200
+
+
+class NewestRowsFormSet(BaseInlineFormSet):
+    """The run's newest INLINE_ROWS_MAX rows by `newest_by`, shown oldest first. One query with a LIMIT
+    instead of every row (Django cannot filter a sliced queryset, so the slice is taken after the
+    inline's own filter on the execution, and handed on as a list)."""
+
+    newest_by = "id"
+
+    def get_queryset(self):
+        if not hasattr(self, "_newest_rows"):
+            rows = list(super().get_queryset().order_by(f"-{self.newest_by}")[:INLINE_ROWS_MAX])
+            rows.reverse()
+            self._newest_rows = rows
+        return self._newest_rows
+
+
+class NewestStepsFormSet(NewestRowsFormSet):
+    newest_by = "id"
+
+
+class NewestEventsFormSet(NewestRowsFormSet):
+    newest_by = "seq"
+
+
 class StepRunInline(admin.TabularInline):
     model = StepRun
+    formset = NewestStepsFormSet  # the newest INLINE_ROWS_MAX; the Steps link lists them all
     extra = 0
     can_delete = False
     show_change_link = True
     fields = ["node_id", "scope", "attempt", "status", "activity", "worker", "started_at", "finished_at"]
     readonly_fields = fields
     ordering = ["id"]
+    verbose_name_plural = f"step runs (the newest {INLINE_ROWS_MAX} at most)"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -46,19 +76,17 @@ class StepRunInline(admin.TabularInline):
 
 class ExecutionEventInline(admin.TabularInline):
     model = ExecutionEvent
+    formset = NewestEventsFormSet  # the newest INLINE_ROWS_MAX; the Events link lists them all
     extra = 0
     can_delete = False
     fields = ["seq", "type", "node_id", "scope", "actor", "created_at"]
     readonly_fields = fields
     ordering = ["seq"]
     max_num = 0
+    verbose_name_plural = f"events (the newest {INLINE_ROWS_MAX} at most)"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
-
-    def get_queryset(self, request):
-        # The newest 200 events; the full history is in the event list (linked on the page).
-        return super().get_queryset(request).order_by("seq")
 
 
 @admin.register(Execution)
@@ -73,7 +101,7 @@ class ExecutionAdmin(admin.ModelAdmin):
         "continued_from", "retry_of", "created_at", "started_at", "finished_at", "last_seq", "correlation_id", "definition", "steps_link", "events_link",
     ]
     fields = ["pinned", *readonly_fields]
-    inlines = [StepRunInline]
+    inlines = [StepRunInline, ExecutionEventInline]
     actions = ["cancel_selected", "retry_selected", "pause_selected", "resume_selected"]
     change_form_template = "admin/executions/execution/change_form.html"
 
@@ -129,32 +157,27 @@ class ExecutionAdmin(admin.ModelAdmin):
             return "—"
         return format_html('<a href="{}">{}</a>', reverse("admin:executions_execution_change", args=[obj.parent_id]), obj.parent_id)
 
-    # A run with more steps than this lists them through the link, not inline (a long loop has thousands).
-    INLINE_STEPS_MAX = 200
-
     @staticmethod
     def _step_count(obj: Execution) -> int:
-        """Counted once per page (the inline decision and the link both need it)."""
+        """Counted once per page (the link and its note both need it)."""
         if not hasattr(obj, "_step_count"):
             obj._step_count = StepRun.objects.filter(execution=obj).count()
         return obj._step_count
 
-    def get_inlines(self, request, obj=None):
-        if obj is not None and self._step_count(obj) > self.INLINE_STEPS_MAX:
-            return []
-        return super().get_inlines(request, obj)
+    @staticmethod
+    def _more_note(count: int) -> str:
+        return f" (the newest {INLINE_ROWS_MAX} are listed below: follow the link for all)" if count > INLINE_ROWS_MAX else ""
 
     @admin.display(description="Steps")
     def steps_link(self, obj: Execution) -> str:
         url = reverse("admin:executions_steprun_changelist") + f"?execution__id__exact={obj.pk}"
         count = self._step_count(obj)
-        note = " (too many to list on this page: follow the link)" if count > self.INLINE_STEPS_MAX else ""
-        return format_html('<a href="{}">{} step runs</a>{}', url, count, note)
+        return format_html('<a href="{}">{} step runs</a>{}', url, count, self._more_note(count))
 
     @admin.display(description="Events")
     def events_link(self, obj: Execution) -> str:
         url = reverse("admin:executions_executionevent_changelist") + f"?execution__id__exact={obj.pk}"
-        return format_html('<a href="{}">{} events</a>', url, obj.last_seq)
+        return format_html('<a href="{}">{} events</a>{}', url, obj.last_seq, self._more_note(obj.last_seq))
 
     @admin.action(description="Cancel selected runs")
     def cancel_selected(self, request, queryset):

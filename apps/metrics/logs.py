@@ -6,12 +6,11 @@ LOGGING setting, so nothing here may import models.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timezone
+from typing import Any
 
-# Attributes every LogRecord has: anything else was passed with `extra=` and is emitted too.
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "correlation_id"}
+import pythonjsonlogger.json
 
 
 class CorrelationIdFilter(logging.Filter):
@@ -25,30 +24,21 @@ class CorrelationIdFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts (UTC, ISO 8601), level, logger, message, correlation_id,
-    the `extra=` fields, and exc_info as text."""
+class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
+    """One JSON object per line (python-json-logger): ts (UTC, ISO 8601), level, logger, message,
+    correlation_id (null outside a request or task), process, thread, the `extra=` fields, and
+    exc_info / stack_info as text."""
 
-    def format(self, record: logging.LogRecord) -> str:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger", "threadName": "thread"})
+        super().__init__(["levelname", "name", "message", "correlation_id", "process", "threadName"], **kwargs)
+
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        log_data["ts"] = datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds")
+        super().add_fields(log_data, record, message_dict)
         cid = getattr(record, "correlation_id", None)
-        if cid in (None, "-"):
+        if cid in (None, "-"):  # a record that did not pass the handler's CorrelationIdFilter
             from .correlation import get_correlation_id
 
             cid = get_correlation_id() or None
-        entry: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "correlation_id": cid,
-            "process": record.process,
-            "thread": record.threadName,
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["exc_info"] = self.formatException(record.exc_info)
-        if record.stack_info:
-            entry["stack_info"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        log_data["correlation_id"] = cid

@@ -1,10 +1,11 @@
-"""Prometheus text exposition (format 0.0.4), written by hand.
+"""The Prometheus exposition of GET /metrics, written by prometheus_client.
 
-Why not prometheus_client: every figure here already lives in a shared store —
-Redis counters (requests, finished runs, step durations) or Postgres (active runs,
-runs started) — because we run many web processes and worker threads; the client
-library's per-process registries would need its multiprocess mode and a shared
-directory on every machine. Writing ~10 metric families by hand is smaller.
+Every figure here already lives in a shared store — Redis counters (requests,
+finished runs, step durations) or Postgres (active runs, runs started) — because
+we run many web processes and worker threads. So the client library's per-process
+Counter/Gauge objects (which would need its multiprocess mode and a shared
+directory on every machine) are not used: a custom collector reads the stores at
+scrape time and yields metric families, and the library writes the text format.
 
 Request counting: each process counts in memory and adds its counts to one Redis
 hash at most every FLUSH_SECONDS (and before answering a scrape), so a request
@@ -18,9 +19,11 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from django.conf import settings
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from .models import HISTOGRAM_BOUNDS_MS
 
@@ -107,35 +110,9 @@ def add_run_counts(runs: dict[str, int], steps: Iterable[tuple[str, int, int, fl
 #
 
 
-def _escape(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(**labels: object) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
-
-
-def _number(value: float) -> str:
-    if value == float("inf"):
-        return "+Inf"
-    return repr(float(value)) if isinstance(value, float) and not float(value).is_integer() else str(int(value))
-
-
-class Exposition:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str, kind: str, help_text: str) -> None:
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
-
-    def sample(self, name: str, value: float, **labels: object) -> None:
-        self.lines.append(f"{name}{_labels(**labels)} {_number(value)}")
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
+def _le(upper_seconds: float) -> str:
+    """A bucket's `le` label as it has always been written ("0.1", "1", "60"), so series keep their identity."""
+    return repr(upper_seconds) if not float(upper_seconds).is_integer() else str(int(upper_seconds))
 
 
 def _decode(raw: dict) -> dict[str, str]:
@@ -198,41 +175,78 @@ def _broker_redis_url() -> str:
 
 
 def render() -> str:
-    """The whole exposition for one scrape."""
-    from django.db import connection
+    """The whole exposition for one scrape (text format 0.0.4)."""
+    from prometheus_client import CollectorRegistry, generate_latest
 
     flush_requests()
-    out = Exposition()
-    try:
-        client = _redis()
-        pipe = client.pipeline(transaction=False)
-        for name in ("http", "runs_finished", "step_buckets", "step_count", "step_sum_ms"):
-            pipe.hgetall(redis_key(name))
-        http, finished, buckets, step_count, step_sum = (_decode(r) for r in pipe.execute())
-        redis_up = 1
-    except Exception:
-        http, finished, buckets, step_count, step_sum = {}, {}, {}, {}, {}
-        redis_up = 0
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SharedStoreCollector())
+    return generate_latest(registry).decode("utf-8")
 
-    out.family("wb_up", "gauge", "1 when the metrics store (Redis) answered this scrape.")
-    out.sample("wb_up", redis_up)
 
-    out.family("wb_http_requests_total", "counter", "HTTP requests served, by method and status code (all web processes).")
-    for field, n in sorted(http.items()):
-        method, _, status = field.partition("|")
-        out.sample("wb_http_requests_total", int(n), method=method, status=status)
+class SharedStoreCollector(Collector):
+    """Reads Redis and PostgreSQL at each scrape; registered on a fresh registry per scrape."""
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT last_value, is_called FROM executions_execution_id_seq")
-        last_value, is_called = cursor.fetchone()
-    out.family("wb_executions_started_total", "counter", "Runs started (the execution id sequence: every id handed out).")
-    out.sample("wb_executions_started_total", last_value if is_called else 0)
+    def collect(self) -> Iterator[Metric]:
+        from django.db import connection
 
-    out.family("wb_executions_finished_total", "counter", "Runs finished, by final status (counted when their metrics are recorded).")
-    for status, n in sorted(finished.items()):
-        out.sample("wb_executions_finished_total", int(n), status=status)
+        try:
+            client = _redis()
+            pipe = client.pipeline(transaction=False)
+            for name in ("http", "runs_finished", "step_buckets", "step_count", "step_sum_ms"):
+                pipe.hgetall(redis_key(name))
+            http, finished, buckets, step_count, step_sum = (_decode(r) for r in pipe.execute())
+            redis_up = 1
+        except Exception:
+            http, finished, buckets, step_count, step_sum = {}, {}, {}, {}, {}
+            redis_up = 0
 
-    out.family("wb_step_duration_seconds", "histogram", "Duration of finished step attempts (start to finish), by activity or node type.")
+        yield GaugeMetricFamily("wb_up", "1 when the metrics store (Redis) answered this scrape.", value=redis_up)
+
+        requests = CounterMetricFamily("wb_http_requests_total", "HTTP requests served, by method and status code (all web processes).", labels=["method", "status"])
+        for field, n in sorted(http.items()):
+            method, _, status = field.partition("|")
+            requests.add_metric([method, status], int(n))
+        yield requests
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT last_value, is_called FROM executions_execution_id_seq")
+            last_value, is_called = cursor.fetchone()
+        yield CounterMetricFamily("wb_executions_started_total", "Runs started (the execution id sequence: every id handed out).", value=last_value if is_called else 0)
+
+        finished_runs = CounterMetricFamily("wb_executions_finished_total", "Runs finished, by final status (counted when their metrics are recorded).", labels=["status"])
+        for status, n in sorted(finished.items()):
+            finished_runs.add_metric([status], int(n))
+        yield finished_runs
+
+        yield _step_durations(buckets, step_count, step_sum)
+
+        active = _active_counts()
+        runs_active = GaugeMetricFamily("wb_executions_active", "Runs not finished, by status.", labels=["status"])
+        for status in ("pending", "running", "waiting", "paused"):
+            runs_active.add_metric([status], active.get(status, 0))
+        yield runs_active
+
+        yield GaugeMetricFamily("wb_executions_stuck", f"Running runs with no step activity for {settings.WB_STUCK_RUN_MINUTES} minutes.", value=_stuck_count())
+
+        depth = GaugeMetricFamily("wb_queue_depth", "Messages waiting in a Celery queue (Redis LLEN).", labels=["queue"])
+        for queue, n in queue_depths().items():
+            if n is not None:
+                depth.add_metric([queue], n)
+        yield depth
+
+        yield from _database_connections()
+
+        workers = GaugeMetricFamily("wb_workers", "Celery workers answering a ping (cached for a few seconds).")
+        count = worker_count()
+        if count is not None:
+            workers.add_metric([], count)
+        yield workers
+
+
+def _step_durations(buckets: dict[str, str], step_count: dict[str, str], step_sum: dict[str, str]) -> HistogramMetricFamily:
+    """Cumulative buckets per activity from the width_bucket counts apps.metrics.collect adds."""
+    family = HistogramMetricFamily("wb_step_duration_seconds", "Duration of finished step attempts (start to finish), by activity or node type.", labels=["activity"])
     bounds = HISTOGRAM_BOUNDS_MS[1:]  # bucket 1 (0 <= d < 1 ms) ends at the second bound
     per_activity: dict[str, list[int]] = {}
     for field, n in buckets.items():
@@ -242,59 +256,34 @@ def render() -> str:
     for activity in sorted(per_activity):
         counts = per_activity[activity]
         cumulative = 0
+        series: list[tuple[str, float]] = []
         for i, upper in enumerate(bounds, start=1):
             cumulative += counts[i]
-            out.sample("wb_step_duration_seconds_bucket", cumulative, activity=activity, le=_number(upper / 1000))
+            series.append((_le(upper / 1000), cumulative))
         total = int(step_count.get(activity, sum(counts)))
-        out.sample("wb_step_duration_seconds_bucket", total, activity=activity, le="+Inf")
-        out.sample("wb_step_duration_seconds_sum", round(float(step_sum.get(activity, 0)) / 1000, 6), activity=activity)
-        out.sample("wb_step_duration_seconds_count", total, activity=activity)
-
-    out.family("wb_executions_active", "gauge", "Runs not finished, by status.")
-    active = _active_counts()
-    for status in ("pending", "running", "waiting", "paused"):
-        out.sample("wb_executions_active", active.get(status, 0), status=status)
-
-    stuck = _stuck_count()
-    out.family("wb_executions_stuck", "gauge", f"Running runs with no step activity for {settings.WB_STUCK_RUN_MINUTES} minutes.")
-    out.sample("wb_executions_stuck", stuck)
-
-    out.family("wb_queue_depth", "gauge", "Messages waiting in a Celery queue (Redis LLEN).")
-    for queue, depth in queue_depths().items():
-        if depth is not None:
-            out.sample("wb_queue_depth", depth, queue=queue)
-
-    _database_connections(out)
-
-    workers = worker_count()
-    out.family("wb_workers", "gauge", "Celery workers answering a ping (cached for a few seconds).")
-    if workers is not None:
-        out.sample("wb_workers", workers)
-    return out.text()
+        series.append(("+Inf", total))
+        family.add_metric([activity], series, sum_value=round(float(step_sum.get(activity, 0)) / 1000, 6))
+    return family
 
 
-def _database_connections(out: Exposition) -> None:
+def _database_connections() -> Iterator[Metric]:
     """The answering process's connection pool, and the PostgreSQL server's connections against its limit."""
     from apps.accounts.overload import database_pool_stats, database_server_connections
 
     pool = database_pool_stats()
     if pool is not None:
-        out.family("wb_db_pool_connections", "gauge", "Connections in this web process's database pool, by state.")
-        out.sample("wb_db_pool_connections", pool["in_use"], state="in_use")
-        out.sample("wb_db_pool_connections", pool["idle"], state="idle")
-        out.family("wb_db_pool_max", "gauge", "Most connections this web process's pool may open (WB_DB_POOL_MAX_SIZE).")
-        out.sample("wb_db_pool_max", pool["max"])
-        out.family("wb_db_pool_waiting", "gauge", "Requests of this web process waiting for a database connection.")
-        out.sample("wb_db_pool_waiting", pool["waiting"])
-        out.family("wb_db_pool_timeouts_total", "counter", "Requests of this web process that got no connection within WB_DB_POOL_TIMEOUT (answered 503).")
-        out.sample("wb_db_pool_timeouts_total", pool["timeouts"])
+        connections = GaugeMetricFamily("wb_db_pool_connections", "Connections in this web process's database pool, by state.", labels=["state"])
+        connections.add_metric(["in_use"], pool["in_use"])
+        connections.add_metric(["idle"], pool["idle"])
+        yield connections
+        yield GaugeMetricFamily("wb_db_pool_max", "Most connections this web process's pool may open (WB_DB_POOL_MAX_SIZE).", value=pool["max"])
+        yield GaugeMetricFamily("wb_db_pool_waiting", "Requests of this web process waiting for a database connection.", value=pool["waiting"])
+        yield CounterMetricFamily("wb_db_pool_timeouts_total", "Requests of this web process that got no connection within WB_DB_POOL_TIMEOUT (answered 503).", value=pool["timeouts"])
     server = database_server_connections()
     if server is not None:
         used, limit = server
-        out.family("wb_db_server_connections", "gauge", "Client connections open on the PostgreSQL server (all processes).")
-        out.sample("wb_db_server_connections", used)
-        out.family("wb_db_server_max_connections", "gauge", "The PostgreSQL server's max_connections.")
-        out.sample("wb_db_server_max_connections", limit)
+        yield GaugeMetricFamily("wb_db_server_connections", "Client connections open on the PostgreSQL server (all processes).", value=used)
+        yield GaugeMetricFamily("wb_db_server_max_connections", "The PostgreSQL server's max_connections.", value=limit)
 
 
 def _active_counts() -> dict[str, int]:

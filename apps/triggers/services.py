@@ -50,29 +50,39 @@ class TriggerError(Exception):
 #
 
 
+CRON_LABELS = {"minute": "minute", "hour": "hour", "day_of_month": "day-of-month", "month_of_year": "month", "day_of_week": "day-of-week"}
+
+
+def beat_crontab(cron: str, tz: str):
+    """The schedule object beat itself evaluates for `cron` in zone `tz`: the `.schedule` of the
+    CrontabSchedule row sync_schedule writes (django-celery-beat's TzAwareCrontab, a Celery crontab).
+    Previews are computed from it, so there is one cron parser and what the page shows is what fires."""
+    from django_celery_beat.models import CrontabSchedule
+
+    minute, hour, dom, month, dow = cron.split()
+    row = CrontabSchedule(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone=ZoneInfo(tz))
+    return row.schedule
+
+
 def check_cron(expr: str) -> str:
     """Return the normalised five-field expression; ValueError with a readable message otherwise."""
     from celery.schedules import crontab
-    from croniter import croniter
 
     fields = str(expr or "").split()
     if len(fields) != 5:
         raise ValueError("use five fields: minute hour day-of-month month day-of-week (e.g. '*/15 * * * *')")
     normalised = " ".join(fields)
-    if not croniter.is_valid(normalised):
-        raise ValueError(f"'{normalised}' is not a valid cron expression")
     minute, hour, dom, month, dow = fields
-    labels = {"minute": "minute", "hour": "hour", "day_of_month": "day-of-month", "month_of_year": "month", "day_of_week": "day-of-week"}
     names = {"minute": minute, "hour": hour, "day_of_month": dom, "month_of_year": month, "day_of_week": dow}
     for key, value in names.items():
-        # croniter reads L, W and # (last, weekday-nearest, nth weekday); beat's crontab does not, and
-        # it even reads "mon#2" as plain "mon" (every Monday): refuse them before they are mis-scheduled.
+        # Other cron dialects read L, W and # (last, weekday-nearest, nth weekday); Celery's crontab does
+        # not, and it even reads "mon#2" as plain "mon" (every Monday): refuse them before they are mis-scheduled.
         if "#" in value or any(re.fullmatch(r"(?i)\d*[lw]|lw|[a-z]{3}l|\d+l", part) for part in re.split(r"[,/-]", value)):
             raise ValueError(
-                f"'{normalised}' cannot be scheduled: the {labels[key]} field '{value}' is not supported "
+                f"'{normalised}' cannot be scheduled: the {CRON_LABELS[key]} field '{value}' is not supported "
                 "(beat's crontab has no L, W or # extensions)"
             )
-    try:  # what beat will run must parse too (it has no L, W or # extensions)
+    try:
         crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
     except Exception as exc:
         # Celery's own message can name the wrong field ("weekday literal 'L'" for a day-of-month L):
@@ -81,11 +91,12 @@ def check_cron(expr: str) -> str:
             try:
                 crontab(**{k: ("*" if k != key else v) for k, v in names.items()})
             except Exception:
-                raise ValueError(
-                    f"'{normalised}' cannot be scheduled: the {labels[key]} field '{value}' is not supported "
-                    "(beat's crontab has no L, W or # extensions)"
-                ) from None
-        raise ValueError(f"'{normalised}' cannot be scheduled: {exc}") from None
+                raise ValueError(f"'{normalised}' is not a valid cron expression: the {CRON_LABELS[key]} field '{value}' is not understood") from None
+        raise ValueError(f"'{normalised}' is not a valid cron expression: {exc}") from None
+    try:  # "0 0 31 2 *" parses but never comes: Celery gives up looking for it after 2,000 months
+        next_fire_times(normalised, "UTC", 1)
+    except RuntimeError:
+        raise ValueError(f"'{normalised}' never fires (no such day in those months)") from None
     return normalised
 
 
@@ -99,13 +110,18 @@ def check_timezone(name: str) -> str:
 
 
 def next_fire_times(cron: str, tz: str, count: int = 5, *, after: datetime | None = None) -> list[datetime]:
-    """The next `count` times `cron` fires in zone `tz` (aware datetimes in that zone)."""
-    from croniter import croniter
-
+    """The next `count` times beat fires `cron` in zone `tz` (aware datetimes in that zone), strictly after
+    `after` (default now). Beat fires once `last_run_at + delta` has passed, delta being what the crontab's
+    remaining_delta(last_run_at) answers, and then takes that moment as the new last_run_at: the same walk."""
+    schedule = beat_crontab(cron, tz)
     zone = ZoneInfo(tz)
-    start = (after or timezone.now()).astimezone(zone)
-    it = croniter(cron, start)
-    return [it.get_next(datetime) for _ in range(count)]
+    moment = (after or timezone.now()).astimezone(zone)
+    times: list[datetime] = []
+    for _ in range(count):
+        last_run_at, delta, _now = schedule.remaining_delta(moment)
+        moment = (last_run_at + delta).astimezone(zone)
+        times.append(moment)
+    return times
 
 
 def _task_name(schedule: Schedule) -> str:

@@ -1,31 +1,30 @@
 """The whole local stack: `make run` (foreground), `make up` (background), `make down`.
 
-    python deploy/local/run.py               # prepare, then web + worker + beat in the foreground
+    python deploy/local/run.py               # prepare, then the Procfile's web + worker + beat in the foreground
     python deploy/local/run.py --background  # the same, detached; returns once /healthz answers
     python deploy/local/run.py --stop        # stop that stack and the embedded servers
 
 Preparing means: embedded PostgreSQL and Redis under .data/ (unless DATABASE_URL
 / REDIS_URL are set), `migrate`, `ensure_admin` and `seed_examples`. Running
-means three child processes, their output interleaved with a prefix:
-
-    web |     uvicorn (ASGI: HTTP and websockets), $WB_WEB_WORKERS processes (default 2) on 127.0.0.1:$PORT
-              (default 8000); WB_WEB_SERVER=daphne for daphne (one process)
-    worker |  celery worker, threads pool, $WB_WORKER_CONCURRENCY (default 8)
-    beat |    celery beat (django_celery_beat's database scheduler)
+means deploy/Procfile's `web`, `worker` and `beat` under honcho (a Procfile
+runner): the process list exists once, in the Procfile production platforms
+read too. honcho prefixes each line (`web.1 |`), stops every process on Ctrl-C
+or SIGTERM (SIGKILL after 5 s), and stops the rest when one dies. Locally the
+web listens on 127.0.0.1:$PORT (WB_WEB_HOST).
 
 Database connections are budgeted before anything starts: web processes x WB_DB_POOL_MAX_SIZE + the
 worker's concurrency + 2 + beat's 2 must stay under the embedded PostgreSQL's max_connections
 (WB_PG_MAX_CONNECTIONS, less a reserve for psql, migrations and a test session); see docs/operations.md.
 
-Ctrl-C or SIGTERM stops every child; a child that dies stops the rest and the
-stack exits non-zero. Running again reuses the data under .data/.
+Running again reuses the data under .data/.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -35,9 +34,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import devstack  # noqa: E402
@@ -47,10 +44,9 @@ DATA = devstack.DATA
 LOG_DIR = DATA / "logs"
 STACK_LOG = LOG_DIR / "stack.log"
 PID_FILE = DATA / "stack.pid"
-CHILDREN_FILE = DATA / "stack.children.json"
 PASSWORD_FILE = DATA / "admin-password"
 HOST = "127.0.0.1"
-STOP_GRACE = 20.0  # seconds a child gets to finish (a worker finishing its tasks) before SIGKILL
+STOP_GRACE = 20.0  # seconds honcho gets to stop everything (it SIGKILLs after 5) before we kill it
 READY_TIMEOUT = 180.0
 
 
@@ -170,146 +166,69 @@ def banner(port: int) -> str:
 
 
 #
-# Running: three children, supervised
+# Running: the Procfile under honcho
 #
 
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    proc: subprocess.Popen | None = None
-    pump: threading.Thread | None = field(default=None, repr=False)
+PROCFILE = ROOT / "deploy" / "Procfile"
+PROCESSES = ("web", "worker", "beat")  # not `release`: prepare() has done its work already
+_VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)")
 
 
-WEB_SERVERS = ("uvicorn", "daphne")
+def procfile_argv(process: str, env: dict[str, str], python: str = sys.executable) -> list[str]:
+    """deploy/Procfile's command for `process` with its ${VAR:-default} expanded from `env`, as an argv
+    whose program runs from this interpreter's environment (`python -m uvicorn`, `python -m celery`).
+    The tests start their web server from this, so they run what `make run` and production run."""
+    from honcho.environ import parse_procfile
+
+    command = parse_procfile(PROCFILE.read_text()).processes[process]
+    expanded = _VARIABLE.sub(lambda m: env.get(m.group(1) or m.group(3)) or (m.group(2) or ""), command)
+    program, *args = shlex.split(expanded)
+    return [python, "-m", program, *args]
 
 
-def web_argv(python: str, host: str, port: int, *, workers: int, server: str | None = None) -> list[str]:
-    """The ASGI server command (HTTP and websockets). uvicorn by default (measured against daphne, see
-    benchmarks/README.md "HTTP server"); WB_WEB_SERVER=daphne for the other. daphne has no worker
-    processes of its own: run more of them behind a proxy instead."""
-    server = server or os.environ.get("WB_WEB_SERVER") or "uvicorn"
-    if server not in WEB_SERVERS:
-        raise SystemExit(f"[run] WB_WEB_SERVER must be one of {', '.join(WEB_SERVERS)}, not {server!r}")
-    app = "workflowsite.asgi:application"
+def web_argv(python: str, host: str, port: int, *, workers: int, server: str = "uvicorn") -> list[str]:
+    """The Procfile's web command (uvicorn, HTTP and websockets) on host:port with `workers` processes.
+    server="daphne" is for the load benchmark's comparison only (benchmarks/load/run.py servers): daphne
+    has no worker processes of its own and is not what any deployment runs."""
     if server == "daphne":
-        return [python, "-m", "daphne", "-b", host, "-p", str(port), app]
-    # Django speaks no lifespan protocol; the access log is ours (apps.metrics.middleware); X-Forwarded-For
-    # is read by the app from WB_TRUSTED_PROXIES only (docs/security.md), so uvicorn must not rewrite the peer.
-    return [python, "-m", "uvicorn", app, "--host", host, "--port", str(port), "--workers", str(workers),
-            "--lifespan", "off", "--no-access-log", "--no-proxy-headers", "--timeout-graceful-shutdown", "10"]
+        return [python, "-m", "daphne", "-b", host, "-p", str(port), "workflowsite.asgi:application"]
+    if server != "uvicorn":
+        raise SystemExit(f"[run] the web server is uvicorn or daphne, not {server!r}")
+    return procfile_argv("web", {"WB_WEB_HOST": host, "PORT": str(port), "WB_WEB_WORKERS": str(workers)}, python)
 
 
-def child_specs(port: int, concurrency: int) -> list[Child]:
-    python = sys.executable
-    return [
-        Child("web", web_argv(python, HOST, port, workers=env_int("WB_WEB_WORKERS", 2))),
-        Child(
-            "worker",
-            [python, "-m", "celery", "-A", "workflowsite", "worker", "-P", "threads", "-c", str(concurrency), "-l", "INFO"],
-        ),
-        # The scheduler class comes from settings (CELERY_BEAT_SCHEDULER); no pid or schedule file is needed.
-        Child("beat", [python, "-m", "celery", "-A", "workflowsite", "beat", "-l", "INFO", "--pidfile="]),
-    ]
+def honcho_argv(port: int) -> list[str]:
+    return [sys.executable, "-m", "honcho", "start", "--procfile", str(PROCFILE), "--app-root", str(ROOT),
+            "--port", str(port), *PROCESSES]
 
 
-class Supervisor:
-    """Starts the children, prefixes their output, and stops them all together."""
+def procfile_env(env: dict[str, str], concurrency: int) -> dict[str, str]:
+    """The stack's environment for honcho: this venv first on PATH (the Procfile says `uvicorn`, `celery`),
+    the web on loopback only."""
+    return {
+        **env,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        "WB_WEB_HOST": env.get("WB_WEB_HOST") or HOST,
+        "WB_WORKER_CONCURRENCY": str(concurrency),
+    }
 
-    def __init__(self, children: list[Child], env: dict[str, str], port: int, out: IO[str]) -> None:
-        self.children = children
-        self.env = env
-        self.port = port
-        self.out = out
-        self.write_lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.signal_name: str | None = None
 
-    def emit(self, prefix: str, line: str) -> None:
-        with self.write_lock:
-            self.out.write(f"{prefix} | {line.rstrip()}\n")
-            self.out.flush()
-
-    def _pump(self, child: Child) -> None:
-        assert child.proc is not None and child.proc.stdout is not None
-        for line in iter(child.proc.stdout.readline, ""):
-            self.emit(child.name, line)
-
-    def start(self) -> None:
-        for child in self.children:
-            # Each child in its own process group: Ctrl-C in the terminal reaches only us, and we
-            # stop the children deliberately (SIGTERM, then SIGKILL after a grace period).
-            child.proc = subprocess.Popen(
-                child.argv,
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                process_group=0,
-            )
-            child.pump = threading.Thread(target=self._pump, args=(child,), name=f"pump-{child.name}", daemon=True)
-            child.pump.start()
-            self.emit("run", f"started {child.name} (pid {child.proc.pid}): {' '.join(child.argv[1:])}")
-        CHILDREN_FILE.write_text(json.dumps({c.name: c.proc.pid for c in self.children if c.proc}))
-
-    def _on_signal(self, signum: int, frame) -> None:
-        self.signal_name = signal.Signals(signum).name
-        self.stopping.set()
-
-    def _announce_when_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not self.stopping.is_set() and time.monotonic() < deadline:
-            if site_answers(self.port):
-                for line in banner(self.port).splitlines():
-                    self.emit("run", line)
-                return
-            time.sleep(0.25)
-
-    def run(self) -> int:
-        """Supervise until a signal (returns 0) or a child exits (returns 1)."""
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGHUP, self._on_signal)
-        self.start()
-        threading.Thread(target=self._announce_when_ready, name="ready", daemon=True).start()
-        failed: Child | None = None
-        while not self.stopping.wait(0.2):
-            failed = next((c for c in self.children if c.proc and c.proc.poll() is not None), None)
-            if failed is not None:
-                break
-        if failed is not None:
-            self.emit("run", f"{failed.name} exited with status {failed.proc.returncode}: stopping the others")
-        else:
-            self.emit("run", f"{self.signal_name or 'stop'} received: stopping")
-        self.stop()
-        return 1 if failed is not None else 0
-
-    def stop(self) -> None:
-        live = [c for c in self.children if c.proc and c.proc.poll() is None]
-        for child in live:
-            try:
-                os.killpg(child.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + STOP_GRACE
-        for child in live:
-            try:
-                child.proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.emit("run", f"{child.name} did not stop within {STOP_GRACE:.0f} s: killing it")
-                try:
-                    os.killpg(child.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                child.proc.wait(5)
-        for child in self.children:
-            if child.pump is not None:
-                child.pump.join(2)
-        self.emit("run", "stopped")
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc): honcho's own forks and, each in a session of its own,
+    the processes they run (and theirs: uvicorn's workers)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 # Connections left for everything else on the server: psql, migrations, a test session, a benchmark.
@@ -319,7 +238,7 @@ BEAT_CONNECTIONS = 2
 
 def connection_budget(concurrency: int) -> tuple[int, int | None]:
     """(connections this stack may open at most, the server's limit for it or None when not ours to know)."""
-    web = env_int("WB_WEB_WORKERS", 2) if (os.environ.get("WB_WEB_SERVER") or "uvicorn") == "uvicorn" else 1
+    web = env_int("WB_WEB_WORKERS", 2)
     needed = web * env_int("WB_DB_POOL_MAX_SIZE", 10) + concurrency + 2 + BEAT_CONNECTIONS
     if os.environ.get("DATABASE_URL"):
         return needed, None  # an external server: its operator sizes max_connections
@@ -337,22 +256,31 @@ def check_budget(concurrency: int) -> None:
     say(f"database connections: at most {needed}" + (f" of {limit} available" if limit is not None else ""))
 
 
-def supervise(env: dict[str, str], port: int, concurrency: int) -> int:
-    """Run the children in this process until stopped; returns the exit status."""
+def announce_when_ready(port: int, honcho: subprocess.Popen) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while honcho.poll() is None and time.monotonic() < deadline:
+        if site_answers(port):
+            print(banner(port), flush=True)
+            return
+        time.sleep(0.25)
+
+
+def run_procfile(env: dict[str, str], port: int, concurrency: int) -> int:
+    """honcho in the foreground (the terminal's Ctrl-C reaches it directly); returns its exit status."""
     if not port_free(port):
         raise SystemExit(f"[run] port {port} on {HOST} is in use; stop what uses it or set PORT")
+    honcho = subprocess.Popen(honcho_argv(port), cwd=ROOT, env=procfile_env(env, concurrency))
     PID_FILE.parent.mkdir(parents=True, exist_ok=True)
-    PID_FILE.write_text(f"{os.getpid()}\n")
+    PID_FILE.write_text(f"{honcho.pid}\n")
+    # honcho stops the processes; we only pass on what the terminal does not send it itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: honcho.send_signal(signal.SIGTERM))
+    threading.Thread(target=announce_when_ready, args=(port, honcho), name="ready", daemon=True).start()
     try:
-        return Supervisor(child_specs(port, concurrency), env, port, sys.stdout).run()
+        return honcho.wait()
     finally:
-        # Only remove what is ours (a stale file from a killed run may have been replaced meanwhile).
-        for path in (PID_FILE, CHILDREN_FILE):
-            try:
-                if path == CHILDREN_FILE or path.read_text().strip() == str(os.getpid()):
-                    path.unlink()
-            except OSError:
-                pass
+        PID_FILE.unlink(missing_ok=True)
 
 
 #
@@ -366,7 +294,7 @@ def run_foreground(port: int, concurrency: int) -> int:
     check_budget(concurrency)
     env = stack_env()
     prepare(env)
-    return supervise(env, port, concurrency)
+    return run_procfile(env, port, concurrency)
 
 
 def run_background(port: int, concurrency: int) -> int:
@@ -385,11 +313,11 @@ def run_background(port: int, concurrency: int) -> int:
         log.write(f"\n==== stack starting {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n")
         log.flush()
         proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--supervise", "--port", str(port),
-             "--concurrency", str(concurrency)],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            honcho_argv(port), cwd=ROOT, env=procfile_env(env, concurrency), stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # survives the terminal that started it
         )
+    PID_FILE.write_text(f"{proc.pid}\n")
     say(f"started in the background (pid {proc.pid}); waiting for http://{HOST}:{port}/healthz")
     deadline = time.monotonic() + READY_TIMEOUT
     while not site_answers(port):
@@ -427,28 +355,23 @@ def stop_stack() -> int:
     if pid is None:
         say("no stack running from this checkout")
     else:
-        say(f"stopping the stack (pid {pid})")
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE + 15
+        say(f"stopping the stack (honcho, pid {pid})")
+        children = descendants(pid)
+        os.kill(pid, signal.SIGTERM)  # honcho: SIGTERM to each process, SIGKILL after 5 s
+        deadline = time.monotonic() + STOP_GRACE
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         if pid_alive(pid):
-            say("it did not stop in time: killing it and its children")
+            say("it did not stop in time: killing it and its processes")
             os.kill(pid, signal.SIGKILL)
-    # Children left behind by a supervisor that was killed outright.
-    try:
-        children = json.loads(CHILDREN_FILE.read_text())
-    except (OSError, ValueError):
-        children = {}
-    for name, child_pid in children.items():
-        if pid_alive(child_pid):
-            say(f"killing leftover {name} (pid {child_pid})")
-            try:
-                os.killpg(child_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    for path in (PID_FILE, CHILDREN_FILE):
-        path.unlink(missing_ok=True)
+        for child in children:
+            if pid_alive(child):
+                say(f"killing leftover process {child}")
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    PID_FILE.unlink(missing_ok=True)
     # The embedded servers are ours only when no external ones were configured.
     if not os.environ.get("REDIS_URL"):
         devstack.stop_redis()
@@ -463,7 +386,6 @@ def main(argv: list[str]) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--background", action="store_true", help="run detached; return once the site answers")
     mode.add_argument("--stop", action="store_true", help="stop the background stack and the embedded servers")
-    mode.add_argument("--supervise", action="store_true", help=argparse.SUPPRESS)  # the detached half of --background
     parser.add_argument("--port", type=int, default=env_int("PORT", 8000), help="HTTP port (env PORT, default 8000)")
     parser.add_argument(
         "--concurrency", type=int, default=env_int("WB_WORKER_CONCURRENCY", 8),
@@ -474,8 +396,6 @@ def main(argv: list[str]) -> int:
         return stop_stack()
     if args.background:
         return run_background(args.port, args.concurrency)
-    if args.supervise:
-        return supervise(stack_env(), args.port, args.concurrency)
     return run_foreground(args.port, args.concurrency)
 
 

@@ -1,4 +1,4 @@
-"""`make test`: start the embedded servers, make sure a browser is there, run pytest.
+"""`make test`: start the embedded servers, make sure a browser (and promtool) is there, run pytest.
 
 Arguments are passed to pytest. WB_TEST_WORKERS sets the number of xdist
 processes (default 2; 0 runs in one process).
@@ -32,8 +32,24 @@ def ensure_chromium() -> None:
         print("[testrun] chromium is not available: browser tests will fail", flush=True)
 
 
+def ensure_promtool() -> None:
+    """tests/ops checks the alert rules with promtool (Debian's prometheus package) when it is there."""
+    if shutil.which("promtool") or os.environ.get("WB_SKIP_PROMTOOL_INSTALL"):
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        print("[testrun] installing promtool (apt-get install prometheus)...", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        result = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"], env=env, check=False)
+        if result.returncode != 0:  # an old package list: refresh it once and try again
+            subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"], env=env, check=False)
+    if not shutil.which("promtool"):
+        print("[testrun] promtool is not available: the alert rules are checked without it", flush=True)
+
+
 def main(argv: list[str]) -> int:
     ensure_chromium()
+    ensure_promtool()
     env = {**os.environ, **devstack.ensure_env()}
     workers = env.get("WB_TEST_WORKERS", "2")
     base = [sys.executable, "-m", "pytest"]

@@ -88,3 +88,24 @@ def test_a_forged_forwarded_for_header_does_not_dodge_the_throttle(anon_api, ano
     ]
     assert statuses[-1] == 429
     cache.delete(f"throttle_anon_{address}")
+
+
+def test_cors_answers_only_listed_origins_and_only_under_api(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
+    preflight = client.options(
+        "/api/v1/workflows", HTTP_ORIGIN="https://app.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET", HTTP_ACCESS_CONTROL_REQUEST_HEADERS="x-api-key",
+    )
+    assert preflight["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "x-api-key" in preflight["Access-Control-Allow-Headers"]
+    assert "Access-Control-Allow-Credentials" not in preflight  # a session cookie never crosses origins
+    other = client.options("/api/v1/workflows", HTTP_ORIGIN="https://evil.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
+    assert "Access-Control-Allow-Origin" not in other
+    page = client.get("/healthz", HTTP_ORIGIN="https://app.example.com")
+    assert "Access-Control-Allow-Origin" not in page
+
+
+def test_a_cors_origin_with_a_path_is_refused_naming_the_variable():
+    result = _manage("check", CORS_ALLOWED_ORIGINS="https://app.example.com/")
+    assert result.returncode != 0
+    assert "CORS_ALLOWED_ORIGINS" in result.stderr

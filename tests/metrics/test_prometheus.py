@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
 
 from apps.metrics import collect, prometheus
 from apps.metrics.prometheus import redis_key
@@ -61,14 +62,18 @@ def test_the_exposition_reports_requests_runs_steps_queue_and_workers(client: Cl
     assert 'wb_step_duration_seconds_bucket{activity="http.request",le="1"} 3' in text
     assert 'wb_step_duration_seconds_bucket{activity="http.request",le="+Inf"} 3' in text
     assert 'wb_step_duration_seconds_sum{activity="http.request"} 1.8' in text
-    assert re.search(r'^wb_queue_depth\{queue="[^"]+"\} \d+$', text, re.M)
-    assert re.search(r'^wb_executions_active\{status="running"\} \d+$', text, re.M)
-    assert re.search(r"^wb_executions_started_total \d+$", text, re.M)
-    assert re.search(r"^wb_executions_stuck \d+$", text, re.M)
+    assert re.search(r'^wb_queue_depth\{queue="[^"]+"\} \d+(\.0)?$', text, re.M)
+    assert re.search(r'^wb_executions_active\{status="running"\} \d+(\.0)?$', text, re.M)
+    assert re.search(r"^wb_executions_started_total \d+(\.0)?$", text, re.M)
+    assert re.search(r"^wb_executions_stuck \d+(\.0)?$", text, re.M)
     assert "wb_workers 3" in text
     # every sample line parses as name{labels} value
     for line in text.strip().splitlines():
         assert line.startswith("#") or re.match(r'^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$|^[a-z_]+(\{[^}]*\})? \+Inf$', line), line
+    # and Prometheus' own parser reads every family, with the types the docs promise
+    types = {family.name: family.type for family in text_string_to_metric_families(text)}
+    assert types["wb_http_requests"] == "counter" and types["wb_step_duration_seconds"] == "histogram"
+    assert types["wb_executions_active"] == "gauge" and types["wb_queue_depth"] == "gauge"
 
 
 def test_the_collector_feeds_the_counters(alice, clean_counters, settings):

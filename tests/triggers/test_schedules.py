@@ -46,9 +46,9 @@ def test_a_schedule_is_validated_and_mirrored_into_beat(db, make_workflow, api):
 
 
 @pytest.mark.parametrize("expr, field", [("0 0 * * mon#2", "day-of-week"), ("0 0 * * 1#2", "day-of-week"), ("0 0 L * *", "day-of-month"), ("0 0 15W * *", "day-of-month")])
-def test_croniter_extensions_beat_cannot_run_are_refused_naming_the_field(expr, field):
-    # "mon#2" used to pass: croniter reads it as the second Monday (next_fire_times showed that),
-    # while beat's crontab reads it as every Monday. "L" was refused as a "weekday literal".
+def test_cron_extensions_beat_cannot_run_are_refused_naming_the_field(expr, field):
+    # "mon#2" once passed: croniter (the previews' parser then) read it as the second Monday, while
+    # beat's crontab reads it as every Monday. "L" was refused as a "weekday literal".
     with pytest.raises(ValueError) as info:
         services.check_cron(expr)
     assert f"the {field} field" in str(info.value) and "no L, W or #" in str(info.value)
@@ -57,6 +57,52 @@ def test_croniter_extensions_beat_cannot_run_are_refused_naming_the_field(expr, 
 def test_plain_names_and_ranges_still_pass():
     for expr in ("0 9 * jul wed", "30 9 * * mon-fri", "0 0 1,15 * *", "*/5 * * * sat-sun"):
         assert services.check_cron(expr) == expr
+
+
+@pytest.mark.parametrize("expr", ["0 0 31 2 *", "0 0 30 feb *"])
+def test_an_expression_that_never_fires_is_refused(expr):
+    with pytest.raises(ValueError, match="never (fires|occurs)"):
+        services.check_cron(expr)
+
+
+@pytest.mark.parametrize(
+    "cron, tz",
+    [
+        ("*/15 * * * *", "UTC"),
+        ("30 9 * * mon-fri", "Europe/Paris"),
+        ("0 2 * * *", "Europe/Paris"),  # 02:00 does not exist on 29 March 2026 in Paris
+        ("30 1 * * sun", "America/New_York"),  # 01:30 comes twice on 1 November 2026
+        ("0 0 1,15 * *", "Asia/Kolkata"),
+        ("5 4 29 2 *", "UTC"),  # leap days only
+        ("0 12 * jul wed", "Australia/Sydney"),
+        ("0 0 13 * fri", "UTC"),  # day-of-month and day-of-week both restrict (Celery: both must hold)
+    ],
+)
+def test_the_preview_is_when_beat_fires(db, make_workflow, alice, cron, tz):
+    """Beat's own decision, asked minute by minute: the schedule beat loads from the database
+    (its CrontabSchedule's crontab) is due exactly at each previewed time and at no minute between."""
+    wf = make_workflow()
+    schedule = services.create_schedule(wf, cron=cron, timezone_name=tz, acting_user=alice)
+    beat = PeriodicTask.objects.get(pk=schedule.periodic_task_id).crontab.schedule
+    after = datetime(2026, 2, 20, 23, 59, 30, tzinfo=ZoneInfo("UTC"))
+    previews = services.next_fire_times(cron, tz, 5, after=after)
+    assert previews == schedule.next_fire_times(5, after=after)
+    last_run_at = after
+    for expected in previews:
+        assert not _due(beat, last_run_at, expected - timedelta(seconds=1)), (cron, tz, expected)
+        assert _due(beat, last_run_at, expected), (cron, tz, expected)
+        last_run_at = expected  # beat records the moment it sent the task
+    # And walking forward minute by minute from `after` finds the same first fire (no earlier one).
+    if previews[0] - after <= timedelta(days=3):
+        moment = after
+        while not _due(beat, after, moment):
+            moment += timedelta(minutes=1)
+        assert moment.replace(second=0) <= previews[0] <= moment
+
+
+def _due(beat_schedule, last_run_at: datetime, now: datetime) -> bool:
+    beat_schedule.nowfun = lambda: now.astimezone(beat_schedule.tz)
+    return beat_schedule.is_due(last_run_at.astimezone(beat_schedule.tz)).is_due
 
 
 def test_next_fire_times_follow_the_time_zone():

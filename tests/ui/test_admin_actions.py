@@ -26,18 +26,33 @@ def test_resuming_runs_that_are_not_paused_says_so(admin_user, workflow):
     assert _act(admin_user, "resume_selected", [finished.pk]) == [("warning", "Resumed 0 run(s); 1 was not paused, left as it is.")]
 
 
-def test_a_run_with_thousands_of_steps_lists_them_through_a_link_not_inline(admin_user, workflow):
-    from apps.executions.models import StepRun
+def test_a_run_with_thousands_of_steps_and_events_lists_the_newest_inline_and_all_through_links(admin_user, workflow):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.executions.admin import INLINE_ROWS_MAX
+    from apps.executions.models import ExecutionEvent, StepRun
 
     small = make_run(workflow, status="completed")
     html = client_for(admin_user).get(f"/admin/executions/execution/{small.pk}/change/").content.decode()
-    assert "steps-TOTAL_FORMS" in html and "2 step runs" in html
+    assert 'name="steps-TOTAL_FORMS" value="2"' in html and "2 step runs" in html and "listed below" not in html
     big = make_run(workflow, status="completed")
     StepRun.objects.bulk_create([StepRun(execution=big, node_id="tick", node_type="activity", activity="noop", scope=f"loop[{i}]/", status="completed") for i in range(250)])
-    response = client_for(admin_user).get(f"/admin/executions/execution/{big.pk}/change/")
+    ExecutionEvent.objects.bulk_create([ExecutionEvent(execution=big, seq=1000 + i, type="step_completed", node_id="tick") for i in range(300)])
+    big.last_seq = 1299
+    big.save(update_fields=["last_seq"])
+    with CaptureQueriesContext(connection) as queries:
+        response = client_for(admin_user).get(f"/admin/executions/execution/{big.pk}/change/")
     html = response.content.decode()
     assert response.status_code == 200
-    assert "steps-TOTAL_FORMS" not in html and "252 step runs" in html and "too many to list on this page" in html
+    # The newest rows only, each inline in one query with a LIMIT.
+    assert f'name="steps-TOTAL_FORMS" value="{INLINE_ROWS_MAX}"' in html
+    assert f'name="events-TOTAL_FORMS" value="{INLINE_ROWS_MAX}"' in html
+    assert "loop[249]/" in html and "loop[0]/" not in html  # the newest steps, not the first
+    assert ">1299<" in html and ">1000<" not in html
+    inline_reads = [q["sql"] for q in queries.captured_queries if 'FROM "executions_steprun"' in q["sql"] or 'FROM "executions_executionevent"' in q["sql"]]
+    assert inline_reads and all("LIMIT" in sql or "COUNT(" in sql for sql in inline_reads), inline_reads
+    assert "252 step runs" in html and "1299 events" in html and "follow the link for all" in html
     assert f"/admin/executions/steprun/?execution__id__exact={big.pk}" in html
     listing = client_for(admin_user).get(f"/admin/executions/steprun/?execution__id__exact={big.pk}")
     assert listing.status_code == 200 and "252 step runs" in listing.content.decode()  # the filtered list counts them
