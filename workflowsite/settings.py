@@ -11,7 +11,6 @@ import os
 import sys
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured

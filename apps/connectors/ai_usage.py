@@ -19,7 +19,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC
 from typing import Any
 
 from django.conf import settings
@@ -85,7 +85,7 @@ def cache_key(messages: list[dict], *, model: str, temperature: float | None, ma
 def day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """The start of today and of tomorrow, UTC."""
     now = now or timezone.now()
-    start = now.astimezone(dt_timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return start, start + timedelta(days=1)
 
 

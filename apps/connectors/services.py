@@ -203,7 +203,7 @@ def run_workflow_ids(ctx: ActivityContext) -> tuple[int, int | None, int | None]
     found = getattr(ctx, "_wb_run_ids", None)
     if found is None:
         found = Execution.objects.filter(pk=ctx.execution_id).values_list("workflow_id", "workflow__owner_id", "created_by_id").first()
-        setattr(ctx, "_wb_run_ids", found)
+        ctx._wb_run_ids = found
     return found
 
 

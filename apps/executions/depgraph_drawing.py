@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 from urllib.parse import quote
 
@@ -88,7 +89,7 @@ def render_svg(graph: Mapping[str, Any], *, title: str, link_for_item: str = "")
     items = graph.get("items") or []
     critical = set(graph.get("critical_path", {}).get("items") or [])
     critical_path = list(graph.get("critical_path", {}).get("items") or [])
-    critical_edges = set(zip(critical_path, critical_path[1:]))
+    critical_edges = set(pairwise(critical_path))
     pos, width, height = layout(items)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="wb-graph dep-graph" role="img" aria-label="{_esc(title)}" '

@@ -70,7 +70,7 @@ class Scope:
     params: tuple = ()
 
     @classmethod
-    def for_user(cls, user, workflow_id: int | None = None) -> "Scope":
+    def for_user(cls, user, workflow_id: int | None = None) -> Scope:
         """The workflows `user` may view (or just `workflow_id`, which the caller has checked)."""
         if workflow_id is not None:
             return cls("= %s", (int(workflow_id),))
@@ -84,7 +84,7 @@ class Scope:
         return cls(f"IN ({sql})", tuple(params))
 
     @classmethod
-    def workflow(cls, workflow_id: int) -> "Scope":
+    def workflow(cls, workflow_id: int) -> Scope:
         return cls("= %s", (int(workflow_id),))
 
     @property
@@ -238,7 +238,7 @@ def _raw(scope: Scope, start: datetime, end: datetime, group: str, unit: str | N
         params,
     ):
         k, count, ok, failed, cancelled, total, lo, hi, pcts = row
-        out[k] = Stats(count, ok, failed, cancelled, float(total or 0), lo, hi, dict(zip(PERCENTILE_KEYS, pcts)))
+        out[k] = Stats(count, ok, failed, cancelled, float(total or 0), lo, hi, dict(zip(PERCENTILE_KEYS, pcts, strict=True)))
     for k, error_type, n in _fetch(f"SELECT {key}, error_type, count(*) {base} AND status = 'failed' GROUP BY 1, 2", params):
         out[k].failures_by_type[error_type or "unknown"] = n
     if histograms and out:
@@ -277,7 +277,7 @@ def _merge(a: Stats, b: Stats) -> Stats:
         max(x for x in (a.max_ms, b.max_ms) if x is not None) if (a.max_ms is not None or b.max_ms is not None) else None,
         exact=False,
     )
-    merged.histogram = [x + y for x, y in zip(a.histogram or [0] * len(HISTOGRAM_BOUNDS_MS), b.histogram or [0] * len(HISTOGRAM_BOUNDS_MS))]
+    merged.histogram = [x + y for x, y in zip(a.histogram or [0] * len(HISTOGRAM_BOUNDS_MS), b.histogram or [0] * len(HISTOGRAM_BOUNDS_MS), strict=True)]
     for source in (a, b):
         for t, n in source.failures_by_type.items():
             merged.failures_by_type[t] = merged.failures_by_type.get(t, 0) + n
@@ -288,7 +288,7 @@ def _estimate(stats: Stats) -> Stats:
     if not stats.exact and stats.histogram is not None:
         stats.percentiles = {
             key: estimate_percentile(stats.histogram, HISTOGRAM_BOUNDS_MS, p, lo=stats.min_ms, hi=stats.max_ms)
-            for key, p in zip(PERCENTILE_KEYS, PERCENTILES)
+            for key, p in zip(PERCENTILE_KEYS, PERCENTILES, strict=True)
         }
     return stats
 

@@ -57,7 +57,7 @@ def build_charts(filters: MetricsFilter, series: list[dict], anomaly_data: dict 
     middles = [a + (b - a) / 2 for a, b, _ in spans]
 
     def points(key: str) -> list[tuple[datetime, float | None]]:
-        return [(t, row[key]) for t, row in zip(middles, rows)]
+        return [(t, row[key]) for t, row in zip(middles, rows, strict=True)]
 
     markers: list[charts.Marker] = []
     bands: list[charts.Marker] = []
@@ -85,7 +85,7 @@ def build_charts(filters: MetricsFilter, series: list[dict], anomaly_data: dict 
     if len(types) > len(top):
         stacks.append(charts.Stack("other errors", FAILURE_CLASSES[5], [sum(n for t, n in row["failures_by_type"].items() if t not in top) for row in rows]))
     stacks.append(charts.Stack("cancelled", "cancel", [row["cancelled"] for row in rows]))
-    rate = charts.Series("success rate", "s4", [(t, None if row["success_rate"] is None else row["success_rate"] * 100) for t, row in zip(middles, rows)])
+    rate = charts.Series("success rate", "s4", [(t, None if row["success_rate"] is None else row["success_rate"] * 100) for t, row in zip(middles, rows, strict=True)])
     partial = [row["partial"] for row in rows]
     outcomes = charts.stacked_bars(starts, stacks, title="Outcomes and failures by error type", overlay=rate, tz=tz, markers=bands,
                                    ends=ends, partial=partial, domain=domain, empty="No finished runs in this range.")

@@ -292,7 +292,7 @@ class ActivityNodeForm(NodeForm):
         params = node.get("params") if isinstance(node.get("params"), dict) else {}
         self.param_fields: list[str] = []
         properties = (self.spec.params_schema.get("properties") or {}) if self.spec else {}
-        required = set((self.spec.params_schema.get("required") or [])) if self.spec else set()
+        required = set(self.spec.params_schema.get("required") or []) if self.spec else set()
         for name, prop in properties.items():
             field_name = f"param__{name}"
             self.fields[field_name] = self._param_field(name, prop or {}, name in required)

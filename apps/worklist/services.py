@@ -26,7 +26,7 @@ from apps.sharing.services import has_workflow_perm
 
 from . import allocation as distribution
 from .choices import DEFAULT_OUTCOMES, HELD_STATES, OPEN_STATES, WorkItemState
-from .models import WorkItem
+from .models import WorkerProfile, WorkItem
 
 logger = logging.getLogger("workflow.worklist")
 
@@ -508,10 +508,8 @@ def _after_commit_announce(item_id: int, event: str, *, actor: str = "") -> None
 #
 
 
-def work_profile(user: AbstractBaseUser) -> "WorkerProfile":
+def work_profile(user: AbstractBaseUser) -> WorkerProfile:
     """The person's work profile (an unsaved default when they have none)."""
-    from .models import WorkerProfile
-
     return WorkerProfile.objects.filter(user=user).first() or WorkerProfile(user=user)
 
 
@@ -532,11 +530,9 @@ def check_work_profile(changes: dict) -> dict[str, str]:
     return problems
 
 
-def update_work_profile(user: AbstractBaseUser, **changes) -> "WorkerProfile":
+def update_work_profile(user: AbstractBaseUser, **changes) -> WorkerProfile:
     """Set some of the person's availability, away_until, max_open_items and capabilities
     (validated by check_work_profile first). Takes effect for the next offers."""
-    from .models import WorkerProfile
-
     with transaction.atomic():
         profile, _ = WorkerProfile.objects.select_for_update().get_or_create(user=user)
         for key in ("available", "away_until", "max_open_items"):

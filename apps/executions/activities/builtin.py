@@ -71,7 +71,7 @@ def transform(params: dict, ctx: ActivityContext) -> Any:
             out[key] = jsonpath.find(source, path)
         except KeyError:
             if not has_default:
-                raise ActivityError("MappingError", f"mapping '{key}': {path} matched nothing and has no default", retryable=False)
+                raise ActivityError("MappingError", f"mapping '{key}': {path} matched nothing and has no default", retryable=False) from None
             out[key] = default
     return out
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets

@@ -79,7 +79,7 @@ class _StepsView(dict):
     """`$.steps` of a context, read on demand: each node's latest finished step in the innermost
     scope instance that has one. Iterating it reads the whole chain of scopes."""
 
-    def __init__(self, rt: "Runtime", chain: list[str]):
+    def __init__(self, rt: Runtime, chain: list[str]):
         super().__init__()
         self._rt = rt
         self._chain = chain

@@ -40,7 +40,7 @@ class SignalRejected(Exception):
 #
 
 
-def activate_signal_wait(rt: "Runtime", scope: str, node: "NodePlan", extra: dict | None) -> None:
+def activate_signal_wait(rt: Runtime, scope: str, node: NodePlan, extra: dict | None) -> None:
     name = node.spec["signal"]
     pending = rt.ex.pending_signals or []
     for i, signal in enumerate(pending):
@@ -56,7 +56,7 @@ def activate_signal_wait(rt: "Runtime", scope: str, node: "NodePlan", extra: dic
         _timeout_timer(rt, step, float(node.spec["timeout"]))
 
 
-def activate_approval(rt: "Runtime", scope: str, node: "NodePlan", extra: dict | None) -> None:
+def activate_approval(rt: Runtime, scope: str, node: NodePlan, extra: dict | None) -> None:
     spec = node.spec
     context = rt.context(scope, extra)
     try:
@@ -81,7 +81,7 @@ def activate_approval(rt: "Runtime", scope: str, node: "NodePlan", extra: dict |
         _timeout_timer(rt, step, float(spec["due_in"]))
 
 
-def _timeout_timer(rt: "Runtime", step: StepRun, seconds: float) -> None:
+def _timeout_timer(rt: Runtime, step: StepRun, seconds: float) -> None:
     timer = Timer(execution=rt.ex, step=step, kind=Timer.Kind.SIGNAL_TIMEOUT, fire_at=rt.now + timedelta(seconds=seconds))
     timer.save(force_insert=True)
     rt.effects.timers.append(timer)
@@ -221,7 +221,7 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
 #
 
 
-def continue_as_new(rt: "Runtime", container: StepRun, node: "NodePlan") -> None:
+def continue_as_new(rt: Runtime, container: StepRun, node: NodePlan) -> None:
     """Close this run as `continued` and start the next with the variables and the loop's
     progress carried over, so history per run stays bounded."""
     from .nodes.loop import next_iteration  # signals is imported by the node registry itself

@@ -5,7 +5,8 @@ ORM's query objects, several times the cost of the statement itself on a hop, is
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from django.db import connection, models
 
@@ -30,7 +31,7 @@ def insert(objs: Sequence[models.Model]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = [r[0] for r in cursor.fetchall()]
-    for obj, pk in zip(objs, ids):
+    for obj, pk in zip(objs, ids, strict=True):
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias
@@ -60,7 +61,7 @@ def _select_list(model: type[models.Model], alias: str, exclude: Sequence[str] =
 
 def _build(model: type[models.Model], fields: list[models.Field], values: Sequence[Any]) -> models.Model:
     converted = []
-    for field, value in zip(fields, values):
+    for field, value in zip(fields, values, strict=True):
         if value is not None and hasattr(field, "from_db_value"):
             value = field.from_db_value(value, None, connection)
         converted.append(value)

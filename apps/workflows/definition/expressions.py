@@ -19,7 +19,8 @@ import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import re2
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 SEPARATOR = "__"
 MAX_DEPTH = 5

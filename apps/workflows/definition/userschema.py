@@ -10,7 +10,8 @@ webhooks, events) for minutes. Here those keywords use the same RE2 engine as `m
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, UnknownType, ValidationError

@@ -9,7 +9,8 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..runtime import Runtime
 
 
-def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None, attempt: int = 1, delay: float = 0.0, carry: dict | None = None) -> None:
+def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None, attempt: int = 1, delay: float = 0.0, carry: dict | None = None) -> None:
     """Schedule an attempt of an activity node; `carry` is retry bookkeeping for its state."""
     spec = get_activity(node.spec["activity"])
     raw_keys = spec.raw_params if spec is not None else ()
@@ -91,7 +91,7 @@ def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None, atte
         rt.effects.dispatch.append(step)
 
 
-def run_local(rt: "Runtime", step: StepRun, spec) -> None:
+def run_local(rt: Runtime, step: StepRun, spec) -> None:
     ctx = ActivityContext(execution_id=rt.ex.pk, step_id=step.pk, node_id=step.node_id, attempt=step.attempt, variables={})
     step.started_at = timezone.now()
     step.worker = f"inline@{socket.gethostname()}"
@@ -115,7 +115,7 @@ def run_local(rt: "Runtime", step: StepRun, spec) -> None:
     rt.on_finished(step)
 
 
-def retry(rt: "Runtime", step: StepRun, node: NodePlan) -> bool:
+def retry(rt: Runtime, step: StepRun, node: NodePlan) -> bool:
     """Start the next attempt of a failed step if its retry policy (or a lost worker) allows."""
     error = step.error or {}
     policy = node.spec.get("retry") or {}

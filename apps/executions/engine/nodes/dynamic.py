@@ -66,7 +66,7 @@ def build_state(items: list, spec: dict) -> dict:
     }
 
 
-def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None, seed: dict | None = None) -> None:
+def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None, seed: dict | None = None) -> None:
     try:
         items = expressions.resolve(node.spec["items"], rt.context(scope, extra))
     except Exception as exc:  # a missing reference or any run-time error of a template fails this node
@@ -110,7 +110,7 @@ def _running_count(step: StepRun) -> int:
         return cursor.fetchone()[0]
 
 
-def fill(rt: "Runtime", step: StepRun, node: NodePlan, *, running: int | None = None) -> None:
+def fill(rt: Runtime, step: StepRun, node: NodePlan, *, running: int | None = None) -> None:
     """Start ready items (longest remaining path first) until max_concurrent are in flight;
     finish the node when nothing runs and nothing is ready."""
     state = step.state
@@ -146,7 +146,7 @@ def fill(rt: "Runtime", step: StepRun, node: NodePlan, *, running: int | None = 
         _finish(rt, step, node)
 
 
-def child_done(rt: "Runtime", step: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
+def child_done(rt: Runtime, step: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
     """Item `idx` finished."""
     state = step.state
     now = rt.now
@@ -274,5 +274,5 @@ def summary(state: dict) -> dict:
     }
 
 
-def _finish(rt: "Runtime", step: StepRun, node: NodePlan) -> None:
+def _finish(rt: Runtime, step: StepRun, node: NodePlan) -> None:
     rt._finish_container(step, node, ok=True, output=summary(snapshot(step)))

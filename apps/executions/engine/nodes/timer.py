@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..runtime import Runtime
 
 
-def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None) -> None:
+def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None) -> None:
     try:
         if "until" in node.spec:
             raw = rt._resolve(scope, node, node.spec["until"], extra)
