@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.services import record_audit
+from apps.accounts.types import AuthenticatedHttpRequest
 from apps.sharing.services import visible_workflows
 from apps.workflows import jsontext
 from apps.workflows.definition.validator import DefinitionError
@@ -46,7 +47,7 @@ TIMELINE_LIMIT = 200  # the live page shows the latest events; the replay viewer
 
 @require_GET
 @login_required
-def execution_list(request: HttpRequest) -> HttpResponse:
+def execution_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Runs the user may see, filtered by status, workflow, trigger and date; 25 a page."""
     qs = visible_executions(request.user).select_related("workflow", "created_by").order_by("-created_at", "-pk")
     status = request.GET.get("status", "")
@@ -275,7 +276,7 @@ def step_detail(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def execution_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     from .engine.orchestrator import cancel_execution
 
     execution = access_execution(request.user, pk, "change")
@@ -450,7 +451,7 @@ def _filtered_events(events: list[ExecutionEvent], query: str) -> list[int]:
 
 @require_GET
 @login_required
-def replay(request: HttpRequest, pk: int) -> HttpResponse:
+def replay(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Every event of a run; the state (variables, step outputs, node statuses) at the selected one
     and what changed since the previous one. ?at=<seq> selects; ?q= filters by event type or node."""
     execution = access_execution(request.user, pk)

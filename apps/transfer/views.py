@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
+from apps.accounts.types import AuthenticatedHttpRequest
 from apps.sharing.services import access_workflow, visible_workflows
 from apps.workflows import jsontext
 
@@ -19,7 +20,7 @@ MAX_UPLOAD = 20 * 1024 * 1024
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def import_page(request: HttpRequest) -> HttpResponse:
+def import_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     context: dict = {"result": None, "error": "", "on_conflict": request.POST.get("on_conflict", "rename")}
     status = 200
     if request.method == "POST":
@@ -44,7 +45,7 @@ def import_page(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def export_download(request: HttpRequest) -> HttpResponse:
+def export_download(request: AuthenticatedHttpRequest) -> HttpResponse:
     ids = [int(i) for i in request.GET.getlist("ids") if i.isdigit()]
     if ids:
         workflows = [access_workflow(request.user, pk, "view") for pk in dict.fromkeys(ids)]

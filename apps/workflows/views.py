@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts import roles
+from apps.accounts.types import AuthenticatedHttpRequest
 from apps.executions.access import visible_executions
 from apps.executions.choices import ExecutionStatus
 from apps.executions.presenters import find_node, graph_svg, iter_nodes
@@ -85,7 +86,7 @@ def _filtered_workflows(request: HttpRequest) -> tuple[QuerySet[Workflow], str, 
 
 @require_GET
 @login_required
-def workflow_list(request: HttpRequest) -> HttpResponse:
+def workflow_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Workflows the user may see, searchable by text and filterable by tag, 20 a page."""
     qs, q, tag = _filtered_workflows(request)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count
 from django.utils import timezone
 
@@ -190,7 +190,7 @@ def decide(spec: dict, users: list, groups: list, *, workflow_id: int, node_id: 
     return decision
 
 
-def why(item: WorkItem, user: AbstractBaseUser, group_ids: set[int] | None = None) -> str:
+def why(item: WorkItem, user: User, group_ids: set[int] | None = None) -> str:
     """Why `user` has the item, in a few words (the inbox shows it). Pass the user's group ids
     when asking for many items."""
     reasons = (item.allocation or {}).get("reasons") or {}

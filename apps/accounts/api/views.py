@@ -16,6 +16,7 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from ..types import account_of
 from apps.accounts import services
 from apps.accounts.models import APIKey, APIToken, AuditLog
 from apps.accounts.throttling import AnonRateThrottle, ScopedRateThrottle
@@ -52,13 +53,13 @@ class APIKeyViewSet(
     def get_queryset(self) -> QuerySet[APIKey]:
         if getattr(self, "swagger_fake_view", False):
             return APIKey.objects.none()
-        return APIKey.objects.filter(user=self.request.user)
+        return APIKey.objects.filter(user=account_of(self.request))
 
     def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         api_key, key = services.create_api_key(
-            request.user,
+            account_of(request),
             serializer.validated_data["name"],
             expiry_date=serializer.validated_data.get("expiry_date"),
             request=request,
@@ -76,7 +77,7 @@ class APIKeyViewSet(
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, prefix: str | None = None) -> Response:
         api_key = self.get_object()
-        services.revoke_api_key(api_key, acting_user=request.user, request=request)
+        services.revoke_api_key(api_key, acting_user=account_of(request), request=request)
         return Response(self.get_serializer(api_key).data)
 
 
@@ -143,7 +144,7 @@ def rotate_token(request: Request) -> Response:
 @extend_schema(summary="Revoke the token you are authenticated with (log out an integration)", request=None, responses={204: None})
 @api_view(["POST"])
 def revoke_token(request: Request) -> Response:
-    services.revoke_token(_current_token(request), acting_user=request.user, request=request)
+    services.revoke_token(_current_token(request), acting_user=account_of(request), request=request)
     return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts import roles
+from apps.accounts.types import account_of
 from apps.sharing.services import access_workflow
 from apps.workflows.definition.validator import DefinitionError, compile_definition, validate
 
@@ -159,6 +160,6 @@ def usage(request: Request) -> Response:
         {"at": u.created_at.isoformat(), "purpose": u.purpose, "status": u.status, "model": u.model, "prompt_tokens": u.prompt_tokens,
          "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens, "latency_ms": u.latency_ms, "cache_hit": u.cache_hit,
          "execution": u.execution_id, "node_id": u.node_id}
-        for u in request.user.ai_usage.all()[:50]
+        for u in account_of(request).ai_usage.all()[:50]
     ]
     return Response(data)

@@ -8,6 +8,7 @@ import socket
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TypedDict
 
 from django.db import transaction
 from django.utils import timezone
@@ -72,7 +73,11 @@ class Sticky:
     queue: str = ""
 
 
-def _routing(queue: str) -> dict[str, str]:
+class _Routing(TypedDict, total=False):
+    queue: str
+
+
+def _routing(queue: str) -> _Routing:
     """Celery options sending a task to the run's queue (none: the default queue)."""
     return {"queue": queue} if queue else {}
 

@@ -15,6 +15,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.types import account_of
 from apps.sharing import shares
 from apps.sharing.services import access_workflow
 
@@ -74,7 +75,7 @@ def _shares_endpoints(fetch: Callable[[Any, Any, str], Any], label: str):
         grantee = data.validated_data["grantee"]
         if getattr(obj, "owner_id", None) == grantee.pk and not isinstance(grantee, Group):
             raise serializers.ValidationError({"user": ["The owner always has admin."]})
-        share = shares.grant(obj, grantee, data.validated_data["level"], acting_user=request.user)
+        share = shares.grant(obj, grantee, data.validated_data["level"], acting_user=account_of(request))
         return Response(ShareSerializer(share).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -94,11 +95,11 @@ def _shares_endpoints(fetch: Callable[[Any, Any, str], Any], label: str):
         if current.kind == "user" and getattr(obj, "owner_id", None) == grantee.pk:
             raise serializers.ValidationError({"level": ["The owner's access cannot be changed."]})
         if request.method == "DELETE":
-            shares.revoke(obj, grantee, acting_user=request.user)
+            shares.revoke(obj, grantee, acting_user=account_of(request))
             return Response(status=status.HTTP_204_NO_CONTENT)
         data = LevelSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        share = shares.grant(obj, grantee, data.validated_data["level"], acting_user=request.user)
+        share = shares.grant(obj, grantee, data.validated_data["level"], acting_user=account_of(request))
         return Response(ShareSerializer(share).data)
 
     return share_list, share_detail

@@ -9,6 +9,7 @@ from rest_framework import mixins, viewsets
 from rest_framework.decorators import action, api_view
 from rest_framework.response import Response
 
+from apps.accounts.types import account_of
 from .. import services
 from ..choices import WorkItemState
 from ..models import WorkItem
@@ -55,7 +56,7 @@ class WorkItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return qs.select_related("workflow", "claimed_by").prefetch_related("offered_users", "offered_groups")
 
     def get_object(self) -> WorkItem:
-        return services.access_work_item(self.request.user, self.kwargs["pk"])
+        return services.access_work_item(account_of(self.request), self.kwargs["pk"])
 
     def _act(self, fn, *args, **kwargs) -> Response:
         try:
@@ -63,7 +64,7 @@ class WorkItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         except services.WorkItemError as exc:
             return error_response(exc)
         try:
-            item = services.access_work_item(self.request.user, item.pk)
+            item = services.access_work_item(account_of(self.request), item.pk)
         except Http404:
             pass  # still answer with what the caller did
         return Response(WorkItemSerializer(item, context={"request": self.request}).data)
