@@ -122,7 +122,7 @@ class RoleAwareUserAdmin(UserAdmin):
     only a superuser may make or edit superusers or hand out single permissions, so the role
     cannot raise itself above itself."""
 
-    list_display = (*UserAdmin.list_display, "role_names")
+    list_display = (*UserAdmin.list_display, "role_names")  # type: ignore[misc]  # UserAdmin's own, read once
     actions = [_role_action(role) for role in roles.ROLE_NAMES]
 
     @admin.display(description="Roles")

@@ -113,6 +113,7 @@ def create_api_key(
     Records an `api_key_created` audit row.
     """
     api_key, key = APIKey.objects.create_key(name=name, user=user, expiry_date=expiry_date)
+    assert isinstance(api_key, APIKey)  # the library's manager is typed for its abstract base
     record_audit(
         AuditLog.Action.API_KEY_CREATED,
         actor=user,

@@ -14,7 +14,7 @@ def exception_handler(exc, context):
     if cause is not None:
         request = context.get("request")
         if request is not None:
-            request._request.wb_unavailable = cause  # for the logging filter (overload.SkipCapacityErrors)
+            overload.remember_cause(request._request, cause)  # for the logging filter (SkipCapacityErrors)
         overload._log(cause, request, exc)
         return Response(
             {"detail": overload.MESSAGES[cause], "code": overload.CODES[cause]},
