@@ -171,7 +171,7 @@ def canvas_model(definition: Any, *, problems: list[Problem] | None = None, diff
             if not isinstance(node, dict) or not node.get("id") or str(node["id"]) in index:
                 continue
             node_id = str(node["id"])
-            ui = node.get("ui") if isinstance(node.get("ui"), dict) else {}
+            ui = given if isinstance(given := node.get("ui"), dict) else {}
             x, y = _number(ui.get("x")), _number(ui.get("y"))
             if x is None or y is None:
                 x, y = auto.get(node_id, (MARGIN, MARGIN + len(nodes) * (NODE_H + 30)))
@@ -188,8 +188,8 @@ def canvas_model(definition: Any, *, problems: list[Problem] | None = None, diff
                 raw_edges.append((node_id, target, kind, label, key))
         for edge in _list(graph.get("edges")):
             if isinstance(edge, dict) and isinstance(edge.get("from"), str) and isinstance(edge.get("to"), str):
-                label = edge.get("label")
-                raw_edges.append((edge["from"], edge["to"], "edge", "" if label is None else str(label), key))
+                edge_label = edge.get("label")
+                raw_edges.append((edge["from"], edge["to"], "edge", "" if edge_label is None else str(edge_label), key))
         if key:
             owners[key] = key.split(".", 1)[0]
             children.setdefault(key, [])

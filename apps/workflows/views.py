@@ -52,7 +52,7 @@ PAGE_SIZE = 20
 def is_htmx_partial(request: HttpRequest) -> bool:
     """An htmx request that wants a fragment (boosted navigations get whole pages)."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    return bool(htmx and not htmx.boosted)
 
 
 def base_template(request: HttpRequest) -> str:
@@ -95,7 +95,7 @@ def workflow_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     editable = set(visible_workflows(request.user, "change").filter(pk__in=page_ids).values_list("pk", flat=True))
     badges = badges_for(page.object_list, request.user)
     for workflow in page.object_list:  # the page's evaluated rows: the template reads the same objects
-        workflow.badges = badges.get(workflow.pk, [])
+        workflow.badges = badges.get(workflow.pk, [])  # type: ignore[attr-defined]  # for the template only
     context = {"page": page, "q": q, "tag": tag, "all_tags": all_tags, "editable": editable}
     if is_htmx_partial(request) and request.htmx.target == "workflow-results":
         return render(request, "workflows/partials/workflow_results.html", context)
@@ -288,7 +288,7 @@ def workflow_settings(request: HttpRequest, pk: int) -> HttpResponse:
     problems = [p for p in validate(definition) if not p.node and p.field and p.field.split(".")[0].split("[")[0] in DefinitionSettingsForm.FIELDS]
     if problems:
         for problem in problems:
-            settings_form.add_error(problem.field.split(".")[0].split("[")[0], problem.message)
+            settings_form.add_error((problem.field or "").split(".")[0].split("[")[0], problem.message)
         return _editor_rerender(request, workflow, workflow_form=workflow_form, settings_form=settings_form)
 
     def change(stored: dict) -> str:

@@ -8,6 +8,7 @@ on its own so that every message can name the node and the field.
 from __future__ import annotations
 
 from copy import deepcopy
+from typing import Any
 
 FORMAT_VERSION = 1
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$"
@@ -288,7 +289,7 @@ EDGE = {
     "additionalProperties": False,
 }
 
-DOCUMENT = {
+DOCUMENT: dict[str, Any] = {
     "type": "object",
     "properties": {
         "format_version": {"const": FORMAT_VERSION},

@@ -205,7 +205,7 @@ class _Checker:
             if plan.type == "signal_wait" and plan.spec.get("signal") not in self.signal_names:
                 self.add(f"signal '{plan.spec.get('signal')}' is not declared in the workflow's signals", node=plan.id, field="signal", code="undeclared_signal")
         for plan in self._await_checks:
-            target = self.nodes.get(plan.spec.get("child"))
+            target = self.nodes.get(child) if isinstance(child := plan.spec.get("child"), str) else None
             if target is None or target.type != "child_workflow":
                 self.add(f"'{plan.spec.get('child')}' is not a child_workflow node", node=plan.id, field="child", code="dangling_reference")
             elif target.spec.get("mode", "execute") != "start":
@@ -442,7 +442,7 @@ class _Checker:
             if plan.type in ("signal_wait", "approval") and plan.spec.get("timeout_to"):
                 extra_targets.append(("timeout_to", plan.spec["timeout_to"]))
             if plan.type == "approval" and isinstance(plan.spec.get("allocation"), dict):
-                assignees = plan.spec.get("assignees") if isinstance(plan.spec.get("assignees"), dict) else {}
+                assignees = given if isinstance(given := plan.spec.get("assignees"), dict) else {}
                 if not (assignees.get("users") or assignees.get("groups")):
                     self.add("an allocation chooses among the assignees: list users or groups", node=node_id, field="assignees")
             if plan.type == "approval" and isinstance(plan.spec.get("routes"), dict):
@@ -467,9 +467,9 @@ class _Checker:
                     self.add("a node cannot be its own error handler", node=node_id, field="on_error")
                 else:
                     self.nodes[plan.on_error].handles.append(node_id)
-        for src, targets in succ.items():
-            self.nodes[src].successors = targets
-            for dst in targets:
+        for src, successors in succ.items():
+            self.nodes[src].successors = successors
+            for dst in successors:
                 self.nodes[dst].predecessors.append(src)
         self.cycles(ids)
         self.reachability(scope_id, ids)
