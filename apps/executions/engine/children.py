@@ -64,6 +64,7 @@ def start_child(rt: Runtime, scope: str, node, extra: dict | None, *, attempt: i
         return
     # Which version of the child runs: a number, the latest, or the one current when this run
     # started (pinned), so editing the child does not change what a running parent starts next.
+    assert workflow is not None  # refused above when there is none
     definition, number = workflow.definition, None
     if hooks.registered("workflow_version"):
         try:

@@ -148,5 +148,7 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
 def _schedule_deadline(step: StepRun) -> None:
     from .. import tasks
 
+    if step.deadline_at is None:
+        return
     countdown = max(0.0, (step.deadline_at - timezone.now()).total_seconds()) + 0.05
     tasks.check_deadline.apply_async((step.pk,), countdown=countdown)

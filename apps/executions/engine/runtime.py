@@ -38,7 +38,7 @@ def _update_many(steps: list[StepRun], fields: list[str]) -> None:
     join took 280 ms). Values are adapted exactly as the ORM would save them."""
     from django.db import connection
 
-    model_fields = [StepRun._meta.get_field(name) for name in fields]
+    model_fields = [store.concrete_field(StepRun, name) for name in fields]
     columns = [f.column for f in model_fields]
     casts = ["bigint", *(_CASTS[f.get_internal_type()] for f in model_fields)]
     row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
@@ -62,16 +62,17 @@ def step_refs(plan: Plan, node: NodePlan) -> set[str] | None:
     `$.steps` as a whole, so every step of the scope is needed). Memoised on the plan."""
     cache = plan.__dict__.setdefault("_step_refs", {})
     if node.id not in cache:
-        found: set[str] | None = set()
+        found: set[str] = set()
         for path in expressions.references_in(node.spec):
             if not path.startswith("$.steps"):
                 continue
             m = _STEP_REF.match(path)
             if m is None:
-                found = None
+                cache[node.id] = None
                 break
             found.add(m.group(1))
-        cache[node.id] = found
+        else:
+            cache[node.id] = found
     return cache[node.id]
 
 

@@ -76,7 +76,7 @@ def activate_approval(rt: Runtime, scope: str, node: NodePlan, extra: dict | Non
         rt.on_finished(step)
         return
     item = hooks.call("offer_approval", step, title=title, description=description, users=list(assignees.get("users", [])), groups=list(assignees.get("groups", [])), outcomes=outcomes, due_at=due_at, allocation=spec.get("allocation") or {})
-    rt.event("approval_requested", node=node.id, scope=scope, step=step, payload={"title": title, "assignees": assignees, "outcomes": outcomes, "due_at": step.input["due_at"], "work_item": getattr(item, "pk", None)})
+    rt.event("approval_requested", node=node.id, scope=scope, step=step, payload={"title": title, "assignees": assignees, "outcomes": outcomes, "due_at": due_at.isoformat() if due_at else None, "work_item": getattr(item, "pk", None)})
     if due_at:
         _timeout_timer(rt, step, float(spec["due_in"]))
 
@@ -151,7 +151,7 @@ def check_signal(execution: Execution, name: str, payload: Any) -> dict | None:
         raise SignalRejected(409, f"the run has finished ({execution.status}); it takes no more signals")
     if name in RESERVED_SIGNALS:
         return None
-    declared = {s.get("name"): s for s in execution.definition.get("signals", []) if isinstance(s, dict)}
+    declared = {s["name"]: s for s in execution.definition.get("signals", []) if isinstance(s, dict) and isinstance(s.get("name"), str)}
     if name not in declared:
         names = ", ".join(sorted(declared) + list(RESERVED_SIGNALS))
         raise SignalRejected(400, f"this workflow declares no signal named '{name}' (it accepts: {names})", field="name")

@@ -5,10 +5,19 @@ ORM's query objects, several times the cost of the statement itself on a hop, is
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 from collections.abc import Sequence
 
 from django.db import connection, models
+
+_M = TypeVar("_M", bound=models.Model)
+
+
+def concrete_field(model: type[models.Model], name: str) -> models.Field:
+    """The field `name` of `model` that has a column (get_field also finds reverse relations)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field), name
+    return field
 
 
 def _columns(model: type[models.Model]) -> list[models.Field]:
@@ -23,7 +32,7 @@ def insert(objs: Sequence[models.Model]) -> None:
     fields = _columns(model)
     params: list[Any] = []
     for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]  # private, as bulk_create calls it
         params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     names = ", ".join(f'"{f.column}"' for f in fields)
@@ -40,13 +49,13 @@ def insert(objs: Sequence[models.Model]) -> None:
 def update(obj: models.Model, names: Sequence[str], *, where: dict[str, Any] | None = None) -> int:
     """UPDATE the columns `names` of `obj`'s row (and only if `where` holds); the row count."""
     model = type(obj)
-    fields = [model._meta.get_field(name) for name in names]
+    fields = [concrete_field(model, name) for name in names]
     assignments = ", ".join(f'"{f.column}" = %s' for f in fields)
     params = [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
     conditions = ['"id" = %s']
     params.append(obj.pk)
     for name, value in (where or {}).items():
-        field = model._meta.get_field(name)
+        field = concrete_field(model, name)
         conditions.append(f'"{field.column}" = %s')
         params.append(field.get_db_prep_value(value, connection))
     with connection.cursor() as cursor:
@@ -59,7 +68,7 @@ def _select_list(model: type[models.Model], alias: str, exclude: Sequence[str] =
     return fields, ", ".join(f'{alias}."{f.column}"' for f in fields)
 
 
-def _build(model: type[models.Model], fields: list[models.Field], values: Sequence[Any]) -> models.Model:
+def _build(model: type[_M], fields: list[models.Field], values: Sequence[Any]) -> _M:
     converted = []
     for field, value in zip(fields, values, strict=True):
         if value is not None and hasattr(field, "from_db_value"):

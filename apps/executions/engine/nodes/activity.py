@@ -64,7 +64,7 @@ def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None, attemp
         state={**({"extra": extra} if extra else {}), **({"timeout": node.spec["timeout"]} if node.spec.get("timeout") else {}), **(carry or {})},
         **claimed,
     )
-    if delay:
+    if scheduled_for is not None:  # a delay
         rt.event("step_retry_scheduled", node=node.id, scope=scope, step=step, payload={"attempt": attempt, "delay_seconds": round(delay, 3)})
         timer = Timer(execution=rt.ex, step=step, kind=Timer.Kind.RETRY, fire_at=scheduled_for)
         timer.save(force_insert=True)

@@ -116,7 +116,7 @@ def fill(rt: Runtime, step: StepRun, node: NodePlan, *, running: int | None = No
     state = step.state
     running = _running_count(step) if running is None else running
     free = state["max_concurrent"] - running
-    ready: list[tuple[int, int, str]] = []
+    ready: list[tuple[int, int, str, int]] = []
     if free > 0:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -248,8 +248,8 @@ def summary(state: dict) -> dict:
     for item_id in state["ids"]:
         started, finished = state["started"].get(item_id), state["finished"].get(item_id)
         duration = None
-        if started and finished:
-            duration = round((parse_datetime(finished) - parse_datetime(started)).total_seconds(), 3)
+        if started and finished and (start_at := parse_datetime(started)) and (end_at := parse_datetime(finished)):
+            duration = round((end_at - start_at).total_seconds(), 3)
             measured[item_id] = duration
         items[item_id] = {"status": state["status"][item_id], "duration_s": duration, "attempts": state["attempts"].get(item_id, 0)}
         if item_id in state.get("kept", []):
