@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from apps.accounts.services import record_audit
 from apps.workflows import jsontext
+from apps.workflows.forms import choice_field
 
 from .choices import FINISHED_EXECUTION
 from .engine import orchestrator
@@ -22,7 +23,7 @@ class SignalForm(forms.Form):
     def __init__(self, *args, execution: Execution, **kwargs):
         super().__init__(*args, **kwargs)
         declared = [s.get("name") for s in execution.definition.get("signals", []) if isinstance(s, dict)]
-        self.fields["name"].choices = [(n, n) for n in [*declared, "pause", "resume", "cancel"]]
+        choice_field(self, "name").choices = [(n, n) for n in [*declared, "pause", "resume", "cancel"]]
 
     def clean_payload(self):
         try:
@@ -31,13 +32,16 @@ class SignalForm(forms.Form):
             raise forms.ValidationError(f"Not valid JSON: {exc}") from None
 
 
+STEP_COLUMNS = ("node_id", "scope", "attempt", "status", "activity", "worker", "started_at", "finished_at")
+EVENT_COLUMNS = ("seq", "type", "node_id", "scope", "actor", "created_at")
+
+
 class StepRunInline(admin.TabularInline):
     model = StepRun
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["node_id", "scope", "attempt", "status", "activity", "worker", "started_at", "finished_at"]
-    readonly_fields = fields
+    fields = readonly_fields = STEP_COLUMNS
     ordering = ["id"]
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -48,8 +52,7 @@ class ExecutionEventInline(admin.TabularInline):
     model = ExecutionEvent
     extra = 0
     can_delete = False
-    fields = ["seq", "type", "node_id", "scope", "actor", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = EVENT_COLUMNS
     ordering = ["seq"]
     max_num = 0
 
@@ -135,9 +138,9 @@ class ExecutionAdmin(admin.ModelAdmin):
     @staticmethod
     def _step_count(obj: Execution) -> int:
         """Counted once per page (the inline decision and the link both need it)."""
-        if not hasattr(obj, "_step_count"):
-            obj._step_count = StepRun.objects.filter(execution=obj).count()
-        return obj._step_count
+        if "_step_count" not in obj.__dict__:
+            obj.__dict__["_step_count"] = StepRun.objects.filter(execution=obj).count()
+        return obj.__dict__["_step_count"]
 
     def get_inlines(self, request, obj=None):
         if obj is not None and self._step_count(obj) > self.INLINE_STEPS_MAX:

@@ -118,7 +118,7 @@ def _layout_for(text: str):
     edges: list[dict] = []
     _graph_edges(definition.get("nodes", []), definition.get("edges", []), nodes, edges)
     layout = compute_layout(nodes, edges)
-    placed = {}
+    placed: dict[str, tuple[float, float]] = {}
     for node, _parent, _where in iter_nodes(definition.get("nodes", [])):
         ui = node.get("ui")
         if isinstance(ui, dict) and all(isinstance(ui.get(k), (int, float)) and not isinstance(ui.get(k), bool) for k in ("x", "y")):
@@ -175,7 +175,7 @@ def graph_svg(
 
 
 # Step statuses as the graph draws them.
-GRAPH_STATUS = {
+GRAPH_STATUS: dict[str, str] = {
     StepStatus.SCHEDULED: "queued",
     StepStatus.PENDING: "queued",
     StepStatus.RUNNING: "running",
@@ -239,7 +239,7 @@ def typical_duration_ms(execution: Execution) -> int | None:
         .order_by("-created_at")
         .values_list("started_at", "finished_at")[:20]
     )
-    durations = [_ms(f - s) for s, f in rows]
+    durations = [_ms(f - s) for s, f in rows if s and f]  # both are non-null by the filter
     return int(median(durations)) if durations else None
 
 
@@ -272,7 +272,8 @@ def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | 
                 if finish:
                     from django.utils.dateparse import parse_datetime
 
-                    eta, basis = _ms(parse_datetime(finish) - now), "schedule of the items left"
+                    if finish_at := parse_datetime(finish):
+                        eta, basis = _ms(finish_at - now), "schedule of the items left"
                 break
     return StatusPanel(
         execution=execution,
@@ -711,9 +712,9 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
     item_steps: dict[int, StepRun] = {}
     for s in steps:
         if s.scope.startswith(prefix) and s.scope.endswith("]/") and "/" not in s.scope[len(prefix):-1]:
-            index = s.scope[len(prefix):-2]
-            if index.isdigit() and (int(index) not in item_steps or s.pk > item_steps[int(index)].pk):
-                item_steps[int(index)] = s
+            digits = s.scope[len(prefix):-2]
+            if digits.isdigit() and (int(digits) not in item_steps or s.pk > item_steps[int(digits)].pk):
+                item_steps[int(digits)] = s
     # Only items that run a child workflow have child runs to look up.
     children = dict(Execution.objects.filter(parent_step_id__in=[s.pk for s in item_steps.values()]).values_list("parent_step_id", "pk")) if item_steps and node.get("workflow") else {}
     measured: dict[str, float] = {}

@@ -115,7 +115,7 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
         timeline = list(events.order_by("-seq")[:TIMELINE_LIMIT])[::-1]
         last_seq = seen
     can_change = may_act_on(user, execution)
-    context = {
+    context: dict[str, Any] = {
         "execution": execution,
         "panel": presenters.status_panel(execution, steps),
         "graph": presenters.graph_svg(execution.definition, statuses=statuses, highlight=highlight, title=f"Execution {execution.pk}", id_prefix=f"ex{execution.pk}"),
@@ -401,7 +401,7 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
         status = 422
         if form.is_valid():
             node_params = None
-            if is_activity and form.cleaned_data.get("params") is not None and form.cleaned_data["params"] != node.get("params", {}):
+            if node and is_activity and form.cleaned_data.get("params") is not None and form.cleaned_data["params"] != node.get("params", {}):
                 node_params = {node["id"]: form.cleaned_data["params"]}
             new_input = form.cleaned_data["input"]
             changes = {"input": None if new_input == execution.input else new_input, "node_params": node_params}
