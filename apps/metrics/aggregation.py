@@ -245,7 +245,9 @@ def _raw(scope: Scope, start: datetime, end: datetime, group: str, unit: str | N
         for stats in out.values():
             stats.histogram = [0] * len(HISTOGRAM_BOUNDS_MS)
         for k, idx, n in _fetch(f"SELECT {key}, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2", params):
-            out[k].histogram[max(0, min(idx, len(HISTOGRAM_BOUNDS_MS)) - 1)] += n
+            histogram = out[k].histogram
+            assert histogram is not None  # set for every key just above
+            histogram[max(0, min(idx, len(HISTOGRAM_BOUNDS_MS)) - 1)] += n
     return out
 
 
@@ -262,8 +264,9 @@ def _rollups(scope: Scope, start: datetime, end: datetime, group: str, unit: str
     if not out:
         return out
     for k, idx, n in _fetch(f"SELECT {key}, h.i, sum(h.v) {base.replace('FROM metrics_hourlyrollup r', 'FROM metrics_hourlyrollup r, unnest(r.histogram) WITH ORDINALITY AS h(v, i)')} GROUP BY 1, 2", params):
-        if 1 <= idx <= len(HISTOGRAM_BOUNDS_MS):
-            out[k].histogram[idx - 1] += int(n)
+        histogram = out[k].histogram
+        if histogram is not None and 1 <= idx <= len(HISTOGRAM_BOUNDS_MS):  # it is: built with one above
+            histogram[idx - 1] += int(n)
     for k, error_type, n in _fetch(f"SELECT {key}, f.key, sum(f.value::int) {base.replace('FROM metrics_hourlyrollup r', 'FROM metrics_hourlyrollup r, jsonb_each_text(r.failures_by_type) AS f')} GROUP BY 1, 2", params):
         out[k].failures_by_type[error_type] = int(n)
     return out
@@ -391,7 +394,7 @@ def latest_finished(scope: Scope) -> datetime | None:
     return rows[0][0] if rows else None
 
 
-def queue_wait(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo) -> dict[datetime, dict[str, float]]:
+def queue_wait(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo) -> dict[datetime, dict[str, float | None]]:
     """Queue wait (dispatch to start) of the steps finished in each bucket: raw rows only."""
     start = max(start, raw_cutoff())
     if start >= end:

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from django.utils.safestring import SafeString, mark_safe
@@ -67,7 +67,7 @@ class _Frame:
     y1: float
     width: int = WIDTH
     height: int = HEIGHT
-    tz: object = None
+    tz: tzinfo | None = None
     top: float = TITLE_HEIGHT + LEGEND_ROW + 8
     right: float = MARGIN_RIGHT
     parts: list[str] = field(default_factory=list)
@@ -159,7 +159,7 @@ def nice_ticks(lo: float, hi: float, count: int = 5, *, integer: bool = False) -
     if integer:
         step = max(1, round(step))
     start = math.floor(lo / step) * step
-    ticks = []
+    ticks: list[float] = []
     value = start
     while value <= hi + step * 0.5 and len(ticks) < 50:
         ticks.append(round(value, 10))
@@ -183,7 +183,7 @@ def duration_ticks(hi: float, count: int = 5) -> tuple[list[float], str]:
     the unit they are labelled in ("ms", "s", "min", "h")."""
     if hi < 1:
         return nice_ticks(0, hi or 1, count), "ms"
-    step = next((s for s in _DURATION_STEPS if hi / s <= count), None)
+    step: float | None = next((s for s in _DURATION_STEPS if hi / s <= count), None)
     if step is None:
         step = nice_ticks(0, hi / 3_600_000, count)[1] * 3_600_000
     unit = "ms" if step < 1000 else "s" if step < 60_000 else "min" if step < 3_600_000 else "h"
@@ -332,7 +332,7 @@ def _keep(bucket: list[tuple[float, float]]) -> list[tuple[float, float]]:
 def _legend_rows(items: list[tuple[str, str]], width: int) -> list[list[tuple[str, str, float]]]:
     """Legend entries laid out left to right under the title, wrapping at the chart's width."""
     rows: list[list[tuple[str, str, float]]] = [[]]
-    x = MARGIN_LEFT
+    x: float = MARGIN_LEFT
     for name, css in items:
         item_width = 14 + CHAR_WIDTH * len(name) + 12
         if rows[-1] and x + item_width > width - MARGIN_RIGHT:
@@ -343,7 +343,7 @@ def _legend_rows(items: list[tuple[str, str]], width: int) -> list[list[tuple[st
     return rows if rows[0] else []
 
 
-def _open(frame: _Frame, title: str, desc: str, legend: list[tuple[str, str]] = ()) -> None:
+def _open(frame: _Frame, title: str, desc: str, legend: Sequence[tuple[str, str]] = ()) -> None:
     rows = _legend_rows(list(legend), frame.width)
     frame.top = TITLE_HEIGHT + LEGEND_ROW * max(1, len(rows)) + 8
     frame.parts.append(

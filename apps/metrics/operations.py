@@ -56,7 +56,7 @@ def workers() -> list[dict[str, Any]]:
 
     try:
         inspect = app.control.inspect(timeout=1.0)
-        stats = inspect.stats() or {}
+        stats: dict[str, Any] = inspect.stats() or {}
         active = inspect.active() or {}
         queues = inspect.active_queues() or {}
     except Exception as exc:

@@ -107,7 +107,7 @@ def add_run_counts(runs: dict[str, int], steps: Iterable[tuple[str, int, int, fl
 #
 
 
-def _escape(value: str) -> str:
+def _escape(value: object) -> str:
     return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 

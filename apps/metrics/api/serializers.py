@@ -85,7 +85,8 @@ class MetricsSummaryResponse(serializers.Serializer):
 class MetricsBucket(MetricsRunStats):
     bucket = serializers.DateTimeField(help_text="Start of the bucket, in tz.")
     bucket_end = serializers.DateTimeField(help_text="End of the bucket (exclusive), in tz.")
-    partial = serializers.BooleanField(help_text="The bucket is cut by the range's start, its end or now: its count covers only part of it.")
+    # A declared field: DRF's metaclass moves it out of the class, so it does not shadow Serializer.partial.
+    partial = serializers.BooleanField(help_text="The bucket is cut by the range's start, its end or now: its count covers only part of it.")  # type: ignore[assignment]
     queue_wait_p50_ms = serializers.FloatField(allow_null=True)
     queue_wait_p95_ms = serializers.FloatField(allow_null=True)
     queue_wait_avg_ms = serializers.FloatField(allow_null=True)
