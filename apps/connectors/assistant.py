@@ -92,7 +92,7 @@ def _read_answer(content: str) -> tuple[Any, str, float | None, list[Problem]]:
     definition = answer.get("definition", answer if "nodes" in answer else None)
     if definition is None:
         return None, "", None, [Problem(message="the model's answer has no definition", code="no_definition")]
-    explanation = answer.get("explanation") if isinstance(answer.get("explanation"), str) else ""
+    explanation = given if isinstance(given := answer.get("explanation"), str) else ""
     confidence = answer.get("confidence")
     if not isinstance(confidence, (int, float)) or isinstance(confidence, bool):
         confidence = None
