@@ -69,11 +69,12 @@ class Share:
 def list_shares(obj: Any) -> list[Share]:
     """Direct shares of obj (users first, then teams); the owner is listed as a user with admin."""
     shares: list[Share] = []
-    for user, perms in get_users_with_perms(obj, attach_perms=True, with_group_users=False).items():
+    # guardian annotates both results as either shape; with attach_perms=True they are dicts.
+    for user, perms in get_users_with_perms(obj, attach_perms=True, with_group_users=False).items():  # type: ignore[union-attr]
         level = level_from_perms(obj, perms)
         if level:
             shares.append(Share("user", user.pk, user.get_username(), level))
-    for group, perms in get_groups_with_perms(obj, attach_perms=True).items():
+    for group, perms in get_groups_with_perms(obj, attach_perms=True).items():  # type: ignore[union-attr]
         level = level_from_perms(obj, perms)
         if level:
             shares.append(Share("team", group.pk, group.name, level))
@@ -115,7 +116,7 @@ def grant(obj: Any, grantee: User | Group, level: str, *, acting_user: User) -> 
         )
     collab.on_shared(obj, grantee, level, acting_user=acting_user)
     is_team = isinstance(grantee, Group)
-    return Share("team" if is_team else "user", grantee.pk, grantee.name if is_team else grantee.get_username(), level)
+    return Share("team" if is_team else "user", grantee.pk, grantee.name if isinstance(grantee, Group) else grantee.get_username(), level)
 
 
 @transaction.atomic

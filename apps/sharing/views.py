@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -28,6 +28,7 @@ def _dialog(request: AuthenticatedHttpRequest, obj, kind: str, back: str) -> Htt
         level = request.POST.get("level", "view")
         if action == "add":
             name = request.POST.get("grantee", "").strip()
+            grantee: User | Group | None
             if name.startswith("team:"):
                 grantee = Group.objects.filter(name=name[5:]).first()
             else:

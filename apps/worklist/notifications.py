@@ -105,7 +105,7 @@ def notify_people(item: WorkItem, event: str, actor: str = "") -> int:
 
 def channels() -> list[tuple[str, str]]:
     """(channel, url) pairs configured for work-item posts."""
-    out = []
+    out: list[tuple[str, str]] = []
     if settings.WB_WORKLIST_WEBHOOK_URL:
         out.append((DeliveryChannel.WEBHOOK, settings.WB_WORKLIST_WEBHOOK_URL))
     if settings.WB_WORKLIST_SLACK_URL:

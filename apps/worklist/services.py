@@ -173,7 +173,8 @@ def offer_work_item(
     if missing_groups:
         notes.append(f"unknown groups skipped: {', '.join(missing_groups)}")
     outsiders = [u for u in found_users if not may_be_offered(u, workflow)]
-    shared_groups = set(get_groups_with_perms(workflow).values_list("pk", flat=True))
+    # guardian types the result as Group | dict; without attach_perms it is a QuerySet of groups.
+    shared_groups = set(get_groups_with_perms(workflow).values_list("pk", flat=True))  # type: ignore[union-attr]
     outside_groups = [g for g in found_groups if g.pk not in shared_groups]
     if outsiders:
         notes.append(f"users who cannot see this workflow skipped (share it with them first): {', '.join(sorted(u.get_username() for u in outsiders))}")
@@ -241,7 +242,7 @@ def _conflict(item: WorkItem, user: User, wanted: str) -> WorkItemError:
     if item.state not in OPEN_STATES:
         return WorkItemError(409, f"the work item is already {item.state}")
     if item.claimed_by_id and item.claimed_by_id != user.pk:
-        return WorkItemError(409, f"the work item is claimed by {item.claimed_by.get_username()}")
+        return WorkItemError(409, f"the work item is claimed by {item.claimed_by.get_username() if item.claimed_by else 'someone else'}")
     if wanted in ("complete", "release", "start") and item.claimed_by_id != user.pk:
         return WorkItemError(409, f"claim the work item before you {wanted} it")
     if wanted == "claim" and item.claimed_by_id == user.pk:
@@ -264,6 +265,8 @@ def claim_work_item(item: WorkItem, user: User) -> WorkItem:
 
 
 def _after_commit_claim_countdown(item: WorkItem) -> None:
+    if item.claimed_at is None or item.claim_timeout is None:
+        return
     item_id, claimed_at, seconds = item.pk, item.claimed_at.isoformat(), float(item.claim_timeout)
 
     def send() -> None:
@@ -485,7 +488,7 @@ def sweep(*, limit: int = 500) -> dict[str, int]:
     overdue = list(WorkItem.objects.filter(state__in=OPEN_STATES, due_at__lte=now).values_list("pk", flat=True)[:limit])
     expired = sum(1 for pk in overdue if expire_work_item(pk))
     held = WorkItem.objects.filter(state__in=HELD_STATES, claim_timeout__isnull=False).values_list("pk", "claimed_at", "claim_timeout")[:limit]
-    late = [pk for pk, at, seconds in held if at is not None and (now - at).total_seconds() >= seconds]
+    late = [pk for pk, at, seconds in held if at is not None and seconds is not None and (now - at).total_seconds() >= seconds]
     reoffered = sum(1 for pk in late if claim_timed_out(pk))
     return {"expired": expired, "closed": reconcile(limit=limit), "reoffered": reoffered}
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -27,7 +29,7 @@ from .serializers import (
 
 def _page(request: Request, queryset, serializer_class) -> Response:
     paginator = PageNumberPagination()
-    page = paginator.paginate_queryset(queryset, request)
+    page: list[Any] | None = paginator.paginate_queryset(queryset, request)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 

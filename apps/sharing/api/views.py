@@ -6,7 +6,7 @@ from typing import Any
 from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
@@ -42,6 +42,7 @@ class NewShareSerializer(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if bool(attrs.get("user")) == bool(attrs.get("team")):
             raise serializers.ValidationError({"user": ["Give either a user or a team."]})
+        grantee: User | Group | None
         if attrs.get("user"):
             grantee = get_user_model().objects.filter(username=attrs["user"], is_active=True).first()
             if grantee is None:
