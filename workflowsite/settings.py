@@ -11,6 +11,7 @@ import os
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -304,7 +305,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.APIKeyAuthentication",
         "apps.accounts.authentication.TokenAuthentication",

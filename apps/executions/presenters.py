@@ -62,7 +62,7 @@ def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def _graph_edges(nodes: list, edges: list, out_nodes: list[dict], out_edges: list[dict], seen: set[str] | None = None) -> None:
+def _graph_edges(nodes: Any, edges: Any, out_nodes: list[dict], out_edges: list[dict], seen: set[str] | None = None) -> None:
     """Flatten one graph (and the graphs nested in it) into drawable nodes and edges; links that
     do not name a node (a draft's half-typed fields) are left out."""
     seen = set() if seen is None else seen

@@ -31,7 +31,7 @@ class WorkflowTemplateAdmin(VersionAdmin, GuardedModelAdmin):
 
     @admin.display(description="Uses", ordering="usage_count")
     def usage(self, obj: WorkflowTemplate) -> int:
-        return obj.usage_count
+        return obj.usage_count  # type: ignore[attr-defined]  # annotated by get_queryset (with_stats)
 
     @admin.display(description="Success rate")
     def success(self, obj: WorkflowTemplate) -> str:

@@ -22,7 +22,7 @@ from apps.sharing.shares import grant_owner, has_level
 from apps.workflows import services as workflow_services
 from apps.workflows.models import Workflow
 
-from .models import TemplateReview, TemplateUsage, WorkflowTemplate
+from .models import TemplateReview, TemplateUsage, WorkflowTemplate, WorkflowTemplateQuerySet
 
 TEMPLATE_FIELDS = ("name", "slug", "category", "description", "tags", "definition", "sample_input", "is_public")
 CREATE_ONLY_FIELDS = ("source_workflow",)
@@ -34,7 +34,7 @@ def unique_template_slug(base: str, *, exclude_pk: int | None = None) -> str:
     return unique_slug(base, exclude_pk=exclude_pk, queryset=WorkflowTemplate.objects.all(), fallback="template")
 
 
-def visible_templates(user: AnyUser) -> QuerySet[WorkflowTemplate]:
+def visible_templates(user: AnyUser) -> WorkflowTemplateQuerySet:
     """Public templates, the user's own, and those shared with them or their teams."""
     if not user.is_authenticated:
         return WorkflowTemplate.objects.none()
@@ -222,7 +222,7 @@ def check_review(rating: Any, text: Any) -> dict[str, str]:
 
 
 @transaction.atomic
-def review_template(template: WorkflowTemplate, *, user: User, rating: int, text: str = "") -> TemplateReview:
+def review_template(template: WorkflowTemplate, *, user: User, rating: Any, text: str = "") -> TemplateReview:
     """Create or replace `user`'s review of the template.
 
     Raises PermissionDenied when the user never used the template, ValidationError (by field)

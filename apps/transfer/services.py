@@ -167,7 +167,7 @@ def check_document(document: Any) -> list[ImportProblem]:
     if not isinstance(document, dict):
         return [ImportProblem("the document must be a JSON object", field="document", code="schema")]
     validator = Draft202012Validator(EXPORT_SCHEMA)
-    workflows = document.get("workflows") if isinstance(document.get("workflows"), list) else []
+    workflows = given if isinstance(given := document.get("workflows"), list) else []
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
         parts = list(error.absolute_path)
         index = slug = None

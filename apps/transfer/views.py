@@ -27,7 +27,7 @@ def import_page(request: AuthenticatedHttpRequest) -> HttpResponse:
         upload = request.FILES.get("document")
         if upload is None:
             context["error"] = "Choose an export file (.json)."
-        elif upload.size > MAX_UPLOAD:
+        elif (upload.size or 0) > MAX_UPLOAD:
             context["error"] = "The file is larger than 20 MB."
         else:
             try:
@@ -35,7 +35,7 @@ def import_page(request: AuthenticatedHttpRequest) -> HttpResponse:
             except (UnicodeDecodeError, ValueError) as exc:
                 context["error"] = f"The file is not valid JSON: {exc}"
             else:
-                on_conflict = context["on_conflict"] if context["on_conflict"] in ("rename", "skip") else "rename"
+                on_conflict: services.OnConflict = "skip" if context["on_conflict"] == "skip" else "rename"
                 dry_run = request.POST.get("mode") != "import"
                 context["result"] = services.import_document(document, user=request.user, on_conflict=on_conflict, dry_run=dry_run, request=request)
         if context["error"] or (context["result"] and not context["result"].ok):
