@@ -179,7 +179,8 @@ WB_DB_POOL_MAX_SIZE = env_int("WB_DB_POOL_MAX_SIZE", 10)
 WB_DB_POOL_TIMEOUT = env_float("WB_DB_POOL_TIMEOUT", 5.0)
 if WB_DB_POOL_MAX_SIZE < 1 or WB_DB_POOL_MIN_SIZE < 0 or WB_DB_POOL_MIN_SIZE > WB_DB_POOL_MAX_SIZE:
     raise ImproperlyConfigured(
-        f"WB_DB_POOL_MIN_SIZE ({WB_DB_POOL_MIN_SIZE}) must be between 0 and WB_DB_POOL_MAX_SIZE ({WB_DB_POOL_MAX_SIZE}), "
+        f"WB_DB_POOL_MIN_SIZE ({WB_DB_POOL_MIN_SIZE}) must be between 0 and WB_DB_POOL_MAX_SIZE "
+        f"({WB_DB_POOL_MAX_SIZE}), "
         "which must be at least 1"
     )
 # Seconds a client is told to wait (Retry-After) when the server is at capacity or Redis is down.

@@ -199,7 +199,8 @@ def database_server_connections() -> tuple[int, int] | None:
 
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity WHERE backend_type = 'client backend'")
+            cursor.execute("SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity WHERE "
+                           "backend_type = 'client backend'")
             used, limit = cursor.fetchone()
     except Exception:
         return None

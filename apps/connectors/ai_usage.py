@@ -42,7 +42,8 @@ class BudgetExceeded(Exception):
     def __init__(self, scope: str, kind: str, limit: int, used: int, resets_at: datetime):
         self.scope, self.kind, self.limit, self.used, self.resets_at = scope, kind, limit, used, resets_at
         whose = "Your" if scope == "user" else "The shared"
-        super().__init__(f"{whose} daily AI budget of {limit} {kind} is spent ({used} used); it resets at {resets_at:%Y-%m-%d %H:%M} UTC.")
+        super().__init__(f"{whose} daily AI budget of {limit} {kind} is spent ({used} used); it resets at "
+                         f"{resets_at:%Y-%m-%d %H:%M} UTC.")
 
     @property
     def retry_after(self) -> int:

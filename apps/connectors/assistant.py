@@ -43,9 +43,11 @@ def capabilities() -> dict:
 
 
 SYSTEM_PROMPT = """You design workflows for Workflow Builder. Answer with ONE JSON object and nothing else:
-{"definition": <a workflow definition>, "explanation": "<what it does, in two or three sentences>", "confidence": <0..1>}
+{"definition": <a workflow definition>, "explanation": "<what it does, in two or three sentences>",
+ "confidence": <0..1>}
 
-A definition is {"format_version": 1, "input_schema"?: <JSON Schema>, "variables"?: {...}, "nodes": [...], "edges": [{"from": id, "to": id}]}.
+A definition is {"format_version": 1, "input_schema"?: <JSON Schema>, "variables"?: {...}, "nodes": [...],
+"edges": [{"from": id, "to": id}]}.
 Nodes have a unique "id" and a "type". Data is referenced with JSONPath strings: $.input.x, $.vars.x,
 $.steps.<node id>.output.x, and "{{ $.path }}" templates inside longer strings. Conditions are data:
 {"var": "order.total", "op": "gt", "value": 100} with all/any/not. Never write code.

@@ -425,5 +425,6 @@ def apply(mapping: dict, source: Any) -> dict:
 
 
 EXPRESSION_SCHEMA: dict = {
-    "description": "A mapping expression: '@.path' into the source, {path, default}, {fn, args}, {value}, or a literal.",
+    "description": "A mapping expression: '@.path' into the source, {path, default}, {fn, args}, {value}, or a "
+                   "literal.",
 }

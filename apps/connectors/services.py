@@ -181,7 +181,8 @@ def check_credential_references(user, definition: Any, previous: Any = None) -> 
             continue
         candidates = Credential.objects.filter(name=name).select_related("owner")
         if not any(may_use_credential(user, c) for c in candidates):
-            problems.append(f"{where}: you may not use a credential named {name!r} (only its owner, or users it is shared with, may put it into a workflow)")
+            problems.append(f"{where}: you may not use a credential named {name!r} (only its owner, or users it is shared "
+                            "with, may put it into a workflow)")
     return problems
 
 

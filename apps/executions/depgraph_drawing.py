@@ -93,7 +93,8 @@ def render_svg(graph: Mapping[str, Any], *, title: str, link_for_item: str = "")
     pos, width, height = layout(items)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="wb-graph dep-graph" role="img" aria-label="{_esc(title)}" '
-        f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" data-node="{_esc(graph.get("node", ""))}">',
+        f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'data-node="{_esc(graph.get("node", ""))}">',
         '<g class="deps">',
     ]
     for item in items:

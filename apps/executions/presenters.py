@@ -639,7 +639,8 @@ def concurrency_chart(step: StepRun, events: list[ExecutionEvent], *, width: int
         previous = v
     limit = int((step.state or {}).get("max_concurrent", 0) or 0)
     svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" '
         f'aria-label="Items in flight over {span:.1f} s, at most {top}">'
         f'<line class="axis" x1="{pad_l}" y1="{pad_t + plot_h}" x2="{width - 6}" y2="{pad_t + plot_h}"/>'
         f'<line class="axis" x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + plot_h}"/>'
@@ -684,8 +685,8 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
     `node_id`; before the node starts, ``status`` is "not_started" and there are no items.
 
     This is the one place the UI and the API read the dynamic node's bookkeeping (the dynamic
-    StepRun's `state` and its DynamicItem rows, through engine/nodes/dynamic.snapshot). `critical=False` skips the critical path (live
-    updates do not redraw it).
+    StepRun's `state` and its DynamicItem rows, through engine/nodes/dynamic.snapshot).
+    `critical=False` skips the critical path (live updates do not redraw it).
     """
     from django.utils.dateparse import parse_datetime
 

@@ -110,7 +110,8 @@ def parse_filters(user, params) -> MetricsFilter:
     if bucket not in UNITS:
         raise FilterError("bucket", f"use one of: {', '.join(UNITS)}")
     if bucket == "minute" and start < raw_cutoff():
-        raise FilterError("bucket", f"minute buckets exist only for the last {settings.WB_METRICS_RAW_DAYS} days (raw data): choose hour or larger")
+        raise FilterError("bucket", f"minute buckets exist only for the last {settings.WB_METRICS_RAW_DAYS} days (raw data): choose hour "
+                                    "or larger")
     try:
         bucket_starts(start, end, bucket, tz)
     except ValueError:

@@ -570,7 +570,9 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
             problems = validate(new_definition)
             if problems:
                 # Saved anyway (drafts are allowed), but not in green: runs, schedules and triggers refuse it now.
-                messages.warning(request, f"Saved as a draft with {len(problems)} problem{'s' if len(problems) != 1 else ''}: it will not run until they are fixed (listed below). Version history can bring back the previous definition.")
+                messages.warning(request, f"Saved as a draft with {len(problems)} problem{'s' if len(problems) != 1 else ''}: it will "
+                                          "not run until they are fixed (listed below). Version history can bring back the previous "
+                                          "definition.")
             else:
                 messages.success(request, "Definition saved.")
             return _redirect(request, reverse("workflows:json", args=[workflow.pk]))

@@ -93,7 +93,8 @@ def notify_people(item: WorkItem, event: str, actor: str = "") -> int:
     text = text_for(item, event, actor)
     nobody_left = event == "declined" and not eligible_users(item).exists()
     if nobody_left:
-        text = f"Nobody is left to decide “{item.title}” ({item.workflow.name}): every eligible person declined. Reassign it."
+        text = (f"Nobody is left to decide “{item.title}” ({item.workflow.name}): every eligible person declined. "
+                "Reassign it.")
     sent = 0
     for user in recipients_for(item, event):
         if user.get_username() == actor and not nobody_left:

@@ -177,7 +177,8 @@ def offer_work_item(
     shared_groups = set(get_groups_with_perms(workflow).values_list("pk", flat=True))  # type: ignore[union-attr]
     outside_groups = [g for g in found_groups if g.pk not in shared_groups]
     if outsiders:
-        notes.append(f"users who cannot see this workflow skipped (share it with them first): {', '.join(sorted(u.get_username() for u in outsiders))}")
+        notes.append("users who cannot see this workflow skipped (share it with them first): "
+                     f"{', '.join(sorted(u.get_username() for u in outsiders))}")
         found_users = [u for u in found_users if u not in outsiders]
     if outside_groups:
         notes.append(f"teams this workflow is not shared with skipped: {', '.join(sorted(g.name for g in outside_groups))}")
@@ -376,7 +377,8 @@ def _reoffer(item: WorkItem, *, passed: User, why: str) -> bool:
     item.allocation = allocation
     if not decision.users:
         distribution.log(item, "re-offer failed", [], f"nobody left after {passed.get_username()} {why}")
-        item.notes = f"{item.notes}\n{timezone.now():%Y-%m-%d %H:%M} nobody left to offer it to after {passed.get_username()} {why}: a workflow admin must reassign it".strip()
+        item.notes = (f"{item.notes}\n{timezone.now():%Y-%m-%d %H:%M} nobody left to offer it to after "
+                      f"{passed.get_username()} {why}: a workflow admin must reassign it").strip()
         item.save(update_fields=["allocation", "notes"])
         return False
     item.offered_users.set(decision.users)

@@ -111,7 +111,8 @@ def test_definition(request: Request) -> Response:
     responses={
         200: OpenApiResponse(description="{definition, explanation, confidence, model, attempts}"),
         422: OpenApiResponse(description="The model's definition failed validation: {detail, problems, definition}"),
-        429: OpenApiResponse(description="A daily AI budget (yours or the total) is spent: {detail, code, scope, kind, limit, used, resets_at}, with Retry-After"),
+        429: OpenApiResponse(description="A daily AI budget (yours or the total) is spent: {detail, code, scope, kind, limit, "
+                                         "used, resets_at}, with Retry-After"),
         502: OpenApiResponse(description="The provider failed"),
         503: OpenApiResponse(description="No provider is configured"),
     },

@@ -44,7 +44,8 @@ def set_variables(params: dict, ctx: ActivityContext) -> Any:
             "source": {"description": "The data to read from, usually a reference such as $.vars or $.steps.fetch.output."},
             "mapping": {
                 "type": "object",
-                "description": "output key -> JSONPath read relative to source ($.order.id), or {path, default}; other values are copied as they are.",
+                "description": "output key -> JSONPath read relative to source ($.order.id), or {path, default}; "
+                               "other values are copied as they are.",
                 "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "object"}]},
             },
         },

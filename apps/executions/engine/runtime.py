@@ -24,7 +24,8 @@ from apps.workflows.definition.plan import NodePlan, Plan
 from ..choices import ACTIVE_STEP, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun, Timer
 from . import hooks, store
-from .common import DEFAULT_MAX_ITERATIONS, MAX_WORKER_LOSSES, SEGMENT, SMALL_SCOPE, WORKER_LOST, backoff_seconds, error_dict, parent_scope  # noqa: F401  (re-exported)
+from .common import DEFAULT_MAX_ITERATIONS, MAX_WORKER_LOSSES, SEGMENT, WORKER_LOST, backoff_seconds  # noqa: F401  (re-exported)
+from .common import SMALL_SCOPE, error_dict, parent_scope
 from .nodes import NODE_TYPES
 from .redaction import redact
 
@@ -49,7 +50,8 @@ def _update_many(steps: list[StepRun], fields: list[str]) -> None:
     table = StepRun._meta.db_table
     assignments = ", ".join(f'"{c}" = v."{c}"' for c in columns)
     names = ", ".join(f'"{c}"' for c in ["id", *columns])
-    sql = f'UPDATE "{table}" AS s SET {assignments} FROM (VALUES {", ".join([row] * len(steps))}) AS v({names}) WHERE s."id" = v."id"'
+    sql = (f'UPDATE "{table}" AS s SET {assignments} FROM (VALUES {", ".join([row] * len(steps))}) AS v({names}) '
+           'WHERE s."id" = v."id"')
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

@@ -54,7 +54,8 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
         # advance that holds the run and cancels this very step (for_each complete_when).
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT e.id, e.status FROM executions_execution e JOIN executions_steprun s ON s.execution_id = e.id WHERE s.id = %s FOR UPDATE OF e",
+                "SELECT e.id, e.status FROM executions_execution e JOIN executions_steprun s ON s.execution_id = "
+                "e.id WHERE s.id = %s FOR UPDATE OF e",
                 [step_id],
             )
             row = cursor.fetchone()
@@ -68,7 +69,8 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
             StepRun,
             """status = 'running', started_at = %s, heartbeat_at = %s, worker = %s, task_id = %s,
                deadline_at = CASE WHEN jsonb_typeof(state -> 'timeout') = 'number'
-                                  THEN %s::timestamptz + (state ->> 'timeout')::float8 * interval '1 second' ELSE deadline_at END""",
+                                  THEN %s::timestamptz + (state ->> 'timeout')::float8 * interval '1 second'
+                                  ELSE deadline_at END""",
             "id = %s AND status = 'pending'",
             [now, now, worker, (task_id or "")[:64], now, step_id],
         )
@@ -79,8 +81,10 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
             # The run's next sequence number and the step_started event in one statement.
             cursor.execute(
                 f"""WITH seq AS (UPDATE {_RUN_TABLE} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq)
-                    INSERT INTO {_EVENT_TABLE} (execution_id, seq, type, node_id, scope, step_id, payload, actor, created_at)
-                    SELECT %s, seq.last_seq, 'step_started', %s, %s, %s, %s::jsonb, '', %s FROM seq RETURNING id, seq""",
+                    INSERT INTO {_EVENT_TABLE}
+                        (execution_id, seq, type, node_id, scope, step_id, payload, actor, created_at)
+                    SELECT %s, seq.last_seq, 'step_started', %s, %s, %s, %s::jsonb, '', %s
+                    FROM seq RETURNING id, seq""",
                 [step.execution_id, step.execution_id, step.node_id, step.scope, step.pk, json.dumps(payload), now],
             )
             event_id, seq = cursor.fetchone()
@@ -225,7 +229,8 @@ def execute_chord_step(step_id: int, *, worker: str = "", task_id: str = "") -> 
     step = store.update_returning(
         StepRun,
         "status = 'running', started_at = %s, heartbeat_at = %s, worker = %s, task_id = %s",
-        f"id = %s AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM {_RUN_TABLE} e WHERE e.id = t.execution_id AND e.status = 'paused')",
+        f"id = %s AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM {_RUN_TABLE} e WHERE e.id = "
+        "t.execution_id AND e.status = 'paused')",
         [now, now, worker or _hostname(), (task_id or "")[:64], step_id],
     )
     if step is None:

@@ -100,7 +100,8 @@ def step_with_locked_run(step_model, run_model, step_id: int, *, defer: Sequence
 def steps_of_nodes(step_model, execution_id: int, scope: str, node_ids: Sequence[str]) -> list:
     """The steps of `node_ids` in one scope instance of a run, oldest first (one statement)."""
     fields, cols = _select_list(step_model, "s")
-    sql = f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND s."scope" = %s AND s."node_id" = ANY(%s) ORDER BY s."id"'
+    sql = (f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND s."scope" = %s '
+           'AND s."node_id" = ANY(%s) ORDER BY s."id"')
     with connection.cursor() as cursor:
         cursor.execute(sql, [execution_id, scope, list(node_ids)])
         return [_build(step_model, fields, row) for row in cursor.fetchall()]
@@ -109,7 +110,8 @@ def steps_of_nodes(step_model, execution_id: int, scope: str, node_ids: Sequence
 def steps_of_scopes(step_model, execution_id: int, scopes: Sequence[str]) -> list:
     """Every step of the given scope instances of a run, oldest first (one statement)."""
     fields, cols = _select_list(step_model, "s")
-    sql = f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND s."scope" = ANY(%s) ORDER BY s."id"'
+    sql = (f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND s."scope" = '
+           'ANY(%s) ORDER BY s."id"')
     with connection.cursor() as cursor:
         cursor.execute(sql, [execution_id, list(scopes)])
         return [_build(step_model, fields, row) for row in cursor.fetchall()]

@@ -44,7 +44,8 @@ class MetricsRunStats(serializers.Serializer):
 class MetricsRangeStats(MetricsRunStats):
     elapsed_hours = serializers.FloatField(help_text="Hours of the range that have passed (its end capped at now).")
     throughput_per_hour = serializers.FloatField(
-        allow_null=True, help_text="count ÷ elapsed_hours; null until at least an hour of the range has passed (a rate over minutes would be a projection).",
+        allow_null=True, help_text="count ÷ elapsed_hours; null until at least an hour of the range has passed (a rate over "
+                                   "minutes would be a projection).",
     )
 
 

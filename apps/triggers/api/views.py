@@ -120,7 +120,8 @@ _event_result = inline_serializer(
 
 
 @extend_schema(
-    summary="Send an event: starts every active workflow whose trigger matches the type and whose condition holds (among those you may change)",
+    summary="Send an event: starts every active workflow whose trigger matches the type and whose condition "
+            "holds (among those you may change)",
     request=EventSerializer,
     responses={202: _event_result},
 )
@@ -152,7 +153,8 @@ class InboundWebhookView(APIView):
     parser_classes: list = []
 
     @extend_schema(
-        summary='Start a run from an inbound webhook (X-Workflow-Timestamp: <unix seconds>; X-Workflow-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." + the raw body>)',
+        summary='Start a run from an inbound webhook (X-Workflow-Timestamp: <unix seconds>; '
+                'X-Workflow-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." + the raw body>)',
         request={"application/json": {"type": "object"}},
         responses={
             202: inline_serializer("WebhookAccepted", {"execution": serializers.IntegerField()}),

@@ -114,7 +114,8 @@ def _pattern_message(field: str, value: Any, pattern: str) -> str:
     """Say in words what the id and variable-name patterns want (the regex is the fallback)."""
     last = field.rsplit(".", 1)[-1]
     if pattern == schema.ID_PATTERN:
-        return f"{value!r} is not a valid node id: start with a letter, then letters, digits, '_' or '-' (at most 64 characters)"
+        return (f"{value!r} is not a valid node id: start with a letter, then letters, digits, '_' or '-' (at "
+                "most 64 characters)")
     if last == "output":
         return f"{value!r} is not a valid variable name: letters, digits and '_', not starting with a digit"
     return f"{value!r} does not match the pattern {pattern}"

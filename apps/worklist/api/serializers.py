@@ -15,7 +15,8 @@ class WorkItemSerializer(serializers.ModelSerializer):
     offered_groups: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
     actions = serializers.SerializerMethodField(help_text="What you may do with the item now.")
     why = serializers.SerializerMethodField(help_text="Why the item is offered to you or held by you (null when it is neither).")
-    allocation = serializers.SerializerMethodField(help_text="Workflow admins and staff: the strategy, each person's reason, who was skipped and why, and the log of offers.")
+    allocation = serializers.SerializerMethodField(help_text="Workflow admins and staff: the strategy, each person's reason, who was skipped and why, and "
+                                                             "the log of offers.")
 
     class Meta:
         model = WorkItem

@@ -37,7 +37,8 @@ _conflict = OpenApiResponse(description="Someone got there first, or the item is
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Your inbox: items offered to you (directly or through a team) and items you hold; ?all=1 lists every item you may see"),
+    list=extend_schema(summary="Your inbox: items offered to you (directly or through a team) and items you hold; ?all=1 lists "
+                               "every item you may see"),
     retrieve=extend_schema(summary="A work item (offered to you, held by you, or of a workflow you administer)"),
 )
 class WorkItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
