@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEVSTACK := $(BIN)/python deploy/local/devstack.py
 PYTEST_ARGS ?=
 
-.PHONY: install run up down test test-fast migrate seed stop-servers clean
+.PHONY: install run up down check test test-fast migrate seed stop-servers clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,10 @@ up: install           ## the same in the background; returns when the site answe
 down:                 ## stop what `make up` started, and the embedded servers
 	@test -x $(BIN)/python && $(BIN)/python deploy/local/run.py --stop || true
 
-test: install         ## the whole suite on the embedded Postgres and Redis, with a real worker
+check: install        ## ruff and mypy on apps/ and workflowsite/ (deploy/local/checks.py)
+	$(BIN)/python deploy/local/checks.py
+
+test: install         ## the checks, then the whole suite on the embedded Postgres and Redis, with a real worker
 	$(BIN)/python deploy/local/testrun.py $(PYTEST_ARGS)
 
 migrate: install

@@ -39,7 +39,9 @@ def size_database_pool(sender=None, instance=None, **kwargs) -> None:
     if wanted <= options.get("max_size", 0):
         return
     options["max_size"] = wanted
-    if db.alias in db._connection_pools:  # already opened (Django's checks at start-up): grow it in place
-        pool = db._connection_pools[db.alias]
+    # The PostgreSQL backend's registry of open pools (private, so not in the stubs).
+    pools = db._connection_pools  # type: ignore[attr-defined]
+    if db.alias in pools:  # already opened (Django's checks at start-up): grow it in place
+        pool = pools[db.alias]
         pool.resize(min(pool.min_size, wanted), wanted)
     logger.info("database pool of this worker: at most %s connections (%s x %s)", wanted, instance.concurrency, pool_cls)

@@ -12,7 +12,7 @@ import re
 import sys
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
 
 import dj_database_url
 from corsheaders.defaults import default_headers as cors_default_headers
@@ -181,7 +181,8 @@ WB_DB_POOL_MAX_SIZE = env_int("WB_DB_POOL_MAX_SIZE", 10)
 WB_DB_POOL_TIMEOUT = env_float("WB_DB_POOL_TIMEOUT", 5.0)
 if WB_DB_POOL_MAX_SIZE < 1 or WB_DB_POOL_MIN_SIZE < 0 or WB_DB_POOL_MIN_SIZE > WB_DB_POOL_MAX_SIZE:
     raise ImproperlyConfigured(
-        f"WB_DB_POOL_MIN_SIZE ({WB_DB_POOL_MIN_SIZE}) must be between 0 and WB_DB_POOL_MAX_SIZE ({WB_DB_POOL_MAX_SIZE}), "
+        f"WB_DB_POOL_MIN_SIZE ({WB_DB_POOL_MIN_SIZE}) must be between 0 and WB_DB_POOL_MAX_SIZE "
+        f"({WB_DB_POOL_MAX_SIZE}), "
         "which must be at least 1"
     )
 # Seconds a client is told to wait (Retry-After) when the server is at capacity or Redis is down.
@@ -315,7 +316,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.APIKeyAuthentication",
         "apps.accounts.authentication.TokenAuthentication",

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey as LibraryAPIKey
 
+from .types import AuthenticatedHttpRequest
 from . import roles, services
 from .models import APIKey, APIToken, AuditLog
 
@@ -45,7 +46,7 @@ class APIKeyAdmin(APIKeyModelAdmin):
             )
 
     @admin.action(description="Revoke selected API keys", permissions=["change"])
-    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
+    def revoke_keys(self, request: AuthenticatedHttpRequest, queryset: QuerySet[APIKey]) -> None:
         revoked = sum(
             services.revoke_api_key(api_key, acting_user=request.user, request=request)
             for api_key in queryset.select_related("user")
@@ -68,7 +69,7 @@ class APITokenAdmin(admin.ModelAdmin):
         return False
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
-    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[APIToken]) -> None:
+    def revoke_tokens(self, request: AuthenticatedHttpRequest, queryset: QuerySet[APIToken]) -> None:
         revoked = sum(services.revoke_token(token, acting_user=request.user, request=request) for token in queryset.select_related("user"))
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
 
@@ -106,7 +107,7 @@ if admin.site.is_registered(User):
 
 def _role_action(role: str):
     @admin.action(description=f"Give the selected users the {role} role", permissions=["change"])
-    def set_role(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+    def set_role(modeladmin, request: AuthenticatedHttpRequest, queryset: QuerySet) -> None:
         for user in queryset:
             roles.assign_role(user, role, acting_user=request.user)
         modeladmin.message_user(request, f"{queryset.count()} user(s) now have the {role} role.", messages.SUCCESS)
@@ -121,7 +122,7 @@ class RoleAwareUserAdmin(UserAdmin):
     only a superuser may make or edit superusers or hand out single permissions, so the role
     cannot raise itself above itself."""
 
-    list_display = (*UserAdmin.list_display, "role_names")
+    list_display = (*UserAdmin.list_display, "role_names")  # type: ignore[misc]  # UserAdmin's own, read once
     actions = [_role_action(role) for role in roles.ROLE_NAMES]
 
     @admin.display(description="Roles")

@@ -9,7 +9,7 @@ looks at it, so every endpoint takes both (URLs the API hands out keep their can
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import is_valid_path

@@ -97,11 +97,19 @@ def unavailable_response(cause: str, request: HttpRequest | None = None) -> Http
     return response
 
 
+# The attribute that marks a request answered 503 for a capacity cause, read by SkipCapacityErrors.
+CAUSE_ATTR = "wb_unavailable"
+
+
+def remember_cause(request: HttpRequest, cause: str) -> None:
+    setattr(request, CAUSE_ATTR, cause)
+
+
 def _remember_cause(sender, request: HttpRequest | None = None, **kwargs) -> None:
     """Django sends this while handling any uncaught exception (sys.exc_info() holds it, also under ASGI)."""
     cause = classify(sys.exc_info()[1])
     if cause and request is not None:
-        request.wb_unavailable = cause
+        remember_cause(request, cause)
 
 
 got_request_exception.connect(_remember_cause, dispatch_uid="wb-overload-cause")
@@ -134,7 +142,7 @@ class OverloadMiddleware:
         return self._finish(request, await self.get_response(request))
 
     def _finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        cause = getattr(request, "wb_unavailable", None)
+        cause = getattr(request, CAUSE_ATTR, None)
         if cause and response.status_code == 500:
             _log(cause, request, None)
             return unavailable_response(cause, request)
@@ -144,7 +152,7 @@ class OverloadMiddleware:
         cause = classify(exception)
         if cause is None:
             return None
-        request.wb_unavailable = cause
+        remember_cause(request, cause)
         _log(cause, request, exception)
         return unavailable_response(cause, request)
 
@@ -155,7 +163,7 @@ class SkipCapacityErrors:
 
     def filter(self, record) -> bool:
         request = getattr(record, "request", None)
-        return not (getattr(record, "status_code", None) == 503 and getattr(request, "wb_unavailable", None))
+        return not (getattr(record, "status_code", None) == 503 and getattr(request, CAUSE_ATTR, None))
 
 
 #
@@ -191,7 +199,8 @@ def database_server_connections() -> tuple[int, int] | None:
 
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity WHERE backend_type = 'client backend'")
+            cursor.execute("SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity WHERE "
+                           "backend_type = 'client backend'")
             used, limit = cursor.fetchone()
     except Exception:
         return None

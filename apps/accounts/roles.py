@@ -29,7 +29,9 @@ from django.db import transaction
 from .services import record_audit
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, Group
+    from django.contrib.auth.models import Group, User
+
+    from .types import AnyUser
 
 ROLE_NAMES = ("viewer", "builder", "operator", "admin")
 ROLE_GROUP_PREFIX = "Role: "
@@ -87,13 +89,13 @@ def role_group(role: str) -> Group:
     return group
 
 
-def roles_of(user: AbstractBaseUser) -> list[str]:
+def roles_of(user: User) -> list[str]:
     names = set(user.groups.filter(name__startswith=ROLE_GROUP_PREFIX).values_list("name", flat=True))
     return [role for role in ROLE_NAMES if group_name(role) in names]
 
 
 @transaction.atomic
-def assign_role(user: AbstractBaseUser, role: str, *, acting_user: AbstractBaseUser | None = None) -> None:
+def assign_role(user: User, role: str, *, acting_user: User | None = None) -> None:
     """Give `user` exactly `role` (replacing other roles); operators and admins become staff so
     they can use the admin site, whose pages then follow their role's permissions."""
     group = role_group(role)
@@ -109,18 +111,18 @@ def assign_role(user: AbstractBaseUser, role: str, *, acting_user: AbstractBaseU
         record_audit("permission_changed", actor=acting_user, target=f"user {user.pk}", detail={"user": user.get_username(), "role": role})
 
 
-def has_capability(user: AbstractBaseUser, perm: str) -> bool:
+def has_capability(user: AnyUser, perm: str) -> bool:
     return bool(getattr(user, "is_authenticated", False) and user.is_active and user.has_perm(perm))
 
 
-def require_capability(user: AbstractBaseUser, perm: str) -> None:
+def require_capability(user: AnyUser, perm: str) -> None:
     """Raise PermissionDenied, naming the roles that may, unless `user` holds `perm`."""
     if not has_capability(user, perm):
         roles = " or ".join(CAPABILITY_ROLES.get(perm, [])) or "admin"
         raise PermissionDenied(f"Your role may not {CAPABILITY_NAMES.get(perm, perm)} (it needs the {roles} role).")
 
 
-def give_default_role(user: AbstractBaseUser) -> None:
+def give_default_role(user: User) -> None:
     """New users start with WB_DEFAULT_ROLE (none when it is empty)."""
     role = settings.WB_DEFAULT_ROLE
     if role and not user.is_superuser:

@@ -19,7 +19,9 @@ from django.utils import timezone
 from .models import APIKey, APIToken, AuditLog
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
+
+    from .types import AnyUser
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -70,7 +72,7 @@ def trusted_proxy_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Netwo
 def record_audit(
     action: str,
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: AnyUser | None = None,
     username: str = "",
     request: HttpRequest | None = None,
     target: str = "",
@@ -80,7 +82,7 @@ def record_audit(
 
     An anonymous `actor` is stored as no actor; `username` defaults to the actor's.
     """
-    if actor is not None and not getattr(actor, "is_authenticated", False):
+    if actor is not None and not actor.is_authenticated:
         actor = None
     return AuditLog.objects.create(
         action=action,
@@ -99,7 +101,7 @@ def record_audit(
 
 @transaction.atomic
 def create_api_key(
-    user: AbstractBaseUser,
+    user: User,
     name: str,
     *,
     expiry_date: datetime | None = None,
@@ -111,6 +113,7 @@ def create_api_key(
     Records an `api_key_created` audit row.
     """
     api_key, key = APIKey.objects.create_key(name=name, user=user, expiry_date=expiry_date)
+    assert isinstance(api_key, APIKey)  # the library's manager is typed for its abstract base
     record_audit(
         AuditLog.Action.API_KEY_CREATED,
         actor=user,
@@ -122,7 +125,7 @@ def create_api_key(
 
 
 @transaction.atomic
-def revoke_api_key(api_key: APIKey, *, acting_user: AbstractBaseUser, request: HttpRequest | None = None) -> bool:
+def revoke_api_key(api_key: APIKey, *, acting_user: User, request: HttpRequest | None = None) -> bool:
     """Revoke `api_key` for good; return False when it was already revoked (nothing recorded).
 
     Takes the key's row lock so two concurrent revokes record one audit row.
@@ -154,7 +157,7 @@ def token_digest(key: str) -> str:
 
 
 @transaction.atomic
-def issue_token(user: AbstractBaseUser, *, request: HttpRequest | None = None, via: str = "password") -> tuple[APIToken, str]:
+def issue_token(user: User, *, request: HttpRequest | None = None, via: str = "password") -> tuple[APIToken, str]:
     """A new token for `user`, valid for WB_API_TOKEN_DAYS; return the row and the plain key
     (shown once, never stored). Records a `token_issued` audit row."""
     prefix = secrets.token_hex(4)
@@ -174,7 +177,7 @@ def find_token(key: str) -> APIToken | None:
 
 
 @transaction.atomic
-def revoke_token(token: APIToken, *, acting_user: AbstractBaseUser, request: HttpRequest | None = None, reason: str = "revoked") -> bool:
+def revoke_token(token: APIToken, *, acting_user: User, request: HttpRequest | None = None, reason: str = "revoked") -> bool:
     """Revoke `token` for good (row lock: one audit row however often); False when it already was."""
     updated = APIToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     if updated:

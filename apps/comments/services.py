@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import transaction
@@ -40,7 +40,7 @@ def _url(name: str, *args: Any) -> str:
 #
 
 
-def record_activity(verb: str, *, workflow: Workflow, actor: AbstractBaseUser | None = None, target: str = "") -> Activity:
+def record_activity(verb: str, *, workflow: Workflow, actor: User | None = None, target: str = "") -> Activity:
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     return Activity.objects.create(verb=verb, workflow=workflow, actor=actor, target=target[:200])
@@ -50,7 +50,7 @@ def workflow_feed(workflow: Workflow) -> QuerySet[Activity]:
     return Activity.objects.filter(workflow=workflow).select_related("actor", "workflow")
 
 
-def user_feed(viewer: AbstractBaseUser, actor: AbstractBaseUser | None = None) -> QuerySet[Activity]:
+def user_feed(viewer: User, actor: User | None = None) -> QuerySet[Activity]:
     """Activity on workflows `viewer` can see; only `actor`'s when given (a per-user feed)."""
     qs = Activity.objects.filter(workflow__in=visible_workflows(viewer)).select_related("actor", "workflow")
     if actor is not None:
@@ -63,12 +63,12 @@ def user_feed(viewer: AbstractBaseUser, actor: AbstractBaseUser | None = None) -
 #
 
 
-def preference_for(user: AbstractBaseUser) -> NotificationPreference:
+def preference_for(user: User) -> NotificationPreference:
     preference, _ = NotificationPreference.objects.get_or_create(user=user)
     return preference
 
 
-def notify(recipient: AbstractBaseUser, kind: str, text: str, url: str = "") -> Notification | None:
+def notify(recipient: User, kind: str, text: str, url: str = "") -> Notification | None:
     """An in-app notification, plus an email after commit when the recipient wants one.
 
     Other apps (approvals) call this with kind="approval". Inactive users get nothing.
@@ -91,11 +91,11 @@ def notify(recipient: AbstractBaseUser, kind: str, text: str, url: str = "") -> 
     return notification
 
 
-def unread_count(user: AbstractBaseUser) -> int:
+def unread_count(user: User) -> int:
     return Notification.objects.filter(recipient=user, read=False).count()
 
 
-def mark_read(user: AbstractBaseUser, ids: list[int] | None = None) -> int:
+def mark_read(user: User, ids: list[int] | None = None) -> int:
     """Mark the user's notifications read (all when ids is None); returns how many changed."""
     qs = Notification.objects.filter(recipient=user, read=False)
     if ids is not None:
@@ -103,7 +103,7 @@ def mark_read(user: AbstractBaseUser, ids: list[int] | None = None) -> int:
     return qs.update(read=True)
 
 
-def on_shared(obj: Any, grantee: AbstractBaseUser | Group, level: str, *, acting_user: AbstractBaseUser) -> None:
+def on_shared(obj: Any, grantee: User | Group, level: str, *, acting_user: User) -> None:
     """After a share: activity (workflows) and a notification to the user or each team member."""
     is_workflow = isinstance(obj, Workflow)
     label = "workflow" if is_workflow else "template"
@@ -122,7 +122,7 @@ def on_shared(obj: Any, grantee: AbstractBaseUser | Group, level: str, *, acting
 #
 
 
-def access_comment(user: AbstractBaseUser, workflow: Workflow, comment_id: Any) -> Comment:
+def access_comment(user: User, workflow: Workflow, comment_id: Any) -> Comment:
     try:
         return Comment.objects.select_related("author").get(pk=comment_id, workflow=workflow)
     except (Comment.DoesNotExist, ValueError, TypeError):
@@ -144,7 +144,7 @@ def check_comment_node(workflow: Workflow, node_id: str) -> str | None:
 
 
 @transaction.atomic
-def add_comment(workflow: Workflow, *, author: AbstractBaseUser, body: str, node_id: str = "", parent: Comment | None = None) -> Comment:
+def add_comment(workflow: Workflow, *, author: User, body: str, node_id: str = "", parent: Comment | None = None) -> Comment:
     """Post a comment (the caller checked view permission); notifies the workflow's owner,
     the parent's author (a reply) and @mentioned users who can see the workflow."""
     if parent is not None:
@@ -171,7 +171,7 @@ def add_comment(workflow: Workflow, *, author: AbstractBaseUser, body: str, node
     return comment
 
 
-def _own(comment: Comment, user: AbstractBaseUser) -> None:
+def _own(comment: Comment, user: User) -> None:
     if comment.author_id != user.pk:
         raise PermissionDenied("You can only change your own comments.")
     if comment.is_deleted:
@@ -179,7 +179,7 @@ def _own(comment: Comment, user: AbstractBaseUser) -> None:
 
 
 @transaction.atomic
-def edit_comment(comment: Comment, *, user: AbstractBaseUser, body: str) -> Comment:
+def edit_comment(comment: Comment, *, user: User, body: str) -> Comment:
     _own(comment, user)
     comment.body = body
     comment.edited_at = timezone.now()
@@ -188,7 +188,7 @@ def edit_comment(comment: Comment, *, user: AbstractBaseUser, body: str) -> Comm
 
 
 @transaction.atomic
-def delete_comment(comment: Comment, *, user: AbstractBaseUser) -> None:
+def delete_comment(comment: Comment, *, user: User) -> None:
     """Soft delete: the text goes, the place in the thread stays for its replies."""
     _own(comment, user)
     comment.is_deleted = True

@@ -6,8 +6,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
+from apps.accounts.types import AuthenticatedHttpRequest
 from apps.sharing.services import access_workflow
 
 from . import services
@@ -33,7 +34,7 @@ def _threads(workflow) -> list[tuple[Comment, int]]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def workflow_comments(request: HttpRequest, pk: int) -> HttpResponse:
+def workflow_comments(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     workflow = access_workflow(request.user, pk, "view")
     error = ""
     if request.method == "POST":
@@ -69,14 +70,14 @@ def workflow_activity(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def my_activity(request: HttpRequest) -> HttpResponse:
+def my_activity(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = Paginator(services.user_feed(request.user), 50).get_page(request.GET.get("page"))
     return render(request, "activity/feed.html", {"workflow": None, "page": page})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def notifications(request: HttpRequest) -> HttpResponse:
+def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
     preference = services.preference_for(request.user)
     if request.method == "POST":
         action = request.POST.get("action")

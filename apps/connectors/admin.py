@@ -25,7 +25,8 @@ class CredentialForm(forms.ModelForm):
         fields = ["owner", "name", "kind", "description", "username", "field_name", "allowed_hosts", "workflows"]
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not self.instance.pk and not data.get("secret"):
             self.add_error("secret", "A new credential needs a secret.")
         problems = services.check_credential(

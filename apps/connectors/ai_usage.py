@@ -19,7 +19,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC
 from typing import Any
 
 from django.conf import settings
@@ -42,7 +42,8 @@ class BudgetExceeded(Exception):
     def __init__(self, scope: str, kind: str, limit: int, used: int, resets_at: datetime):
         self.scope, self.kind, self.limit, self.used, self.resets_at = scope, kind, limit, used, resets_at
         whose = "Your" if scope == "user" else "The shared"
-        super().__init__(f"{whose} daily AI budget of {limit} {kind} is spent ({used} used); it resets at {resets_at:%Y-%m-%d %H:%M} UTC.")
+        super().__init__(f"{whose} daily AI budget of {limit} {kind} is spent ({used} used); it resets at "
+                         f"{resets_at:%Y-%m-%d %H:%M} UTC.")
 
     @property
     def retry_after(self) -> int:
@@ -85,7 +86,7 @@ def cache_key(messages: list[dict], *, model: str, temperature: float | None, ma
 def day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """The start of today and of tomorrow, UTC."""
     now = now or timezone.now()
-    start = now.astimezone(dt_timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return start, start + timedelta(days=1)
 
 

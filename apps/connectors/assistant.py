@@ -43,9 +43,11 @@ def capabilities() -> dict:
 
 
 SYSTEM_PROMPT = """You design workflows for Workflow Builder. Answer with ONE JSON object and nothing else:
-{"definition": <a workflow definition>, "explanation": "<what it does, in two or three sentences>", "confidence": <0..1>}
+{"definition": <a workflow definition>, "explanation": "<what it does, in two or three sentences>",
+ "confidence": <0..1>}
 
-A definition is {"format_version": 1, "input_schema"?: <JSON Schema>, "variables"?: {...}, "nodes": [...], "edges": [{"from": id, "to": id}]}.
+A definition is {"format_version": 1, "input_schema"?: <JSON Schema>, "variables"?: {...}, "nodes": [...],
+"edges": [{"from": id, "to": id}]}.
 Nodes have a unique "id" and a "type". Data is referenced with JSONPath strings: $.input.x, $.vars.x,
 $.steps.<node id>.output.x, and "{{ $.path }}" templates inside longer strings. Conditions are data:
 {"var": "order.total", "op": "gt", "value": 100} with all/any/not. Never write code.
@@ -92,7 +94,7 @@ def _read_answer(content: str) -> tuple[Any, str, float | None, list[Problem]]:
     definition = answer.get("definition", answer if "nodes" in answer else None)
     if definition is None:
         return None, "", None, [Problem(message="the model's answer has no definition", code="no_definition")]
-    explanation = answer.get("explanation") if isinstance(answer.get("explanation"), str) else ""
+    explanation = given if isinstance(given := answer.get("explanation"), str) else ""
     confidence = answer.get("confidence")
     if not isinstance(confidence, (int, float)) or isinstance(confidence, bool):
         confidence = None

@@ -145,9 +145,9 @@ class DryRun:
                 return None
         last = None
         for node_id in scope.node_ids:
-            step = self.by_instance.get(instance, {}).get(node_id)
-            if step is not None and step.status == "completed":
-                last = step
+            done = self.by_instance.get(instance, {}).get(node_id)
+            if done is not None and done.status == "completed":
+                last = done
         return last.output if last else None
 
     def _takes(self, instance: str, pred: str, target: str) -> bool | None:

@@ -28,7 +28,8 @@ def configured() -> bool:
 
 
 def not_configured_message() -> str:
-    return "AI assistance is not configured: an operator sets AI_BASE_URL and AI_MODEL (and AI_API_KEY when the provider needs one)."
+    return ("AI assistance is not configured: an operator sets AI_BASE_URL and AI_MODEL (and AI_API_KEY when the "
+            "provider needs one).")
 
 
 def chat(messages: list[dict], *, model: str | None = None, temperature: float | None = None, max_tokens: int | None = None, timeout: float | None = None, json_mode: bool = False) -> dict:

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import date, datetime, timedelta, UTC
+from typing import Any
+from collections.abc import Callable
 
 from apps.workflows.definition import jsonpath
 from apps.workflows.definition.expressions import current_budget, text_budget
@@ -118,7 +119,7 @@ def _datetime(value: Any) -> datetime:
     elif isinstance(value, date):
         dt = datetime(value.year, value.month, value.day)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        dt = datetime.fromtimestamp(value, tz=timezone.utc)
+        dt = datetime.fromtimestamp(value, tz=UTC)
     elif isinstance(value, str):
         try:
             dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -126,7 +127,7 @@ def _datetime(value: Any) -> datetime:
             raise MappingError(f"{value!r} is not an ISO 8601 date or time (use parse_date with a format)") from None
     else:
         raise MappingError(f"{value!r} is not a date")
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _round(value: Any, digits: Any = 0) -> float | int:
@@ -188,7 +189,7 @@ def _to_number(value: Any, default: Any = jsonpath.MISSING) -> Any:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _format_date(value: Any, fmt: Any = "%Y-%m-%d") -> str:
@@ -202,7 +203,7 @@ def _parse_date(text: Any, fmt: Any = None) -> str:
         dt = datetime.strptime(_text(text), _text(fmt))
     except ValueError as exc:
         raise MappingError(f"parse_date: {exc}") from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).isoformat()
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
 
 
 def _add_days(value: Any, days: Any) -> str:
@@ -424,5 +425,6 @@ def apply(mapping: dict, source: Any) -> dict:
 
 
 EXPRESSION_SCHEMA: dict = {
-    "description": "A mapping expression: '@.path' into the source, {path, default}, {fn, args}, {value}, or a literal.",
+    "description": "A mapping expression: '@.path' into the source, {path, default}, {fn, args}, {value}, or a "
+                   "literal.",
 }

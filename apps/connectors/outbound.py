@@ -120,7 +120,7 @@ def check_destination(url: str) -> Destination:
             raise ActivityError("ConnectionError", f"cannot resolve {host}: {exc}") from None
         candidates = []
         for info in infos:
-            raw = info[4][0].split("%", 1)[0]  # strip an IPv6 zone id
+            raw = str(info[4][0]).split("%", 1)[0]  # strip an IPv6 zone id
             candidates.append(ipaddress.ip_address(raw))
     # Every address the name resolves to must pass: otherwise a client library could pick
     # the private one.
@@ -168,7 +168,7 @@ def _pinned(url: str, dest: Destination) -> tuple[str, dict[str, str], dict[str,
     if ":" in (parts.hostname or "") and parts.hostname is not None:  # an IPv6 literal keeps its brackets
         host_header = f"[{parts.hostname}]" + ("" if dest.port == default_port else f":{dest.port}")
     extensions = {"sni_hostname": dest.host} if dest.scheme == "https" else {}
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), {"Host": host_header}, extensions
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), {"Host": host_header or dest.host}, extensions
 
 
 @dataclass

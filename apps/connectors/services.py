@@ -181,7 +181,8 @@ def check_credential_references(user, definition: Any, previous: Any = None) -> 
             continue
         candidates = Credential.objects.filter(name=name).select_related("owner")
         if not any(may_use_credential(user, c) for c in candidates):
-            problems.append(f"{where}: you may not use a credential named {name!r} (only its owner, or users it is shared with, may put it into a workflow)")
+            problems.append(f"{where}: you may not use a credential named {name!r} (only its owner, or users it is shared "
+                            "with, may put it into a workflow)")
     return problems
 
 
@@ -200,10 +201,10 @@ def run_workflow_ids(ctx: ActivityContext) -> tuple[int, int | None, int | None]
     """(workflow id, workflow owner id, initiator id) of the run `ctx` belongs to (cached on ctx)."""
     from apps.executions.models import Execution
 
-    found = getattr(ctx, "_wb_run_ids", None)
+    found = ctx.__dict__.get("_wb_run_ids")
     if found is None:
         found = Execution.objects.filter(pk=ctx.execution_id).values_list("workflow_id", "workflow__owner_id", "created_by_id").first()
-        setattr(ctx, "_wb_run_ids", found)
+        ctx.__dict__["_wb_run_ids"] = found
     return found
 
 
@@ -219,7 +220,7 @@ def credential_for_run(ctx: ActivityContext, name: Any, *, kinds: tuple[str, ...
         raise ActivityError("CredentialNotFound", "name a stored credential, e.g. {\"credential\": \"github\"}", retryable=False)
     ids = run_workflow_ids(ctx)
     candidates = list(Credential.objects.filter(workflows__pk=ids[0], name=name).select_related("owner")) if ids else []
-    if len(candidates) > 1:
+    if ids and len(candidates) > 1:
         preferred = [c for c in candidates if c.owner_id == ids[1]] or [c for c in candidates if c.owner_id == ids[2]]
         if len(preferred) != 1:
             owners = ", ".join(sorted(c.owner.get_username() for c in candidates))

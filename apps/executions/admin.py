@@ -10,6 +10,7 @@ from django.utils.html import format_html
 
 from apps.accounts.services import record_audit
 from apps.workflows import jsontext
+from apps.workflows.forms import choice_field
 
 from .choices import FINISHED_EXECUTION
 from .engine import orchestrator
@@ -23,7 +24,7 @@ class SignalForm(forms.Form):
     def __init__(self, *args, execution: Execution, **kwargs):
         super().__init__(*args, **kwargs)
         declared = [s.get("name") for s in execution.definition.get("signals", []) if isinstance(s, dict)]
-        self.fields["name"].choices = [(n, n) for n in [*declared, "pause", "resume", "cancel"]]
+        choice_field(self, "name").choices = [(n, n) for n in [*declared, "pause", "resume", "cancel"]]
 
     def clean_payload(self):
         try:
@@ -58,6 +59,9 @@ class NewestStepsFormSet(NewestRowsFormSet):
 class NewestEventsFormSet(NewestRowsFormSet):
     newest_by = "seq"
 
+STEP_COLUMNS = ("node_id", "scope", "attempt", "status", "activity", "worker", "started_at", "finished_at")
+EVENT_COLUMNS = ("seq", "type", "node_id", "scope", "actor", "created_at")
+
 
 class StepRunInline(admin.TabularInline):
     model = StepRun
@@ -65,8 +69,7 @@ class StepRunInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["node_id", "scope", "attempt", "status", "activity", "worker", "started_at", "finished_at"]
-    readonly_fields = fields
+    fields = readonly_fields = STEP_COLUMNS
     ordering = ["id"]
     verbose_name_plural = f"step runs (the newest {INLINE_ROWS_MAX} at most)"
 
@@ -79,8 +82,7 @@ class ExecutionEventInline(admin.TabularInline):
     formset = NewestEventsFormSet  # the newest INLINE_ROWS_MAX; the Events link lists them all
     extra = 0
     can_delete = False
-    fields = ["seq", "type", "node_id", "scope", "actor", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = EVENT_COLUMNS
     ordering = ["seq"]
     max_num = 0
     verbose_name_plural = f"events (the newest {INLINE_ROWS_MAX} at most)"
@@ -160,9 +162,9 @@ class ExecutionAdmin(admin.ModelAdmin):
     @staticmethod
     def _step_count(obj: Execution) -> int:
         """Counted once per page (the link and its note both need it)."""
-        if not hasattr(obj, "_step_count"):
-            obj._step_count = StepRun.objects.filter(execution=obj).count()
-        return obj._step_count
+        if "_step_count" not in obj.__dict__:
+            obj.__dict__["_step_count"] = StepRun.objects.filter(execution=obj).count()
+        return obj.__dict__["_step_count"]
 
     @staticmethod
     def _more_note(count: int) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -84,6 +86,8 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
     async def _renew(self) -> None:
         while not self.closing:
             await asyncio.sleep(self.renew_every)
+            if self.group is None:  # left meanwhile
+                return
             try:
                 await self.channel_layer.group_add(self.group, self.channel_name)
                 await database_sync_to_async(publish.watch)(self.execution_id, self.channel_name)
@@ -145,7 +149,7 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         return html, last_seq, last_seq < execution.last_seq
 
 
-def _query(scope: dict) -> dict[str, str]:
+def _query(scope: Mapping[str, Any]) -> dict[str, str]:
     from urllib.parse import parse_qsl
 
     return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 from urllib.parse import quote
 
@@ -88,11 +89,12 @@ def render_svg(graph: Mapping[str, Any], *, title: str, link_for_item: str = "")
     items = graph.get("items") or []
     critical = set(graph.get("critical_path", {}).get("items") or [])
     critical_path = list(graph.get("critical_path", {}).get("items") or [])
-    critical_edges = set(zip(critical_path, critical_path[1:]))
+    critical_edges = set(pairwise(critical_path))
     pos, width, height = layout(items)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="wb-graph dep-graph" role="img" aria-label="{_esc(title)}" '
-        f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" data-node="{_esc(graph.get("node", ""))}">',
+        f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'data-node="{_esc(graph.get("node", ""))}">',
         '<g class="deps">',
     ]
     for item in items:

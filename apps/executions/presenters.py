@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from statistics import median
-from typing import Any, Iterable, Iterator
+from typing import Any
+from collections.abc import Iterable, Iterator
 
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
@@ -61,7 +62,7 @@ def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def _graph_edges(nodes: list, edges: list, out_nodes: list[dict], out_edges: list[dict], seen: set[str] | None = None) -> None:
+def _graph_edges(nodes: Any, edges: Any, out_nodes: list[dict], out_edges: list[dict], seen: set[str] | None = None) -> None:
     """Flatten one graph (and the graphs nested in it) into drawable nodes and edges; links that
     do not name a node (a draft's half-typed fields) are left out."""
     seen = set() if seen is None else seen
@@ -117,7 +118,7 @@ def _layout_for(text: str):
     edges: list[dict] = []
     _graph_edges(definition.get("nodes", []), definition.get("edges", []), nodes, edges)
     layout = compute_layout(nodes, edges)
-    placed = {}
+    placed: dict[str, tuple[float, float]] = {}
     for node, _parent, _where in iter_nodes(definition.get("nodes", [])):
         ui = node.get("ui")
         if isinstance(ui, dict) and all(isinstance(ui.get(k), (int, float)) and not isinstance(ui.get(k), bool) for k in ("x", "y")):
@@ -174,7 +175,7 @@ def graph_svg(
 
 
 # Step statuses as the graph draws them.
-GRAPH_STATUS = {
+GRAPH_STATUS: dict[str, str] = {
     StepStatus.SCHEDULED: "queued",
     StepStatus.PENDING: "queued",
     StepStatus.RUNNING: "running",
@@ -238,7 +239,7 @@ def typical_duration_ms(execution: Execution) -> int | None:
         .order_by("-created_at")
         .values_list("started_at", "finished_at")[:20]
     )
-    durations = [_ms(f - s) for s, f in rows]
+    durations = [_ms(f - s) for s, f in rows if s and f]  # both are non-null by the filter
     return int(median(durations)) if durations else None
 
 
@@ -271,7 +272,8 @@ def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | 
                 if finish:
                     from django.utils.dateparse import parse_datetime
 
-                    eta, basis = _ms(parse_datetime(finish) - now), "schedule of the items left"
+                    if finish_at := parse_datetime(finish):
+                        eta, basis = _ms(finish_at - now), "schedule of the items left"
                 break
     return StatusPanel(
         execution=execution,
@@ -637,7 +639,8 @@ def concurrency_chart(step: StepRun, events: list[ExecutionEvent], *, width: int
         previous = v
     limit = int((step.state or {}).get("max_concurrent", 0) or 0)
     svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" '
         f'aria-label="Items in flight over {span:.1f} s, at most {top}">'
         f'<line class="axis" x1="{pad_l}" y1="{pad_t + plot_h}" x2="{width - 6}" y2="{pad_t + plot_h}"/>'
         f'<line class="axis" x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + plot_h}"/>'
@@ -682,8 +685,8 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
     `node_id`; before the node starts, ``status`` is "not_started" and there are no items.
 
     This is the one place the UI and the API read the dynamic node's bookkeeping (the dynamic
-    StepRun's `state` and its DynamicItem rows, through engine/nodes/dynamic.snapshot). `critical=False` skips the critical path (live
-    updates do not redraw it).
+    StepRun's `state` and its DynamicItem rows, through engine/nodes/dynamic.snapshot).
+    `critical=False` skips the critical path (live updates do not redraw it).
     """
     from django.utils.dateparse import parse_datetime
 
@@ -710,9 +713,9 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
     item_steps: dict[int, StepRun] = {}
     for s in steps:
         if s.scope.startswith(prefix) and s.scope.endswith("]/") and "/" not in s.scope[len(prefix):-1]:
-            index = s.scope[len(prefix):-2]
-            if index.isdigit() and (int(index) not in item_steps or s.pk > item_steps[int(index)].pk):
-                item_steps[int(index)] = s
+            digits = s.scope[len(prefix):-2]
+            if digits.isdigit() and (int(digits) not in item_steps or s.pk > item_steps[int(digits)].pk):
+                item_steps[int(digits)] = s
     # Only items that run a child workflow have child runs to look up.
     children = dict(Execution.objects.filter(parent_step_id__in=[s.pk for s in item_steps.values()]).values_list("parent_step_id", "pk")) if item_steps and node.get("workflow") else {}
     measured: dict[str, float] = {}

@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.services import record_audit
+from apps.accounts.types import AuthenticatedHttpRequest
 from apps.sharing.services import visible_workflows
 from apps.workflows import jsontext
 from apps.workflows.definition.validator import DefinitionError
@@ -46,7 +47,7 @@ TIMELINE_LIMIT = 200  # the live page shows the latest events; the replay viewer
 
 @require_GET
 @login_required
-def execution_list(request: HttpRequest) -> HttpResponse:
+def execution_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Runs the user may see, filtered by status, workflow, trigger and date; 25 a page."""
     qs = visible_executions(request.user).select_related("workflow", "created_by").order_by("-created_at", "-pk")
     status = request.GET.get("status", "")
@@ -114,7 +115,7 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
         timeline = list(events.order_by("-seq")[:TIMELINE_LIMIT])[::-1]
         last_seq = seen
     can_change = may_act_on(user, execution)
-    context = {
+    context: dict[str, Any] = {
         "execution": execution,
         "panel": presenters.status_panel(execution, steps),
         "graph": presenters.graph_svg(execution.definition, statuses=statuses, highlight=highlight, title=f"Execution {execution.pk}", id_prefix=f"ex{execution.pk}"),
@@ -275,7 +276,7 @@ def step_detail(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def execution_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     from .engine.orchestrator import cancel_execution
 
     execution = access_execution(request.user, pk, "change")
@@ -400,7 +401,7 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
         status = 422
         if form.is_valid():
             node_params = None
-            if is_activity and form.cleaned_data.get("params") is not None and form.cleaned_data["params"] != node.get("params", {}):
+            if node and is_activity and form.cleaned_data.get("params") is not None and form.cleaned_data["params"] != node.get("params", {}):
                 node_params = {node["id"]: form.cleaned_data["params"]}
             new_input = form.cleaned_data["input"]
             changes = {"input": None if new_input == execution.input else new_input, "node_params": node_params}
@@ -450,7 +451,7 @@ def _filtered_events(events: list[ExecutionEvent], query: str) -> list[int]:
 
 @require_GET
 @login_required
-def replay(request: HttpRequest, pk: int) -> HttpResponse:
+def replay(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Every event of a run; the state (variables, step outputs, node statuses) at the selected one
     and what changed since the previous one. ?at=<seq> selects; ?q= filters by event type or node."""
     execution = access_execution(request.user, pk)

@@ -70,7 +70,7 @@ class Scope:
     params: tuple = ()
 
     @classmethod
-    def for_user(cls, user, workflow_id: int | None = None) -> "Scope":
+    def for_user(cls, user, workflow_id: int | None = None) -> Scope:
         """The workflows `user` may view (or just `workflow_id`, which the caller has checked)."""
         if workflow_id is not None:
             return cls("= %s", (int(workflow_id),))
@@ -84,7 +84,7 @@ class Scope:
         return cls(f"IN ({sql})", tuple(params))
 
     @classmethod
-    def workflow(cls, workflow_id: int) -> "Scope":
+    def workflow(cls, workflow_id: int) -> Scope:
         return cls("= %s", (int(workflow_id),))
 
     @property
@@ -227,7 +227,8 @@ def _scoped_params(scope: Scope, params: dict, column: str = "workflow_id") -> t
 def _raw(scope: Scope, start: datetime, end: datetime, group: str, unit: str | None, tz: ZoneInfo, *, histograms: bool) -> dict[Any, Stats]:
     key = _GROUPS_RAW[group]
     where, params = _scoped_params(scope, {"start": start, "end": end, "unit": unit or "hour", "tz": str(tz), "bounds": list(HISTOGRAM_BOUNDS_MS)})
-    base = f"FROM metrics_executionmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s AND status <> 'continued' AND {where}"
+    base = ("FROM metrics_executionmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s AND status <> "
+            f"'continued' AND {where}")
     out: dict[Any, Stats] = {}
     for row in _fetch(
         f"""SELECT {key} AS k, count(*), count(*) FILTER (WHERE status = 'completed'),
@@ -238,14 +239,16 @@ def _raw(scope: Scope, start: datetime, end: datetime, group: str, unit: str | N
         params,
     ):
         k, count, ok, failed, cancelled, total, lo, hi, pcts = row
-        out[k] = Stats(count, ok, failed, cancelled, float(total or 0), lo, hi, dict(zip(PERCENTILE_KEYS, pcts)))
+        out[k] = Stats(count, ok, failed, cancelled, float(total or 0), lo, hi, dict(zip(PERCENTILE_KEYS, pcts, strict=True)))
     for k, error_type, n in _fetch(f"SELECT {key}, error_type, count(*) {base} AND status = 'failed' GROUP BY 1, 2", params):
         out[k].failures_by_type[error_type or "unknown"] = n
     if histograms and out:
         for stats in out.values():
             stats.histogram = [0] * len(HISTOGRAM_BOUNDS_MS)
         for k, idx, n in _fetch(f"SELECT {key}, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2", params):
-            out[k].histogram[max(0, min(idx, len(HISTOGRAM_BOUNDS_MS)) - 1)] += n
+            histogram = out[k].histogram
+            assert histogram is not None  # set for every key just above
+            histogram[max(0, min(idx, len(HISTOGRAM_BOUNDS_MS)) - 1)] += n
     return out
 
 
@@ -255,16 +258,24 @@ def _rollups(scope: Scope, start: datetime, end: datetime, group: str, unit: str
     base = f"FROM metrics_hourlyrollup r WHERE hour >= %(start)s AND hour < %(end)s AND {where}"
     out: dict[Any, Stats] = {}
     for k, count, ok, failed, cancelled, total, lo, hi in _fetch(
-        f"SELECT {key}, sum(count), sum(successes), sum(failures), sum(cancelled), sum(sum_ms), min(min_ms), max(max_ms) {base} GROUP BY 1",
+        f"SELECT {key}, sum(count), sum(successes), sum(failures), sum(cancelled), sum(sum_ms), min(min_ms), "
+        f"max(max_ms) {base} GROUP BY 1",
         params,
     ):
         out[k] = Stats(int(count), int(ok), int(failed), int(cancelled), float(total or 0), lo, hi, histogram=[0] * len(HISTOGRAM_BOUNDS_MS), exact=False)
     if not out:
         return out
-    for k, idx, n in _fetch(f"SELECT {key}, h.i, sum(h.v) {base.replace('FROM metrics_hourlyrollup r', 'FROM metrics_hourlyrollup r, unnest(r.histogram) WITH ORDINALITY AS h(v, i)')} GROUP BY 1, 2", params):
-        if 1 <= idx <= len(HISTOGRAM_BOUNDS_MS):
-            out[k].histogram[idx - 1] += int(n)
-    for k, error_type, n in _fetch(f"SELECT {key}, f.key, sum(f.value::int) {base.replace('FROM metrics_hourlyrollup r', 'FROM metrics_hourlyrollup r, jsonb_each_text(r.failures_by_type) AS f')} GROUP BY 1, 2", params):
+    with_buckets = base.replace(
+        "FROM metrics_hourlyrollup r", "FROM metrics_hourlyrollup r, unnest(r.histogram) WITH ORDINALITY AS h(v, i)"
+    )
+    for k, idx, n in _fetch(f"SELECT {key}, h.i, sum(h.v) {with_buckets} GROUP BY 1, 2", params):
+        histogram = out[k].histogram
+        if histogram is not None and 1 <= idx <= len(HISTOGRAM_BOUNDS_MS):  # it is: built with one above
+            histogram[idx - 1] += int(n)
+    with_failures = base.replace(
+        "FROM metrics_hourlyrollup r", "FROM metrics_hourlyrollup r, jsonb_each_text(r.failures_by_type) AS f"
+    )
+    for k, error_type, n in _fetch(f"SELECT {key}, f.key, sum(f.value::int) {with_failures} GROUP BY 1, 2", params):
         out[k].failures_by_type[error_type] = int(n)
     return out
 
@@ -277,7 +288,7 @@ def _merge(a: Stats, b: Stats) -> Stats:
         max(x for x in (a.max_ms, b.max_ms) if x is not None) if (a.max_ms is not None or b.max_ms is not None) else None,
         exact=False,
     )
-    merged.histogram = [x + y for x, y in zip(a.histogram or [0] * len(HISTOGRAM_BOUNDS_MS), b.histogram or [0] * len(HISTOGRAM_BOUNDS_MS))]
+    merged.histogram = [x + y for x, y in zip(a.histogram or [0] * len(HISTOGRAM_BOUNDS_MS), b.histogram or [0] * len(HISTOGRAM_BOUNDS_MS), strict=True)]
     for source in (a, b):
         for t, n in source.failures_by_type.items():
             merged.failures_by_type[t] = merged.failures_by_type.get(t, 0) + n
@@ -288,7 +299,7 @@ def _estimate(stats: Stats) -> Stats:
     if not stats.exact and stats.histogram is not None:
         stats.percentiles = {
             key: estimate_percentile(stats.histogram, HISTOGRAM_BOUNDS_MS, p, lo=stats.min_ms, hi=stats.max_ms)
-            for key, p in zip(PERCENTILE_KEYS, PERCENTILES)
+            for key, p in zip(PERCENTILE_KEYS, PERCENTILES, strict=True)
         }
     return stats
 
@@ -384,14 +395,15 @@ def latest_finished(scope: Scope) -> datetime | None:
     """When the newest run in scope finished (raw rows, else rollup hours); None if none ever did."""
     where, params = _scoped_params(scope, {})
     rows = _fetch(
-        f"""SELECT coalesce((SELECT max(finished_at) FROM metrics_executionmetric WHERE status <> 'continued' AND {where}),
-                            (SELECT max(hour) FROM metrics_hourlyrollup WHERE {where}))""",
+        f"""SELECT coalesce(
+                   (SELECT max(finished_at) FROM metrics_executionmetric WHERE status <> 'continued' AND {where}),
+                   (SELECT max(hour) FROM metrics_hourlyrollup WHERE {where}))""",
         params,
     )
     return rows[0][0] if rows else None
 
 
-def queue_wait(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo) -> dict[datetime, dict[str, float]]:
+def queue_wait(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo) -> dict[datetime, dict[str, float | None]]:
     """Queue wait (dispatch to start) of the steps finished in each bucket: raw rows only."""
     start = max(start, raw_cutoff())
     if start >= end:
@@ -429,7 +441,8 @@ def slowest_steps(scope: Scope, start: datetime, end: datetime, *, limit: int = 
     rows = _fetch(
         f"""SELECT s.workflow_id, w.name, s.node_id, s.node_type, s.activity, count(*),
                    percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY s.duration_ms), max(s.duration_ms),
-                   avg(s.queue_wait_ms), count(*) FILTER (WHERE s.attempt > 1), count(*) FILTER (WHERE s.status = 'failed')
+                   avg(s.queue_wait_ms), count(*) FILTER (WHERE s.attempt > 1),
+                   count(*) FILTER (WHERE s.status = 'failed')
             FROM metrics_stepmetric s JOIN workflows_workflow w ON w.id = s.workflow_id
             WHERE s.finished_at >= %(start)s AND s.finished_at < %(end)s AND {where}
             GROUP BY 1, 2, 3, 4, 5 ORDER BY 7 DESC NULLS LAST, 6 DESC LIMIT %(limit)s""",
@@ -491,7 +504,8 @@ def anomalies(scope: Scope, start: datetime, end: datetime, *, limit: int = 100)
                 WHERE m.finished_at >= %(base_start)s AND m.finished_at < %(start)s AND m.status <> 'continued'
                 GROUP BY m.workflow_id
             )
-            SELECT m.execution_id, m.workflow_id, w.name, m.status, m.finished_at, m.duration_ms, b.p95, b.med, s.mad, b.n
+            SELECT m.execution_id, m.workflow_id, w.name, m.status, m.finished_at, m.duration_ms,
+                   b.p95, b.med, s.mad, b.n
             FROM metrics_executionmetric m
             JOIN base b ON b.workflow_id = m.workflow_id
             JOIN spread s ON s.workflow_id = m.workflow_id
@@ -551,11 +565,13 @@ def roll_up(start: datetime, end: datetime) -> int:
     from .models import HourlyRollup
 
     params = {"start": start, "end": end, "bounds": list(HISTOGRAM_BOUNDS_MS)}
-    base = "FROM metrics_executionmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s AND status <> 'continued'"
+    base = ("FROM metrics_executionmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s AND status <> "
+            "'continued'")
     rows: dict[tuple, dict] = {}
     for wid, hour, count, ok, failed, cancelled, total, lo, hi in _fetch(
-        f"""SELECT workflow_id, date_trunc('hour', finished_at, 'UTC'), count(*), count(*) FILTER (WHERE status = 'completed'),
-                   count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'cancelled'),
+        f"""SELECT workflow_id, date_trunc('hour', finished_at, 'UTC'), count(*),
+                   count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),
+                   count(*) FILTER (WHERE status = 'cancelled'),
                    sum(duration_ms), min(duration_ms), max(duration_ms) {base} GROUP BY 1, 2""",
         params,
     ):
@@ -563,9 +579,11 @@ def roll_up(start: datetime, end: datetime) -> int:
             "count": count, "successes": ok, "failures": failed, "cancelled": cancelled, "sum_ms": total, "min_ms": lo, "max_ms": hi,
             "histogram": [0] * len(HISTOGRAM_BOUNDS_MS), "failures_by_type": {}, "queue_wait_sum_ms": 0.0, "queue_wait_count": 0,
         }
-    for wid, hour, idx, n in _fetch(f"SELECT workflow_id, date_trunc('hour', finished_at, 'UTC'), width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2, 3", params):
+    for wid, hour, idx, n in _fetch("SELECT workflow_id, date_trunc('hour', finished_at, 'UTC'), width_bucket(duration_ms, "
+                                    f"%(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2, 3", params):
         rows[(wid, hour)]["histogram"][max(0, min(idx, len(HISTOGRAM_BOUNDS_MS)) - 1)] += n
-    for wid, hour, error_type, n in _fetch(f"SELECT workflow_id, date_trunc('hour', finished_at, 'UTC'), error_type, count(*) {base} AND status = 'failed' GROUP BY 1, 2, 3", params):
+    for wid, hour, error_type, n in _fetch(f"SELECT workflow_id, date_trunc('hour', finished_at, 'UTC'), error_type, count(*) {base} AND status = "
+                                           "'failed' GROUP BY 1, 2, 3", params):
         rows[(wid, hour)]["failures_by_type"][error_type or "unknown"] = n
     for wid, hour, total, n in _fetch(
         """SELECT workflow_id, date_trunc('hour', finished_at, 'UTC'), sum(queue_wait_ms), count(queue_wait_ms)
@@ -628,10 +646,12 @@ def csv_rows(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneIn
     from apps.workflows.models import Workflow
 
     wf_ids = _fetch(
-        f"SELECT DISTINCT workflow_id FROM metrics_executionmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s AND {_scoped_params(scope, {})[0]}",
+        "SELECT DISTINCT workflow_id FROM metrics_executionmetric WHERE finished_at >= %(start)s AND "
+        f"finished_at < %(end)s AND {_scoped_params(scope, {})[0]}",
         _scoped_params(scope, {"start": start, "end": end})[1],
     ) + _fetch(
-        f"SELECT DISTINCT workflow_id FROM metrics_hourlyrollup WHERE hour >= %(start)s AND hour < %(end)s AND {_scoped_params(scope, {})[0]}",
+        "SELECT DISTINCT workflow_id FROM metrics_hourlyrollup WHERE hour >= %(start)s AND hour < %(end)s AND "
+        f"{_scoped_params(scope, {})[0]}",
         _scoped_params(scope, {"start": start, "end": end})[1],
     )
     ids = sorted({r[0] for r in wf_ids})

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from django.utils.safestring import SafeString, mark_safe
@@ -67,7 +67,7 @@ class _Frame:
     y1: float
     width: int = WIDTH
     height: int = HEIGHT
-    tz: object = None
+    tz: tzinfo | None = None
     top: float = TITLE_HEIGHT + LEGEND_ROW + 8
     right: float = MARGIN_RIGHT
     parts: list[str] = field(default_factory=list)
@@ -159,7 +159,7 @@ def nice_ticks(lo: float, hi: float, count: int = 5, *, integer: bool = False) -
     if integer:
         step = max(1, round(step))
     start = math.floor(lo / step) * step
-    ticks = []
+    ticks: list[float] = []
     value = start
     while value <= hi + step * 0.5 and len(ticks) < 50:
         ticks.append(round(value, 10))
@@ -183,7 +183,7 @@ def duration_ticks(hi: float, count: int = 5) -> tuple[list[float], str]:
     the unit they are labelled in ("ms", "s", "min", "h")."""
     if hi < 1:
         return nice_ticks(0, hi or 1, count), "ms"
-    step = next((s for s in _DURATION_STEPS if hi / s <= count), None)
+    step: float | None = next((s for s in _DURATION_STEPS if hi / s <= count), None)
     if step is None:
         step = nice_ticks(0, hi / 3_600_000, count)[1] * 3_600_000
     unit = "ms" if step < 1000 else "s" if step < 60_000 else "min" if step < 3_600_000 else "h"
@@ -332,7 +332,7 @@ def _keep(bucket: list[tuple[float, float]]) -> list[tuple[float, float]]:
 def _legend_rows(items: list[tuple[str, str]], width: int) -> list[list[tuple[str, str, float]]]:
     """Legend entries laid out left to right under the title, wrapping at the chart's width."""
     rows: list[list[tuple[str, str, float]]] = [[]]
-    x = MARGIN_LEFT
+    x: float = MARGIN_LEFT
     for name, css in items:
         item_width = 14 + CHAR_WIDTH * len(name) + 12
         if rows[-1] and x + item_width > width - MARGIN_RIGHT:
@@ -343,11 +343,12 @@ def _legend_rows(items: list[tuple[str, str]], width: int) -> list[list[tuple[st
     return rows if rows[0] else []
 
 
-def _open(frame: _Frame, title: str, desc: str, legend: list[tuple[str, str]] = ()) -> None:
+def _open(frame: _Frame, title: str, desc: str, legend: Sequence[tuple[str, str]] = ()) -> None:
     rows = _legend_rows(list(legend), frame.width)
     frame.top = TITLE_HEIGHT + LEGEND_ROW * max(1, len(rows)) + 8
     frame.parts.append(
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {frame.width} {frame.height}" role="img" aria-label="{esc(title)}" preserveAspectRatio="xMidYMid meet">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {frame.width} {frame.height}" '
+        f'role="img" aria-label="{esc(title)}" preserveAspectRatio="xMidYMid meet">'
         f"<title>{esc(title)}</title><desc>{esc(desc)}</desc>"
         f'<text class="chart-title" x="{MARGIN_LEFT}" y="14">{esc(title)}</text>'
     )
@@ -362,7 +363,8 @@ def _axes(frame: _Frame, y_ticks: list[float], unit: str, duration_unit: str = "
     for value in y_ticks:
         y = frame.y(value)
         frame.parts.append(f'<line class="grid" x1="{MARGIN_LEFT}" x2="{frame.plot_right}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        frame.parts.append(f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{y + 3.5:.1f}" text-anchor="end">{esc(_tick_label(value, unit, duration_unit))}</text>')
+        frame.parts.append(f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{y + 3.5:.1f}" '
+                           f'text-anchor="end">{esc(_tick_label(value, unit, duration_unit))}</text>')
     frame.parts.append(f'<line class="axis" x1="{MARGIN_LEFT}" x2="{frame.plot_right}" y1="{frame.bottom}" y2="{frame.bottom}"/>')
     frame.parts.append(f'<line class="axis" x1="{MARGIN_LEFT}" x2="{MARGIN_LEFT}" y1="{frame.top}" y2="{frame.bottom}"/>')
     start = datetime.fromtimestamp(frame.x0, tz=frame.tz or UTC)
@@ -384,13 +386,15 @@ def _bands(frame: _Frame, markers: Sequence[Marker], min_width: float = 3.0) -> 
         b = frame.x(min((marker.until or marker.at).timestamp(), frame.x1))
         if b - a < min_width:
             a, b = (a + b) / 2 - min_width / 2, (a + b) / 2 + min_width / 2
-        frame.parts.append(f'<rect class="anomaly-band" x="{a:.1f}" y="{frame.top}" width="{b - a:.1f}" height="{frame.bottom - frame.top:.1f}"><title>{esc(marker.label)}</title></rect>')
+        frame.parts.append(f'<rect class="anomaly-band" x="{a:.1f}" y="{frame.top}" width="{b - a:.1f}" '
+                           f'height="{frame.bottom - frame.top:.1f}"><title>{esc(marker.label)}</title></rect>')
 
 
 def _empty(title: str, message: str, width: int = WIDTH, height: int = HEIGHT) -> SafeString:
     frame = _Frame(0, 1, 0, 1, width, height)
     _open(frame, title, message)
-    frame.parts.append(f'<text class="chart-empty" x="{width / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle">{esc(message)}</text></svg>')
+    frame.parts.append(f'<text class="chart-empty" x="{width / 2:.0f}" y="{height / 2:.0f}" '
+                       f'text-anchor="middle">{esc(message)}</text></svg>')
     return mark_safe("".join(frame.parts))
 
 
@@ -447,7 +451,8 @@ def line_chart(series: list[Series], *, title: str, unit: str = "ms", markers: S
                 x, y = frame.x(drawn[0][0]), frame.y(drawn[0][1])
                 when = datetime.fromtimestamp(drawn[0][0], tz=tz or UTC)
                 label = f"{s.name}: {_value_label(drawn[0][1], unit)} ({_day_label(when)} {when:%H:%M})"
-                frame.parts.append(f'<circle class="{esc(s.css)} dot" cx="{x:.1f}" cy="{y:.1f}" r="2.5"><title>{esc(label)}</title></circle>')
+                frame.parts.append(f'<circle class="{esc(s.css)} dot" cx="{x:.1f}" cy="{y:.1f}" '
+                                   f'r="2.5"><title>{esc(label)}</title></circle>')
                 continue
             path = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in drawn)
             frame.parts.append(f'<polyline class="{esc(s.css)} line" points="{path}"/>')
@@ -506,15 +511,20 @@ def stacked_bars(times: Sequence[datetime], stacks: list[Stack], *, title: str, 
                 continue
             y_top, y_bottom = frame.y(base + v), frame.y(base)
             css = f"{s.css} partial" if cut[i] else s.css
-            frame.parts.append(f'<rect class="{esc(css)}" x="{x:.1f}" y="{y_top:.1f}" width="{bar_width:.1f}" height="{max(0.5, y_bottom - y_top):.1f}"><title>{esc(when)} · {esc(s.name)}: {esc(_value_label(v, unit))}</title></rect>')
+            frame.parts.append(f'<rect class="{esc(css)}" x="{x:.1f}" y="{y_top:.1f}" width="{bar_width:.1f}" '
+                               f'height="{max(0.5, y_bottom - y_top):.1f}"><title>{esc(when)} · {esc(s.name)}: '
+                               f'{esc(_value_label(v, unit))}</title></rect>')
             base += v
     if overlay is not None:
         scale = _Frame(frame.x0, frame.x1, 0, 100, width, height, top=frame.top, right=frame.right)
         for value in (0, 50, 100):
-            frame.parts.append(f'<text class="tick overlay-tick" x="{frame.plot_right + 4}" y="{scale.y(value) + 3.5:.1f}">{value}{esc(overlay_unit)}</text>')
+            frame.parts.append(f'<text class="tick overlay-tick" x="{frame.plot_right + 4}" '
+                               f'y="{scale.y(value) + 3.5:.1f}">{value}{esc(overlay_unit)}</text>')
         pts = [(t.timestamp(), v) for t, v in overlay.points if v is not None]
         if len(pts) == 1:
-            frame.parts.append(f'<circle class="{esc(overlay.css)} dot" cx="{frame.x(pts[0][0]):.1f}" cy="{scale.y(pts[0][1]):.1f}" r="2.5"><title>{esc(overlay.name)}: {pts[0][1]:.0f}{esc(overlay_unit)}</title></circle>')
+            frame.parts.append(f'<circle class="{esc(overlay.css)} dot" cx="{frame.x(pts[0][0]):.1f}" '
+                               f'cy="{scale.y(pts[0][1]):.1f}" r="2.5"><title>{esc(overlay.name)}: '
+                               f'{pts[0][1]:.0f}{esc(overlay_unit)}</title></circle>')
         elif pts:
             path = " ".join(f"{frame.x(t):.1f},{scale.y(v):.1f}" for t, v in downsample(pts, MAX_DRAWN_POINTS // 2))
             frame.parts.append(f'<polyline class="{esc(overlay.css)} line" points="{path}"/>')

@@ -41,7 +41,8 @@ _LOCK_KEY = 0x57424D43  # "WBMC"
 _RECORD_SQL = """
 WITH runs AS (
     INSERT INTO metrics_executionmetric
-        (execution_id, workflow_id, status, trigger, error_type, created_at, started_at, finished_at, duration_ms, step_count, correlation_id)
+        (execution_id, workflow_id, status, trigger, error_type, created_at, started_at, finished_at, duration_ms,
+         step_count, correlation_id)
     SELECT e.id, e.workflow_id, e.status, e.trigger, COALESCE(e.error->>'type', ''), e.created_at,
            COALESCE(e.started_at, e.created_at), e.finished_at,
            GREATEST(0, EXTRACT(EPOCH FROM (e.finished_at - COALESCE(e.started_at, e.created_at))) * 1000),
@@ -53,7 +54,8 @@ WITH runs AS (
     RETURNING execution_id, workflow_id, status
 ), steps AS (
     INSERT INTO metrics_stepmetric
-        (execution_id, workflow_id, node_id, node_type, activity, attempt, status, error_type, started_at, finished_at, duration_ms, queue_wait_ms)
+        (execution_id, workflow_id, node_id, node_type, activity, attempt, status, error_type, started_at, finished_at,
+         duration_ms, queue_wait_ms)
     SELECT s.execution_id, runs.workflow_id, s.node_id, s.node_type, s.activity, s.attempt, s.status,
            COALESCE(s.error->>'type', ''), s.started_at, s.finished_at,
            GREATEST(0, EXTRACT(EPOCH FROM (s.finished_at - s.started_at)) * 1000),
@@ -65,7 +67,8 @@ WITH runs AS (
 )
 SELECT 'run', status::text, 0, count(*), 0::float8 FROM runs GROUP BY status
 UNION ALL
-SELECT 'step', label::text, width_bucket(duration_ms, %(bounds)s::float8[]), count(*), sum(duration_ms) FROM steps GROUP BY label, 3
+SELECT 'step', label::text, width_bucket(duration_ms, %(bounds)s::float8[]), count(*), sum(duration_ms)
+FROM steps GROUP BY label, 3
 """
 
 

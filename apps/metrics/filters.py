@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,6 +19,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from .aggregation import MAX_BUCKETS, UNITS, Scope, bucket_next, bucket_starts, raw_cutoff
+
+if TYPE_CHECKING:
+    from apps.workflows.models import Workflow
 
 RANGES = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
 DEFAULT_BUCKET = {"hour": "minute", "day": "hour", "week": "hour", "month": "day"}
@@ -46,7 +50,7 @@ class MetricsFilter:
     bucket: str
     tz: ZoneInfo
     range: str
-    workflow: object | None
+    workflow: Workflow | None
     scope: Scope
     bucket_auto: bool = False  # no bucket was asked for: the range's default
 
@@ -106,7 +110,8 @@ def parse_filters(user, params) -> MetricsFilter:
     if bucket not in UNITS:
         raise FilterError("bucket", f"use one of: {', '.join(UNITS)}")
     if bucket == "minute" and start < raw_cutoff():
-        raise FilterError("bucket", f"minute buckets exist only for the last {settings.WB_METRICS_RAW_DAYS} days (raw data): choose hour or larger")
+        raise FilterError("bucket", f"minute buckets exist only for the last {settings.WB_METRICS_RAW_DAYS} days (raw data): choose hour "
+                                    "or larger")
     try:
         bucket_starts(start, end, bucket, tz)
     except ValueError:

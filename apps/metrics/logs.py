@@ -7,7 +7,7 @@ LOGGING setting, so nothing here may import models.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pythonjsonlogger.json
@@ -34,7 +34,7 @@ class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
         super().__init__(["levelname", "name", "message", "correlation_id", "process", "threadName"], **kwargs)
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
-        log_data["ts"] = datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds")
+        log_data["ts"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
         super().add_fields(log_data, record, message_dict)
         cid = getattr(record, "correlation_id", None)
         if cid in (None, "-"):  # a record that did not pass the handler's CorrelationIdFilter

@@ -99,3 +99,6 @@ class OperationsPage(models.Model):
         default_permissions = ("view",)
         verbose_name = "operations"
         verbose_name_plural = "operations"
+
+    def __str__(self) -> str:
+        return "operations"

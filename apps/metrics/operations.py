@@ -21,7 +21,8 @@ def stuck_runs(*, minutes: int | None = None, limit: int = 100) -> list[dict[str
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT e.id, e.workflow_id, w.name, e.started_at, COALESCE(a.last, e.started_at, e.created_at) AS last_activity
+            SELECT e.id, e.workflow_id, w.name, e.started_at,
+                   COALESCE(a.last, e.started_at, e.created_at) AS last_activity
             FROM executions_execution e
             JOIN workflows_workflow w ON w.id = e.workflow_id
             LEFT JOIN LATERAL (
@@ -56,7 +57,7 @@ def workers() -> list[dict[str, Any]]:
 
     try:
         inspect = app.control.inspect(timeout=1.0)
-        stats = inspect.stats() or {}
+        stats: dict[str, Any] = inspect.stats() or {}
         active = inspect.active() or {}
         queues = inspect.active_queues() or {}
     except Exception as exc:

@@ -230,17 +230,17 @@ class SharedStoreCollector(Collector):
         yield GaugeMetricFamily("wb_executions_stuck", f"Running runs with no step activity for {settings.WB_STUCK_RUN_MINUTES} minutes.", value=_stuck_count())
 
         depth = GaugeMetricFamily("wb_queue_depth", "Messages waiting in a Celery queue (Redis LLEN).", labels=["queue"])
-        for queue, n in queue_depths().items():
-            if n is not None:
-                depth.add_metric([queue], n)
+        for queue, waiting in queue_depths().items():
+            if waiting is not None:
+                depth.add_metric([queue], waiting)
         yield depth
 
         yield from _database_connections()
 
         workers = GaugeMetricFamily("wb_workers", "Celery workers answering a ping (cached for a few seconds).")
-        count = worker_count()
-        if count is not None:
-            workers.add_metric([], count)
+        alive = worker_count()
+        if alive is not None:
+            workers.add_metric([], alive)
         yield workers
 
 

@@ -57,18 +57,21 @@ def build_charts(filters: MetricsFilter, series: list[dict], anomaly_data: dict 
     middles = [a + (b - a) / 2 for a, b, _ in spans]
 
     def points(key: str) -> list[tuple[datetime, float | None]]:
-        return [(t, row[key]) for t, row in zip(middles, rows)]
+        return [(t, row[key]) for t, row in zip(middles, rows, strict=True)]
 
     markers: list[charts.Marker] = []
     bands: list[charts.Marker] = []
     if anomaly_data:
         for run in anomaly_data["slow_runs"]:
-            label = f"Run #{run['execution_id']} of {run['workflow']} took {charts.format_ms(run['duration_ms'])} (slow-run threshold {charts.format_ms(run['threshold_ms'])})"
+            label = (f"Run #{run['execution_id']} of {run['workflow']} took "
+                     f"{charts.format_ms(run['duration_ms'])} (slow-run threshold "
+                     f"{charts.format_ms(run['threshold_ms'])})")
             markers.append(charts.Marker(datetime.fromisoformat(run["at"]).astimezone(tz), run["duration_ms"], label))
         for hour in anomaly_data["failure_hours"]:
             at = datetime.fromisoformat(hour["at"]).astimezone(tz)
             until = at + timedelta(hours=1)
-            label = f"{charts.span_label(at, until, tz)}: {hour['failures']} of {hour['runs']} runs failed (flagged from {hour['threshold']:g})"
+            label = (f"{charts.span_label(at, until, tz)}: {hour['failures']} of {hour['runs']} runs failed "
+                     f"(flagged from {hour['threshold']:g})")
             bands.append(charts.Marker(at, None, label, until=until))
     durations = charts.line_chart(
         [charts.Series("P50", "s1", points("p50_ms")), charts.Series("P95", "s2", points("p95_ms")), charts.Series("P99", "s3", points("p99_ms"))],
@@ -85,7 +88,7 @@ def build_charts(filters: MetricsFilter, series: list[dict], anomaly_data: dict 
     if len(types) > len(top):
         stacks.append(charts.Stack("other errors", FAILURE_CLASSES[5], [sum(n for t, n in row["failures_by_type"].items() if t not in top) for row in rows]))
     stacks.append(charts.Stack("cancelled", "cancel", [row["cancelled"] for row in rows]))
-    rate = charts.Series("success rate", "s4", [(t, None if row["success_rate"] is None else row["success_rate"] * 100) for t, row in zip(middles, rows)])
+    rate = charts.Series("success rate", "s4", [(t, None if row["success_rate"] is None else row["success_rate"] * 100) for t, row in zip(middles, rows, strict=True)])
     partial = [row["partial"] for row in rows]
     outcomes = charts.stacked_bars(starts, stacks, title="Outcomes and failures by error type", overlay=rate, tz=tz, markers=bands,
                                    ends=ends, partial=partial, domain=domain, empty="No finished runs in this range.")
@@ -119,7 +122,8 @@ def empty_state(filters: MetricsFilter, *, has_workflows: bool = True, now: date
     latest = aggregation.latest_finished(filters.scope)
     if latest is None:
         return {"title": "No finished runs yet", "kind": "no-runs",
-                "text": f"Nothing has run to the end for {subject} yet. When a run finishes (completed, failed or cancelled) its duration, outcome "
+                "text": f"Nothing has run to the end for {subject} yet. When a run finishes (completed, failed or "
+                        "cancelled) its duration, outcome "
                         "and queue wait show up here; runs still in progress are on their live pages."}
     ago = now - latest
     suggestion = next((r for r in ("day", "week", "month") if ago < RANGES[r]), None)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
 from django.http import Http404
 from guardian.shortcuts import assign_perm, get_objects_for_user, get_perms, remove_perm
 
 from apps.accounts import roles
+from apps.accounts.types import AnyUser
 
 if TYPE_CHECKING:
     from apps.workflows.models import Workflow
@@ -47,7 +48,7 @@ def grant_owner_permissions(workflow: Workflow) -> None:
         assign_perm(f"workflows.{codename}", workflow.owner, workflow)
 
 
-def visible_workflows(user: AbstractBaseUser, perm: str = "view") -> QuerySet[Workflow]:
+def visible_workflows(user: AnyUser, perm: str = "view") -> QuerySet[Workflow]:
     """Workflows the user may see (owned, shared with them or with one of their teams)."""
     from apps.workflows.models import Workflow
 
@@ -58,7 +59,7 @@ def visible_workflows(user: AbstractBaseUser, perm: str = "view") -> QuerySet[Wo
     )
 
 
-def has_workflow_perm(user: AbstractBaseUser, workflow: Workflow, perm: str = "view") -> bool:
+def has_workflow_perm(user: AnyUser, workflow: Workflow, perm: str = "view") -> bool:
     if not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser:
@@ -68,7 +69,7 @@ def has_workflow_perm(user: AbstractBaseUser, workflow: Workflow, perm: str = "v
     )
 
 
-def access_workflow(user: AbstractBaseUser, pk: int | str, perm: str = "view", *, lock: bool = False) -> Workflow:
+def access_workflow(user: AnyUser, pk: int | str, perm: str = "view", *, lock: bool = False) -> Workflow:
     """Return the workflow if `user` holds `perm` on it.
 
     Raises Http404 when the user may not even view it (so strangers learn nothing),
@@ -93,14 +94,14 @@ def access_workflow(user: AbstractBaseUser, pk: int | str, perm: str = "view", *
     return workflow
 
 
-def run_initiator(execution) -> AbstractBaseUser | None:
+def run_initiator(execution) -> User | None:
     """Whose rights a run acts with: the user who started it (for trigger and schedule runs,
     the user who set the trigger or schedule up), or its workflow's owner when the run
     records no one (started from code, or by a trigger nobody owns)."""
     return execution.created_by if execution.created_by_id else execution.workflow.owner
 
 
-def can_start_child(initiator: AbstractBaseUser | None, child_workflow: Workflow) -> str | None:
+def can_start_child(initiator: User | None, child_workflow: Workflow) -> str | None:
     """Why a run acting as `initiator` may not start `child_workflow` as a child (None: it may).
 
     The rule is the one for starting it by hand: an active user holding the run ("change")
@@ -119,7 +120,7 @@ def can_start_child(initiator: AbstractBaseUser | None, child_workflow: Workflow
     return None
 
 
-def can_run_as(initiator: AbstractBaseUser | None, workflow: Workflow) -> str | None:
+def can_run_as(initiator: User | None, workflow: Workflow) -> str | None:
     """Why a schedule or webhook set up by `initiator` may not start `workflow` now (None: it
     may): its creator must still be an active user with the run permission and a role that
     starts runs, so revoking a share or a role also stops what they left running."""
@@ -132,7 +133,7 @@ def can_run_as(initiator: AbstractBaseUser | None, workflow: Workflow) -> str | 
     return None
 
 
-def share_workflow(workflow: Workflow, grantee: AbstractBaseUser | Group, level: str, *, acting_user) -> None:
+def share_workflow(workflow: Workflow, grantee: User | Group, level: str, *, acting_user) -> None:
     """Give `grantee` exactly `level` on the workflow (replacing what they had).
 
     The caller has checked that acting_user holds admin on the workflow.
@@ -152,7 +153,7 @@ def share_workflow(workflow: Workflow, grantee: AbstractBaseUser | Group, level:
     )
 
 
-def unshare_workflow(workflow: Workflow, grantee: AbstractBaseUser | Group, *, acting_user) -> None:
+def unshare_workflow(workflow: Workflow, grantee: User | Group, *, acting_user) -> None:
     from apps.accounts.services import record_audit
 
     for codename in LEVELS["admin"]:
@@ -176,7 +177,7 @@ def level_of(perms: list[str] | set[str]) -> str | None:
     return None
 
 
-def user_level(user: AbstractBaseUser, workflow: Workflow) -> str | None:
+def user_level(user: User, workflow: Workflow) -> str | None:
     if user.is_superuser:
         return "admin"
     return level_of(get_perms(user, workflow))

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 from guardian.shortcuts import assign_perm, get_groups_with_perms, get_perms, get_users_with_perms, remove_perm
+
+from apps.accounts.types import AnyUser
 
 from . import services
 from .services import normalize_level
@@ -38,7 +40,7 @@ def level_from_perms(obj: Any, perms: set[str] | list[str]) -> str | None:
     return None
 
 
-def level_for(user: AbstractBaseUser, obj: Any) -> str | None:
+def level_for(user: AnyUser, obj: Any) -> str | None:
     """The user's effective level on obj (superusers and owners: admin), counting team shares."""
     if not user.is_authenticated:
         return None
@@ -47,7 +49,7 @@ def level_for(user: AbstractBaseUser, obj: Any) -> str | None:
     return level_from_perms(obj, get_perms(user, obj))
 
 
-def has_level(user: AbstractBaseUser, obj: Any, level: str) -> bool:
+def has_level(user: User, obj: Any, level: str) -> bool:
     have = level_for(user, obj)
     return have is not None and LEVEL_ORDER.index(have) >= LEVEL_ORDER.index(normalize_level(level))
 
@@ -67,18 +69,19 @@ class Share:
 def list_shares(obj: Any) -> list[Share]:
     """Direct shares of obj (users first, then teams); the owner is listed as a user with admin."""
     shares: list[Share] = []
-    for user, perms in get_users_with_perms(obj, attach_perms=True, with_group_users=False).items():
+    # guardian annotates both results as either shape; with attach_perms=True they are dicts.
+    for user, perms in get_users_with_perms(obj, attach_perms=True, with_group_users=False).items():  # type: ignore[union-attr]
         level = level_from_perms(obj, perms)
         if level:
             shares.append(Share("user", user.pk, user.get_username(), level))
-    for group, perms in get_groups_with_perms(obj, attach_perms=True).items():
+    for group, perms in get_groups_with_perms(obj, attach_perms=True).items():  # type: ignore[union-attr]
         level = level_from_perms(obj, perms)
         if level:
             shares.append(Share("team", group.pk, group.name, level))
     return sorted(shares, key=lambda s: (s.kind != "user", s.name))
 
 
-def find_grantee(share_id: str) -> AbstractBaseUser | Group | None:
+def find_grantee(share_id: str) -> User | Group | None:
     kind, _, pk = share_id.partition("-")
     if not pk.isdigit():
         return None
@@ -90,7 +93,7 @@ def find_grantee(share_id: str) -> AbstractBaseUser | Group | None:
 
 
 @transaction.atomic
-def grant(obj: Any, grantee: AbstractBaseUser | Group, level: str, *, acting_user: AbstractBaseUser) -> Share:
+def grant(obj: Any, grantee: User | Group, level: str, *, acting_user: User) -> Share:
     """Give grantee exactly `level` on obj; records audit, activity and a notification."""
     from apps.comments import services as collab
     from apps.workflows.models import Workflow
@@ -113,11 +116,11 @@ def grant(obj: Any, grantee: AbstractBaseUser | Group, level: str, *, acting_use
         )
     collab.on_shared(obj, grantee, level, acting_user=acting_user)
     is_team = isinstance(grantee, Group)
-    return Share("team" if is_team else "user", grantee.pk, grantee.name if is_team else grantee.get_username(), level)
+    return Share("team" if is_team else "user", grantee.pk, grantee.name if isinstance(grantee, Group) else grantee.get_username(), level)
 
 
 @transaction.atomic
-def revoke(obj: Any, grantee: AbstractBaseUser | Group, *, acting_user: AbstractBaseUser) -> None:
+def revoke(obj: Any, grantee: User | Group, *, acting_user: User) -> None:
     from apps.workflows.models import Workflow
 
     if isinstance(obj, Workflow):

@@ -5,19 +5,20 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from apps.accounts.types import AuthenticatedHttpRequest
 from . import shares
 from .services import access_workflow
 
 LEVEL_CHOICES = [("view", "Can view"), ("change", "Can edit"), ("admin", "Admin (may share)")]
 
 
-def _dialog(request: HttpRequest, obj, kind: str, back: str) -> HttpResponse:
+def _dialog(request: AuthenticatedHttpRequest, obj, kind: str, back: str) -> HttpResponse:
     can_manage = shares.has_level(request.user, obj, "admin")
     error = ""
     if request.method == "POST":
@@ -27,6 +28,7 @@ def _dialog(request: HttpRequest, obj, kind: str, back: str) -> HttpResponse:
         level = request.POST.get("level", "view")
         if action == "add":
             name = request.POST.get("grantee", "").strip()
+            grantee: User | Group | None
             if name.startswith("team:"):
                 grantee = Group.objects.filter(name=name[5:]).first()
             else:
@@ -63,7 +65,7 @@ def _dialog(request: HttpRequest, obj, kind: str, back: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def workflow_share(request: HttpRequest, pk: int) -> HttpResponse:
+def workflow_share(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     workflow = access_workflow(request.user, pk, "view")
     back = ""
     try:
@@ -75,7 +77,7 @@ def workflow_share(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def template_share(request: HttpRequest, pk: int) -> HttpResponse:
+def template_share(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     from apps.templates.services import access_template
 
     template = access_template(request.user, pk)

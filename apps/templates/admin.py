@@ -9,6 +9,7 @@ from guardian.admin import GuardedModelAdmin
 from reversion.admin import VersionAdmin
 
 from apps.accounts.services import record_audit
+from apps.accounts.types import AuthenticatedHttpRequest
 from apps.sharing.shares import grant_owner
 
 from .models import TemplateReview, TemplateUsage, WorkflowTemplate
@@ -30,7 +31,7 @@ class WorkflowTemplateAdmin(VersionAdmin, GuardedModelAdmin):
 
     @admin.display(description="Uses", ordering="usage_count")
     def usage(self, obj: WorkflowTemplate) -> int:
-        return obj.usage_count
+        return obj.usage_count  # type: ignore[attr-defined]  # annotated by get_queryset (with_stats)
 
     @admin.display(description="Success rate")
     def success(self, obj: WorkflowTemplate) -> str:
@@ -48,7 +49,7 @@ class WorkflowTemplateAdmin(VersionAdmin, GuardedModelAdmin):
             grant_owner(obj)
 
     @admin.action(description="Make selected templates public", permissions=["change"])
-    def make_public(self, request: HttpRequest, queryset: QuerySet[WorkflowTemplate]) -> None:
+    def make_public(self, request: AuthenticatedHttpRequest, queryset: QuerySet[WorkflowTemplate]) -> None:
         published = list(queryset.filter(is_public=False))
         count = queryset.update(is_public=True)
         for template in published:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reversion
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -84,7 +86,8 @@ class WorkflowTemplate(models.Model):
     def stats(self) -> dict:
         """usage_count, success_rate (completed / finished runs, None without finished runs),
         rating (average of the reviews, None without any) and review_count."""
-        annotated = self if hasattr(self, "usage_count") else WorkflowTemplate.objects.with_stats().get(pk=self.pk)
+        # The with_stats() annotations, which the model class does not declare.
+        annotated: Any = self if hasattr(self, "usage_count") else WorkflowTemplate.objects.with_stats().get(pk=self.pk)
         finished, completed = annotated.runs_finished, annotated.runs_completed
         return {
             "usage_count": annotated.usage_count,

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from apps.workflows.definition.validator import validate
@@ -69,7 +69,7 @@ def read_templates(directory: Path) -> list[dict[str, Any]]:
     return specs
 
 
-def seed_template(spec: dict[str, Any], *, owner: AbstractBaseUser) -> tuple[WorkflowTemplate, Outcome]:
+def seed_template(spec: dict[str, Any], *, owner: User) -> tuple[WorkflowTemplate, Outcome]:
     with transaction.atomic():
         template = WorkflowTemplate.objects.select_for_update().filter(slug=spec["slug"]).first()
         fields = {key: spec[key] for key in FIELDS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import reversion
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,12 +16,13 @@ from guardian.shortcuts import get_objects_for_user
 
 from apps.accounts import roles
 from apps.accounts.services import record_audit
+from apps.accounts.types import AnyUser
 from apps.sharing.services import has_workflow_perm
 from apps.sharing.shares import grant_owner, has_level
 from apps.workflows import services as workflow_services
 from apps.workflows.models import Workflow
 
-from .models import TemplateReview, TemplateUsage, WorkflowTemplate
+from .models import TemplateReview, TemplateUsage, WorkflowTemplate, WorkflowTemplateQuerySet
 
 TEMPLATE_FIELDS = ("name", "slug", "category", "description", "tags", "definition", "sample_input", "is_public")
 CREATE_ONLY_FIELDS = ("source_workflow",)
@@ -33,7 +34,7 @@ def unique_template_slug(base: str, *, exclude_pk: int | None = None) -> str:
     return unique_slug(base, exclude_pk=exclude_pk, queryset=WorkflowTemplate.objects.all(), fallback="template")
 
 
-def visible_templates(user: AbstractBaseUser) -> QuerySet[WorkflowTemplate]:
+def visible_templates(user: AnyUser) -> WorkflowTemplateQuerySet:
     """Public templates, the user's own, and those shared with them or their teams."""
     if not user.is_authenticated:
         return WorkflowTemplate.objects.none()
@@ -45,7 +46,7 @@ def visible_templates(user: AbstractBaseUser) -> QuerySet[WorkflowTemplate]:
     return WorkflowTemplate.objects.filter(Q(is_public=True) | Q(owner=user) | Q(pk__in=shared))
 
 
-def access_template(user: AbstractBaseUser, pk: Any, level: str = "view") -> WorkflowTemplate:
+def access_template(user: User, pk: Any, level: str = "view") -> WorkflowTemplate:
     """The template if user holds `level` on it; 404 when they may not see it, 403 when they
     may see but not do `level`."""
     try:
@@ -57,7 +58,7 @@ def access_template(user: AbstractBaseUser, pk: Any, level: str = "view") -> Wor
     return template
 
 
-def check_can_publish(user: AbstractBaseUser, source_workflow: Workflow | None) -> None:
+def check_can_publish(user: User, source_workflow: Workflow | None) -> None:
     """Raise PermissionDenied unless `user` may make public a template saved from
     `source_workflow`: that needs admin rights on the workflow (a viewer of a workflow must not
     expose its definition to everyone)."""
@@ -65,7 +66,7 @@ def check_can_publish(user: AbstractBaseUser, source_workflow: Workflow | None) 
         raise PermissionDenied("Publishing a template needs the admin permission on the workflow it was saved from.")
 
 
-def _record_published(template: WorkflowTemplate, user: AbstractBaseUser) -> None:
+def _record_published(template: WorkflowTemplate, user: User) -> None:
     record_audit(
         "template_published", actor=user, target=f"template {template.pk}",
         detail={"template": template.slug, "source_workflow": template.source_workflow_id},
@@ -73,7 +74,7 @@ def _record_published(template: WorkflowTemplate, user: AbstractBaseUser) -> Non
 
 
 @transaction.atomic
-def create_template(*, owner: AbstractBaseUser, name: str, definition: dict, comment: str = "Created", **fields: Any) -> WorkflowTemplate:
+def create_template(*, owner: User, name: str, definition: dict, comment: str = "Created", **fields: Any) -> WorkflowTemplate:
     with reversion.create_revision(atomic=False):
         template = WorkflowTemplate(owner=owner, name=name, definition=definition)
         for key, value in fields.items():
@@ -91,7 +92,7 @@ def create_template(*, owner: AbstractBaseUser, name: str, definition: dict, com
 
 
 @transaction.atomic
-def update_template(template: WorkflowTemplate, *, acting_user: AbstractBaseUser, comment: str = "", **changes: Any) -> WorkflowTemplate:
+def update_template(template: WorkflowTemplate, *, acting_user: User, comment: str = "", **changes: Any) -> WorkflowTemplate:
     """Apply `changes`; making it public needs admin on its source workflow (PermissionDenied)."""
     publishing = changes.get("is_public") is True and not template.is_public
     if publishing:
@@ -109,12 +110,12 @@ def update_template(template: WorkflowTemplate, *, acting_user: AbstractBaseUser
     return template
 
 
-def delete_template(template: WorkflowTemplate, *, acting_user: AbstractBaseUser) -> None:
+def delete_template(template: WorkflowTemplate, *, acting_user: User) -> None:
     template.delete()
 
 
 @transaction.atomic
-def instantiate_template(template: WorkflowTemplate, *, user: AbstractBaseUser, name: str | None = None) -> Workflow:
+def instantiate_template(template: WorkflowTemplate, *, user: User, name: str | None = None) -> Workflow:
     """Make a workflow owned by `user` from the template and record the usage (PermissionDenied
     when the user's role may not create workflows)."""
     roles.require_capability(user, roles.CREATE_WORKFLOWS)
@@ -132,7 +133,7 @@ def instantiate_template(template: WorkflowTemplate, *, user: AbstractBaseUser, 
 
 
 @transaction.atomic
-def save_workflow_as_template(workflow: Workflow, *, user: AbstractBaseUser, name: str | None = None, **fields: Any) -> WorkflowTemplate:
+def save_workflow_as_template(workflow: Workflow, *, user: User, name: str | None = None, **fields: Any) -> WorkflowTemplate:
     """A template owned by `user` holding the workflow's current definition (private unless
     `is_public`, which needs admin rights on the workflow: PermissionDenied otherwise)."""
     if fields.get("is_public"):
@@ -184,7 +185,7 @@ def diff_template_versions(old: Version, new: Version) -> dict[str, Any]:
 
 
 @transaction.atomic
-def restore_template_version(template: WorkflowTemplate, version: Version, *, acting_user: AbstractBaseUser) -> WorkflowTemplate:
+def restore_template_version(template: WorkflowTemplate, version: Version, *, acting_user: User) -> WorkflowTemplate:
     """Bring the template back to `version`'s content as a new version "Restored version N".
 
     Takes the template's row lock. The slug is restored unless another template took it meanwhile.
@@ -203,7 +204,7 @@ def restore_template_version(template: WorkflowTemplate, version: Version, *, ac
 #
 
 
-def has_used(template: WorkflowTemplate, user: AbstractBaseUser) -> bool:
+def has_used(template: WorkflowTemplate, user: AnyUser) -> bool:
     """Whether `user` made a workflow from the template (only they may review it)."""
     return user.is_authenticated and TemplateUsage.objects.filter(template=template, created_by=user).exists()
 
@@ -221,7 +222,7 @@ def check_review(rating: Any, text: Any) -> dict[str, str]:
 
 
 @transaction.atomic
-def review_template(template: WorkflowTemplate, *, user: AbstractBaseUser, rating: int, text: str = "") -> TemplateReview:
+def review_template(template: WorkflowTemplate, *, user: User, rating: Any, text: str = "") -> TemplateReview:
     """Create or replace `user`'s review of the template.
 
     Raises PermissionDenied when the user never used the template, ValidationError (by field)
@@ -236,6 +237,6 @@ def review_template(template: WorkflowTemplate, *, user: AbstractBaseUser, ratin
     return review
 
 
-def delete_review(template: WorkflowTemplate, *, user: AbstractBaseUser) -> bool:
+def delete_review(template: WorkflowTemplate, *, user: User) -> bool:
     """Remove `user`'s review of the template; return whether there was one."""
     return TemplateReview.objects.filter(template=template, user=user).delete()[0] > 0

@@ -16,6 +16,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 from csp.decorators import csp_exempt
 
+from apps.accounts.types import AuthenticatedHttpRequest
 from apps.sharing.services import access_workflow, has_workflow_perm
 from apps.sharing.shares import has_level
 from apps.workflows.views import search_text
@@ -36,7 +37,7 @@ SORTS: dict[str, tuple[str, list[Any]]] = {
 
 
 @login_required
-def library(request: HttpRequest) -> HttpResponse:
+def library(request: AuthenticatedHttpRequest) -> HttpResponse:
     qs = services.visible_templates(request.user).select_related("owner").with_stats()
     category = request.GET.get("category", "")
     query = search_text(request.GET.get("q", ""))
@@ -54,13 +55,13 @@ def library(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def detail(request: HttpRequest, pk: int) -> HttpResponse:
+def detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     template = services.access_template(request.user, pk)
     template = services.visible_templates(request.user).with_stats().get(pk=template.pk)
     return _detail(request, template)
 
 
-def _detail(request: HttpRequest, template, *, form: dict | None = None, errors: dict | None = None, status: int = 200) -> HttpResponse:
+def _detail(request: AuthenticatedHttpRequest, template, *, form: dict | None = None, errors: dict | None = None, status: int = 200) -> HttpResponse:
     reviews = list(template.reviews.select_related("user"))
     mine = next((r for r in reviews if r.user_id == request.user.pk), None)
     can_review = services.has_used(template, request.user)
@@ -75,7 +76,7 @@ def _detail(request: HttpRequest, template, *, form: dict | None = None, errors:
 
 @login_required
 @require_POST
-def review(request: HttpRequest, pk: int) -> HttpResponse:
+def review(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Rate (1-5) and review a template you made a workflow from; posting again replaces it."""
     template = services.access_template(request.user, pk)
     if request.POST.get("delete"):
@@ -94,16 +95,16 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("workflow_templates:detail", pk=template.pk)
 
 
-@csp_exempt()
+@csp_exempt()  # type: ignore[arg-type]  # django-csp types a view as taking the request alone
 @login_required
-def graph(request: HttpRequest, pk: int) -> HttpResponse:
+def graph(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     template = services.access_template(request.user, pk)
     return HttpResponse(definition_svg(template.definition, title=template.name), content_type="image/svg+xml")
 
 
 @login_required
 @require_POST
-def use(request: HttpRequest, pk: int) -> HttpResponse:
+def use(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     template = services.access_template(request.user, pk)
     name = request.POST.get("name", "").strip()[:200] or None
     workflow = services.instantiate_template(template, user=request.user, name=name)
@@ -116,7 +117,7 @@ def use(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def save_as(request: HttpRequest, pk: int) -> HttpResponse:
+def save_as(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     workflow = access_workflow(request.user, pk, "view")
     can_publish = has_workflow_perm(request.user, workflow, "admin")
     errors: dict[str, str] = {}
@@ -161,7 +162,7 @@ def _show(value: Any) -> Any:
 
 
 @login_required
-def history(request: HttpRequest, pk: int) -> HttpResponse:
+def history(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Versions of a template, a diff between any two (graph and field list), restore."""
     template = services.access_template(request.user, pk)
     versions, old, new = _version_pair(request, template)
@@ -178,9 +179,9 @@ def history(request: HttpRequest, pk: int) -> HttpResponse:
     })
 
 
-@csp_exempt()
+@csp_exempt()  # type: ignore[arg-type]  # django-csp types a view as taking the request alone
 @login_required
-def history_graph(request: HttpRequest, pk: int) -> HttpResponse:
+def history_graph(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     template = services.access_template(request.user, pk)
     _, old, new = _version_pair(request, template)
     if not (old and new):
@@ -193,7 +194,7 @@ def history_graph(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def restore(request: HttpRequest, pk: int, vid: int) -> HttpResponse:
+def restore(request: AuthenticatedHttpRequest, pk: int, vid: int) -> HttpResponse:
     template = services.access_template(request.user, pk, "change")
     version = services.get_template_version(template, vid)
     template = services.restore_template_version(template, version, acting_user=request.user)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
+from collections.abc import Callable, Iterable
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator
@@ -166,7 +167,7 @@ def check_document(document: Any) -> list[ImportProblem]:
     if not isinstance(document, dict):
         return [ImportProblem("the document must be a JSON object", field="document", code="schema")]
     validator = Draft202012Validator(EXPORT_SCHEMA)
-    workflows = document.get("workflows") if isinstance(document.get("workflows"), list) else []
+    workflows = given if isinstance(given := document.get("workflows"), list) else []
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
         parts = list(error.absolute_path)
         index = slug = None
@@ -215,7 +216,7 @@ def _rewrite_children(definition: Any, renames: dict[str, str]) -> Any:
     return definition
 
 
-def plan_import(document: Any, *, user: AbstractBaseUser, on_conflict: OnConflict = "rename") -> ImportResult:
+def plan_import(document: Any, *, user: User, on_conflict: OnConflict = "rename") -> ImportResult:
     """Check everything and decide what would happen to each workflow (writes nothing)."""
     result = ImportResult(ok=False, dry_run=True)
     if on_conflict not in ("rename", "skip"):
@@ -273,7 +274,7 @@ def plan_import(document: Any, *, user: AbstractBaseUser, on_conflict: OnConflic
 def import_document(
     document: Any,
     *,
-    user: AbstractBaseUser,
+    user: User,
     on_conflict: OnConflict = "rename",
     dry_run: bool = False,
     progress: Callable[[int, int, PlannedWorkflow], None] | None = None,
@@ -313,7 +314,7 @@ def import_document(
     return result
 
 
-def record_export(workflows: Iterable[Workflow], *, user: AbstractBaseUser, request=None, include_history: bool = False, via: str = "api") -> None:
+def record_export(workflows: Iterable[Workflow], *, user: User, request=None, include_history: bool = False, via: str = "api") -> None:
     """Audit an export (who took which definitions out)."""
     ids = [w.pk for w in workflows]
     record_audit("workflows_exported", actor=user, request=request, target=f"{len(ids)} workflow(s)", detail={"workflows": ids, "include_history": include_history, "via": via})

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
+from apps.accounts.types import AuthenticatedHttpRequest
 from apps.sharing.services import access_workflow, visible_workflows
 from apps.workflows import jsontext
 
@@ -19,14 +20,14 @@ MAX_UPLOAD = 20 * 1024 * 1024
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def import_page(request: HttpRequest) -> HttpResponse:
+def import_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     context: dict = {"result": None, "error": "", "on_conflict": request.POST.get("on_conflict", "rename")}
     status = 200
     if request.method == "POST":
         upload = request.FILES.get("document")
         if upload is None:
             context["error"] = "Choose an export file (.json)."
-        elif upload.size > MAX_UPLOAD:
+        elif (upload.size or 0) > MAX_UPLOAD:
             context["error"] = "The file is larger than 20 MB."
         else:
             try:
@@ -34,7 +35,7 @@ def import_page(request: HttpRequest) -> HttpResponse:
             except (UnicodeDecodeError, ValueError) as exc:
                 context["error"] = f"The file is not valid JSON: {exc}"
             else:
-                on_conflict = context["on_conflict"] if context["on_conflict"] in ("rename", "skip") else "rename"
+                on_conflict: services.OnConflict = "skip" if context["on_conflict"] == "skip" else "rename"
                 dry_run = request.POST.get("mode") != "import"
                 context["result"] = services.import_document(document, user=request.user, on_conflict=on_conflict, dry_run=dry_run, request=request)
         if context["error"] or (context["result"] and not context["result"].ok):
@@ -44,7 +45,7 @@ def import_page(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def export_download(request: HttpRequest) -> HttpResponse:
+def export_download(request: AuthenticatedHttpRequest) -> HttpResponse:
     ids = [int(i) for i in request.GET.getlist("ids") if i.isdigit()]
     if ids:
         workflows = [access_workflow(request.user, pk, "view") for pk in dict.fromkeys(ids)]

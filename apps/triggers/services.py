@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import transaction
@@ -257,7 +257,7 @@ def event_context(event_type: str, payload: Any) -> dict:
     return {"event": {"type": event_type, "payload": payload}}
 
 
-def ingest_event(event_type: str, payload: Any, *, acting_user: AbstractBaseUser) -> dict:
+def ingest_event(event_type: str, payload: Any, *, acting_user: User) -> dict:
     """Start every active workflow with an enabled trigger for `event_type` whose condition holds
     and that `acting_user` may change. One run per workflow (its first matching trigger).
 

@@ -145,7 +145,7 @@ def diff_definitions(before: dict | None, after: dict | None) -> dict[str, Any]:
     edges = []
     for key in sorted(set(old_edges) | set(new_edges)):
         path, src, dst = key
-        entry = {"from": src, "to": dst, "path": path}
+        entry: dict[str, Any] = {"from": src, "to": dst, "path": path}
         if key not in old_edges:
             edges.append({**entry, "change": "added", "fields": []})
         elif key not in new_edges:

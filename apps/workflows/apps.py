@@ -25,4 +25,5 @@ class WorkflowsConfig(AppConfig):
         override = {"form_class": JSONFormField}
         options.FORMFIELD_FOR_DBFIELD_DEFAULTS[models.JSONField] = override
         for model_admin in admin.site._registry.values():
-            model_admin.formfield_overrides.setdefault(models.JSONField, {}).update(override)
+            # A dict once ModelAdmin.__init__ has merged the defaults in; typed as the class attribute's Mapping.
+            model_admin.formfield_overrides.setdefault(models.JSONField, {}).update(override)  # type: ignore[attr-defined]

@@ -171,7 +171,7 @@ def canvas_model(definition: Any, *, problems: list[Problem] | None = None, diff
             if not isinstance(node, dict) or not node.get("id") or str(node["id"]) in index:
                 continue
             node_id = str(node["id"])
-            ui = node.get("ui") if isinstance(node.get("ui"), dict) else {}
+            ui = given if isinstance(given := node.get("ui"), dict) else {}
             x, y = _number(ui.get("x")), _number(ui.get("y"))
             if x is None or y is None:
                 x, y = auto.get(node_id, (MARGIN, MARGIN + len(nodes) * (NODE_H + 30)))
@@ -188,8 +188,8 @@ def canvas_model(definition: Any, *, problems: list[Problem] | None = None, diff
                 raw_edges.append((node_id, target, kind, label, key))
         for edge in _list(graph.get("edges")):
             if isinstance(edge, dict) and isinstance(edge.get("from"), str) and isinstance(edge.get("to"), str):
-                label = edge.get("label")
-                raw_edges.append((edge["from"], edge["to"], "edge", "" if label is None else str(label), key))
+                edge_label = edge.get("label")
+                raw_edges.append((edge["from"], edge["to"], "edge", "" if edge_label is None else str(edge_label), key))
         if key:
             owners[key] = key.split(".", 1)[0]
             children.setdefault(key, [])
@@ -308,11 +308,15 @@ def render_svg(model: CanvasModel, *, canvas_id: str, title: str, editable: bool
     connections and a port on each node (static/js/canvas.js)."""
     n_nodes, n_edges = len(model.nodes), len(model.edges)
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="wb-graph wb-canvas {"editable" if editable else "readonly"}" role="img" '
-        f'aria-labelledby="{_e(canvas_id)}-title" viewBox="{model.view_box}" data-revision="{_e(revision)}" data-fit="{model.view_box}" '
+        '<svg xmlns="http://www.w3.org/2000/svg" class="wb-graph wb-canvas '
+        f'{"editable" if editable else "readonly"}" role="img" '
+        f'aria-labelledby="{_e(canvas_id)}-title" viewBox="{model.view_box}" data-revision="{_e(revision)}" '
+        f'data-fit="{model.view_box}" '
         'preserveAspectRatio="xMidYMin meet">',
-        f'<title id="{_e(canvas_id)}-title">{_e(title)}: {n_nodes} node{"" if n_nodes == 1 else "s"}, {n_edges} connection{"" if n_edges == 1 else "s"}</title>',
-        f'<defs><marker id="{_e(canvas_id)}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" '
+        f'<title id="{_e(canvas_id)}-title">{_e(title)}: {n_nodes} node{"" if n_nodes == 1 else "s"}, {n_edges} '
+        f'connection{"" if n_edges == 1 else "s"}</title>',
+        f'<defs><marker id="{_e(canvas_id)}-arrow" viewBox="0 0 10 10" refX="9" refY="5" '
+        'markerUnits="userSpaceOnUse" markerWidth="10" '
         'markerHeight="10" orient="auto-start-reverse"><path class="arrow-head" d="M0,0L10,5L0,10z"/></marker></defs>',
         '<g class="viewport"><g class="containers">',
     ]
@@ -329,11 +333,13 @@ def render_svg(model: CanvasModel, *, canvas_id: str, title: str, editable: bool
             spoken = f"Connection {e.source} to {e.target}" + (f" ({e.label})" if e.label else "")
             focus = f' tabindex="0" role="button" aria-label="{_e(spoken)}"'
         label = (
-            f'<text class="edge-label" x="{_f(e.label_x)}" y="{_f(e.label_y)}" text-anchor="middle" dominant-baseline="middle">{_e(_cut(e.label, 28))}</text>'
+            f'<text class="edge-label" x="{_f(e.label_x)}" y="{_f(e.label_y)}" text-anchor="middle" '
+            f'dominant-baseline="middle">{_e(_cut(e.label, 28))}</text>'
             if e.label else ""
         )
         out.append(
-            f'<g class="edge kind-{_e(e.kind)}{" diff-" + _e(e.diff) if e.diff else ""}" data-from="{_e(e.source)}" data-to="{_e(e.target)}" '
+            f'<g class="edge kind-{_e(e.kind)}{" diff-" + _e(e.diff) if e.diff else ""}" '
+            f'data-from="{_e(e.source)}" data-to="{_e(e.target)}" '
             f'data-kind="{_e(e.kind)}" data-label="{_e(e.label)}"{focus}>'
             f'<path class="hit" d="{e.path}"/><path d="{e.path}" marker-end="url(#{_e(canvas_id)}-arrow)"/>{label}</g>'
         )
@@ -352,13 +358,16 @@ def render_svg(model: CanvasModel, *, canvas_id: str, title: str, editable: bool
             f'transform="translate({_f(n.x)},{_f(n.y)})" data-x="{_f(n.x)}" data-y="{_f(n.y)}"{focus}>',
             f"<title>{_e(tip)}</title>",
             f'<rect width="{_f(n.w, 0)}" height="{_f(n.h, 0)}" rx="8" ry="8"/>',
-            f'<text class="node-label" x="{cx}" y="{_f(n.h - 30, 0)}" text-anchor="middle">{_e(_cut(n.label, 22))}</text>',
+            f'<text class="node-label" x="{cx}" y="{_f(n.h - 30, 0)}" '
+            f'text-anchor="middle">{_e(_cut(n.label, 22))}</text>',
             f'<text class="node-type" x="{cx}" y="{_f(n.h - 13, 0)}" text-anchor="middle">{_e(kind)}</text>',
         ]
         if n.problems:
-            parts.append(f'<g class="problem-badge"><circle cx="{_f(n.w - 2, 0)}" cy="2" r="9"/><text x="{_f(n.w - 2, 0)}" y="6" text-anchor="middle">!</text></g>')
+            parts.append(f'<g class="problem-badge"><circle cx="{_f(n.w - 2, 0)}" cy="2" r="9"/><text '
+                         f'x="{_f(n.w - 2, 0)}" y="6" text-anchor="middle">!</text></g>')
         if editable:
-            parts.append(f'<circle class="port" cx="{cx}" cy="{_f(n.h, 0)}" r="7"><title>Drag to another node to connect {_e(n.id)}</title></circle>')
+            parts.append(f'<circle class="port" cx="{cx}" cy="{_f(n.h, 0)}" r="7"><title>Drag to another node to connect '
+                         f'{_e(n.id)}</title></circle>')
         parts.append("</g>")
         out.append("".join(parts))
     out.append("</g></g></svg>")

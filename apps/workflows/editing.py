@@ -306,7 +306,8 @@ def move_node(definition: dict, node_id: str, x: Any, y: Any, *, graph: str | No
         target.setdefault("nodes", []).append(node)
         comment = f"Moved node {node_id} into {graph or 'the top level'}"
     node = node_in(graph_by_key(definition, graph_key_of(definition, node_id) or "") or {}, node_id)
-    ui = node.get("ui") if isinstance(node.get("ui"), dict) else {}
+    assert node is not None  # graph_key_of found it above
+    ui = given if isinstance(given := node.get("ui"), dict) else {}
     node["ui"] = {**ui, **_position(x, y)}
     return comment
 
@@ -337,6 +338,7 @@ def connect(definition: dict, source: str, target: str, label: str | None = None
     if source == target:
         raise EditError("an edge cannot lead back to its own node; repeat work with a loop", "target")
     node = node_in(graph, source)
+    assert node is not None  # graph_of found it above
     if node.get("type") == "condition":
         if node.get("default") == target or any(isinstance(c, dict) and c.get("to") == target for c in _list(node.get("cases"))):
             raise EditError(f"{source} already leads to {target}", "target")
@@ -362,7 +364,7 @@ def disconnect(definition: dict, source: str, target: str, kind: str = "edge") -
     error handler, a timeout route or an approval route."""
     graph = graph_of(definition, source)
     node = node_in(graph, source) if graph is not None else None
-    if node is None:
+    if graph is None or node is None:
         raise EditError(f"there is no node '{source}'", "source")
     if kind == "edge":
         edges = _list(graph.get("edges"))
@@ -484,7 +486,7 @@ def apply_operation(definition: dict, op: Any) -> str:
     raise EditError(f"unknown operation '{kind}'; one of {', '.join(OPERATIONS)}", "op")
 
 
-def apply_operations(workflow: Workflow, ops: list, *, acting_user: Any, expected_revision: str | None) -> Workflow:
+def apply_operations(workflow: Workflow, ops: Any, *, acting_user: Any, expected_revision: str | None) -> Workflow:
     """Apply `ops` in order as ONE version (all or nothing). Raises EditError, EditConflict."""
     if not isinstance(ops, list) or not ops:
         raise EditError("ops must be a non-empty list of operations", "ops")

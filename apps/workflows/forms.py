@@ -21,6 +21,13 @@ ID_RE = re.compile(definition_schema.ID_PATTERN)
 OPS = ["eq", "neq", "gt", "gte", "lt", "lte", "in", "contains", "exists", "matches"]
 
 
+def choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
+    """The form's ChoiceField `name` (Form.fields is typed as holding plain Fields)."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField), name
+    return field
+
+
 def _json_or_text(text: str, *, require_json: bool = False) -> Any:
     """Parse form text: JSON when it looks like JSON (or must be), otherwise the text itself.
 
@@ -155,11 +162,11 @@ class AddNodeForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.definition = definition
-        self.fields["type"].choices = [(t, t) for t in definition_schema.NODE_TYPES]
-        self.fields["activity"].choices = [("", "—")] + [(a.name, a.name) for a in all_activities()]
-        self.fields["graph"].choices = graph_choices(definition)
+        choice_field(self, "type").choices = [(t, t) for t in definition_schema.NODE_TYPES]
+        choice_field(self, "activity").choices = [("", "—")] + [(a.name, a.name) for a in all_activities()]
+        choice_field(self, "graph").choices = graph_choices(definition)
         ids = [str(n.get("id")) for n, _p, _w in iter_nodes(definition.get("nodes", []))]
-        self.fields["after"].choices = [("", "(last node of that graph)"), ("-", "(not connected)")] + [(i, i) for i in ids]
+        choice_field(self, "after").choices = [("", "(last node of that graph)"), ("-", "(not connected)")] + [(i, i) for i in ids]
         self.existing_ids = set(ids)
 
     def clean_id(self) -> str:
@@ -169,7 +176,8 @@ class AddNodeForm(forms.Form):
         return node_id
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("type") == "activity" and not data.get("activity"):
             self.add_error("activity", "choose the activity this node runs")
         return data
@@ -203,7 +211,7 @@ class NodeForm(forms.Form):
             "timeout": _dump(node.get("timeout")),
             "on_error": node.get("on_error", ""),
         }
-        retry = node.get("retry") if isinstance(node.get("retry"), dict) else {}
+        retry = given if isinstance(given := node.get("retry"), dict) else {}
         initial.update(
             retry_max_attempts=_dump(retry.get("max_attempts")),
             retry_backoff=retry.get("backoff", ""),
@@ -212,7 +220,7 @@ class NodeForm(forms.Form):
         initial.update(self.initial_for(node))
         kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
-        self.fields["on_error"].choices = [("", "—")] + [(s, s) for s in siblings if s != node.get("id")]
+        choice_field(self, "on_error").choices = [("", "—")] + [(s, s) for s in siblings if s != node.get("id")]
         self.siblings = siblings
 
     def initial_for(self, node: dict) -> dict:
@@ -286,13 +294,14 @@ class ActivityNodeForm(NodeForm):
     def __init__(self, *args: Any, node: dict, siblings: list[str], **kwargs: Any):
         self.spec = get_activity(str(node.get("activity", "")))
         super().__init__(*args, node=node, siblings=siblings, **kwargs)
-        self.fields["activity"].choices = [(a.name, a.name) for a in all_activities()]
+        activities = [(a.name, a.name) for a in all_activities()]
         if self.spec is None and node.get("activity"):
-            self.fields["activity"].choices.insert(0, (node["activity"], f"{node['activity']} (unknown)"))
-        params = node.get("params") if isinstance(node.get("params"), dict) else {}
+            activities.insert(0, (node["activity"], f"{node['activity']} (unknown)"))
+        choice_field(self, "activity").choices = activities
+        params = given if isinstance(given := node.get("params"), dict) else {}
         self.param_fields: list[str] = []
         properties = (self.spec.params_schema.get("properties") or {}) if self.spec else {}
-        required = set((self.spec.params_schema.get("required") or [])) if self.spec else set()
+        required = set(self.spec.params_schema.get("required") or []) if self.spec else set()
         for name, prop in properties.items():
             field_name = f"param__{name}"
             self.fields[field_name] = self._param_field(name, prop or {}, name in required)
@@ -391,7 +400,7 @@ class ConditionNodeForm(NodeForm):
     def __init__(self, *args: Any, node: dict, siblings: list[str], **kwargs: Any):
         super().__init__(*args, node=node, siblings=siblings, **kwargs)
         targets = [("", "—")] + [(s, s) for s in siblings if s != node.get("id")]
-        self.fields["default"].choices = targets
+        choice_field(self, "default").choices = targets
         cases = [c for c in (node.get("cases") or []) if isinstance(c, dict)]
         self.case_rows: list[dict] = []
         count = len(cases) + (1 if not self.is_bound else int(self.data.get(self.add_prefix("case_count")) or len(cases) + 1))
@@ -400,7 +409,7 @@ class ConditionNodeForm(NodeForm):
             case = cases[i] if i < len(cases) else {}
             when = case.get("when", {})
             simple = not when or (isinstance(when, dict) and "var" in when)
-            row = {"index": i, "simple": simple}
+            row: dict[str, Any] = {"index": i, "simple": simple}
             if simple:
                 self.fields[f"case_{i}_var"] = forms.CharField(required=False, label=f"Case {i + 1}: variable")
                 self.fields[f"case_{i}_op"] = forms.ChoiceField(required=False, label=f"Case {i + 1}: operator", choices=[("", "—")] + [(o, o) for o in OPS])
@@ -630,9 +639,9 @@ class EdgeForm(forms.Form):
 
     def __init__(self, *args: Any, graphs: list[tuple[str, str]], node_ids: list[str], **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["graph"].choices = graphs
-        self.fields["source"].choices = [(i, i) for i in node_ids]
-        self.fields["target"].choices = [(i, i) for i in node_ids]
+        choice_field(self, "graph").choices = graphs
+        choice_field(self, "source").choices = [(i, i) for i in node_ids]
+        choice_field(self, "target").choices = [(i, i) for i in node_ids]
 
 
 #
@@ -644,7 +653,8 @@ class NumberField(forms.FloatField):
     """A JSON Schema number: 5000 stays 5000 (a float only when it has a fraction), so templates
     such as "Approve order {{ $.input.total }}" read as typed."""
 
-    def to_python(self, value: Any) -> int | float | None:
+    # The stubs leave FloatField.to_python typed as IntegerField's (int | None); Django's returns a float.
+    def to_python(self, value: Any) -> int | float | None:  # type: ignore[override]
         number = super().to_python(value)
         if isinstance(number, float) and number.is_integer() and abs(number) < 2**53:
             return int(number)
@@ -662,7 +672,7 @@ class RunForm(forms.Form):
         required = set(self.input_schema.get("required") or [])
         self.property_names: list[str] = []
         self.raw = not isinstance(properties, dict) or not properties
-        if self.raw:
+        if not isinstance(properties, dict) or not properties:
             self.fields["input_json"] = JSONTextField(expect=dict, label="Input (JSON)", initial=_dump(initial_input or {}))
             return
         for name, prop in properties.items():

@@ -144,14 +144,14 @@ def compute_layout(
         real_edges.append((source, target, None if label in (None, "") else str(label)))
 
     back = _back_edges(n, real_edges)
-    layer = _longest_path_layers(n, [(t, s) if b else (s, t) for (s, t, _), b in zip(real_edges, back) if s != t])
+    layer = _longest_path_layers(n, [(t, s) if b else (s, t) for (s, t, _), b in zip(real_edges, back, strict=True) if s != t])
 
     # Layered graph: real vertices 0..n-1, then one dummy per layer crossed by a long edge.
     vlayer = list(layer)
     up: list[list[int]] = [[] for _ in range(n)]
     down: list[list[int]] = [[] for _ in range(n)]
     chains: list[list[int]] = []  # per real edge: its vertices from upper end to lower end
-    for (s, t, _), is_back in zip(real_edges, back):
+    for (s, t, _), is_back in zip(real_edges, back, strict=True):
         if s == t:
             chains.append([s])
             continue
@@ -210,7 +210,7 @@ def compute_layout(
     up_ports = _ports(n, chains, cx, end=-1)
 
     routes: list[EdgeRoute] = []
-    for k, ((s, t, label), is_back, chain) in enumerate(zip(real_edges, back, chains)):
+    for k, ((s, t, label), is_back, chain) in enumerate(zip(real_edges, back, chains, strict=True)):
         box = boxes[s]
         if s == t:
             loop_x = box.right + 18
@@ -444,7 +444,7 @@ def _halfway(points: list[Point]) -> Point | None:
         return None
     lengths = [abs(x2 - x1) + abs(y2 - y1) for (x1, y1), (x2, y2) in pairwise(points)]
     remaining = sum(lengths) / 2
-    for (x1, y1), (x2, y2), length in zip(points, points[1:], lengths):
+    for ((x1, y1), (x2, y2)), length in zip(pairwise(points), lengths, strict=True):
         if remaining <= length and length:
             t = remaining / length
             return (round(x1 + (x2 - x1) * t, 1), round(y1 + (y2 - y1) * t, 1))

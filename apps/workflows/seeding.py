@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -106,7 +106,7 @@ def read_examples(directory: Path) -> tuple[list[Example], list[Path]]:
     return examples, skipped
 
 
-def seed_owner(username: str | None = None) -> AbstractBaseUser:
+def seed_owner(username: str | None = None) -> User:
     """Who owns seeded workflows: `username` (must exist), else the admin user
     (WB_ADMIN_USER, default "admin"), else the first superuser, else a `demo` user (created, no password).
     """
@@ -127,7 +127,7 @@ def seed_owner(username: str | None = None) -> AbstractBaseUser:
     return admin
 
 
-def seed_example(example: Example, *, owner: AbstractBaseUser) -> tuple[Workflow, Outcome]:
+def seed_example(example: Example, *, owner: User) -> tuple[Workflow, Outcome]:
     """Create the example's workflow, or bring the existing one (same slug) up to date.
 
     Changes are recorded as a new version authored by `owner`; an unchanged
@@ -153,7 +153,7 @@ def seed_example(example: Example, *, owner: AbstractBaseUser) -> tuple[Workflow
         return workflow, "updated"
 
 
-def seed_subflows(directory: Path, *, owner: AbstractBaseUser) -> list[tuple[str, int, Outcome]]:
+def seed_subflows(directory: Path, *, owner: User) -> list[tuple[str, int, Outcome]]:
     """Load every `<directory>/*.json` ({"subflow": slug, "name", "description"?, "graph"}): a new
     slug is created as version 1, a changed graph is published as the next version, an unchanged
     one is left alone. Returns (slug, latest version, outcome) per file; raises ExampleError

@@ -34,14 +34,16 @@ RULES: tuple[Rule, ...] = (
         "Store credentials in a connector instead of pasting them into params.",
     ), "http-errors"),
     Rule(("HTTP4xx",), _re(r"\b404\b"), "The remote resource was not found", (
-        "Check the URL: a {{ template }} or $.path in it may have rendered an empty or wrong value (see the step input).",
+        "Check the URL: a {{ template }} or $.path in it may have rendered an empty or wrong value (see the "
+        "step input).",
     ), "http-errors"),
     Rule(("HTTP4xx",), _re(r"\b429\b"), "The remote API is rate limiting", (
         "Add a retry policy with exponential backoff (interval 1 s, multiplier 2) to the node.",
         "Lower the concurrency of the loop that calls it.",
     ), "http-errors"),
     Rule(("HTTP4xx",), None, "The remote API rejected the request", (
-        "Compare the request the step sent (its input below) with what the API expects: method, body fields, content type.",
+        "Compare the request the step sent (its input below) with what the API expects: method, body fields, "
+        "content type.",
         "A 4xx is not retried by default: fix the params, then use \"Retry with changes\".",
     ), "http-errors"),
     Rule(("HTTP5xx",), None, "The remote service failed", (
@@ -53,7 +55,8 @@ RULES: tuple[Rule, ...] = (
         "For HTTP calls, set the request's own timeout below the node's, and add a retry policy.",
     ), "timeouts"),
     Rule(("ReferenceError",), None, "A JSONPath or template found nothing", (
-        "The path names data that did not exist when the step ran: check its spelling against the state in the replay viewer.",
+        "The path names data that did not exist when the step ran: check its spelling against the state in "
+        "the replay viewer.",
         "Paths start at $.input, $.vars, $.steps.<node id>.output, $.item or $.error.",
         "Give a default in templates ({{ $.vars.x | default }}) when the value may be missing.",
     ), "references"),
@@ -66,7 +69,8 @@ RULES: tuple[Rule, ...] = (
         "Add a retry policy: connection errors are retried when one is set.",
     ), "connection-errors"),
     Rule(("DestinationNotAllowed", "InvalidURL"), None, "The destination is blocked", (
-        "Workflow steps may only call public addresses; an operator can allow an internal host in WB_HTTP_ALLOWED_HOSTS.",
+        "Workflow steps may only call public addresses; an operator can allow an internal host in "
+        "WB_HTTP_ALLOWED_HOSTS.",
     ), "destinations"),
     Rule(("WorkerLost",), None, "The worker running the step died", (
         "The engine re-dispatches lost steps; a run failing this way lost its worker repeatedly.",

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts import roles
+from apps.accounts.types import AuthenticatedHttpRequest
 from apps.executions.access import visible_executions
 from apps.executions.choices import ExecutionStatus
 from apps.executions.presenters import find_node, graph_svg, iter_nodes
@@ -51,7 +52,7 @@ PAGE_SIZE = 20
 def is_htmx_partial(request: HttpRequest) -> bool:
     """An htmx request that wants a fragment (boosted navigations get whole pages)."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    return bool(htmx and not htmx.boosted)
 
 
 def base_template(request: HttpRequest) -> str:
@@ -85,7 +86,7 @@ def _filtered_workflows(request: HttpRequest) -> tuple[QuerySet[Workflow], str, 
 
 @require_GET
 @login_required
-def workflow_list(request: HttpRequest) -> HttpResponse:
+def workflow_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Workflows the user may see, searchable by text and filterable by tag, 20 a page."""
     qs, q, tag = _filtered_workflows(request)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -94,7 +95,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     editable = set(visible_workflows(request.user, "change").filter(pk__in=page_ids).values_list("pk", flat=True))
     badges = badges_for(page.object_list, request.user)
     for workflow in page.object_list:  # the page's evaluated rows: the template reads the same objects
-        workflow.badges = badges.get(workflow.pk, [])
+        workflow.badges = badges.get(workflow.pk, [])  # type: ignore[attr-defined]  # for the template only
     context = {"page": page, "q": q, "tag": tag, "all_tags": all_tags, "editable": editable}
     if is_htmx_partial(request) and request.htmx.target == "workflow-results":
         return render(request, "workflows/partials/workflow_results.html", context)
@@ -287,7 +288,7 @@ def workflow_settings(request: HttpRequest, pk: int) -> HttpResponse:
     problems = [p for p in validate(definition) if not p.node and p.field and p.field.split(".")[0].split("[")[0] in DefinitionSettingsForm.FIELDS]
     if problems:
         for problem in problems:
-            settings_form.add_error(problem.field.split(".")[0].split("[")[0], problem.message)
+            settings_form.add_error((problem.field or "").split(".")[0].split("[")[0], problem.message)
         return _editor_rerender(request, workflow, workflow_form=workflow_form, settings_form=settings_form)
 
     def change(stored: dict) -> str:
@@ -569,7 +570,9 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
             problems = validate(new_definition)
             if problems:
                 # Saved anyway (drafts are allowed), but not in green: runs, schedules and triggers refuse it now.
-                messages.warning(request, f"Saved as a draft with {len(problems)} problem{'s' if len(problems) != 1 else ''}: it will not run until they are fixed (listed below). Version history can bring back the previous definition.")
+                messages.warning(request, f"Saved as a draft with {len(problems)} problem{'s' if len(problems) != 1 else ''}: it will "
+                                          "not run until they are fixed (listed below). Version history can bring back the previous "
+                                          "definition.")
             else:
                 messages.success(request, "Definition saved.")
             return _redirect(request, reverse("workflows:json", args=[workflow.pk]))

@@ -22,11 +22,12 @@ concurrent offers from many runs of one node are decided one after another).
 from __future__ import annotations
 
 import random
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count
 from django.utils import timezone
 
@@ -119,7 +120,7 @@ def _sources(users: list, groups: list) -> dict[int, tuple[Any, list[str]]]:
     return found
 
 
-def decide(spec: dict, users: list, groups: list, *, workflow_id: int, node_id: str, exclude: set[int] = frozenset(), after: str = "", event: str = "offered") -> Decision:
+def decide(spec: dict, users: list, groups: list, *, workflow_id: int, node_id: str, exclude: AbstractSet[int] = frozenset(), after: str = "", event: str = "offered") -> Decision:
     """Who gets the item. `spec` is the node's allocation block ({} for none); `exclude` holds
     the ids of people who declined or timed out; `after` is who had it before (re-offers)."""
     if not spec:
@@ -172,7 +173,7 @@ def decide(spec: dict, users: list, groups: list, *, workflow_id: int, node_id: 
         return decision
     names = [u.get_username() for u, _ in eligible]
     if strategy == AllocationStrategy.ROUND_ROBIN:
-        last = after or cursor.last_username
+        last = after or (cursor.last_username if cursor is not None else "")
         index = next((i for i, n in enumerate(names) if n > last), 0) if last else 0
         chosen, why = eligible[index], f"round robin: next after {last}" if last else "round robin: first in turn"
     elif strategy == AllocationStrategy.SHORTEST_QUEUE:
@@ -190,7 +191,7 @@ def decide(spec: dict, users: list, groups: list, *, workflow_id: int, node_id: 
     return decision
 
 
-def why(item: WorkItem, user: AbstractBaseUser, group_ids: set[int] | None = None) -> str:
+def why(item: WorkItem, user: User, group_ids: set[int] | None = None) -> str:
     """Why `user` has the item, in a few words (the inbox shows it). Pass the user's group ids
     when asking for many items."""
     reasons = (item.allocation or {}).get("reasons") or {}

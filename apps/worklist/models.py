@@ -39,7 +39,8 @@ class WorkItem(models.Model):
     notes = models.TextField(blank=True, help_text="Warnings recorded on offer (unknown users or groups) and by operators.")
     allocation = models.JSONField(
         default=dict, blank=True,
-        help_text="How the item was distributed: {strategy, filters, reasons: {username: why}, log: [{at, event, to, reason}]}.",
+        help_text="How the item was distributed: {strategy, filters, reasons: {username: why}, log: [{at, event, "
+                  "to, reason}]}.",
     )
     claim_timeout = models.FloatField(null=True, blank=True, help_text="Seconds a person may hold the item undecided before it is re-offered.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -93,7 +93,8 @@ def notify_people(item: WorkItem, event: str, actor: str = "") -> int:
     text = text_for(item, event, actor)
     nobody_left = event == "declined" and not eligible_users(item).exists()
     if nobody_left:
-        text = f"Nobody is left to decide “{item.title}” ({item.workflow.name}): every eligible person declined. Reassign it."
+        text = (f"Nobody is left to decide “{item.title}” ({item.workflow.name}): every eligible person declined. "
+                "Reassign it.")
     sent = 0
     for user in recipients_for(item, event):
         if user.get_username() == actor and not nobody_left:
@@ -105,7 +106,7 @@ def notify_people(item: WorkItem, event: str, actor: str = "") -> int:
 
 def channels() -> list[tuple[str, str]]:
     """(channel, url) pairs configured for work-item posts."""
-    out = []
+    out: list[tuple[str, str]] = []
     if settings.WB_WORKLIST_WEBHOOK_URL:
         out.append((DeliveryChannel.WEBHOOK, settings.WB_WORKLIST_WEBHOOK_URL))
     if settings.WB_WORKLIST_SLACK_URL:

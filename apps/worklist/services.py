@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -21,12 +21,13 @@ from django.http import Http404
 from django.utils import timezone
 from guardian.shortcuts import get_groups_with_perms
 
+from apps.accounts.types import AnyUser
 from apps.executions.models import Execution, StepRun
 from apps.sharing.services import has_workflow_perm
 
 from . import allocation as distribution
 from .choices import DEFAULT_OUTCOMES, HELD_STATES, OPEN_STATES, WorkItemState
-from .models import WorkItem
+from .models import WorkerProfile, WorkItem
 
 logger = logging.getLogger("workflow.worklist")
 
@@ -46,17 +47,17 @@ class WorkItemError(Exception):
 #
 
 
-def _offered_to(user: AbstractBaseUser) -> Q:
+def _offered_to(user: User) -> Q:
     direct = WorkItem.offered_users.through.objects.filter(workitem_id=OuterRef("pk"), user_id=user.pk)
     via_group = WorkItem.offered_groups.through.objects.filter(workitem_id=OuterRef("pk"), group__user=user)
     return Q(Exists(direct)) | Q(Exists(via_group))
 
 
-def _declined_by(user: AbstractBaseUser) -> Q:
+def _declined_by(user: User) -> Q:
     return Q(Exists(WorkItem.declined_by.through.objects.filter(workitem_id=OuterRef("pk"), user_id=user.pk)))
 
 
-def inbox(user: AbstractBaseUser) -> QuerySet[WorkItem]:
+def inbox(user: AnyUser) -> QuerySet[WorkItem]:
     """Open items offered to `user` (directly or through a team) that they have not declined,
     plus the items they hold (claimed or started)."""
     if not user.is_authenticated:
@@ -66,11 +67,11 @@ def inbox(user: AbstractBaseUser) -> QuerySet[WorkItem]:
     return WorkItem.objects.filter(offered | held)
 
 
-def inbox_count(user: AbstractBaseUser) -> int:
+def inbox_count(user: User) -> int:
     return inbox(user).count()
 
 
-def visible_work_items(user: AbstractBaseUser) -> QuerySet[WorkItem]:
+def visible_work_items(user: AnyUser) -> QuerySet[WorkItem]:
     """Every item `user` may look at: offered to them (declined or not), held or decided by them,
     or belonging to a workflow they administer. Staff see all."""
     if not user.is_authenticated or not user.is_active:
@@ -83,7 +84,7 @@ def visible_work_items(user: AbstractBaseUser) -> QuerySet[WorkItem]:
     return WorkItem.objects.filter(_offered_to(user) | Q(claimed_by=user) | Q(workflow_id__in=administered))
 
 
-def access_work_item(user: AbstractBaseUser, pk: int | str) -> WorkItem:
+def access_work_item(user: User, pk: int | str) -> WorkItem:
     """The item if `user` may see it; Http404 otherwise (strangers learn nothing)."""
     try:
         return visible_work_items(user).select_related("workflow", "claimed_by", "execution").get(pk=pk)
@@ -91,20 +92,20 @@ def access_work_item(user: AbstractBaseUser, pk: int | str) -> WorkItem:
         raise Http404("No such work item.") from None
 
 
-def can_manage(user: AbstractBaseUser, item: WorkItem) -> bool:
+def can_manage(user: AnyUser, item: WorkItem) -> bool:
     """Workflow admins and staff may reassign, force-complete and expire."""
     from apps.sharing.services import has_workflow_perm
 
     return bool(user.is_authenticated and (user.is_staff or user.is_superuser or has_workflow_perm(user, item.workflow, "admin")))
 
 
-def may_be_offered(user: AbstractBaseUser, workflow) -> bool:
+def may_be_offered(user: User, workflow) -> bool:
     """Whether a work item of `workflow` may be offered (or reassigned) to `user`: an active user
     who may view the workflow."""
     return bool(user.is_active and has_workflow_perm(user, workflow, "view"))
 
 
-def is_eligible(user: AbstractBaseUser, item: WorkItem) -> bool:
+def is_eligible(user: AnyUser, item: WorkItem) -> bool:
     """May `user` claim the item: offered to them and not declined by them."""
     if not user.is_authenticated or not user.is_active:
         return False
@@ -118,7 +119,7 @@ def eligible_users(item: WorkItem) -> QuerySet:
     return User.objects.filter(offered, is_active=True).exclude(pk__in=item.declined_by.values("pk")).distinct().order_by("username")
 
 
-def actions_for(user: AbstractBaseUser, item: WorkItem, *, eligible: bool | None = None, manager: bool | None = None) -> list[str]:
+def actions_for(user: User, item: WorkItem, *, eligible: bool | None = None, manager: bool | None = None) -> list[str]:
     """What `user` may do with the item now (the UI shows these buttons, the API lists them)."""
     if item.state not in OPEN_STATES:
         return []
@@ -172,10 +173,12 @@ def offer_work_item(
     if missing_groups:
         notes.append(f"unknown groups skipped: {', '.join(missing_groups)}")
     outsiders = [u for u in found_users if not may_be_offered(u, workflow)]
-    shared_groups = set(get_groups_with_perms(workflow).values_list("pk", flat=True))
+    # guardian types the result as Group | dict; without attach_perms it is a QuerySet of groups.
+    shared_groups = set(get_groups_with_perms(workflow).values_list("pk", flat=True))  # type: ignore[union-attr]
     outside_groups = [g for g in found_groups if g.pk not in shared_groups]
     if outsiders:
-        notes.append(f"users who cannot see this workflow skipped (share it with them first): {', '.join(sorted(u.get_username() for u in outsiders))}")
+        notes.append("users who cannot see this workflow skipped (share it with them first): "
+                     f"{', '.join(sorted(u.get_username() for u in outsiders))}")
         found_users = [u for u in found_users if u not in outsiders]
     if outside_groups:
         notes.append(f"teams this workflow is not shared with skipped: {', '.join(sorted(g.name for g in outside_groups))}")
@@ -235,12 +238,12 @@ def _lock_run(item: WorkItem) -> None:
     list(Execution.objects.select_for_update().filter(pk=item.execution_id).values_list("pk", flat=True))
 
 
-def _conflict(item: WorkItem, user: AbstractBaseUser, wanted: str) -> WorkItemError:
+def _conflict(item: WorkItem, user: User, wanted: str) -> WorkItemError:
     item.refresh_from_db(fields=["state", "claimed_by"])
     if item.state not in OPEN_STATES:
         return WorkItemError(409, f"the work item is already {item.state}")
     if item.claimed_by_id and item.claimed_by_id != user.pk:
-        return WorkItemError(409, f"the work item is claimed by {item.claimed_by.get_username()}")
+        return WorkItemError(409, f"the work item is claimed by {item.claimed_by.get_username() if item.claimed_by else 'someone else'}")
     if wanted in ("complete", "release", "start") and item.claimed_by_id != user.pk:
         return WorkItemError(409, f"claim the work item before you {wanted} it")
     if wanted == "claim" and item.claimed_by_id == user.pk:
@@ -249,7 +252,7 @@ def _conflict(item: WorkItem, user: AbstractBaseUser, wanted: str) -> WorkItemEr
     return WorkItemError(409, f"the work item cannot be {done} now (it is {item.state})")
 
 
-def claim_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
+def claim_work_item(item: WorkItem, user: User) -> WorkItem:
     """Claim an offered item for `user`: exclusive (a conditional UPDATE; the loser gets 409)."""
     if not is_eligible(user, item):
         raise WorkItemError(403, "this work item is not offered to you")
@@ -263,6 +266,8 @@ def claim_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
 
 
 def _after_commit_claim_countdown(item: WorkItem) -> None:
+    if item.claimed_at is None or item.claim_timeout is None:
+        return
     item_id, claimed_at, seconds = item.pk, item.claimed_at.isoformat(), float(item.claim_timeout)
 
     def send() -> None:
@@ -273,7 +278,7 @@ def _after_commit_claim_countdown(item: WorkItem) -> None:
     transaction.on_commit(send)
 
 
-def release_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
+def release_work_item(item: WorkItem, user: User) -> WorkItem:
     """Give a held item back to everyone it is offered to."""
     if not WorkItem.objects.filter(pk=item.pk, state__in=HELD_STATES, claimed_by=user).update(state=WorkItemState.OFFERED, claimed_by=None, claimed_at=None, started_at=None):
         raise _conflict(item, user, "release")
@@ -281,7 +286,7 @@ def release_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
     return item
 
 
-def start_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
+def start_work_item(item: WorkItem, user: User) -> WorkItem:
     """Mark a claimed item as being worked on."""
     if not WorkItem.objects.filter(pk=item.pk, state=WorkItemState.CLAIMED, claimed_by=user).update(state=WorkItemState.STARTED, started_at=timezone.now()):
         raise _conflict(item, user, "start")
@@ -294,7 +299,7 @@ def check_decision(item: WorkItem, decision: str) -> None:
         raise WorkItemError(400, f"'{decision}' is not one of the outcomes ({', '.join(item.outcomes)})", field="decision")
 
 
-def complete_work_item(item: WorkItem, user: AbstractBaseUser, decision: str, comment: str = "", *, force: bool = False) -> WorkItem:
+def complete_work_item(item: WorkItem, user: User, decision: str, comment: str = "", *, force: bool = False) -> WorkItem:
     """Decide a held item and resume the run with {"decision", "comment", "by"}.
 
     Only the holder may complete (409 otherwise); `force` (operators) completes any open
@@ -325,7 +330,7 @@ def complete_work_item(item: WorkItem, user: AbstractBaseUser, decision: str, co
     return item
 
 
-def decline_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
+def decline_work_item(item: WorkItem, user: User) -> WorkItem:
     """`user` turns the offer down: it stays offered to everyone else eligible (and goes
     back to them if `user` held it). With nobody left, the workflow's owner is told."""
     if item.state not in OPEN_STATES:
@@ -348,7 +353,7 @@ def decline_work_item(item: WorkItem, user: AbstractBaseUser) -> WorkItem:
     return item
 
 
-def _reoffer(item: WorkItem, *, passed: AbstractBaseUser, why: str) -> bool:
+def _reoffer(item: WorkItem, *, passed: User, why: str) -> bool:
     """After `passed` declined or let a claim time out: an item allocated to one person goes to
     the next one the node's strategy picks (the caller holds the run's and the item's locks).
     Returns True when it was offered to someone new (they are told)."""
@@ -372,7 +377,8 @@ def _reoffer(item: WorkItem, *, passed: AbstractBaseUser, why: str) -> bool:
     item.allocation = allocation
     if not decision.users:
         distribution.log(item, "re-offer failed", [], f"nobody left after {passed.get_username()} {why}")
-        item.notes = f"{item.notes}\n{timezone.now():%Y-%m-%d %H:%M} nobody left to offer it to after {passed.get_username()} {why}: a workflow admin must reassign it".strip()
+        item.notes = (f"{item.notes}\n{timezone.now():%Y-%m-%d %H:%M} nobody left to offer it to after "
+                      f"{passed.get_username()} {why}: a workflow admin must reassign it").strip()
         item.save(update_fields=["allocation", "notes"])
         return False
     item.offered_users.set(decision.users)
@@ -409,7 +415,7 @@ def claim_timed_out(item_id: int, claimed_at: str | None = None) -> bool:
     return True
 
 
-def reassign_work_item(item: WorkItem, target: AbstractBaseUser, *, acting_user: AbstractBaseUser) -> WorkItem:
+def reassign_work_item(item: WorkItem, target: User, *, acting_user: User) -> WorkItem:
     """Hand an open item to `target` (claimed by them). Workflow admins and staff only."""
     if not can_manage(acting_user, item):
         raise WorkItemError(403, "only the workflow's admins and staff may reassign work items")
@@ -484,7 +490,7 @@ def sweep(*, limit: int = 500) -> dict[str, int]:
     overdue = list(WorkItem.objects.filter(state__in=OPEN_STATES, due_at__lte=now).values_list("pk", flat=True)[:limit])
     expired = sum(1 for pk in overdue if expire_work_item(pk))
     held = WorkItem.objects.filter(state__in=HELD_STATES, claim_timeout__isnull=False).values_list("pk", "claimed_at", "claim_timeout")[:limit]
-    late = [pk for pk, at, seconds in held if at is not None and (now - at).total_seconds() >= seconds]
+    late = [pk for pk, at, seconds in held if at is not None and seconds is not None and (now - at).total_seconds() >= seconds]
     reoffered = sum(1 for pk in late if claim_timed_out(pk))
     return {"expired": expired, "closed": reconcile(limit=limit), "reoffered": reoffered}
 
@@ -508,10 +514,8 @@ def _after_commit_announce(item_id: int, event: str, *, actor: str = "") -> None
 #
 
 
-def work_profile(user: AbstractBaseUser) -> "WorkerProfile":
+def work_profile(user: User) -> WorkerProfile:
     """The person's work profile (an unsaved default when they have none)."""
-    from .models import WorkerProfile
-
     return WorkerProfile.objects.filter(user=user).first() or WorkerProfile(user=user)
 
 
@@ -532,11 +536,9 @@ def check_work_profile(changes: dict) -> dict[str, str]:
     return problems
 
 
-def update_work_profile(user: AbstractBaseUser, **changes) -> "WorkerProfile":
+def update_work_profile(user: User, **changes) -> WorkerProfile:
     """Set some of the person's availability, away_until, max_open_items and capabilities
     (validated by check_work_profile first). Takes effect for the next offers."""
-    from .models import WorkerProfile
-
     with transaction.atomic():
         profile, _ = WorkerProfile.objects.select_for_update().get_or_create(user=user)
         for key in ("available", "away_until", "max_open_items"):
@@ -548,7 +550,7 @@ def update_work_profile(user: AbstractBaseUser, **changes) -> "WorkerProfile":
     return profile
 
 
-def why_rows(user: AbstractBaseUser, items) -> dict[int, str]:
+def why_rows(user: User, items) -> dict[int, str]:
     """Why `user` has each item (item id -> reason), for lists (one query for their teams)."""
     group_ids = set(user.groups.values_list("pk", flat=True))
     return {item.pk: distribution.why(item, user, group_ids) for item in items}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.types import AuthenticatedHttpRequest
 from apps.workflows.views import base_template, is_htmx_partial
 
 from . import services
@@ -17,7 +18,7 @@ from .choices import OPEN_STATES
 from .models import WorkItem
 
 
-def _rows(request: HttpRequest, items) -> list[dict]:
+def _rows(request: AuthenticatedHttpRequest, items) -> list[dict]:
     items = list(items)
     reasons = services.why_rows(request.user, items)
     return [{"item": item, "actions": services.actions_for(request.user, item), "why": reasons[item.pk]} for item in items]
@@ -25,7 +26,7 @@ def _rows(request: HttpRequest, items) -> list[dict]:
 
 @login_required
 @require_GET
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
     items = services.inbox(request.user).select_related("workflow", "claimed_by").prefetch_related("offered_groups").order_by("due_at", "-created_at")[:200]
     recent = (
         services.visible_work_items(request.user).filter(claimed_by=request.user).exclude(state__in=OPEN_STATES)
@@ -39,7 +40,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def availability(request: HttpRequest) -> HttpResponse:
+def availability(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Set my availability (available, away until) and my workload limit from the inbox."""
     changes: dict = {"available": request.POST.get("available") == "on"}
     errors: dict[str, str] = {}
@@ -69,7 +70,7 @@ def availability(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+def act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse:
     item = services.access_work_item(request.user, pk)
     try:
         if action == "claim":

@@ -2,6 +2,9 @@
 
 Arguments are passed to pytest. WB_TEST_WORKERS sets the number of xdist
 processes (default 2; 0 runs in one process).
+
+The static checks (deploy/local/checks.py: ruff and mypy) run first and a finding stops the run
+before pytest starts. WB_SKIP_CHECKS=1 skips them for a quick local run; CI (CI set) always runs them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import checks  # noqa: E402
 import devstack  # noqa: E402
 
 ROOT = devstack.ROOT
@@ -46,8 +50,17 @@ def ensure_promtool() -> None:
     if not shutil.which("promtool"):
         print("[testrun] promtool is not available: the alert rules are checked without it", flush=True)
 
+def run_checks() -> int:
+    if os.environ.get("WB_SKIP_CHECKS") and not os.environ.get("CI"):
+        print("[testrun] static checks skipped (WB_SKIP_CHECKS)", flush=True)
+        return 0
+    return checks.main()
+
 
 def main(argv: list[str]) -> int:
+    if run_checks() != 0:
+        print("[testrun] static checks failed: fix the findings above (`make check` runs them alone)", flush=True)
+        return 1
     ensure_chromium()
     ensure_promtool()
     env = {**os.environ, **devstack.ensure_env()}

@@ -223,6 +223,14 @@ def test_timer_node_waits_then_continues(worker, alice):
     assert (wait_step.finished_at - wait_step.started_at).total_seconds() >= 0.3
 
 
+def test_a_timer_until_a_time_without_a_zone_reads_it_as_utc(worker, alice):
+    # django.utils.timezone.utc is gone since Django 5.0: this raised AttributeError mid-advance.
+    wf = make(alice, [{"id": "wait", "type": "timer", "until": "2020-01-31 09:00"}, act("after", "log", {"message": "woke"})], [("wait", "after")])
+    execution = wait_for(start_execution(wf, {}))
+    assert execution.status == "completed"
+    assert execution.steps.get(node_id="wait").scheduled_for.isoformat() == "2020-01-31T09:00:00+00:00"
+
+
 def test_while_loop_stops_when_its_condition_fails_and_caps_iterations(worker, alice):
     counting = make(
         alice,

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -16,7 +14,7 @@ def exception_handler(exc, context):
     if cause is not None:
         request = context.get("request")
         if request is not None:
-            request._request.wb_unavailable = cause  # for the logging filter (overload.SkipCapacityErrors)
+            overload.remember_cause(request._request, cause)  # for the logging filter (SkipCapacityErrors)
         overload._log(cause, request, exc)
         return Response(
             {"detail": overload.MESSAGES[cause], "code": overload.CODES[cause]},

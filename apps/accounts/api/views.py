@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -19,8 +24,12 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from apps.accounts import services
 from apps.accounts.models import APIKey, APIToken, AuditLog
 from apps.accounts.throttling import AnonRateThrottle, ScopedRateThrottle
+from apps.accounts.types import account_of
 
 from .serializers import APIKeySerializer, NewAPIKeySerializer, TokenRequestSerializer, TokenSerializer
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
 
 PREFIX_PARAMETER = OpenApiParameter(
     "prefix", str, OpenApiParameter.PATH, description="The key's prefix (the part before the dot)."
@@ -52,18 +61,18 @@ class APIKeyViewSet(
     def get_queryset(self) -> QuerySet[APIKey]:
         if getattr(self, "swagger_fake_view", False):
             return APIKey.objects.none()
-        return APIKey.objects.filter(user=self.request.user)
+        return APIKey.objects.filter(user=account_of(self.request))
 
     def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         api_key, key = services.create_api_key(
-            request.user,
+            account_of(request),
             serializer.validated_data["name"],
             expiry_date=serializer.validated_data.get("expiry_date"),
             request=request,
         )
-        api_key.key = key  # for this one answer only
+        api_key.key = key  # type: ignore[attr-defined]  # for this one answer only (NewAPIKeySerializer.key)
         body = NewAPIKeySerializer(api_key, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -76,7 +85,7 @@ class APIKeyViewSet(
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, prefix: str | None = None) -> Response:
         api_key = self.get_object()
-        services.revoke_api_key(api_key, acting_user=request.user, request=request)
+        services.revoke_api_key(api_key, acting_user=account_of(request), request=request)
         return Response(self.get_serializer(api_key).data)
 
 
@@ -95,11 +104,11 @@ def _locked_out_response(request: Request) -> Response | None:
 
 
 class PasswordLoginThrottles:
-    authentication_classes: list = []
-    permission_classes: list = []
+    authentication_classes: Sequence[type[BaseAuthentication]] = ()
+    permission_classes: Sequence[_PermissionClass] = ()
     # Password guessing is limited per client address (scope "auth", env API_THROTTLE_AUTH) and
     # locked out per username + address by django-axes (WB_LOGIN_FAILURE_LIMIT).
-    throttle_classes = [AnonRateThrottle, ScopedRateThrottle]
+    throttle_classes: Sequence[type[BaseThrottle]] = [AnonRateThrottle, ScopedRateThrottle]
     throttle_scope = "auth"
 
 
@@ -143,7 +152,7 @@ def rotate_token(request: Request) -> Response:
 @extend_schema(summary="Revoke the token you are authenticated with (log out an integration)", request=None, responses={204: None})
 @api_view(["POST"])
 def revoke_token(request: Request) -> Response:
-    services.revoke_token(_current_token(request), acting_user=request.user, request=request)
+    services.revoke_token(_current_token(request), acting_user=account_of(request), request=request)
     return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -176,7 +185,7 @@ class JWTObtainView(PasswordLoginThrottles, jwt_views.TokenObtainPairView):
 
 def authenticate_from_refresh(raw: str):
     """The user a refresh token we just issued belongs to (for the audit row)."""
-    token = RefreshToken(raw)
+    token = RefreshToken(raw)  # type: ignore[arg-type]  # simplejwt annotates the encoded token as a Token
     return get_user_model().objects.filter(pk=token[jwt_settings.USER_ID_CLAIM]).first()
 
 

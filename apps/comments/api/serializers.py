@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from apps.comments.models import Activity, Comment, Notification, NotificationPreference
@@ -10,7 +12,8 @@ class CommentSerializer(serializers.ModelSerializer):
     author = serializers.CharField(source="author.username", read_only=True)
     body = serializers.CharField(max_length=10_000, trim_whitespace=True)
     body_html = serializers.SerializerMethodField(help_text="The body rendered safely (escaped, small markdown subset).")
-    parent = serializers.PrimaryKeyRelatedField(read_only=True)
+    # A declared field: DRF's metaclass moves it out of the class, so it does not shadow Field.parent.
+    parent: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(read_only=True)  # type: ignore[assignment]
     parent_id = serializers.IntegerField(write_only=True, required=False, allow_null=True)
     node_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
 

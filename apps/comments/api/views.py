@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -10,6 +12,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.types import account_of
 from apps.comments import services
 from apps.comments.models import Comment, Notification
 from apps.sharing.services import access_workflow
@@ -26,7 +29,7 @@ from .serializers import (
 
 def _page(request: Request, queryset, serializer_class) -> Response:
     paginator = PageNumberPagination()
-    page = paginator.paginate_queryset(queryset, request)
+    page: list[Any] | None = paginator.paginate_queryset(queryset, request)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
@@ -60,7 +63,7 @@ def comment_list(request: Request, pk: int) -> Response:
         if parent is None:
             raise serializers.ValidationError({"parent_id": ["No such comment on this workflow."]})
     comment = services.add_comment(
-        workflow, author=request.user, body=data.validated_data["body"], node_id=data.validated_data.get("node_id", ""), parent=parent
+        workflow, author=account_of(request), body=data.validated_data["body"], node_id=data.validated_data.get("node_id", ""), parent=parent
     )
     return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
@@ -69,15 +72,15 @@ def comment_list(request: Request, pk: int) -> Response:
 @api_view(["GET", "PATCH", "DELETE"])
 def comment_detail(request: Request, pk: int, cid: int) -> Response:
     workflow = access_workflow(request.user, pk, "view")
-    comment = services.access_comment(request.user, workflow, cid)
+    comment = services.access_comment(account_of(request), workflow, cid)
     if request.method == "GET":
         return Response(CommentSerializer(comment).data)
     if request.method == "DELETE":
-        services.delete_comment(comment, user=request.user)
+        services.delete_comment(comment, user=account_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
     data = CommentEditSerializer(data=request.data)
     data.is_valid(raise_exception=True)
-    comment = services.edit_comment(comment, user=request.user, body=data.validated_data["body"])
+    comment = services.edit_comment(comment, user=account_of(request), body=data.validated_data["body"])
     return Response(CommentSerializer(comment).data)
 
 
@@ -105,7 +108,7 @@ def activity_feed(request: Request) -> Response:
         actor = get_user_model().objects.filter(username=request.query_params["user"]).first()
         if actor is None:
             raise Http404("No such user.")
-    return _page(request, services.user_feed(request.user, actor), ActivitySerializer)
+    return _page(request, services.user_feed(account_of(request), actor), ActivitySerializer)
 
 
 #
@@ -120,7 +123,7 @@ def activity_feed(request: Request) -> Response:
 )
 @api_view(["GET"])
 def notification_list(request: Request) -> Response:
-    qs = Notification.objects.filter(recipient=request.user)
+    qs = Notification.objects.filter(recipient=account_of(request))
     if request.query_params.get("unread") in ("1", "true", "yes"):
         qs = qs.filter(read=False)
     return _page(request, qs, NotificationSerializer)
@@ -129,7 +132,7 @@ def notification_list(request: Request) -> Response:
 @extend_schema(summary="How many of your notifications are unread", responses=inline_serializer("UnreadCount", {"unread": serializers.IntegerField()}))
 @api_view(["GET"])
 def unread_count(request: Request) -> Response:
-    return Response({"unread": services.unread_count(request.user)})
+    return Response({"unread": services.unread_count(account_of(request))})
 
 
 @extend_schema(
@@ -142,17 +145,17 @@ def unread_count(request: Request) -> Response:
 def mark_read(request: Request) -> Response:
     data = MarkReadSerializer(data=request.data)
     data.is_valid(raise_exception=True)
-    marked = services.mark_read(request.user, data.validated_data.get("ids"))
-    return Response({"marked": marked, "unread": services.unread_count(request.user)})
+    marked = services.mark_read(account_of(request), data.validated_data.get("ids"))
+    return Response({"marked": marked, "unread": services.unread_count(account_of(request))})
 
 
 @extend_schema(operation_id="notification_mark_read", summary="Mark one notification read", request=None, responses=NotificationSerializer)
 @api_view(["POST"])
 def mark_one_read(request: Request, nid: int) -> Response:
-    notification = Notification.objects.filter(recipient=request.user, pk=nid).first()
+    notification = Notification.objects.filter(recipient=account_of(request), pk=nid).first()
     if notification is None:
         raise Http404("No such notification.")
-    services.mark_read(request.user, [notification.pk])
+    services.mark_read(account_of(request), [notification.pk])
     notification.refresh_from_db()
     return Response(NotificationSerializer(notification).data)
 
@@ -160,7 +163,7 @@ def mark_one_read(request: Request, nid: int) -> Response:
 @extend_schema(summary="Your email preferences for notifications", request=NotificationPreferenceSerializer, responses=NotificationPreferenceSerializer)
 @api_view(["GET", "PUT", "PATCH"])
 def preferences(request: Request) -> Response:
-    preference = services.preference_for(request.user)
+    preference = services.preference_for(account_of(request))
     if request.method == "GET":
         return Response(NotificationPreferenceSerializer(preference).data)
     data = NotificationPreferenceSerializer(preference, data=request.data, partial=request.method == "PATCH")

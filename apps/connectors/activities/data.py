@@ -26,7 +26,8 @@ from .. import mapping
         "required": ["values"],
         "additionalProperties": False,
     },
-    description="Map data into a new object with JSONPath (with defaults) and functions: upper, round, sum, add_days, sort, filter, merge, …",
+    description="Map data into a new object with JSONPath (with defaults) and functions: upper, round, sum, "
+                "add_days, sort, filter, merge, …",
     local=True,
 )
 def map_values(params: dict, ctx: ActivityContext) -> Any:

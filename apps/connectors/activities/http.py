@@ -2,7 +2,8 @@
 
 Credentials are named in params (`"auth": {"credential": "github"}`) and looked up at run
 time among the credentials granted to the workflow, and sent only to the hosts the credential
-lists, so no secret is ever part of the step's input, events or logs. See docs/connectors.md for every param with examples.
+lists, so no secret is ever part of the step's input, events or logs. See docs/connectors.md for
+every param with examples.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 DEFAULT_RETRY_STATUSES = [429, 502, 503, 504]
 MAP_SCHEMA = {
     "type": "object",
-    "description": "name -> '@.body.x' (JSONPath into {status, headers, body}) or {path, default} or {fn, args}; results go under `mapped`.",
+    "description": "name -> '@.body.x' (JSONPath into {status, headers, body}) or {path, default} or {fn, args}; "
+                   "results go under `mapped`.",
     "additionalProperties": {},
 }
 
@@ -46,7 +48,8 @@ PARAMS_SCHEMA = {
         "content_type": {"type": "string", "description": "Content-Type of a raw body (default text/plain)."},
         "auth": {
             "type": "object",
-            "properties": {"credential": {"type": "string", "minLength": 1, "description": "Name of a stored credential granted to this workflow (sent only to its allowed hosts)."}},
+            "properties": {"credential": {"type": "string", "minLength": 1, "description": "Name of a stored credential granted to this workflow (sent only to its "
+                                                                                           "allowed hosts)."}},
             "required": ["credential"],
             "additionalProperties": False,
         },
@@ -182,7 +185,8 @@ def _sleep_for(retry: dict, attempt: int, response: outbound.Response | None) ->
 @register_activity(
     "http.request",
     params_schema=PARAMS_SCHEMA,
-    description="Call an HTTP API: any method, JSON/form/raw body, stored-credential auth, retries, circuit breaker, response mapping.",
+    description="Call an HTTP API: any method, JSON/form/raw body, stored-credential auth, retries, circuit "
+                "breaker, response mapping.",
     external=True,
     secret_params=("headers.Authorization", "headers.authorization", "headers.X-Api-Key"),
 )
@@ -226,7 +230,8 @@ def http_request(params: dict, ctx: ActivityContext) -> Any:
         if breaker is not None and not breaker.allow():
             raise ActivityError(
                 "CircuitOpen",
-                f"the circuit for {dest.host}:{dest.port} is open after repeated failures; requests resume after {breaker.reset_after:g} s",
+                f"the circuit for {dest.host}:{dest.port} is open after repeated failures; requests resume after "
+                f"{breaker.reset_after:g} s",
                 details={"host": dest.host, "port": dest.port},
             )
         error: ActivityError | None = None

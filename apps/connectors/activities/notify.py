@@ -245,7 +245,8 @@ def notify_slack(params: dict, ctx: ActivityContext) -> Any:
             "method": {"enum": ["POST", "PUT", "PATCH"]},
             "payload": {"description": "The JSON body."},
             "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-            "signing_credential": {"type": "string", "minLength": 1, "description": "A stored `secret` credential: X-Workflow-Signature carries the HMAC-SHA256 of '<X-Workflow-Timestamp>.' + body."},
+            "signing_credential": {"type": "string", "minLength": 1, "description": "A stored `secret` credential: X-Workflow-Signature carries the HMAC-SHA256 of "
+                                                                                    "'<X-Workflow-Timestamp>.' + body."},
             "attempts": _attempts_schema,
             "backoff": _backoff_schema,
             "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
@@ -253,7 +254,8 @@ def notify_slack(params: dict, ctx: ActivityContext) -> Any:
         "required": ["url", "payload"],
         "additionalProperties": False,
     },
-    description="POST a JSON payload to a URL, signed with HMAC-SHA256 over timestamp and body (X-Workflow-Timestamp, X-Workflow-Signature: sha256=<hex>).",
+    description="POST a JSON payload to a URL, signed with HMAC-SHA256 over timestamp and body "
+                "(X-Workflow-Timestamp, X-Workflow-Signature: sha256=<hex>).",
     external=True,
 )
 def notify_webhook(params: dict, ctx: ActivityContext) -> Any:

@@ -19,11 +19,13 @@ class CredentialSerializer(serializers.ModelSerializer):
     has_secret = serializers.SerializerMethodField()
     allowed_hosts = serializers.ListField(
         child=serializers.CharField(max_length=255), required=False, max_length=100,
-        help_text="Hosts the secret may be sent to ('api.example.com', '*.example.com', optionally ':port'). Empty: none.",
+        help_text="Hosts the secret may be sent to ('api.example.com', '*.example.com', optionally ':port'). "
+                  "Empty: none.",
     )
     shared_with = serializers.SlugRelatedField(
         many=True, required=False, slug_field="username", queryset=get_user_model().objects.filter(is_active=True),
-        help_text="Usernames who may also put this credential into workflow definitions (runs still need a grant in `workflows`).",
+        help_text="Usernames who may also put this credential into workflow definitions (runs still need a grant "
+                  "in `workflows`).",
     )
     workflows = serializers.PrimaryKeyRelatedField(
         many=True, required=False, queryset=Workflow.objects.all(),
@@ -89,7 +91,8 @@ class DefinitionRequestSerializer(serializers.Serializer):
 
 class DryRunRequestSerializer(serializers.Serializer):
     definition = serializers.JSONField(required=False, help_text="The definition to try; or give workflow to try a stored one.")
-    workflow = serializers.IntegerField(required=False, help_text="A workflow you can view: its definition (unless given) and its last completed run's step outputs as recorded mocks.")
+    workflow = serializers.IntegerField(required=False, help_text="A workflow you can view: its definition (unless given) and its last completed run's step "
+                                                                  "outputs as recorded mocks.")
     input = serializers.JSONField(required=False, default=dict)
     mocks = serializers.DictField(child=serializers.JSONField(), required=False, default=dict, help_text="node id -> the output an external activity should pretend to return.")
 

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts import roles
+from apps.accounts.types import account_of
 from apps.sharing.services import access_workflow
 from apps.workflows.definition.validator import DefinitionError, compile_definition, validate
 
@@ -110,7 +111,8 @@ def test_definition(request: Request) -> Response:
     responses={
         200: OpenApiResponse(description="{definition, explanation, confidence, model, attempts}"),
         422: OpenApiResponse(description="The model's definition failed validation: {detail, problems, definition}"),
-        429: OpenApiResponse(description="A daily AI budget (yours or the total) is spent: {detail, code, scope, kind, limit, used, resets_at}, with Retry-After"),
+        429: OpenApiResponse(description="A daily AI budget (yours or the total) is spent: {detail, code, scope, kind, limit, "
+                                         "used, resets_at}, with Retry-After"),
         502: OpenApiResponse(description="The provider failed"),
         503: OpenApiResponse(description="No provider is configured"),
     },
@@ -159,6 +161,6 @@ def usage(request: Request) -> Response:
         {"at": u.created_at.isoformat(), "purpose": u.purpose, "status": u.status, "model": u.model, "prompt_tokens": u.prompt_tokens,
          "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens, "latency_ms": u.latency_ms, "cache_hit": u.cache_hit,
          "execution": u.execution_id, "node_id": u.node_id}
-        for u in request.user.ai_usage.all()[:50]
+        for u in account_of(request).ai_usage.all()[:50]
     ]
     return Response(data)

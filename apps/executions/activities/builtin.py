@@ -44,7 +44,8 @@ def set_variables(params: dict, ctx: ActivityContext) -> Any:
             "source": {"description": "The data to read from, usually a reference such as $.vars or $.steps.fetch.output."},
             "mapping": {
                 "type": "object",
-                "description": "output key -> JSONPath read relative to source ($.order.id), or {path, default}; other values are copied as they are.",
+                "description": "output key -> JSONPath read relative to source ($.order.id), or {path, default}; "
+                               "other values are copied as they are.",
                 "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "object"}]},
             },
         },
@@ -71,7 +72,7 @@ def transform(params: dict, ctx: ActivityContext) -> Any:
             out[key] = jsonpath.find(source, path)
         except KeyError:
             if not has_default:
-                raise ActivityError("MappingError", f"mapping '{key}': {path} matched nothing and has no default", retryable=False)
+                raise ActivityError("MappingError", f"mapping '{key}': {path} matched nothing and has no default", retryable=False) from None
             out[key] = default
     return out
 

@@ -51,7 +51,7 @@ class ExecutionDetailSerializer(ExecutionListSerializer):
         fields = ExecutionListSerializer.Meta.fields + ["input", "output", "variables", "error", "created_by", "last_seq", "pinned", "steps"]
 
     def get_steps(self, execution) -> list[dict]:
-        return StepRunSerializer(execution.steps.order_by("id"), many=True).data
+        return StepRunSerializer(execution.steps.order_by("id"), many=True).data  # type: ignore[return-value]  # many=True: a ReturnList
 
 
 class ExecutionEventSerializer(serializers.ModelSerializer):

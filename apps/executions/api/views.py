@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -188,7 +187,8 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             "totals": {"runs": len(rows), "iterations": iterations, "events": sum(r["events"] for r in rows), "status": runs[-1].status},
         })
 
-    @extend_schema(summary="Orchestration state: dynamic nodes' items by status, concurrency, queue, critical path, ETA; child runs", responses={200: dict})
+    @extend_schema(summary="Orchestration state: dynamic nodes' items by status, concurrency, queue, critical path, ETA; "
+                           "child runs", responses={200: dict})
     @action(detail=True, methods=["get"])
     def state(self, request, pk=None):
         from apps.executions.orchestration import execution_state
@@ -209,7 +209,8 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
     @extend_schema(
         summary="Re-run a failed run with a changed input or node params, from the earliest step the changes reach",
-        description="With `preview: true` nothing starts: the answer says which step the new run would re-run from, why, and which steps it keeps.",
+        description="With `preview: true` nothing starts: the answer says which step the new run would re-run "
+                    "from, why, and which steps it keeps.",
         request=RetryWithChangesSerializer, responses={201: ExecutionDetailSerializer, 200: dict},
     )
     @action(detail=True, methods=["post"], url_path="retry-with-changes")

@@ -31,7 +31,7 @@ def _depth(execution) -> int:
     return depth
 
 
-def start_child(rt: "Runtime", scope: str, node, extra: dict | None, *, attempt: int = 1, budget_used: int = 0) -> None:
+def start_child(rt: Runtime, scope: str, node, extra: dict | None, *, attempt: int = 1, budget_used: int = 0) -> None:
     """Start a child run for a child_workflow node (or a dynamic node's item)."""
     from apps.sharing.services import can_start_child, run_initiator
     from apps.workflows.definition.validator import DefinitionError
@@ -64,6 +64,7 @@ def start_child(rt: "Runtime", scope: str, node, extra: dict | None, *, attempt:
         return
     # Which version of the child runs: a number, the latest, or the one current when this run
     # started (pinned), so editing the child does not change what a running parent starts next.
+    assert workflow is not None  # refused above when there is none
     definition, number = workflow.definition, None
     if hooks.registered("workflow_version"):
         try:
@@ -100,7 +101,7 @@ def start_child(rt: "Runtime", scope: str, node, extra: dict | None, *, attempt:
         rt.on_finished(step)
 
 
-def _fail_step(rt: "Runtime", step, type_: str, message: str) -> None:
+def _fail_step(rt: Runtime, step, type_: str, message: str) -> None:
     from .runtime import error_dict
 
     step.status = StepStatus.FAILED
@@ -126,7 +127,7 @@ def _child_result(child) -> tuple[str, Any, dict | None]:
     return StepStatus.FAILED, None, error_dict(kind, message, None, child_execution=child.pk, child_error=inner)
 
 
-def await_child(rt: "Runtime", scope: str, node, extra: dict | None) -> None:
+def await_child(rt: Runtime, scope: str, node, extra: dict | None) -> None:
     from ..models import Execution
 
     target = node.spec["child"]
@@ -170,7 +171,7 @@ def child_finished(child_id: int) -> None:
         finish_step(step.pk, status, output, err, expect=StepStatus.WAITING)
 
 
-def notify_parent(rt: "Runtime") -> None:
+def notify_parent(rt: Runtime) -> None:
     """A run finished: a parent waiting on it is told after commit; a run that did not
     complete takes its children with it."""
     ex = rt.ex
@@ -194,7 +195,7 @@ def cancel_children_of_execution(execution_id: int, reason: str) -> None:
     _cancel_later(ids, reason)
 
 
-def cancel_children_of_steps(rt: "Runtime", step_ids: list[int], reason: str) -> None:
+def cancel_children_of_steps(rt: Runtime, step_ids: list[int], reason: str) -> None:
     """Steps were cancelled: child runs they started are cancelled too."""
     from ..models import Execution
 

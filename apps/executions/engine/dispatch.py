@@ -8,6 +8,7 @@ import socket
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TypedDict
 
 from django.db import transaction
 from django.utils import timezone
@@ -72,7 +73,11 @@ class Sticky:
     queue: str = ""
 
 
-def _routing(queue: str) -> dict[str, str]:
+class _Routing(TypedDict, total=False):
+    queue: str
+
+
+def _routing(queue: str) -> _Routing:
     """Celery options sending a task to the run's queue (none: the default queue)."""
     return {"queue": queue} if queue else {}
 
@@ -141,5 +146,7 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
 def _schedule_deadline(step: StepRun) -> None:
     from .. import tasks
 
+    if step.deadline_at is None:
+        return
     countdown = max(0.0, (step.deadline_at - timezone.now()).total_seconds()) + 0.05
     tasks.check_deadline.apply_async((step.pk,), countdown=countdown)

@@ -84,4 +84,4 @@ def _fail_on_engine_error(execution_id: int, exc: BaseException, *, node_id: str
         _apply(effects, execution.pk)
 
 
-_STEP_EVENT = {StepStatus.COMPLETED: "step_completed", StepStatus.FAILED: "step_failed", StepStatus.CANCELLED: "step_cancelled", StepStatus.SKIPPED: "step_skipped"}
+_STEP_EVENT: dict[str, str] = {StepStatus.COMPLETED: "step_completed", StepStatus.FAILED: "step_failed", StepStatus.CANCELLED: "step_cancelled", StepStatus.SKIPPED: "step_skipped"}

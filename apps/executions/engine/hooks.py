@@ -15,7 +15,8 @@ Hooks:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 _HOOKS: dict[str, Callable[..., Any]] = {}
 

@@ -90,6 +90,8 @@ def events_committed(execution_id: int, events) -> None:
         from channels.layers import get_channel_layer
 
         layer = get_channel_layer()
+        if layer is None:  # no CHANNEL_LAYERS configured: nobody can be watching
+            return
         async_to_sync(layer.group_send)(
             group_name(execution_id),
             {"type": "execution.events", "execution_id": execution_id, "event_ids": [e.pk for e in events], "last_seq": max(e.seq for e in events)},

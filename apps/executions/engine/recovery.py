@@ -139,7 +139,7 @@ def _sweep(counts: dict[str, int]) -> None:
     from .children import child_finished
 
     orphans = StepRun.objects.filter(status=StepStatus.WAITING, node_type__in=["child_workflow", "await_child"], created_at__lt=now - timedelta(seconds=3)).values_list("state", flat=True)[:500]
-    child_ids = [state.get("child_id") for state in orphans if isinstance(state, dict) and state.get("child_id")]
+    child_ids = [state["child_id"] for state in orphans if isinstance(state, dict) and state.get("child_id")]
     finished_children = Execution.objects.filter(pk__in=child_ids, status__in=[s for s in FINISHED_EXECUTION if s != ExecutionStatus.CONTINUED]).values_list("pk", flat=True)
     _each(counts, "advanced", list(finished_children), child_finished)
     _each(counts, "stuck", stuck_executions(now), _fail_stuck)

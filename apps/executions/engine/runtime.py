@@ -24,7 +24,8 @@ from apps.workflows.definition.plan import NodePlan, Plan
 from ..choices import ACTIVE_STEP, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun, Timer
 from . import hooks, store
-from .common import DEFAULT_MAX_ITERATIONS, MAX_WORKER_LOSSES, SEGMENT, SMALL_SCOPE, WORKER_LOST, backoff_seconds, error_dict, parent_scope  # noqa: F401  (re-exported)
+from .common import DEFAULT_MAX_ITERATIONS, MAX_WORKER_LOSSES, SEGMENT, WORKER_LOST, backoff_seconds  # noqa: F401  (re-exported)
+from .common import SMALL_SCOPE, error_dict, parent_scope
 from .nodes import NODE_TYPES
 from .redaction import redact
 
@@ -37,16 +38,17 @@ def step_refs(plan: Plan, node: NodePlan) -> set[str] | None:
     `$.steps` as a whole, so every step of the scope is needed). Memoised on the plan."""
     cache = plan.__dict__.setdefault("_step_refs", {})
     if node.id not in cache:
-        found: set[str] | None = set()
+        found: set[str] = set()
         for path in expressions.references_in(node.spec):
             if not path.startswith("$.steps"):
                 continue
             m = _STEP_REF.match(path)
             if m is None:
-                found = None
+                cache[node.id] = None
                 break
             found.add(m.group(1))
-        cache[node.id] = found
+        else:
+            cache[node.id] = found
     return cache[node.id]
 
 
@@ -54,7 +56,7 @@ class _StepsView(dict):
     """`$.steps` of a context, read on demand: each node's latest finished step in the innermost
     scope instance that has one. Iterating it reads the whole chain of scopes."""
 
-    def __init__(self, rt: "Runtime", chain: list[str]):
+    def __init__(self, rt: Runtime, chain: list[str]):
         super().__init__()
         self._rt = rt
         self._chain = chain

@@ -40,7 +40,7 @@ class SignalRejected(Exception):
 #
 
 
-def activate_signal_wait(rt: "Runtime", scope: str, node: "NodePlan", extra: dict | None) -> None:
+def activate_signal_wait(rt: Runtime, scope: str, node: NodePlan, extra: dict | None) -> None:
     name = node.spec["signal"]
     pending = rt.ex.pending_signals or []
     for i, signal in enumerate(pending):
@@ -56,7 +56,7 @@ def activate_signal_wait(rt: "Runtime", scope: str, node: "NodePlan", extra: dic
         _timeout_timer(rt, step, float(node.spec["timeout"]))
 
 
-def activate_approval(rt: "Runtime", scope: str, node: "NodePlan", extra: dict | None) -> None:
+def activate_approval(rt: Runtime, scope: str, node: NodePlan, extra: dict | None) -> None:
     spec = node.spec
     context = rt.context(scope, extra)
     try:
@@ -76,12 +76,12 @@ def activate_approval(rt: "Runtime", scope: str, node: "NodePlan", extra: dict |
         rt.on_finished(step)
         return
     item = hooks.call("offer_approval", step, title=title, description=description, users=list(assignees.get("users", [])), groups=list(assignees.get("groups", [])), outcomes=outcomes, due_at=due_at, allocation=spec.get("allocation") or {})
-    rt.event("approval_requested", node=node.id, scope=scope, step=step, payload={"title": title, "assignees": assignees, "outcomes": outcomes, "due_at": step.input["due_at"], "work_item": getattr(item, "pk", None)})
+    rt.event("approval_requested", node=node.id, scope=scope, step=step, payload={"title": title, "assignees": assignees, "outcomes": outcomes, "due_at": due_at.isoformat() if due_at else None, "work_item": getattr(item, "pk", None)})
     if due_at:
         _timeout_timer(rt, step, float(spec["due_in"]))
 
 
-def _timeout_timer(rt: "Runtime", step: StepRun, seconds: float) -> None:
+def _timeout_timer(rt: Runtime, step: StepRun, seconds: float) -> None:
     timer = Timer(execution=rt.ex, step=step, kind=Timer.Kind.SIGNAL_TIMEOUT, fire_at=rt.now + timedelta(seconds=seconds))
     timer.save(force_insert=True)
     rt.effects.timers.append(timer)
@@ -151,7 +151,7 @@ def check_signal(execution: Execution, name: str, payload: Any) -> dict | None:
         raise SignalRejected(409, f"the run has finished ({execution.status}); it takes no more signals")
     if name in RESERVED_SIGNALS:
         return None
-    declared = {s.get("name"): s for s in execution.definition.get("signals", []) if isinstance(s, dict)}
+    declared = {s["name"]: s for s in execution.definition.get("signals", []) if isinstance(s, dict) and isinstance(s.get("name"), str)}
     if name not in declared:
         names = ", ".join(sorted(declared) + list(RESERVED_SIGNALS))
         raise SignalRejected(400, f"this workflow declares no signal named '{name}' (it accepts: {names})", field="name")
@@ -221,7 +221,7 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
 #
 
 
-def continue_as_new(rt: "Runtime", container: StepRun, node: "NodePlan") -> None:
+def continue_as_new(rt: Runtime, container: StepRun, node: NodePlan) -> None:
     """Close this run as `continued` and start the next with the variables and the loop's
     progress carried over, so history per run stays bounded."""
     from .nodes.loop import next_iteration  # signals is imported by the node registry itself

@@ -233,7 +233,8 @@ def execute_chord_step(step_id: int, *, worker: str = "", task_id: str = "") -> 
     step = store.update_returning(
         StepRun,
         "status = 'running', started_at = %s, heartbeat_at = %s, worker = %s, task_id = %s",
-        f"id = %s AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM {_RUN_TABLE} e WHERE e.id = t.execution_id AND e.status = 'paused')",
+        f"id = %s AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM {_RUN_TABLE} e WHERE e.id = "
+        "t.execution_id AND e.status = 'paused')",
         [now, now, worker or _hostname(), (task_id or "")[:64], step_id],
     )
     if step is None:

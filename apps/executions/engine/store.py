@@ -5,7 +5,8 @@ ORM's query objects, several times the cost of the statement itself on a hop, is
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, TypeVar
+from collections.abc import Sequence
 
 from django.db import connection, models
 from django.db.backends.postgresql.base import ServerBindingCursor
@@ -32,6 +33,15 @@ def cursor():
         raw = ServerBindingCursor(connection.connection)
     return _DebugCursor(raw, connection) if connection.queries_logged else CursorWrapper(raw, connection)
 
+_M = TypeVar("_M", bound=models.Model)
+
+
+def concrete_field(model: type[models.Model], name: str) -> models.Field:
+    """The field `name` of `model` that has a column (get_field also finds reverse relations)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field), name
+    return field
+
 
 def _columns(model: type[models.Model]) -> list[models.Field]:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
@@ -42,8 +52,8 @@ def _columns_of(objs: Sequence[models.Model], fields: Sequence[models.Field], *,
     columns: list[list[Any]] = [[] for _ in fields]
     for obj in objs:
         if pre_save:
-            obj._prepare_related_fields_for_save(operation_name="bulk_create")
-        for column, field in zip(columns, fields):
+            obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]  # private, as bulk_create calls it
+        for column, field in zip(columns, fields, strict=True):
             value = field.pre_save(obj, True) if pre_save else getattr(obj, field.attname)
             column.append(field.get_db_prep_save(value, connection))
     return columns
@@ -87,7 +97,7 @@ def insert(objs: Sequence[models.Model], *, also: tuple[str, list[Any]] | None =
     with cursor() as cur:
         cur.execute(sql, params)
         ids = [r[0] for r in cur.fetchall()]
-    for obj, pk in zip(objs, ids):
+    for obj, pk in zip(objs, ids, strict=True):
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias
@@ -102,7 +112,7 @@ def update_many(objs: Sequence[models.Model], names: Sequence[str], *, guards: d
         return set()
     guards = guards or {}
     model = type(objs[0])
-    fields = [model._meta.get_field(name) for name in names]
+    fields = [concrete_field(model, name) for name in names]
     pk = model._meta.pk
     columns = [f.column for f in fields]
     assignments = ", ".join(f'"{c}" = v."{c}"' for c in columns)
@@ -129,13 +139,13 @@ def update_many(objs: Sequence[models.Model], names: Sequence[str], *, guards: d
 def update_sql(obj: models.Model, names: Sequence[str], *, where: dict[str, Any] | None = None) -> tuple[str, list[Any]]:
     """The UPDATE of the columns `names` of `obj`'s row (only if `where` holds), and its parameters."""
     model = type(obj)
-    fields = [model._meta.get_field(name) for name in names]
+    fields = [concrete_field(model, name) for name in names]
     assignments = ", ".join(f'"{f.column}" = %s' for f in fields)
     params = [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
     conditions = ['"id" = %s']
     params.append(obj.pk)
     for name, value in (where or {}).items():
-        field = model._meta.get_field(name)
+        field = concrete_field(model, name)
         conditions.append(f'"{field.column}" = %s')
         params.append(field.get_db_prep_value(value, connection))
     return f'UPDATE "{model._meta.db_table}" SET {assignments} WHERE {" AND ".join(conditions)}', params
@@ -154,9 +164,9 @@ def select_list(model: type[models.Model], alias: str, exclude: Sequence[str] = 
     return fields, ", ".join(f'{alias}."{f.column}"' for f in fields)
 
 
-def build(model: type[models.Model], fields: list[models.Field], values: Sequence[Any]) -> models.Model:
+def build(model: type[_M], fields: list[models.Field], values: Sequence[Any]) -> _M:
     converted = []
-    for field, value in zip(fields, values):
+    for field, value in zip(fields, values, strict=True):
         if value is not None and hasattr(field, "from_db_value"):
             value = field.from_db_value(value, None, connection)
         converted.append(value)

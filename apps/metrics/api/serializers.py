@@ -44,7 +44,8 @@ class MetricsRunStats(serializers.Serializer):
 class MetricsRangeStats(MetricsRunStats):
     elapsed_hours = serializers.FloatField(help_text="Hours of the range that have passed (its end capped at now).")
     throughput_per_hour = serializers.FloatField(
-        allow_null=True, help_text="count ÷ elapsed_hours; null until at least an hour of the range has passed (a rate over minutes would be a projection).",
+        allow_null=True, help_text="count ÷ elapsed_hours; null until at least an hour of the range has passed (a rate over "
+                                   "minutes would be a projection).",
     )
 
 
@@ -85,7 +86,8 @@ class MetricsSummaryResponse(serializers.Serializer):
 class MetricsBucket(MetricsRunStats):
     bucket = serializers.DateTimeField(help_text="Start of the bucket, in tz.")
     bucket_end = serializers.DateTimeField(help_text="End of the bucket (exclusive), in tz.")
-    partial = serializers.BooleanField(help_text="The bucket is cut by the range's start, its end or now: its count covers only part of it.")
+    # A declared field: DRF's metaclass moves it out of the class, so it does not shadow Serializer.partial.
+    partial = serializers.BooleanField(help_text="The bucket is cut by the range's start, its end or now: its count covers only part of it.")  # type: ignore[assignment]
     queue_wait_p50_ms = serializers.FloatField(allow_null=True)
     queue_wait_p95_ms = serializers.FloatField(allow_null=True)
     queue_wait_avg_ms = serializers.FloatField(allow_null=True)

@@ -41,7 +41,8 @@ def _with_filters(request: Request, build: Callable[[MetricsFilter], dict]) -> R
 
 
 @extend_schema(
-    summary="Totals of the range: count, success rate, throughput (over the elapsed part of the range), duration percentiles, trend against the previous period",
+    summary="Totals of the range: count, success rate, throughput (over the elapsed part of the range), duration "
+            "percentiles, trend against the previous period",
     parameters=FILTER_PARAMETERS, responses={200: MetricsSummaryResponse},
 )
 @api_view(["GET"])
@@ -50,7 +51,8 @@ def summary(request: Request) -> Response:
 
 
 @extend_schema(
-    summary="One row per time bucket: counts (partial buckets flagged), success rate, P50/P90/P95/P99, failures by type, queue wait",
+    summary="One row per time bucket: counts (partial buckets flagged), success rate, P50/P90/P95/P99, failures "
+            "by type, queue wait",
     parameters=FILTER_PARAMETERS, responses={200: MetricsTimeseriesResponse},
 )
 @api_view(["GET"])
@@ -76,7 +78,8 @@ def anomalies(request: Request) -> Response:
     return _with_filters(request, lambda f: aggregation.anomalies(f.scope, f.start, f.end))
 
 
-@extend_schema(summary="CSV: one row per bucket overall, then one per bucket and workflow (the timeseries fields: counts per bucket, partial buckets flagged)", parameters=FILTER_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
+@extend_schema(summary="CSV: one row per bucket overall, then one per bucket and workflow (the timeseries fields: counts "
+                       "per bucket, partial buckets flagged)", parameters=FILTER_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
 @api_view(["GET"])
 def export_csv(request: Request) -> HttpResponse:
     try:

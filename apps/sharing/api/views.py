@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
@@ -14,6 +15,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.types import account_of
 from apps.sharing import shares
 from apps.sharing.services import access_workflow
 
@@ -40,6 +42,7 @@ class NewShareSerializer(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if bool(attrs.get("user")) == bool(attrs.get("team")):
             raise serializers.ValidationError({"user": ["Give either a user or a team."]})
+        grantee: User | Group | None
         if attrs.get("user"):
             grantee = get_user_model().objects.filter(username=attrs["user"], is_active=True).first()
             if grantee is None:
@@ -73,7 +76,7 @@ def _shares_endpoints(fetch: Callable[[Any, Any, str], Any], label: str):
         grantee = data.validated_data["grantee"]
         if getattr(obj, "owner_id", None) == grantee.pk and not isinstance(grantee, Group):
             raise serializers.ValidationError({"user": ["The owner always has admin."]})
-        share = shares.grant(obj, grantee, data.validated_data["level"], acting_user=request.user)
+        share = shares.grant(obj, grantee, data.validated_data["level"], acting_user=account_of(request))
         return Response(ShareSerializer(share).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -93,11 +96,11 @@ def _shares_endpoints(fetch: Callable[[Any, Any, str], Any], label: str):
         if current.kind == "user" and getattr(obj, "owner_id", None) == grantee.pk:
             raise serializers.ValidationError({"level": ["The owner's access cannot be changed."]})
         if request.method == "DELETE":
-            shares.revoke(obj, grantee, acting_user=request.user)
+            shares.revoke(obj, grantee, acting_user=account_of(request))
             return Response(status=status.HTTP_204_NO_CONTENT)
         data = LevelSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        share = shares.grant(obj, grantee, data.validated_data["level"], acting_user=request.user)
+        share = shares.grant(obj, grantee, data.validated_data["level"], acting_user=account_of(request))
         return Response(ShareSerializer(share).data)
 
     return share_list, share_detail

@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
 from .views import WorkflowTemplateViewSet, save_as_template, template_version_diff, template_version_list, template_version_restore

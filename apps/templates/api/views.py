@@ -14,6 +14,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.types import account_of
 from apps.sharing.services import access_workflow
 from apps.templates import services
 from apps.templates.models import Category, WorkflowTemplate
@@ -94,7 +95,7 @@ class WorkflowTemplateViewSet(viewsets.ModelViewSet):
         template = self.get_object()
         params = InstantiateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        workflow = services.instantiate_template(template, user=request.user, name=params.validated_data.get("name"))
+        workflow = services.instantiate_template(template, user=account_of(request), name=params.validated_data.get("name"))
         return Response(
             {"id": workflow.pk, "name": workflow.name, "slug": workflow.slug, "url": f"/api/v1/workflows/{workflow.pk}/"},
             status=status.HTTP_201_CREATED,
@@ -110,16 +111,16 @@ class WorkflowTemplateViewSet(viewsets.ModelViewSet):
     @extend_schema(methods=["DELETE"], summary="Remove your review", request=None, responses={204: None})
     @action(detail=True, methods=["get", "post", "delete"], pagination_class=None, filter_backends=[])
     def reviews(self, request: Request, pk=None) -> Response:
-        template = services.access_template(request.user, pk)
+        template = services.access_template(account_of(request), pk)
         if request.method == "GET":
             return Response(TemplateReviewSerializer(template.reviews.select_related("user"), many=True).data)
         if request.method == "DELETE":
-            services.delete_review(template, user=request.user)
+            services.delete_review(template, user=account_of(request))
             return Response(status=status.HTTP_204_NO_CONTENT)
         params = TemplateReviewSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         try:
-            review = services.review_template(template, user=request.user, **params.validated_data)
+            review = services.review_template(template, user=account_of(request), **params.validated_data)
         except ValidationError as exc:
             raise APIValidationError(exc.message_dict) from None
         return Response(TemplateReviewSerializer(review).data, status=status.HTTP_201_CREATED)
@@ -135,7 +136,7 @@ def save_as_template(request: Request, pk: int) -> Response:
     workflow = access_workflow(request.user, pk, "view")
     params = SaveAsTemplateSerializer(data=request.data)
     params.is_valid(raise_exception=True)
-    template = services.save_workflow_as_template(workflow, user=request.user, **params.validated_data)
+    template = services.save_workflow_as_template(workflow, user=account_of(request), **params.validated_data)
     template = services.visible_templates(request.user).with_stats().get(pk=template.pk)
     return Response(WorkflowTemplateSerializer(template, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
@@ -148,7 +149,7 @@ def save_as_template(request: Request, pk: int) -> Response:
 @extend_schema(summary="List a template's versions, newest first", responses=VersionSerializer(many=True))
 @api_view(["GET"])
 def template_version_list(request: Request, pk: int) -> Response:
-    template = services.access_template(request.user, pk)
+    template = services.access_template(account_of(request), pk)
     versions = list(services.template_versions(template))
     numbers = {v.pk: len(versions) - i for i, v in enumerate(versions)}
     return Response(VersionSerializer(versions, many=True, context={"numbers": numbers}).data)
@@ -164,7 +165,7 @@ def template_version_list(request: Request, pk: int) -> Response:
 )
 @api_view(["GET"])
 def template_version_diff(request: Request, pk: int) -> Response:
-    template = services.access_template(request.user, pk)
+    template = services.access_template(account_of(request), pk)
     errors = {key: ["A version id is required."] for key in ("from", "to") if not str(request.query_params.get(key, "")).isdigit()}
     if errors:
         raise APIValidationError(errors)
@@ -182,8 +183,8 @@ def template_version_diff(request: Request, pk: int) -> Response:
 )
 @api_view(["POST"])
 def template_version_restore(request: Request, pk: int, vid: int) -> Response:
-    template = services.access_template(request.user, pk, "change")
+    template = services.access_template(account_of(request), pk, "change")
     version = services.get_template_version(template, vid)
-    template = services.restore_template_version(template, version, acting_user=request.user)
+    template = services.restore_template_version(template, version, acting_user=account_of(request))
     newest = services.template_versions(template).first()
     return Response({"template": template.pk, "version": VersionSerializer(newest).data}, status=status.HTTP_201_CREATED)

@@ -11,6 +11,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.types import account_of
 from apps.sharing.services import access_workflow
 from apps.transfer import services
 from apps.transfer.schema import published_export_schema
@@ -31,7 +32,7 @@ def export_response(request: Request, ids: list[int], include_history: bool) -> 
     # Every id is checked: one the caller cannot see answers 404 and nothing is exported.
     workflows = [access_workflow(request.user, pk, "view") for pk in dict.fromkeys(ids)]
     document = services.export_workflows(workflows, include_history=include_history, exported_by=request.user.get_username())
-    services.record_export(workflows, user=request.user, request=request, include_history=include_history, via="api")
+    services.record_export(workflows, user=account_of(request), request=request, include_history=include_history, via="api")
     return Response(document)
 
 
@@ -72,7 +73,7 @@ def import_view(request: Request) -> Response:
     data.is_valid(raise_exception=True)
     result = services.import_document(
         data.validated_data["document"],
-        user=request.user,
+        user=account_of(request),
         on_conflict=data.validated_data["on_conflict"],
         dry_run=data.validated_data["dry_run"],
         request=request,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db import models
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
@@ -22,7 +25,7 @@ _workflow_param = OpenApiParameter("workflow_pk", int, OpenApiParameter.PATH, de
 class WorkflowTriggerViewSet(viewsets.ModelViewSet):
     """A workflow's triggers of one kind: the view permission lists them, change manages them."""
 
-    model = Schedule
+    model: type[models.Model] = Schedule
 
     def get_workflow(self):
         if not hasattr(self, "_workflow"):
@@ -117,7 +120,8 @@ _event_result = inline_serializer(
 
 
 @extend_schema(
-    summary="Send an event: starts every active workflow whose trigger matches the type and whose condition holds (among those you may change)",
+    summary="Send an event: starts every active workflow whose trigger matches the type and whose condition "
+            "holds (among those you may change)",
     request=EventSerializer,
     responses={202: _event_result},
 )
@@ -149,7 +153,8 @@ class InboundWebhookView(APIView):
     parser_classes: list = []
 
     @extend_schema(
-        summary='Start a run from an inbound webhook (X-Workflow-Timestamp: <unix seconds>; X-Workflow-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." + the raw body>)',
+        summary='Start a run from an inbound webhook (X-Workflow-Timestamp: <unix seconds>; '
+                'X-Workflow-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." + the raw body>)',
         request={"application/json": {"type": "object"}},
         responses={
             202: inline_serializer("WebhookAccepted", {"execution": serializers.IntegerField()}),
@@ -167,7 +172,7 @@ class InboundWebhookView(APIView):
                 token, request.body, request.headers.get("X-Workflow-Signature", ""), request.headers.get("X-Workflow-Timestamp", ""), request=request,
             )
         except services.TriggerError as exc:
-            body = {"detail": exc.message}
+            body: dict[str, Any] = {"detail": exc.message}
             if exc.field:
                 body[exc.field] = [exc.message]
             return Response(body, status=exc.status)

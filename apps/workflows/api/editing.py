@@ -26,14 +26,17 @@ def conflict_response(exc: editing.EditConflict) -> Response:
 class EditRequestSerializer(serializers.Serializer):
     revision = serializers.CharField(
         required=False, allow_blank=True, max_length=40,
-        help_text="The workflow's `revision` you last read; when it has changed since, nothing is saved and the answer is 409.",
+        help_text="The workflow's `revision` you last read; when it has changed since, nothing is saved and the "
+                  "answer is 409.",
     )
     ops = serializers.ListField(
         child=serializers.DictField(), min_length=1, max_length=500,
         help_text=(
-            'Operations applied in order, as one version: {"op": "add_node", "type", "id"?, "activity"?, "graph"?, "after"?, "x"?, "y"?}, '
+            'Operations applied in order, as one version: {"op": "add_node", "type", "id"?, "activity"?, '
+            '"graph"?, "after"?, "x"?, "y"?}, '
             '{"op": "move_node", "node", "x", "y", "graph"?}, {"op": "connect", "source", "target", "label"?}, '
-            '{"op": "disconnect", "source", "target", "kind"?}, {"op": "label_edge", "source", "target", "label", "kind"?}, '
+            '{"op": "disconnect", "source", "target", "kind"?}, {"op": "label_edge", "source", "target", '
+            '"label", "kind"?}, '
             '{"op": "delete_node", "node"}, {"op": "replace", "definition"}.'
         ),
     )

@@ -22,7 +22,8 @@ class WorkflowSerializer(serializers.ModelSerializer):
     revision = serializers.SerializerMethodField(help_text="Changes whenever the workflow is saved; send it back as `expected_revision`.")
     expected_revision = serializers.CharField(
         write_only=True, required=False, allow_blank=True, max_length=40,
-        help_text="The `revision` you last read: when the workflow changed since, nothing is saved and the answer is 409.",
+        help_text="The `revision` you last read: when the workflow changed since, nothing is saved and the "
+                  "answer is 409.",
     )
     version_note = serializers.CharField(
         write_only=True, required=False, allow_blank=True, max_length=500,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from django.contrib.auth.models import User
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -18,7 +19,7 @@ from ..models import Subflow, SubflowVersion
 
 
 class SubflowVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = SubflowVersion
@@ -27,7 +28,7 @@ class SubflowVersionSerializer(serializers.ModelSerializer):
 
 
 class SubflowSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     latest_version = serializers.SerializerMethodField()
     graph = serializers.JSONField(write_only=True, help_text="Version 1: {nodes, edges, result?}.")
     note = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=300)

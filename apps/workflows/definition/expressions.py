@@ -19,7 +19,8 @@ import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import re2
 
@@ -111,7 +112,8 @@ class TextBudget:
         if size > self.max_text:
             raise error(f"{what} would be {size:,} characters long, more than the limit of {self.max_text:,}")
         if size > self.remaining:
-            raise error(f"{what} would take the text built by this evaluation past its budget of {_setting('WB_EXPRESSION_BUDGET', 10_000_000):,} characters")
+            raise error(f"{what} would take the text built by this evaluation past its budget of "
+                        f"{_setting('WB_EXPRESSION_BUDGET', 10_000_000):,} characters")
         self.remaining -= size
 
 
@@ -223,7 +225,8 @@ def references_in(value: Any) -> list[str]:
 @lru_cache(maxsize=512)
 def _compile(pattern: str, max_length: int, max_memory: int) -> Any:
     if len(pattern) > max_length:
-        raise PatternError(f"matches: the pattern {_short(pattern)} is {len(pattern):,} characters long, more than the limit of {max_length:,}")
+        raise PatternError(f"matches: the pattern {_short(pattern)} is {len(pattern):,} characters long, more than the limit of "
+                           f"{max_length:,}")
     options = re2.Options()
     options.max_mem = max_memory
     options.log_errors = False
@@ -233,7 +236,8 @@ def _compile(pattern: str, max_length: int, max_memory: int) -> Any:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         if "too large" in reason:
             reason = "it is too large to compile within the memory limit"
-        raise PatternError(f"matches: {_short(pattern)} is not a valid regular expression: {reason} (RE2 syntax: no backreferences or lookaround)") from None
+        raise PatternError(f"matches: {_short(pattern)} is not a valid regular expression: {reason} (RE2 syntax: no "
+                           "backreferences or lookaround)") from None
     except UnicodeError:
         raise PatternError(f"matches: {_short(pattern)} is not valid Unicode text") from None
 

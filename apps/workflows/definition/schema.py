@@ -8,6 +8,7 @@ on its own so that every message can name the node and the field.
 from __future__ import annotations
 
 from copy import deepcopy
+from typing import Any
 
 FORMAT_VERSION = 1
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$"
@@ -73,7 +74,8 @@ _common = {
     "retry": RETRY,
     "output_map": {
         "type": "object",
-        "description": "Variables set from the node's output: name -> \"@.path\", {path, default} or {fn, args} (see docs/connectors.md, mapping).",
+        "description": "Variables set from the node's output: name -> \"@.path\", {path, default} or {fn, args} "
+        "(see docs/connectors.md, mapping).",
     },
     "ui": {"type": "object", "description": "Editor hints (position); ignored by the engine."},
 }
@@ -124,7 +126,8 @@ NODE_SCHEMAS: dict[str, dict] = {
         {
             "branches": {"type": "array", "items": SUBGRAPH, "minItems": 1, "maxItems": 1000},
             "join": {
-                "description": "all (default), any, or {\"count\": N}: how many branches must succeed; the rest are cancelled.",
+                "description": "all (default), any, or {\"count\": N}: "
+                "how many branches must succeed; the rest are cancelled.",
                 "oneOf": [{"enum": ["all", "any"]}, {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1}}, "required": ["count"], "additionalProperties": False}],
             },
         },
@@ -168,14 +171,18 @@ NODE_SCHEMAS["dynamic"] = _node(
         "items": {"description": "The items: a $.path to a list, or a literal list of objects."},
         "id_key": {"type": "string", "description": "The item field that names it (default id)."},
         "depends_on_key": {"type": "string", "description": "The item field listing the ids it needs first (default depends_on)."},
-        "duration_key": {"type": "string", "description": "The item field with its expected seconds, for the critical path and ETA (default duration)."},
+        "duration_key": {"type": "string", "description": "The item field with its expected seconds, for the critical path and ETA (default "
+                                                          "duration)."},
         "max_concurrent": {"type": "integer", "minimum": 1, "maximum": 64, "description": "Items in flight at once (default 4)."},
-        "fail_fast": {"type": "boolean", "description": "Cancel everything at the first failure (default false: dependents of a failure are blocked, the rest still runs)."},
+        "fail_fast": {"type": "boolean", "description": "Cancel everything at the first failure (default false: dependents of a failure are "
+                                                        "blocked, the rest still runs)."},
         "activity": {"type": "string", "minLength": 1, "description": "Each item runs this activity ..."},
         "params": {"type": "object", "description": "... with these params ($.item is the item)."},
         "workflow": {"type": "string", "minLength": 1, "description": "... or a child run of the workflow with this slug."},
         "input": {"description": "The child run's input ($.item is the item)."},
-        "version": {"anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["latest", "pinned"]}], "description": "Which version of the child workflow runs: a version number (as in its history), latest (default: its current definition) or pinned (the version that was current when this run started)."},
+        "version": {"anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["latest", "pinned"]}], "description": "Which version of the child workflow runs: a version number (as in its history), "
+                                                                                                                 "latest (default: its current definition) or pinned (the version that was current "
+                                                                                                                 "when this run started)."},
         "queue": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,100}$", "description": "Run the child's steps on this Celery queue (a worker started with -Q <queue> serves it)."},
     },
     ["items"],
@@ -187,8 +194,11 @@ NODE_SCHEMAS["child_workflow"] = _node(
     {
         "workflow": {"type": "string", "minLength": 1, "description": "The slug of the workflow to run."},
         "input": {"description": "The child run's input (references and templates allowed)."},
-        "mode": {"enum": ["execute", "start"], "description": "execute (default): wait for its result; start: continue at once with a handle, await it later."},
-        "version": {"anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["latest", "pinned"]}], "description": "Which version of the child workflow runs: a version number (as in its history), latest (default: its current definition) or pinned (the version that was current when this run started)."},
+        "mode": {"enum": ["execute", "start"], "description": "execute (default): wait for its result; start: continue at once with a handle, await "
+                                                              "it later."},
+        "version": {"anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["latest", "pinned"]}], "description": "Which version of the child workflow runs: a version number (as in its history), "
+                                                                                                                 "latest (default: its current definition) or pinned (the version that was current "
+                                                                                                                 "when this run started)."},
         "queue": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,100}$", "description": "Run the child's steps on this Celery queue (a worker started with -Q <queue> serves it)."},
     },
     ["workflow"],
@@ -229,15 +239,19 @@ NODE_SCHEMAS["approval"] = _node(
         "timeout_to": {"type": "string", "pattern": ID_PATTERN, "description": "Node taken when the work item expires (without it, expiry fails the node)."},
         "allocation": {
             "type": "object",
-            "description": "Who among the assignees gets the item. Without it the item is offered to the users and teams as listed.",
+            "description": "Who among the assignees gets the item. Without it the item is offered to the users "
+                           "and teams as listed.",
             "properties": {
                 "strategy": {
                     "enum": ["offer_all", "round_robin", "shortest_queue", "random"],
-                    "description": "offer_all: every eligible person; round_robin: the next eligible person in turn; shortest_queue: the one with the fewest open items; random: any one eligible person.",
+                    "description": "offer_all: every eligible person; round_robin: the next eligible person in "
+                                   "turn; shortest_queue: the one with the fewest open items; random: any one "
+                                   "eligible person.",
                 },
                 "capabilities": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 50}, "uniqueItems": True, "description": "Only people with all these capabilities (tags on their work profile)."},
                 "max_open_items": {"type": "integer", "minimum": 1, "description": "Skip people who already have this many open items."},
-                "claim_timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds a person may hold the item undecided before it is taken back and re-offered."},
+                "claim_timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds a person may hold the item undecided before it is taken back and "
+                                                                                          "re-offered."},
             },
             "additionalProperties": False,
         },
@@ -266,7 +280,8 @@ SIGNAL = {
         "schema": {"type": "object", "description": "JSON Schema the payload must satisfy."},
         "handler": {
             "type": "object",
-            "description": "Runs whenever the signal arrives, without blocking: {\"set\": {variable: value or $.signal.payload...}}.",
+            "description": "Runs whenever the signal arrives, without blocking: "
+            "{\"set\": {variable: value or $.signal.payload...}}.",
             "properties": {"set": {"type": "object"}},
             "additionalProperties": False,
         },
@@ -288,7 +303,7 @@ EDGE = {
     "additionalProperties": False,
 }
 
-DOCUMENT = {
+DOCUMENT: dict[str, Any] = {
     "type": "object",
     "properties": {
         "format_version": {"const": FORMAT_VERSION},

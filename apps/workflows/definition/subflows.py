@@ -25,7 +25,8 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 SEPARATOR = "__"
 MAX_DEPTH = 5
@@ -118,7 +119,7 @@ def _rename_graph(graph: dict, rename: dict[str, str]) -> None:
                     edge[key] = rename[edge[key]]
 
 
-def _has_way_on(node: dict, sources: set[str]) -> bool:
+def _has_way_on(node: dict, sources: set[str | None]) -> bool:
     return bool(
         node.get("id") in sources or node.get("cases") or node.get("default") or node.get("routes") or node.get("timeout_to")
     )
@@ -197,7 +198,7 @@ def _expand_graph(graph: dict, problems: list[ExpansionProblem], depth: int, nod
             out_nodes.append(node)
             continue
         node_id, slug, version = node.get("id"), node.get("subflow"), node.get("version")
-        if not node_ok(node):
+        if not node_ok(node) or not (isinstance(node_id, str) and isinstance(slug, str) and isinstance(version, int)):
             out_nodes.append(node)  # the checker names what is wrong with it
             continue
         unused = [key for key in UNUSED if key in node]

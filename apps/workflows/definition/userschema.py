@@ -10,7 +10,8 @@ webhooks, events) for minutes. Here those keywords use the same RE2 engine as `m
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, UnknownType, ValidationError
@@ -51,9 +52,11 @@ def _additional_properties(validator, additional, instance, schema) -> Iterator[
             yield from validator.descend(instance[extra], additional, path=extra)
     elif not additional and extras:
         if patterns:
-            yield ValidationError(f"{', '.join(map(repr, extras))} {'does' if len(extras) == 1 else 'do'} not match any of the regexes: {', '.join(map(repr, sorted(patterns)))}")
+            yield ValidationError(f"{', '.join(map(repr, extras))} {'does' if len(extras) == 1 else 'do'} not match any of the "
+                                  f"regexes: {', '.join(map(repr, sorted(patterns)))}")
         else:
-            yield ValidationError(f"Additional properties are not allowed ({', '.join(map(repr, extras))} {'was' if len(extras) == 1 else 'were'} unexpected)")
+            yield ValidationError(f"Additional properties are not allowed ({', '.join(map(repr, extras))} "
+                                  f"{'was' if len(extras) == 1 else 'were'} unexpected)")
 
 
 UserSchemaValidator = validators.extend(

@@ -9,7 +9,8 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
@@ -113,7 +114,8 @@ def _pattern_message(field: str, value: Any, pattern: str) -> str:
     """Say in words what the id and variable-name patterns want (the regex is the fallback)."""
     last = field.rsplit(".", 1)[-1]
     if pattern == schema.ID_PATTERN:
-        return f"{value!r} is not a valid node id: start with a letter, then letters, digits, '_' or '-' (at most 64 characters)"
+        return (f"{value!r} is not a valid node id: start with a letter, then letters, digits, '_' or '-' (at "
+                "most 64 characters)")
     if last == "output":
         return f"{value!r} is not a valid variable name: letters, digits and '_', not starting with a digit"
     return f"{value!r} does not match the pattern {pattern}"
@@ -204,7 +206,7 @@ class _Checker:
             if plan.type == "signal_wait" and plan.spec.get("signal") not in self.signal_names:
                 self.add(f"signal '{plan.spec.get('signal')}' is not declared in the workflow's signals", node=plan.id, field="signal", code="undeclared_signal")
         for plan in self._await_checks:
-            target = self.nodes.get(plan.spec.get("child"))
+            target = self.nodes.get(child) if isinstance(child := plan.spec.get("child"), str) else None
             if target is None or target.type != "child_workflow":
                 self.add(f"'{plan.spec.get('child')}' is not a child_workflow node", node=plan.id, field="child", code="dangling_reference")
             elif target.spec.get("mode", "execute") != "start":
@@ -441,7 +443,7 @@ class _Checker:
             if plan.type in ("signal_wait", "approval") and plan.spec.get("timeout_to"):
                 extra_targets.append(("timeout_to", plan.spec["timeout_to"]))
             if plan.type == "approval" and isinstance(plan.spec.get("allocation"), dict):
-                assignees = plan.spec.get("assignees") if isinstance(plan.spec.get("assignees"), dict) else {}
+                assignees = given if isinstance(given := plan.spec.get("assignees"), dict) else {}
                 if not (assignees.get("users") or assignees.get("groups")):
                     self.add("an allocation chooses among the assignees: list users or groups", node=node_id, field="assignees")
             if plan.type == "approval" and isinstance(plan.spec.get("routes"), dict):
@@ -466,9 +468,9 @@ class _Checker:
                     self.add("a node cannot be its own error handler", node=node_id, field="on_error")
                 else:
                     self.nodes[plan.on_error].handles.append(node_id)
-        for src, targets in succ.items():
-            self.nodes[src].successors = targets
-            for dst in targets:
+        for src, successors in succ.items():
+            self.nodes[src].successors = successors
+            for dst in successors:
                 self.nodes[dst].predecessors.append(src)
         self.cycles(ids)
         self.reachability(scope_id, ids)

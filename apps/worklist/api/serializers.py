@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
@@ -8,12 +10,13 @@ from ..models import WorkItem
 
 class WorkItemSerializer(serializers.ModelSerializer):
     workflow = serializers.SerializerMethodField()
-    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    offered_users = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
-    offered_groups = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    claimed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    offered_users: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
+    offered_groups: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
     actions = serializers.SerializerMethodField(help_text="What you may do with the item now.")
     why = serializers.SerializerMethodField(help_text="Why the item is offered to you or held by you (null when it is neither).")
-    allocation = serializers.SerializerMethodField(help_text="Workflow admins and staff: the strategy, each person's reason, who was skipped and why, and the log of offers.")
+    allocation = serializers.SerializerMethodField(help_text="Workflow admins and staff: the strategy, each person's reason, who was skipped and why, and "
+                                                             "the log of offers.")
 
     class Meta:
         model = WorkItem

@@ -9,6 +9,7 @@ from rest_framework import mixins, viewsets
 from rest_framework.decorators import action, api_view
 from rest_framework.response import Response
 
+from apps.accounts.types import account_of
 from .. import services
 from ..choices import WorkItemState
 from ..models import WorkItem
@@ -36,7 +37,8 @@ _conflict = OpenApiResponse(description="Someone got there first, or the item is
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Your inbox: items offered to you (directly or through a team) and items you hold; ?all=1 lists every item you may see"),
+    list=extend_schema(summary="Your inbox: items offered to you (directly or through a team) and items you hold; ?all=1 lists "
+                               "every item you may see"),
     retrieve=extend_schema(summary="A work item (offered to you, held by you, or of a workflow you administer)"),
 )
 class WorkItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -55,7 +57,7 @@ class WorkItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return qs.select_related("workflow", "claimed_by").prefetch_related("offered_users", "offered_groups")
 
     def get_object(self) -> WorkItem:
-        return services.access_work_item(self.request.user, self.kwargs["pk"])
+        return services.access_work_item(account_of(self.request), self.kwargs["pk"])
 
     def _act(self, fn, *args, **kwargs) -> Response:
         try:
@@ -63,7 +65,7 @@ class WorkItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         except services.WorkItemError as exc:
             return error_response(exc)
         try:
-            item = services.access_work_item(self.request.user, item.pk)
+            item = services.access_work_item(account_of(self.request), item.pk)
         except Http404:
             pass  # still answer with what the caller did
         return Response(WorkItemSerializer(item, context={"request": self.request}).data)

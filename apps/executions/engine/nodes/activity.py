@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..runtime import Runtime
 
 
-def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None, attempt: int = 1, delay: float = 0.0, carry: dict | None = None) -> None:
+def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None, attempt: int = 1, delay: float = 0.0, carry: dict | None = None) -> None:
     """Schedule an attempt of an activity node; `carry` is retry bookkeeping for its state."""
     spec = get_activity(node.spec["activity"])
     raw_keys = spec.raw_params if spec is not None else ()
@@ -68,7 +68,7 @@ def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None, atte
         state={**({"extra": extra} if extra else {}), **({"timeout": node.spec["timeout"]} if node.spec.get("timeout") else {}), **(carry or {})},
         **claimed,
     )
-    if delay:
+    if scheduled_for is not None:  # a delay
         rt.event("step_retry_scheduled", node=node.id, scope=scope, step=step, payload={"attempt": attempt, "delay_seconds": round(delay, 3)})
         timer = Timer(execution=rt.ex, step=step, kind=Timer.Kind.RETRY, fire_at=scheduled_for)
         timer.save(force_insert=True)
@@ -95,7 +95,7 @@ def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None, atte
         rt.effects.dispatch.append(step)
 
 
-def run_local(rt: "Runtime", step: StepRun, spec) -> None:
+def run_local(rt: Runtime, step: StepRun, spec) -> None:
     ctx = ActivityContext(execution_id=rt.ex.pk, step_id=step.pk, node_id=step.node_id, attempt=step.attempt, variables={})
     step.started_at = timezone.now()
     step.worker = f"inline@{socket.gethostname()}"
@@ -119,7 +119,7 @@ def run_local(rt: "Runtime", step: StepRun, spec) -> None:
     rt.on_finished(step)
 
 
-def retry(rt: "Runtime", step: StepRun, node: NodePlan) -> bool:
+def retry(rt: Runtime, step: StepRun, node: NodePlan) -> bool:
     """Start the next attempt of a failed step if its retry policy (or a lost worker) allows."""
     error = step.error or {}
     policy = node.spec.get("retry") or {}

@@ -14,11 +14,11 @@ if TYPE_CHECKING:
     from ..runtime import Runtime
 
 
-def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None) -> None:
+def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None) -> None:
     start_child(rt, scope, node, extra)
 
 
-def retry(rt: "Runtime", step: StepRun, node: NodePlan) -> bool:
+def retry(rt: Runtime, step: StepRun, node: NodePlan) -> bool:
     """Start the child again if the node's retry policy allows (a child that failed counts)."""
     policy = node.spec.get("retry") or {}
     error = step.error or {}

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..runtime import Runtime
 
 
-def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None) -> None:
+def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None) -> None:
     ctx = rt.context(scope, extra)
     chosen, case_index = None, None
     try:

@@ -66,7 +66,7 @@ def build_state(items: list, spec: dict) -> dict:
     }
 
 
-def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None, seed: dict | None = None) -> None:
+def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None, seed: dict | None = None) -> None:
     try:
         items = expressions.resolve(node.spec["items"], rt.context(scope, extra))
     except Exception as exc:  # a missing reference or any run-time error of a template fails this node
@@ -110,13 +110,13 @@ def _running_count(step: StepRun) -> int:
         return cursor.fetchone()[0]
 
 
-def fill(rt: "Runtime", step: StepRun, node: NodePlan, *, running: int | None = None) -> None:
+def fill(rt: Runtime, step: StepRun, node: NodePlan, *, running: int | None = None) -> None:
     """Start ready items (longest remaining path first) until max_concurrent are in flight;
     finish the node when nothing runs and nothing is ready."""
     state = step.state
     running = _running_count(step) if running is None else running
     free = state["max_concurrent"] - running
-    ready: list[tuple[int, int, str]] = []
+    ready: list[tuple[int, int, str, int]] = []
     if free > 0:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -145,7 +145,7 @@ def fill(rt: "Runtime", step: StepRun, node: NodePlan, *, running: int | None = 
         _finish(rt, step, node)
 
 
-def child_done(rt: "Runtime", step: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
+def child_done(rt: Runtime, step: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
     """Item `idx` finished."""
     state = step.state
     now = rt.now
@@ -247,8 +247,8 @@ def summary(state: dict) -> dict:
     for item_id in state["ids"]:
         started, finished = state["started"].get(item_id), state["finished"].get(item_id)
         duration = None
-        if started and finished:
-            duration = round((parse_datetime(finished) - parse_datetime(started)).total_seconds(), 3)
+        if started and finished and (start_at := parse_datetime(started)) and (end_at := parse_datetime(finished)):
+            duration = round((end_at - start_at).total_seconds(), 3)
             measured[item_id] = duration
         items[item_id] = {"status": state["status"][item_id], "duration_s": duration, "attempts": state["attempts"].get(item_id, 0)}
         if item_id in state.get("kept", []):
@@ -273,5 +273,5 @@ def summary(state: dict) -> dict:
     }
 
 
-def _finish(rt: "Runtime", step: StepRun, node: NodePlan) -> None:
+def _finish(rt: Runtime, step: StepRun, node: NodePlan) -> None:
     rt._finish_container(step, node, ok=True, output=summary(snapshot(step)))

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..runtime import Runtime
 
 
-def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None) -> None:
+def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None) -> None:
     spec = node.spec
     mode = spec.get("mode", "for_each")
     state: dict[str, Any] = {"mode": mode, "next": 0, "in_flight": [], "results": {}, "completed": 0, "failed": 0, "iterations": 0}
@@ -68,11 +68,11 @@ def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None) -> N
         next_iteration(rt, step, node)
 
 
-def holds(rt: "Runtime", step: StepRun, node: NodePlan, scope: str) -> bool:
+def holds(rt: Runtime, step: StepRun, node: NodePlan, scope: str) -> bool:
     return expressions.evaluate(node.spec["condition"], rt.context(scope, {"iteration": step.state["iterations"]}))
 
 
-def next_iteration(rt: "Runtime", step: StepRun, node: NodePlan) -> None:
+def next_iteration(rt: Runtime, step: StepRun, node: NodePlan) -> None:
     cap = int(node.spec.get("max_iterations", DEFAULT_MAX_ITERATIONS))
     if step.state["iterations"] >= cap:
         rt._finish_container(step, node, ok=False, error=error_dict("LoopLimitExceeded", f"the loop reached max_iterations ({cap})", node.id))
@@ -83,7 +83,7 @@ def next_iteration(rt: "Runtime", step: StepRun, node: NodePlan) -> None:
     rt.start_scope(f"{step.scope}{node.id}[{i}]/", node.id, fresh=True)  # iteration i has not run yet
 
 
-def complete(rt: "Runtime", container: StepRun, node: NodePlan) -> None:
+def complete(rt: Runtime, container: StepRun, node: NodePlan) -> None:
     state = container.state
     if state["mode"] != "for_each":
         rt._finish_container(container, node, ok=True, output={"iterations": state.get("iterations", 0), "last": state.get("last")})
@@ -99,7 +99,7 @@ def complete(rt: "Runtime", container: StepRun, node: NodePlan) -> None:
     rt._finish_container(container, node, ok=True, output=output)
 
 
-def child_done(rt: "Runtime", container: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
+def child_done(rt: Runtime, container: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
     """Iteration `idx` finished."""
     state = container.state
     key = str(idx)

@@ -9,7 +9,7 @@ from apps.workflows.definition.plan import NodePlan
 
 from ...choices import StepStatus
 import math
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..runtime import Runtime
 
 
-def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None) -> None:
+def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None) -> None:
     try:
         if "until" in node.spec:
             raw = rt._resolve(scope, node, node.spec["until"], extra)
@@ -28,7 +28,7 @@ def activate(rt: "Runtime", scope: str, node: NodePlan, extra: dict | None) -> N
             if fire_at is None:
                 raise ValueError(f"until: {raw!r} is not an ISO 8601 time")
             if timezone.is_naive(fire_at):
-                fire_at = timezone.make_aware(fire_at, timezone.utc)
+                fire_at = timezone.make_aware(fire_at, UTC)
         else:
             seconds = float(rt._resolve(scope, node, node.spec["duration"], extra))
             if not math.isfinite(seconds) or seconds < 0:

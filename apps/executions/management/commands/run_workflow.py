@@ -88,7 +88,8 @@ class Command(BaseCommand):
         if execution.output is not None:
             self.stdout.write("output: " + json.dumps(body["output"], indent=2, default=str))
         if execution.error:
-            self.stdout.write(f"error: {execution.error.get('type')}: {execution.error.get('message')} (node {execution.error.get('node', '?')})")
+            self.stdout.write(f"error: {execution.error.get('type')}: {execution.error.get('message')} (node "
+                              f"{execution.error.get('node', '?')})")
 
     def _user(self, username):
         if not username:
