@@ -5,7 +5,8 @@ recorded once.
 
 They run on a stack of their own (tests/capacity/faultstack.py: a throwaway PostgreSQL and Redis and
 workers of their own), so restarting those servers disturbs no other test; the xdist group keeps the three
-in one process, one after the other, on one migrated database.
+in one process, one after the other, on one migrated database (a session fixture: set up once in each
+xdist process that runs one of them, torn down at its end).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ DEFINITION = {
 FINISH_TIMEOUT = 60.0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fault_stack():
     stack = FaultStack()
     try:
@@ -79,9 +80,8 @@ def _assert_ended_with_reasons(stack: FaultStack, runs: list[dict]) -> None:
 
 def test_sigkill_a_worker_mid_step_every_run_completes_each_attempt_once(stack):
     doomed = stack.start_worker(concurrency=4)
-    survivor = stack.start_worker(concurrency=4)
     doomed_name = f"{stack.queue}-0@"
-    ids = stack.start_runs(DEFINITION, RUNS)
+    ids = stack.start_runs(DEFINITION, RUNS)  # the doomed worker takes them all
 
     stack.wait(
         lambda: stack.query("SELECT id FROM executions_steprun WHERE execution_id = ANY(%s) AND status = 'running' AND worker LIKE %s",
@@ -89,6 +89,7 @@ def test_sigkill_a_worker_mid_step_every_run_completes_each_attempt_once(stack):
         timeout=30, message="the doomed worker to run a step")
     stack.kill(doomed)  # SIGKILL in the middle of its steps
     killed_at = time.time()
+    survivor = stack.start_worker(concurrency=4)  # another worker (its sweep finds the lost steps)
 
     runs = stack.wait_finished(ids, timeout=FINISH_TIMEOUT)
     assert survivor.poll() is None
