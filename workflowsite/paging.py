@@ -2,9 +2,11 @@
 
 A changelist or list page counts its rows to number its pages. On a table of millions of rows that count
 is a scan of the whole table (or of the whole filtered part) on every page view, however few rows the
-page shows. `EstimatedCountPaginator` counts at most `cap` rows (an index-bounded `LIMIT` subquery); an
-unfiltered table's size comes from PostgreSQL's own estimate (`pg_class.reltuples`, kept by autovacuum).
-Past the cap the last page number is a floor, not the truth; the rows on each page are exact.
+page shows. `EstimatedCountPaginator` counts at most `cap` rows (1,000, or one row past the page asked
+for, so deeper pages stay reachable: an index-bounded `LIMIT` subquery); an unfiltered table's size comes
+from PostgreSQL's own estimate (`pg_class.reltuples`, kept by autovacuum). Past the cap the count and the
+last page number are a floor ("at least"), not the truth; the rows on each page are exact, and a page
+has a next page whenever more rows follow it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 
 
 def estimated_table_rows(model, using: str = "default") -> int | None:
@@ -36,6 +38,21 @@ class EstimatedCountPaginator(Paginator):
     # "" (exact), "about " (the table's estimate) or "at least " (the cap): for templates to say so.
     count_prefix = ""
 
+    def want_page(self, number) -> None:
+        """Count far enough to know whether page `number`, and one after it, exist."""
+        if "count" in self.__dict__:
+            return
+        try:
+            wanted = int(number)
+        except (TypeError, ValueError):
+            return
+        if 0 < wanted < 10**7:
+            self.cap = max(self.cap, wanted * self.per_page + 1)
+
+    def validate_number(self, number):
+        self.want_page(number)
+        return super().validate_number(number)
+
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
@@ -50,6 +67,22 @@ class EstimatedCountPaginator(Paginator):
         if counted >= self.cap:
             self.count_prefix = "at least "
         return counted
+
+
+class LargeTableAdminMixin:
+    """For a ModelAdmin of a large table: no full count, and the capped count reaches the page asked for
+    (the changelist reads the count before it validates its page number)."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        from django.contrib.admin.views.main import PAGE_VAR
+
+        paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        if isinstance(paginator, EstimatedCountPaginator):
+            paginator.want_page(request.GET.get(PAGE_VAR, 1))
+        return paginator
 
 
 def indexed_distinct(model, field: str, limit: int = 100, using: str = "default") -> list[str]:

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from apps.accounts.services import record_audit
 from apps.workflows import jsontext
 
-from workflowsite.paging import EstimatedCountPaginator, indexed_distinct, values_filter
+from workflowsite.paging import LargeTableAdminMixin, indexed_distinct, values_filter
 
 from .choices import FINISHED_EXECUTION
 from .engine import orchestrator
@@ -65,14 +65,13 @@ class ExecutionEventInline(admin.TabularInline):
 
 
 @admin.register(Execution)
-class ExecutionAdmin(admin.ModelAdmin):
+class ExecutionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ["id", "workflow", "status", "trigger", "created_by", "created_at", "duration", "parent_link"]
     list_filter = ["status", "trigger", "workflow", "created_at", "pinned"]
     search_fields = ["=id", "workflow__name", "workflow__slug", "correlation_id"]
     list_select_related = ["workflow", "created_by", "parent"]
     # No date_hierarchy: its year and month links are a SELECT DISTINCT date_trunc(...) over every run on
     # every page view (0.6 s at 900,000 runs); the "Created at" filter offers the same ranges from an index.
-    paginator = EstimatedCountPaginator
     readonly_fields = [
         "workflow", "status", "trigger", "input", "variables", "output", "error", "created_by", "parent", "parent_step",
         "continued_from", "retry_of", "created_at", "started_at", "finished_at", "last_seq", "correlation_id", "definition", "steps_link", "events_link",
@@ -231,7 +230,7 @@ def _activities() -> list[tuple[str, str]]:
 
 
 @admin.register(StepRun)
-class StepRunAdmin(admin.ModelAdmin):
+class StepRunAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ["id", "execution", "node_id", "scope", "attempt", "status", "activity", "worker", "started_at", "finished_at"]
     # Node types and activities from their registries, not a SELECT DISTINCT over every step run.
     list_filter = ["status", values_filter("node_type", "node type", _node_types), values_filter("activity", "activity", _activities)]
@@ -239,7 +238,6 @@ class StepRunAdmin(admin.ModelAdmin):
     list_select_related = ["execution"]
     readonly_fields = [f.name for f in StepRun._meta.fields]
     show_full_result_count = False
-    paginator = EstimatedCountPaginator
 
     def get_queryset(self, request):
         return _light_on_lists(request, super().get_queryset(request), "input", "output", "error", "state", "logs",
@@ -257,7 +255,7 @@ class StepRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExecutionEvent)
-class ExecutionEventAdmin(admin.ModelAdmin):
+class ExecutionEventAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ["execution", "seq", "type", "node_id", "scope", "actor", "created_at"]
     # The types there are, read through the type index (not a SELECT DISTINCT over every event).
     list_filter = [values_filter("type", "type", lambda: [(t, t) for t in indexed_distinct(ExecutionEvent, "type")])]
@@ -265,7 +263,6 @@ class ExecutionEventAdmin(admin.ModelAdmin):
     list_select_related = ["execution"]
     readonly_fields = [f.name for f in ExecutionEvent._meta.fields]
     show_full_result_count = False
-    paginator = EstimatedCountPaginator
 
     def get_queryset(self, request):
         return _light_on_lists(request, super().get_queryset(request), "payload", "execution__definition", "execution__input",

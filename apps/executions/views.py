@@ -69,7 +69,7 @@ def execution_list(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(pinned=True)
     if q:
         qs = qs.filter(Q(pk=int(q)) if q.isdigit() else Q(workflow__name__icontains=q) | Q(correlation_id=q))
-    # No COUNT(*) over every visible run: exact up to 10,000, "at least" beyond (workflowsite/paging.py).
+    # No COUNT(*) over every visible run: exact up to 1,000 (or the page asked for), "at least" beyond (workflowsite/paging.py).
     page = EstimatedCountPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page,

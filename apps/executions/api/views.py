@@ -61,9 +61,10 @@ class ExecutionFilter(django_filters.FilterSet):
 
 
 class RunPagination(PageNumberPagination):
-    """`count` counts at most 10,000 runs (10000 then means "at least"); for a superuser's unfiltered
-    list it is PostgreSQL's estimate of the table. Counting every match was a scan of up to the whole
-    table on every page (workflowsite/paging.py); `next` and `previous` work as before."""
+    """`count` counts at most 1,000 runs, or one past the page asked for (it then means "at least"); for a
+    superuser's unfiltered list it is PostgreSQL's estimate of the table. Counting every match was a scan
+    of up to the whole table on every page (workflowsite/paging.py); `next` and `previous` work as before,
+    to the last page."""
 
     django_paginator_class = EstimatedCountPaginator
 
