@@ -161,6 +161,7 @@ def fill_day(day: int, args, now: float, workflows, users, rng: random.Random, i
         started = created + rng.uniform(0.005, 0.05)
         clock = started
         seq = 1
+        rows += 1
         ev_w(f"{ids['event'].take()}\t{execution_id}\t1\texecution_started\t\t\t\\N\t{_json({'input': {'order_id': order}, 'trigger': trigger})}\t\t{_ts(started)}\n")
         stop_at = len(plan) if status == "completed" else rng.randrange(len(plan)) if status in ("failed", "cancelled") else rng.randrange(len(plan))
         error = None
