@@ -45,3 +45,58 @@ def size_database_pool(sender=None, instance=None, **kwargs) -> None:
         pool = pools[db.alias]
         pool.resize(min(pool.min_size, wanted), wanted)
     logger.info("database pool of this worker: at most %s connections (%s x %s)", wanted, instance.concurrency, pool_cls)
+
+
+def _survive_broker_loss_with_unacked_messages() -> None:
+    """Keep a worker alive when Redis goes away while it holds unacknowledged messages.
+
+    On a lost broker connection Celery closes the connection, and kombu's Redis transport (5.7) then
+    (1) tries to put the worker's unacknowledged messages back in the queue, and (2) when a task that was
+    running meanwhile finishes, acknowledges its message, both through the closed channel, whose
+    connection is gone: `AttributeError: 'NoneType' object has no attribute 'hostname'` (or `'client'`),
+    which Celery treats as unrecoverable, and the worker exits. tests/capacity/test_faults.py saw it every
+    time steps were running when Redis stopped.
+
+    Neither can be done through a closed channel, and neither is needed: the messages stay in Redis's
+    unacked hash (restored after the visibility timeout, and then a duplicate the engine ignores), the
+    engine's sweep sends a step that was dispatched but not started again after WB_REDISPATCH_AFTER, and
+    a step that was running finishes in its thread and records its result in PostgreSQL. So skip them,
+    say so, and let Celery reconnect.
+    """
+    from kombu.transport import redis as kombu_redis
+
+    qos = kombu_redis.QoS
+    if getattr(qos, "_wb_tolerant", False):
+        return
+
+    def gone(channel) -> bool:
+        return getattr(channel.connection, "client", None) is None
+
+    original_restore, original_ack, original_reject = qos.restore_unacked, qos.ack, qos.reject
+
+    def restore_unacked(self, client=None):
+        if client is None and gone(self.channel):
+            logger.warning("broker connection lost: %s unacknowledged message(s) left in Redis for the sweep to recover", len(self._delivered))
+            self._delivered.clear()
+            return None
+        return original_restore(self, client)
+
+    def ack(self, delivery_tag):
+        if gone(self.channel):
+            logger.warning("a message of a closed broker connection was not acknowledged (its task finished after the connection was lost)")
+            self._delivered.pop(delivery_tag, None)
+            return None
+        return original_ack(self, delivery_tag)
+
+    def reject(self, delivery_tag, requeue=False):
+        if gone(self.channel):
+            logger.warning("a message of a closed broker connection was not rejected (its task finished after the connection was lost)")
+            self._delivered.pop(delivery_tag, None)
+            return None
+        return original_reject(self, delivery_tag, requeue=requeue)
+
+    qos.restore_unacked, qos.ack, qos.reject = restore_unacked, ack, reject
+    qos._wb_tolerant = True
+
+
+_survive_broker_loss_with_unacked_messages()
