@@ -95,8 +95,9 @@ def _survive_broker_loss_with_unacked_messages() -> None:
             return None
         return original_reject(self, delivery_tag, requeue=requeue)
 
-    qos.restore_unacked, qos.ack, qos.reject = restore_unacked, ack, reject
-    qos._wb_tolerant = True
+    # Patching kombu's QoS in place (see the docstring): mypy rightly calls this unusual.
+    qos.restore_unacked, qos.ack, qos.reject = restore_unacked, ack, reject  # type: ignore[method-assign]
+    qos._wb_tolerant = True  # type: ignore[attr-defined]
 
 
 _survive_broker_loss_with_unacked_messages()

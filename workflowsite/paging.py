@@ -11,6 +11,10 @@ has a next page whenever more rows follow it.
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -55,7 +59,7 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        queryset = self.object_list
+        queryset: Any = self.object_list
         if not hasattr(queryset, "query"):
             return super().count
         if not queryset.query.where and not queryset.query.distinct:
@@ -69,7 +73,7 @@ class EstimatedCountPaginator(Paginator):
         return counted
 
 
-class LargeTableAdminMixin:
+class LargeTableAdminMixin(admin.ModelAdmin):
     """For a ModelAdmin of a large table: no full count, and the capped count reaches the page asked for
     (the changelist reads the count before it validates its page number)."""
 
@@ -77,8 +81,6 @@ class LargeTableAdminMixin:
     show_full_result_count = False
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
-        from django.contrib.admin.views.main import PAGE_VAR
-
         paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
         if isinstance(paginator, EstimatedCountPaginator):
             paginator.want_page(request.GET.get(PAGE_VAR, 1))
@@ -101,8 +103,6 @@ def indexed_distinct(model, field: str, limit: int = 100, using: str = "default"
 def values_filter(field: str, title: str, values):
     """An admin list filter on `field` whose choices come from `values()` ([(value, label)]), not from a
     `SELECT DISTINCT` over the table as Django's default filter for a plain column does."""
-    from django.contrib import admin
-
     class ValuesFilter(admin.SimpleListFilter):
         parameter_name = field
 
