@@ -15,7 +15,7 @@ from django.db import transaction
 from apps.workflows.definition import expressions
 
 from ..choices import FINISHED_EXECUTION, StepStatus
-from . import hooks
+from . import hooks, messages
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -179,9 +179,7 @@ def notify_parent(rt: Runtime) -> None:
         execution_id = ex.pk
 
         def tell() -> None:
-            from .. import tasks
-
-            tasks.child_finished.delay(execution_id)
+            messages.send(messages.CHILD_FINISHED, execution_id)
 
         transaction.on_commit(tell)
     if ex.status in ("failed", "cancelled"):
@@ -208,10 +206,8 @@ def _cancel_later(ids: list[int], reason: str) -> None:
         return
 
     def send() -> None:
-        from .. import tasks
-
         for child_id in ids:
-            tasks.cancel_child.delay(child_id, reason)
+            messages.send(messages.CANCEL_CHILD, child_id, reason)
 
     transaction.on_commit(send)
 

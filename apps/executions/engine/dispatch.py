@@ -10,6 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TypedDict
 
+from celery import chord, group
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,7 +18,7 @@ from apps.workflows.definition.plan import Plan
 from apps.workflows.definition.validator import compile_definition
 
 from ..models import Execution, StepRun
-from . import publish
+from . import messages, publish
 from .runtime import SideEffects
 
 logger = logging.getLogger("workflow.engine")
@@ -84,10 +85,8 @@ def _routing(queue: str) -> _Routing:
 
 def send_steps(step_ids: list[int], *, queue: str = "") -> None:
     """Send pending steps to the workers (on the run's queue), outside any advance."""
-    from .. import tasks
-
     for step_id in step_ids:
-        tasks.run_step.apply_async((step_id,), **_routing(queue))
+        messages.send(messages.RUN_STEP, step_id, **_routing(queue))
 
 
 def queue_of(execution_id: int) -> str:
@@ -100,34 +99,28 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
         return
 
     def send() -> None:
-        from .. import tasks
-
         # The steps carry their dispatch time from the advance that created them.
         singles = effects.dispatch
         if singles:
             if len(singles) == 1:
-                tasks.run_step.apply_async((singles[0].pk,), **_routing(effects.queue))
+                messages.send(messages.RUN_STEP, singles[0].pk, **_routing(effects.queue))
             else:
-                from celery import group
-
-                group(tasks.run_step.si(s.pk).set(**_routing(effects.queue)) for s in singles).apply_async(**_routing(effects.queue))
+                group(messages.task(messages.RUN_STEP, s.pk, **_routing(effects.queue)) for s in singles).apply_async(**_routing(effects.queue))
         for batch in effects.chords:
-            from celery import chord
-
             chord(
-                [tasks.run_chord_step.si(s.pk).set(**_routing(effects.queue)) for s in batch],
-                tasks.advance_execution.si(execution_id).set(**_routing(effects.queue)),
+                [messages.task(messages.RUN_CHORD_STEP, s.pk, **_routing(effects.queue)) for s in batch],
+                messages.task(messages.ADVANCE, execution_id, **_routing(effects.queue)),
             ).apply_async(**_routing(effects.queue))
         for task_id in effects.revoke:
             try:
-                tasks.app.control.revoke(task_id)
+                messages.revoke(task_id)
             except Exception:  # revocation is an optimisation: claimed steps check their status anyway
                 logger.warning("could not revoke %s", task_id)
         for step in effects.deadlines:
             _schedule_deadline(step)
         for timer in effects.timers:
             countdown = max(0.0, (timer.fire_at - timezone.now()).total_seconds())
-            tasks.fire_timer.apply_async((timer.pk,), countdown=countdown)
+            messages.send(messages.FIRE_TIMER, timer.pk, countdown=countdown)
         if effects.events:
             publish.events_committed(execution_id, effects.events)
 
@@ -144,9 +137,7 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
 
 
 def _schedule_deadline(step: StepRun) -> None:
-    from .. import tasks
-
     if step.deadline_at is None:
         return
     countdown = max(0.0, (step.deadline_at - timezone.now()).total_seconds()) + 0.05
-    tasks.check_deadline.apply_async((step.pk,), countdown=countdown)
+    messages.send(messages.CHECK_DEADLINE, step.pk, countdown=countdown)

@@ -20,7 +20,7 @@ from apps.workflows.definition.registry import get_activity
 from ..activities import ActivityContext, ActivityError, StepCancelled
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun
-from . import publish, store
+from . import messages, publish, store
 from .redaction import redact
 from .runtime import WORKER_LOST, Runtime, error_dict
 from .dispatch import Sticky, _UNUSED_RUN_COLUMNS, _apply, _hostname, _schedule_deadline, plan_of, queue_of, send_steps
@@ -247,9 +247,7 @@ def execute_chord_step(step_id: int, *, worker: str = "", task_id: str = "") -> 
     if timeout:
         step.deadline_at = now + timedelta(seconds=float(timeout))
         StepRun.objects.filter(pk=step_id).update(deadline_at=step.deadline_at)
-        from .. import tasks
-
-        tasks.check_deadline.apply_async((step.pk,), countdown=float(timeout) + 0.05)
+        messages.send(messages.CHECK_DEADLINE, step.pk, countdown=float(timeout) + 0.05)
     with running(step_id):
         status, output, error, logs = _run_activity(step)
         if status == StepStatus.CANCELLED:
