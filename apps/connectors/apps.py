@@ -19,7 +19,7 @@ class ConnectorsConfig(AppConfig):
 
         # Registers http.request, notify.*, map and ai.complete.
         from . import activities  # noqa: F401
-        from .mapping import apply
+        from apps.workflows.definition.mapping import apply
 
         hooks.register("map_output", apply)
 

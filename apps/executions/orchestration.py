@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from .choices import FINISHED_STEP
-from .depgraph import DependencyGraph
+from apps.workflows.definition.depgraph import DependencyGraph
 from .models import Execution, StepRun
 
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.workflows.layout import EdgeRoute, Layout, compute_layout, render_svg
+from apps.workflows.definition.layout import EdgeRoute, Layout, compute_layout, render_svg
 
 from .choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from .engine.redaction import redact
@@ -566,7 +566,7 @@ class DynamicPanel:
 
 
 def dynamic_panels(steps: list[StepRun], events: list[ExecutionEvent] | None = None) -> list[DynamicPanel]:
-    from .depgraph import DependencyGraph, GraphError
+    from apps.workflows.definition.depgraph import DependencyGraph, GraphError
 
     from .engine.nodes.dynamic import snapshot
 
@@ -687,7 +687,7 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
     """
     from django.utils.dateparse import parse_datetime
 
-    from .depgraph import DependencyGraph, GraphError
+    from apps.workflows.definition.depgraph import DependencyGraph, GraphError
     from .engine.nodes.dynamic import snapshot
 
     node = find_node(execution.definition or {}, node_id)

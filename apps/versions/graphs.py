@@ -6,7 +6,7 @@ node linked from its container, so a diff can colour nodes at any depth.
 
 from __future__ import annotations
 
-from apps.workflows.layout import compute_layout, render_svg
+from apps.workflows.definition.layout import compute_layout, render_svg
 
 
 def _flatten(definition: dict | None) -> tuple[list[dict], list[dict]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.connectors import mapping
+from apps.workflows.definition import mapping
 from apps.connectors.activities.data import map_values
 from apps.executions.activities import ActivityContext, ActivityError
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.executions.depgraph import DependencyGraph
+from apps.workflows.definition.depgraph import DependencyGraph
 from apps.executions.engine.nodes.dynamic import snapshot
 from apps.executions.engine.orchestrator import cancel_execution, start_execution
 from apps.executions.models import Execution

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from apps.connectors import mapping
+from apps.workflows.definition import mapping
 from apps.workflows.definition import expressions
 
 

@@ -9,7 +9,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.connectors import mapping
+from apps.workflows.definition import mapping
 from apps.workflows import jsontext
 from apps.workflows.definition import expressions, jsonpath, storable
 from apps.workflows.definition.validator import DefinitionError, compile_definition, validate

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from apps.executions.activities import ActivityContext, ActivityError
+from apps.workflows.definition import mapping
 from apps.workflows.definition.registry import register_activity
 
-from .. import ai_usage, llm, mapping
+from .. import ai_usage, llm
 from ..choices import AIPurpose
 
 

@@ -336,7 +336,7 @@ class _Checker:
                     self.add(message, node=plan.id, field="params" + ("." + field if field else ""), code="params")
         items = spec.get("items")
         if isinstance(items, list):
-            from apps.executions.depgraph import DependencyGraph, GraphError
+            from apps.workflows.definition.depgraph import DependencyGraph, GraphError
 
             try:
                 graph = DependencyGraph.from_items(
