@@ -131,7 +131,7 @@ def access_comment(user: AbstractBaseUser, workflow: Workflow, comment_id: Any) 
 
 def node_ids(workflow: Workflow) -> list[str]:
     """Ids of the workflow's nodes (nested ones included), in definition order: what a comment may be on."""
-    from apps.executions.presenters import iter_nodes
+    from apps.workflows.definition.graph import iter_nodes
 
     return [str(node["id"]) for node, _parent, _where in iter_nodes(workflow.definition.get("nodes")) if node.get("id")]
 

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.services import record_audit
 from apps.sharing.services import visible_workflows
 from apps.workflows import jsontext
+from apps.workflows.definition.graph import find_node, graph_svg
 from apps.workflows.definition.validator import DefinitionError
 from apps.workflows.forms import RetryWithChangesForm
 from apps.workflows.suggestions import suggest
@@ -117,7 +118,7 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
     context = {
         "execution": execution,
         "panel": presenters.status_panel(execution, steps),
-        "graph": presenters.graph_svg(execution.definition, statuses=statuses, highlight=highlight, title=f"Execution {execution.pk}", id_prefix=f"ex{execution.pk}"),
+        "graph": graph_svg(execution.definition, statuses=statuses, highlight=highlight, title=f"Execution {execution.pk}", id_prefix=f"ex{execution.pk}"),
         "steps": presenters.step_rows(steps),
         "timeline": presenters.timeline_rows(timeline),
         "timeline_truncated": after is None and seen > TIMELINE_LIMIT,
@@ -385,7 +386,7 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
         return _redirect(request, reverse("executions:detail", args=[execution.pk]))
     steps = presenters.execution_steps(execution)
     failed = presenters.failed_step(execution, steps)
-    node = presenters.find_node(execution.definition, failed.node_id) if failed else None
+    node = find_node(execution.definition, failed.node_id) if failed else None
     is_activity = bool(node and node.get("type") == "activity")
     initial = {"input": execution.input, "params": (node or {}).get("params", {})}
     form = RetryWithChangesForm(request.POST or None, initial=initial, node_is_activity=is_activity)
@@ -484,7 +485,7 @@ def replay(request: HttpRequest, pk: int) -> HttpResponse:
             run_status=after.status,
             payload=presenters.pretty(redact(current.payload)),
             diff=[{**row, "before": presenters.pretty(row["before"]) if row["before"] is not None else "", "after": presenters.pretty(row["after"]) if row["after"] is not None else ""} for row in presenters.diff_states(before, after)],
-            graph=presenters.graph_svg(execution.definition, statuses=after.node_statuses, highlight=[current.node_id] if current.node_id else [], title=f"Execution {execution.pk} at event {current.seq}", id_prefix="replay"),
+            graph=graph_svg(execution.definition, statuses=after.node_statuses, highlight=[current.node_id] if current.node_id else [], title=f"Execution {execution.pk} at event {current.seq}", id_prefix="replay"),
         )
     if is_htmx_partial(request) and request.htmx.target == "replay-state":
         return render(request, "executions/partials/replay_state.html", context)

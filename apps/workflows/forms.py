@@ -129,7 +129,7 @@ class DefinitionJSONForm(forms.Form):
 
 def graph_choices(definition: dict) -> list[tuple[str, str]]:
     """Where a node can be added: the top level, loop bodies, existing and new parallel branches."""
-    from apps.executions.presenters import iter_nodes
+    from apps.workflows.definition.graph import iter_nodes
 
     choices = [("", "Top level")]
     for node, _parent, _where in iter_nodes(definition.get("nodes", [])):
@@ -151,7 +151,7 @@ class AddNodeForm(forms.Form):
     after = forms.ChoiceField(required=False, choices=[], label="Connect after", help_text="Adds an edge from that node.")
 
     def __init__(self, *args: Any, definition: dict, **kwargs: Any):
-        from apps.executions.presenters import iter_nodes
+        from apps.workflows.definition.graph import iter_nodes
 
         super().__init__(*args, **kwargs)
         self.definition = definition

@@ -25,7 +25,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from apps.accounts import roles
 from apps.executions.access import visible_executions
 from apps.executions.choices import ExecutionStatus
-from apps.executions.presenters import find_node, graph_svg, iter_nodes
+from apps.workflows.definition.graph import find_node, graph_svg, iter_nodes
 from apps.sharing.services import access_workflow, has_workflow_perm, visible_workflows
 
 from . import editing, services
