@@ -16,10 +16,10 @@ class ConnectorsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.executions.engine import hooks
+        from apps.workflows.definition.mapping import apply
 
         # Registers http.request, notify.*, map and ai.complete.
         from . import activities  # noqa: F401
-        from apps.workflows.definition.mapping import apply
 
         hooks.register("map_output", apply)
 

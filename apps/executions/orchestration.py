@@ -13,8 +13,9 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .choices import FINISHED_STEP
 from apps.workflows.definition.depgraph import DependencyGraph
+
+from .choices import FINISHED_STEP
 from .models import Execution, StepRun
 
 

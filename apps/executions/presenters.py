@@ -548,6 +548,7 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
     from django.utils.dateparse import parse_datetime
 
     from apps.workflows.definition.depgraph import DependencyGraph, GraphError
+
     from .engine.nodes.dynamic import snapshot
 
     node = find_node(execution.definition or {}, node_id)

@@ -16,20 +16,21 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils.safestring import mark_safe
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.dateparse import parse_date
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.services import record_audit
+from apps.common.htmx import base_template, client_redirect, is_htmx_partial
+from apps.common.text import search_text
 from apps.sharing.services import visible_workflows
 from apps.workflows import jsontext
 from apps.workflows.definition.graph import find_node, graph_svg
 from apps.workflows.definition.validator import DefinitionError
 from apps.workflows.forms import RetryWithChangesForm
 from apps.workflows.suggestions import suggest
-from apps.workflows.views import _redirect, base_template, is_htmx_partial, search_text
 
 from . import depgraph_drawing, presenters
 from .access import access_execution, may_act_on, visible_executions
@@ -187,7 +188,7 @@ def execution_dynamic_item(request: HttpRequest, pk: int, node_id: str, item_id:
     if item is None:
         raise Http404("No such item.")
     if item["child_execution"]:
-        return _redirect(request, reverse("executions:detail", args=[item["child_execution"]]))
+        return client_redirect(request, reverse("executions:detail", args=[item["child_execution"]]))
     if item["step"]:
         return step_detail(request, execution.pk, item["step"])
     return HttpResponse(
@@ -285,7 +286,7 @@ def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Execution {execution.pk} cancelled.")
     else:
         messages.info(request, f"Execution {execution.pk} had already finished.")
-    return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
 
 
 @require_POST
@@ -298,9 +299,9 @@ def execution_retry(request: HttpRequest, pk: int) -> HttpResponse:
         new = retry_execution(execution, acting_user=request.user)
     except (DefinitionError, InputError) as exc:
         messages.error(request, f"Could not retry: {exc}")
-        return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+        return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
     messages.success(request, f"Started execution {new.pk}, a retry of {execution.pk}.")
-    return _redirect(request, reverse("executions:detail", args=[new.pk]))
+    return client_redirect(request, reverse("executions:detail", args=[new.pk]))
 
 
 @require_POST
@@ -311,7 +312,7 @@ def execution_pin(request: HttpRequest, pk: int) -> HttpResponse:
     pinned = request.POST.get("pinned") == "1"
     Execution.objects.filter(pk=execution.pk).update(pinned=pinned)
     messages.success(request, f"Execution {execution.pk} {'pinned: it is kept' if pinned else 'unpinned: it expires with the others'}.")
-    return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
 
 
 def _actor(request: HttpRequest) -> str:
@@ -331,7 +332,7 @@ def execution_pause(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Execution {execution.pk} {'resumed' if resume else 'paused'}.")
     else:
         messages.info(request, f"Execution {execution.pk} is {execution.status}: nothing to {'resume' if resume else 'pause'}.")
-    return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
 
 
 @require_POST
@@ -347,14 +348,14 @@ def execution_signal(request: HttpRequest, pk: int) -> HttpResponse:
         payload = jsontext.loads(request.POST.get("payload") or "{}")
     except ValueError as exc:
         messages.error(request, f"The payload is not valid JSON: {exc}")
-        return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+        return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
     try:
         _, result = send_signal_to_chain(execution, name, payload, actor=_actor(request))
     except SignalRejected as exc:
         messages.error(request, f"Signal “{name}” refused: {exc.message}" + (f" ({exc.field})" if exc.field else ""))
     else:
         messages.success(request, f"Signal “{name}” sent: {result.get('delivered', 'recorded')}.")
-    return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
 
 
 @require_POST
@@ -368,9 +369,9 @@ def execution_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
         new = retry_failed(execution, acting_user=request.user)
     except (InputError, DefinitionError) as exc:
         messages.error(request, f"Could not retry the failed items: {exc}")
-        return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+        return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
     messages.success(request, f"Started execution {new.pk}: the failed items of {execution.pk} run again.")
-    return _redirect(request, reverse("executions:detail", args=[new.pk]))
+    return client_redirect(request, reverse("executions:detail", args=[new.pk]))
 
 
 @require_http_methods(["GET", "POST"])
@@ -383,7 +384,7 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
     execution = access_execution(request.user, pk, "run")
     if execution.status != ExecutionStatus.FAILED:
         messages.info(request, "Only failed runs can be retried with changes.")
-        return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+        return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
     steps = presenters.execution_steps(execution)
     failed = presenters.failed_step(execution, steps)
     node = find_node(execution.definition, failed.node_id) if failed else None
@@ -429,7 +430,7 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error("params" if "params" in form.fields else "input", "; ".join(str(p) for p in exc.problems))
             else:
                 messages.success(request, f"Started execution {new.pk}, a retry of {execution.pk} with changes.")
-                return _redirect(request, reverse("executions:detail", args=[new.pk]))
+                return client_redirect(request, reverse("executions:detail", args=[new.pk]))
     return render(
         request,
         "executions/retry_with_changes.html",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from csp.decorators import csp_exempt
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -14,11 +15,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
-from csp.decorators import csp_exempt
 
+from apps.common.text import search_text
 from apps.sharing.services import access_workflow, has_workflow_perm
 from apps.sharing.shares import has_level
-from apps.workflows.views import search_text
 from apps.versions.graphs import definition_svg
 from apps.versions.services import diff_definitions, summary_counts
 from apps.workflows.canvas import canvas_model, render_readonly

@@ -9,9 +9,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.workflows.definition import mapping
 from apps.workflows import jsontext
-from apps.workflows.definition import expressions, jsonpath, storable
+from apps.workflows.definition import expressions, jsonpath, mapping, storable
 from apps.workflows.definition.validator import DefinitionError, compile_definition, validate
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
