@@ -22,6 +22,8 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
+from apps.common import redis_store
+
 from .models import HISTOGRAM_BOUNDS_MS
 
 logger = logging.getLogger("workflow.metrics")
@@ -31,21 +33,13 @@ WORKER_COUNT_TTL = 10  # seconds a `celery inspect ping` answer is reused
 
 
 def redis_key(name: str) -> str:
-    """Namespaced by the task queue, like the beat heartbeat: stacks sharing a Redis keep apart."""
-    return f"wb:metrics:{settings.CELERY_TASK_DEFAULT_QUEUE}:{name}"
-
-
-_client = None
+    """Namespaced by the stack (apps.common.redis_store): stacks sharing a Redis keep apart."""
+    return redis_store.key("metrics", name)
 
 
 def _redis():
     """One client (and connection pool) per process: a new one per call costs a connect."""
-    global _client
-    if _client is None:
-        from apps.accounts.tasks import redis_client
-
-        _client = redis_client()
-    return _client
+    return redis_store.client()
 
 
 #
@@ -146,7 +140,7 @@ def worker_count() -> int | None:
     """Workers answering `celery inspect ping`, cached WORKER_COUNT_TTL seconds (a ping waits ~1 s)."""
     from django.core.cache import cache
 
-    key = f"wb:metrics:workers:{settings.CELERY_TASK_DEFAULT_QUEUE}"
+    key = redis_store.key("metrics", "workers")
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -166,11 +160,9 @@ def queue_names() -> list[str]:
 
 def queue_depths() -> dict[str, int | None]:
     """Messages waiting in each Celery queue (Redis LLEN of the queue's list, all priorities)."""
-    import redis as redis_lib
-
     depths: dict[str, int | None] = {}
     try:
-        client = redis_lib.Redis.from_url(_broker_redis_url(), socket_connect_timeout=1, socket_timeout=1)
+        client = redis_store.client(_broker_redis_url())
         for queue in queue_names():
             # kombu keeps priority levels 1-9 in "<queue>\x06\x16<n>" lists next to the plain one.
             keys = [queue] + [f"{queue}\x06\x16{p}" for p in range(1, 10)]
