@@ -3,7 +3,8 @@
 - every committed reversion revision of a workflow (API, UI, admin, import, restore) is
   `created`, `edited` or `restored`, by the revision's user;
 - an execution is `ran` when it is saved as running for the first time and `failed` when
-  its status is saved as failed (the engine saves status with update_fields).
+  its status is saved as failed (the engine saves status with update_fields);
+- a share (apps.sharing's `object_shared`) is `shared`, and the grantee is notified.
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ from reversion.signals import post_revision_commit
 
 from apps.executions.choices import ExecutionStatus
 from apps.executions.models import Execution
+from apps.sharing.signals import object_shared
 from apps.workflows.models import Workflow
 
 from .models import Activity
-from .services import record_activity
+from .services import on_shared, record_activity
+
+
+@receiver(object_shared)
+def shared_activity(sender, obj, grantee, level, acting_user, **kwargs) -> None:
+    on_shared(obj, grantee, level, acting_user=acting_user)
 
 
 @receiver(post_revision_commit)

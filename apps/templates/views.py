@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.common.text import search_text
 from apps.sharing.services import access_workflow, has_workflow_perm
 from apps.sharing.shares import has_level
+from apps.sharing.views import share_dialog
 from apps.versions.graphs import definition_svg
 from apps.versions.services import diff_definitions, summary_counts
 from apps.workflows.canvas import canvas_model, render_readonly
@@ -71,6 +72,14 @@ def _detail(request: HttpRequest, template, *, form: dict | None = None, errors:
         "reviews": reviews, "my_review": mine, "can_review": can_review, "form": form, "errors": errors or {},
         "drawing": mark_safe(render_readonly(canvas_model(template.definition, problems=[]), title=f"Preview of {template.name}", canvas_id="tpl")),  # noqa: S308 - the template escapes
     }, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def share(request: HttpRequest, pk: int) -> HttpResponse:
+    """The share dialog (apps.sharing) for a template."""
+    template = services.access_template(request.user, pk)
+    return share_dialog(request, template, "template", template.get_absolute_url())
 
 
 @login_required
