@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from apps.common.redis_store import client
+from workflowsite.celery import app
 
 from . import overload
 from .tasks import beat_heartbeat_key
@@ -59,8 +60,6 @@ def _check_redis() -> str | None:
 
 
 def _check_workers() -> str | None:
-    from workflowsite.celery import app
-
     try:
         replies = app.control.inspect(timeout=1.0).ping() or {}
     except Exception as exc:

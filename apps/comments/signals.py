@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from reversion.models import Version
 from reversion.signals import post_revision_commit
 
 from apps.executions.choices import ExecutionStatus
@@ -46,8 +47,6 @@ def workflow_revision_activity(sender, revision, versions, **kwargs) -> None:
 
 
 def _is_first(version) -> bool:
-    from reversion.models import Version
-
     return not Version.objects.filter(content_type_id=version.content_type_id, object_id=version.object_id, pk__lt=version.pk).exists()
 
 

@@ -17,13 +17,18 @@ from statistics import median
 from typing import Any, Iterable
 
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.safestring import SafeString, mark_safe
 
+from apps.workflows.definition.depgraph import DependencyGraph, GraphError
 from apps.workflows.definition.graph import find_node, iter_nodes
 
 from .choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
+from .engine.nodes.dynamic import snapshot
 from .engine.redaction import redact
+from .engine.signals import chain_of
 from .models import Execution, ExecutionEvent, StepRun
+from .orchestration import dynamic_state
 
 #
 # Graphs
@@ -123,14 +128,11 @@ def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | 
             overdue_of = typical
     if active and eta is None and overdue_of is None:
         # No history yet: a dynamic node knows what is left and how long items take.
-        from .orchestration import dynamic_state
 
         for step in steps:
             if step.node_type == "dynamic" and step.status == StepStatus.WAITING and "ids" in (step.state or {}):
                 finish = dynamic_state(step, now).get("eta")
                 if finish:
-                    from django.utils.dateparse import parse_datetime
-
                     eta, basis = _ms(parse_datetime(finish) - now), "schedule of the items left"
                 break
     return StatusPanel(
@@ -426,9 +428,6 @@ class DynamicPanel:
 
 
 def dynamic_panels(steps: list[StepRun], events: list[ExecutionEvent] | None = None) -> list[DynamicPanel]:
-    from apps.workflows.definition.depgraph import DependencyGraph, GraphError
-
-    from .engine.nodes.dynamic import snapshot
 
     panels = []
     for step in steps:
@@ -519,7 +518,6 @@ def continue_chain(execution: Execution) -> list[Execution]:
     """The continue-as-new chain this run belongs to (just the run when it is alone)."""
     if not execution.continued_from_id and not Execution.objects.filter(continued_from_id=execution.pk).exists():
         return [execution]
-    from .engine.signals import chain_of
 
     ids = [e.pk for e in chain_of(execution)]
     by_id = Execution.objects.in_bulk(ids)
@@ -545,11 +543,7 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
     StepRun's `state` and its DynamicItem rows, through engine/nodes/dynamic.snapshot). `critical=False` skips the critical path (live
     updates do not redraw it).
     """
-    from django.utils.dateparse import parse_datetime
 
-    from apps.workflows.definition.depgraph import DependencyGraph, GraphError
-
-    from .engine.nodes.dynamic import snapshot
 
     node = find_node(execution.definition or {}, node_id)
     if node is None or node.get("type") != "dynamic":

@@ -35,8 +35,12 @@ from apps.workflows.suggestions import suggest
 from . import depgraph_drawing, presenters
 from .access import access_execution, may_act_on, visible_executions
 from .choices import ExecutionStatus, Trigger
+from .engine.orchestrator import InputError, cancel_execution, pause_execution, plan_retry_with_changes, resume_execution, retry_execution, retry_failed
+from .engine.orchestrator import retry_with_changes as retry_changed
 from .engine.redaction import redact
+from .engine.signals import SignalRejected
 from .models import Execution, ExecutionEvent, StepRun
+from .orchestration import send_signal_to_chain
 
 PAGE_SIZE = 25
 TIMELINE_LIMIT = 200  # the live page shows the latest events; the replay viewer has them all
@@ -278,8 +282,6 @@ def step_detail(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    from .engine.orchestrator import cancel_execution
-
     execution = access_execution(request.user, pk, "change")
     if cancel_execution(execution, acting_user=request.user):
         record_audit("execution_cancelled", actor=request.user, request=request, target=f"execution {execution.pk}", detail={"workflow": execution.workflow_id, "via": "ui"})
@@ -292,8 +294,6 @@ def execution_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def execution_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    from .engine.orchestrator import InputError, retry_execution
-
     execution = access_execution(request.user, pk, "run")
     try:
         new = retry_execution(execution, acting_user=request.user)
@@ -323,8 +323,6 @@ def _actor(request: HttpRequest) -> str:
 @login_required
 def execution_pause(request: HttpRequest, pk: int) -> HttpResponse:
     """Pause a running run (running steps finish; nothing new starts) or resume a paused one."""
-    from .engine.orchestrator import pause_execution, resume_execution
-
     execution = access_execution(request.user, pk, "change")
     resume = request.POST.get("action") == "resume"
     done = (resume_execution if resume else pause_execution)(execution, actor=_actor(request))
@@ -339,9 +337,6 @@ def execution_pause(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def execution_signal(request: HttpRequest, pk: int) -> HttpResponse:
     """Send one of the workflow's declared signals with a JSON payload."""
-    from .engine.signals import SignalRejected
-    from .orchestration import send_signal_to_chain
-
     execution = access_execution(request.user, pk, "change")
     name = request.POST.get("name", "").strip()
     try:
@@ -362,8 +357,6 @@ def execution_signal(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def execution_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     """Re-run only the failed, blocked and cancelled items of the run's dynamic nodes."""
-    from .engine.orchestrator import InputError, retry_failed
-
     execution = access_execution(request.user, pk, "run")
     try:
         new = retry_failed(execution, acting_user=request.user)
@@ -378,9 +371,6 @@ def execution_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
     """Edit the run input or the failed node's params, then re-run from the failed step."""
-    from .engine.orchestrator import InputError, plan_retry_with_changes
-    from .engine.orchestrator import retry_with_changes as retry_changed
-
     execution = access_execution(request.user, pk, "run")
     if execution.status != ExecutionStatus.FAILED:
         messages.info(request, "Only failed runs can be retried with changes.")

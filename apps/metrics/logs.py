@@ -10,6 +10,8 @@ import json
 import logging
 from datetime import datetime, timezone
 
+from .correlation import get_correlation_id
+
 # Attributes every LogRecord has: anything else was passed with `extra=` and is emitted too.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "correlation_id"}
 
@@ -19,8 +21,6 @@ class CorrelationIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "correlation_id", None):
-            from .correlation import get_correlation_id
-
             record.correlation_id = get_correlation_id() or "-"
         return True
 
@@ -32,8 +32,6 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         cid = getattr(record, "correlation_id", None)
         if cid in (None, "-"):
-            from .correlation import get_correlation_id
-
             cid = get_correlation_id() or None
         entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),

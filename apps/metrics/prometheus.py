@@ -21,10 +21,17 @@ from collections import Counter
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count
 
+from apps.accounts.overload import database_pool_stats, database_server_connections
 from apps.common import redis_store
+from apps.executions.models import Execution
+from workflowsite.celery import app
 
 from .models import HISTOGRAM_BOUNDS_MS
+from .operations import stuck_runs
 
 logger = logging.getLogger("workflow.metrics")
 
@@ -138,13 +145,10 @@ def _decode(raw: dict) -> dict[str, str]:
 
 def worker_count() -> int | None:
     """Workers answering `celery inspect ping`, cached WORKER_COUNT_TTL seconds (a ping waits ~1 s)."""
-    from django.core.cache import cache
-
     key = redis_store.key("metrics", "workers")
     cached = cache.get(key)
     if cached is not None:
         return cached
-    from workflowsite.celery import app
 
     try:
         replies = app.control.inspect(timeout=1.0).ping() or {}
@@ -191,8 +195,6 @@ def _broker_redis_url() -> str:
 
 def render() -> str:
     """The whole exposition for one scrape."""
-    from django.db import connection
-
     flush_requests()
     out = Exposition()
     try:
@@ -267,8 +269,6 @@ def render() -> str:
 
 def _database_connections(out: Exposition) -> None:
     """The answering process's connection pool, and the PostgreSQL server's connections against its limit."""
-    from apps.accounts.overload import database_pool_stats, database_server_connections
-
     pool = database_pool_stats()
     if pool is not None:
         out.family("wb_db_pool_connections", "gauge", "Connections in this web process's database pool, by state.")
@@ -290,15 +290,10 @@ def _database_connections(out: Exposition) -> None:
 
 
 def _active_counts() -> dict[str, int]:
-    from django.db.models import Count
-
-    from apps.executions.models import Execution
 
     rows = Execution.objects.filter(status__in=["pending", "running", "waiting", "paused"]).values("status").annotate(n=Count("id")).order_by()
     return {row["status"]: row["n"] for row in rows}
 
 
 def _stuck_count() -> int:
-    from .operations import stuck_runs
-
     return len(stuck_runs(limit=1000))

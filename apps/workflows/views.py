@@ -26,6 +26,7 @@ from apps.common.htmx import base_template, client_redirect, is_htmx_partial
 from apps.common.text import search_text
 from apps.executions.access import visible_executions
 from apps.executions.choices import ExecutionStatus
+from apps.executions.engine.orchestrator import InputError, start_execution
 from apps.sharing.services import access_workflow, has_workflow_perm, visible_workflows
 from apps.workflows.definition.graph import find_node, graph_svg, iter_nodes
 
@@ -573,8 +574,6 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def workflow_run(request: HttpRequest, pk: int) -> HttpResponse:
     """The run dialog: a form built from the input schema; starting redirects to the live page."""
-    from apps.executions.engine.orchestrator import InputError, start_execution
-
     workflow = access_workflow(request.user, pk, "change")
     roles.require_capability(request.user, roles.RUN_WORKFLOWS)
     definition = workflow.definition if isinstance(workflow.definition, dict) else {}
