@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import transaction
 
 from apps.common.redis_store import client as _redis
@@ -71,9 +73,6 @@ def events_committed(execution_id: int, events) -> None:
     if not events or not watchers(execution_id):
         return
     try:
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
-
         layer = get_channel_layer()
         async_to_sync(layer.group_send)(
             group_name(execution_id),
