@@ -28,7 +28,7 @@ def worker_pool_size(concurrency: int, pool: str) -> int:
 def size_database_pool(sender=None, instance=None, **kwargs) -> None:
     """Give a worker's connection pool one connection per task it can run at once (plus its own threads),
     so a task never waits for a connection; WB_DB_POOL_MAX_SIZE sizes web processes."""
-    from django.db import connections
+    from django.db import connections  # this module loads with workflowsite/__init__.py, before Django is set up
 
     db = connections["default"]
     options = db.settings_dict.get("OPTIONS", {}).get("pool")

@@ -4,8 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.accounts.services import record_audit
@@ -14,7 +13,9 @@ from apps.workflows.forms import choice_field
 
 from .choices import FINISHED_EXECUTION
 from .engine import orchestrator
+from .engine.signals import SignalRejected
 from .models import DynamicItem, Execution, ExecutionEvent, StepRun, Timer
+from .orchestration import send_signal_to_chain
 
 
 class SignalForm(forms.Form):
@@ -112,9 +113,6 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     def signal_view(self, request, pk: int):
         """Send a signal to a run from the admin."""
-        from .engine.signals import SignalRejected
-        from .orchestration import send_signal_to_chain
-
         execution = get_object_or_404(Execution, pk=pk)
         if not self.has_change_permission(request, execution):
             return redirect("admin:executions_execution_change", pk)
