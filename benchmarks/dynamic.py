@@ -36,8 +36,8 @@ def make_packages(n: int, seed: int, scale: float) -> list[dict]:
 
 
 def run(concurrency: int, packages: list[dict]) -> dict:
-    from apps.executions.depgraph import DependencyGraph
     from apps.executions.engine.orchestrator import start_execution
+    from apps.workflows.definition.depgraph import DependencyGraph
     from apps.workflows.services import create_workflow
 
     definition = {"format_version": 1, "nodes": [{

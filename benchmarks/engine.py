@@ -354,9 +354,9 @@ def layered_items(layers: int = 5, width: int = 8, seconds: float = 0.2, seed: i
 
 def bench_dynamic(workflow, items: list[dict], slots: int) -> dict:
     """Makespan against the ideal list schedule, and slots kept full whenever items were ready."""
-    from apps.executions.depgraph import DependencyGraph
     from apps.executions.engine.orchestrator import start_execution
     from apps.executions.models import StepRun
+    from apps.workflows.definition.depgraph import DependencyGraph
 
     execution = start_execution(workflow, {"items": items})
     wait_all([execution.pk])

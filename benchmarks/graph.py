@@ -25,8 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from apps.executions.depgraph import DependencyGraph
-from apps.workflows.layout import compute_layout, render_svg
+from apps.workflows.definition.depgraph import DependencyGraph
+from apps.workflows.definition.layout import compute_layout, render_svg
 
 SEED = 20240601
 SIZES = (100, 500, 5000)

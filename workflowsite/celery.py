@@ -3,6 +3,7 @@ import os
 
 from celery import Celery
 from celery.signals import celeryd_after_setup
+from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workflowsite.settings")
 
@@ -28,7 +29,7 @@ def worker_pool_size(concurrency: int, pool: str) -> int:
 def size_database_pool(sender=None, instance=None, **kwargs) -> None:
     """Give a worker's connection pool one connection per task it can run at once (plus its own threads),
     so a task never waits for a connection; WB_DB_POOL_MAX_SIZE sizes web processes."""
-    from django.db import connections
+    from django.db import connections  # this module loads with workflowsite/__init__.py, before Django is set up
 
     db = connections["default"]
     options = db.settings_dict.get("OPTIONS", {}).get("pool")
@@ -63,8 +64,6 @@ def _survive_broker_loss_with_unacked_messages() -> None:
     a step that was running finishes in its thread and records its result in PostgreSQL. So skip them,
     say so, and let Celery reconnect.
     """
-    from kombu.transport import redis as kombu_redis
-
     qos = kombu_redis.QoS
     if getattr(qos, "_wb_tolerant", False):
         return

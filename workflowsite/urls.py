@@ -3,8 +3,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.metrics import views as metrics_views
+from apps.workflows import views as workflow_views
 
 urlpatterns = [
+    # The landing page for a signed-in user is their workflow list.
+    path("", workflow_views.workflow_list, name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("workflowsite.api_urls", namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

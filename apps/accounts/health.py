@@ -10,8 +10,11 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from apps.common.redis_store import client
+from workflowsite.celery import app
+
 from . import overload
-from .tasks import beat_heartbeat_key, redis_client
+from .tasks import beat_heartbeat_key
 
 
 @require_GET
@@ -50,15 +53,13 @@ def _check_database() -> str | None:
 
 def _check_redis() -> str | None:
     try:
-        redis_client().ping()
+        client().ping()
         return None
     except Exception as exc:
         return f"redis: {exc.__class__.__name__}"
 
 
 def _check_workers() -> str | None:
-    from workflowsite.celery import app
-
     try:
         replies = app.control.inspect(timeout=1.0).ping() or {}
     except Exception as exc:
@@ -71,7 +72,7 @@ def _check_workers() -> str | None:
 def _check_beat() -> str | None:
     """Beat runs `beat_heartbeat` every 10 s; the key it sets expires after 60 s."""
     try:
-        raw = redis_client().get(beat_heartbeat_key())
+        raw = client().get(beat_heartbeat_key())
     except Exception as exc:
         return f"beat: {exc.__class__.__name__}"
     if raw is None:

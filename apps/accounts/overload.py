@@ -20,9 +20,15 @@ import sys
 import time
 from collections.abc import Iterator
 
+import psycopg
+import redis
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.signals import got_request_exception
+from django.db import connection, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from kombu.exceptions import OperationalError as KombuOperationalError
+from psycopg_pool import PoolTimeout, TooManyRequests
 
 logger = logging.getLogger("workflow.capacity")
 
@@ -56,11 +62,6 @@ def _chain(exc: BaseException | None) -> Iterator[BaseException]:
 
 def classify(exc: BaseException | None) -> str | None:
     """DATABASE or REDIS when `exc` (or what caused it) means that resource is exhausted or down, else None."""
-    import psycopg
-    import redis
-    from kombu.exceptions import OperationalError as KombuOperationalError
-    from psycopg_pool import PoolTimeout, TooManyRequests
-
     for error in _chain(exc):
         if isinstance(error, (PoolTimeout, TooManyRequests)):
             return DATABASE
@@ -126,8 +127,6 @@ class OverloadMiddleware:
     async_capable = True
 
     def __init__(self, get_response) -> None:
-        from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
@@ -174,8 +173,6 @@ class SkipCapacityErrors:
 def database_pool_stats() -> dict[str, int] | None:
     """This process's pool of the default database: max, size (open), in_use, idle, waiting, and
     timeouts (requests that gave up waiting, since start); None without a pool or before its first use."""
-    from django.db import connections
-
     db = connections["default"]
     pool = getattr(db, "_connection_pools", {}).get(db.alias)
     if pool is None:
@@ -195,8 +192,6 @@ def database_pool_stats() -> dict[str, int] | None:
 
 def database_server_connections() -> tuple[int, int] | None:
     """(connections open on the PostgreSQL server, its max_connections), or None if it cannot be asked."""
-    from django.db import connection
-
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity WHERE "

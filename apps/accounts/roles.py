@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
@@ -75,10 +76,6 @@ def group_name(role: str) -> str:
 def role_group(role: str) -> Group:
     """The role's group, created with its permissions when missing (a flushed test database,
     a fresh install before the data migration ran)."""
-    # Imported here: this module is imported by the sharing services, which load before the
-    # app registry is ready (auth's models cannot be imported at that point).
-    from django.contrib.auth.models import Group, Permission
-
     if role not in ROLE_NAMES:
         raise ValueError(f"unknown role {role!r}; use one of: {', '.join(ROLE_NAMES)}")
     group, created = Group.objects.get_or_create(name=group_name(role))

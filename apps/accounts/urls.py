@@ -3,10 +3,9 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import health, views
+from . import health
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     # Django's LogoutView answers POST only (a GET link could log people out from another site).
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -20,6 +20,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from apps.sharing.services import has_workflow_perm, visible_workflows
+from apps.workflows.definition.graph import iter_nodes
 from apps.workflows.models import Workflow
 
 from .models import Activity, Comment, Notification, NotificationPreference
@@ -131,8 +132,6 @@ def access_comment(user: User, workflow: Workflow, comment_id: Any) -> Comment:
 
 def node_ids(workflow: Workflow) -> list[str]:
     """Ids of the workflow's nodes (nested ones included), in definition order: what a comment may be on."""
-    from apps.executions.presenters import iter_nodes
-
     return [str(node["id"]) for node, _parent, _where in iter_nodes(workflow.definition.get("nodes")) if node.get("id")]
 
 

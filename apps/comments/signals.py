@@ -3,21 +3,29 @@
 - every committed reversion revision of a workflow (API, UI, admin, import, restore) is
   `created`, `edited` or `restored`, by the revision's user;
 - an execution is `ran` when it is saved as running for the first time and `failed` when
-  its status is saved as failed (the engine saves status with update_fields).
+  its status is saved as failed (the engine saves status with update_fields);
+- a share (apps.sharing's `object_shared`) is `shared`, and the grantee is notified.
 """
 
 from __future__ import annotations
 
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from reversion.models import Version
 from reversion.signals import post_revision_commit
 
 from apps.executions.choices import ExecutionStatus
 from apps.executions.models import Execution
+from apps.sharing.signals import object_shared
 from apps.workflows.models import Workflow
 
 from .models import Activity
-from .services import record_activity
+from .services import on_shared, record_activity
+
+
+@receiver(object_shared)
+def shared_activity(sender, obj, grantee, level, acting_user, **kwargs) -> None:
+    on_shared(obj, grantee, level, acting_user=acting_user)
 
 
 @receiver(post_revision_commit)
@@ -39,8 +47,6 @@ def workflow_revision_activity(sender, revision, versions, **kwargs) -> None:
 
 
 def _is_first(version) -> bool:
-    from reversion.models import Version
-
     return not Version.objects.filter(content_type_id=version.content_type_id, object_id=version.object_id, pk__lt=version.pk).exists()
 
 

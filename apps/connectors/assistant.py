@@ -13,11 +13,11 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.workflows.definition import expressions, schema
+from apps.workflows.definition import expressions, mapping, schema
 from apps.workflows.definition.registry import all_activities
 from apps.workflows.definition.validator import REFERENCE_ROOTS, Problem, validate
 
-from . import ai_usage, llm, mapping
+from . import ai_usage, llm
 from .choices import AIPurpose
 
 

@@ -15,22 +15,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
 
 import redis
 from django.conf import settings
 
+from apps.common import redis_store
+
 logger = logging.getLogger("workflow.connectors")
-PREFIX = "wb:circuit:"
-
-
-@lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def client() -> redis.Redis:
-    return _client(getattr(settings, "WB_HTTP_CIRCUIT_REDIS_URL", "") or settings.REDIS_URL)
+    return redis_store.client(getattr(settings, "WB_HTTP_CIRCUIT_REDIS_URL", "") or settings.REDIS_URL, timeout=2.0)
 
 
 @dataclass(frozen=True)
@@ -43,19 +38,19 @@ class Breaker:
 
     @property
     def _failures(self) -> str:
-        return f"{PREFIX}{self.key}:failures"
+        return redis_store.key("circuit", f"{self.key}:failures")
 
     @property
     def _open(self) -> str:
-        return f"{PREFIX}{self.key}:open"
+        return redis_store.key("circuit", f"{self.key}:open")
 
     @property
     def _tripped(self) -> str:
-        return f"{PREFIX}{self.key}:tripped"
+        return redis_store.key("circuit", f"{self.key}:tripped")
 
     @property
     def _trial(self) -> str:
-        return f"{PREFIX}{self.key}:trial"
+        return redis_store.key("circuit", f"{self.key}:trial")
 
     def allow(self) -> bool:
         """May a request go out now? (Claims the trial slot when half-open.)"""

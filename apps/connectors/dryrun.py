@@ -18,7 +18,9 @@ from typing import Any
 from django.utils import timezone
 
 from apps.executions.activities import ActivityContext, ActivityError
+from apps.executions.choices import ExecutionStatus, StepStatus
 from apps.executions.engine.redaction import redact
+from apps.executions.models import Execution, StepRun
 from apps.workflows.definition import expressions
 from apps.workflows.definition.plan import NodePlan, Plan
 from apps.workflows.definition.registry import get_activity
@@ -319,9 +321,6 @@ def dry_run(plan: Plan, input: dict, *, mocks: dict | None = None, recorded: dic
 
 def recorded_outputs(workflow) -> dict:
     """node id -> output of the last completed run of `workflow` (top-level steps)."""
-    from apps.executions.choices import ExecutionStatus, StepStatus
-    from apps.executions.models import Execution, StepRun
-
     execution = Execution.objects.filter(workflow=workflow, status=ExecutionStatus.COMPLETED).order_by("-created_at").first()
     if execution is None:
         return {}

@@ -18,7 +18,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -146,8 +146,6 @@ def _display(url: str, hide: tuple[str, ...] = ()) -> str:
         netloc += f":{parts.port}"
     query = parts.query
     if hide and query:
-        from urllib.parse import parse_qsl, urlencode
-
         query = urlencode([(k, "[redacted]" if k in hide else v) for k, v in parse_qsl(query, keep_blank_values=True)])
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 

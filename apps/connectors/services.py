@@ -14,7 +14,9 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.accounts.services import record_audit
 from apps.executions.activities import ActivityContext, ActivityError
+from apps.executions.models import Execution, StepRun
 
+from . import crypto
 from .choices import CredentialKind, DeliveryStatus
 from .crypto import SecretUnreadable
 from .models import HOST_PATTERN, Credential, Delivery
@@ -188,8 +190,6 @@ def check_credential_references(user, definition: Any, previous: Any = None) -> 
 
 def rotate_all() -> int:
     """Re-encrypt every stored secret with the primary CREDENTIALS_KEY; returns how many."""
-    from . import crypto
-
     count = 0
     for credential in Credential.objects.only("pk", "secret_encrypted").iterator():
         Credential.objects.filter(pk=credential.pk).update(secret_encrypted=crypto.rotate(credential.secret_encrypted))
@@ -199,8 +199,6 @@ def rotate_all() -> int:
 
 def run_workflow_ids(ctx: ActivityContext) -> tuple[int, int | None, int | None] | None:
     """(workflow id, workflow owner id, initiator id) of the run `ctx` belongs to (cached on ctx)."""
-    from apps.executions.models import Execution
-
     found = ctx.__dict__.get("_wb_run_ids")
     if found is None:
         found = Execution.objects.filter(pk=ctx.execution_id).values_list("workflow_id", "workflow__owner_id", "created_by_id").first()
@@ -272,8 +270,6 @@ def secret_of(credential: Credential) -> str:
 
 def start_delivery(ctx: ActivityContext, *, channel: str, target: str) -> Delivery:
     """Record a delivery about to be attempted by the step running `ctx`."""
-    from apps.executions.models import Execution, StepRun
-
     execution_id = ctx.execution_id if Execution.objects.filter(pk=ctx.execution_id).exists() else None
     step_id = ctx.step_id if execution_id and StepRun.objects.filter(pk=ctx.step_id).exists() else None
     return Delivery.objects.create(channel=channel, target=target[:500], execution_id=execution_id, step_id=step_id, node_id=ctx.node_id[:64])

@@ -4,20 +4,24 @@ from django import forms
 from django.contrib import admin, messages
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
-from django.urls import reverse
 from django.db.models import Q
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.accounts.services import record_audit
 from apps.workflows import jsontext
+from apps.workflows.definition.registry import activity_names
+from apps.workflows.definition.schema import NODE_TYPES
 from apps.workflows.forms import choice_field
+from apps.workflows.models import Workflow
 
 from workflowsite.paging import LargeTableAdminMixin, indexed_distinct, values_filter
 
 from .choices import FINISHED_EXECUTION
 from .engine import orchestrator
+from .engine.signals import SignalRejected
 from .models import DynamicItem, Execution, ExecutionEvent, StepRun, Timer
+from .orchestration import send_signal_to_chain
 
 
 class SignalForm(forms.Form):
@@ -116,9 +120,6 @@ class ExecutionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
     def signal_view(self, request, pk: int):
         """Send a signal to a run from the admin."""
-        from .engine.signals import SignalRejected
-        from .orchestration import send_signal_to_chain
-
         execution = get_object_or_404(Execution, pk=pk)
         if not self.has_change_permission(request, execution):
             return redirect("admin:executions_execution_change", pk)
@@ -158,8 +159,6 @@ class ExecutionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         workflows' names and slugs, through the small workflow table. The default search compared every
         run's id as text (`UPPER(id::text) = ...`) and joined every run to its workflow: seconds on a
         large table."""
-        from apps.workflows.models import Workflow
-
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -243,14 +242,10 @@ def _light_on_lists(request, queryset, *fields: str):
 
 
 def _node_types() -> list[tuple[str, str]]:
-    from apps.workflows.definition.schema import NODE_TYPES
-
     return [(t, t) for t in sorted(NODE_TYPES)]
 
 
 def _activities() -> list[tuple[str, str]]:
-    from apps.workflows.definition.registry import activity_names
-
     return [(a, a) for a in sorted(activity_names())]
 
 

@@ -9,6 +9,6 @@ class ExecutionsConfig(AppConfig):
     def ready(self) -> None:
         from . import worker  # noqa: F401  (celery signal handlers)
         from .activities import builtin  # noqa: F401  (registers the built-in activities)
-        from .activities.plugins import load_entry_points
+        from .activities.plugins import load_entry_points  # in ready(): entry-point activities import models
 
         load_entry_points()

@@ -13,13 +13,16 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from .access import access_execution
 from .engine import publish
+from .views import render_live_fragments
 
 logger = logging.getLogger("workflow.live")
 
@@ -121,8 +124,6 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _allowed(self, user) -> bool:
-        from .access import access_execution
-
         if user is None or not user.is_authenticated:
             return False
         try:
@@ -135,9 +136,6 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
     def _render(self, after: int) -> tuple[str | None, int, bool]:
         """The fragments past `after` (None: no longer allowed), the last seq they include, and
         whether the run has more (a long backlog is sent in pieces)."""
-        from .access import access_execution
-        from .views import render_live_fragments
-
         try:
             # Re-checked on every update: a revoked share stops the stream.
             execution = access_execution(self.scope["user"], self.execution_id)
@@ -150,6 +148,4 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
 
 
 def _query(scope: Mapping[str, Any]) -> dict[str, str]:
-    from urllib.parse import parse_qsl
-
     return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))

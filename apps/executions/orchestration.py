@@ -13,8 +13,11 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .choices import FINISHED_STEP
-from .depgraph import DependencyGraph
+from apps.workflows.definition.depgraph import DependencyGraph
+
+from .choices import FINISHED_STEP, ExecutionStatus
+from .engine.nodes.dynamic import snapshot
+from .engine.signals import SignalRejected, chain_of, send_signal
 from .models import Execution, StepRun
 
 
@@ -23,8 +26,6 @@ def _t(value: str | None) -> datetime | None:
 
 
 def dynamic_state(step: StepRun, now: datetime | None = None) -> dict[str, Any]:
-    from .engine.nodes.dynamic import snapshot
-
     state = snapshot(step)
     now = now or timezone.now()
     end = step.finished_at or now
@@ -141,9 +142,6 @@ def send_signal_to_chain(execution: Execution, name: str, payload: Any, *, actor
     every N iterations, and a signal addressed to it would otherwise be refused as "finished" (also
     when it races the hand-over). Returns the run that took it and send_signal's answer.
     """
-    from .choices import ExecutionStatus
-    from .engine.signals import SignalRejected, chain_of, send_signal
-
     target = execution
     for _ in range(5):
         if target.status == ExecutionStatus.CONTINUED:

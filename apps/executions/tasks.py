@@ -6,7 +6,8 @@ from celery import shared_task
 
 from workflowsite.celery import app
 
-from .engine import orchestrator
+from .engine import children, orchestrator
+from .models import Execution
 
 
 @shared_task(name="executions.run_step", bind=True, acks_late=True, ignore_result=True)
@@ -49,15 +50,11 @@ __all__ = ["app", "run_step", "run_chord_step", "advance_execution", "fire_timer
 
 @shared_task(name="executions.child_finished", acks_late=True, ignore_result=True)
 def child_finished(child_id: int) -> None:
-    from .engine.children import child_finished as finished
-
-    finished(child_id)
+    children.child_finished(child_id)
 
 
 @shared_task(name="executions.cancel_child", acks_late=True, ignore_result=True)
 def cancel_child(child_id: int, reason: str = "parent cancelled") -> None:
-    from .models import Execution
-
     child = Execution.objects.filter(pk=child_id).first()
     if child is not None:
         orchestrator.cancel_execution(child, reason=reason)

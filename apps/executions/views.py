@@ -15,27 +15,33 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils.safestring import mark_safe
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.dateparse import parse_date
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.services import record_audit
 from apps.accounts.types import AuthenticatedHttpRequest
+from apps.common.htmx import base_template, client_redirect, is_htmx_partial
+from apps.common.text import search_text
 from apps.sharing.services import visible_workflows
 from apps.workflows import jsontext
+from apps.workflows.definition.graph import find_node, graph_svg
 from apps.workflows.definition.validator import DefinitionError
 from apps.workflows.forms import RetryWithChangesForm
 from apps.workflows.suggestions import suggest
-from apps.workflows.views import _redirect, base_template, is_htmx_partial, search_text
 from workflowsite.paging import EstimatedCountPaginator
 
 from . import depgraph_drawing, presenters
 from .access import access_execution, may_act_on, visible_executions
 from .choices import ExecutionStatus, Trigger
+from .engine.orchestrator import InputError, cancel_execution, pause_execution, plan_retry_with_changes, resume_execution, retry_execution, retry_failed
+from .engine.orchestrator import retry_with_changes as retry_changed
 from .engine.redaction import redact
+from .engine.signals import SignalRejected
 from .models import Execution, ExecutionEvent, StepRun
+from .orchestration import send_signal_to_chain
 
 PAGE_SIZE = 25
 TIMELINE_LIMIT = 200  # the live page shows the latest events; the replay viewer has them all
@@ -119,7 +125,7 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
     context: dict[str, Any] = {
         "execution": execution,
         "panel": presenters.status_panel(execution, steps),
-        "graph": presenters.graph_svg(execution.definition, statuses=statuses, highlight=highlight, title=f"Execution {execution.pk}", id_prefix=f"ex{execution.pk}"),
+        "graph": graph_svg(execution.definition, statuses=statuses, highlight=highlight, title=f"Execution {execution.pk}", id_prefix=f"ex{execution.pk}"),
         "steps": presenters.step_rows(steps),
         "timeline": presenters.timeline_rows(timeline),
         "timeline_truncated": after is None and seen > TIMELINE_LIMIT,
@@ -188,7 +194,7 @@ def execution_dynamic_item(request: HttpRequest, pk: int, node_id: str, item_id:
     if item is None:
         raise Http404("No such item.")
     if item["child_execution"]:
-        return _redirect(request, reverse("executions:detail", args=[item["child_execution"]]))
+        return client_redirect(request, reverse("executions:detail", args=[item["child_execution"]]))
     if item["step"]:
         return step_detail(request, execution.pk, item["step"])
     return HttpResponse(
@@ -278,30 +284,26 @@ def step_detail(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def execution_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    from .engine.orchestrator import cancel_execution
-
     execution = access_execution(request.user, pk, "change")
     if cancel_execution(execution, acting_user=request.user):
         record_audit("execution_cancelled", actor=request.user, request=request, target=f"execution {execution.pk}", detail={"workflow": execution.workflow_id, "via": "ui"})
         messages.success(request, f"Execution {execution.pk} cancelled.")
     else:
         messages.info(request, f"Execution {execution.pk} had already finished.")
-    return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
 
 
 @require_POST
 @login_required
 def execution_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    from .engine.orchestrator import InputError, retry_execution
-
     execution = access_execution(request.user, pk, "run")
     try:
         new = retry_execution(execution, acting_user=request.user)
     except (DefinitionError, InputError) as exc:
         messages.error(request, f"Could not retry: {exc}")
-        return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+        return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
     messages.success(request, f"Started execution {new.pk}, a retry of {execution.pk}.")
-    return _redirect(request, reverse("executions:detail", args=[new.pk]))
+    return client_redirect(request, reverse("executions:detail", args=[new.pk]))
 
 
 @require_POST
@@ -312,7 +314,7 @@ def execution_pin(request: HttpRequest, pk: int) -> HttpResponse:
     pinned = request.POST.get("pinned") == "1"
     Execution.objects.filter(pk=execution.pk).update(pinned=pinned)
     messages.success(request, f"Execution {execution.pk} {'pinned: it is kept' if pinned else 'unpinned: it expires with the others'}.")
-    return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
 
 
 def _actor(request: HttpRequest) -> str:
@@ -323,8 +325,6 @@ def _actor(request: HttpRequest) -> str:
 @login_required
 def execution_pause(request: HttpRequest, pk: int) -> HttpResponse:
     """Pause a running run (running steps finish; nothing new starts) or resume a paused one."""
-    from .engine.orchestrator import pause_execution, resume_execution
-
     execution = access_execution(request.user, pk, "change")
     resume = request.POST.get("action") == "resume"
     done = (resume_execution if resume else pause_execution)(execution, actor=_actor(request))
@@ -332,62 +332,54 @@ def execution_pause(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Execution {execution.pk} {'resumed' if resume else 'paused'}.")
     else:
         messages.info(request, f"Execution {execution.pk} is {execution.status}: nothing to {'resume' if resume else 'pause'}.")
-    return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
 
 
 @require_POST
 @login_required
 def execution_signal(request: HttpRequest, pk: int) -> HttpResponse:
     """Send one of the workflow's declared signals with a JSON payload."""
-    from .engine.signals import SignalRejected
-    from .orchestration import send_signal_to_chain
-
     execution = access_execution(request.user, pk, "change")
     name = request.POST.get("name", "").strip()
     try:
         payload = jsontext.loads(request.POST.get("payload") or "{}")
     except ValueError as exc:
         messages.error(request, f"The payload is not valid JSON: {exc}")
-        return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+        return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
     try:
         _, result = send_signal_to_chain(execution, name, payload, actor=_actor(request))
     except SignalRejected as exc:
         messages.error(request, f"Signal “{name}” refused: {exc.message}" + (f" ({exc.field})" if exc.field else ""))
     else:
         messages.success(request, f"Signal “{name}” sent: {result.get('delivered', 'recorded')}.")
-    return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+    return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
 
 
 @require_POST
 @login_required
 def execution_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     """Re-run only the failed, blocked and cancelled items of the run's dynamic nodes."""
-    from .engine.orchestrator import InputError, retry_failed
-
     execution = access_execution(request.user, pk, "run")
     try:
         new = retry_failed(execution, acting_user=request.user)
     except (InputError, DefinitionError) as exc:
         messages.error(request, f"Could not retry the failed items: {exc}")
-        return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+        return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
     messages.success(request, f"Started execution {new.pk}: the failed items of {execution.pk} run again.")
-    return _redirect(request, reverse("executions:detail", args=[new.pk]))
+    return client_redirect(request, reverse("executions:detail", args=[new.pk]))
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
 def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
     """Edit the run input or the failed node's params, then re-run from the failed step."""
-    from .engine.orchestrator import InputError, plan_retry_with_changes
-    from .engine.orchestrator import retry_with_changes as retry_changed
-
     execution = access_execution(request.user, pk, "run")
     if execution.status != ExecutionStatus.FAILED:
         messages.info(request, "Only failed runs can be retried with changes.")
-        return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+        return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
     steps = presenters.execution_steps(execution)
     failed = presenters.failed_step(execution, steps)
-    node = presenters.find_node(execution.definition, failed.node_id) if failed else None
+    node = find_node(execution.definition, failed.node_id) if failed else None
     is_activity = bool(node and node.get("type") == "activity")
     initial = {"input": execution.input, "params": (node or {}).get("params", {})}
     form = RetryWithChangesForm(request.POST or None, initial=initial, node_is_activity=is_activity)
@@ -430,7 +422,7 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error("params" if "params" in form.fields else "input", "; ".join(str(p) for p in exc.problems))
             else:
                 messages.success(request, f"Started execution {new.pk}, a retry of {execution.pk} with changes.")
-                return _redirect(request, reverse("executions:detail", args=[new.pk]))
+                return client_redirect(request, reverse("executions:detail", args=[new.pk]))
     return render(
         request,
         "executions/retry_with_changes.html",
@@ -486,7 +478,7 @@ def replay(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             run_status=after.status,
             payload=presenters.pretty(redact(current.payload)),
             diff=[{**row, "before": presenters.pretty(row["before"]) if row["before"] is not None else "", "after": presenters.pretty(row["after"]) if row["after"] is not None else ""} for row in presenters.diff_states(before, after)],
-            graph=presenters.graph_svg(execution.definition, statuses=after.node_statuses, highlight=[current.node_id] if current.node_id else [], title=f"Execution {execution.pk} at event {current.seq}", id_prefix="replay"),
+            graph=graph_svg(execution.definition, statuses=after.node_statuses, highlight=[current.node_id] if current.node_id else [], title=f"Execution {execution.pk} at event {current.seq}", id_prefix="replay"),
         )
     if is_htmx_partial(request) and request.htmx.target == "replay-state":
         return render(request, "executions/partials/replay_state.html", context)

@@ -5,8 +5,9 @@ steps the process is executing right now (a registry per process), so a step tha
 exception or a lost database left behind stops looking alive. The
 sweep also runs from beat; running it in workers too means timers and lost work are
 recovered even where beat is not deployed (an advisory lock keeps it to one at a time).
-The metrics collector records finished runs in batches (apps/metrics/collect.py), so the
-engine's path pays nothing for metrics.
+Other apps add periodic jobs to the same loop with `register_background_job` from their
+`AppConfig.ready()`: apps.metrics adds its collector, which records finished runs in batches
+(apps/metrics/collect.py), so the engine's path pays nothing for metrics.
 """
 
 from __future__ import annotations
@@ -14,23 +15,33 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import close_old_connections
 
+from .engine import orchestrator
+
 logger = logging.getLogger("workflow.worker")
 _stop = threading.Event()
 HEARTBEAT_SECONDS = 2.0
 
+# name -> (function, seconds between calls): periodic jobs of higher apps, run by the loop below.
+_background_jobs: dict[str, tuple[Callable[[], Any], float]] = {}
+
+
+def register_background_job(name: str, function: Callable[[], Any], every: float) -> None:
+    """Run `function` every `every` seconds in each worker's background thread (from the
+    first tick on). An exception is logged and the job runs again at its next time."""
+    _background_jobs[name] = (function, float(every))
+
 
 def _loop(hostname: str) -> None:
-    from .engine import orchestrator
-
-    from apps.metrics import collect
-
-    next_sweep = next_collect = time.monotonic() + 1.0
-    tick = min(HEARTBEAT_SECONDS, settings.WB_SWEEP_INTERVAL, settings.WB_METRICS_INTERVAL)
+    next_sweep = time.monotonic() + 1.0
+    next_run = {name: time.monotonic() + 1.0 for name in _background_jobs}
+    tick = min(HEARTBEAT_SECONDS, settings.WB_SWEEP_INTERVAL, *(every for _f, every in _background_jobs.values()))
     while not _stop.wait(tick):
         try:
             close_old_connections()
@@ -42,12 +53,13 @@ def _loop(hostname: str) -> None:
                     logger.info("sweep: %s", counts)
         except Exception:
             logger.exception("heartbeat/sweep failed; retrying")
-        if time.monotonic() >= next_collect:
-            next_collect = time.monotonic() + settings.WB_METRICS_INTERVAL
-            try:
-                collect.collect_recent()
-            except Exception:  # metrics never stop the heartbeat; the periodic backfill catches up
-                logger.exception("metrics collection failed; retrying")
+        for name, (function, every) in _background_jobs.items():
+            if time.monotonic() >= next_run[name]:
+                next_run[name] = time.monotonic() + every
+                try:
+                    function()
+                except Exception:  # a job never stops the heartbeat (metrics: the periodic backfill catches up)
+                    logger.exception("background job %s failed; retrying", name)
 
 
 @worker_ready.connect
@@ -58,8 +70,6 @@ def start_background(sender=None, **kwargs) -> None:
 
 def _heartbeat_loop() -> None:
     """A prefork child's own heartbeat: only the process that runs a step knows it runs it."""
-    from .engine import orchestrator
-
     while not _stop.wait(HEARTBEAT_SECONDS):
         try:
             close_old_connections()

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from apps.executions.choices import ExecutionStatus, StepStatus, Trigger
+from apps.workflows.definition.schema import NODE_TYPES
 from workflowsite.paging import LargeTableAdminMixin, values_filter
 
 from . import operations
@@ -36,8 +37,6 @@ class ExecutionMetricAdmin(LargeTableAdminMixin, ReadOnlyAdmin):
 
 
 def _node_types() -> list[tuple[str, str]]:
-    from apps.workflows.definition.schema import NODE_TYPES
-
     return [(t, t) for t in sorted(NODE_TYPES)]
 
 

@@ -31,10 +31,14 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Max, Min
 from django.utils import timezone
 
+from apps.sharing.services import visible_workflows
+from apps.workflows.models import Workflow
+
 from .histogram import estimate_percentile, mad, median
-from .models import HISTOGRAM_BOUNDS_MS
+from .models import HISTOGRAM_BOUNDS_MS, ExecutionMetric, HourlyRollup, StepMetric
 
 UTC = ZoneInfo("UTC")
 PERCENTILES = (0.5, 0.9, 0.95, 0.99)
@@ -78,7 +82,6 @@ class Scope:
             return cls("IS NULL")  # workflow ids are never null: nothing
         if user.is_superuser:
             return cls("IS NOT NULL")
-        from apps.sharing.services import visible_workflows
 
         sql, params = visible_workflows(user).values("pk").query.get_compiler(using="default").as_sql()
         return cls(f"IN ({sql})", tuple(params))
@@ -422,8 +425,6 @@ def queue_wait(scope: Scope, start: datetime, end: datetime, unit: str, tz: Zone
 
 def by_workflow(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
     """Per-workflow stats of [start, end), with the workflow's name; busiest first."""
-    from apps.workflows.models import Workflow
-
     stats = aggregate(scope, start, end, "workflow", tz=tz)
     names = dict(Workflow.objects.filter(pk__in=list(stats)).values_list("pk", "name"))
     hours = elapsed_hours(start, end)
@@ -562,8 +563,6 @@ def roll_up(start: datetime, end: datetime) -> int:
 
     Idempotent: an hour rolled twice ends the same (upsert on workflow + hour).
     """
-    from .models import HourlyRollup
-
     params = {"start": start, "end": end, "bounds": list(HISTOGRAM_BOUNDS_MS)}
     base = ("FROM metrics_executionmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s AND status <> "
             "'continued'")
@@ -602,9 +601,6 @@ def roll_up(start: datetime, end: datetime) -> int:
 
 def roll_up_recent(*, lookback_hours: int = 3) -> int:
     """Roll up from a few hours before the newest rollup (or the oldest raw row) to now."""
-    from django.db.models import Max, Min
-
-    from .models import ExecutionMetric, HourlyRollup
 
     now = timezone.now()
     newest = HourlyRollup.objects.aggregate(m=Max("hour"))["m"]
@@ -623,8 +619,6 @@ def roll_up_recent(*, lookback_hours: int = 3) -> int:
 
 def prune(*, now: datetime | None = None) -> dict[str, int]:
     """Delete raw rows past WB_METRICS_RAW_DAYS and rollups past WB_METRICS_ROLLUP_DAYS."""
-    from .models import ExecutionMetric, HourlyRollup, StepMetric
-
     now = now or timezone.now()
     raw_before = now - timedelta(days=settings.WB_METRICS_RAW_DAYS)
     rollup_before = now - timedelta(days=settings.WB_METRICS_ROLLUP_DAYS)
@@ -643,7 +637,6 @@ def csv_rows(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneIn
     overall = timeseries(scope, start, end, unit, tz)
     rows: list[list[Any]] = []
     per_workflow: dict[str, list[list[Any]]] = defaultdict(list)
-    from apps.workflows.models import Workflow
 
     wf_ids = _fetch(
         "SELECT DISTINCT workflow_id FROM metrics_executionmetric WHERE finished_at >= %(start)s AND "

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class MetricsConfig(AppConfig):
@@ -7,8 +8,10 @@ class MetricsConfig(AppConfig):
     verbose_name = "Metrics and operations"
 
     def ready(self) -> None:
-        from apps.executions.engine import hooks
+        from apps.executions import worker  # in ready(): it imports models, loadable only now
+        from apps.executions.engine import hooks  # in ready(): the engine imports models
 
-        from . import correlation  # (celery signal handlers carrying the correlation id)
+        from . import collect, correlation  # in ready(): models; correlation connects celery signal handlers
 
         hooks.register("correlation_id", correlation.get_correlation_id)
+        worker.register_background_job("metrics", collect.collect_recent, settings.WB_METRICS_INTERVAL)

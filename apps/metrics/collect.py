@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import HISTOGRAM_BOUNDS_MS
+from .prometheus import add_run_counts
 
 logger = logging.getLogger("workflow.metrics")
 
@@ -125,8 +126,6 @@ def _record(selection: str, params: dict, *, lock: bool = False) -> int:
     steps = [(label, bucket, n, total) for kind, label, bucket, n, total in rows if kind == "step"]
     if runs:
         try:
-            from .prometheus import add_run_counts
-
             add_run_counts(runs, steps)
         except Exception as exc:
             logger.warning("could not add run counters to Redis: %s", exc.__class__.__name__)

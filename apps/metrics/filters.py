@@ -18,6 +18,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from apps.sharing.services import access_workflow
+
 from .aggregation import MAX_BUCKETS, UNITS, Scope, bucket_next, bucket_starts, raw_cutoff
 
 if TYPE_CHECKING:
@@ -122,7 +124,6 @@ def parse_filters(user, params) -> MetricsFilter:
     if raw_wf:
         if not str(raw_wf).isdigit():
             raise FilterError("workflow", "must be a workflow id")
-        from apps.sharing.services import access_workflow
 
         workflow = access_workflow(user, int(raw_wf), "view")
     scope = Scope.for_user(user, workflow.pk if workflow is not None else None)

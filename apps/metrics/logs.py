@@ -12,14 +12,14 @@ from typing import Any
 
 import pythonjsonlogger.json
 
+from .correlation import get_correlation_id
+
 
 class CorrelationIdFilter(logging.Filter):
     """Sets `record.correlation_id` ("-" when there is none), for both formats."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "correlation_id", None):
-            from .correlation import get_correlation_id
-
             record.correlation_id = get_correlation_id() or "-"
         return True
 
@@ -38,7 +38,5 @@ class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
         super().add_fields(log_data, record, message_dict)
         cid = getattr(record, "correlation_id", None)
         if cid in (None, "-"):  # a record that did not pass the handler's CorrelationIdFilter
-            from .correlation import get_correlation_id
-
             cid = get_correlation_id() or None
         log_data["correlation_id"] = cid

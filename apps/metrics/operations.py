@@ -9,6 +9,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from apps.executions.models import Execution
+from workflowsite.celery import app
+
 # Steps that wait by design (timers, signals, approvals, children, retry backoff) do not make a run stuck.
 _WAITING_BY_DESIGN = ("timer", "signal_wait", "approval", "child_workflow", "await_child")
 
@@ -46,15 +49,11 @@ def stuck_runs(*, minutes: int | None = None, limit: int = 100) -> list[dict[str
 
 
 def recent_failures(*, limit: int = 20) -> list[Any]:
-    from apps.executions.models import Execution
-
     return list(Execution.objects.filter(status="failed").select_related("workflow").order_by("-finished_at")[:limit])
 
 
 def workers() -> list[dict[str, Any]]:
     """Each worker answering: name, active tasks, queues, pool size (celery inspect, ~1 s)."""
-    from workflowsite.celery import app
-
     try:
         inspect = app.control.inspect(timeout=1.0)
         stats: dict[str, Any] = inspect.stats() or {}

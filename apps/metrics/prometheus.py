@@ -22,10 +22,20 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from apps.accounts.overload import database_pool_stats, database_server_connections
+from apps.common import redis_store
+from apps.executions.models import Execution
+from workflowsite.celery import app
+
 from .models import HISTOGRAM_BOUNDS_MS
+from .operations import stuck_runs
 
 logger = logging.getLogger("workflow.metrics")
 
@@ -34,21 +44,13 @@ WORKER_COUNT_TTL = 10  # seconds a `celery inspect ping` answer is reused
 
 
 def redis_key(name: str) -> str:
-    """Namespaced by the task queue, like the beat heartbeat: stacks sharing a Redis keep apart."""
-    return f"wb:metrics:{settings.CELERY_TASK_DEFAULT_QUEUE}:{name}"
-
-
-_client = None
+    """Namespaced by the stack (apps.common.redis_store): stacks sharing a Redis keep apart."""
+    return redis_store.key("metrics", name)
 
 
 def _redis():
     """One client (and connection pool) per process: a new one per call costs a connect."""
-    global _client
-    if _client is None:
-        from apps.accounts.tasks import redis_client
-
-        _client = redis_client()
-    return _client
+    return redis_store.client()
 
 
 #
@@ -121,13 +123,10 @@ def _decode(raw: dict) -> dict[str, str]:
 
 def worker_count() -> int | None:
     """Workers answering `celery inspect ping`, cached WORKER_COUNT_TTL seconds (a ping waits ~1 s)."""
-    from django.core.cache import cache
-
-    key = f"wb:metrics:workers:{settings.CELERY_TASK_DEFAULT_QUEUE}"
+    key = redis_store.key("metrics", "workers")
     cached = cache.get(key)
     if cached is not None:
         return cached
-    from workflowsite.celery import app
 
     try:
         replies = app.control.inspect(timeout=1.0).ping() or {}
@@ -143,11 +142,9 @@ def queue_names() -> list[str]:
 
 def queue_depths() -> dict[str, int | None]:
     """Messages waiting in each Celery queue (Redis LLEN of the queue's list, all priorities)."""
-    import redis as redis_lib
-
     depths: dict[str, int | None] = {}
     try:
-        client = redis_lib.Redis.from_url(_broker_redis_url(), socket_connect_timeout=1, socket_timeout=1)
+        client = redis_store.client(_broker_redis_url())
         for queue in queue_names():
             # kombu keeps priority levels 1-9 in "<queue>\x06\x16<n>" lists next to the plain one.
             keys = [queue] + [f"{queue}\x06\x16{p}" for p in range(1, 10)]
@@ -176,8 +173,6 @@ def _broker_redis_url() -> str:
 
 def render() -> str:
     """The whole exposition for one scrape (text format 0.0.4)."""
-    from prometheus_client import CollectorRegistry, generate_latest
-
     flush_requests()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SharedStoreCollector())
@@ -188,8 +183,6 @@ class SharedStoreCollector(Collector):
     """Reads Redis and PostgreSQL at each scrape; registered on a fresh registry per scrape."""
 
     def collect(self) -> Iterator[Metric]:
-        from django.db import connection
-
         try:
             client = _redis()
             pipe = client.pipeline(transaction=False)
@@ -268,8 +261,6 @@ def _step_durations(buckets: dict[str, str], step_count: dict[str, str], step_su
 
 def _database_connections() -> Iterator[Metric]:
     """The answering process's connection pool, and the PostgreSQL server's connections against its limit."""
-    from apps.accounts.overload import database_pool_stats, database_server_connections
-
     pool = database_pool_stats()
     if pool is not None:
         connections = GaugeMetricFamily("wb_db_pool_connections", "Connections in this web process's database pool, by state.", labels=["state"])
@@ -287,15 +278,9 @@ def _database_connections() -> Iterator[Metric]:
 
 
 def _active_counts() -> dict[str, int]:
-    from django.db.models import Count
-
-    from apps.executions.models import Execution
-
     rows = Execution.objects.filter(status__in=["pending", "running", "waiting", "paused"]).values("status").annotate(n=Count("id")).order_by()
     return {row["status"]: row["n"] for row in rows}
 
 
 def _stuck_count() -> int:
-    from .operations import stuck_runs
-
     return len(stuck_runs(limit=1000))

@@ -19,9 +19,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from apps.accounts.services import client_ip
+from apps.sharing.services import access_workflow, visible_workflows
 
 from . import aggregation, charts
 from .filters import RANGES, FilterError, MetricsFilter, parse_filters
+from .prometheus import render as render_metrics
 
 FAILURE_CLASSES = ["f1", "f2", "f3", "f4", "f5", "f6"]
 RUNS_PER_BUCKET_TITLE = {"minute": "Runs per minute", "hour": "Runs per hour", "day": "Runs per day", "week": "Runs per week", "month": "Runs per month"}
@@ -161,8 +163,6 @@ def _fallback_filters(user, params, error: FilterError) -> MetricsFilter:
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    from apps.sharing.services import visible_workflows
-
     error: FilterError | None = None
     try:
         filters = parse_filters(request.user, request.GET)
@@ -225,8 +225,6 @@ def anomaly_rows(anomaly_data: dict, tz) -> list[dict[str, Any]]:
 def workflow_panel(request: HttpRequest, pk: int) -> HttpResponse:
     """The metrics panel of one workflow (a fragment for the workflow page's hx-get).
     404 for a workflow the user may not view."""
-    from apps.sharing.services import access_workflow
-
     workflow = access_workflow(request.user, pk, "view")
     params = {"range": request.GET.get("range") or "week", "workflow": str(workflow.pk), "tz": request.GET.get("tz") or ""}
     try:
@@ -282,6 +280,5 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus scrape endpoint: Bearer WB_METRICS_TOKEN or an address in WB_METRICS_ALLOWED_IPS; 403 otherwise."""
     if not _client_allowed(request):
         return HttpResponseForbidden("Forbidden: send Authorization: Bearer <WB_METRICS_TOKEN> or scrape from an allowed address.\n", content_type="text/plain")
-    from .prometheus import render as render_metrics
 
     return HttpResponse(render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -6,18 +6,25 @@ Levels map onto guardian permissions:
     view   -> view_workflow
     change -> view_workflow, change_workflow         ("edit" in the UI)
     admin  -> view, change, delete, admin_workflow  (may share)
+
+Sharing sits below the workflows app (docs/architecture.md): it names the Workflow model by its app
+label through Django's app registry, as guardian's "workflows.view_workflow" strings already do,
+and never imports apps.workflows.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.apps import apps as app_registry
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 from guardian.shortcuts import assign_perm, get_objects_for_user, get_perms, remove_perm
 
 from apps.accounts import roles
+from apps.accounts.services import record_audit
 from apps.accounts.types import AnyUser
 
 if TYPE_CHECKING:
@@ -48,10 +55,13 @@ def grant_owner_permissions(workflow: Workflow) -> None:
         assign_perm(f"workflows.{codename}", workflow.owner, workflow)
 
 
+def _workflow_model() -> type[Workflow]:
+    return app_registry.get_model("workflows", "Workflow")
+
+
 def visible_workflows(user: AnyUser, perm: str = "view") -> QuerySet[Workflow]:
     """Workflows the user may see (owned, shared with them or with one of their teams)."""
-    from apps.workflows.models import Workflow
-
+    Workflow = _workflow_model()
     if not user.is_authenticated:
         return Workflow.objects.none()
     return get_objects_for_user(
@@ -76,10 +86,7 @@ def access_workflow(user: AnyUser, pk: int | str, perm: str = "view", *, lock: b
     and PermissionDenied when they may view but not do `perm`. With lock=True the
     row is locked FOR UPDATE (call inside a transaction).
     """
-    from django.core.exceptions import PermissionDenied
-
-    from apps.workflows.models import Workflow
-
+    Workflow = _workflow_model()
     qs = Workflow.objects.select_related("owner", "team")
     if lock:
         qs = qs.select_for_update(of=("self",))
@@ -138,8 +145,6 @@ def share_workflow(workflow: Workflow, grantee: User | Group, level: str, *, act
 
     The caller has checked that acting_user holds admin on the workflow.
     """
-    from apps.accounts.services import record_audit
-
     level = normalize_level(level)
     for codename in LEVELS["admin"]:
         remove_perm(f"workflows.{codename}", grantee, workflow)
@@ -154,8 +159,6 @@ def share_workflow(workflow: Workflow, grantee: User | Group, level: str, *, act
 
 
 def unshare_workflow(workflow: Workflow, grantee: User | Group, *, acting_user) -> None:
-    from apps.accounts.services import record_audit
-
     for codename in LEVELS["admin"]:
         remove_perm(f"workflows.{codename}", grantee, workflow)
     record_audit(

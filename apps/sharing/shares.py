@@ -2,8 +2,8 @@
 
 A share is a (user or team, level) pair held as guardian object permissions.
 Levels: view, change ("edit"), admin (may manage shares). Callers check that the
-acting user holds admin on the object first; these functions record the audit row,
-the activity entry and the notification.
+acting user holds admin on the object first; these functions record the audit row and send
+`signals.object_shared`, on which apps.comments records the activity entry and the notification.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 from guardian.shortcuts import assign_perm, get_groups_with_perms, get_perms, get_users_with_perms, remove_perm
 
+from apps.accounts.services import record_audit
 from apps.accounts.types import AnyUser
 
-from . import services
 from .services import normalize_level
+from .signals import object_shared
 
 LEVEL_ORDER = ("view", "change", "admin")
 # Which perms each level gives, by model: codename suffixes are the model name.
@@ -94,40 +95,26 @@ def find_grantee(share_id: str) -> User | Group | None:
 
 @transaction.atomic
 def grant(obj: Any, grantee: User | Group, level: str, *, acting_user: User) -> Share:
-    """Give grantee exactly `level` on obj; records audit, activity and a notification."""
-    from apps.comments import services as collab
-    from apps.workflows.models import Workflow
-
+    """Give grantee exactly `level` on obj; records audit, and sends `object_shared` (activity and a
+    notification, apps.comments)."""
     level = normalize_level(level)
-    if isinstance(obj, Workflow):
-        services.share_workflow(obj, grantee, level, acting_user=acting_user)
-    else:
-        from apps.accounts.services import record_audit
-
-        for perm in _codenames(obj, "admin"):
-            remove_perm(perm, grantee, obj)
-        for perm in _codenames(obj, level):
-            assign_perm(perm, grantee, obj)
-        record_audit(
-            "share_granted",
-            actor=acting_user,
-            target=f"{obj._meta.model_name} {obj.pk}",
-            detail={"grantee": str(grantee), "grantee_type": "group" if isinstance(grantee, Group) else "user", "level": level},
-        )
-    collab.on_shared(obj, grantee, level, acting_user=acting_user)
+    for perm in _codenames(obj, "admin"):
+        remove_perm(perm, grantee, obj)
+    for perm in _codenames(obj, level):
+        assign_perm(perm, grantee, obj)
+    record_audit(
+        "share_granted",
+        actor=acting_user,
+        target=f"{obj._meta.model_name} {obj.pk}",
+        detail={"grantee": str(grantee), "grantee_type": "group" if isinstance(grantee, Group) else "user", "level": level},
+    )
+    object_shared.send(sender=type(obj), obj=obj, grantee=grantee, level=level, acting_user=acting_user)
     is_team = isinstance(grantee, Group)
     return Share("team" if is_team else "user", grantee.pk, grantee.name if isinstance(grantee, Group) else grantee.get_username(), level)
 
 
 @transaction.atomic
 def revoke(obj: Any, grantee: User | Group, *, acting_user: User) -> None:
-    from apps.workflows.models import Workflow
-
-    if isinstance(obj, Workflow):
-        services.unshare_workflow(obj, grantee, acting_user=acting_user)
-        return
-    from apps.accounts.services import record_audit
-
     for perm in _codenames(obj, "admin"):
         remove_perm(perm, grantee, obj)
     record_audit(

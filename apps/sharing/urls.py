@@ -6,5 +6,4 @@ app_name = "sharing"
 
 urlpatterns = [
     path("workflows/<int:pk>/share/", views.workflow_share, name="workflow"),
-    path("templates/<int:pk>/share/", views.template_share, name="template"),
 ]

@@ -1,4 +1,4 @@
-"""Share dialog pages for workflows and templates."""
+"""The share dialog page: workflows here; apps.templates serves the same dialog for templates."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from .services import access_workflow
 LEVEL_CHOICES = [("view", "Can view"), ("change", "Can edit"), ("admin", "Admin (may share)")]
 
 
-def _dialog(request: AuthenticatedHttpRequest, obj, kind: str, back: str) -> HttpResponse:
+def share_dialog(request: AuthenticatedHttpRequest, obj, kind: str, back: str) -> HttpResponse:
+    """The dialog for `obj` (fetched by the caller with at least view access); admins may change shares."""
     can_manage = shares.has_level(request.user, obj, "admin")
     error = ""
     if request.method == "POST":
@@ -72,13 +73,4 @@ def workflow_share(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         back = workflow.get_absolute_url()
     except Exception:
         pass
-    return _dialog(request, workflow, "workflow", back)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def template_share(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    from apps.templates.services import access_template
-
-    template = access_template(request.user, pk)
-    return _dialog(request, template, "template", template.get_absolute_url())
+    return share_dialog(request, workflow, "workflow", back)

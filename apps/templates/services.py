@@ -6,21 +6,22 @@ from typing import Any
 
 import reversion
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import Http404
-from reversion.models import Version
 from guardian.shortcuts import get_objects_for_user
+from reversion.models import Version
 
 from apps.accounts import roles
 from apps.accounts.services import record_audit
 from apps.accounts.types import AnyUser
 from apps.sharing.services import has_workflow_perm
 from apps.sharing.shares import grant_owner, has_level
+from apps.versions.services import _field_changes, diff_definitions
 from apps.workflows import services as workflow_services
 from apps.workflows.models import Workflow
+from apps.workflows.services import unique_slug
 
 from .models import TemplateReview, TemplateUsage, WorkflowTemplate, WorkflowTemplateQuerySet
 
@@ -29,8 +30,6 @@ CREATE_ONLY_FIELDS = ("source_workflow",)
 
 
 def unique_template_slug(base: str, *, exclude_pk: int | None = None) -> str:
-    from apps.workflows.services import unique_slug
-
     return unique_slug(base, exclude_pk=exclude_pk, queryset=WorkflowTemplate.objects.all(), fallback="template")
 
 
@@ -174,9 +173,6 @@ def template_version_fields(version: Version) -> dict[str, Any]:
 
 def diff_template_versions(old: Version, new: Version) -> dict[str, Any]:
     """The definition diff (nodes, edges, top-level fields) plus the template's other fields."""
-    # Imported here: versions is a sibling feature app; only its pure diff is used.
-    from apps.versions.services import _field_changes, diff_definitions
-
     a, b = template_version_fields(old), template_version_fields(new)
     result = diff_definitions(a.get("definition"), b.get("definition"))
     result["fields"] = [c.as_dict() for key in TEMPLATE_FIELDS if key != "definition" for c in _field_changes(a.get(key), b.get(key), key)]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("templates/<int:pk>/graph.svg", views.graph, name="graph"),
     path("templates/<int:pk>/use/", views.use, name="use"),
     path("templates/<int:pk>/review/", views.review, name="review"),
+    path("templates/<int:pk>/share/", views.share, name="share"),
     path("templates/<int:pk>/versions/", views.history, name="history"),
     path("templates/<int:pk>/versions/diff.svg", views.history_graph, name="history-graph"),
     path("templates/<int:pk>/versions/<int:vid>/restore/", views.restore, name="restore"),

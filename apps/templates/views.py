@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from csp.decorators import csp_exempt
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -14,12 +15,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
-from csp.decorators import csp_exempt
 
 from apps.accounts.types import AuthenticatedHttpRequest
+from apps.common.text import search_text
 from apps.sharing.services import access_workflow, has_workflow_perm
 from apps.sharing.shares import has_level
-from apps.workflows.views import search_text
+from apps.sharing.views import share_dialog
 from apps.versions.graphs import definition_svg
 from apps.versions.services import diff_definitions, summary_counts
 from apps.workflows.canvas import canvas_model, render_readonly
@@ -72,6 +73,14 @@ def _detail(request: AuthenticatedHttpRequest, template, *, form: dict | None = 
         "reviews": reviews, "my_review": mine, "can_review": can_review, "form": form, "errors": errors or {},
         "drawing": mark_safe(render_readonly(canvas_model(template.definition, problems=[]), title=f"Preview of {template.name}", canvas_id="tpl")),  # noqa: S308 - the template escapes
     }, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def share(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """The share dialog (apps.sharing) for a template."""
+    template = services.access_template(request.user, pk)
+    return share_dialog(request, template, "template", template.get_absolute_url())
 
 
 @login_required

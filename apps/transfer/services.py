@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 from apps.accounts import roles
 from apps.accounts.services import record_audit
 from apps.executions.engine.redaction import redact
+from apps.sharing.services import visible_workflows
 from apps.workflows import services as workflow_services
 from apps.workflows.definition.ordering import ordered_definition
 from apps.workflows.definition.validator import validate
@@ -250,7 +251,6 @@ def plan_import(document: Any, *, user: User, on_conflict: OnConflict = "rename"
         taken.add(new_slug)
         result.plan.append(PlannedWorkflow(i, "rename", new_slug, f"{name} (imported)", slug, name, reason=f"slug {slug!r} is taken"))
     # Child references: to a workflow of this document, or to one that exists (and the user can see).
-    from apps.sharing.services import visible_workflows
 
     refs = {i: _child_references(item["definition"]) for i, item in enumerate(items)}
     wanted = {slug for pairs in refs.values() for _, slug in pairs} - set(seen)

@@ -10,6 +10,8 @@ from django.db import models
 
 from apps.connectors import crypto
 
+from .cron import next_fire_times
+
 
 class Schedule(models.Model):
     """A cron schedule (five fields, in `timezone`) that starts runs of its workflow.
@@ -39,8 +41,6 @@ class Schedule(models.Model):
 
     def next_fire_times(self, count: int = 5, *, after: datetime | None = None) -> list[datetime]:
         """The next `count` fire times (aware, in the schedule's timezone)."""
-        from .services import next_fire_times
-
         return next_fire_times(self.cron, self.timezone, count, after=after)
 
     @property

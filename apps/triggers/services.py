@@ -11,25 +11,30 @@ import logging
 import re
 import secrets
 import time
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from celery.schedules import crontab
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
+from jsonschema import Draft202012Validator
 
 from apps.accounts.services import record_audit
 from apps.connectors.activities.notify import verify
+from apps.connectors.crypto import SecretUnreadable
 from apps.executions.engine.orchestrator import InputError, start_execution
+from apps.sharing.services import can_run_as, visible_workflows
 from apps.workflows import jsontext
-from apps.sharing.services import can_run_as
 from apps.workflows.definition import expressions
+from apps.workflows.definition.schema import CONDITION
 from apps.workflows.definition.validator import DefinitionError
 
+from .cron import next_fire_times
 from .models import EventTrigger, Schedule, WebhookEndpoint
 
 logger = logging.getLogger("workflow.triggers")
@@ -53,21 +58,8 @@ class TriggerError(Exception):
 CRON_LABELS = {"minute": "minute", "hour": "hour", "day_of_month": "day-of-month", "month_of_year": "month", "day_of_week": "day-of-week"}
 
 
-def beat_crontab(cron: str, tz: str):
-    """The schedule object beat itself evaluates for `cron` in zone `tz`: the `.schedule` of the
-    CrontabSchedule row sync_schedule writes (django-celery-beat's TzAwareCrontab, a Celery crontab).
-    Previews are computed from it, so there is one cron parser and what the page shows is what fires."""
-    from django_celery_beat.models import CrontabSchedule
-
-    minute, hour, dom, month, dow = cron.split()
-    row = CrontabSchedule(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone=ZoneInfo(tz))
-    return row.schedule
-
-
 def check_cron(expr: str) -> str:
     """Return the normalised five-field expression; ValueError with a readable message otherwise."""
-    from celery.schedules import crontab
-
     fields = str(expr or "").split()
     if len(fields) != 5:
         raise ValueError("use five fields: minute hour day-of-month month day-of-week (e.g. '*/15 * * * *')")
@@ -109,38 +101,21 @@ def check_timezone(name: str) -> str:
     return name
 
 
-def next_fire_times(cron: str, tz: str, count: int = 5, *, after: datetime | None = None) -> list[datetime]:
-    """The next `count` times beat fires `cron` in zone `tz` (aware datetimes in that zone), strictly after
-    `after` (default now). Beat fires once `last_run_at + delta` has passed, delta being what the crontab's
-    remaining_delta(last_run_at) answers, and then takes that moment as the new last_run_at: the same walk."""
-    schedule = beat_crontab(cron, tz)
-    zone = ZoneInfo(tz)
-    moment = (after or timezone.now()).astimezone(zone)
-    times: list[datetime] = []
-    for _ in range(count):
-        last_run_at, delta, _now = schedule.remaining_delta(moment)
-        moment = (last_run_at + delta).astimezone(zone)
-        times.append(moment)
-    return times
-
-
 def _task_name(schedule: Schedule) -> str:
     return f"workflow schedule {schedule.pk} (workflow {schedule.workflow_id})"
 
 
 def sync_schedule(schedule: Schedule) -> None:
     """Create or update the schedule's PeriodicTask and CrontabSchedule (beat picks up the change)."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
     minute, hour, dom, month, dow = schedule.cron.split()
-    crontab, _ = CrontabSchedule.objects.get_or_create(
+    crontab_row, _ = CrontabSchedule.objects.get_or_create(
         minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone=ZoneInfo(schedule.timezone)
     )
     enabled = bool(schedule.enabled and schedule.workflow.is_active)
     task = schedule.periodic_task
     if task is None:
         task = PeriodicTask(name=_task_name(schedule), task=RUN_SCHEDULE_TASK)
-    task.crontab = crontab
+    task.crontab = crontab_row
     task.interval = None
     task.args = json.dumps([schedule.pk])
     task.enabled = enabled
@@ -180,8 +155,6 @@ def delete_schedule(schedule: Schedule) -> None:
 
 def sync_workflow_schedules(workflow) -> int:
     """Enable or disable the workflow's periodic tasks to follow workflow.is_active; returns how many changed."""
-    from django_celery_beat.models import PeriodicTask, PeriodicTasks
-
     changed = 0
     for schedule in Schedule.objects.filter(workflow=workflow).exclude(periodic_task=None):
         wanted = bool(schedule.enabled and workflow.is_active)
@@ -222,11 +195,8 @@ def run_schedule(schedule_id: int):
 
 def check_condition(condition: Any) -> None:
     """ValueError naming the problem unless `condition` is a declarative condition (or empty)."""
-    from jsonschema import Draft202012Validator
-
     if condition in (None, {}):
         return
-    from apps.workflows.definition.schema import CONDITION
 
     bare = {k: v for k, v in CONDITION.items() if k != "$id"}
     schema = {**bare, "$defs": {"condition": bare}}
@@ -264,8 +234,6 @@ def ingest_event(event_type: str, payload: Any, *, acting_user: User) -> dict:
     Returns {"started": [execution ids], "skipped": [{"workflow", "trigger", "reason"}]}; workflows
     the caller may not even see are left out of both lists.
     """
-    from apps.sharing.services import visible_workflows
-
     context = event_context(event_type, payload)
     triggers = list(
         EventTrigger.objects.filter(event_type=event_type, enabled=True, workflow__is_active=True).select_related("workflow").order_by("workflow_id", "id")
@@ -358,8 +326,6 @@ def receive_webhook(token: str, body: bytes, signature: str, timestamp: str = ""
     token, 401 bad or missing signature or a timestamp outside WB_WEBHOOK_TOLERANCE_SECONDS,
     409 a delivery already received (a replay) or an inactive workflow, 400 a body that is not a
     JSON object or breaks the input schema. Refusals of a signed request are audited."""
-    from apps.connectors.crypto import SecretUnreadable
-
     endpoint = WebhookEndpoint.objects.select_related("workflow", "created_by").filter(token=token, enabled=True).first()
     if endpoint is None:
         raise TriggerError(404, "No such webhook.")

@@ -5,11 +5,12 @@ from django.dispatch import receiver
 
 from apps.workflows.models import Workflow
 
+from .services import sync_workflow_schedules
+
 
 @receiver(post_save, sender=Workflow, dispatch_uid="triggers-follow-workflow")
 def follow_workflow(sender, instance: Workflow, created: bool, **kwargs) -> None:
     if created:
         return
-    from .services import sync_workflow_schedules
 
     sync_workflow_schedules(instance)

@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from apps.common.htmx import base_template
 from apps.sharing.services import access_workflow, has_workflow_perm
-from apps.workflows.views import base_template
 
 
 @login_required

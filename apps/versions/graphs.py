@@ -6,18 +6,17 @@ node linked from its container, so a diff can colour nodes at any depth.
 
 from __future__ import annotations
 
-from apps.workflows.layout import compute_layout, render_svg
+from apps.workflows.definition.graph import graph_edges
+from apps.workflows.definition.layout import compute_layout, render_svg
 
 
 def _flatten(definition: dict | None) -> tuple[list[dict], list[dict]]:
     """Nodes and links as the workflow and execution pages draw them (activity names, "branch N"
     labels, on_error, approval routes and timeouts), so a diff looks like the graph people know."""
-    from apps.executions.presenters import _graph_edges
-
     nodes: list[dict] = []
     edges: list[dict] = []
     if isinstance(definition, dict):
-        _graph_edges(definition.get("nodes"), definition.get("edges"), nodes, edges)
+        graph_edges(definition.get("nodes"), definition.get("edges"), nodes, edges)
     return nodes, edges
 
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db import models
 
 
 class WorkflowsConfig(AppConfig):
@@ -7,7 +8,7 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self) -> None:
         # The compiler is pure data: it reads shared subflows through this resolver.
-        from .subflows import register
+        from .subflows import register  # in ready(): it imports models, loadable once the app registry is ready
 
         register()
 
@@ -16,11 +17,10 @@ class WorkflowsConfig(AppConfig):
         # RecursionError and "\u0000" reach PostgreSQL (500s for staff). The admin has no site-wide
         # setting for this: its defaults table serves admins registered from now on, and the ones
         # autodiscovery registered already (django.contrib.admin is ready before us) are updated.
-        from django.contrib import admin
-        from django.contrib.admin import options
-        from django.db import models
+        from django.contrib import admin  # in ready(): the admin site and its registry are complete only now
+        from django.contrib.admin import options  # in ready(): importing the admin needs a ready app registry
 
-        from .jsontext import JSONFormField
+        from .jsontext import JSONFormField  # in ready(): patched into the admin's defaults below
 
         override = {"form_class": JSONFormField}
         options.FORMFIELD_FOR_DBFIELD_DEFAULTS[models.JSONField] = override

@@ -7,6 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Q
+
+from apps.executions.access import visible_executions
+
 from .editing import _list, iter_graphs
 from .models import Workflow
 
@@ -36,8 +40,6 @@ def _definition_badges(definition: Any) -> list[Badge]:
 
 def badges_for(workflows: Iterable[Workflow], user: Any) -> dict[int, list[Badge]]:
     """workflow pk -> its badges. Three queries, whatever the number of workflows."""
-    from apps.executions.access import visible_executions
-
     workflows = list(workflows)
     ids = [w.pk for w in workflows]
     if not ids:
@@ -66,6 +68,4 @@ def badges_for(workflows: Iterable[Workflow], user: Any) -> dict[int, list[Badge
 
 
 def _enabled(relation: str):
-    from django.db.models import Q
-
     return Q(**{f"{relation}__enabled": True})

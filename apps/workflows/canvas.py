@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from apps.workflows.definition.graph import layout_for
+
 from .definition.validator import Problem, validate
 from .editing import _list, iter_graphs
 
@@ -112,8 +114,6 @@ def _without_ui(value: Any) -> Any:
 def _auto_positions(definition: dict) -> dict[str, tuple[float, float]]:
     """Where the read-only graph's layered layout puts each node (for nodes without a `ui`).
     Positions are left out of the cache key: moving a node does not lay the graph out again."""
-    from apps.executions.presenters import _layout_for
-
     placed = all(
         isinstance(n.get("ui"), dict) and _number(n["ui"].get("x")) is not None and _number(n["ui"].get("y")) is not None
         for _k, _l, g in iter_graphs(definition) for n in _list(g.get("nodes")) if isinstance(n, dict)
@@ -122,7 +122,7 @@ def _auto_positions(definition: dict) -> dict[str, tuple[float, float]]:
         return {}
     text = json.dumps(_without_ui({"nodes": definition.get("nodes", []), "edges": definition.get("edges", [])}), sort_keys=True)
     try:
-        layout = _layout_for(text)
+        layout = layout_for(text)
     except ValueError:
         return {}
     return {box.id: (box.x, box.y) for box in layout.nodes}

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import transaction
 
+from . import services
 from .definition.schema import ID_PATTERN, NODE_TYPES
 from .models import Workflow
 
@@ -73,8 +74,6 @@ def edit_definition(
 
     The caller has checked the change permission (`access_workflow(user, pk, "change")`).
     """
-    from . import services
-
     locked = Workflow.objects.select_for_update(of=("self",)).get(pk=workflow.pk)
     current = revision_of(locked)
     if expected_revision not in (None, "") and str(expected_revision) != current:

@@ -15,6 +15,7 @@ from django import forms
 
 from apps.workflows import jsontext
 from apps.workflows.definition import schema as definition_schema
+from apps.workflows.definition.graph import iter_nodes
 from apps.workflows.definition.registry import all_activities, get_activity
 
 ID_RE = re.compile(definition_schema.ID_PATTERN)
@@ -136,8 +137,6 @@ class DefinitionJSONForm(forms.Form):
 
 def graph_choices(definition: dict) -> list[tuple[str, str]]:
     """Where a node can be added: the top level, loop bodies, existing and new parallel branches."""
-    from apps.executions.presenters import iter_nodes
-
     choices = [("", "Top level")]
     for node, _parent, _where in iter_nodes(definition.get("nodes", [])):
         node_id = str(node.get("id", ""))
@@ -158,8 +157,6 @@ class AddNodeForm(forms.Form):
     after = forms.ChoiceField(required=False, choices=[], label="Connect after", help_text="Adds an edge from that node.")
 
     def __init__(self, *args: Any, definition: dict, **kwargs: Any):
-        from apps.executions.presenters import iter_nodes
-
         super().__init__(*args, **kwargs)
         self.definition = definition
         choice_field(self, "type").choices = [(t, t) for t in definition_schema.NODE_TYPES]

@@ -20,7 +20,8 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from . import services
-from .models import Workflow
+from .models import Subflow, Workflow
+from .subflows import check_graph, create_subflow, publish_version
 
 SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 Outcome = Literal["created", "updated", "unchanged"]
@@ -158,9 +159,6 @@ def seed_subflows(directory: Path, *, owner: User) -> list[tuple[str, int, Outco
     slug is created as version 1, a changed graph is published as the next version, an unchanged
     one is left alone. Returns (slug, latest version, outcome) per file; raises ExampleError
     naming the file for a bad one (before writing anything)."""
-    from .models import Subflow
-    from .subflows import check_graph, create_subflow, publish_version
-
     specs = []
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         try:

@@ -16,18 +16,20 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts import roles
 from apps.accounts.types import AuthenticatedHttpRequest
+from apps.common.htmx import base_template, client_redirect, is_htmx_partial
+from apps.common.text import search_text
 from apps.executions.access import visible_executions
 from apps.executions.choices import ExecutionStatus
-from apps.executions.presenters import find_node, graph_svg, iter_nodes
+from apps.executions.engine.orchestrator import InputError, start_execution
 from apps.sharing.services import access_workflow, has_workflow_perm, visible_workflows
+from apps.workflows.definition.graph import find_node, graph_svg, iter_nodes
 
 from . import editing, services
 from .badges import badges_for
@@ -47,25 +49,6 @@ from .forms import (
 from .models import Workflow
 
 PAGE_SIZE = 20
-
-
-def is_htmx_partial(request: HttpRequest) -> bool:
-    """An htmx request that wants a fragment (boosted navigations get whole pages)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx and not htmx.boosted)
-
-
-def base_template(request: HttpRequest) -> str:
-    return "_partial.html" if is_htmx_partial(request) else "base.html"
-
-
-def search_text(value: str) -> str:
-    """A search box's text as the database can take it: PostgreSQL text refuses NUL characters."""
-    return value.replace("\x00", "").strip()
-
-
-def _redirect(request: HttpRequest, url: str) -> HttpResponse:
-    return HttpResponseClientRedirect(url) if is_htmx_partial(request) else redirect(url)
 
 
 #
@@ -117,7 +100,7 @@ def workflow_create(request: HttpRequest) -> HttpResponse:
             tags=form.cleaned_data["tags"],
         )
         messages.success(request, f"Created “{workflow.name}”. Add its first node.")
-        return _redirect(request, reverse("workflows:edit", args=[workflow.pk]))
+        return client_redirect(request, reverse("workflows:edit", args=[workflow.pk]))
     return render(request, "workflows/create.html", {"form": form, "base_template": base_template(request)}, status=422 if form.errors else 200)
 
 
@@ -197,7 +180,7 @@ def _edit(request: HttpRequest, workflow: Workflow, change) -> Workflow:
 
 def _conflict(request: HttpRequest, workflow: Workflow, exc: editing.EditConflict) -> HttpResponse:
     messages.error(request, str(exc))
-    return _redirect(request, reverse("workflows:edit", args=[workflow.pk]))
+    return client_redirect(request, reverse("workflows:edit", args=[workflow.pk]))
 
 
 def _node_rows(definition: dict, problems_by_node: dict[str, list[Problem]]) -> list[dict]:
@@ -309,7 +292,7 @@ def workflow_settings(request: HttpRequest, pk: int) -> HttpResponse:
         workflow.refresh_from_db()  # the page shows theirs, and carries the revision that lets you replace it
         return _editor_rerender(request, workflow, status=409, workflow_form=workflow_form, settings_form=settings_form)
     messages.success(request, "Settings saved.")
-    return _redirect(request, reverse("workflows:edit", args=[workflow.pk]))
+    return client_redirect(request, reverse("workflows:edit", args=[workflow.pk]))
 
 
 @require_POST
@@ -344,7 +327,7 @@ def node_add(request: HttpRequest, pk: int) -> HttpResponse:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         return _editor_rerender(request, workflow, add_form=form)
     messages.success(request, f"Added node “{data['id']}”. Fill in its fields.")
-    return _redirect(request, reverse("workflows:node", args=[workflow.pk, data["id"]]))
+    return client_redirect(request, reverse("workflows:node", args=[workflow.pk, data["id"]]))
 
 
 @require_http_methods(["GET", "POST"])
@@ -397,7 +380,7 @@ def node_edit(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
                     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
                 messages.success(request, f"Saved node “{new_node['id']}”.")
-                return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + f"#node-{new_node['id']}")
+                return client_redirect(request, reverse("workflows:edit", args=[workflow.pk]) + f"#node-{new_node['id']}")
         status = 409 if conflict else 422
     elif request.method == "POST":
         status = 422
@@ -441,7 +424,7 @@ def node_delete(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
         pass  # already gone
     else:
         messages.success(request, f"Removed node “{node_id}” and its edges.")
-    return _redirect(request, reverse("workflows:edit", args=[workflow.pk]))
+    return client_redirect(request, reverse("workflows:edit", args=[workflow.pk]))
 
 
 @require_POST
@@ -467,7 +450,7 @@ def edge_add(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(exc.field if exc.field in form.fields else "target", exc.message)
         else:
             messages.success(request, f"Connected {source} → {target}.")
-            return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + "#edges")
+            return client_redirect(request, reverse("workflows:edit", args=[workflow.pk]) + "#edges")
     return _editor_rerender(request, workflow, edge_form=form)
 
 
@@ -494,7 +477,7 @@ def edge_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, comment.replace(" -> ", " → ") + ".")
-    return _redirect(request, reverse("workflows:edit", args=[workflow.pk]) + "#edges")
+    return client_redirect(request, reverse("workflows:edit", args=[workflow.pk]) + "#edges")
 
 
 #
@@ -575,7 +558,7 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
                                           "definition.")
             else:
                 messages.success(request, "Definition saved.")
-            return _redirect(request, reverse("workflows:json", args=[workflow.pk]))
+            return client_redirect(request, reverse("workflows:json", args=[workflow.pk]))
         status = 422
     return render(
         request,
@@ -594,8 +577,6 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def workflow_run(request: HttpRequest, pk: int) -> HttpResponse:
     """The run dialog: a form built from the input schema; starting redirects to the live page."""
-    from apps.executions.engine.orchestrator import InputError, start_execution
-
     workflow = access_workflow(request.user, pk, "change")
     roles.require_capability(request.user, roles.RUN_WORKFLOWS)
     definition = workflow.definition if isinstance(workflow.definition, dict) else {}
@@ -617,7 +598,7 @@ def workflow_run(request: HttpRequest, pk: int) -> HttpResponse:
             except InputError as exc:
                 form.add_error(form.field_for(exc.field), f"{exc.field}: {exc.message}")
             else:
-                return _redirect(request, reverse("executions:detail", args=[execution.pk]))
+                return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
     return render(
         request,
         "workflows/run.html",

@@ -5,9 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import services
+from .allocation import normalise_tags
 from .choices import OPEN_STATES
 from .models import AllocationCursor, WorkerProfile, WorkItem
 
@@ -25,8 +28,6 @@ class OverdueFilter(admin.SimpleListFilter):
         return [("overdue", "Overdue and open"), ("open", "Open")]
 
     def queryset(self, request, queryset):
-        from django.utils import timezone
-
         if self.value() == "overdue":
             return queryset.filter(state__in=OPEN_STATES, due_at__lte=timezone.now())
         if self.value() == "open":
@@ -111,9 +112,6 @@ class AvailabilityFilter(admin.SimpleListFilter):
         return [("available", "Available now"), ("away", "Unavailable or away")]
 
     def queryset(self, request, queryset):
-        from django.db.models import Q
-        from django.utils import timezone
-
         away = Q(available=False) | Q(away_until__gt=timezone.now())
         if self.value() == "available":
             return queryset.exclude(away)
@@ -135,8 +133,6 @@ class WorkerProfileForm(forms.ModelForm):
             self.initial["capabilities"] = ", ".join(self.instance.capabilities)
 
     def clean_capabilities(self) -> list[str]:
-        from .allocation import normalise_tags
-
         tags = normalise_tags(self.cleaned_data.get("capabilities", ""))
         too_long = [t for t in tags if len(t) > 50]
         if too_long:

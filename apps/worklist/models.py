@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from .choices import DEFAULT_OUTCOMES, OPEN_STATES, WorkItemState
 
@@ -83,8 +84,6 @@ class WorkerProfile(models.Model):
         return f"Work profile of {self.user}"
 
     def is_available(self, now=None) -> bool:
-        from django.utils import timezone
-
         now = now or timezone.now()
         return self.available and not (self.away_until and self.away_until > now)
 

@@ -13,17 +13,20 @@ import json
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
 from django.urls import reverse
 
+from apps.comments.services import notify
 from apps.connectors import outbound
 from apps.connectors.activities.notify import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from apps.connectors.choices import DeliveryChannel
 from apps.connectors.models import Delivery
 
 from .models import WorkItem
+from .services import eligible_users
 
 logger = logging.getLogger("workflow.worklist")
 
@@ -70,8 +73,6 @@ def text_for(item: WorkItem, event: str, actor: str = "") -> str:
 
 def recipients_for(item: WorkItem, event: str) -> list:
     """Who gets an in-app notification (and its email) for `event`."""
-    from .services import eligible_users
-
     if event == "reassigned":
         return [item.claimed_by] if item.claimed_by else []
     if event == "declined":
@@ -86,9 +87,6 @@ def recipients_for(item: WorkItem, event: str) -> list:
 
 def notify_people(item: WorkItem, event: str, actor: str = "") -> int:
     """In-app notifications (kind "approval"); comments.notify emails those who want it."""
-    from apps.comments.services import notify
-
-    from .services import eligible_users
 
     text = text_for(item, event, actor)
     nobody_left = event == "declined" and not eligible_users(item).exists()
@@ -120,8 +118,6 @@ def start_delivery(item: WorkItem, channel: str, url: str) -> Delivery:
 
 
 def _masked(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}/…"
 

@@ -22,8 +22,10 @@ from django.utils import timezone
 from guardian.shortcuts import get_groups_with_perms
 
 from apps.accounts.types import AnyUser
+from apps.executions.choices import StepStatus
+from apps.executions.engine.orchestrator import resume_waiting_step
 from apps.executions.models import Execution, StepRun
-from apps.sharing.services import has_workflow_perm
+from apps.sharing.services import has_workflow_perm, visible_workflows
 
 from . import allocation as distribution
 from .choices import DEFAULT_OUTCOMES, HELD_STATES, OPEN_STATES, WorkItemState
@@ -78,7 +80,6 @@ def visible_work_items(user: AnyUser) -> QuerySet[WorkItem]:
         return WorkItem.objects.none()
     if user.is_staff or user.is_superuser:
         return WorkItem.objects.all()
-    from apps.sharing.services import visible_workflows
 
     administered = visible_workflows(user, "admin").values("pk")
     return WorkItem.objects.filter(_offered_to(user) | Q(claimed_by=user) | Q(workflow_id__in=administered))
@@ -94,8 +95,6 @@ def access_work_item(user: User, pk: int | str) -> WorkItem:
 
 def can_manage(user: AnyUser, item: WorkItem) -> bool:
     """Workflow admins and staff may reassign, force-complete and expire."""
-    from apps.sharing.services import has_workflow_perm
-
     return bool(user.is_authenticated and (user.is_staff or user.is_superuser or has_workflow_perm(user, item.workflow, "admin")))
 
 
@@ -215,7 +214,7 @@ def offer_work_item(
         item_id = item.pk
 
         def countdown() -> None:
-            from . import tasks
+            from . import tasks  # tasks.py (the Celery entry points) imports this module: the task is reached when scheduled
 
             tasks.expire_work_item.apply_async((item_id,), eta=due_at)
 
@@ -271,7 +270,7 @@ def _after_commit_claim_countdown(item: WorkItem) -> None:
     item_id, claimed_at, seconds = item.pk, item.claimed_at.isoformat(), float(item.claim_timeout)
 
     def send() -> None:
-        from . import tasks
+        from . import tasks  # tasks.py (the Celery entry points) imports this module: the task is reached when scheduled
 
         tasks.claim_timed_out.apply_async((item_id, claimed_at), countdown=seconds)
 
@@ -319,7 +318,6 @@ def complete_work_item(item: WorkItem, user: User, decision: str, comment: str =
                 changes["claimed_by"] = user
             if not qs.update(**changes):
                 raise _conflict(item, user, "complete")
-            from apps.executions.engine.orchestrator import resume_waiting_step
 
             if not resume_waiting_step(item.step_id, {"decision": decision, "comment": comment, "by": by}, actor=by):
                 raise WorkItemError(409, "the run no longer waits for this decision")
@@ -454,7 +452,6 @@ def expire_work_item(item_id: int, *, force: bool = False, actor: str = "expiry"
             qs = qs.filter(due_at__lte=now)
         if not qs.update(state=WorkItemState.EXPIRED, decision="expired", completed_at=now):
             return False
-        from apps.executions.engine.orchestrator import resume_waiting_step
 
         # False when the engine's own timeout timer resumed the step first: the outcome is the same.
         resume_waiting_step(item.step_id, {"decision": "expired"}, actor=actor)
@@ -465,8 +462,6 @@ def expire_work_item(item_id: int, *, force: bool = False, actor: str = "expiry"
 def reconcile(item_ids: list[int] | None = None, *, limit: int = 500) -> int:
     """Close open items whose step no longer waits (the engine finished it another way:
     its own timeout timer, a cancellation): expired when it ran out of time, else withdrawn."""
-    from apps.executions.choices import StepStatus
-
     qs = WorkItem.objects.filter(state__in=OPEN_STATES).exclude(step__status=StepStatus.WAITING)
     if item_ids is not None:
         qs = qs.filter(pk__in=item_ids)
@@ -502,7 +497,7 @@ def sweep(*, limit: int = 500) -> dict[str, int]:
 
 def _after_commit_announce(item_id: int, event: str, *, actor: str = "") -> None:
     def send() -> None:
-        from . import tasks
+        from . import tasks  # tasks.py (the Celery entry points) imports this module: the task is reached when scheduled
 
         tasks.announce.delay(item_id, event, actor)
 

@@ -10,6 +10,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from apps.connectors.models import Delivery
 from apps.connectors.services import record_attempt
 
 from . import notifications, services
@@ -55,8 +56,6 @@ def announce(item_id: int, event: str, actor: str = "") -> None:
 @shared_task(name="worklist.post_notification", bind=True, ignore_result=True, max_retries=None)
 def post_notification(self, item_id: int, event: str, delivery_id: str, actor: str = "") -> None:
     """One post to a webhook or Slack; retried with backoff, every attempt recorded on the Delivery."""
-    from apps.connectors.models import Delivery
-
     delivery = Delivery.objects.filter(pk=delivery_id).first()
     item = WorkItem.objects.select_related("workflow", "claimed_by").filter(pk=item_id).first()
     if delivery is None or item is None or delivery.finished_at is not None:

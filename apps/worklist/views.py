@@ -11,7 +11,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.types import AuthenticatedHttpRequest
-from apps.workflows.views import base_template, is_htmx_partial
+from apps.common.htmx import base_template, is_htmx_partial
 
 from . import services
 from .choices import OPEN_STATES

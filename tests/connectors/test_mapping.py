@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from apps.connectors import mapping
 from apps.connectors.activities.data import map_values
 from apps.executions.activities import ActivityContext, ActivityError
+from apps.workflows.definition import mapping
 
 ORDER = {
     "customer": {"name": "  Ada Lovelace ", "email": "ADA@EXAMPLE.COM"},

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from apps.executions.depgraph import DependencyGraph
 from apps.executions.engine.nodes.dynamic import snapshot
 from apps.executions.engine.orchestrator import cancel_execution, start_execution
 from apps.executions.models import Execution
+from apps.workflows.definition.depgraph import DependencyGraph
 from apps.workflows.definition.validator import validate
 from apps.workflows.seeding import read_example, seed_example
 from apps.workflows.services import create_workflow

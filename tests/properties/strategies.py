@@ -6,8 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from apps.connectors import mapping
-from apps.workflows.definition import expressions
+from apps.workflows.definition import expressions, mapping
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given
 
-from apps.connectors import mapping
+from apps.workflows.definition import mapping
 
 from .strategies import PROPERTY, json_values, mapping_exprs
 

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from apps.connectors import mapping
-from apps.workflows.definition import expressions
+from apps.workflows.definition import expressions, mapping
 
 
 @pytest.fixture(autouse=True)

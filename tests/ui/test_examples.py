@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from apps.executions.presenters import iter_nodes
+from apps.workflows.definition.graph import iter_nodes
 from apps.workflows.services import create_workflow
 
 pytestmark = pytest.mark.django_db

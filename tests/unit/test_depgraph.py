@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from apps.executions.depgraph import (
+from apps.workflows.definition.depgraph import (
     CycleError,
     DependencyGraph,
     DuplicateNodeError,

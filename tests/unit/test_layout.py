@@ -8,7 +8,7 @@ from itertools import pairwise
 
 import pytest
 
-from apps.workflows.layout import STATUSES, Layout, compute_layout, render_svg
+from apps.workflows.definition.layout import STATUSES, Layout, compute_layout, render_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 

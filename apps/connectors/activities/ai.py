@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from apps.executions.activities import ActivityContext, ActivityError
+from apps.executions.models import Execution
+from apps.workflows.definition import mapping
 from apps.workflows.definition.registry import register_activity
 
-from .. import ai_usage, llm, mapping
+from .. import ai_usage, llm
 from ..choices import AIPurpose
 
 
 def _run_owner(execution_id: int):
     """Whose budget a step spends: the user who started the run, else the workflow's owner."""
-    # Imported here: the engine's models are not needed to import the activity registry.
-    from apps.executions.models import Execution
-
     execution = Execution.objects.filter(pk=execution_id).select_related("created_by", "workflow__owner").first()
     if execution is None:
         return None, None

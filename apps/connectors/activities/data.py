@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from apps.executions.activities import ActivityContext, ActivityError
+from apps.workflows.definition import mapping
 from apps.workflows.definition.registry import register_activity
-
-from .. import mapping
 
 
 @register_activity(

@@ -20,9 +20,10 @@ from django.conf import settings
 
 from apps.executions.activities import ActivityContext, ActivityError
 from apps.workflows import jsontext
+from apps.workflows.definition import mapping
 from apps.workflows.definition.registry import register_activity
 
-from .. import mapping, outbound, services
+from .. import outbound, services
 from ..choices import CredentialKind
 from ..circuit import breaker_for
 

@@ -136,6 +136,3 @@ def fail(params: dict, ctx: ActivityContext) -> Any:
         params.get("message", "this step fails on purpose"),
         retryable=params.get("retryable", True),
     )
-
-
-from . import http  # noqa: E402,F401  (registers http.request)

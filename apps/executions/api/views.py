@@ -15,7 +15,10 @@ from apps.accounts.services import record_audit
 from apps.executions.access import access_execution, visible_executions
 from apps.executions.choices import FINISHED_EXECUTION, ExecutionStatus
 from apps.executions.engine import orchestrator
+from apps.executions.engine.signals import SignalRejected, chain_of
 from apps.executions.models import Execution
+from apps.executions.orchestration import execution_state, send_signal_to_chain
+from apps.executions.presenters import dynamic_graph
 from apps.sharing.services import access_workflow
 from apps.workflows.definition.schema import published_schema
 from apps.workflows.definition.validator import DefinitionError, validate
@@ -23,12 +26,12 @@ from apps.workflows.definition.validator import DefinitionError, validate
 from workflowsite.paging import EstimatedCountPaginator
 
 from .serializers import (
-    SignalSerializer,
     ExecutionDetailSerializer,
     ExecutionEventSerializer,
     ExecutionListSerializer,
     RetryWithChangesSerializer,
     RunRequestSerializer,
+    SignalSerializer,
     ValidationResultSerializer,
 )
 
@@ -115,8 +118,6 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     )
     @action(detail=True, methods=["get"], url_path=r"dynamic/(?P<node_id>[A-Za-z][A-Za-z0-9_\-]{0,63})")
     def dynamic(self, request, pk=None, node_id=None):
-        from apps.executions.presenters import dynamic_graph
-
         execution = self.get_object()
         graph = dynamic_graph(execution, node_id)
         if graph is None:
@@ -152,9 +153,6 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     )
     @action(detail=True, methods=["post"], url_path=r"signals/(?P<name>[A-Za-z][A-Za-z0-9_.\-]{0,63})")
     def signal(self, request, pk=None, name=None):
-        from apps.executions.engine.signals import SignalRejected
-        from apps.executions.orchestration import send_signal_to_chain
-
         execution = self.get_object()
         payload = request.data.get("payload", {}) if isinstance(request.data, dict) else request.data
         try:
@@ -185,8 +183,6 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     @extend_schema(summary="The continue-as-new chain this run belongs to, with totals", responses={200: dict})
     @action(detail=True, methods=["get"])
     def chain(self, request, pk=None):
-        from apps.executions.engine.signals import chain_of
-
         execution = self.get_object()
         runs = chain_of(execution)
         rows = []
@@ -207,8 +203,6 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
                            "child runs", responses={200: dict})
     @action(detail=True, methods=["get"])
     def state(self, request, pk=None):
-        from apps.executions.orchestration import execution_state
-
         return Response(execution_state(self.get_object()))
 
     @extend_schema(summary="Re-run only the failed and blocked items of a finished run's dynamic nodes", request=None, responses={201: ExecutionDetailSerializer})

@@ -12,21 +12,15 @@ died and, once its key expired or was lost, read 0 under pages that were still o
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 
-from django.conf import settings
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import transaction
 
+from apps.common.redis_store import client as _redis
+from apps.common.redis_store import stack as _namespace
+
 logger = logging.getLogger("workflow.engine")
-
-
-def _namespace() -> str:
-    """The database's name: stacks (or parallel test sessions) sharing one Redis keep apart."""
-    import re
-
-    from django.db import connection
-
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(connection.settings_dict.get("NAME") or "default"))[:60]
 
 
 def group_name(execution_id: int) -> str:
@@ -36,13 +30,6 @@ def group_name(execution_id: int) -> str:
 def _watch_key(execution_id: int) -> str:
     # Not "wb:watching:…", the counters this set replaced: a stack upgraded in place keeps apart.
     return f"wb:watchers:{_namespace()}:{execution_id}"
-
-
-@lru_cache(maxsize=1)
-def _redis():
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
 
 
 # Seconds a registration lasts without renewal; consumers renew well within it.
@@ -86,9 +73,6 @@ def events_committed(execution_id: int, events) -> None:
     if not events or not watchers(execution_id):
         return
     try:
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
-
         layer = get_channel_layer()
         if layer is None:  # no CHANNEL_LAYERS configured: nobody can be watching
             return

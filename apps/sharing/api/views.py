@@ -1,4 +1,5 @@
-"""Shares of workflows and templates: list (anyone who can view), grant/change/revoke (admin level)."""
+"""Shares of workflows (and, through `shares_endpoints`, of templates: apps.templates.api): list (anyone
+who can view), grant/change/revoke (admin level)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -59,7 +59,8 @@ class LevelSerializer(serializers.Serializer):
     level = serializers.ChoiceField(choices=["view", "edit", "change", "admin"])
 
 
-def _shares_endpoints(fetch: Callable[[Any, Any, str], Any], label: str):
+def shares_endpoints(fetch: Callable[[Any, Any, str], Any], label: str):
+    """The list and detail endpoints for the shares of what `fetch(user, pk, level)` returns."""
     @extend_schema(
         summary=f"List or add shares of a {label}",
         request=NewShareSerializer,
@@ -110,14 +111,4 @@ def _fetch_workflow(user, pk, level):
     return access_workflow(user, pk, level)
 
 
-def _fetch_template(user, pk, level):
-    from apps.templates.services import access_template
-
-    template = access_template(user, pk, "view")
-    if level != "view" and not shares.has_level(user, template, level):
-        raise PermissionDenied(f"You need the '{level}' permission on this template.")
-    return template
-
-
-workflow_shares, workflow_share = _shares_endpoints(_fetch_workflow, "workflow")
-template_shares, template_share = _shares_endpoints(_fetch_template, "template")
+workflow_shares, workflow_share = shares_endpoints(_fetch_workflow, "workflow")

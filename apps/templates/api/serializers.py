@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from apps.templates import services
 from apps.templates.models import Category, TemplateReview, WorkflowTemplate
+from apps.workflows.definition.validator import validate
 
 
 class WorkflowTemplateSerializer(serializers.ModelSerializer):
@@ -48,8 +49,6 @@ class WorkflowTemplateSerializer(serializers.ModelSerializer):
         return value
 
     def validate_definition(self, value):
-        from apps.workflows.definition.validator import validate
-
         if not isinstance(value, dict):
             raise serializers.ValidationError("The definition must be a JSON object.")
         problems = validate(value)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import django_filters
 from django_filters.rest_framework import DjangoFilterBackend
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
@@ -15,7 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.types import account_of
+from apps.sharing.api.views import shares_endpoints
 from apps.sharing.services import access_workflow
+from apps.sharing.shares import has_level
 from apps.templates import services
 from apps.templates.models import Category, WorkflowTemplate
 from apps.versions.api.views import VersionSerializer
@@ -188,3 +190,18 @@ def template_version_restore(request: Request, pk: int, vid: int) -> Response:
     template = services.restore_template_version(template, version, acting_user=account_of(request))
     newest = services.template_versions(template).first()
     return Response({"template": template.pk, "version": VersionSerializer(newest).data}, status=status.HTTP_201_CREATED)
+
+
+#
+# Shares (the endpoints are apps.sharing's)
+#
+
+
+def _fetch_template(user, pk, level):
+    template = services.access_template(user, pk, "view")
+    if level != "view" and not has_level(user, template, level):
+        raise PermissionDenied(f"You need the '{level}' permission on this template.")
+    return template
+
+
+template_shares, template_share = shares_endpoints(_fetch_template, "template")

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.executions.engine.orchestrator import InputError, check_input
+
 from .. import services
 from ..models import EventTrigger, Schedule, WebhookEndpoint
 
@@ -28,8 +30,6 @@ class ScheduleSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(str(exc)) from None
 
     def validate_input(self, value):
-        from apps.executions.engine.orchestrator import InputError, check_input
-
         if not isinstance(value, dict):
             raise serializers.ValidationError("the run input must be a JSON object")
         try:

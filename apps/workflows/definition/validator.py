@@ -16,10 +16,12 @@ from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from apps.workflows.definition.depgraph import DependencyGraph, GraphError
+
 from . import jsonpath, schema, storable, subflows, userschema
 from .expressions import pattern_problems, references_in
 from .plan import NodePlan, Plan, ScopePlan
-from .registry import get_activity
+from .registry import activity_names, get_activity
 
 REFERENCE_ROOTS = {"input", "vars", "steps", "item", "index", "error", "execution", "signal", "iteration"}
 
@@ -284,8 +286,6 @@ class _Checker:
             return
         spec = get_activity(name)
         if spec is None:
-            from .registry import activity_names
-
             self.add(f"unknown activity type '{name}'; registered: {', '.join(activity_names())}", node=plan.id, field="activity", code="unknown_activity")
             return
         params = plan.spec.get("params", {})
@@ -330,16 +330,12 @@ class _Checker:
         if "activity" in spec and isinstance(spec["activity"], str):
             activity = get_activity(spec["activity"])
             if activity is None:
-                from .registry import activity_names
-
                 self.add(f"unknown activity type '{spec['activity']}'; registered: {', '.join(activity_names())}", node=plan.id, field="activity", code="unknown_activity")
             elif isinstance(spec.get("params", {}), dict):
                 for field, message in _schema_messages(spec.get("params", {}), activity.params_schema, _defs(), skip=_is_reference):
                     self.add(message, node=plan.id, field="params" + ("." + field if field else ""), code="params")
         items = spec.get("items")
         if isinstance(items, list):
-            from apps.executions.depgraph import DependencyGraph, GraphError
-
             try:
                 graph = DependencyGraph.from_items(
                     [i if isinstance(i, dict) else {} for i in items],

@@ -5,7 +5,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from .. import allocation
+from ..allocation import open_item_counts
 from ..models import WorkItem
+from ..services import actions_for, can_manage
 
 
 class WorkItemSerializer(serializers.ModelSerializer):
@@ -31,8 +34,6 @@ class WorkItemSerializer(serializers.ModelSerializer):
         return {"id": item.workflow_id, "name": item.workflow.name}
 
     def get_why(self, item: WorkItem) -> str | None:
-        from .. import allocation
-
         request = self.context.get("request")
         if request is None:
             return None
@@ -43,14 +44,10 @@ class WorkItemSerializer(serializers.ModelSerializer):
         return allocation.why(item, user)
 
     def get_allocation(self, item: WorkItem) -> dict | None:
-        from ..services import can_manage
-
         request = self.context.get("request")
         return item.allocation if request and can_manage(request.user, item) else None
 
     def get_actions(self, item: WorkItem) -> list[str]:
-        from ..services import actions_for
-
         request = self.context.get("request")
         return actions_for(request.user, item) if request else []
 
@@ -79,6 +76,4 @@ class WorkProfileSerializer(serializers.Serializer):
     open_items = serializers.SerializerMethodField()
 
     def get_open_items(self, profile) -> int:
-        from ..allocation import open_item_counts
-
         return open_item_counts([profile.user_id])[profile.user_id]

@@ -1,5 +1,7 @@
 from django import template
 
+from .. import services
+
 register = template.Library()
 
 
@@ -11,7 +13,5 @@ def inbox_count(context) -> int:
     if user is None or not user.is_authenticated:
         return 0
     if not hasattr(request, "_wb_inbox_count"):
-        from ..services import inbox_count as count
-
-        request._wb_inbox_count = count(user)
+        request._wb_inbox_count = services.inbox_count(user)
     return request._wb_inbox_count

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection
 
 from apps.workflows.definition import expressions
+from apps.workflows.definition.depgraph import DependencyGraph, GraphError, ReadyTracker
 from apps.workflows.definition.plan import NodePlan
 
 from ...choices import StepStatus
-from ...depgraph import DependencyGraph, GraphError, ReadyTracker
 from ...models import DynamicItem, StepRun
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from apps.executions.models import Execution
 from apps.workflows import jsontext
 from apps.workflows.definition.validator import DefinitionError
 from apps.workflows.models import Workflow
+from apps.workflows.seeding import ExampleError, read_example, seed_example
 
 
 class Command(BaseCommand):
@@ -104,7 +105,6 @@ class Command(BaseCommand):
         if ref.endswith(".json") or path.exists():
             if not path.exists():
                 raise CommandError(f"no such file: {ref}")
-            from apps.workflows.seeding import ExampleError, read_example, seed_example
 
             try:
                 example = read_example(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -21,8 +22,6 @@ class Command(BaseCommand):
         parser.add_argument("--owner", help="Username owning the new workflows (default: the admin user).")
 
     def handle(self, *args, **options) -> None:
-        import sys
-
         path: Path = options["file"]
         try:
             text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
