@@ -21,8 +21,9 @@ from django.http import Http404
 from django.utils import timezone
 from guardian.shortcuts import get_groups_with_perms
 
+from apps.accounts import roles
 from apps.executions.models import Execution, StepRun
-from apps.sharing.services import has_workflow_perm
+from apps.sharing.services import has_workflow_perm, visible_workflows
 
 from . import allocation as distribution
 from .choices import DEFAULT_OUTCOMES, HELD_STATES, OPEN_STATES, WorkItemState
@@ -72,15 +73,15 @@ def inbox_count(user: AbstractBaseUser) -> int:
 
 def visible_work_items(user: AbstractBaseUser) -> QuerySet[WorkItem]:
     """Every item `user` may look at: offered to them (declined or not), held or decided by them,
-    or belonging to a workflow they administer. Staff see all."""
+    or belonging to a workflow they administer, or (operators) to a workflow they can see.
+    Superusers see all. Being staff is not enough: the operator and admin roles make their
+    users staff for the admin site, and a role never opens a workflow (apps.accounts.roles)."""
     if not user.is_authenticated or not user.is_active:
         return WorkItem.objects.none()
-    if user.is_staff or user.is_superuser:
+    if user.is_superuser:
         return WorkItem.objects.all()
-    from apps.sharing.services import visible_workflows
-
-    administered = visible_workflows(user, "admin").values("pk")
-    return WorkItem.objects.filter(_offered_to(user) | Q(claimed_by=user) | Q(workflow_id__in=administered))
+    managed = visible_workflows(user, "view" if roles.has_capability(user, roles.ACT_ON_OTHERS_RUNS) else "admin").values("pk")
+    return WorkItem.objects.filter(_offered_to(user) | Q(claimed_by=user) | Q(workflow_id__in=managed))
 
 
 def access_work_item(user: AbstractBaseUser, pk: int | str) -> WorkItem:
@@ -92,10 +93,13 @@ def access_work_item(user: AbstractBaseUser, pk: int | str) -> WorkItem:
 
 
 def can_manage(user: AbstractBaseUser, item: WorkItem) -> bool:
-    """Workflow admins and staff may reassign, force-complete and expire."""
-    from apps.sharing.services import has_workflow_perm
-
-    return bool(user.is_authenticated and (user.is_staff or user.is_superuser or has_workflow_perm(user, item.workflow, "admin")))
+    """Workflow admins, operators who can see the workflow (as for acting on its runs,
+    apps.executions.access) and superusers may reassign, force-complete and expire."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser or has_workflow_perm(user, item.workflow, "admin"):
+        return True
+    return roles.has_capability(user, roles.ACT_ON_OTHERS_RUNS) and has_workflow_perm(user, item.workflow, "view")
 
 
 def may_be_offered(user: AbstractBaseUser, workflow) -> bool:
