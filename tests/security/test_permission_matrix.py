@@ -24,6 +24,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from tests.connectors.conftest import completion
+
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("permission-matrix")]
 
 # Strings that only alice's objects contain: whoever may not see the workflow must never get them.
@@ -203,11 +205,16 @@ def world(django_db_setup, django_db_blocker, session_provider):
             sessions[actor] = session.session_key
         ai = {name: getattr(settings, name) for name in ("AI_BASE_URL", "AI_MODEL", "AI_API_KEY")}
         settings.AI_BASE_URL, settings.AI_MODEL, settings.AI_API_KEY = session_provider.url("/v1"), "stand-in-1", "matrix-key"
+        routes = dict(session_provider.routes)
+        answer = json.dumps({"definition": PLAIN, "explanation": "Waits for go.", "confidence": 0.5})
+        session_provider.routes["POST /v1/chat/completions"] = lambda received: (200, {}, completion(answer))
         try:
             yield World(users, ids, sessions)
         finally:
             for name, value in ai.items():
                 setattr(settings, name, value)
+            session_provider.routes.clear()
+            session_provider.routes.update(routes)
             transaction.set_rollback(True)
 
 
