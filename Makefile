@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEVSTACK := $(BIN)/python deploy/local/devstack.py
 PYTEST_ARGS ?=
 
-.PHONY: install run up down check test test-fast migrate seed stop-servers clean
+.PHONY: install run up down check test test-fast fuzz-api migrate seed stop-servers clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ check: install        ## ruff and mypy on apps/ and workflowsite/ (deploy/local/
 
 test: install         ## the checks, then the whole suite on the embedded Postgres and Redis, with a real worker
 	$(BIN)/python deploy/local/testrun.py $(PYTEST_ARGS)
+
+fuzz-api: install      ## schemathesis over the whole API, 100 examples per operation (docs/security.md, Proof)
+	WB_SCHEMATHESIS_EXAMPLES=$${WB_SCHEMATHESIS_EXAMPLES:-100} WB_SCHEMATHESIS_REPORT=$${WB_SCHEMATHESIS_REPORT:-.data/schemathesis.json} \
+	WB_TEST_WORKERS=0 $(BIN)/python deploy/local/testrun.py tests/security/test_schemathesis.py -q
 
 migrate: install
 	$(DEVSTACK) exec -- $(BIN)/python manage.py migrate

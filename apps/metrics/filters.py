@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 RANGES = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
 DEFAULT_BUCKET = {"hour": "minute", "day": "hour", "week": "hour", "month": "day"}
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2999
 # What the dashboard's form calls each parameter (errors name the field the user sees).
 FIELD_LABELS = {"range": "Range", "from": "From", "to": "To", "bucket": "Bucket", "workflow": "Workflow", "tz": "Time zone"}
 
@@ -73,12 +74,21 @@ class MetricsFilter:
 
 
 def _parse_moment(field: str, raw: str, tz: ZoneInfo) -> datetime:
-    value = parse_datetime(raw)
-    if value is None:
-        day = parse_date(raw)
-        if day is None:
-            raise FilterError(field, f"not an ISO 8601 date or time: {raw!r} (for example 2026-11-23 or 2026-11-23T14:00)")
-        value = datetime(day.year, day.month, day.day)
+    not_iso = FilterError(field, f"not an ISO 8601 date or time: {raw!r} (for example 2026-11-23 or 2026-11-23T14:00)")
+    try:
+        # Both raise ValueError for a well-formed impossible moment (2026-02-30).
+        value = parse_datetime(raw)
+        if value is None:
+            day = parse_date(raw)
+            if day is None:
+                raise not_iso
+            value = datetime(day.year, day.month, day.day)
+    except ValueError:
+        raise not_iso from None
+    # The reports reach back before the start (the previous period, the anomalies' baseline) and
+    # past the end (the last bucket): near year 1 or 9999 that leaves datetime's range (a 500).
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise FilterError(field, f"must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
     if timezone.is_naive(value):
         value = value.replace(tzinfo=tz)
     return value

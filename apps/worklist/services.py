@@ -24,6 +24,7 @@ from guardian.shortcuts import get_groups_with_perms
 from apps.accounts.types import AnyUser
 from apps.executions.choices import StepStatus
 from apps.executions.engine.orchestrator import resume_waiting_step
+from apps.accounts import roles
 from apps.executions.models import Execution, StepRun
 from apps.sharing.services import has_workflow_perm, visible_workflows
 
@@ -75,14 +76,15 @@ def inbox_count(user: User) -> int:
 
 def visible_work_items(user: AnyUser) -> QuerySet[WorkItem]:
     """Every item `user` may look at: offered to them (declined or not), held or decided by them,
-    or belonging to a workflow they administer. Staff see all."""
+    or belonging to a workflow they administer, or (operators) to a workflow they can see.
+    Superusers see all. Being staff is not enough: the operator and admin roles make their
+    users staff for the admin site, and a role never opens a workflow (apps.accounts.roles)."""
     if not user.is_authenticated or not user.is_active:
         return WorkItem.objects.none()
-    if user.is_staff or user.is_superuser:
+    if user.is_superuser:
         return WorkItem.objects.all()
-
-    administered = visible_workflows(user, "admin").values("pk")
-    return WorkItem.objects.filter(_offered_to(user) | Q(claimed_by=user) | Q(workflow_id__in=administered))
+    managed = visible_workflows(user, "view" if roles.has_capability(user, roles.ACT_ON_OTHERS_RUNS) else "admin").values("pk")
+    return WorkItem.objects.filter(_offered_to(user) | Q(claimed_by=user) | Q(workflow_id__in=managed))
 
 
 def access_work_item(user: User, pk: int | str) -> WorkItem:
@@ -94,8 +96,13 @@ def access_work_item(user: User, pk: int | str) -> WorkItem:
 
 
 def can_manage(user: AnyUser, item: WorkItem) -> bool:
-    """Workflow admins and staff may reassign, force-complete and expire."""
-    return bool(user.is_authenticated and (user.is_staff or user.is_superuser or has_workflow_perm(user, item.workflow, "admin")))
+    """Workflow admins, operators who can see the workflow (as for acting on its runs,
+    apps.executions.access) and superusers may reassign, force-complete and expire."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser or has_workflow_perm(user, item.workflow, "admin"):
+        return True
+    return roles.has_capability(user, roles.ACT_ON_OTHERS_RUNS) and has_workflow_perm(user, item.workflow, "view")
 
 
 def may_be_offered(user: User, workflow) -> bool:

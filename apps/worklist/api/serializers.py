@@ -71,7 +71,10 @@ class WorkProfileSerializer(serializers.Serializer):
     username = serializers.CharField(source="user.username", read_only=True)
     available = serializers.BooleanField(required=False, help_text="False: no new work items are offered to you.")
     away_until = serializers.DateTimeField(required=False, allow_null=True, help_text="Unavailable until then, then available again.")
-    max_open_items = serializers.IntegerField(required=False, allow_null=True, min_value=1, help_text="Offer nothing new while you have this many open items.")
+    # The column is a PostgreSQL integer: a larger number is the caller's mistake (400), not a 500.
+    max_open_items = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2**31 - 1, help_text="Offer nothing new while you have this many open items.",
+    )
     capabilities = serializers.ListField(child=serializers.CharField(max_length=50), read_only=True, help_text="Set by staff in the admin.")
     open_items = serializers.SerializerMethodField()
 
