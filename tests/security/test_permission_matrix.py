@@ -270,7 +270,7 @@ def _api_path(template: str, ids: dict) -> str:
 def _page_path(name: str, route: str, ids: dict) -> str:
     namespace = name.split(":")[0]
     pk = {"executions": ids["run"], "workflow_templates": ids["template"], "worklist": ids["item"]}.get(namespace, ids["workflow"])
-    if name in ("sharing:template",):
+    if name in ("workflow_templates:share",):
         pk = ids["template"]
     if name == "workflow_templates:save-as":
         pk = ids["workflow"]
@@ -454,7 +454,7 @@ PAGE_RULES: dict[str, dict[str, Rule | str]] = {
     # Reviews need to have used the template first: nobody here has (tests/collab covers reviewing).
     "workflow_templates:review": page(post=NOBODY),
     "workflow_templates:restore": page(post=TEMPLATE_ADMIN),
-    "sharing:template": page(TEMPLATE_VIEW, TEMPLATE_ADMIN),
+    "workflow_templates:share": page(TEMPLATE_VIEW, TEMPLATE_ADMIN),
     "worklist:act": page(post=WORK_ITEM),
 }
 
