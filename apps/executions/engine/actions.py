@@ -18,9 +18,10 @@ from apps.workflows.definition.validator import compile_definition
 
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun
-from . import publish
+from . import publish, signals
 from .advancing import InputError, advance, check_input, start_execution
 from .dispatch import _UNUSED_RUN_COLUMNS, _apply, plan_of, send_steps
+from .nodes.dynamic import snapshot
 from .runtime import Runtime
 
 logger = logging.getLogger("workflow.engine")
@@ -84,9 +85,7 @@ def _record_run_event(execution: Execution, type_: str, payload: dict, actor: st
 def resume_waiting_step(step_id: int, output: dict, *, actor: str = "") -> bool:
     """Finish a waiting approval (output {"decision", "comment", "by"}) or signal_wait step.
     False when it is no longer waiting. See engine/signals.py."""
-    from .signals import resume_waiting_step as resume
-
-    return resume(step_id, output, actor=actor)
+    return signals.resume_waiting_step(step_id, output, actor=actor)
 
 
 def retry_execution(execution: Execution, *, acting_user=None) -> Execution:
@@ -229,8 +228,6 @@ def retry_failed(execution: Execution, *, acting_user=None) -> Execution:
     Top-level steps before them are kept (as in retry_with_changes); items that
     completed keep their results. Raises InputError when the run has no such items.
     """
-    from .nodes.dynamic import snapshot
-
     seeds: dict[str, dict] = {}
     for step in StepRun.objects.filter(execution=execution, node_type="dynamic").order_by("id"):
         state = snapshot(step)

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from apps.workflows.definition.validator import compile_definition
+from apps.workflows.definition.validator import compile_definition, first_data_error
 
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, StepRun
@@ -41,8 +41,6 @@ def with_input_defaults(definition: dict, data: Any) -> Any:
 def check_input(definition: dict, data: Any) -> Any:
     """`data` with the input schema's defaults filled in; InputError naming the field when it
     breaks the workflow's input schema."""
-    from apps.workflows.definition.validator import first_data_error
-
     if not isinstance(data, dict):
         raise InputError("input", "the run input must be a JSON object")
     schema = definition.get("input_schema")

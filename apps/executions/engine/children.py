@@ -10,12 +10,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
+from apps.sharing.services import can_start_child, run_initiator
 from apps.workflows.definition import expressions
+from apps.workflows.definition.validator import DefinitionError
+from apps.workflows.models import Workflow
 
 from ..choices import FINISHED_EXECUTION, StepStatus
-from . import hooks, messages
+from ..models import Execution, StepRun
+from . import hooks
+from .common import error_dict
+from .signals import chain_of
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -33,11 +40,7 @@ def _depth(execution) -> int:
 
 def start_child(rt: Runtime, scope: str, node, extra: dict | None, *, attempt: int = 1, budget_used: int = 0) -> None:
     """Start a child run for a child_workflow node (or a dynamic node's item)."""
-    from apps.sharing.services import can_start_child, run_initiator
-    from apps.workflows.definition.validator import DefinitionError
-    from apps.workflows.models import Workflow
-
-    from .orchestrator import InputError, start_execution
+    from .advancing import InputError, start_execution  # imported on use: this module is below the runtime (the node registry imports it)
 
     spec = node.spec
     context = rt.context(scope, extra)
@@ -52,8 +55,6 @@ def start_child(rt: Runtime, scope: str, node, extra: dict | None, *, attempt: i
     initiator = run_initiator(rt.ex)
     # A long-lived worker's content-type cache goes stale when the database is restored
     # (or flushed between tests); guardian's checks depend on it, so start from fresh ids.
-    from django.contrib.contenttypes.models import ContentType
-
     ContentType.objects.clear_cache()
     refusal = f"no workflow with slug {slug!r}" if workflow is None else can_start_child(initiator, workflow)
     if refusal:
@@ -102,8 +103,6 @@ def start_child(rt: Runtime, scope: str, node, extra: dict | None, *, attempt: i
 
 
 def _fail_step(rt: Runtime, step, type_: str, message: str) -> None:
-    from .runtime import error_dict
-
     step.status = StepStatus.FAILED
     step.error = error_dict(type_, message, step.node_id, retryable=False)
     step.finished_at = rt.now
@@ -113,8 +112,6 @@ def _fail_step(rt: Runtime, step, type_: str, message: str) -> None:
 
 
 def _child_result(child) -> tuple[str, Any, dict | None]:
-    from .runtime import error_dict
-
     if child.status == "completed":
         return StepStatus.COMPLETED, child.output, None
     if child.status == "continued":
@@ -128,8 +125,6 @@ def _child_result(child) -> tuple[str, Any, dict | None]:
 
 
 def await_child(rt: Runtime, scope: str, node, extra: dict | None) -> None:
-    from ..models import Execution
-
     target = node.spec["child"]
     started = rt.latest(scope, target) or rt.latest("", target)
     child_id = (started.output or {}).get("execution_id") if started is not None and started.status == StepStatus.COMPLETED else None
@@ -153,8 +148,7 @@ def await_child(rt: Runtime, scope: str, node, extra: dict | None) -> None:
 def child_finished(child_id: int) -> None:
     """A child run ended: finish the parent step waiting for it (execute mode, a dynamic
     item, or an await_child node). Runs as a task after the child's commit."""
-    from ..models import Execution, StepRun
-    from .orchestrator import finish_step
+    from .steps import finish_step  # imported on use: this module is below the runtime (the node registry imports it)
 
     child = Execution.objects.select_related("workflow").filter(pk=child_id).first()
     if child is None or child.parent_id is None or child.status not in FINISHED_EXECUTION:
@@ -162,53 +156,8 @@ def child_finished(child_id: int) -> None:
     if child.status == "continued":
         return  # the chain goes on; its last run reports
     status, output, error = _child_result(child)
-    from .signals import chain_of
-
     first_id = chain_of(child)[0].pk if child.continued_from_id else child_id
     waiting = StepRun.objects.filter(execution_id=child.parent_id, status=StepStatus.WAITING, node_type__in=["child_workflow", "await_child"], state__child_id=first_id)
     for step in waiting:
         err = {**error, "node": step.node_id} if error else None
         finish_step(step.pk, status, output, err, expect=StepStatus.WAITING)
-
-
-def notify_parent(rt: Runtime) -> None:
-    """A run finished: a parent waiting on it is told after commit; a run that did not
-    complete takes its children with it."""
-    ex = rt.ex
-    if ex.parent_id:
-        execution_id = ex.pk
-
-        def tell() -> None:
-            messages.send(messages.CHILD_FINISHED, execution_id)
-
-        transaction.on_commit(tell)
-    if ex.status in ("failed", "cancelled"):
-        cancel_children_of_execution(ex.pk, f"parent run {ex.status}")
-
-
-def cancel_children_of_execution(execution_id: int, reason: str) -> None:
-    from ..models import Execution
-
-    ids = list(Execution.objects.filter(parent_id=execution_id).exclude(status__in=list(FINISHED_EXECUTION)).values_list("pk", flat=True))
-    _cancel_later(ids, reason)
-
-
-def cancel_children_of_steps(rt: Runtime, step_ids: list[int], reason: str) -> None:
-    """Steps were cancelled: child runs they started are cancelled too."""
-    from ..models import Execution
-
-    ids = list(Execution.objects.filter(parent_step_id__in=step_ids).exclude(status__in=list(FINISHED_EXECUTION)).values_list("pk", flat=True))
-    _cancel_later(ids, reason)
-
-
-def _cancel_later(ids: list[int], reason: str) -> None:
-    if not ids:
-        return
-
-    def send() -> None:
-        for child_id in ids:
-            messages.send(messages.CANCEL_CHILD, child_id, reason)
-
-    transaction.on_commit(send)
-
-

@@ -18,8 +18,10 @@ from ..models import Execution, ExecutionEvent, StepRun, Timer
 from . import publish
 from .runtime import WORKER_LOST, error_dict
 from .advancing import advance
+from .children import child_finished
 from .dispatch import queue_of, send_steps
 from .failures import _TRANSIENT, _fail_on_engine_error
+from .signals import resume_waiting_step
 from .steps import _next_seq, finish_step
 
 logger = logging.getLogger("workflow.engine")
@@ -48,8 +50,6 @@ def fire_timer(timer_id: int) -> None:
     if timer.kind == Timer.Kind.TIMER:
         finish_step(step.pk, StepStatus.COMPLETED, {"fired_at": now.isoformat()}, expect=StepStatus.WAITING)
     elif timer.kind == Timer.Kind.SIGNAL_TIMEOUT:
-        from .signals import resume_waiting_step
-
         output = {"decision": "expired"} if step.node_type == "approval" else {"timed_out": True}
         resume_waiting_step(step.pk, output, actor="timer", timed_out=True)
     elif timer.kind == Timer.Kind.RETRY:
@@ -136,8 +136,6 @@ def _sweep(counts: dict[str, int]) -> None:
     )
     _each(counts, "advanced", list(stalled[:200]), advance)
     # Parents still waiting for children that have finished (the message was lost).
-    from .children import child_finished
-
     orphans = StepRun.objects.filter(status=StepStatus.WAITING, node_type__in=["child_workflow", "await_child"], created_at__lt=now - timedelta(seconds=3)).values_list("state", flat=True)[:500]
     child_ids = [state["child_id"] for state in orphans if isinstance(state, dict) and state.get("child_id")]
     finished_children = Execution.objects.filter(pk__in=child_ids, status__in=[s for s in FINISHED_EXECUTION if s != ExecutionStatus.CONTINUED]).values_list("pk", flat=True)

@@ -24,6 +24,7 @@ from apps.workflows.definition.plan import NodePlan, Plan
 from ..choices import ACTIVE_STEP, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun, Timer
 from . import hooks, store
+from .family import cancel_children_of_steps, notify_parent
 from .common import DEFAULT_MAX_ITERATIONS, MAX_WORKER_LOSSES, SEGMENT, WORKER_LOST, backoff_seconds  # noqa: F401  (re-exported)
 from .common import SMALL_SCOPE, error_dict, parent_scope
 from .nodes import NODE_TYPES
@@ -725,8 +726,6 @@ class Runtime:
             self.event("step_cancelled", node=step.node_id, scope=step.scope, step=step, payload={"reason": reason})
         Timer.objects.filter(execution=self.ex, fired_at__isnull=True, step_id__in=ids).update(fired_at=self.now)
         if ids:
-            from .children import cancel_children_of_steps
-
             cancel_children_of_steps(self, ids, reason)
             approvals = [i for i in ids if (known.get(i) and known[i].node_type == "approval")] or list(
                 StepRun.objects.filter(pk__in=ids, node_type="approval").values_list("pk", flat=True)
@@ -777,8 +776,6 @@ class Runtime:
         if error is not None:
             payload["error"] = error
         self.event(f"execution_{status}", payload=payload, actor=actor)
-        from .children import notify_parent
-
         notify_parent(self)
 
     def cancel(self, *, actor: str = "", reason: str = "cancelled") -> None:

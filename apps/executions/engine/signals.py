@@ -8,14 +8,18 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from apps.workflows.definition import expressions
 from apps.workflows.definition.schema import RESERVED_SIGNALS
+from apps.workflows.definition.validator import compile_definition, first_data_error
 
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, StepRun, Timer
 from . import hooks
+from .common import error_dict
 
 if TYPE_CHECKING:
     from apps.workflows.definition.plan import NodePlan
@@ -99,9 +103,7 @@ def resume_waiting_step(step_id: int, output: dict, *, actor: str = "", timed_ou
     signal_wait goes to timeout_to. Without a timeout path, a timeout fails the node.
     Returns False when the step is no longer waiting (someone got there first).
     """
-    from .orchestrator import finish_step
-    from .runtime import error_dict
-    from apps.workflows.definition.validator import compile_definition
+    from .steps import finish_step  # imported on use: this module is below the runtime (the node registry imports it)
 
     with transaction.atomic():
         step = StepRun.objects.filter(pk=step_id).only("execution_id").first()
@@ -131,8 +133,6 @@ def resume_waiting_step(step_id: int, output: dict, *, actor: str = "", timed_ou
                 state["chosen"] = route
         state["actor"] = actor
         StepRun.objects.filter(pk=step_id).update(state=state)
-        from django.utils import timezone
-
         Timer.objects.filter(step_id=step_id, fired_at__isnull=True).update(fired_at=timezone.now())
         finish_step(step_id, status, output if status == StepStatus.COMPLETED else None, error, expect=StepStatus.WAITING)
     return True
@@ -145,8 +145,6 @@ def resume_waiting_step(step_id: int, output: dict, *, actor: str = "", timed_ou
 
 def check_signal(execution: Execution, name: str, payload: Any) -> dict | None:
     """Raise SignalRejected unless `name` may be sent to `execution` with `payload`; return its declaration."""
-    from apps.workflows.definition.validator import first_data_error
-
     if execution.status in FINISHED_EXECUTION:
         raise SignalRejected(409, f"the run has finished ({execution.status}); it takes no more signals")
     if name in RESERVED_SIGNALS:
@@ -166,9 +164,8 @@ def check_signal(execution: Execution, name: str, payload: Any) -> dict | None:
 def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: str = "") -> dict:
     """Deliver a signal: record it, run its handler, wake a waiting signal_wait (or keep it
     for a later one). pause, resume and cancel are built in. Raises SignalRejected."""
-    from .orchestrator import cancel_execution, pause_execution, resume_execution
-    from .runtime import Runtime
-    from apps.workflows.definition.validator import compile_definition
+    from .actions import cancel_execution, pause_execution, resume_execution  # imported on use: this module is below the runtime (the node registry imports it)
+    from .runtime import Runtime  # imported on use: this module is below the runtime (the node registry imports it)
 
     payload = {} if payload is None else payload
     declaration = check_signal(execution, name, payload)
@@ -181,8 +178,6 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
             raise SignalRejected(409, f"only a paused run can be resumed (this one is {execution.status})")
         return {"delivered": "resumed"}
     if name == "cancel":
-        from django.contrib.auth import get_user_model
-
         user = get_user_model().objects.filter(username=actor).first() if actor else None
         cancel_execution(execution, acting_user=user, reason=f"cancel signal from {actor or 'an integration'}")
         return {"delivered": "cancelled"}
@@ -208,7 +203,7 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
         if waiting_step is None and any(n.type == "signal_wait" and n.spec.get("signal") == name for n in rt.plan.nodes.values()):
             rt.set_ex(pending_signals=[*(locked.pending_signals or []), {"name": name, "payload": payload, "actor": actor}])
         effects = rt.flush()
-        from .orchestrator import _apply
+        from .dispatch import _apply  # imported on use: this module is below the runtime (the node registry imports it)
 
         _apply(effects, locked.pk)
         if waiting_step is not None:
@@ -224,9 +219,10 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
 def continue_as_new(rt: Runtime, container: StepRun, node: NodePlan) -> None:
     """Close this run as `continued` and start the next with the variables and the loop's
     progress carried over, so history per run stays bounded."""
-    from .nodes.loop import next_iteration  # signals is imported by the node registry itself
-    from .orchestrator import _apply, _upstream_of
-    from .runtime import Runtime
+    from .actions import _upstream_of  # imported on use: this module is below the runtime (the node registry imports it)
+    from .dispatch import _apply  # imported on use: this module is below the runtime (the node registry imports it)
+    from .nodes.loop import next_iteration  # imported on use: this module is below the runtime (the node registry imports it)
+    from .runtime import Runtime  # imported on use: this module is below the runtime (the node registry imports it)
 
     if container.scope != "":
         next_iteration(rt, container, node)  # only top-level loops continue as new

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from apps.workflows.definition import storable
@@ -300,8 +300,6 @@ def _finish_with_retries(step_id: int, status, output, error, logs, *, advance_n
     """Record a result through a transient database error (a deadlock victim, a restarted
     server). When the database stays away longer than the retries, the step is left
     `running`: this process stops heartbeating it, so the reaper gives it a new attempt."""
-    from django.db import close_old_connections
-
     delays = (0.2, 0.5, 1.0, 2.0, 4.0)
     for attempt, delay in enumerate(delays, start=1):
         try:

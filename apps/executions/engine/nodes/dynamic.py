@@ -11,9 +11,12 @@ records the completion; nothing it writes grows with the number of items.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
+from django.utils.dateparse import parse_datetime
 
 from apps.workflows.definition import expressions
 from apps.workflows.definition.depgraph import DependencyGraph, GraphError, ReadyTracker
@@ -21,6 +24,7 @@ from apps.workflows.definition.plan import NodePlan
 
 from ...choices import StepStatus
 from ...models import DynamicItem, StepRun
+from ..redaction import redact
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -149,8 +153,6 @@ def child_done(rt: Runtime, step: StepRun, node: NodePlan, idx: int, *, ok: bool
     """Item `idx` finished."""
     state = step.state
     now = rt.now
-    from ..redaction import redact
-
     with connection.cursor() as cursor:
         cursor.execute(
             f"""UPDATE {_TABLE} SET status = %s, result = %s::jsonb, error = %s::jsonb, finished_at = %s
@@ -182,16 +184,10 @@ def child_done(rt: Runtime, step: StepRun, node: NodePlan, idx: int, *, ok: bool
 
 
 def _json(value: Any) -> str | None:
-    import json
-
-    from django.core.serializers.json import DjangoJSONEncoder
-
     return None if value is None else json.dumps(value, cls=DjangoJSONEncoder)
 
 
 def _loads(value: Any) -> Any:
-    import json
-
     return json.loads(value) if isinstance(value, str) else value
 
 
@@ -237,8 +233,6 @@ def _peak(started: dict[str, str], finished: dict[str, str]) -> int:
 
 def summary(state: dict) -> dict:
     """The dynamic node's output: statuses, per-item report, totals and the critical path."""
-    from django.utils.dateparse import parse_datetime
-
     by_status: dict[str, list[str]] = {}
     for item_id in state["ids"]:
         by_status.setdefault(state["status"][item_id], []).append(item_id)
