@@ -13,7 +13,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import IntegerField, Q
+from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
@@ -173,6 +174,19 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
 LIVE_CHANGES_MAX_EVENTS = 200
 
 
+def _light_steps(execution: Execution) -> list[StepRun]:
+    """The run's steps with what the counts, the graph's statuses and the table's rows need, and the
+    number of their log lines (`log_count`): no input, output, state or logs to decode. Not for
+    dynamic nodes (their item labels and panels read the state)."""
+    log_count = RawSQL("CASE WHEN jsonb_typeof(logs) = 'array' THEN jsonb_array_length(logs) ELSE 0 END", [], output_field=IntegerField())
+    return list(
+        StepRun.objects.filter(execution=execution)
+        .only("id", "execution_id", "node_id", "node_type", "activity", "scope", "attempt", "status", "started_at", "finished_at")
+        .annotate(log_count=log_count)
+        .order_by("id")
+    )
+
+
 def live_changes_context(execution: Execution, user: Any, *, after: int) -> dict | None:
     """Only what changed in events (after, execution.last_seq], for a page that shows the run as of
     `after`: the step counts and the run's status badge (or the whole status panel, when it has
@@ -190,20 +204,26 @@ def live_changes_context(execution: Execution, user: Any, *, after: int) -> dict
     events = list(ExecutionEvent.objects.filter(execution=execution, seq__gt=after, seq__lte=seen).order_by("seq"))
     if any(e.type.startswith("execution_") for e in events):
         return None
-    steps = presenters.execution_steps(execution)
-    panel = presenters.status_panel(execution, steps)
+    definition = execution.definition or {}
+    kinds = {str(n.get("type")) for n, _p, _w in presenters.iter_nodes(definition.get("nodes", []))}
     warn_at = settings.WB_HISTORY_WARN_EVENTS
-    panel_full = panel.has_dynamic or bool(_long_running_loops(execution)) or bool(warn_at and after < warn_at <= seen) or execution.continued_from_id is not None
-    context: dict[str, Any] = _panel_context(execution, user, steps) if panel_full else {"execution": execution, "panel": panel}
+    panel_full = bool(kinds & presenters.DYNAMIC_TYPES) or bool(_long_running_loops(execution)) or bool(warn_at and after < warn_at <= seen) or execution.continued_from_id is not None
+    if panel_full:
+        steps = presenters.execution_steps(execution)
+        context: dict[str, Any] = _panel_context(execution, user, steps)
+    else:
+        steps = _light_steps(execution)
+        context = {"execution": execution, "panel": presenters.status_panel(execution, steps, with_eta=False)}
     # The steps the events touched: by the event's step, or by its node where it names no step.
     touched_steps = {e.step_id for e in events if e.step_id}
     touched_nodes = {(e.scope, e.node_id) for e in events if not e.step_id and e.node_id}
+    labels = presenters.item_labels(steps)
     changed: list[dict] = []
     previous: int | None = None
-    for row in presenters.step_rows(steps):
-        step = row["step"]
+    for step in presenters.tree_order(steps):
         if step.pk in touched_steps or (step.scope, step.node_id) in touched_nodes:
-            changed.append({**row, "after": previous})
+            log_count = step.log_count if hasattr(step, "log_count") else len(step.logs or [])
+            changed.append({"step": step, "label": labels.get(step.pk), "log_count": log_count, "after": previous})
         previous = step.pk
     statuses = presenters.node_statuses(steps)
     nodes = {row["step"].node_id for row in changed}

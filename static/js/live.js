@@ -11,7 +11,7 @@
      sync: an update that starts past what the page shows (a message lost on the way), or a row or
      element it should change that the page does not have;
    - keep timeline rows unique (a reconnect may resend rows the page has);
-   - tick the elapsed-time clock between updates;
+   - tick the elapsed-time clock and count the ETA down between updates;
    - the error overlay's "Copy details" button. */
 (function () {
   "use strict";
@@ -173,6 +173,17 @@
       if (!el.dataset.clockT0) { el.dataset.clockT0 = String(now); }
       var ms = base + (now - parseInt(el.dataset.clockT0, 10));
       el.textContent = formatDuration(ms);
+    });
+    // The ETA counts down between updates (they do not resend it); past it the run is late.
+    document.querySelectorAll("[data-live-eta]").forEach(function (el) {
+      if (!el.dataset.etaT0) { el.dataset.etaT0 = String(now); }
+      var left = parseInt(el.getAttribute("data-live-eta"), 10) - (now - parseInt(el.dataset.etaT0, 10));
+      if (left > 0) { el.textContent = "about " + formatDuration(left) + " left"; return; }
+      var typical = el.getAttribute("data-typical");
+      var late = document.createElement("span");
+      late.className = "muted";
+      late.textContent = typical ? "longer than usual (recent runs took " + typical + ")" : "longer than expected";
+      el.parentNode.replaceChildren(late);
     });
   }
   setInterval(tick, 1000);
