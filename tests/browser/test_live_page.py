@@ -137,3 +137,33 @@ def test_a_run_completes_live_on_the_page_without_a_reload(new_page, alice_user)
     expect(page.locator("#log-viewer")).to_contain_text("nap3")
     assert page.evaluate("window.__sameDocument") is True
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_lost_update_is_made_up_with_the_whole_panel_once(new_page, alice_user):
+    """The first update over the socket is lost on the way: the next one starts past what the page
+    shows, so the page asks for the whole panel once and ends with every row and timeline event."""
+    workflow = _naps(alice_user, 2, 2)
+    page = new_page()
+    dropped = []
+
+    def lossy(ws):
+        server = ws.connect_to_server()
+
+        def forward(message):
+            if not dropped and 'id="live-changes"' in message and "data-full" not in message:
+                dropped.append(message)  # lost on the way
+            else:
+                ws.send(message)
+
+        server.on_message(forward)
+
+    page.route_web_socket(re.compile(r".*/ws/.*"), lossy)
+    full_requests = []
+    page.on("request", lambda request: "full=1" in request.url and full_requests.append(request.url))
+    _start(page, workflow)
+    expect(page.locator("[data-run-status]")).to_have_text("Completed", timeout=30_000)
+    assert dropped and full_requests, "an update was lost, and the page asked for the whole panel"
+    expect(page.locator("#steps-body tr[id^='step-row-'] .status")).to_have_text(["Completed", "Completed"])
+    seqs = [int(s) for s in page.locator("#timeline-rows li").evaluate_all("rows => rows.map(r => r.dataset.seq)")]
+    assert seqs == list(range(1, _seq(page) + 1))  # no event missing, none twice
+    assert page.console_errors == []  # type: ignore[attr-defined]
