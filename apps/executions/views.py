@@ -190,7 +190,8 @@ def _light_steps(execution: Execution) -> list[StepRun]:
 def live_changes_context(execution: Execution, user: Any, *, after: int) -> dict | None:
     """Only what changed in events (after, execution.last_seq], for a page that shows the run as of
     `after`: the step counts and the run's status badge (or the whole status panel, when it has
-    sections that change with every event: dynamic nodes, a continue-as-new chain), the rows of the
+    sections that change with every event: dynamic nodes, a continue-as-new chain, the long-history
+    warning with its count of events), the rows of the
     steps those events touched (each with the id of the row it follows in the table's order), their
     nodes' statuses in the graph, the new timeline rows and the dependency-graph items that changed.
 
@@ -207,7 +208,7 @@ def live_changes_context(execution: Execution, user: Any, *, after: int) -> dict
     definition = execution.definition or {}
     kinds = {str(n.get("type")) for n, _p, _w in presenters.iter_nodes(definition.get("nodes", []))}
     warn_at = settings.WB_HISTORY_WARN_EVENTS
-    panel_full = bool(kinds & presenters.DYNAMIC_TYPES) or bool(_long_running_loops(execution)) or bool(warn_at and after < warn_at <= seen) or execution.continued_from_id is not None
+    panel_full = bool(kinds & presenters.DYNAMIC_TYPES) or bool(_long_running_loops(execution)) or bool(warn_at and seen >= warn_at) or execution.continued_from_id is not None
     if panel_full:
         steps = presenters.execution_steps(execution)
         context: dict[str, Any] = _panel_context(execution, user, steps)
