@@ -29,7 +29,7 @@
 
   var fullPending = false;
   document.addEventListener("htmx:beforeRequest", function (evt) {
-    if (isPoller(evt.detail.elt) && !fullPending && socketOpen && Date.now() - lastNews < QUIET_MS) { evt.preventDefault(); }
+    if (isPoller(evt.detail.elt) && socketOpen && Date.now() - lastNews < QUIET_MS) { evt.preventDefault(); }
   });
   document.addEventListener("htmx:afterRequest", function (evt) {
     if (isPoller(evt.detail.elt)) { news(); }
@@ -60,7 +60,9 @@
     var seq = pageSeq();
     fullPending = true;
     var done = function () { fullPending = false; };
-    htmx.ajax("GET", url + "?after=" + (isNaN(seq) ? 0 : seq) + "&full=1", { source: "#live-poller", swap: "none" }).then(done, done);
+    // From #live, which no update replaces (every update replaces the poller, and htmx would apply
+    // an answer to a replaced element's detached copy, not the page).
+    htmx.ajax("GET", url + "?after=" + (isNaN(seq) ? 0 : seq) + "&full=1", { source: live, swap: "none" }).then(done, done);
   }
 
   function screen(evt, html) {
@@ -69,7 +71,8 @@
   }
   document.addEventListener("htmx:wsBeforeMessage", function (evt) { screen(evt, evt.detail.message); });
   document.addEventListener("htmx:beforeSwap", function (evt) {
-    if (isPoller(evt.detail.elt)) { screen(evt, evt.detail.serverResponse); }
+    var elt = evt.detail.elt;
+    if (isPoller(elt) || (elt && elt.id === "live")) { screen(evt, evt.detail.serverResponse); }
   });
   // An out-of-band fragment whose element the page does not have: the page is not what the server thinks.
   document.addEventListener("htmx:oobErrorNoTarget", requestFull);
