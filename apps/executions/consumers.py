@@ -1,10 +1,13 @@
 """The live execution page's websocket: one consumer per open page, permission-checked on connect.
 
 The engine publishes `execution.events` to the run's group after each commit (only while someone
-watches: see engine/publish.py). The consumer answers each message with the page's out-of-band HTML
-fragments for everything past the last event it sent, so duplicated messages do no harm; a lost one
-is made up for at the next renewal (every `renew_every` seconds the consumer renews its watcher
-registration and group membership, and sends whatever it has not sent yet).
+watches: see engine/publish.py). The consumer answers each message with out-of-band HTML fragments
+of what changed past the last event it sent (views.render_live_fragments: the touched steps' rows
+and graph nodes, the counts, the status badge, new timeline rows; the whole panel when the run's own
+status changed), so duplicated messages do no harm; a lost one is made up for at the next renewal
+(every `renew_every` seconds the consumer renews its watcher registration and group membership, and
+sends whatever it has not sent yet). Its first update after a (re)connect is the whole panel: the
+page may have missed anything while it was not connected.
 """
 
 from __future__ import annotations
@@ -65,8 +68,9 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await database_sync_to_async(publish.watch)(self.execution_id, self.channel_name)
         await self.accept()
-        # Catch up with whatever committed between the page render and this connect.
-        await self.send_update()
+        # Catch up with whatever committed between the page render (or the last message a
+        # reconnecting page applied) and this connect: the whole panel, once.
+        await self.send_update(full=True)
         if not self.closing:
             self._renewing = asyncio.ensure_future(self._renew())
 
@@ -106,11 +110,12 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
             return
         await self.send_update()
 
-    async def send_update(self) -> None:
-        """Send the fragments past `last_seq`, in order, until the page has all the run has."""
+    async def send_update(self, *, full: bool = False) -> None:
+        """Send the fragments past `last_seq`, in order, until the page has all the run has
+        (`full`: the whole panel, not just what changed)."""
         async with self._sending:  # the renewal and the messages take turns: never an older state last
             while not self.closing:
-                html, last_seq, more = await self._render(self.last_seq)
+                html, last_seq, more = await self._render(self.last_seq, full)
                 if html is None:
                     self.closing = True
                     await self.close(code=CLOSE_FORBIDDEN)
@@ -133,7 +138,7 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         return True
 
     @database_sync_to_async
-    def _render(self, after: int) -> tuple[str | None, int, bool]:
+    def _render(self, after: int, full: bool = False) -> tuple[str | None, int, bool]:
         """The fragments past `after` (None: no longer allowed), the last seq they include, and
         whether the run has more (a long backlog is sent in pieces)."""
         try:
@@ -143,7 +148,7 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
             return None, after, False
         if execution.last_seq <= after:
             return "", after, False
-        html, last_seq = render_live_fragments(execution, self.scope["user"], after=after)
+        html, last_seq = render_live_fragments(execution, self.scope["user"], after=after, full=full)
         return html, last_seq, last_seq < execution.last_seq
 
 

@@ -90,7 +90,7 @@ class StatusPanel:
     has_signals: bool
     active: bool
     eta_basis: str = "median of recent runs"
-    typical_ms: int | None = None  # set when the run is past the median of recent runs (no ETA then)
+    typical_ms: int | None = None  # the median of recent runs, when there are some (past it: no ETA)
 
 
 def _ms(delta: timedelta) -> int:
@@ -109,7 +109,9 @@ def typical_duration_ms(execution: Execution) -> int | None:
     return int(median(durations)) if durations else None
 
 
-def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | None = None) -> StatusPanel:
+def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | None = None, with_eta: bool = True) -> StatusPanel:
+    """The panel's figures; `with_eta=False` leaves the ETA out (and its query: live updates of what
+    changed do not resend it, the page counts it down)."""
     now = now or timezone.now()
     counter = Counter(step.status for step in steps)
     order = [s for s in StepStatus.values if counter.get(s)]
@@ -119,16 +121,14 @@ def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | 
         elapsed = _ms((execution.finished_at or now) - execution.started_at)
     active = execution.status not in FINISHED_EXECUTION
     eta = None
-    overdue_of = None
+    typical = None
     basis = "median of recent runs"
-    if active and elapsed is not None:
+    if with_eta and active and elapsed is not None:
         typical = typical_duration_ms(execution)
         if typical is not None and typical > elapsed:
             eta = typical - elapsed
-        elif typical is not None:
-            # Past the median "0 ms left" would be wrong (a run may wait hours for an approval).
-            overdue_of = typical
-    if active and eta is None and overdue_of is None:
+        # Past the median "0 ms left" would be wrong (a run may wait hours for an approval): no ETA.
+    if with_eta and active and eta is None and typical is None:
         # No history yet: a dynamic node knows what is left and how long items take.
         for step in steps:
             if step.node_type == "dynamic" and step.status == StepStatus.WAITING and "ids" in (step.state or {}):
@@ -147,7 +147,7 @@ def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | 
         has_signals=bool(types & SIGNAL_TYPES),
         active=active,
         eta_basis=basis,
-        typical_ms=overdue_of,
+        typical_ms=typical,
     )
 
 
@@ -155,7 +155,7 @@ def execution_steps(execution: Execution) -> list[StepRun]:
     return list(StepRun.objects.filter(execution=execution).order_by("id"))
 
 
-def _item_labels(steps: list[StepRun]) -> dict[int, str]:
+def item_labels(steps: list[StepRun]) -> dict[int, str]:
     """Dynamic items are shown by their item id ("build › core-utils"), not their scope."""
     ids_of = {(s.scope, s.node_id): s.state.get("ids", []) for s in steps if s.node_type == "dynamic" and isinstance(s.state, dict)}
     labels: dict[int, str] = {}
@@ -209,7 +209,7 @@ def tree_order(steps: list[StepRun]) -> list[StepRun]:
 
 def step_rows(steps: list[StepRun]) -> list[dict]:
     """The step table: one row per step run in tree order, secrets redacted."""
-    labels = _item_labels(steps)
+    labels = item_labels(steps)
     steps = tree_order(steps)
     return [
         {

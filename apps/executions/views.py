@@ -12,7 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
+from django.db.models import IntegerField, Q
+from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -27,9 +28,10 @@ from apps.common.htmx import base_template, client_redirect, is_htmx_partial
 from apps.common.text import search_text
 from apps.sharing.services import visible_workflows
 from apps.workflows import jsontext
-from apps.workflows.definition.graph import find_node, graph_svg
+from apps.workflows.definition.graph import find_node, graph_svg, iter_nodes
 from apps.workflows.definition.validator import DefinitionError
 from apps.workflows.forms import RetryWithChangesForm
+from apps.workflows.definition.layout import STATUSES as GRAPH_NODE_STATUSES
 from apps.workflows.suggestions import suggest
 from workflowsite.paging import EstimatedCountPaginator
 
@@ -42,6 +44,8 @@ from .engine.redaction import redact
 from .engine.signals import SignalRejected
 from .models import Execution, ExecutionEvent, StepRun
 from .orchestration import send_signal_to_chain
+
+GRAPH_STATUSES = frozenset(GRAPH_NODE_STATUSES)
 
 PAGE_SIZE = 25
 TIMELINE_LIMIT = 200  # the live page shows the latest events; the replay viewer has them all
@@ -98,8 +102,41 @@ def execution_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 LIVE_UPDATE_ROWS = 1000
 
 
+def _panel_context(execution: Execution, user: Any, steps: list[StepRun]) -> dict:
+    """What the status panel and the error overlay render, over the run's steps."""
+    failed = presenters.failed_step(execution, steps) if execution.status == ExecutionStatus.FAILED else None
+    context: dict[str, Any] = {
+        "execution": execution,
+        "panel": presenters.status_panel(execution, steps),
+        "can_change": may_act_on(user, execution),
+        "failed_step": failed,
+        "output_pretty": presenters.pretty(redact(execution.output)),
+        "history_warn_at": settings.WB_HISTORY_WARN_EVENTS,
+    }
+    if failed is not None or execution.status == ExecutionStatus.FAILED:
+        context["overlay"] = error_overlay(execution, failed)
+    if context["panel"].has_dynamic:
+        item_events = list(
+            ExecutionEvent.objects.filter(execution=execution, type__in=("item_started", "item_finished")).only("created_at", "payload", "step_id", "type").order_by("seq")
+        )
+        context["dynamic"] = presenters.dynamic_panels(steps, item_events)
+        context["can_retry_failed_items"] = execution.is_finished and any(
+            c[0] in ("failed", "blocked", "cancelled") and c[1] for d in context["dynamic"] for c in d.counts
+        )
+    context["signals"] = presenters.declared_signals(execution)
+    context["chain"] = presenters.continue_chain(execution)
+    # Iterations across the chain: only a long-running (continue-as-new) loop has a chain to speak of.
+    long_running = _long_running_loops(execution)
+    context["iterations"] = max(((s.state or {}).get("iterations", 0) for s in steps if s.node_id in long_running and s.scope == ""), default=None)
+    return context
+
+
+def _long_running_loops(execution: Execution) -> set[str]:
+    return {str(n.get("id")) for n in (execution.definition or {}).get("nodes", []) if isinstance(n, dict) and n.get("type") == "loop" and n.get("long_running")}
+
+
 def live_context(execution: Execution, user: Any, *, after: int | None = None) -> dict:
-    """Everything the live page and its fragments render. `after`: only timeline rows past that seq.
+    """Everything the live page and its full fragments render. `after`: only timeline rows past that seq.
 
     `last_seq` (what the page will ask to be told after) is the run's last event as of `execution`,
     the row read before the queries below: the row's status and its last_seq were committed
@@ -110,9 +147,8 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
     """
     seen = execution.last_seq
     steps = presenters.execution_steps(execution)
-    statuses = presenters.node_statuses(steps)
-    failed = presenters.failed_step(execution, steps) if execution.status == ExecutionStatus.FAILED else None
-    highlight = [failed.node_id] if failed else []
+    context = _panel_context(execution, user, steps)
+    failed = context["failed_step"]
     events = ExecutionEvent.objects.filter(execution=execution, seq__lte=seen)
     if after is not None:
         timeline = list(events.filter(seq__gt=after).order_by("seq")[:LIVE_UPDATE_ROWS])
@@ -121,31 +157,15 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
     else:
         timeline = list(events.order_by("-seq")[:TIMELINE_LIMIT])[::-1]
         last_seq = seen
-    can_change = may_act_on(user, execution)
-    context: dict[str, Any] = {
-        "execution": execution,
-        "panel": presenters.status_panel(execution, steps),
-        "graph": graph_svg(execution.definition, statuses=statuses, highlight=highlight, title=f"Execution {execution.pk}", id_prefix=f"ex{execution.pk}"),
-        "steps": presenters.step_rows(steps),
-        "timeline": presenters.timeline_rows(timeline),
-        "timeline_truncated": after is None and seen > TIMELINE_LIMIT,
-        "last_seq": last_seq,
-        "can_change": can_change,
-        "failed_step": failed,
-        "output_pretty": presenters.pretty(redact(execution.output)),
-        "history_warn_at": settings.WB_HISTORY_WARN_EVENTS,
-    }
-    if failed is not None or execution.status == ExecutionStatus.FAILED:
-        context["overlay"] = error_overlay(execution, failed)
-    panel = context["panel"]
-    if panel.has_dynamic:
-        item_events = list(
-            ExecutionEvent.objects.filter(execution=execution, type__in=("item_started", "item_finished")).only("created_at", "payload", "step_id", "type").order_by("seq")
-        )
-        context["dynamic"] = presenters.dynamic_panels(steps, item_events)
-        context["can_retry_failed_items"] = execution.is_finished and any(
-            c[0] in ("failed", "blocked", "cancelled") and c[1] for d in context["dynamic"] for c in d.counts
-        )
+    statuses = presenters.node_statuses(steps)
+    context.update(
+        after=after,
+        graph=graph_svg(execution.definition, statuses=statuses, highlight=[failed.node_id] if failed else [], title=f"Execution {execution.pk}", id_prefix=f"ex{execution.pk}"),
+        steps=presenters.step_rows(steps),
+        timeline=presenters.timeline_rows(timeline),
+        timeline_truncated=after is None and seen > TIMELINE_LIMIT,
+        last_seq=last_seq,
+    )
     dynamic_nodes = presenters.dynamic_node_ids(execution.definition)
     if dynamic_nodes:
         graphs = [g for g in (presenters.dynamic_graph(execution, n, steps=steps, critical=after is None) for n in dynamic_nodes) if g is not None]
@@ -155,11 +175,81 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
             # Only the items that changed: static/js/depgraph.js recolours them in place.
             changes = presenters.dynamic_changes(execution, graphs, after, last_seq)
             context["dynamic_changes"] = json.dumps(changes) if changes else ""
-    context["signals"] = presenters.declared_signals(execution)
-    context["chain"] = presenters.continue_chain(execution)
-    # Iterations across the chain: only a long-running (continue-as-new) loop has a chain to speak of.
-    long_running = {n.get("id") for n in (execution.definition or {}).get("nodes", []) if isinstance(n, dict) and n.get("type") == "loop" and n.get("long_running")}
-    context["iterations"] = max(((s.state or {}).get("iterations", 0) for s in steps if s.node_id in long_running and s.scope == ""), default=None)
+    return context
+
+
+# Past this many events behind, a page gets the full panel (in pieces) rather than the changes.
+LIVE_CHANGES_MAX_EVENTS = 200
+
+
+def _light_steps(execution: Execution) -> list[StepRun]:
+    """The run's steps with what the counts, the graph's statuses and the table's rows need, and the
+    number of their log lines (`log_count`): no input, output, state or logs to decode. Not for
+    dynamic nodes (their item labels and panels read the state)."""
+    log_count = RawSQL("CASE WHEN jsonb_typeof(logs) = 'array' THEN jsonb_array_length(logs) ELSE 0 END", [], output_field=IntegerField())
+    return list(
+        StepRun.objects.filter(execution=execution)
+        .only("id", "execution_id", "node_id", "node_type", "activity", "scope", "attempt", "status", "started_at", "finished_at")
+        .annotate(log_count=log_count)
+        .order_by("id")
+    )
+
+
+def live_changes_context(execution: Execution, user: Any, *, after: int) -> dict | None:
+    """Only what changed in events (after, execution.last_seq], for a page that shows the run as of
+    `after`: the step counts and the run's status badge (or the whole status panel, when it has
+    sections that change with every event: dynamic nodes, a continue-as-new chain, the long-history
+    warning with its count of events), the rows of the
+    steps those events touched (each with the id of the row it follows in the table's order), their
+    nodes' statuses in the graph, the new timeline rows and the dependency-graph items that changed.
+
+    None when only the full panel will do: the run's own status changed (buttons, overlay, output
+    and the failed node's highlight go with it), or the page is too far behind. `last_seq` is read
+    with the row, as in live_context.
+    """
+    seen = execution.last_seq
+    if seen - after > LIVE_CHANGES_MAX_EVENTS:
+        return None
+    events = list(ExecutionEvent.objects.filter(execution=execution, seq__gt=after, seq__lte=seen).order_by("seq"))
+    if any(e.type.startswith("execution_") for e in events):
+        return None
+    definition = execution.definition or {}
+    kinds = {str(n.get("type")) for n, _p, _w in iter_nodes(definition.get("nodes", []))}
+    warn_at = settings.WB_HISTORY_WARN_EVENTS
+    panel_full = bool(kinds & presenters.DYNAMIC_TYPES) or bool(_long_running_loops(execution)) or bool(warn_at and seen >= warn_at) or execution.continued_from_id is not None
+    if panel_full:
+        steps = presenters.execution_steps(execution)
+        context: dict[str, Any] = _panel_context(execution, user, steps)
+    else:
+        steps = _light_steps(execution)
+        context = {"execution": execution, "panel": presenters.status_panel(execution, steps, with_eta=False)}
+    # The steps the events touched: by the event's step, or by its node where it names no step.
+    touched_steps = {e.step_id for e in events if e.step_id}
+    touched_nodes = {(e.scope, e.node_id) for e in events if not e.step_id and e.node_id}
+    labels = presenters.item_labels(steps)
+    changed: list[dict] = []
+    previous: int | None = None
+    for step in presenters.tree_order(steps):
+        if step.pk in touched_steps or (step.scope, step.node_id) in touched_nodes:
+            log_count = step.log_count if hasattr(step, "log_count") else len(step.logs or [])
+            changed.append({"step": step, "label": labels.get(step.pk), "log_count": log_count, "after": previous})
+        previous = step.pk
+    statuses = presenters.node_statuses(steps)
+    nodes = {row["step"].node_id for row in changed}
+    node_changes = {n: (statuses.get(n, "pending") if statuses.get(n, "pending") in GRAPH_STATUSES else "unknown") for n in sorted(nodes)}
+    context.update(
+        after=after,
+        last_seq=max(after, seen),
+        panel_full=panel_full,
+        changed_rows=changed,
+        node_changes=json.dumps(node_changes) if node_changes else "",
+        timeline=presenters.timeline_rows(events),
+    )
+    dynamic_nodes = presenters.dynamic_node_ids(execution.definition)
+    if dynamic_nodes:
+        graphs = [g for g in (presenters.dynamic_graph(execution, n, steps=steps, critical=False) for n in dynamic_nodes) if g is not None]
+        changes = presenters.dynamic_changes(execution, graphs, after, seen)
+        context["dynamic_changes"] = json.dumps(changes) if changes else ""
     return context
 
 
@@ -223,10 +313,17 @@ def error_overlay(execution: Execution, failed: StepRun | None) -> dict:
     }
 
 
-def render_live_fragments(execution: Execution, user: Any, *, after: int) -> tuple[str, int]:
+def render_live_fragments(execution: Execution, user: Any, *, after: int, full: bool = False) -> tuple[str, int]:
     """The out-of-band fragments that bring a live page from event `after` up to date, and the
     last event seq they include. Sent over the websocket and answered to the polling request alike.
+
+    Only what changed (live_changes.html) unless `full` or the changes call for the whole panel
+    (live_update.html).
     """
+    if not full:
+        context = live_changes_context(execution, user, after=after)
+        if context is not None:
+            return render_to_string("executions/partials/live_changes.html", context), context["last_seq"]
     context = live_context(execution, user, after=after)
     return render_to_string("executions/partials/live_update.html", context), context["last_seq"]
 
@@ -244,13 +341,14 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @login_required
 def execution_live(request: HttpRequest, pk: int) -> HttpResponse:
-    """The polling fallback: the same fragments the websocket sends, from `?after=<seq>`."""
+    """The polling fallback: the same fragments the websocket sends, from `?after=<seq>`; with
+    `&full=1` the whole panel (what live.js asks for when the page is out of sync)."""
     execution = access_execution(request.user, pk)
     try:
         after = max(0, int(request.GET.get("after", "0")))
     except ValueError:
         after = 0
-    html, _last_seq = render_live_fragments(execution, request.user, after=after)
+    html, _last_seq = render_live_fragments(execution, request.user, after=after, full=request.GET.get("full") == "1")
     return HttpResponse(html)
 
 

@@ -1,8 +1,11 @@
-"""The live page's websocket consumer: permission on connect, fragments on committed events."""
+"""The live page's websocket consumer: permission on connect, fragments of what changed on committed events."""
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from html import unescape
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -43,8 +46,15 @@ def test_strangers_and_anonymous_users_are_refused(workflow, charlie, who):
     assert publish.watchers(run.pk) == before
 
 
-def test_a_committed_event_reaches_the_page_as_fragments(workflow, alice):
+def _node_changes(html: str) -> dict[str, str]:
+    match = re.search(r'id="live-changes" hidden hx-swap-oob="true" data-from-seq="\d+" data-nodes="([^"]*)"', html)
+    assert match, "an update of changes carries #live-changes"
+    return json.loads(unescape(match.group(1)) or "{}")
+
+
+def test_a_step_completion_reaches_the_page_as_only_what_changed(workflow, alice):
     run = make_run(workflow, status="running")
+    greet, charge = run.steps.get(node_id="greet"), run.steps.get(node_id="charge")
 
     # Watcher counts live in Redis keyed by execution id, shared with parallel test sessions: compare.
     before = publish.watchers(run.pk)
@@ -57,10 +67,9 @@ def test_a_committed_event_reaches_the_page_as_fragments(workflow, alice):
         assert publish.watchers(run.pk) == before + 1
 
         def commit_event():
-            step = run.steps.get(node_id="charge")
-            event = ExecutionEvent.objects.create(execution=run, seq=8, type="step_completed", node_id="charge", step=step, payload={"output": {"paid": True}})
-            step.status = "completed"
-            step.save(update_fields=["status"])
+            event = ExecutionEvent.objects.create(execution=run, seq=8, type="step_completed", node_id="charge", step=charge, payload={"output": {"paid": True}})
+            charge.status = "completed"
+            charge.save(update_fields=["status"])
             Execution.objects.filter(pk=run.pk).update(last_seq=8)
             publish.events_committed(run.pk, [event])
 
@@ -68,14 +77,73 @@ def test_a_committed_event_reaches_the_page_as_fragments(workflow, alice):
 
         await database_sync_to_async(commit_event)()
         html = await communicator.receive_from(timeout=5)
+        # The new timeline row, and not the ones the page has.
         assert f'id="ev-{run.pk}-8"' in html and f'id="ev-{run.pk}-7"' not in html
         assert 'hx-swap-oob="beforeend:#timeline-rows"' in html
-        assert 'class="node status-completed" data-node-id="charge"' in html
-        assert 'id="exec-status" hx-swap-oob="true"' in html
+        # That step's row (put after greet's if the page lacks it) and that node's colour, not the others'.
+        assert f'<template data-after="{greet.pk}"><tr id="step-row-{charge.pk}" data-step-status="completed">' in html
+        assert f'id="step-row-{greet.pk}"' not in html
+        assert _node_changes(html) == {"charge": "completed"}
+        # The counts and the run's status badge; not the whole panel, graph or table.
+        assert '<span id="exec-counts" hx-swap-oob="true">2 · <span class="status status-completed">2 completed</span></span>' in html
+        assert 'id="exec-run-status"' in html and 'data-run-status="running" hx-swap-oob="true"' in html
+        for whole in ('id="exec-status"', 'id="exec-graph"', 'id="exec-steps"', 'id="exec-overlay"', "<svg"):
+            assert whole not in html
+        assert len(html) < 4000
         await communicator.disconnect()
 
     async_to_sync(scenario)()
     assert publish.watchers(run.pk) == before
+
+
+def test_the_run_finishing_sends_the_whole_panel(workflow, alice):
+    """The run's own status changing changes its buttons, overlay and graph highlight: all of it goes."""
+    run = make_run(workflow, status="running")
+
+    async def scenario():
+        from channels.db import database_sync_to_async
+
+        communicator = _communicator(run, alice, after=run.last_seq)
+        connected, _ = await communicator.connect()
+        assert connected
+
+        def fail_the_run():
+            charge = run.steps.get(node_id="charge")
+            charge.status = "failed"
+            charge.error = {"type": "HTTP4xx", "message": "POST /charge answered 404"}
+            charge.save(update_fields=["status", "error"])
+            events = [
+                ExecutionEvent.objects.create(execution=run, seq=8, type="step_failed", node_id="charge", step=charge),
+                ExecutionEvent.objects.create(execution=run, seq=9, type="execution_failed", payload={"error": {"type": "HTTP4xx", "node": "charge"}}),
+            ]
+            Execution.objects.filter(pk=run.pk).update(last_seq=9, status="failed", error={"type": "HTTP4xx", "message": "POST /charge answered 404", "node": "charge"})
+            publish.events_committed(run.pk, events)
+
+        await database_sync_to_async(fail_the_run)()
+        html = await communicator.receive_from(timeout=5)
+        assert 'id="exec-status" hx-swap-oob="true"' in html and 'data-run-status="failed"' in html
+        assert 'id="exec-overlay" hx-swap-oob="true"' in html and "This run failed at <code>charge</code>" in html
+        assert 'class="node status-failed highlight" data-node-id="charge"' in html
+        assert f'id="ev-{run.pk}-8"' in html and f'id="ev-{run.pk}-9"' in html and f'id="ev-{run.pk}-7"' not in html
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_new_step_s_row_says_which_row_it_follows(workflow, alice):
+    from apps.executions.models import StepRun
+    from apps.executions.views import render_live_fragments
+
+    run = make_run(workflow, status="running")
+    charge = run.steps.get(node_id="charge")
+    retry = StepRun.objects.create(execution=run, node_id="charge", node_type="activity", activity="fail", status="running", attempt=2)
+    ExecutionEvent.objects.create(execution=run, seq=8, type="step_started", node_id="charge", step=retry)
+    Execution.objects.filter(pk=run.pk).update(last_seq=8)
+    html, last_seq = render_live_fragments(Execution.objects.get(pk=run.pk), alice, after=7)
+    assert last_seq == 8
+    assert f'<template data-after="{charge.pk}"><tr id="step-row-{retry.pk}" data-step-status="running">' in html
+    assert f'id="step-row-{charge.pk}"' not in html
+    assert _node_changes(html) == {"charge": "running"}
 
 
 def test_connecting_behind_the_page_catches_up_at_once(workflow, alice):
@@ -87,6 +155,8 @@ def test_connecting_behind_the_page_catches_up_at_once(workflow, alice):
         assert connected
         html = await communicator.receive_from(timeout=5)
         assert f'id="ev-{run.pk}-6"' in html and f'id="ev-{run.pk}-7"' in html and f'id="ev-{run.pk}-5"' not in html
+        # The page may have missed anything while it was not connected: the whole panel, once.
+        assert 'id="exec-status" hx-swap-oob="true"' in html and 'id="exec-steps" hx-swap-oob="true"' in html and 'id="exec-graph"' in html
         await communicator.disconnect()
 
     async_to_sync(scenario)()

@@ -82,14 +82,20 @@ def test_a_finished_run_neither_connects_nor_polls(failed_run, as_alice):
     assert "ws-connect" not in html and 'hx-trigger="every 2s"' not in html
 
 
-def test_the_polling_fragment_sends_only_newer_events_out_of_band(running_run, as_alice):
+def test_the_polling_fragment_sends_only_what_changed_out_of_band(running_run, as_alice):
+    charge = running_run.steps.get(node_id="charge")
     html = _html(as_alice.get(reverse("executions:live", args=[running_run.pk]), {"after": 5}))
-    assert 'id="exec-status" hx-swap-oob="true"' in html and 'id="exec-graph"' in html
+    assert 'id="exec-status"' not in html and 'id="exec-graph"' not in html and 'id="exec-steps"' not in html
+    assert f'id="step-row-{charge.pk}"' in html and 'id="exec-counts" hx-swap-oob="true"' in html
     assert 'hx-swap-oob="beforeend:#timeline-rows"' in html
     assert f'id="ev-{running_run.pk}-6"' in html and f'id="ev-{running_run.pk}-5"' not in html
     assert f"?after={running_run.last_seq}" in html  # the poller moves on
     html = _html(as_alice.get(reverse("executions:live", args=[running_run.pk]), {"after": 7}))
-    assert "beforeend:#timeline-rows" not in html
+    assert "beforeend:#timeline-rows" not in html and "step-row-" not in html
+    # A page out of sync asks for the whole panel.
+    html = _html(as_alice.get(reverse("executions:live", args=[running_run.pk]), {"after": 5, "full": "1"}))
+    assert 'id="exec-status" hx-swap-oob="true"' in html and 'id="exec-graph"' in html and 'id="exec-steps" hx-swap-oob="true"' in html
+    assert f'id="ev-{running_run.pk}-6"' in html and f'id="ev-{running_run.pk}-5"' not in html
 
 
 def test_the_error_overlay_explains_the_failure(failed_run, as_alice):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -34,7 +35,8 @@ def test_a_run_within_the_usual_duration_gets_an_eta(workflow, as_alice):
     running = make_run(workflow, status="running")
     Execution.objects.filter(pk=running.pk).update(started_at=timezone.now())
     eta = _status_panel(as_alice.get(reverse("executions:detail", args=[running.pk])).content.decode())
-    assert " s left" in eta and "median of recent runs" in eta
+    # A loaded machine may take a good part of the 2 s to render: ms or s, but some time left.
+    assert re.search(r"about [\d.]+ m?s left", eta) and "median of recent runs" in eta
 
 
 def test_the_timeline_says_which_branch_a_condition_took():

@@ -11,9 +11,13 @@ died and, once its key expired or was lost, read 0 under pages that were still o
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
+import os
+import threading
+import time
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -38,8 +42,6 @@ WATCH_TTL = 60
 
 def watchers(execution_id: int) -> int:
     """How many pages watch the run (registrations not lapsed); 0 when Redis does not answer."""
-    import time
-
     try:
         return int(_redis().zcount(_watch_key(execution_id), time.time(), "+inf"))
     except Exception:
@@ -48,8 +50,6 @@ def watchers(execution_id: int) -> int:
 
 def watch(execution_id: int, channel_name: str, ttl: float = WATCH_TTL) -> None:
     """Register (or renew) `channel_name` as watching the run for `ttl` seconds; drop lapsed ones."""
-    import time
-
     key = _watch_key(execution_id)
     now = time.time()
     try:
@@ -69,6 +69,30 @@ def unwatch(execution_id: int, channel_name: str) -> None:
         logger.warning("could not unregister a watcher of execution %s", execution_id)
 
 
+# Seconds a publish may take before it is given up (the page's next renewal or poll makes up for it).
+PUBLISH_TIMEOUT = 2.0
+
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid: int | None = None
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for publishing, running in a daemon thread of its own.
+
+    The channel layer keeps its Redis connections per event loop: `async_to_sync` made a new loop
+    for every publish, and so a new connection (9-16 ms a publish on a busy machine, most of the way
+    from a commit to the page). One loop per process keeps one. A forked process (a prefork worker
+    child) makes its own: the parent's thread did not come along."""
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="live-publisher", daemon=True).start()
+            _loop, _loop_pid = loop, os.getpid()
+        return _loop
+
+
 def events_committed(execution_id: int, events) -> None:
     if not events or not watchers(execution_id):
         return
@@ -76,10 +100,13 @@ def events_committed(execution_id: int, events) -> None:
         layer = get_channel_layer()
         if layer is None:  # no CHANNEL_LAYERS configured: nobody can be watching
             return
-        async_to_sync(layer.group_send)(
-            group_name(execution_id),
-            {"type": "execution.events", "execution_id": execution_id, "event_ids": [e.pk for e in events], "last_seq": max(e.seq for e in events)},
-        )
+        message = {"type": "execution.events", "execution_id": execution_id, "event_ids": [e.pk for e in events], "last_seq": max(e.seq for e in events)}
+        sent = asyncio.run_coroutine_threadsafe(layer.group_send(group_name(execution_id), message), _publisher_loop())
+        try:
+            sent.result(timeout=PUBLISH_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            sent.cancel()
+            raise
     except Exception:  # live updates are best effort; pages fall back to polling
         logger.warning("could not publish events of execution %s", execution_id, exc_info=True)
 
