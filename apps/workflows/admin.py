@@ -10,7 +10,7 @@ from reversion.admin import VersionAdmin
 
 from apps.sharing.services import grant_owner_permissions
 
-from . import services
+from . import editing, services
 from .models import Subflow, SubflowVersion, Workflow
 
 
@@ -31,9 +31,26 @@ class WorkflowAdmin(VersionAdmin, GuardedModelAdmin):
     def save_model(self, request: HttpRequest, obj: Workflow, form, change: bool) -> None:
         # VersionAdmin records the revision around this; a new workflow's owner gets every permission,
         # as create_workflow does.
-        super().save_model(request, obj, form, change)
+        if change and "definition" in form.changed_data:
+            # A new definition goes through the editing service like the builder's and the API's: the
+            # row locked, checked (credentials the operator may use), audited, one version.
+            self._save_definition(request, obj, form)
+        else:
+            super().save_model(request, obj, form, change)
         if not change or "owner" in form.changed_data:
             grant_owner_permissions(obj)
+
+    def _save_definition(self, request: HttpRequest, obj: Workflow, form) -> None:
+        new_definition = obj.definition
+        fields = {name: getattr(obj, name) for name in form.changed_data if name in services.UPDATABLE_FIELDS and name != "definition"}
+        if "owner" in form.changed_data:
+            Workflow.objects.filter(pk=obj.pk).update(owner=obj.owner)
+        saved = editing.edit_definition(
+            obj, lambda definition: editing.replace_definition(definition, new_definition) and "Edited in the admin",
+            acting_user=request.user, fields=fields,
+        )
+        obj.refresh_from_db()
+        obj.definition = saved.definition
 
     def _set_active(self, request: HttpRequest, queryset: QuerySet[Workflow], active: bool) -> None:
         changed = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.contrib.messages import get_messages
 
@@ -61,3 +63,21 @@ def test_a_run_with_thousands_of_steps_and_events_lists_the_newest_inline_and_al
 @pytest.mark.parametrize("path", ["/admin/executions/timer/add/", "/admin/comments/activity/add/", "/admin/comments/notification/add/"])
 def test_what_the_application_writes_cannot_be_added_by_hand(admin_user, path):
     assert client_for(admin_user).get(path).status_code == 403
+
+
+def test_a_definition_saved_in_the_admin_goes_through_the_editing_service(admin_user, workflow):
+    from apps.accounts.models import AuditLog
+    from apps.workflows.editing import revision_of
+
+    before = revision_of(workflow)
+    url = f"/admin/workflows/workflow/{workflow.pk}/change/"
+    form = client_for(admin_user).get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {name: value for name, value in data.items() if value is not None}
+    data["definition"] = json.dumps({**workflow.definition, "description": "edited by an operator"})
+    response = client_for(admin_user).post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    workflow.refresh_from_db()
+    assert workflow.definition["description"] == "edited by an operator"
+    assert revision_of(workflow) != before  # a new version, as the builder and the API make
+    assert AuditLog.objects.filter(action="definition_edited", target=f"workflow {workflow.pk}").exists()
