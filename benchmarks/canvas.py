@@ -71,8 +71,8 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     from apps.executions.engine import publish
-    from apps.executions.engine.dynamic import build_state
-    from apps.executions.models import Execution, ExecutionEvent, StepRun
+    from apps.executions.engine.nodes.dynamic import build_state
+    from apps.executions.models import DynamicItem, Execution, ExecutionEvent, StepRun
     from apps.workflows.models import Workflow
     from apps.workflows.services import create_workflow
 
@@ -88,6 +88,11 @@ def main() -> int:
     execution = Execution.objects.create(workflow=workflow, definition=workflow.definition, status="running", started_at=now, created_by=user)
     state = build_state(items, node)
     step = StepRun.objects.create(execution=execution, node_id="build", node_type="dynamic", status="waiting", started_at=now, state=state)
+    # Each item's status lives in its own row, as the engine keeps it (engine/nodes/dynamic.py).
+    DynamicItem.objects.bulk_create([
+        DynamicItem(step=step, index=idx, item_id=item_id, waiting=len(state["deps"].get(item_id, [])), priority=state["priority"].get(item_id, 0.0))
+        for idx, item_id in enumerate(state["ids"])
+    ])
     seq = 1
     ExecutionEvent.objects.create(execution=execution, seq=seq, type="dynamic_started", node_id="build", step=step, payload={"items": 500})
     Execution.objects.filter(pk=execution.pk).update(last_seq=seq)
@@ -163,10 +168,8 @@ def main() -> int:
 
             def commit(seq: int, item_id: str) -> None:
                 with transaction.atomic():
-                    locked = StepRun.objects.select_for_update().get(pk=step.pk)
-                    locked.state["status"][item_id] = "running"
-                    locked.state["in_flight"].append(item_id)
-                    locked.save(update_fields=["state"])
+                    Execution.objects.select_for_update().get(pk=execution.pk)
+                    DynamicItem.objects.filter(step=step, item_id=item_id).update(status=DynamicItem.Status.RUNNING, started_at=timezone.now(), attempts=1)
                     Execution.objects.filter(pk=execution.pk).update(last_seq=seq)
                     event = ExecutionEvent.objects.create(execution=execution, seq=seq, type="item_started", node_id="build", step=step, payload={"item": item_id, "in_flight": 1})
                     transaction.on_commit(lambda: commit_at.__setitem__(item_id, time.time() * 1000))
