@@ -47,7 +47,12 @@ def _with_filters(request: Request, build: Callable[[MetricsFilter], dict]) -> R
 )
 @api_view(["GET"])
 def summary(request: Request) -> Response:
-    return _with_filters(request, lambda f: {"summary": aggregation.summary(f.scope, f.start, f.end, f.tz), "workflows": aggregation.by_workflow(f.scope, f.start, f.end, f.tz)})
+    def build(f: MetricsFilter) -> dict:
+        done = aggregation.rollups_complete_until()
+        return {"summary": aggregation.summary(f.scope, f.start, f.end, f.tz, complete_until=done),
+                "workflows": aggregation.by_workflow(f.scope, f.start, f.end, f.tz, complete_until=done)}
+
+    return _with_filters(request, build)
 
 
 @extend_schema(
