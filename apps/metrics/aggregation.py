@@ -221,6 +221,7 @@ class Plan:
 
     raw: tuple[tuple[datetime, datetime], ...]
     rollup: tuple[datetime, datetime] | None
+    daily: bool = False  # the daily rollups are built (from the hourly ones) for the complete hours
 
 
 def plan(start: datetime, end: datetime, complete_until: datetime | None) -> Plan:
@@ -228,6 +229,7 @@ def plan(start: datetime, end: datetime, complete_until: datetime | None) -> Pla
     raw cutoff, where raw rows may be pruned), raw rows for the rest."""
     if start >= end:
         return Plan(((start, end),), None)
+    daily = complete_until is not None
     if complete_until is None:
         complete_until = raw_cutoff()
     # Hours whose raw rows may be pruned come wholly from the rollups (the range's first hour included).
@@ -240,7 +242,37 @@ def plan(start: datetime, end: datetime, complete_until: datetime | None) -> Pla
         raw.append((start, lo))
     if hi < end:
         raw.append((hi, end))
-    return Plan(tuple(raw), (lo, hi))
+    return Plan(tuple(raw), (lo, hi), daily)
+
+
+def _day_split(span: tuple[datetime, datetime], daily: bool) -> tuple[tuple[tuple[datetime, datetime], ...], tuple[datetime, datetime] | None]:
+    """A span of whole hours as (hour spans, day span): the whole UTC days inside it come from
+    the daily rollups, the hours at its ends from the hourly ones."""
+    lo, hi = span
+    day_lo = lo.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if day_lo < lo:
+        day_lo += timedelta(days=1)
+    day_hi = hi.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if not daily or day_hi <= day_lo:
+        return (span,), None
+    hours = tuple(s for s in ((lo, day_lo), (day_hi, hi)) if s[0] < s[1])
+    return hours, (day_lo, day_hi)
+
+
+_RUN_ROLLUP_COLUMNS = "workflow_id, count, successes, failures, cancelled, sum_ms, min_ms, max_ms, histogram, failures_by_type"
+
+
+def _run_rollup_source(span: tuple[datetime, datetime], daily: bool, group: str, params: dict) -> str:
+    """The rollup rows of `span` as a FROM item `r` (with `hour`): hourly rows, and for totals (not
+    time buckets) daily rows for the whole days inside it."""
+    if group == "bucket":
+        daily = False
+    hours, days = _day_split(span, daily)
+    parts = [f"SELECT {_RUN_ROLLUP_COLUMNS}, hour FROM metrics_hourlyrollup WHERE {_spans_sql(hours, params, 'hour')} AND count > 0"]
+    if days is not None:
+        params["day_a"], params["day_b"] = days
+        parts.append(f"SELECT {_RUN_ROLLUP_COLUMNS}, day AS hour FROM metrics_dailyrollup WHERE day >= %(day_a)s AND day < %(day_b)s AND count > 0")
+    return "(" + " UNION ALL ".join(parts) + ") r"
 
 
 def _spans_sql(spans: tuple[tuple[datetime, datetime], ...], params: dict, column: str = "finished_at") -> str:
@@ -309,26 +341,27 @@ def _raw(scope: Scope, spans: tuple[tuple[datetime, datetime], ...], group: str,
     return out
 
 
-def _rollups(scope: Scope, span: tuple[datetime, datetime] | None, group: str, unit: str | None, tz: ZoneInfo) -> dict[Any, Stats]:
+def _rollups(scope: Scope, span: tuple[datetime, datetime] | None, group: str, unit: str | None, tz: ZoneInfo, *, daily: bool = False) -> dict[Any, Stats]:
     """Stats of the rolled-up hours in `span`: one statement for the sums and the histograms, one
     for the failures by type (of the hours that had failures)."""
     if span is None:
         return {}
     key = _GROUPS_ROLLUP[group]
-    where, params = _scoped_params(scope, {"start": span[0], "end": span[1], "unit": unit or "hour", "tz": str(tz)})
-    base = f"FROM metrics_hourlyrollup r WHERE hour >= %(start)s AND hour < %(end)s AND count > 0 AND {where}"
+    where, params = _scoped_params(scope, {"unit": unit or "hour", "tz": str(tz)})
+    source = _run_rollup_source(span, daily, group, params)
     out: dict[Any, Stats] = {}
     for k, count, ok, failed, cancelled, total, lo, hi, *histogram in _fetch(
         f"SELECT {key}, sum(count), sum(successes), sum(failures), sum(cancelled), sum(sum_ms), min(min_ms), "
-        f"max(max_ms), {_HIST_SUMS} {base} GROUP BY 1",
+        f"max(max_ms), {_HIST_SUMS} FROM {source} WHERE {where} GROUP BY 1",
         params,
     ):
         out[k] = Stats(int(count), int(ok), int(failed), int(cancelled), float(total or 0), lo, hi, histogram=[int(n) for n in histogram], exact=False)
     if any(s.failures for s in out.values()):
-        with_failures = base.replace(
-            "FROM metrics_hourlyrollup r", "FROM metrics_hourlyrollup r, jsonb_each_text(r.failures_by_type) AS f"
-        )
-        for k, error_type, n in _fetch(f"SELECT {key}, f.key, sum(f.value::int) {with_failures} AND failures > 0 GROUP BY 1, 2", params):
+        for k, error_type, n in _fetch(
+            f"SELECT {key}, f.key, sum(f.value::int) FROM {source}, jsonb_each_text(r.failures_by_type) AS f "
+            f"WHERE r.failures > 0 AND {where} GROUP BY 1, 2",
+            params,
+        ):
             out[k].failures_by_type[error_type] = int(n)
     return out
 
@@ -378,7 +411,7 @@ def aggregate(scope: Scope, start: datetime, end: datetime, group: str, *, unit:
     done = rollups_complete_until() if complete_until is False else complete_until
     assert not isinstance(done, bool)
     p = plan(start, end, done)
-    old = _rollups(scope, p.rollup, group, unit, tz)
+    old = _rollups(scope, p.rollup, group, unit, tz, daily=p.daily)
     new = _raw(scope, p.raw, group, unit, tz, histograms=histograms or bool(old))
     return _combine(old, new)
 
@@ -531,11 +564,17 @@ def slowest_steps(scope: Scope, start: datetime, end: datetime, *, limit: int = 
     old: dict[Key, Stats] = {}
     extra: dict[Key, list[float]] = defaultdict(lambda: [0.0, 0, 0, 0])  # queue wait sum, queue wait count, retries, failures
     if p.rollup is not None:
-        where, params = _scoped_params(scope, {"start": p.rollup[0], "end": p.rollup[1]})
+        where, params = _scoped_params(scope, {})
+        hours, days = _day_split(p.rollup, p.daily)
+        columns = "workflow_id, node_id, node_type, activity, count, sum_ms, min_ms, max_ms, queue_wait_sum_ms, queue_wait_count, retries, failures, histogram"
+        parts = [f"SELECT {columns} FROM metrics_stephourlyrollup WHERE {_spans_sql(hours, params, 'hour')}"]
+        if days is not None:
+            params["day_a"], params["day_b"] = days
+            parts.append(f"SELECT {columns} FROM metrics_stepdailyrollup WHERE day >= %(day_a)s AND day < %(day_b)s")
         for wid, node, ntype, activity, n, total, lo, hi, wait_sum, wait_n, retries, failed, *histogram in _fetch(
             f"""SELECT workflow_id, node_id, node_type, activity, sum(count), sum(sum_ms), min(min_ms), max(max_ms),
                        sum(queue_wait_sum_ms), sum(queue_wait_count), sum(retries), sum(failures), {_HIST_SUMS}
-                FROM metrics_stephourlyrollup WHERE hour >= %(start)s AND hour < %(end)s AND {where}
+                FROM ({" UNION ALL ".join(parts)}) r WHERE {where}
                 GROUP BY 1, 2, 3, 4""",
             params,
         ):
@@ -752,7 +791,8 @@ def anomalies(scope: Scope, start: datetime, end: datetime, *, limit: int = 100,
 
 def roll_up(start: datetime, end: datetime) -> int:
     """(Re)build the HourlyRollup and StepHourlyRollup rows of the UTC hours in [start, end) from
-    raw rows; returns rows written. `start` and `end` should be whole hours.
+    raw rows, then the daily rows of the days they touch; returns the hourly rows written. `start`
+    and `end` should be whole hours.
 
     Idempotent: an hour rolled twice ends the same (upserts on workflow + hour, and on workflow +
     hour + node + activity). It does not move RollupState: roll_up_recent does.
@@ -824,7 +864,60 @@ def roll_up(start: datetime, end: datetime) -> int:
         update_fields=["count", "failures", "retries", "sum_ms", "min_ms", "max_ms", "histogram", "queue_wait_sum_ms", "queue_wait_count"],
         batch_size=2000,
     )
+    rebuild_daily(start, end)
     return len(objs) + len(step_objs)
+
+
+def rebuild_daily(start: datetime, end: datetime) -> int:
+    """(Re)build the DailyRollup and StepDailyRollup rows of the UTC days touching [start, end)
+    from the hourly rollups; returns rows written. Idempotent (upserts)."""
+    from .models import DailyRollup, HourlyRollup, StepDailyRollup, StepHourlyRollup
+
+    day_a = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_b = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if day_b < end:
+        day_b += timedelta(days=1)
+    runs: dict[tuple, DailyRollup] = {}
+    for r in HourlyRollup.objects.filter(hour__gte=day_a, hour__lt=day_b, count__gt=0).order_by():
+        day = r.hour.astimezone(UTC).replace(hour=0)
+        d = runs.get((r.workflow_id, day))
+        if d is None:
+            d = runs[(r.workflow_id, day)] = DailyRollup(workflow_id=r.workflow_id, day=day, histogram=[0] * NB, failures_by_type={})
+        d.count += r.count
+        d.successes += r.successes
+        d.failures += r.failures
+        d.cancelled += r.cancelled
+        d.sum_ms += r.sum_ms
+        d.min_ms = r.min_ms if d.min_ms is None else min(d.min_ms, r.min_ms) if r.min_ms is not None else d.min_ms
+        d.max_ms = r.max_ms if d.max_ms is None else max(d.max_ms, r.max_ms) if r.max_ms is not None else d.max_ms
+        d.histogram = [a + b for a, b in zip(d.histogram, list(r.histogram) + [0] * (NB - len(r.histogram)), strict=True)]
+        for t, n in (r.failures_by_type or {}).items():
+            d.failures_by_type[t] = d.failures_by_type.get(t, 0) + n
+    DailyRollup.objects.bulk_create(
+        list(runs.values()), update_conflicts=True, unique_fields=["workflow", "day"],
+        update_fields=["count", "successes", "failures", "cancelled", "failures_by_type", "sum_ms", "min_ms", "max_ms", "histogram"], batch_size=2000,
+    )
+    steps: dict[tuple, StepDailyRollup] = {}
+    for sr in StepHourlyRollup.objects.filter(hour__gte=day_a, hour__lt=day_b).order_by():
+        day = sr.hour.astimezone(UTC).replace(hour=0)
+        key = (sr.workflow_id, day, sr.node_id, sr.node_type, sr.activity)
+        sd = steps.get(key)
+        if sd is None:
+            sd = steps[key] = StepDailyRollup(workflow_id=sr.workflow_id, day=day, node_id=sr.node_id, node_type=sr.node_type, activity=sr.activity, histogram=[0] * NB)
+        sd.count += sr.count
+        sd.failures += sr.failures
+        sd.retries += sr.retries
+        sd.sum_ms += sr.sum_ms
+        sd.min_ms = sr.min_ms if sd.min_ms is None else min(sd.min_ms, sr.min_ms) if sr.min_ms is not None else sd.min_ms
+        sd.max_ms = sr.max_ms if sd.max_ms is None else max(sd.max_ms, sr.max_ms) if sr.max_ms is not None else sd.max_ms
+        sd.histogram = [a + b for a, b in zip(sd.histogram, list(sr.histogram) + [0] * (NB - len(sr.histogram)), strict=True)]
+        sd.queue_wait_sum_ms += sr.queue_wait_sum_ms
+        sd.queue_wait_count += sr.queue_wait_count
+    StepDailyRollup.objects.bulk_create(
+        list(steps.values()), update_conflicts=True, unique_fields=["workflow", "day", "node_id", "node_type", "activity"],
+        update_fields=["count", "failures", "retries", "sum_ms", "min_ms", "max_ms", "histogram", "queue_wait_sum_ms", "queue_wait_count"], batch_size=2000,
+    )
+    return len(runs) + len(steps)
 
 
 def mark_complete(until: datetime) -> None:
@@ -844,7 +937,7 @@ def roll_up_recent(*, lookback_hours: int = 3, now: datetime | None = None) -> i
     SETTLE (later rows of it, e.g. backfilled runs, are caught by the next call's look-back)."""
     from django.db.models import Min
 
-    from .models import ExecutionMetric, StepMetric
+    from .models import ExecutionMetric, HourlyRollup, StepMetric
 
     now = now or timezone.now()
     done = rollups_complete_until()
@@ -854,6 +947,9 @@ def roll_up_recent(*, lookback_hours: int = 3, now: datetime | None = None) -> i
             mark_complete(_hour_floor(now - SETTLE))
             return 0
         begin = _hour_floor(min(firsts))
+        oldest = HourlyRollup.objects.aggregate(m=Min("hour"))["m"]
+        if oldest is not None and oldest < begin:  # hourly rollups from before: their daily sums
+            rebuild_daily(oldest, begin)
     else:
         begin = _hour_floor(min(done, now)) - timedelta(hours=lookback_hours)
     complete = _hour_floor(now - SETTLE)
@@ -869,7 +965,7 @@ def roll_up_recent(*, lookback_hours: int = 3, now: datetime | None = None) -> i
 
 def prune(*, now: datetime | None = None) -> dict[str, int]:
     """Delete raw rows past WB_METRICS_RAW_DAYS and rollups past WB_METRICS_ROLLUP_DAYS."""
-    from .models import ExecutionMetric, HourlyRollup, StepHourlyRollup, StepMetric
+    from .models import DailyRollup, ExecutionMetric, HourlyRollup, StepDailyRollup, StepHourlyRollup, StepMetric
 
     now = now or timezone.now()
     raw_before = now - timedelta(days=settings.WB_METRICS_RAW_DAYS)
@@ -879,6 +975,9 @@ def prune(*, now: datetime | None = None) -> dict[str, int]:
         "steps": StepMetric.objects.filter(finished_at__lt=raw_before)._raw_delete("default"),
         "rollups": HourlyRollup.objects.filter(hour__lt=rollup_before)._raw_delete("default"),
         "step_rollups": StepHourlyRollup.objects.filter(hour__lt=rollup_before)._raw_delete("default"),
+        # A day goes once its last hour is past the keep.
+        "daily_rollups": DailyRollup.objects.filter(day__lt=rollup_before - timedelta(days=1))._raw_delete("default"),
+        "step_daily_rollups": StepDailyRollup.objects.filter(day__lt=rollup_before - timedelta(days=1))._raw_delete("default"),
     }
     return counts
 

@@ -126,6 +126,56 @@ class StepHourlyRollup(models.Model):
         return f"{self.workflow_id} {self.node_id} {self.hour:%Y-%m-%d %H}:00 ({self.count} steps)"
 
 
+class DailyRollup(models.Model):
+    """The HourlyRollup rows of one workflow and one UTC day, added up (rebuilt from them by
+    roll_up): ranges of weeks and months read a row a day instead of 24."""
+
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
+    day = models.DateTimeField(help_text="Start of the UTC day.")
+    count = models.PositiveIntegerField(default=0)
+    successes = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    failures_by_type = models.JSONField(default=dict, blank=True)
+    sum_ms = models.FloatField(default=0)
+    min_ms = models.FloatField(null=True, blank=True)
+    max_ms = models.FloatField(null=True, blank=True)
+    histogram = ArrayField(models.PositiveIntegerField(), default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workflow", "day"], name="daily_rollup_workflow_day")]
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} {self.day:%Y-%m-%d} ({self.count} runs)"
+
+
+class StepDailyRollup(models.Model):
+    """The StepHourlyRollup rows of one node and one UTC day, added up (rebuilt from them by roll_up)."""
+
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
+    day = models.DateTimeField(help_text="Start of the UTC day.")
+    node_id = models.CharField(max_length=64)
+    node_type = models.CharField(max_length=32)
+    activity = models.CharField(max_length=100, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    sum_ms = models.FloatField(default=0)
+    min_ms = models.FloatField(null=True, blank=True)
+    max_ms = models.FloatField(null=True, blank=True)
+    histogram = ArrayField(models.PositiveIntegerField(), default=list)
+    queue_wait_sum_ms = models.FloatField(default=0)
+    queue_wait_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workflow", "day", "node_id", "node_type", "activity"], name="step_daily_rollup_node_day")]
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} {self.node_id} {self.day:%Y-%m-%d} ({self.count} steps)"
+
+
 class RollupState(models.Model):
     """One row (pk 1): the rollups are complete for every UTC hour before `complete_until`."""
 

@@ -176,3 +176,32 @@ def test_the_dashboards_statement_count_is_pinned_and_does_not_grow_with_runs(lo
         assert "≈" in response.content.decode()  # percentiles from histograms are marked as estimates
         counts.append(len(queries.captured_queries))
     assert counts[0] == counts[1] == DASHBOARD_QUERIES, [q["sql"][:120] for q in queries.captured_queries]
+
+
+@pytest.mark.django_db
+def test_whole_days_come_from_the_daily_rollups_with_the_same_figures(wf):
+    from apps.metrics.models import DailyRollup, StepDailyRollup
+
+    rng = random.Random(7)
+    now = timezone.now()
+    total = 0
+    for h in range(1, 24 * 4, 5):  # four days, a run every five hours
+        run_metric(wf, now - timedelta(hours=h, minutes=rng.uniform(0, 50)), rng.lognormvariate(5, 1), status="failed" if h % 3 == 0 else "completed",
+                   error_type="StepTimeout" if h % 3 == 0 else "", steps=[{"node_id": "fetch", "duration_ms": rng.lognormvariate(4, 1), "queue_wait_ms": 5.0}])
+        total += 1
+    aggregation.roll_up_recent()
+    aggregation.roll_up_recent()  # twice: the daily sums do not double
+    assert DailyRollup.objects.filter(workflow=wf).count() >= 3 and StepDailyRollup.objects.filter(workflow=wf).exists()
+    scope, start, end = Scope.workflow(wf.pk), now - timedelta(days=7), now + timedelta(seconds=1)
+    exact = aggregation.aggregate(scope, start, end, "all", tz=UTC, complete_until=None)[0]
+    rolled = aggregation.aggregate(scope, start, end, "all", tz=UTC)[0]
+    assert exact.count == rolled.count == total
+    assert (rolled.failures, rolled.failures_by_type, rolled.max_ms) == (exact.failures, exact.failures_by_type, exact.max_ms)
+    assert rolled.sum_ms == pytest.approx(exact.sum_ms)
+    assert within_one_bucket(rolled.percentiles["p95_ms"], exact.percentiles["p95_ms"])
+    by_wf = aggregation.aggregate(scope, start, end, "workflow", tz=UTC)[wf.pk]
+    assert by_wf.count == total
+    [step] = aggregation.slowest_steps(scope, start, end)
+    [want] = aggregation.slowest_steps(scope, start, end, complete_until=None)
+    assert (step["count"], step["max_ms"], step["avg_queue_wait_ms"]) == (want["count"], want["max_ms"], want["avg_queue_wait_ms"]) == (total, want["max_ms"], 5.0)
+    assert within_one_bucket(step["p95_ms"], want["p95_ms"])
