@@ -265,7 +265,8 @@ def fill(args, database_url: str) -> None:
     total_rows = 0
     with psycopg.connect(database_url, autocommit=False) as conn, conn.cursor() as cursor:
         cursor.execute("TRUNCATE executions_execution, executions_steprun, executions_executionevent, metrics_executionmetric, "
-                       "metrics_stepmetric, metrics_hourlyrollup, metrics_stephourlyrollup, metrics_rollupstate CASCADE")
+                       "metrics_stepmetric, metrics_hourlyrollup, metrics_stephourlyrollup, metrics_dailyrollup, metrics_stepdailyrollup, "
+                       "metrics_rollupstate CASCADE")
         conn.commit()
         ids = {name: Ids(cursor, table) for name, table in (("execution", "executions_execution"), ("step", "executions_steprun"),
                                                              ("event", "executions_executionevent"))}
@@ -294,9 +295,9 @@ def ensure_rollups() -> None:
     from django.db.models import Max, Min
 
     from apps.metrics import aggregation
-    from apps.metrics.models import ExecutionMetric, StepHourlyRollup
+    from apps.metrics.models import ExecutionMetric, StepDailyRollup, StepHourlyRollup
 
-    if aggregation.rollups_complete_until() is not None and StepHourlyRollup.objects.exists():
+    if aggregation.rollups_complete_until() is not None and StepHourlyRollup.objects.exists() and StepDailyRollup.objects.exists():
         aggregation.roll_up_recent()
         return
     span = ExecutionMetric.objects.aggregate(first=Min("finished_at"), last=Max("finished_at"))
@@ -314,7 +315,7 @@ def ensure_rollups() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        for table in ("metrics_hourlyrollup", "metrics_stephourlyrollup"):
+        for table in ("metrics_hourlyrollup", "metrics_stephourlyrollup", "metrics_dailyrollup", "metrics_stepdailyrollup"):
             cursor.execute(f"VACUUM ANALYZE {table}")
 
 
