@@ -262,10 +262,14 @@ def _day_split(span: tuple[datetime, datetime], daily: bool) -> tuple[tuple[tupl
 _RUN_ROLLUP_COLUMNS = "workflow_id, count, successes, failures, cancelled, sum_ms, min_ms, max_ms, histogram, failures_by_type"
 
 
-def _run_rollup_source(span: tuple[datetime, datetime], daily: bool, group: str, params: dict) -> str:
-    """The rollup rows of `span` as a FROM item `r` (with `hour`): hourly rows, and for totals (not
-    time buckets) daily rows for the whole days inside it."""
-    if group == "bucket":
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu"})
+
+
+def _run_rollup_source(span: tuple[datetime, datetime], daily: bool, group: str, params: dict, unit: str | None = None, tz: ZoneInfo | None = None) -> str:
+    """The rollup rows of `span` as a FROM item `r` (with `hour`): hourly rows, and daily rows for
+    the whole days inside it, for totals, and for day/week/month buckets in UTC (in other zones a
+    local day is not a UTC day)."""
+    if group == "bucket" and not (unit in ("day", "week", "month") and tz is not None and tz.key in _UTC_ZONES):
         daily = False
     hours, days = _day_split(span, daily)
     parts = [f"SELECT {_RUN_ROLLUP_COLUMNS}, hour FROM metrics_hourlyrollup WHERE {_spans_sql(hours, params, 'hour')} AND count > 0"]
@@ -348,7 +352,7 @@ def _rollups(scope: Scope, span: tuple[datetime, datetime] | None, group: str, u
         return {}
     key = _GROUPS_ROLLUP[group]
     where, params = _scoped_params(scope, {"unit": unit or "hour", "tz": str(tz)})
-    source = _run_rollup_source(span, daily, group, params)
+    source = _run_rollup_source(span, daily, group, params, unit, tz)
     out: dict[Any, Stats] = {}
     for k, count, ok, failed, cancelled, total, lo, hi, *histogram in _fetch(
         f"SELECT {key}, sum(count), sum(successes), sum(failures), sum(cancelled), sum(sum_ms), min(min_ms), "

@@ -205,3 +205,10 @@ def test_whole_days_come_from_the_daily_rollups_with_the_same_figures(wf):
     [want] = aggregation.slowest_steps(scope, start, end, complete_until=None)
     assert (step["count"], step["max_ms"], step["avg_queue_wait_ms"]) == (want["count"], want["max_ms"], want["avg_queue_wait_ms"]) == (total, want["max_ms"], 5.0)
     assert within_one_bucket(step["p95_ms"], want["p95_ms"])
+    # Day buckets in UTC are read from the daily rows too: the same counts, day by day.
+    raw_days = {k: v.count for k, v in aggregation.aggregate(scope, start, end, "bucket", unit="day", tz=UTC, complete_until=None).items()}
+    rolled_days = {k: v.count for k, v in aggregation.aggregate(scope, start, end, "bucket", unit="day", tz=UTC).items()}
+    assert rolled_days == raw_days and sum(rolled_days.values()) == total
+    ny = ZoneInfo("America/New_York")  # local days are not UTC days: hourly rows there, same counts
+    assert ({k: v.count for k, v in aggregation.aggregate(scope, start, end, "bucket", unit="day", tz=ny).items()}
+            == {k: v.count for k, v in aggregation.aggregate(scope, start, end, "bucket", unit="day", tz=ny, complete_until=None).items()})
