@@ -510,11 +510,17 @@ def queue_wait(scope: Scope, start: datetime, end: datetime, unit: str, tz: Zone
     p = plan(start, end, done)
     old: dict[Any, Stats] = {}
     if p.rollup is not None:
-        where, params = _scoped_params(scope, {"start": p.rollup[0], "end": p.rollup[1], "unit": unit, "tz": str(tz)})
+        where, params = _scoped_params(scope, {"unit": unit, "tz": str(tz)})
+        hours, days = _day_split(p.rollup, p.daily and unit in ("day", "week", "month") and tz.key in _UTC_ZONES)
+        columns = "workflow_id, queue_wait_count, queue_wait_sum_ms, queue_wait_min_ms, queue_wait_max_ms, queue_wait_histogram"
+        parts = [f"SELECT {columns}, hour FROM metrics_hourlyrollup WHERE {_spans_sql(hours, params, 'hour')} AND queue_wait_count > 0"]
+        if days is not None:
+            params["day_a"], params["day_b"] = days
+            parts.append(f"SELECT {columns}, day AS hour FROM metrics_dailyrollup WHERE day >= %(day_a)s AND day < %(day_b)s AND queue_wait_count > 0")
         for k, n, total, lo, hi, *histogram in _fetch(
             f"""SELECT date_trunc(%(unit)s, hour, %(tz)s), sum(queue_wait_count), sum(queue_wait_sum_ms), min(queue_wait_min_ms),
                        max(queue_wait_max_ms), {_WAIT_HIST_SUMS}
-                FROM metrics_hourlyrollup WHERE hour >= %(start)s AND hour < %(end)s AND queue_wait_count > 0 AND {where}
+                FROM ({" UNION ALL ".join(parts)}) r WHERE {where}
                 GROUP BY 1""",
             params,
         ):
@@ -882,11 +888,11 @@ def rebuild_daily(start: datetime, end: datetime) -> int:
     if day_b < end:
         day_b += timedelta(days=1)
     runs: dict[tuple, DailyRollup] = {}
-    for r in HourlyRollup.objects.filter(hour__gte=day_a, hour__lt=day_b, count__gt=0).order_by():
+    for r in HourlyRollup.objects.filter(hour__gte=day_a, hour__lt=day_b).order_by():
         day = r.hour.astimezone(UTC).replace(hour=0)
         d = runs.get((r.workflow_id, day))
         if d is None:
-            d = runs[(r.workflow_id, day)] = DailyRollup(workflow_id=r.workflow_id, day=day, histogram=[0] * NB, failures_by_type={})
+            d = runs[(r.workflow_id, day)] = DailyRollup(workflow_id=r.workflow_id, day=day, histogram=[0] * NB, failures_by_type={}, queue_wait_histogram=[0] * NB)
         d.count += r.count
         d.successes += r.successes
         d.failures += r.failures
@@ -897,9 +903,18 @@ def rebuild_daily(start: datetime, end: datetime) -> int:
         d.histogram = [a + b for a, b in zip(d.histogram, list(r.histogram) + [0] * (NB - len(r.histogram)), strict=True)]
         for t, n in (r.failures_by_type or {}).items():
             d.failures_by_type[t] = d.failures_by_type.get(t, 0) + n
+        d.queue_wait_sum_ms += r.queue_wait_sum_ms
+        d.queue_wait_count += r.queue_wait_count
+        if r.queue_wait_min_ms is not None:
+            d.queue_wait_min_ms = r.queue_wait_min_ms if d.queue_wait_min_ms is None else min(d.queue_wait_min_ms, r.queue_wait_min_ms)
+        if r.queue_wait_max_ms is not None:
+            d.queue_wait_max_ms = r.queue_wait_max_ms if d.queue_wait_max_ms is None else max(d.queue_wait_max_ms, r.queue_wait_max_ms)
+        waits = list(r.queue_wait_histogram or [])
+        d.queue_wait_histogram = [a + b for a, b in zip(d.queue_wait_histogram or [0] * NB, waits + [0] * (NB - len(waits)), strict=True)]
     DailyRollup.objects.bulk_create(
         list(runs.values()), update_conflicts=True, unique_fields=["workflow", "day"],
-        update_fields=["count", "successes", "failures", "cancelled", "failures_by_type", "sum_ms", "min_ms", "max_ms", "histogram"], batch_size=2000,
+        update_fields=["count", "successes", "failures", "cancelled", "failures_by_type", "sum_ms", "min_ms", "max_ms", "histogram",
+                       "queue_wait_sum_ms", "queue_wait_count", "queue_wait_min_ms", "queue_wait_max_ms", "queue_wait_histogram"], batch_size=2000,
     )
     steps: dict[tuple, StepDailyRollup] = {}
     for sr in StepHourlyRollup.objects.filter(hour__gte=day_a, hour__lt=day_b).order_by():

@@ -141,6 +141,11 @@ class DailyRollup(models.Model):
     min_ms = models.FloatField(null=True, blank=True)
     max_ms = models.FloatField(null=True, blank=True)
     histogram = ArrayField(models.PositiveIntegerField(), default=list)
+    queue_wait_sum_ms = models.FloatField(default=0)
+    queue_wait_count = models.PositiveIntegerField(default=0)
+    queue_wait_min_ms = models.FloatField(null=True, blank=True)
+    queue_wait_max_ms = models.FloatField(null=True, blank=True)
+    queue_wait_histogram = ArrayField(models.PositiveIntegerField(), default=list, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workflow", "day"], name="daily_rollup_workflow_day")]

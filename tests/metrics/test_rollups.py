@@ -212,3 +212,6 @@ def test_whole_days_come_from_the_daily_rollups_with_the_same_figures(wf):
     ny = ZoneInfo("America/New_York")  # local days are not UTC days: hourly rows there, same counts
     assert ({k: v.count for k, v in aggregation.aggregate(scope, start, end, "bucket", unit="day", tz=ny).items()}
             == {k: v.count for k, v in aggregation.aggregate(scope, start, end, "bucket", unit="day", tz=ny, complete_until=None).items()})
+    raw_waits = aggregation.queue_wait(scope, start, end, "day", UTC, complete_until=None)
+    waits = aggregation.queue_wait(scope, start, end, "day", UTC)
+    assert {k: w["avg"] for k, w in waits.items()} == {k: pytest.approx(w["avg"]) for k, w in raw_waits.items()}
