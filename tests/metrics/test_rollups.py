@@ -215,3 +215,18 @@ def test_whole_days_come_from_the_daily_rollups_with_the_same_figures(wf):
     raw_waits = aggregation.queue_wait(scope, start, end, "day", UTC, complete_until=None)
     waits = aggregation.queue_wait(scope, start, end, "day", UTC)
     assert {k: w["avg"] for k, w in waits.items()} == {k: pytest.approx(w["avg"]) for k, w in raw_waits.items()}
+
+
+@pytest.mark.django_db
+def test_the_periodic_task_builds_step_rollups_and_prunes_them_past_the_keep(wf, settings):
+    from apps.metrics.models import StepDailyRollup
+    from apps.metrics.tasks import rollup_and_prune
+
+    fill(wf, hours=2, per_hour=3)
+    counts = rollup_and_prune()
+    assert counts["rolled_up"] > 0 and StepHourlyRollup.objects.filter(workflow=wf).exists() and StepDailyRollup.objects.filter(workflow=wf).exists()
+    settings.WB_METRICS_ROLLUP_DAYS = 0
+    settings.WB_METRICS_RAW_DAYS = 0
+    pruned = aggregation.prune(now=timezone.now() + timedelta(days=3))
+    assert pruned["step_rollups"] > 0 and pruned["step_daily_rollups"] > 0 and pruned["daily_rollups"] > 0
+    assert not StepHourlyRollup.objects.exists() and not StepDailyRollup.objects.exists()
