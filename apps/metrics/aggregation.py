@@ -2,13 +2,16 @@
 per workflow and overall; slowest steps, failures, trends and anomalies.
 
 Where the figures come from:
-- raw rows (ExecutionMetric, StepMetric) for the last WB_METRICS_RAW_DAYS days:
-  percentiles are exact (Postgres percentile_cont over the rows);
-- HourlyRollup rows before that: percentiles are estimated from the fixed-bucket
-  histograms (apps.metrics.histogram). Every answer says which with "exact".
-A bucket that starts before the raw cutoff is served wholly from rollups. Rollups
-are UTC hours: in zones whose offset is not a whole hour (Asia/Kolkata), rolled-up
-data lands in the local bucket its UTC hour starts in.
+- the hourly rollups (HourlyRollup for runs, StepHourlyRollup for steps) for every whole UTC
+  hour of the range that is closed and rolled up (RollupState.complete_until, which the
+  periodic task rollup_and_prune moves on);
+- raw rows (ExecutionMetric, StepMetric) for the rest: the open hour (and any hour the task
+  has not rolled up yet) and the part of the range's first hour after its start.
+With rollups in the answer, counts, sums, min and max are still exact, but percentiles are
+estimated from the merged fixed-bucket histograms (apps.metrics.histogram): within one
+histogram bucket of the exact figure. Every answer says which with "exact". Rollups are UTC
+hours: in zones whose offset is not a whole hour (Asia/Kolkata), rolled-up data lands in the
+local bucket its UTC hour starts in.
 
 Runs that ended `continued` (continue-as-new segments) are not counted: the chain's
 last segment carries its outcome. Success rate = completed ÷ (completed + failed +
@@ -31,14 +34,22 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Max, Min
+from django.db.models import Min
 from django.utils import timezone
 
 from apps.sharing.services import visible_workflows
 from apps.workflows.models import Workflow
 
 from .histogram import estimate_percentile, mad, median
-from .models import HISTOGRAM_BOUNDS_MS, ExecutionMetric, HourlyRollup, StepMetric
+from .models import (
+    HISTOGRAM_BOUNDS_MS,
+    DailyRollup,
+    ExecutionMetric,
+    HourlyRollup,
+    StepDailyRollup,
+    StepHourlyRollup,
+    StepMetric,
+)
 
 UTC = ZoneInfo("UTC")
 PERCENTILES = (0.5, 0.9, 0.95, 0.99)
@@ -48,7 +59,8 @@ MAX_BUCKETS = 5000
 
 SLOW_RUN_RULE = (
     "a run is anomalous when its duration > 2 × P95 and > median + 3 × MAD of the same workflow's runs "
-    "in the 7 days before the range (at least {min_runs} runs there)"
+    "in the 7 days before the range (at least {min_runs} runs there; P95, median and MAD estimated from "
+    "the hourly duration histograms)"
 )
 FAILURE_HOUR_RULE = (
     "an hour is anomalous when its failed runs >= {min_failures} and > median + 3 × MAD of the hourly "
@@ -82,7 +94,6 @@ class Scope:
             return cls("IS NULL")  # workflow ids are never null: nothing
         if user.is_superuser:
             return cls("IS NOT NULL")
-
         sql, params = visible_workflows(user).values("pk").query.get_compiler(using="default").as_sql()
         return cls(f"IN ({sql})", tuple(params))
 
@@ -192,13 +203,99 @@ def raw_cutoff() -> datetime:
     return floor if floor == moment else floor + timedelta(hours=1)
 
 
-def _aligned_cutoff(unit: str | None, tz: ZoneInfo) -> datetime:
-    """The raw cutoff moved up to a bucket boundary, so no bucket mixes the two sources."""
-    cut = raw_cutoff()
-    if unit is None:
-        return cut
-    floor = bucket_floor(cut, unit, tz)
-    return cut if floor == cut else bucket_next(floor, unit, tz)
+SETTLE = timedelta(minutes=2)  # an hour is rolled up as complete once it has been closed this long
+NB = len(HISTOGRAM_BOUNDS_MS)
+_HIST_SUMS = ", ".join(f"coalesce(sum(histogram[{i}]), 0)" for i in range(1, NB + 1))
+_WAIT_HIST_SUMS = ", ".join(f"coalesce(sum(queue_wait_histogram[{i}]), 0)" for i in range(1, NB + 1))
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_ceil(moment: datetime) -> datetime:
+    floor = _hour_floor(moment)
+    return floor if floor == moment else floor + timedelta(hours=1)
+
+
+def rollups_complete_until() -> datetime | None:
+    """The rollups hold every UTC hour before this (None: never built: everything from raw rows)."""
+    rows = _fetch("SELECT complete_until FROM metrics_rollupstate WHERE id = 1", {})
+    return rows[0][0] if rows else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which part of [start, end) comes from which source: `rollup` (whole UTC hours) or None,
+    and the raw spans (the start of the first hour, the hours after the rollups)."""
+
+    raw: tuple[tuple[datetime, datetime], ...]
+    rollup: tuple[datetime, datetime] | None
+    daily: bool = False  # the daily rollups are built (from the hourly ones) for the complete hours
+
+
+def plan(start: datetime, end: datetime, complete_until: datetime | None) -> Plan:
+    """Rollups for the whole hours of [start, end) before `complete_until` (without one: before the
+    raw cutoff, where raw rows may be pruned), raw rows for the rest."""
+    if start >= end:
+        return Plan(((start, end),), None)
+    daily = complete_until is not None
+    if complete_until is None:
+        complete_until = raw_cutoff()
+    # Hours whose raw rows may be pruned come wholly from the rollups (the range's first hour included).
+    lo = _hour_floor(start) if start < raw_cutoff() else _hour_ceil(start)
+    hi = min(_hour_floor(end), complete_until)
+    if hi <= lo:
+        return Plan(((start, end),), None)
+    raw = []
+    if start < lo:
+        raw.append((start, lo))
+    if hi < end:
+        raw.append((hi, end))
+    return Plan(tuple(raw), (lo, hi), daily)
+
+
+def _day_split(span: tuple[datetime, datetime], daily: bool) -> tuple[tuple[tuple[datetime, datetime], ...], tuple[datetime, datetime] | None]:
+    """A span of whole hours as (hour spans, day span): the whole UTC days inside it come from
+    the daily rollups, the hours at its ends from the hourly ones."""
+    lo, hi = span
+    day_lo = lo.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if day_lo < lo:
+        day_lo += timedelta(days=1)
+    day_hi = hi.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if not daily or day_hi <= day_lo:
+        return (span,), None
+    hours = tuple(s for s in ((lo, day_lo), (day_hi, hi)) if s[0] < s[1])
+    return hours, (day_lo, day_hi)
+
+
+_RUN_ROLLUP_COLUMNS = "workflow_id, count, successes, failures, cancelled, sum_ms, min_ms, max_ms, histogram, failures_by_type"
+
+
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu"})
+
+
+def _run_rollup_source(span: tuple[datetime, datetime], daily: bool, group: str, params: dict, unit: str | None = None, tz: ZoneInfo | None = None) -> str:
+    """The rollup rows of `span` as a FROM item `r` (with `hour`): hourly rows, and daily rows for
+    the whole days inside it, for totals, and for day/week/month buckets in UTC (in other zones a
+    local day is not a UTC day)."""
+    if group == "bucket" and not (unit in ("day", "week", "month") and tz is not None and tz.key in _UTC_ZONES):
+        daily = False
+    hours, days = _day_split(span, daily)
+    parts = [f"SELECT {_RUN_ROLLUP_COLUMNS}, hour FROM metrics_hourlyrollup WHERE {_spans_sql(hours, params, 'hour')} AND count > 0"]
+    if days is not None:
+        params["day_a"], params["day_b"] = days
+        parts.append(f"SELECT {_RUN_ROLLUP_COLUMNS}, day AS hour FROM metrics_dailyrollup WHERE day >= %(day_a)s AND day < %(day_b)s AND count > 0")
+    return "(" + " UNION ALL ".join(parts) + ") r"
+
+
+def _spans_sql(spans: tuple[tuple[datetime, datetime], ...], params: dict, column: str = "finished_at") -> str:
+    """The spans as one condition on `column` (their bounds added to params)."""
+    parts = []
+    for i, (a, b) in enumerate(spans):
+        params[f"span_{i}_a"], params[f"span_{i}_b"] = a, b
+        parts.append(f"({column} >= %(span_{i}_a)s AND {column} < %(span_{i}_b)s)")
+    return "(" + (" OR ".join(parts) or "false") + ")"
 
 
 #
@@ -227,11 +324,12 @@ def _scoped_params(scope: Scope, params: dict, column: str = "workflow_id") -> t
     return f"{column} {condition}", named
 
 
-def _raw(scope: Scope, start: datetime, end: datetime, group: str, unit: str | None, tz: ZoneInfo, *, histograms: bool) -> dict[Any, Stats]:
+def _raw(scope: Scope, spans: tuple[tuple[datetime, datetime], ...], group: str, unit: str | None, tz: ZoneInfo, *, histograms: bool) -> dict[Any, Stats]:
+    if not spans:
+        return {}
     key = _GROUPS_RAW[group]
-    where, params = _scoped_params(scope, {"start": start, "end": end, "unit": unit or "hour", "tz": str(tz), "bounds": list(HISTOGRAM_BOUNDS_MS)})
-    base = ("FROM metrics_executionmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s AND status <> "
-            f"'continued' AND {where}")
+    where, params = _scoped_params(scope, {"unit": unit or "hour", "tz": str(tz), "bounds": list(HISTOGRAM_BOUNDS_MS)})
+    base = f"FROM metrics_executionmetric WHERE {_spans_sql(spans, params)} AND status <> 'continued' AND {where}"
     out: dict[Any, Stats] = {}
     for row in _fetch(
         f"""SELECT {key} AS k, count(*), count(*) FILTER (WHERE status = 'completed'),
@@ -243,43 +341,42 @@ def _raw(scope: Scope, start: datetime, end: datetime, group: str, unit: str | N
     ):
         k, count, ok, failed, cancelled, total, lo, hi, pcts = row
         out[k] = Stats(count, ok, failed, cancelled, float(total or 0), lo, hi, dict(zip(PERCENTILE_KEYS, pcts, strict=True)))
+    if not out:
+        return out
     for k, error_type, n in _fetch(f"SELECT {key}, error_type, count(*) {base} AND status = 'failed' GROUP BY 1, 2", params):
         out[k].failures_by_type[error_type or "unknown"] = n
-    if histograms and out:
+    if histograms:
         for stats in out.values():
-            stats.histogram = [0] * len(HISTOGRAM_BOUNDS_MS)
+            stats.histogram = [0] * NB
         for k, idx, n in _fetch(f"SELECT {key}, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2", params):
             histogram = out[k].histogram
             assert histogram is not None  # set for every key just above
-            histogram[max(0, min(idx, len(HISTOGRAM_BOUNDS_MS)) - 1)] += n
+            histogram[max(0, min(idx, NB) - 1)] += n
     return out
 
 
-def _rollups(scope: Scope, start: datetime, end: datetime, group: str, unit: str | None, tz: ZoneInfo) -> dict[Any, Stats]:
+def _rollups(scope: Scope, span: tuple[datetime, datetime] | None, group: str, unit: str | None, tz: ZoneInfo, *, daily: bool = False) -> dict[Any, Stats]:
+    """Stats of the rolled-up hours in `span`: one statement for the sums and the histograms, one
+    for the failures by type (of the hours that had failures)."""
+    if span is None:
+        return {}
     key = _GROUPS_ROLLUP[group]
-    where, params = _scoped_params(scope, {"start": start, "end": end, "unit": unit or "hour", "tz": str(tz)})
-    base = f"FROM metrics_hourlyrollup r WHERE hour >= %(start)s AND hour < %(end)s AND {where}"
+    where, params = _scoped_params(scope, {"unit": unit or "hour", "tz": str(tz)})
+    source = _run_rollup_source(span, daily, group, params, unit, tz)
     out: dict[Any, Stats] = {}
-    for k, count, ok, failed, cancelled, total, lo, hi in _fetch(
+    for k, count, ok, failed, cancelled, total, lo, hi, *histogram in _fetch(
         f"SELECT {key}, sum(count), sum(successes), sum(failures), sum(cancelled), sum(sum_ms), min(min_ms), "
-        f"max(max_ms) {base} GROUP BY 1",
+        f"max(max_ms), {_HIST_SUMS} FROM {source} WHERE {where} GROUP BY 1",
         params,
     ):
-        out[k] = Stats(int(count), int(ok), int(failed), int(cancelled), float(total or 0), lo, hi, histogram=[0] * len(HISTOGRAM_BOUNDS_MS), exact=False)
-    if not out:
-        return out
-    with_buckets = base.replace(
-        "FROM metrics_hourlyrollup r", "FROM metrics_hourlyrollup r, unnest(r.histogram) WITH ORDINALITY AS h(v, i)"
-    )
-    for k, idx, n in _fetch(f"SELECT {key}, h.i, sum(h.v) {with_buckets} GROUP BY 1, 2", params):
-        histogram = out[k].histogram
-        if histogram is not None and 1 <= idx <= len(HISTOGRAM_BOUNDS_MS):  # it is: built with one above
-            histogram[idx - 1] += int(n)
-    with_failures = base.replace(
-        "FROM metrics_hourlyrollup r", "FROM metrics_hourlyrollup r, jsonb_each_text(r.failures_by_type) AS f"
-    )
-    for k, error_type, n in _fetch(f"SELECT {key}, f.key, sum(f.value::int) {with_failures} GROUP BY 1, 2", params):
-        out[k].failures_by_type[error_type] = int(n)
+        out[k] = Stats(int(count), int(ok), int(failed), int(cancelled), float(total or 0), lo, hi, histogram=[int(n) for n in histogram], exact=False)
+    if any(s.failures for s in out.values()):
+        for k, error_type, n in _fetch(
+            f"SELECT {key}, f.key, sum(f.value::int) FROM {source}, jsonb_each_text(r.failures_by_type) AS f "
+            f"WHERE r.failures > 0 AND {where} GROUP BY 1, 2",
+            params,
+        ):
+            out[k].failures_by_type[error_type] = int(n)
     return out
 
 
@@ -307,16 +404,10 @@ def _estimate(stats: Stats) -> Stats:
     return stats
 
 
-def aggregate(scope: Scope, start: datetime, end: datetime, group: str, *, unit: str | None = None, tz: ZoneInfo | None = None) -> dict[Any, Stats]:
-    """Stats of the runs finished in [start, end), grouped by `group` ("bucket", "all", "workflow")."""
-    tz = tz or ZoneInfo(settings.TIME_ZONE)
-    cut = _aligned_cutoff(unit if group == "bucket" else None, tz)
-    if start >= cut:
-        return _raw(scope, start, end, group, unit, tz, histograms=False)
-    old = _rollups(scope, start, min(end, cut), group, unit, tz)
-    new = _raw(scope, max(start, cut), end, group, unit, tz, histograms=bool(old)) if end > cut else {}
+def _combine(old: dict[Any, Stats], new: dict[Any, Stats]) -> dict[Any, Stats]:
+    """Rolled-up and raw stats by key (UTC datetimes, workflow ids or 0), merged where both have one."""
     out: dict[Any, Stats] = {}
-    for k in set(old) | set(new):  # keys are UTC datetimes, workflow ids or 0
+    for k in set(old) | set(new):
         if k in old and k in new:
             out[k] = _estimate(_merge(old[k], new[k]))
         elif k in old:
@@ -324,6 +415,19 @@ def aggregate(scope: Scope, start: datetime, end: datetime, group: str, *, unit:
         else:
             out[k] = new[k]
     return out
+
+
+def aggregate(scope: Scope, start: datetime, end: datetime, group: str, *, unit: str | None = None, tz: ZoneInfo | None = None,
+              complete_until: datetime | None | bool = False, histograms: bool = False) -> dict[Any, Stats]:
+    """Stats of the runs finished in [start, end), grouped by `group` ("bucket", "all", "workflow"):
+    closed hours from the rollups, the rest from raw rows (see the module's docstring)."""
+    tz = tz or ZoneInfo(settings.TIME_ZONE)
+    done = rollups_complete_until() if complete_until is False else complete_until
+    assert not isinstance(done, bool)
+    p = plan(start, end, done)
+    old = _rollups(scope, p.rollup, group, unit, tz, daily=p.daily)
+    new = _raw(scope, p.raw, group, unit, tz, histograms=histograms or bool(old))
+    return _combine(old, new)
 
 
 #
@@ -338,12 +442,13 @@ def elapsed_hours(start: datetime, end: datetime, now: datetime | None = None) -
     return max((end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() / 3600, 0.0)
 
 
-def summary(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
+def summary(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo, *, complete_until: datetime | None | bool = False) -> dict[str, Any]:
     """Totals of [start, end) and of the period of the same length before it, with the trend.
     Throughput is over the elapsed part of the range (see elapsed_hours)."""
-    current = aggregate(scope, start, end, "all", tz=tz).get(0, Stats())
+    done = rollups_complete_until() if complete_until is False else complete_until
+    current = aggregate(scope, start, end, "all", tz=tz, complete_until=done).get(0, Stats())
     prev_start = start - (end - start)
-    previous = aggregate(scope, prev_start, start, "all", tz=tz).get(0, Stats())
+    previous = aggregate(scope, prev_start, start, "all", tz=tz, complete_until=done).get(0, Stats())
     now, before = current.as_dict(elapsed_hours(start, end)), previous.as_dict(elapsed_hours(prev_start, start))
     return {
         **now,
@@ -372,13 +477,14 @@ def trend(now: dict, before: dict) -> dict[str, Any]:
     }
 
 
-def timeseries(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo) -> list[dict[str, Any]]:
+def timeseries(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo, *, complete_until: datetime | None | bool = False) -> list[dict[str, Any]]:
     """One row per bucket of [start, end) in `tz`, empty buckets included (count 0). A row has
     the bucket's start and end and its runs' figures (a count, never a rate); `partial` says the
     bucket is not wholly inside the range that has passed (cut by start, by end, or by now)."""
     starts = bucket_starts(start, end, unit, tz)
-    by_bucket = aggregate(scope, start, end, "bucket", unit=unit, tz=tz)
-    waits = queue_wait(scope, start, end, unit, tz)
+    done = rollups_complete_until() if complete_until is False else complete_until
+    by_bucket = aggregate(scope, start, end, "bucket", unit=unit, tz=tz, complete_until=done)
+    waits = queue_wait(scope, start, end, unit, tz, complete_until=done)
     seen_until = min(end, timezone.now()).astimezone(UTC)
     rows = []
     for i, bucket_start in enumerate(starts):
@@ -400,32 +506,64 @@ def latest_finished(scope: Scope) -> datetime | None:
     rows = _fetch(
         f"""SELECT coalesce(
                    (SELECT max(finished_at) FROM metrics_executionmetric WHERE status <> 'continued' AND {where}),
-                   (SELECT max(hour) FROM metrics_hourlyrollup WHERE {where}))""",
+                   (SELECT max(hour) FROM metrics_hourlyrollup WHERE count > 0 AND {where}))""",
         params,
     )
     return rows[0][0] if rows else None
 
 
-def queue_wait(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo) -> dict[datetime, dict[str, float | None]]:
-    """Queue wait (dispatch to start) of the steps finished in each bucket: raw rows only."""
-    start = max(start, raw_cutoff())
-    if start >= end:
-        return {}
-    where, params = _scoped_params(scope, {"start": start, "end": end, "unit": unit, "tz": str(tz)})
-    rows = _fetch(
-        f"""SELECT date_trunc(%(unit)s, finished_at, %(tz)s), avg(queue_wait_ms),
-                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY queue_wait_ms)
-            FROM metrics_stepmetric
-            WHERE finished_at >= %(start)s AND finished_at < %(end)s AND queue_wait_ms IS NOT NULL AND {where}
-            GROUP BY 1""",
-        params,
-    )
-    return {k: {"avg": _round(avg), "p50": _round(p[0]), "p95": _round(p[1])} for k, avg, p in rows}
+def queue_wait(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo, *, complete_until: datetime | None | bool = False) -> dict[datetime, dict[str, Any]]:
+    """Queue wait (dispatch to start) of the steps finished in each bucket: rolled-up hours from
+    the rollups' queue-wait histograms (percentiles estimated), the rest from raw rows."""
+    done = rollups_complete_until() if complete_until is False else complete_until
+    assert not isinstance(done, bool)
+    p = plan(start, end, done)
+    old: dict[Any, Stats] = {}
+    if p.rollup is not None:
+        where, params = _scoped_params(scope, {"unit": unit, "tz": str(tz)})
+        hours, days = _day_split(p.rollup, p.daily and unit in ("day", "week", "month") and tz.key in _UTC_ZONES)
+        columns = "workflow_id, queue_wait_count, queue_wait_sum_ms, queue_wait_min_ms, queue_wait_max_ms, queue_wait_histogram"
+        parts = [f"SELECT {columns}, hour FROM metrics_hourlyrollup WHERE {_spans_sql(hours, params, 'hour')} AND queue_wait_count > 0"]
+        if days is not None:
+            params["day_a"], params["day_b"] = days
+            parts.append(f"SELECT {columns}, day AS hour FROM metrics_dailyrollup WHERE day >= %(day_a)s AND day < %(day_b)s AND queue_wait_count > 0")
+        for k, n, total, lo, hi, *histogram in _fetch(
+            f"""SELECT date_trunc(%(unit)s, hour, %(tz)s), sum(queue_wait_count), sum(queue_wait_sum_ms), min(queue_wait_min_ms),
+                       max(queue_wait_max_ms), {_WAIT_HIST_SUMS}
+                FROM ({" UNION ALL ".join(parts)}) r WHERE {where}
+                GROUP BY 1""",
+            params,
+        ):
+            old[k] = Stats(count=int(n), sum_ms=float(total or 0), min_ms=lo, max_ms=hi, histogram=[int(c) for c in histogram], exact=False)
+    new: dict[Any, Stats] = {}
+    if p.raw:
+        where, params = _scoped_params(scope, {"unit": unit, "tz": str(tz), "bounds": list(HISTOGRAM_BOUNDS_MS)})
+        base = f"FROM metrics_stepmetric WHERE {_spans_sql(p.raw, params)} AND queue_wait_ms IS NOT NULL AND {where}"
+        for k, n, total, lo, hi, pcts in _fetch(
+            f"""SELECT date_trunc(%(unit)s, finished_at, %(tz)s), count(*), sum(queue_wait_ms), min(queue_wait_ms), max(queue_wait_ms),
+                       percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (ORDER BY queue_wait_ms)
+                {base} GROUP BY 1""",
+            params,
+        ):
+            new[k] = Stats(count=n, sum_ms=float(total or 0), min_ms=lo, max_ms=hi, percentiles=dict(zip(PERCENTILE_KEYS, pcts, strict=True)))
+        if old and new:
+            for stats in new.values():
+                stats.histogram = [0] * NB
+            for k, idx, n in _fetch(f"SELECT date_trunc(%(unit)s, finished_at, %(tz)s), width_bucket(queue_wait_ms, %(bounds)s::float8[]), count(*) "
+                                    f"{base} GROUP BY 1, 2", params):
+                hist = new[k].histogram
+                assert hist is not None
+                hist[max(0, min(idx, NB) - 1)] += n
+    return {
+        k: {"avg": _round(st.sum_ms / st.count) if st.count else None, "p50": _round(st.percentiles.get("p50_ms")),
+            "p95": _round(st.percentiles.get("p95_ms")), "exact": st.exact}
+        for k, st in _combine(old, new).items()
+    }
 
 
-def by_workflow(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
+def by_workflow(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo, *, complete_until: datetime | None | bool = False) -> list[dict[str, Any]]:
     """Per-workflow stats of [start, end), with the workflow's name; busiest first."""
-    stats = aggregate(scope, start, end, "workflow", tz=tz)
+    stats = aggregate(scope, start, end, "workflow", tz=tz, complete_until=complete_until)
     names = dict(Workflow.objects.filter(pk__in=list(stats)).values_list("pk", "name"))
     hours = elapsed_hours(start, end)
     rows = [{"workflow_id": wid, "workflow": names.get(wid, f"#{wid}"), **s.as_dict(hours)} for wid, s in stats.items()]
@@ -433,30 +571,81 @@ def by_workflow(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo) -> l
     return rows
 
 
-def slowest_steps(scope: Scope, start: datetime, end: datetime, *, limit: int = 20) -> list[dict[str, Any]]:
-    """Steps ordered by P95 duration (raw rows: exact, and only within the raw window)."""
-    start = max(start, raw_cutoff())
-    if start >= end:
+def slowest_steps(scope: Scope, start: datetime, end: datetime, *, limit: int = 20, complete_until: datetime | None | bool = False) -> list[dict[str, Any]]:
+    """Steps (workflow, node, activity) ordered by P95 duration: rolled-up hours from the step
+    rollups (P50/P95 estimated from their merged histograms; counts, max and retries exact), the
+    rest from raw rows. Never scans the steps of the rolled-up hours."""
+    done = rollups_complete_until() if complete_until is False else complete_until
+    assert not isinstance(done, bool)
+    p = plan(start, end, done)
+    Key = tuple[int, str, str, str]
+    old: dict[Key, Stats] = {}
+    extra: dict[Key, list[float]] = defaultdict(lambda: [0.0, 0, 0, 0])  # queue wait sum, queue wait count, retries, failures
+    if p.rollup is not None:
+        where, params = _scoped_params(scope, {})
+        hours, days = _day_split(p.rollup, p.daily)
+        columns = "workflow_id, node_id, node_type, activity, count, sum_ms, min_ms, max_ms, queue_wait_sum_ms, queue_wait_count, retries, failures, histogram"
+        parts = [f"SELECT {columns} FROM metrics_stephourlyrollup WHERE {_spans_sql(hours, params, 'hour')}"]
+        if days is not None:
+            params["day_a"], params["day_b"] = days
+            parts.append(f"SELECT {columns} FROM metrics_stepdailyrollup WHERE day >= %(day_a)s AND day < %(day_b)s")
+        for wid, node, ntype, activity, n, total, lo, hi, wait_sum, wait_n, retries, failed, *histogram in _fetch(
+            f"""SELECT workflow_id, node_id, node_type, activity, sum(count), sum(sum_ms), min(min_ms), max(max_ms),
+                       sum(queue_wait_sum_ms), sum(queue_wait_count), sum(retries), sum(failures), {_HIST_SUMS}
+                FROM ({" UNION ALL ".join(parts)}) r WHERE {where}
+                GROUP BY 1, 2, 3, 4""",
+            params,
+        ):
+            key = (wid, node, ntype, activity)
+            old[key] = Stats(count=int(n), sum_ms=float(total or 0), min_ms=lo, max_ms=hi, histogram=[int(c) for c in histogram], exact=False)
+            e = extra[key]
+            e[0] += float(wait_sum or 0)
+            e[1] += int(wait_n or 0)
+            e[2] += int(retries)
+            e[3] += int(failed)
+    new: dict[Key, Stats] = {}
+    if p.raw:
+        where, params = _scoped_params(scope, {"bounds": list(HISTOGRAM_BOUNDS_MS)})
+        base = f"FROM metrics_stepmetric WHERE {_spans_sql(p.raw, params)} AND {where}"
+        for wid, node, ntype, activity, n, total, lo, hi, wait_sum, wait_n, retries, failed, pcts in _fetch(
+            f"""SELECT workflow_id, node_id, node_type, activity, count(*), sum(duration_ms), min(duration_ms), max(duration_ms),
+                       sum(queue_wait_ms), count(queue_wait_ms), count(*) FILTER (WHERE attempt > 1),
+                       count(*) FILTER (WHERE status = 'failed'),
+                       percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (ORDER BY duration_ms)
+                {base} GROUP BY 1, 2, 3, 4""",
+            params,
+        ):
+            key = (wid, node, ntype, activity)
+            new[key] = Stats(count=n, sum_ms=float(total or 0), min_ms=lo, max_ms=hi, percentiles=dict(zip(PERCENTILE_KEYS, pcts, strict=True)))
+            e = extra[key]
+            e[0] += float(wait_sum or 0)
+            e[1] += int(wait_n)
+            e[2] += int(retries)
+            e[3] += int(failed)
+        if old and new:
+            for stats in new.values():
+                stats.histogram = [0] * NB
+            for wid, node, ntype, activity, idx, n in _fetch(
+                f"SELECT workflow_id, node_id, node_type, activity, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2, 3, 4, 5",
+                params,
+            ):
+                hist = new[(wid, node, ntype, activity)].histogram
+                assert hist is not None
+                hist[max(0, min(idx, NB) - 1)] += n
+    merged = _combine(old, new)
+    ranked = sorted(merged.items(), key=lambda kv: (-(kv[1].percentiles.get("p95_ms") or -1.0), -kv[1].count, kv[0]))[:limit]
+    if not ranked:
         return []
-    where, params = _scoped_params(scope, {"start": start, "end": end, "limit": limit}, "s.workflow_id")
-    rows = _fetch(
-        f"""SELECT s.workflow_id, w.name, s.node_id, s.node_type, s.activity, count(*),
-                   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY s.duration_ms), max(s.duration_ms),
-                   avg(s.queue_wait_ms), count(*) FILTER (WHERE s.attempt > 1),
-                   count(*) FILTER (WHERE s.status = 'failed')
-            FROM metrics_stepmetric s JOIN workflows_workflow w ON w.id = s.workflow_id
-            WHERE s.finished_at >= %(start)s AND s.finished_at < %(end)s AND {where}
-            GROUP BY 1, 2, 3, 4, 5 ORDER BY 7 DESC NULLS LAST, 6 DESC LIMIT %(limit)s""",
-        params,
-    )
-    return [
-        {
-            "workflow_id": wid, "workflow": name, "node_id": node, "node_type": ntype, "activity": activity, "count": n,
-            "p50_ms": _round(p[0]), "p95_ms": _round(p[1]), "max_ms": _round(hi), "avg_queue_wait_ms": _round(wait),
-            "retries": retries, "failures": failed, "exact": True,
-        }
-        for wid, name, node, ntype, activity, n, p, hi, wait, retries, failed in rows
-    ]
+    names = dict(Workflow.objects.filter(pk__in={k[0] for k, _ in ranked}).values_list("pk", "name"))
+    rows = []
+    for (wid, node, ntype, activity), st in ranked:
+        wait_sum, wait_n, retries, failed = extra[(wid, node, ntype, activity)]
+        rows.append({
+            "workflow_id": wid, "workflow": names.get(wid, f"#{wid}"), "node_id": node, "node_type": ntype, "activity": activity, "count": st.count,
+            "p50_ms": _round(st.percentiles.get("p50_ms")), "p95_ms": _round(st.percentiles.get("p95_ms")), "max_ms": _round(st.max_ms),
+            "avg_queue_wait_ms": _round(wait_sum / wait_n) if wait_n else None, "retries": int(retries), "failures": int(failed), "exact": st.exact,
+        })
+    return rows
 
 
 def failures(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo, *, limit: int = 20) -> dict[str, Any]:
@@ -486,51 +675,109 @@ def failures(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo, *, limi
     }
 
 
-def anomalies(scope: Scope, start: datetime, end: datetime, *, limit: int = 100) -> dict[str, Any]:
+def _mad_from_histogram(counts: list[int], med: float, lo: float | None, hi: float | None) -> float:
+    """Median absolute deviation from `med`, estimated from a histogram whose values are taken as
+    evenly spread in each bucket (clamped to [lo, hi], the true min and max)."""
+    n = sum(counts)
+    if not n:
+        return 0.0
+    buckets = []
+    for i, c in enumerate(counts):
+        if not c:
+            continue
+        left = float(HISTOGRAM_BOUNDS_MS[i])
+        right = float(HISTOGRAM_BOUNDS_MS[i + 1]) if i + 1 < NB else (hi if hi is not None else left * 2 or 1.0)
+        if lo is not None:
+            left = max(left, min(lo, right))
+        if hi is not None:
+            right = min(right, max(hi, left))
+        buckets.append((left, right, c))
+
+    def within(t: float) -> float:
+        a, b, mass = med - t, med + t, 0.0
+        for left, right, c in buckets:
+            if right <= left:
+                mass += c if a <= left <= b else 0
+            else:
+                mass += c * max(0.0, min(b, right) - max(a, left)) / (right - left)
+        return mass
+
+    low, high = 0.0, max(abs(med - min(x for x, _, _ in buckets)), abs(max(y for _, y, _ in buckets) - med))
+    for _ in range(60):
+        mid = (low + high) / 2
+        if within(mid) >= n / 2:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+def anomalies(scope: Scope, start: datetime, end: datetime, *, limit: int = 100, complete_until: datetime | None | bool = False) -> dict[str, Any]:
     """Slow runs and failure-spike hours in [start, end), judged against the 7 days before
-    `start` (raw rows). The rules are part of the answer."""
+    `start`. The baseline (per workflow: P95, median, MAD of run durations; per hour: failed
+    runs) comes from the rollups for rolled-up hours, so its P95, median and MAD are estimated
+    from the hourly histograms; the slow runs are then read through the (workflow, duration)
+    index: only runs above their workflow's threshold. The rules are part of the answer."""
+    done = rollups_complete_until() if complete_until is False else complete_until
+    assert not isinstance(done, bool)
     base_start = start - timedelta(days=BASELINE_DAYS)
-    where, params = _scoped_params(scope, {"start": start, "end": end, "base_start": base_start, "min_runs": MIN_BASELINE_RUNS, "limit": limit})
-    runs = _fetch(
-        f"""WITH base AS (
-                SELECT workflow_id, count(*) AS n,
-                       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95,
-                       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS med
-                FROM metrics_executionmetric
-                WHERE finished_at >= %(base_start)s AND finished_at < %(start)s AND status <> 'continued' AND {where}
-                GROUP BY workflow_id HAVING count(*) >= %(min_runs)s
-            ), spread AS (
-                SELECT m.workflow_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(m.duration_ms - b.med)) AS mad
-                FROM metrics_executionmetric m JOIN base b ON b.workflow_id = m.workflow_id
-                WHERE m.finished_at >= %(base_start)s AND m.finished_at < %(start)s AND m.status <> 'continued'
-                GROUP BY m.workflow_id
-            )
-            SELECT m.execution_id, m.workflow_id, w.name, m.status, m.finished_at, m.duration_ms,
-                   b.p95, b.med, s.mad, b.n
-            FROM metrics_executionmetric m
-            JOIN base b ON b.workflow_id = m.workflow_id
-            JOIN spread s ON s.workflow_id = m.workflow_id
-            JOIN workflows_workflow w ON w.id = m.workflow_id
-            WHERE m.finished_at >= %(start)s AND m.finished_at < %(end)s AND m.status <> 'continued'
-              AND m.duration_ms > 2 * b.p95 AND m.duration_ms > b.med + 3 * s.mad
-            ORDER BY m.duration_ms DESC LIMIT %(limit)s""",
-        params,
-    )
-    slow = [
-        {
+    baseline = aggregate(scope, base_start, start, "workflow", complete_until=done, histograms=True)
+    thresholds = []
+    base_figures: dict[int, tuple[float, float, float, int]] = {}
+    for wid, st in baseline.items():
+        if st.count < MIN_BASELINE_RUNS or st.histogram is None:
+            continue
+        p95, med = st.percentiles.get("p95_ms"), st.percentiles.get("p50_ms")
+        if p95 is None or med is None:
+            continue
+        spread = _mad_from_histogram(st.histogram, float(med), st.min_ms, st.max_ms)
+        base_figures[wid] = (float(p95), float(med), spread, st.count)
+        thresholds.append((wid, max(2 * float(p95), float(med) + 3 * spread)))
+    runs: list[tuple] = []
+    if thresholds:
+        params: dict[str, Any] = {"start": start, "end": end, "limit": limit}
+        values = []
+        for i, (wid, threshold) in enumerate(thresholds):
+            params[f"w{i}"], params[f"t{i}"] = wid, threshold
+            values.append(f"(%(w{i})s::bigint, %(t{i})s::float8)")
+        runs = _fetch(
+            f"""SELECT m.execution_id, m.workflow_id, w.name, m.status, m.finished_at, m.duration_ms
+                FROM (VALUES {", ".join(values)}) AS t(wid, threshold)
+                CROSS JOIN LATERAL (
+                    SELECT execution_id, workflow_id, status, finished_at, duration_ms FROM metrics_executionmetric
+                    WHERE workflow_id = t.wid AND duration_ms > t.threshold AND finished_at >= %(start)s
+                      AND finished_at < %(end)s AND status <> 'continued'
+                    ORDER BY duration_ms DESC LIMIT %(limit)s
+                ) m
+                JOIN workflows_workflow w ON w.id = m.workflow_id
+                ORDER BY m.duration_ms DESC LIMIT %(limit)s""",
+            params,
+        )
+    slow = []
+    for eid, wid, name, st, fin, d in runs:
+        p95, med, spread, n = base_figures[wid]
+        slow.append({
             "kind": "slow_run", "execution_id": eid, "workflow_id": wid, "workflow": name, "status": st, "at": fin.isoformat(),
             "duration_ms": _round(d), "baseline_p95_ms": _round(p95), "baseline_median_ms": _round(med), "baseline_mad_ms": _round(spread),
             "baseline_runs": n, "threshold_ms": _round(max(2 * p95, med + 3 * spread)),
-        }
-        for eid, wid, name, st, fin, d, p95, med, spread, n in runs
-    ]
-    hourly = _fetch(
-        f"""SELECT date_trunc('hour', finished_at) AS h, count(*) FILTER (WHERE status = 'failed'), count(*)
-            FROM metrics_executionmetric
-            WHERE finished_at >= %(base_start)s AND finished_at < %(end)s AND status <> 'continued' AND {where}
-            GROUP BY 1""",
-        params,
-    )
+        })
+    # Failed and all runs per UTC hour over the baseline and the range.
+    p = plan(base_start, end, done)
+    per_hour: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
+    if p.rollup is not None:
+        where, params = _scoped_params(scope, {"start": p.rollup[0], "end": p.rollup[1]})
+        for h, n, total in _fetch(f"SELECT hour, sum(failures), sum(count) FROM metrics_hourlyrollup WHERE hour >= %(start)s AND hour < %(end)s "
+                                  f"AND count > 0 AND {where} GROUP BY 1", params):
+            per_hour[h][0] += int(n)
+            per_hour[h][1] += int(total)
+    if p.raw:
+        where, params = _scoped_params(scope, {})
+        for h, n, total in _fetch(f"""SELECT date_trunc('hour', finished_at, 'UTC'), count(*) FILTER (WHERE status = 'failed'), count(*)
+                                      FROM metrics_executionmetric WHERE {_spans_sql(p.raw, params)} AND status <> 'continued' AND {where}
+                                      GROUP BY 1""", params):
+            per_hour[h][0] += int(n)
+            per_hour[h][1] += int(total)
+    hourly = [(h, n, total) for h, (n, total) in per_hour.items()]
     baseline_hours = int((start - base_start).total_seconds() // 3600)
     base_counts = [n for h, n, _ in hourly if h < start]
     base_counts += [0] * max(0, baseline_hours - len(base_counts))
@@ -549,7 +796,7 @@ def anomalies(scope: Scope, start: datetime, end: datetime, *, limit: int = 100)
         "baseline": {"from": base_start.isoformat(), "to": start.isoformat()},
         "slow_runs": slow,
         "failure_hours": spikes,
-        "exact": True,
+        "exact": not base_figures,  # the MAD of the baseline is always estimated from a histogram
     }
 
 
@@ -559,61 +806,177 @@ def anomalies(scope: Scope, start: datetime, end: datetime, *, limit: int = 100)
 
 
 def roll_up(start: datetime, end: datetime) -> int:
-    """(Re)build the HourlyRollup rows of the UTC hours in [start, end) from raw rows; returns rows written.
+    """(Re)build the HourlyRollup and StepHourlyRollup rows of the UTC hours in [start, end) from
+    raw rows, then the daily rows of the days they touch; returns the hourly rows written. `start`
+    and `end` should be whole hours.
 
-    Idempotent: an hour rolled twice ends the same (upsert on workflow + hour).
+    Idempotent: an hour rolled twice ends the same (upserts on workflow + hour, and on workflow +
+    hour + node + activity). It does not move RollupState: roll_up_recent does.
     """
     params = {"start": start, "end": end, "bounds": list(HISTOGRAM_BOUNDS_MS)}
     base = ("FROM metrics_executionmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s AND status <> "
             "'continued'")
-    rows: dict[tuple, dict] = {}
+    hour_sql = "date_trunc('hour', finished_at, 'UTC')"
+
+    def empty_run_row() -> dict[str, Any]:
+        return {"count": 0, "successes": 0, "failures": 0, "cancelled": 0, "sum_ms": 0.0, "min_ms": None, "max_ms": None,
+                "histogram": [0] * NB, "failures_by_type": {}, "queue_wait_sum_ms": 0.0, "queue_wait_count": 0,
+                "queue_wait_min_ms": None, "queue_wait_max_ms": None, "queue_wait_histogram": [0] * NB}
+
+    rows: dict[tuple, dict] = defaultdict(empty_run_row)
     for wid, hour, count, ok, failed, cancelled, total, lo, hi in _fetch(
-        f"""SELECT workflow_id, date_trunc('hour', finished_at, 'UTC'), count(*),
+        f"""SELECT workflow_id, {hour_sql}, count(*),
                    count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),
                    count(*) FILTER (WHERE status = 'cancelled'),
                    sum(duration_ms), min(duration_ms), max(duration_ms) {base} GROUP BY 1, 2""",
         params,
     ):
-        rows[(wid, hour)] = {
-            "count": count, "successes": ok, "failures": failed, "cancelled": cancelled, "sum_ms": total, "min_ms": lo, "max_ms": hi,
-            "histogram": [0] * len(HISTOGRAM_BOUNDS_MS), "failures_by_type": {}, "queue_wait_sum_ms": 0.0, "queue_wait_count": 0,
-        }
-    for wid, hour, idx, n in _fetch("SELECT workflow_id, date_trunc('hour', finished_at, 'UTC'), width_bucket(duration_ms, "
-                                    f"%(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2, 3", params):
-        rows[(wid, hour)]["histogram"][max(0, min(idx, len(HISTOGRAM_BOUNDS_MS)) - 1)] += n
-    for wid, hour, error_type, n in _fetch(f"SELECT workflow_id, date_trunc('hour', finished_at, 'UTC'), error_type, count(*) {base} AND status = "
-                                           "'failed' GROUP BY 1, 2, 3", params):
+        rows[(wid, hour)].update(count=count, successes=ok, failures=failed, cancelled=cancelled, sum_ms=total, min_ms=lo, max_ms=hi)
+    for wid, hour, idx, n in _fetch(f"SELECT workflow_id, {hour_sql}, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2, 3", params):
+        rows[(wid, hour)]["histogram"][max(0, min(idx, NB) - 1)] += n
+    for wid, hour, error_type, n in _fetch(f"SELECT workflow_id, {hour_sql}, error_type, count(*) {base} AND status = 'failed' GROUP BY 1, 2, 3", params):
         rows[(wid, hour)]["failures_by_type"][error_type or "unknown"] = n
-    for wid, hour, total, n in _fetch(
-        """SELECT workflow_id, date_trunc('hour', finished_at, 'UTC'), sum(queue_wait_ms), count(queue_wait_ms)
-           FROM metrics_stepmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s GROUP BY 1, 2""",
+    steps_base = "FROM metrics_stepmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s"
+    # Queue waits by workflow and hour (an hour with steps but no finished run gets a row with count 0).
+    for wid, hour, total, n, lo, hi in _fetch(
+        f"SELECT workflow_id, {hour_sql}, sum(queue_wait_ms), count(queue_wait_ms), min(queue_wait_ms), max(queue_wait_ms) {steps_base} "
+        "AND queue_wait_ms IS NOT NULL GROUP BY 1, 2",
         params,
     ):
-        if (wid, hour) in rows:
-            rows[(wid, hour)].update(queue_wait_sum_ms=total or 0.0, queue_wait_count=n)
+        rows[(wid, hour)].update(queue_wait_sum_ms=total or 0.0, queue_wait_count=n, queue_wait_min_ms=lo, queue_wait_max_ms=hi)
+    for wid, hour, idx, n in _fetch(f"SELECT workflow_id, {hour_sql}, width_bucket(queue_wait_ms, %(bounds)s::float8[]), count(*) {steps_base} "
+                                    "AND queue_wait_ms IS NOT NULL GROUP BY 1, 2, 3", params):
+        rows[(wid, hour)]["queue_wait_histogram"][max(0, min(idx, NB) - 1)] += n
     objs = [HourlyRollup(workflow_id=wid, hour=hour, **values) for (wid, hour), values in rows.items()]
     HourlyRollup.objects.bulk_create(
         objs, update_conflicts=True, unique_fields=["workflow", "hour"],
-        update_fields=["count", "successes", "failures", "cancelled", "failures_by_type", "sum_ms", "min_ms", "max_ms", "histogram", "queue_wait_sum_ms", "queue_wait_count"],
+        update_fields=["count", "successes", "failures", "cancelled", "failures_by_type", "sum_ms", "min_ms", "max_ms", "histogram",
+                       "queue_wait_sum_ms", "queue_wait_count", "queue_wait_min_ms", "queue_wait_max_ms", "queue_wait_histogram"],
+        batch_size=2000,
     )
-    return len(objs)
+    # Steps by workflow, node, activity and hour.
+    steps: dict[tuple, dict] = {}
+    group = f"workflow_id, {hour_sql}, node_id, node_type, activity"
+    for wid, hour, node, ntype, activity, n, failed, retries, total, lo, hi, wait_sum, wait_n in _fetch(
+        f"""SELECT {group}, count(*), count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE attempt > 1),
+                   sum(duration_ms), min(duration_ms), max(duration_ms), coalesce(sum(queue_wait_ms), 0), count(queue_wait_ms)
+            {steps_base} GROUP BY 1, 2, 3, 4, 5""",
+        params,
+    ):
+        steps[(wid, hour, node, ntype, activity)] = {
+            "count": n, "failures": failed, "retries": retries, "sum_ms": total or 0.0, "min_ms": lo, "max_ms": hi,
+            "queue_wait_sum_ms": wait_sum, "queue_wait_count": wait_n, "histogram": [0] * NB,
+        }
+    for wid, hour, node, ntype, activity, idx, n in _fetch(
+        f"SELECT {group}, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {steps_base} GROUP BY 1, 2, 3, 4, 5, 6", params
+    ):
+        steps[(wid, hour, node, ntype, activity)]["histogram"][max(0, min(idx, NB) - 1)] += n
+    step_objs = [StepHourlyRollup(workflow_id=wid, hour=hour, node_id=node, node_type=ntype, activity=activity, **values)
+                 for (wid, hour, node, ntype, activity), values in steps.items()]
+    StepHourlyRollup.objects.bulk_create(
+        step_objs, update_conflicts=True, unique_fields=["workflow", "hour", "node_id", "node_type", "activity"],
+        update_fields=["count", "failures", "retries", "sum_ms", "min_ms", "max_ms", "histogram", "queue_wait_sum_ms", "queue_wait_count"],
+        batch_size=2000,
+    )
+    rebuild_daily(start, end)
+    return len(objs) + len(step_objs)
 
 
-def roll_up_recent(*, lookback_hours: int = 3) -> int:
-    """Roll up from a few hours before the newest rollup (or the oldest raw row) to now."""
+def rebuild_daily(start: datetime, end: datetime) -> int:
+    """(Re)build the DailyRollup and StepDailyRollup rows of the UTC days touching [start, end)
+    from the hourly rollups; returns rows written. Idempotent (upserts)."""
+    day_a = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_b = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if day_b < end:
+        day_b += timedelta(days=1)
+    runs: dict[tuple, DailyRollup] = {}
+    for r in HourlyRollup.objects.filter(hour__gte=day_a, hour__lt=day_b).order_by():
+        day = r.hour.astimezone(UTC).replace(hour=0)
+        d = runs.get((r.workflow_id, day))
+        if d is None:
+            d = runs[(r.workflow_id, day)] = DailyRollup(workflow_id=r.workflow_id, day=day, histogram=[0] * NB, failures_by_type={}, queue_wait_histogram=[0] * NB)
+        d.count += r.count
+        d.successes += r.successes
+        d.failures += r.failures
+        d.cancelled += r.cancelled
+        d.sum_ms += r.sum_ms
+        d.min_ms = r.min_ms if d.min_ms is None else min(d.min_ms, r.min_ms) if r.min_ms is not None else d.min_ms
+        d.max_ms = r.max_ms if d.max_ms is None else max(d.max_ms, r.max_ms) if r.max_ms is not None else d.max_ms
+        d.histogram = [a + b for a, b in zip(d.histogram, list(r.histogram) + [0] * (NB - len(r.histogram)), strict=True)]
+        for t, n in (r.failures_by_type or {}).items():
+            d.failures_by_type[t] = d.failures_by_type.get(t, 0) + n
+        d.queue_wait_sum_ms += r.queue_wait_sum_ms
+        d.queue_wait_count += r.queue_wait_count
+        if r.queue_wait_min_ms is not None:
+            d.queue_wait_min_ms = r.queue_wait_min_ms if d.queue_wait_min_ms is None else min(d.queue_wait_min_ms, r.queue_wait_min_ms)
+        if r.queue_wait_max_ms is not None:
+            d.queue_wait_max_ms = r.queue_wait_max_ms if d.queue_wait_max_ms is None else max(d.queue_wait_max_ms, r.queue_wait_max_ms)
+        waits = list(r.queue_wait_histogram or [])
+        d.queue_wait_histogram = [a + b for a, b in zip(d.queue_wait_histogram or [0] * NB, waits + [0] * (NB - len(waits)), strict=True)]
+    DailyRollup.objects.bulk_create(
+        list(runs.values()), update_conflicts=True, unique_fields=["workflow", "day"],
+        update_fields=["count", "successes", "failures", "cancelled", "failures_by_type", "sum_ms", "min_ms", "max_ms", "histogram",
+                       "queue_wait_sum_ms", "queue_wait_count", "queue_wait_min_ms", "queue_wait_max_ms", "queue_wait_histogram"], batch_size=2000,
+    )
+    steps: dict[tuple, StepDailyRollup] = {}
+    for sr in StepHourlyRollup.objects.filter(hour__gte=day_a, hour__lt=day_b).order_by():
+        day = sr.hour.astimezone(UTC).replace(hour=0)
+        key = (sr.workflow_id, day, sr.node_id, sr.node_type, sr.activity)
+        sd = steps.get(key)
+        if sd is None:
+            sd = steps[key] = StepDailyRollup(workflow_id=sr.workflow_id, day=day, node_id=sr.node_id, node_type=sr.node_type, activity=sr.activity, histogram=[0] * NB)
+        sd.count += sr.count
+        sd.failures += sr.failures
+        sd.retries += sr.retries
+        sd.sum_ms += sr.sum_ms
+        sd.min_ms = sr.min_ms if sd.min_ms is None else min(sd.min_ms, sr.min_ms) if sr.min_ms is not None else sd.min_ms
+        sd.max_ms = sr.max_ms if sd.max_ms is None else max(sd.max_ms, sr.max_ms) if sr.max_ms is not None else sd.max_ms
+        sd.histogram = [a + b for a, b in zip(sd.histogram, list(sr.histogram) + [0] * (NB - len(sr.histogram)), strict=True)]
+        sd.queue_wait_sum_ms += sr.queue_wait_sum_ms
+        sd.queue_wait_count += sr.queue_wait_count
+    StepDailyRollup.objects.bulk_create(
+        list(steps.values()), update_conflicts=True, unique_fields=["workflow", "day", "node_id", "node_type", "activity"],
+        update_fields=["count", "failures", "retries", "sum_ms", "min_ms", "max_ms", "histogram", "queue_wait_sum_ms", "queue_wait_count"], batch_size=2000,
+    )
+    return len(runs) + len(steps)
 
-    now = timezone.now()
-    newest = HourlyRollup.objects.aggregate(m=Max("hour"))["m"]
-    if newest is None:
-        newest = ExecutionMetric.objects.aggregate(m=Min("finished_at"))["m"]
-        if newest is None:
+
+def mark_complete(until: datetime) -> None:
+    """Record that the rollups hold every hour before `until` (never moves it back: two tasks at once are safe)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO metrics_rollupstate (id, complete_until, updated_at) VALUES (1, %s, now())
+               ON CONFLICT (id) DO UPDATE SET complete_until = GREATEST(metrics_rollupstate.complete_until, EXCLUDED.complete_until),
+                                              updated_at = now()""",
+            [until],
+        )
+
+
+def roll_up_recent(*, lookback_hours: int = 3, now: datetime | None = None) -> int:
+    """Roll up from a few hours before where the rollups are complete (the first time: from the
+    oldest raw row) to now, then move RollupState.complete_until to the last hour closed for
+    SETTLE (later rows of it, e.g. backfilled runs, are caught by the next call's look-back)."""
+    now = now or timezone.now()
+    done = rollups_complete_until()
+    if done is None:
+        firsts = [m for m in (ExecutionMetric.objects.aggregate(m=Min("finished_at"))["m"], StepMetric.objects.aggregate(m=Min("finished_at"))["m"]) if m]
+        if not firsts:
+            mark_complete(_hour_floor(now - SETTLE))
             return 0
-    start = (min(newest, now) - timedelta(hours=lookback_hours)).replace(minute=0, second=0, microsecond=0)
+        begin = _hour_floor(min(firsts))
+        oldest = HourlyRollup.objects.aggregate(m=Min("hour"))["m"]
+        if oldest is not None and oldest < begin:  # hourly rollups from before: their daily sums
+            rebuild_daily(oldest, begin)
+    else:
+        begin = _hour_floor(min(done, now)) - timedelta(hours=lookback_hours)
+    complete = _hour_floor(now - SETTLE)
+    start = begin
     written = 0
     while start < now:  # a day at a time keeps each statement small after a long pause
-        stop = min(start + timedelta(days=1), now + timedelta(hours=1))
+        stop = min(start + timedelta(days=1), _hour_floor(now) + timedelta(hours=1))
         written += roll_up(start, stop)
         start = stop
+    mark_complete(complete)
     return written
 
 
@@ -626,6 +989,10 @@ def prune(*, now: datetime | None = None) -> dict[str, int]:
         "executions": ExecutionMetric.objects.filter(finished_at__lt=raw_before)._raw_delete("default"),
         "steps": StepMetric.objects.filter(finished_at__lt=raw_before)._raw_delete("default"),
         "rollups": HourlyRollup.objects.filter(hour__lt=rollup_before)._raw_delete("default"),
+        "step_rollups": StepHourlyRollup.objects.filter(hour__lt=rollup_before)._raw_delete("default"),
+        # A day goes once its last hour is past the keep.
+        "daily_rollups": DailyRollup.objects.filter(day__lt=rollup_before - timedelta(days=1))._raw_delete("default"),
+        "step_daily_rollups": StepDailyRollup.objects.filter(day__lt=rollup_before - timedelta(days=1))._raw_delete("default"),
     }
     return counts
 
@@ -637,13 +1004,12 @@ def csv_rows(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneIn
     overall = timeseries(scope, start, end, unit, tz)
     rows: list[list[Any]] = []
     per_workflow: dict[str, list[list[Any]]] = defaultdict(list)
-
     wf_ids = _fetch(
         "SELECT DISTINCT workflow_id FROM metrics_executionmetric WHERE finished_at >= %(start)s AND "
         f"finished_at < %(end)s AND {_scoped_params(scope, {})[0]}",
         _scoped_params(scope, {"start": start, "end": end})[1],
     ) + _fetch(
-        "SELECT DISTINCT workflow_id FROM metrics_hourlyrollup WHERE hour >= %(start)s AND hour < %(end)s AND "
+        "SELECT DISTINCT workflow_id FROM metrics_hourlyrollup WHERE count > 0 AND hour >= %(start)s AND hour < %(end)s AND "
         f"{_scoped_params(scope, {})[0]}",
         _scoped_params(scope, {"start": start, "end": end})[1],
     )

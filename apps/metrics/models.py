@@ -37,7 +37,11 @@ class ExecutionMetric(models.Model):
     correlation_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["finished_at"]), models.Index(fields=["workflow", "finished_at"])]
+        indexes = [
+            models.Index(fields=["finished_at"]), models.Index(fields=["workflow", "finished_at"]),
+            # The slow-run anomalies: runs of a workflow above its threshold, longest first.
+            models.Index(fields=["workflow", "duration_ms"], name="metrics_run_wf_duration"),
+        ]
 
     def __str__(self) -> str:
         return f"run {self.execution_id} {self.status} {self.duration_ms:.0f} ms"
@@ -82,6 +86,10 @@ class HourlyRollup(models.Model):
     histogram = ArrayField(models.PositiveIntegerField(), default=list, help_text="Counts per HISTOGRAM_BOUNDS_MS bucket.")
     queue_wait_sum_ms = models.FloatField(default=0)
     queue_wait_count = models.PositiveIntegerField(default=0)
+    queue_wait_min_ms = models.FloatField(null=True, blank=True)
+    queue_wait_max_ms = models.FloatField(null=True, blank=True)
+    queue_wait_histogram = ArrayField(models.PositiveIntegerField(), default=list, blank=True,
+                                      help_text="Queue waits of the workflow's steps finished in the hour, per HISTOGRAM_BOUNDS_MS bucket.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workflow", "hour"], name="rollup_workflow_hour")]
@@ -89,6 +97,98 @@ class HourlyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow_id} {self.hour:%Y-%m-%d %H}:00 ({self.count} runs)"
+
+
+class StepHourlyRollup(models.Model):
+    """Step activations of one node of one workflow that finished in one UTC hour, summarised
+    (one row per node, activity and hour; attempts counted each)."""
+
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+    node_id = models.CharField(max_length=64)
+    node_type = models.CharField(max_length=32)
+    activity = models.CharField(max_length=100, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0, help_text="Activations with attempt > 1.")
+    sum_ms = models.FloatField(default=0)
+    min_ms = models.FloatField(null=True, blank=True)
+    max_ms = models.FloatField(null=True, blank=True)
+    histogram = ArrayField(models.PositiveIntegerField(), default=list, help_text="Counts per HISTOGRAM_BOUNDS_MS bucket.")
+    queue_wait_sum_ms = models.FloatField(default=0)
+    queue_wait_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workflow", "hour", "node_id", "node_type", "activity"], name="step_rollup_node_hour")]
+        indexes = [models.Index(fields=["hour"])]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} {self.node_id} {self.hour:%Y-%m-%d %H}:00 ({self.count} steps)"
+
+
+class DailyRollup(models.Model):
+    """The HourlyRollup rows of one workflow and one UTC day, added up (rebuilt from them by
+    roll_up): ranges of weeks and months read a row a day instead of 24."""
+
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
+    day = models.DateTimeField(help_text="Start of the UTC day.")
+    count = models.PositiveIntegerField(default=0)
+    successes = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    failures_by_type = models.JSONField(default=dict, blank=True)
+    sum_ms = models.FloatField(default=0)
+    min_ms = models.FloatField(null=True, blank=True)
+    max_ms = models.FloatField(null=True, blank=True)
+    histogram = ArrayField(models.PositiveIntegerField(), default=list)
+    queue_wait_sum_ms = models.FloatField(default=0)
+    queue_wait_count = models.PositiveIntegerField(default=0)
+    queue_wait_min_ms = models.FloatField(null=True, blank=True)
+    queue_wait_max_ms = models.FloatField(null=True, blank=True)
+    queue_wait_histogram = ArrayField(models.PositiveIntegerField(), default=list, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workflow", "day"], name="daily_rollup_workflow_day")]
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} {self.day:%Y-%m-%d} ({self.count} runs)"
+
+
+class StepDailyRollup(models.Model):
+    """The StepHourlyRollup rows of one node and one UTC day, added up (rebuilt from them by roll_up)."""
+
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
+    day = models.DateTimeField(help_text="Start of the UTC day.")
+    node_id = models.CharField(max_length=64)
+    node_type = models.CharField(max_length=32)
+    activity = models.CharField(max_length=100, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    sum_ms = models.FloatField(default=0)
+    min_ms = models.FloatField(null=True, blank=True)
+    max_ms = models.FloatField(null=True, blank=True)
+    histogram = ArrayField(models.PositiveIntegerField(), default=list)
+    queue_wait_sum_ms = models.FloatField(default=0)
+    queue_wait_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workflow", "day", "node_id", "node_type", "activity"], name="step_daily_rollup_node_day")]
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} {self.node_id} {self.day:%Y-%m-%d} ({self.count} steps)"
+
+
+class RollupState(models.Model):
+    """One row (pk 1): the rollups are complete for every UTC hour before `complete_until`."""
+
+    complete_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"rollups complete until {self.complete_until}"
 
 
 class OperationsPage(models.Model):

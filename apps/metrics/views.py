@@ -171,7 +171,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         filters = _fallback_filters(request.user, request.GET, exc)
     now = timezone.now()
     workflow_choices = list(visible_workflows(request.user).only("pk", "name").order_by("name"))
-    summary = aggregation.summary(filters.scope, filters.start, filters.end, filters.tz)
+    done = aggregation.rollups_complete_until()  # read once: every figure of the page splits at the same hour
+    summary = aggregation.summary(filters.scope, filters.start, filters.end, filters.tz, complete_until=done)
     form = {"range": filters.range, "from": filters.start.astimezone(filters.tz).strftime("%Y-%m-%dT%H:%M"),
             "to": filters.end.astimezone(filters.tz).strftime("%Y-%m-%dT%H:%M"), "bucket": "" if filters.bucket_auto else filters.bucket, "tz": str(filters.tz)}
     if error is not None:  # show what the user typed, next to what is wrong with it
@@ -193,16 +194,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if not summary["count"]:
         context["empty"] = empty_state(filters, has_workflows=bool(workflow_choices), now=now)
     else:
-        series = aggregation.timeseries(filters.scope, filters.start, filters.end, filters.bucket, filters.tz)
-        anomaly_data = aggregation.anomalies(filters.scope, filters.start, filters.end)
-        workflows = aggregation.by_workflow(filters.scope, filters.start, filters.end, filters.tz)
+        series = aggregation.timeseries(filters.scope, filters.start, filters.end, filters.bucket, filters.tz, complete_until=done)
+        anomaly_data = aggregation.anomalies(filters.scope, filters.start, filters.end, complete_until=done)
+        workflows = aggregation.by_workflow(filters.scope, filters.start, filters.end, filters.tz, complete_until=done)
         context.update({
             "charts": build_charts(filters, series, anomaly_data, now=now),
             "anomalies": anomaly_data,
             "anomaly_rows": anomaly_rows(anomaly_data, filters.tz),
             "slowest_workflows": sorted([w for w in workflows if w["p95_ms"] is not None], key=lambda w: -w["p95_ms"])[:8],
             "failing_workflows": sorted([w for w in workflows if w["failures"]], key=lambda w: (-w["failures"], w["workflow"]))[:8],
-            "slowest_steps": aggregation.slowest_steps(filters.scope, filters.start, filters.end, limit=10),
+            "slowest_steps": aggregation.slowest_steps(filters.scope, filters.start, filters.end, limit=10, complete_until=done),
             "workflow_query": urlencode({k: v for k, v in filters.as_params().items() if k != "workflow"}),
         })
     return render(request, "metrics/dashboard.html", context)

@@ -265,7 +265,8 @@ def fill(args, database_url: str) -> None:
     total_rows = 0
     with psycopg.connect(database_url, autocommit=False) as conn, conn.cursor() as cursor:
         cursor.execute("TRUNCATE executions_execution, executions_steprun, executions_executionevent, metrics_executionmetric, "
-                       "metrics_stepmetric, metrics_hourlyrollup CASCADE")
+                       "metrics_stepmetric, metrics_hourlyrollup, metrics_stephourlyrollup, metrics_dailyrollup, metrics_stepdailyrollup, "
+                       "metrics_rollupstate CASCADE")
         conn.commit()
         ids = {name: Ids(cursor, table) for name, table in (("execution", "executions_execution"), ("step", "executions_steprun"),
                                                              ("event", "executions_executionevent"))}
@@ -288,14 +289,16 @@ def fill(args, database_url: str) -> None:
 
 
 def ensure_rollups() -> None:
-    """The hourly rollups the periodic task `rollup_and_prune` keeps (every 10 minutes) in a real
-    installation: built here once, a day at a time, for the history that has none."""
+    """The hourly rollups (runs and steps) the periodic task `rollup_and_prune` keeps (every 10
+    minutes) in a real installation: built here once, a day at a time, for the history that has
+    none, then brought up to now and marked complete by the task's own roll_up_recent."""
     from django.db.models import Max, Min
 
     from apps.metrics import aggregation
-    from apps.metrics.models import ExecutionMetric, HourlyRollup
+    from apps.metrics.models import ExecutionMetric, StepDailyRollup, StepHourlyRollup
 
-    if HourlyRollup.objects.exists():
+    if aggregation.rollups_complete_until() is not None and StepHourlyRollup.objects.exists() and StepDailyRollup.objects.exists():
+        aggregation.roll_up_recent()
         return
     span = ExecutionMetric.objects.aggregate(first=Min("finished_at"), last=Max("finished_at"))
     if span["first"] is None:
@@ -305,8 +308,15 @@ def ensure_rollups() -> None:
     started = time.monotonic()
     for day in range(days + 1):
         aggregation.roll_up(start + timedelta(days=day), start + timedelta(days=day + 1))
-        print(f"\r[history] hourly rollups: day {day + 1}/{days + 1}, {time.monotonic() - started:,.0f} s   ", end="", flush=True)
+        print(f"\r[history] hourly rollups (runs and steps): day {day + 1}/{days + 1}, {time.monotonic() - started:,.0f} s   ", end="", flush=True)
     print(flush=True)
+    aggregation.mark_complete(start + timedelta(days=days + 1) - timedelta(days=1))
+    aggregation.roll_up_recent()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("metrics_hourlyrollup", "metrics_stephourlyrollup", "metrics_dailyrollup", "metrics_stepdailyrollup"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
 
 
 #

@@ -47,7 +47,12 @@ def _with_filters(request: Request, build: Callable[[MetricsFilter], dict]) -> R
 )
 @api_view(["GET"])
 def summary(request: Request) -> Response:
-    return _with_filters(request, lambda f: {"summary": aggregation.summary(f.scope, f.start, f.end, f.tz), "workflows": aggregation.by_workflow(f.scope, f.start, f.end, f.tz)})
+    def build(f: MetricsFilter) -> dict:
+        done = aggregation.rollups_complete_until()
+        return {"summary": aggregation.summary(f.scope, f.start, f.end, f.tz, complete_until=done),
+                "workflows": aggregation.by_workflow(f.scope, f.start, f.end, f.tz, complete_until=done)}
+
+    return _with_filters(request, build)
 
 
 @extend_schema(
@@ -60,7 +65,7 @@ def timeseries(request: Request) -> Response:
     return _with_filters(request, lambda f: {"series": aggregation.timeseries(f.scope, f.start, f.end, f.bucket, f.tz)})
 
 
-@extend_schema(summary="Steps with the highest P95 duration (raw window, exact)", parameters=FILTER_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
+@extend_schema(summary="Steps (workflow, node, activity) with the highest P95 duration: closed hours from the step rollups (P50/P95 estimated from their histograms, \"exact\": false), the open hour from raw rows", parameters=FILTER_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
 @api_view(["GET"])
 def slowest_steps(request: Request) -> Response:
     return _with_filters(request, lambda f: {"steps": aggregation.slowest_steps(f.scope, f.start, f.end)})
