@@ -45,7 +45,9 @@ def size_database_pool(sender=None, instance=None, **kwargs) -> None:
     if db.alias in pools:  # already opened (Django's checks at start-up): grow it in place
         pool = pools[db.alias]
         pool.resize(min(pool.min_size, wanted), wanted)
-    logger.info("database pool of this worker: at most %s connections (%s x %s)", wanted, instance.concurrency, pool_cls)
+    logger.info(
+        "database pool of this worker: at most %s connections (%s x %s)", wanted, instance.concurrency, pool_cls
+    )
 
 
 def _survive_broker_loss_with_unacked_messages() -> None:
@@ -75,21 +77,30 @@ def _survive_broker_loss_with_unacked_messages() -> None:
 
     def restore_unacked(self, client=None):
         if client is None and gone(self.channel):
-            logger.warning("broker connection lost: %s unacknowledged message(s) left in Redis for the sweep to recover", len(self._delivered))
+            logger.warning(
+                "broker connection lost: %s unacknowledged message(s) left in Redis for the sweep to recover",
+                len(self._delivered),
+            )
             self._delivered.clear()
             return None
         return original_restore(self, client)
 
     def ack(self, delivery_tag):
         if gone(self.channel):
-            logger.warning("a message of a closed broker connection was not acknowledged (its task finished after the connection was lost)")
+            logger.warning(
+                "a message of a closed broker connection was not acknowledged "
+                "(its task finished after the connection was lost)"
+            )
             self._delivered.pop(delivery_tag, None)
             return None
         return original_ack(self, delivery_tag)
 
     def reject(self, delivery_tag, requeue=False):
         if gone(self.channel):
-            logger.warning("a message of a closed broker connection was not rejected (its task finished after the connection was lost)")
+            logger.warning(
+                "a message of a closed broker connection was not rejected "
+                "(its task finished after the connection was lost)"
+            )
             self._delivered.pop(delivery_tag, None)
             return None
         return original_reject(self, delivery_tag, requeue=requeue)

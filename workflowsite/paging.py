@@ -92,9 +92,11 @@ def indexed_distinct(model, field: str, limit: int = 100, using: str = "default"
     value) instead of `SELECT DISTINCT`, which reads every row: milliseconds on millions of rows."""
     table = connections[using].ops.quote_name(model._meta.db_table)
     column = connections[using].ops.quote_name(model._meta.get_field(field).column)
-    sql = (f"WITH RECURSIVE v(x) AS ((SELECT min({column}) FROM {table}) UNION ALL "
-           f"SELECT (SELECT min({column}) FROM {table} WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL) "
-           f"SELECT x FROM v WHERE x IS NOT NULL LIMIT %s")
+    sql = (
+        f"WITH RECURSIVE v(x) AS ((SELECT min({column}) FROM {table}) UNION ALL "
+        f"SELECT (SELECT min({column}) FROM {table} WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL) "
+        f"SELECT x FROM v WHERE x IS NOT NULL LIMIT %s"
+    )
     with connections[using].cursor() as cursor:
         cursor.execute(sql, [limit])
         return [row[0] for row in cursor.fetchall()]
@@ -103,6 +105,7 @@ def indexed_distinct(model, field: str, limit: int = 100, using: str = "default"
 def values_filter(field: str, title: str, values):
     """An admin list filter on `field` whose choices come from `values()` ([(value, label)]), not from a
     `SELECT DISTINCT` over the table as Django's default filter for a plain column does."""
+
     class ValuesFilter(admin.SimpleListFilter):
         parameter_name = field
 

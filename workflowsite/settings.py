@@ -350,7 +350,9 @@ REST_FRAMEWORK: dict[str, Any] = {
 # The role new users get (viewer, builder, operator, admin; empty for none): see apps/accounts/roles.py.
 WB_DEFAULT_ROLE = env_str("WB_DEFAULT_ROLE", "builder")
 if WB_DEFAULT_ROLE not in ("", "viewer", "builder", "operator", "admin"):
-    raise ImproperlyConfigured(f"WB_DEFAULT_ROLE must be viewer, builder, operator, admin or empty, not {WB_DEFAULT_ROLE!r}")
+    raise ImproperlyConfigured(
+        f"WB_DEFAULT_ROLE must be viewer, builder, operator, admin or empty, not {WB_DEFAULT_ROLE!r}"
+    )
 # POST /api/v1/auth/token issues tokens stored hashed, valid this many days (rotate before then).
 WB_API_TOKEN_DAYS = env_int("WB_API_TOKEN_DAYS", 30)
 # JWT for integrations: short access tokens; each refresh token works once (rotation + blacklist).
@@ -446,7 +448,9 @@ CONTENT_SECURITY_POLICY = {
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 for _origin in CORS_ALLOWED_ORIGINS:
     if not re.fullmatch(r"https?://[^/\s*]+", _origin):
-        raise ImproperlyConfigured(f"CORS_ALLOWED_ORIGINS entries must be scheme://host[:port] with no path, not {_origin!r}")
+        raise ImproperlyConfigured(
+            f"CORS_ALLOWED_ORIGINS entries must be scheme://host[:port] with no path, not {_origin!r}"
+        )
 CORS_URLS_REGEX = r"^/api/.*$"
 # The library's defaults plus the API-key header the API accepts and the correlation id.
 CORS_ALLOW_HEADERS = (*cors_default_headers, "x-api-key", "x-request-id")
@@ -521,7 +525,9 @@ WB_SWEEP_INTERVAL = env_int("WB_SWEEP_INTERVAL", 5)
 # worker runs again within WB_STEP_HEARTBEAT_GRACE + WB_SWEEP_INTERVAL = 15 s by default.
 WB_STEP_HEARTBEAT_GRACE = env_int("WB_STEP_HEARTBEAT_GRACE", 10)
 if WB_STEP_HEARTBEAT_GRACE < 4:
-    raise ImproperlyConfigured(f"WB_STEP_HEARTBEAT_GRACE must be at least 4 s (two heartbeats), not {WB_STEP_HEARTBEAT_GRACE}")
+    raise ImproperlyConfigured(
+        f"WB_STEP_HEARTBEAT_GRACE must be at least 4 s (two heartbeats), not {WB_STEP_HEARTBEAT_GRACE}"
+    )
 # A step dispatched but not started for this long is dispatched again: its message was lost (reserved by
 # a worker that was killed, or sent while Redis was down). This bounds recovery from those faults (20 s
 # + the sweep; at 60 s the chaos runs took 63-65 s to finish, benchmarks/README.md). A step that was
@@ -531,7 +537,10 @@ WB_REDISPATCH_AFTER = env_int("WB_REDISPATCH_AFTER", 20)
 WB_HISTORY_WARN_EVENTS = env_int("WB_HISTORY_WARN_EVENTS", 10000)
 # Finished executions older than this many days are purged (pinned ones are kept).
 WB_EXECUTION_RETENTION_DAYS = env_int("WB_EXECUTION_RETENTION_DAYS", 30)
-CELERY_BEAT_SCHEDULE["purge-old-executions"] = {"task": "apps.executions.retention.purge_old_executions", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["purge-old-executions"] = {
+    "task": "apps.executions.retention.purge_old_executions",
+    "schedule": 3600.0,
+}
 # Task modules that are not an app's tasks.py (autodiscovery finds those).
 CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "apps.executions.retention"]
 
@@ -621,7 +630,10 @@ WB_WORKLIST_NOTIFY_ATTEMPTS = env_int("WB_WORKLIST_NOTIFY_ATTEMPTS", 4)
 WB_WORKLIST_NOTIFY_BACKOFF = env_int("WB_WORKLIST_NOTIFY_BACKOFF", 2)
 WB_WORKLIST_NOTIFY_TIMEOUT = env_int("WB_WORKLIST_NOTIFY_TIMEOUT", 10)
 # Overdue work items expire within this many seconds even if their countdown message was lost.
-CELERY_BEAT_SCHEDULE["worklist-sweep"] = {"task": "worklist.sweep", "schedule": float(env_int("WB_WORKLIST_SWEEP_INTERVAL", 5))}
+CELERY_BEAT_SCHEDULE["worklist-sweep"] = {
+    "task": "worklist.sweep",
+    "schedule": float(env_int("WB_WORKLIST_SWEEP_INTERVAL", 5)),
+}
 # Inbound webhooks: X-Workflow-Timestamp must be within this many seconds of now, and each signed
 # delivery is accepted once (replays answer 409).
 WB_WEBHOOK_TOLERANCE_SECONDS = env_int("WB_WEBHOOK_TOLERANCE_SECONDS", 300)

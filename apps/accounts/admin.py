@@ -10,9 +10,9 @@ from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey as LibraryAPIKey
 
-from .types import AuthenticatedHttpRequest
 from . import roles, services
 from .models import APIKey, APIToken, AuditLog
+from .types import AuthenticatedHttpRequest
 
 # The library registers its own concrete key model, which we do not use: one "API keys" page only.
 if admin.site.is_registered(LibraryAPIKey):
@@ -70,7 +70,10 @@ class APITokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke_tokens(self, request: AuthenticatedHttpRequest, queryset: QuerySet[APIToken]) -> None:
-        revoked = sum(services.revoke_token(token, acting_user=request.user, request=request) for token in queryset.select_related("user"))
+        revoked = sum(
+            services.revoke_token(token, acting_user=request.user, request=request)
+            for token in queryset.select_related("user")
+        )
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
 
 

@@ -81,7 +81,11 @@ def _log(cause: str, request: HttpRequest, exc: BaseException | None) -> None:
     if now - _last_logged.get(cause, 0.0) >= 5.0:
         _last_logged[cause] = now
         logger.warning(
-            "503 (%s): %s %s: %s", cause, request.method, request.path, (exc.__cause__ or exc).__class__.__name__ if exc else "see the error above"
+            "503 (%s): %s %s: %s",
+            cause,
+            request.method,
+            request.path,
+            (exc.__cause__ or exc).__class__.__name__ if exc else "see the error above",
         )
 
 
@@ -194,8 +198,10 @@ def database_server_connections() -> tuple[int, int] | None:
     """(connections open on the PostgreSQL server, its max_connections), or None if it cannot be asked."""
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity WHERE "
-                           "backend_type = 'client backend'")
+            cursor.execute(
+                "SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity WHERE "
+                "backend_type = 'client backend'"
+            )
             used, limit = cursor.fetchone()
     except Exception:
         return None

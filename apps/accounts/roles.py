@@ -44,19 +44,37 @@ MANAGE_CREDENTIALS = "connectors.add_credential"
 MANAGE_USERS = "auth.change_user"
 
 _OPERATOR_ADMIN_VIEWS = [
-    "executions.view_execution", "executions.view_steprun", "executions.view_executionevent",
-    "worklist.view_workitem", "connectors.view_delivery", "metrics.view_executionmetric", "metrics.view_operationspage",
+    "executions.view_execution",
+    "executions.view_steprun",
+    "executions.view_executionevent",
+    "worklist.view_workitem",
+    "connectors.view_delivery",
+    "metrics.view_executionmetric",
+    "metrics.view_operationspage",
 ]
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "viewer": [],
     "builder": [CREATE_WORKFLOWS, RUN_WORKFLOWS, MANAGE_CREDENTIALS, "workflow_templates.add_workflowtemplate"],
     "operator": [RUN_WORKFLOWS, ACT_ON_OTHERS_RUNS, *_OPERATOR_ADMIN_VIEWS],
     "admin": [
-        CREATE_WORKFLOWS, RUN_WORKFLOWS, ACT_ON_OTHERS_RUNS, MANAGE_CREDENTIALS, "workflow_templates.add_workflowtemplate",
+        CREATE_WORKFLOWS,
+        RUN_WORKFLOWS,
+        ACT_ON_OTHERS_RUNS,
+        MANAGE_CREDENTIALS,
+        "workflow_templates.add_workflowtemplate",
         *_OPERATOR_ADMIN_VIEWS,
-        "auth.view_user", "auth.add_user", MANAGE_USERS, "auth.view_group", "auth.change_group",
-        "accounts.view_auditlog", "accounts.view_apikey", "accounts.change_apikey", "accounts.view_apitoken", "accounts.change_apitoken",
-        "axes.view_accessattempt", "axes.delete_accessattempt",
+        "auth.view_user",
+        "auth.add_user",
+        MANAGE_USERS,
+        "auth.view_group",
+        "auth.change_group",
+        "accounts.view_auditlog",
+        "accounts.view_apikey",
+        "accounts.change_apikey",
+        "accounts.view_apitoken",
+        "accounts.change_apitoken",
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
     ],
 }
 CAPABILITY_NAMES = {
@@ -81,7 +99,11 @@ def role_group(role: str) -> Group:
     group, created = Group.objects.get_or_create(name=group_name(role))
     if created:
         wanted = ROLE_PERMISSIONS[role]
-        found = [p for p in Permission.objects.select_related("content_type") if f"{p.content_type.app_label}.{p.codename}" in wanted]
+        found = [
+            p
+            for p in Permission.objects.select_related("content_type")
+            if f"{p.content_type.app_label}.{p.codename}" in wanted
+        ]
         group.permissions.set(found)
     return group
 
@@ -105,7 +127,12 @@ def assign_role(user: User, role: str, *, acting_user: User | None = None) -> No
     for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
         user.__dict__.pop(cache, None)
     if acting_user is not None:
-        record_audit("permission_changed", actor=acting_user, target=f"user {user.pk}", detail={"user": user.get_username(), "role": role})
+        record_audit(
+            "permission_changed",
+            actor=acting_user,
+            target=f"user {user.pk}",
+            detail={"user": user.get_username(), "role": role},
+        )
 
 
 def has_capability(user: AnyUser, perm: str) -> bool:

@@ -163,10 +163,18 @@ def issue_token(user: User, *, request: HttpRequest | None = None, via: str = "p
     prefix = secrets.token_hex(4)
     key = f"{prefix}.{secrets.token_urlsafe(32)}"
     token = APIToken.objects.create(
-        user=user, prefix=prefix, digest=token_digest(key),
+        user=user,
+        prefix=prefix,
+        digest=token_digest(key),
         expires_at=timezone.now() + timedelta(days=settings.WB_API_TOKEN_DAYS),
     )
-    record_audit(AuditLog.Action.TOKEN_ISSUED, actor=user, request=request, target=f"token {prefix}", detail={"via": via, "expires_at": token.expires_at.isoformat()})
+    record_audit(
+        AuditLog.Action.TOKEN_ISSUED,
+        actor=user,
+        request=request,
+        target=f"token {prefix}",
+        detail={"via": via, "expires_at": token.expires_at.isoformat()},
+    )
     return token, key
 
 
@@ -177,11 +185,19 @@ def find_token(key: str) -> APIToken | None:
 
 
 @transaction.atomic
-def revoke_token(token: APIToken, *, acting_user: User, request: HttpRequest | None = None, reason: str = "revoked") -> bool:
+def revoke_token(
+    token: APIToken, *, acting_user: User, request: HttpRequest | None = None, reason: str = "revoked"
+) -> bool:
     """Revoke `token` for good (row lock: one audit row however often); False when it already was."""
     updated = APIToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     if updated:
-        record_audit(AuditLog.Action.TOKEN_REVOKED, actor=acting_user, request=request, target=f"token {token.prefix}", detail={"reason": reason, "token_owner": token.user.get_username()})
+        record_audit(
+            AuditLog.Action.TOKEN_REVOKED,
+            actor=acting_user,
+            request=request,
+            target=f"token {token.prefix}",
+            detail={"reason": reason, "token_owner": token.user.get_username()},
+        )
     return bool(updated)
 
 
@@ -190,4 +206,3 @@ def rotate_token(token: APIToken, *, request: HttpRequest | None = None) -> tupl
     """Replace `token` by a new one for the same user; the old one stops working at once."""
     revoke_token(token, acting_user=token.user, request=request, reason="rotated")
     return issue_token(token.user, request=request, via="rotation")
-

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from axes.signals import user_locked_out
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -35,8 +35,15 @@ def audit_logout(sender, request, user, **kwargs: Any) -> None:
 
 
 @receiver(user_locked_out, dispatch_uid="accounts.audit_locked_out")
-def audit_locked_out(sender, request=None, username: str | None = None, ip_address: str | None = None, **kwargs: Any) -> None:
-    record_audit(AuditLog.Action.LOGIN_LOCKED_OUT, username=str(username or ""), request=request, detail={"ip_address": ip_address})
+def audit_locked_out(
+    sender, request=None, username: str | None = None, ip_address: str | None = None, **kwargs: Any
+) -> None:
+    record_audit(
+        AuditLog.Action.LOGIN_LOCKED_OUT,
+        username=str(username or ""),
+        request=request,
+        detail={"ip_address": ip_address},
+    )
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="accounts.default_role")

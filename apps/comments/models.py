@@ -8,13 +8,17 @@ from django.db import models
 
 class Comment(models.Model):
     workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="comments")
-    node_id = models.CharField(max_length=64, blank=True, help_text="The node commented on; empty for the whole workflow.")
+    node_id = models.CharField(
+        max_length=64, blank=True, help_text="The node commented on; empty for the whole workflow."
+    )
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workflow_comments")
     body = models.TextField(max_length=10_000)
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
-    is_deleted = models.BooleanField(default=False, help_text="Deleted comments keep their place in the thread, without text.")
+    is_deleted = models.BooleanField(
+        default=False, help_text="Deleted comments keep their place in the thread, without text."
+    )
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -34,10 +38,14 @@ class Activity(models.Model):
         COMMENTED = "commented", "commented on"
         RESTORED = "restored", "restored"
 
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
+    )
     verb = models.CharField(max_length=16, choices=Verb.choices, db_index=True)
     workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="activities")
-    target = models.CharField(max_length=200, blank=True, help_text="What else it is about: 'execution 12', 'version 40', 'user bob'.")
+    target = models.CharField(
+        max_length=200, blank=True, help_text="What else it is about: 'execution 12', 'version 40', 'user bob'."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -75,7 +83,9 @@ class Notification(models.Model):
 class NotificationPreference(models.Model):
     """Which notifications a user also gets by email (in-app ones always appear)."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
+    )
     email_shared = models.BooleanField(default=True)
     email_comment = models.BooleanField(default=True)
     email_reply = models.BooleanField(default=True)

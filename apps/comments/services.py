@@ -109,7 +109,12 @@ def on_shared(obj: Any, grantee: User | Group, level: str, *, acting_user: User)
     is_workflow = isinstance(obj, Workflow)
     label = "workflow" if is_workflow else "template"
     if is_workflow:
-        record_activity(Activity.Verb.SHARED, workflow=obj, actor=acting_user, target=f"{'team' if isinstance(grantee, Group) else 'user'} {grantee}")
+        record_activity(
+            Activity.Verb.SHARED,
+            workflow=obj,
+            actor=acting_user,
+            target=f"{'team' if isinstance(grantee, Group) else 'user'} {grantee}",
+        )
     url = _url("comments:workflow-activity", obj.pk) if is_workflow else _url("workflow_templates:detail", obj.pk)
     recipients = list(grantee.user_set.all()) if isinstance(grantee, Group) else [grantee]
     who = acting_user.get_username()
@@ -143,7 +148,9 @@ def check_comment_node(workflow: Workflow, node_id: str) -> str | None:
 
 
 @transaction.atomic
-def add_comment(workflow: Workflow, *, author: User, body: str, node_id: str = "", parent: Comment | None = None) -> Comment:
+def add_comment(
+    workflow: Workflow, *, author: User, body: str, node_id: str = "", parent: Comment | None = None
+) -> Comment:
     """Post a comment (the caller checked view permission); notifies the workflow's owner,
     the parent's author (a reply) and @mentioned users who can see the workflow."""
     if parent is not None:
@@ -151,7 +158,12 @@ def add_comment(workflow: Workflow, *, author: User, body: str, node_id: str = "
             raise ValueError("the parent comment belongs to another workflow")
         node_id = parent.node_id
     comment = Comment.objects.create(workflow=workflow, author=author, body=body, node_id=node_id, parent=parent)
-    record_activity(Activity.Verb.COMMENTED, workflow=workflow, actor=author, target=f"comment {comment.pk}" + (f" on node {node_id}" if node_id else ""))
+    record_activity(
+        Activity.Verb.COMMENTED,
+        workflow=workflow,
+        actor=author,
+        target=f"comment {comment.pk}" + (f" on node {node_id}" if node_id else ""),
+    )
     url = _url("comments:workflow-comments", workflow.pk) + f"#comment-{comment.pk}"
     who = author.get_username()
     told = {author.pk}

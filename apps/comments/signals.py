@@ -39,7 +39,11 @@ def workflow_revision_activity(sender, revision, versions, **kwargs) -> None:
         comment = revision.comment or ""
         if comment.startswith("Restored version"):
             verb = Activity.Verb.RESTORED
-        elif comment.startswith("Created") or not Activity.objects.filter(workflow=workflow).exists() and _is_first(version):
+        elif (
+            comment.startswith("Created")
+            or not Activity.objects.filter(workflow=workflow).exists()
+            and _is_first(version)
+        ):
             verb = Activity.Verb.CREATED
         else:
             verb = Activity.Verb.EDITED
@@ -47,7 +51,9 @@ def workflow_revision_activity(sender, revision, versions, **kwargs) -> None:
 
 
 def _is_first(version) -> bool:
-    return not Version.objects.filter(content_type_id=version.content_type_id, object_id=version.object_id, pk__lt=version.pk).exists()
+    return not Version.objects.filter(
+        content_type_id=version.content_type_id, object_id=version.object_id, pk__lt=version.pk
+    ).exists()
 
 
 @receiver(post_save, sender=Execution)

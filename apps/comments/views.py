@@ -57,7 +57,12 @@ def workflow_comments(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
                 services.edit_comment(comment, user=request.user, body=body)
         if not error and not request.htmx:
             return redirect(request.path)
-    context = {"workflow": workflow, "threads": _threads(workflow), "error": error, "node_ids": services.node_ids(workflow)}
+    context = {
+        "workflow": workflow,
+        "threads": _threads(workflow),
+        "error": error,
+        "node_ids": services.node_ids(workflow),
+    }
     template = "comments/partials/thread.html" if request.htmx else "comments/workflow_comments.html"
     return render(request, template, context, status=422 if error else 200)
 
@@ -92,7 +97,13 @@ def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("comments:notifications")
     page = Paginator(Notification.objects.filter(recipient=request.user), 50).get_page(request.GET.get("page"))
     kinds = [(f.name, f.verbose_name) for f in NotificationPreference._meta.fields if f.name.startswith("email_")]
-    return render(request, "activity/notifications.html", {
-        "page": page, "unread": services.unread_count(request.user), "preference": preference,
-        "kinds": [(name, Notification.Kind(name[6:]).label, getattr(preference, name)) for name, _ in kinds],
-    })
+    return render(
+        request,
+        "activity/notifications.html",
+        {
+            "page": page,
+            "unread": services.unread_count(request.user),
+            "preference": preference,
+            "kinds": [(name, Notification.Kind(name[6:]).label, getattr(preference, name)) for name, _ in kinds],
+        },
+    )

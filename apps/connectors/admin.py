@@ -7,8 +7,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from guardian.admin import GuardedModelAdmin
 
-from . import services
-from . import ai_usage
+from . import ai_usage, services
 from .models import AIBudget, AICacheEntry, AIUsage, Credential, Delivery
 
 
@@ -30,7 +29,9 @@ class CredentialForm(forms.ModelForm):
         if not self.instance.pk and not data.get("secret"):
             self.add_error("secret", "A new credential needs a secret.")
         problems = services.check_credential(
-            data.get("kind", ""), username=data.get("username", ""), field_name=data.get("field_name", ""),
+            data.get("kind", ""),
+            username=data.get("username", ""),
+            field_name=data.get("field_name", ""),
             allowed_hosts=data.get("allowed_hosts") or [],
         )
         for field, message in problems.items():
@@ -66,8 +67,16 @@ class CredentialAdmin(GuardedModelAdmin):
         super().save_related(request, form, formsets, change)
         obj = form.instance
         services.record_credential_audit(
-            "credential_changed" if change else "credential_created", obj, request.user, request,
-            {"fields": sorted(form.changed_data), "allowed_hosts": obj.allowed_hosts, "workflows": sorted(obj.workflows.values_list("pk", flat=True)), "via": "admin"},
+            "credential_changed" if change else "credential_created",
+            obj,
+            request.user,
+            request,
+            {
+                "fields": sorted(form.changed_data),
+                "allowed_hosts": obj.allowed_hosts,
+                "workflows": sorted(obj.workflows.values_list("pk", flat=True)),
+                "via": "admin",
+            },
         )
 
     def delete_model(self, request: HttpRequest, obj: Credential) -> None:
@@ -80,7 +89,16 @@ class CredentialAdmin(GuardedModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "channel", "target", "status", "attempts", "response_code", "execution_link", "node_id")
+    list_display = (
+        "created_at",
+        "channel",
+        "target",
+        "status",
+        "attempts",
+        "response_code",
+        "execution_link",
+        "node_id",
+    )
     list_filter = ("channel", "status", "created_at")
     search_fields = ("target", "node_id", "error")
     list_select_related = ("execution",)
@@ -106,7 +124,20 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(AIUsage)
 class AIUsageAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "user", "purpose", "model", "status", "cache_hit", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms", "execution_id", "node_id")
+    list_display = (
+        "created_at",
+        "user",
+        "purpose",
+        "model",
+        "status",
+        "cache_hit",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "latency_ms",
+        "execution_id",
+        "node_id",
+    )
     list_filter = ("purpose", "status", "cache_hit", "model", "created_at")
     search_fields = ("user__username", "model", "node_id", "cache_key")
     list_select_related = ("user",)

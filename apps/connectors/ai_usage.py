@@ -18,8 +18,7 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -42,8 +41,10 @@ class BudgetExceeded(Exception):
     def __init__(self, scope: str, kind: str, limit: int, used: int, resets_at: datetime):
         self.scope, self.kind, self.limit, self.used, self.resets_at = scope, kind, limit, used, resets_at
         whose = "Your" if scope == "user" else "The shared"
-        super().__init__(f"{whose} daily AI budget of {limit} {kind} is spent ({used} used); it resets at "
-                         f"{resets_at:%Y-%m-%d %H:%M} UTC.")
+        super().__init__(
+            f"{whose} daily AI budget of {limit} {kind} is spent ({used} used); it resets at "
+            f"{resets_at:%Y-%m-%d %H:%M} UTC."
+        )
 
     @property
     def retry_after(self) -> int:
@@ -51,7 +52,15 @@ class BudgetExceeded(Exception):
         return max(1, int((self.resets_at - timezone.now()).total_seconds()) + 1)
 
     def as_dict(self) -> dict:
-        return {"detail": str(self), "code": "ai_budget_exceeded", "scope": self.scope, "kind": self.kind, "limit": self.limit, "used": self.used, "resets_at": self.resets_at.isoformat()}
+        return {
+            "detail": str(self),
+            "code": "ai_budget_exceeded",
+            "scope": self.scope,
+            "kind": self.kind,
+            "limit": self.limit,
+            "used": self.used,
+            "resets_at": self.resets_at.isoformat(),
+        }
 
 
 #
@@ -66,7 +75,9 @@ def normalise_text(text: str) -> str:
     return _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
 
 
-def cache_key(messages: list[dict], *, model: str, temperature: float | None, max_tokens: int | None, json_mode: bool) -> str:
+def cache_key(
+    messages: list[dict], *, model: str, temperature: float | None, max_tokens: int | None, json_mode: bool
+) -> str:
     """sha256 of the normalised messages and every option that changes the answer."""
     canonical = {
         "messages": [[m.get("role", ""), normalise_text(str(m.get("content", "")))] for m in messages],
@@ -122,18 +133,35 @@ def spent_today(user: Any) -> dict[str, int]:
     user_id = getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
     mine = Q(user_id=user_id) if user_id else Q(pk__in=[])
     row = AIUsage.objects.filter(created_at__gte=start, cache_hit=False).aggregate(
-        all_requests=Count("id"), all_tokens=Sum("total_tokens"),
-        my_requests=Count("id", filter=mine), my_tokens=Sum("total_tokens", filter=mine),
+        all_requests=Count("id"),
+        all_tokens=Sum("total_tokens"),
+        my_requests=Count("id", filter=mine),
+        my_tokens=Sum("total_tokens", filter=mine),
     )
-    return {"total_requests": row["all_requests"] or 0, "total_tokens": row["all_tokens"] or 0, "user_requests": row["my_requests"] or 0, "user_tokens": row["my_tokens"] or 0}
+    return {
+        "total_requests": row["all_requests"] or 0,
+        "total_tokens": row["all_tokens"] or 0,
+        "user_requests": row["my_requests"] or 0,
+        "user_tokens": row["my_tokens"] or 0,
+    }
 
 
 def check_budget(user: Any) -> None:
     """Raise BudgetExceeded when a call now would go over a daily budget."""
     limits, spent = limits_for(user), spent_today(user)
     _, resets_at = day_bounds()
-    checks = [("user", "requests", limits.user_requests, spent["user_requests"]), ("user", "tokens", limits.user_tokens, spent["user_tokens"])] if getattr(user, "is_authenticated", False) else []
-    checks += [("total", "requests", limits.total_requests, spent["total_requests"]), ("total", "tokens", limits.total_tokens, spent["total_tokens"])]
+    checks = (
+        [
+            ("user", "requests", limits.user_requests, spent["user_requests"]),
+            ("user", "tokens", limits.user_tokens, spent["user_tokens"]),
+        ]
+        if getattr(user, "is_authenticated", False)
+        else []
+    )
+    checks += [
+        ("total", "requests", limits.total_requests, spent["total_requests"]),
+        ("total", "tokens", limits.total_tokens, spent["total_tokens"]),
+    ]
     for scope, kind, limit, used in checks:
         if limit and used >= limit:
             raise BudgetExceeded(scope, kind, limit, used, resets_at)
@@ -148,8 +176,14 @@ def budget_report(user: Any) -> dict:
         return {"limit": limit or None, "used": used, "remaining": max(0, limit - used) if limit else None}
 
     return {
-        "user": {"requests": line(limits.user_requests, spent["user_requests"]), "tokens": line(limits.user_tokens, spent["user_tokens"])},
-        "total": {"requests": line(limits.total_requests, spent["total_requests"]), "tokens": line(limits.total_tokens, spent["total_tokens"])},
+        "user": {
+            "requests": line(limits.user_requests, spent["user_requests"]),
+            "tokens": line(limits.user_tokens, spent["user_tokens"]),
+        },
+        "total": {
+            "requests": line(limits.total_requests, spent["total_requests"]),
+            "tokens": line(limits.total_tokens, spent["total_tokens"]),
+        },
         "resets_at": resets_at.isoformat(),
     }
 
@@ -172,9 +206,18 @@ def _tokens(usage: Any) -> tuple[int, int, int]:
 
 
 def complete(
-    messages: list[dict], *, user: Any, purpose: str, execution_id: int | None = None, node_id: str = "",
-    model: str | None = None, temperature: float | None = None, max_tokens: int | None = None,
-    timeout: float | None = None, json_mode: bool = False, use_cache: bool = True,
+    messages: list[dict],
+    *,
+    user: Any,
+    purpose: str,
+    execution_id: int | None = None,
+    node_id: str = "",
+    model: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    timeout: float | None = None,
+    json_mode: bool = False,
+    use_cache: bool = True,
 ) -> dict:
     """llm.chat with accounting. Returns llm.chat's answer plus `cached` (bool).
 
@@ -194,30 +237,55 @@ def complete(
         if entry is not None:
             AICacheEntry.objects.filter(key=key).update(hits=F("hits") + 1)
             AIUsage.objects.create(
-                user=user_obj, purpose=purpose, status=AIUsageStatus.CACHED, model=entry.model, cache_hit=True, cache_key=key,
-                latency_ms=int((time.monotonic() - started) * 1000), execution_id=execution_id, node_id=node_id[:64],
+                user=user_obj,
+                purpose=purpose,
+                status=AIUsageStatus.CACHED,
+                model=entry.model,
+                cache_hit=True,
+                cache_key=key,
+                latency_ms=int((time.monotonic() - started) * 1000),
+                execution_id=execution_id,
+                node_id=node_id[:64],
             )
             return {**entry.answer, "cached": True}
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [BUDGET_LOCK_KEY])
         check_budget(user_obj)
-        usage = AIUsage.objects.create(user=user_obj, purpose=purpose, model=model, cache_key=key, execution_id=execution_id, node_id=node_id[:64])
+        usage = AIUsage.objects.create(
+            user=user_obj, purpose=purpose, model=model, cache_key=key, execution_id=execution_id, node_id=node_id[:64]
+        )
     started = time.monotonic()
     try:
-        answer = llm.chat(messages, model=model, temperature=temperature, max_tokens=max_tokens, timeout=timeout, json_mode=json_mode)
+        answer = llm.chat(
+            messages, model=model, temperature=temperature, max_tokens=max_tokens, timeout=timeout, json_mode=json_mode
+        )
     except llm.ProviderError as exc:
-        AIUsage.objects.filter(pk=usage.pk).update(status=AIUsageStatus.ERROR, error=str(exc)[:500], latency_ms=int((time.monotonic() - started) * 1000))
+        AIUsage.objects.filter(pk=usage.pk).update(
+            status=AIUsageStatus.ERROR, error=str(exc)[:500], latency_ms=int((time.monotonic() - started) * 1000)
+        )
         raise
     prompt_tokens, completion_tokens, total_tokens = _tokens(answer.get("usage"))
     AIUsage.objects.filter(pk=usage.pk).update(
-        status=AIUsageStatus.OK, model=str(answer.get("model") or model)[:200], latency_ms=int((time.monotonic() - started) * 1000),
-        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, total_tokens=total_tokens,
+        status=AIUsageStatus.OK,
+        model=str(answer.get("model") or model)[:200],
+        latency_ms=int((time.monotonic() - started) * 1000),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=total_tokens,
     )
     if cache_on:
         now = timezone.now()
         AICacheEntry.objects.filter(expires_at__lte=now).delete()
-        AICacheEntry.objects.update_or_create(key=key, defaults={"model": model, "answer": answer, "hits": 0, "expires_at": now + timedelta(seconds=settings.AI_CACHE_SECONDS)})
+        AICacheEntry.objects.update_or_create(
+            key=key,
+            defaults={
+                "model": model,
+                "answer": answer,
+                "hits": 0,
+                "expires_at": now + timedelta(seconds=settings.AI_CACHE_SECONDS),
+            },
+        )
     return {**answer, "cached": False}
 
 

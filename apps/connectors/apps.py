@@ -15,7 +15,9 @@ class ConnectorsConfig(AppConfig):
     verbose_name = "Connectors"
 
     def ready(self) -> None:
-        from apps.executions.engine import hooks  # in ready(): the engine imports models, loadable once the app registry is ready
+        from apps.executions.engine import (
+            hooks,
+        )  # in ready(): the engine imports models, loadable once the app registry is ready
         from apps.workflows.definition.mapping import apply  # in ready(): registered as an engine hook here
 
         # Registers http.request, notify.*, map and ai.complete.
@@ -24,9 +26,13 @@ class ConnectorsConfig(AppConfig):
         hooks.register("map_output", apply)
 
         # Saving a definition that names a credential needs the right to use that credential.
-        from apps.workflows.services import register_definition_check  # in ready(): it imports models, loadable once the app registry is ready
+        from apps.workflows.services import (
+            register_definition_check,
+        )  # in ready(): it imports models, loadable once the app registry is ready
 
-        from .services import check_credential_references  # in ready(): it imports models, loadable once the app registry is ready
+        from .services import (
+            check_credential_references,
+        )  # in ready(): it imports models, loadable once the app registry is ready
 
         register_definition_check(check_credential_references)
 

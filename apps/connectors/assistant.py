@@ -30,7 +30,13 @@ def capabilities() -> dict:
             for name, node_schema in schema.NODE_SCHEMAS.items()
         ],
         "activities": [
-            {"name": spec.name, "description": spec.description, "params_schema": spec.params_schema, "local": spec.local, "external": spec.external}
+            {
+                "name": spec.name,
+                "description": spec.description,
+                "params_schema": spec.params_schema,
+                "local": spec.local,
+                "external": spec.external,
+            }
             for spec in all_activities()
         ],
         "condition_operators": list(expressions.OPERATORS),
@@ -59,7 +65,9 @@ def _prompt(base: dict | None) -> str:
     caps = capabilities()
     compact = {
         "node_types": {n["type"]: n["schema"]["properties"] for n in caps["node_types"]},
-        "activities": {a["name"]: {"description": a["description"], "params": a["params_schema"]} for a in caps["activities"]},
+        "activities": {
+            a["name"]: {"description": a["description"], "params": a["params_schema"]} for a in caps["activities"]
+        },
         "condition_operators": caps["condition_operators"],
         "reference_roots": caps["reference_roots"],
         "mapping_functions": [f["signature"] for f in caps["mapping_functions"]],
@@ -122,5 +130,9 @@ def interpret(request: str, *, base: dict | None = None, user: Any = None) -> In
             return result
         messages += [
             {"role": "assistant", "content": answer["content"]},
-            {"role": "user", "content": "That definition has problems; fix them and answer with the whole JSON object again:\n" + "\n".join(f"- {p}" for p in problems)},
+            {
+                "role": "user",
+                "content": "That definition has problems; fix them and answer with the whole JSON object again:\n"
+                + "\n".join(f"- {p}" for p in problems),
+            },
         ]

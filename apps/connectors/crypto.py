@@ -36,7 +36,9 @@ def _fernet(configured: str, secret_key: str) -> MultiFernet:
     try:
         return MultiFernet([Fernet(k.encode()) for k in keys])
     except ValueError:
-        raise ImproperlyConfigured("CREDENTIALS_KEY must be Fernet keys (32 url-safe base64 bytes), comma-separated") from None
+        raise ImproperlyConfigured(
+            "CREDENTIALS_KEY must be Fernet keys (32 url-safe base64 bytes), comma-separated"
+        ) from None
 
 
 def fernet() -> MultiFernet:

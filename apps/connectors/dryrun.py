@@ -111,7 +111,9 @@ class DryRun:
         status, error, output = "completed", None, None
         try:
             self.walk("", "", None)
-            output = self.vars if self.plan.output is None else expressions.resolve(self.plan.output, self.context("", None))
+            output = (
+                self.vars if self.plan.output is None else expressions.resolve(self.plan.output, self.context("", None))
+            )
         except _Failed as exc:
             status, error = "failed", exc.error
         except _Budget:
@@ -183,11 +185,25 @@ class DryRun:
         try:
             step = handler(instance, node, extra)
         except _Failed as exc:
-            step = DryStep(node=node.id, scope=instance, type=node.type, status="failed", error={**exc.error, "node": node.id})
+            step = DryStep(
+                node=node.id, scope=instance, type=node.type, status="failed", error={**exc.error, "node": node.id}
+            )
         except (KeyError, expressions.ReferenceError_) as exc:
-            step = DryStep(node=node.id, scope=instance, type=node.type, status="failed", error={"type": "ReferenceError", "message": str(exc.args[0] if exc.args else exc), "node": node.id})
+            step = DryStep(
+                node=node.id,
+                scope=instance,
+                type=node.type,
+                status="failed",
+                error={"type": "ReferenceError", "message": str(exc.args[0] if exc.args else exc), "node": node.id},
+            )
         except (expressions.ConditionError, TypeError, ValueError) as exc:
-            step = DryStep(node=node.id, scope=instance, type=node.type, status="failed", error={"type": "ConditionError", "message": str(exc), "node": node.id})
+            step = DryStep(
+                node=node.id,
+                scope=instance,
+                type=node.type,
+                status="failed",
+                error={"type": "ConditionError", "message": str(exc), "node": node.id},
+            )
         self._record(instance, step)
         if step.status == "completed":
             changes: dict[str, Any] = {}
@@ -212,12 +228,26 @@ class DryRun:
             if node.id in self.recorded:
                 step.output, step.mocked = self.recorded[node.id], "recorded"
             else:
-                step.output, step.mocked = {"dry_run": True, "activity": name, "note": "not run: this activity reaches outside; declare its output in mocks"}, "placeholder"
+                step.output, step.mocked = (
+                    {
+                        "dry_run": True,
+                        "activity": name,
+                        "note": "not run: this activity reaches outside; declare its output in mocks",
+                    },
+                    "placeholder",
+                )
             return step
         if name == "delay":
             step.output = params.get("output", {"slept": params.get("seconds")})
             return step
-        ctx = ActivityContext(execution_id=0, step_id=0, node_id=node.id, attempt=1, deadline=timezone.now() + timedelta(seconds=10), dry_run=True)
+        ctx = ActivityContext(
+            execution_id=0,
+            step_id=0,
+            node_id=node.id,
+            attempt=1,
+            deadline=timezone.now() + timedelta(seconds=10),
+            dry_run=True,
+        )
         try:
             output = spec.fn(params, ctx)
         except ActivityError as exc:
@@ -238,12 +268,20 @@ class DryRun:
                 break
         if chosen is None:
             chosen = node.spec.get("default")
-        return DryStep(node=node.id, scope=instance, type="condition", status="completed", output={"chosen": chosen, "case": index})
+        return DryStep(
+            node=node.id, scope=instance, type="condition", status="completed", output={"chosen": chosen, "case": index}
+        )
 
     def node_timer(self, instance: str, node: NodePlan, extra: dict | None) -> DryStep:
         ctx = self.context(instance, extra)
-        output = {"until": expressions.resolve(node.spec["until"], ctx)} if "until" in node.spec else {"duration": expressions.resolve(node.spec.get("duration"), ctx)}
-        return DryStep(node=node.id, scope=instance, type="timer", status="completed", output={**output, "waited": False})
+        output = (
+            {"until": expressions.resolve(node.spec["until"], ctx)}
+            if "until" in node.spec
+            else {"duration": expressions.resolve(node.spec.get("duration"), ctx)}
+        )
+        return DryStep(
+            node=node.id, scope=instance, type="timer", status="completed", output={**output, "waited": False}
+        )
 
     def node_parallel(self, instance: str, node: NodePlan, extra: dict | None) -> DryStep:
         results: list[Any] = []
@@ -278,35 +316,82 @@ class DryRun:
             for i, item in enumerate(items):
                 if len(results) >= needed:
                     break
-                results.append(self.walk(f"{instance}{node.id}[{i}]/", node.id, {**(extra or {}), "item": item, "index": i, "iteration": i}))
+                results.append(
+                    self.walk(
+                        f"{instance}{node.id}[{i}]/",
+                        node.id,
+                        {**(extra or {}), "item": item, "index": i, "iteration": i},
+                    )
+                )
             how = spec.get("aggregate", "list")
-            output: Any = len(results) if how == "count" else sum(r for r in results if isinstance(r, (int, float)) and not isinstance(r, bool)) if how == "sum" else results
+            output: Any = (
+                len(results)
+                if how == "count"
+                else sum(r for r in results if isinstance(r, (int, float)) and not isinstance(r, bool))
+                if how == "sum"
+                else results
+            )
             return DryStep(node=node.id, scope=instance, type="loop", status="completed", output=output)
         cap = min(int(spec.get("max_iterations", MAX_LOOP_ITERATIONS)), MAX_LOOP_ITERATIONS)
         iterations, last = 0, None
 
         def holds() -> bool:
-            return expressions.evaluate(spec["condition"], self.context(instance, {**(extra or {}), "iteration": iterations}))
+            return expressions.evaluate(
+                spec["condition"], self.context(instance, {**(extra or {}), "iteration": iterations})
+            )
 
         if mode == "until" or holds():
             while True:
                 if iterations >= cap:
-                    raise _Failed({"type": "LoopLimitExceeded", "message": f"the loop reached {cap} iterations in the dry run"})
-                last = self.walk(f"{instance}{node.id}[{iterations}]/", node.id, {**(extra or {}), "iteration": iterations, "index": iterations})
+                    raise _Failed(
+                        {"type": "LoopLimitExceeded", "message": f"the loop reached {cap} iterations in the dry run"}
+                    )
+                last = self.walk(
+                    f"{instance}{node.id}[{iterations}]/",
+                    node.id,
+                    {**(extra or {}), "iteration": iterations, "index": iterations},
+                )
                 iterations += 1
                 again = holds()
                 if (mode == "while" and again) or (mode == "until" and not again):
                     continue
                 break
-        return DryStep(node=node.id, scope=instance, type="loop", status="completed", output={"iterations": iterations, "last": last})
+        return DryStep(
+            node=node.id,
+            scope=instance,
+            type="loop",
+            status="completed",
+            output={"iterations": iterations, "last": last},
+        )
 
     def node_other(self, instance: str, node: NodePlan, extra: dict | None) -> DryStep:
         """Node types the dry run does not simulate (child workflows, signals, approvals …)."""
         if node.id in self.mocks:
-            return DryStep(node=node.id, scope=instance, type=node.type, status="completed", output=self.mocks[node.id], mocked="declared")
+            return DryStep(
+                node=node.id,
+                scope=instance,
+                type=node.type,
+                status="completed",
+                output=self.mocks[node.id],
+                mocked="declared",
+            )
         if node.id in self.recorded:
-            return DryStep(node=node.id, scope=instance, type=node.type, status="completed", output=self.recorded[node.id], mocked="recorded")
-        return DryStep(node=node.id, scope=instance, type=node.type, status="completed", output={"dry_run": True, "note": f"{node.type} nodes are not simulated; declare an output in mocks"}, mocked="placeholder")
+            return DryStep(
+                node=node.id,
+                scope=instance,
+                type=node.type,
+                status="completed",
+                output=self.recorded[node.id],
+                mocked="recorded",
+            )
+        return DryStep(
+            node=node.id,
+            scope=instance,
+            type=node.type,
+            status="completed",
+            output={"dry_run": True, "note": f"{node.type} nodes are not simulated; declare an output in mocks"},
+            mocked="placeholder",
+        )
 
 
 def dry_run(plan: Plan, input: dict, *, mocks: dict | None = None, recorded: dict | None = None) -> dict:
@@ -321,10 +406,16 @@ def dry_run(plan: Plan, input: dict, *, mocks: dict | None = None, recorded: dic
 
 def recorded_outputs(workflow) -> dict:
     """node id -> output of the last completed run of `workflow` (top-level steps)."""
-    execution = Execution.objects.filter(workflow=workflow, status=ExecutionStatus.COMPLETED).order_by("-created_at").first()
+    execution = (
+        Execution.objects.filter(workflow=workflow, status=ExecutionStatus.COMPLETED).order_by("-created_at").first()
+    )
     if execution is None:
         return {}
     out: dict[str, Any] = {}
-    for node_id, output in StepRun.objects.filter(execution=execution, scope="", status=StepStatus.COMPLETED).order_by("id").values_list("node_id", "output"):
+    for node_id, output in (
+        StepRun.objects.filter(execution=execution, scope="", status=StepStatus.COMPLETED)
+        .order_by("id")
+        .values_list("node_id", "output")
+    ):
         out[node_id] = output
     return out

@@ -28,11 +28,21 @@ def configured() -> bool:
 
 
 def not_configured_message() -> str:
-    return ("AI assistance is not configured: an operator sets AI_BASE_URL and AI_MODEL (and AI_API_KEY when the "
-            "provider needs one).")
+    return (
+        "AI assistance is not configured: an operator sets AI_BASE_URL and AI_MODEL (and AI_API_KEY when the "
+        "provider needs one)."
+    )
 
 
-def chat(messages: list[dict], *, model: str | None = None, temperature: float | None = None, max_tokens: int | None = None, timeout: float | None = None, json_mode: bool = False) -> dict:
+def chat(
+    messages: list[dict],
+    *,
+    model: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    timeout: float | None = None,
+    json_mode: bool = False,
+) -> dict:
     """Send one chat-completions request; return {"content", "model", "usage", "finish_reason"}."""
     if not configured():
         raise NotConfigured(not_configured_message())
@@ -63,7 +73,12 @@ def chat(messages: list[dict], *, model: str | None = None, temperature: float |
         raise ProviderError("the AI provider's answer is not a chat completion") from None
     if not isinstance(content, str):
         raise ProviderError("the AI provider's answer has no text content")
-    return {"content": content, "model": data.get("model", body["model"]), "usage": data.get("usage"), "finish_reason": choice.get("finish_reason")}
+    return {
+        "content": content,
+        "model": data.get("model", body["model"]),
+        "usage": data.get("usage"),
+        "finish_reason": choice.get("finish_reason"),
+    }
 
 
 def parse_json(text: str) -> Any:

@@ -50,23 +50,30 @@ class Credential(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credentials")
     name = models.CharField(
         max_length=100,
-        validators=[RegexValidator(NAME_PATTERN, "Use letters, digits, '.', '_' and '-', starting with a letter or digit.")],
+        validators=[
+            RegexValidator(NAME_PATTERN, "Use letters, digits, '.', '_' and '-', starting with a letter or digit.")
+        ],
         help_text="What workflows call it, e.g. github.",
     )
     kind = models.CharField(max_length=20, choices=CredentialKind.choices)
     description = models.CharField(max_length=500, blank=True)
     username = models.CharField(max_length=200, blank=True, help_text="Basic auth: the username.")
     field_name = models.CharField(
-        max_length=100, blank=True, help_text="API key kinds: the header (e.g. X-Api-Key) or query parameter (e.g. api_key)."
+        max_length=100,
+        blank=True,
+        help_text="API key kinds: the header (e.g. X-Api-Key) or query parameter (e.g. api_key).",
     )
     secret_encrypted = models.TextField(editable=False)
     allowed_hosts = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text="Hosts the secret may be sent to: 'api.example.com', '*.example.com' (any subdomain), "
         "optionally with ':port'. Empty: none (the credential is refused for every request).",
     )
     workflows = models.ManyToManyField(
-        "workflows.Workflow", blank=True, related_name="granted_credentials",
+        "workflows.Workflow",
+        blank=True,
+        related_name="granted_credentials",
         help_text="The workflows whose runs may use this credential.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -91,7 +98,9 @@ class Credential(models.Model):
     @property
     def shared_with(self):
         """The users the owner let put this credential into definitions (`use_credential`)."""
-        return get_users_with_perms(self, only_with_perms_in=["use_credential"], with_group_users=False).order_by("username")
+        return get_users_with_perms(self, only_with_perms_in=["use_credential"], with_group_users=False).order_by(
+            "username"
+        )
 
     def allows_host(self, host: str, port: int | None) -> bool:
         """Whether the secret may be sent to `host` (and `port`), by `allowed_hosts`."""
@@ -113,12 +122,18 @@ class Delivery(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     channel = models.CharField(max_length=16, choices=DeliveryChannel.choices, db_index=True)
     target = models.CharField(max_length=500, help_text="Recipients or the destination (secret parts masked).")
-    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING, db_index=True
+    )
     attempts = models.PositiveIntegerField(default=0)
     response_code = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
-    execution = models.ForeignKey("executions.Execution", null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
-    step = models.ForeignKey("executions.StepRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    execution = models.ForeignKey(
+        "executions.Execution", null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    step = models.ForeignKey(
+        "executions.StepRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
     node_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -143,18 +158,26 @@ class AIUsage(models.Model):
     against the budgets; it is finished with the tokens and the latency when the answer comes.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="ai_usage")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="ai_usage"
+    )
     purpose = models.CharField(max_length=20, choices=AIPurpose.choices, db_index=True)
-    status = models.CharField(max_length=10, choices=AIUsageStatus.choices, default=AIUsageStatus.PENDING, db_index=True)
+    status = models.CharField(
+        max_length=10, choices=AIUsageStatus.choices, default=AIUsageStatus.PENDING, db_index=True
+    )
     model = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     cache_hit = models.BooleanField(default=False, db_index=True)
-    cache_key = models.CharField(max_length=64, blank=True, help_text="sha256 of the normalised prompt and the call's options.")
+    cache_key = models.CharField(
+        max_length=64, blank=True, help_text="sha256 of the normalised prompt and the call's options."
+    )
     error = models.CharField(max_length=500, blank=True)
-    execution = models.ForeignKey("executions.Execution", null=True, blank=True, on_delete=models.SET_NULL, related_name="ai_usage")
+    execution = models.ForeignKey(
+        "executions.Execution", null=True, blank=True, on_delete=models.SET_NULL, related_name="ai_usage"
+    )
     node_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -175,16 +198,26 @@ class AIBudget(models.Model):
     """
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="ai_budgets",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="ai_budgets",
         help_text="Leave empty for the total budget shared by everyone.",
     )
-    requests_per_day = models.PositiveIntegerField(null=True, blank=True, help_text="Calls to the provider a day; empty: the setting; 0: no limit.")
-    tokens_per_day = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens (prompt + completion) a day; empty: the setting; 0: no limit.")
+    requests_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Calls to the provider a day; empty: the setting; 0: no limit."
+    )
+    tokens_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tokens (prompt + completion) a day; empty: the setting; 0: no limit."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = "AI budget"
-        constraints = [models.UniqueConstraint(Coalesce(F("user"), Value(0)), name="ai_budget_one_per_user_and_one_total")]
+        constraints = [
+            models.UniqueConstraint(Coalesce(F("user"), Value(0)), name="ai_budget_one_per_user_and_one_total")
+        ]
 
     def __str__(self) -> str:
         return f"AI budget for {self.user}" if self.user_id else "AI budget for everyone together"

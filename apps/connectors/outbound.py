@@ -27,7 +27,13 @@ from apps.executions.activities import ActivityError
 
 MAX_REDIRECTS = 5
 # Names that reach instance metadata services without a private-looking address.
-METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal"}
+METADATA_HOSTS = {
+    "metadata",
+    "metadata.google.internal",
+    "metadata.goog",
+    "instance-data",
+    "instance-data.ec2.internal",
+}
 # Headers that carry credentials: never forwarded to another origin on a redirect.
 CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie"}
 
@@ -78,7 +84,9 @@ def is_public(address: IPAddress) -> bool:
     inner = _embedded_ipv4(address)
     if inner is not None and not is_public(inner):
         return False
-    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_loopback or address.is_link_local)
+    return address.is_global and not (
+        address.is_multicast or address.is_reserved or address.is_loopback or address.is_link_local
+    )
 
 
 def _refuse(host: str, why: str) -> ActivityError:
@@ -97,9 +105,13 @@ def check_destination(url: str) -> Destination:
     except ValueError as exc:
         raise ActivityError("InvalidURL", f"not a valid URL: {exc}", retryable=False) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ActivityError("InvalidURL", f"only http and https URLs with a host are allowed, not {_display(url)!r}", retryable=False)
+        raise ActivityError(
+            "InvalidURL", f"only http and https URLs with a host are allowed, not {_display(url)!r}", retryable=False
+        )
     if parts.username or parts.password:
-        raise ActivityError("InvalidURL", "credentials in the URL are not allowed: use a stored credential in auth", retryable=False)
+        raise ActivityError(
+            "InvalidURL", "credentials in the URL are not allowed: use a stored credential in auth", retryable=False
+        )
     host = parts.hostname.lower().rstrip(".")
     port = port or (443 if parts.scheme == "https" else 80)
     hosts, nets = _allowed()
@@ -131,7 +143,9 @@ def check_destination(url: str) -> Destination:
         if inner is not None and any(inner in net for net in nets):
             continue
         if not is_public(address):
-            raise _refuse(host, f"resolves to {address}, a loopback, private, link-local or otherwise non-public address")
+            raise _refuse(
+                host, f"resolves to {address}, a loopback, private, link-local or otherwise non-public address"
+            )
     return Destination(parts.scheme, host, port, candidates[0])
 
 
@@ -166,7 +180,11 @@ def _pinned(url: str, dest: Destination) -> tuple[str, dict[str, str], dict[str,
     if ":" in (parts.hostname or "") and parts.hostname is not None:  # an IPv6 literal keeps its brackets
         host_header = f"[{parts.hostname}]" + ("" if dest.port == default_port else f":{dest.port}")
     extensions = {"sni_hostname": dest.host} if dest.scheme == "https" else {}
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), {"Host": host_header or dest.host}, extensions
+    return (
+        urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")),
+        {"Host": host_header or dest.host},
+        extensions,
+    )
 
 
 @dataclass
@@ -222,7 +240,12 @@ def send(
     for hop in range(max_redirects + 1):
         target, extra_headers, extensions = _pinned(url, dest)
         request = client.build_request(
-            method, target, headers={**headers, **extra_headers}, params=params if hop == 0 else None, content=content, extensions=extensions
+            method,
+            target,
+            headers={**headers, **extra_headers},
+            params=params if hop == 0 else None,
+            content=content,
+            extensions=extensions,
         )
         response = client.send(request, stream=True)
         try:

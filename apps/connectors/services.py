@@ -49,15 +49,30 @@ def check_credential(kind: str, *, username: str = "", field_name: str = "", all
 
 @transaction.atomic
 def create_credential(
-    *, owner, name: str, kind: str, secret: str, description: str = "", username: str = "", field_name: str = "",
-    allowed_hosts: list[str] | None = None, workflows: Iterable[Workflow] = (), shared_with: Iterable | None = None,
-    acting_user=None, request=None,
+    *,
+    owner,
+    name: str,
+    kind: str,
+    secret: str,
+    description: str = "",
+    username: str = "",
+    field_name: str = "",
+    allowed_hosts: list[str] | None = None,
+    workflows: Iterable[Workflow] = (),
+    shared_with: Iterable | None = None,
+    acting_user=None,
+    request=None,
 ) -> Credential:
     """Store a credential for `owner`, its secret encrypted, usable toward `allowed_hosts` by
     `workflows`, and nameable in definitions by `shared_with` users too. Assumes valid input (see
     check_credential). Records a `credential_created` audit row."""
     credential = Credential(
-        owner=owner, name=name, kind=kind, description=description, username=username, field_name=field_name,
+        owner=owner,
+        name=name,
+        kind=kind,
+        description=description,
+        username=username,
+        field_name=field_name,
         allowed_hosts=[h.strip() for h in allowed_hosts or []],
     )
     credential.set_secret(secret)
@@ -74,8 +89,14 @@ def create_credential(
 
 @transaction.atomic
 def update_credential(
-    credential: Credential, *, secret: str | None = None, workflows: Iterable[Workflow] | None = None, shared_with: Iterable | None = None,
-    acting_user=None, request=None, **fields: Any,
+    credential: Credential,
+    *,
+    secret: str | None = None,
+    workflows: Iterable[Workflow] | None = None,
+    shared_with: Iterable | None = None,
+    acting_user=None,
+    request=None,
+    **fields: Any,
 ) -> Credential:
     """Change fields; a new `secret` replaces the stored one (None keeps it); `workflows`
     (when given) replaces the set of workflows it is granted to, `shared_with` the users who may
@@ -108,7 +129,10 @@ def delete_credential(credential: Credential, *, acting_user=None, request=None)
 def record_credential_audit(action: str, credential: Credential, actor, request, detail: dict[str, Any]) -> None:
     """An audit row about `credential` (never its secret)."""
     record_audit(
-        action, actor=actor, request=request, target=f"credential {credential.pk}",
+        action,
+        actor=actor,
+        request=request,
+        target=f"credential {credential.pk}",
         detail={"name": credential.name, "owner": credential.owner.get_username(), **detail},
     )
 
@@ -183,8 +207,10 @@ def check_credential_references(user, definition: Any, previous: Any = None) -> 
             continue
         candidates = Credential.objects.filter(name=name).select_related("owner")
         if not any(may_use_credential(user, c) for c in candidates):
-            problems.append(f"{where}: you may not use a credential named {name!r} (only its owner, or users it is shared "
-                            "with, may put it into a workflow)")
+            problems.append(
+                f"{where}: you may not use a credential named {name!r} (only its owner, or users it is shared "
+                "with, may put it into a workflow)"
+            )
     return problems
 
 
@@ -201,12 +227,18 @@ def run_workflow_ids(ctx: ActivityContext) -> tuple[int, int | None, int | None]
     """(workflow id, workflow owner id, initiator id) of the run `ctx` belongs to (cached on ctx)."""
     found = ctx.__dict__.get("_wb_run_ids")
     if found is None:
-        found = Execution.objects.filter(pk=ctx.execution_id).values_list("workflow_id", "workflow__owner_id", "created_by_id").first()
+        found = (
+            Execution.objects.filter(pk=ctx.execution_id)
+            .values_list("workflow_id", "workflow__owner_id", "created_by_id")
+            .first()
+        )
         ctx.__dict__["_wb_run_ids"] = found
     return found
 
 
-def credential_for_run(ctx: ActivityContext, name: Any, *, kinds: tuple[str, ...] | None = None, url: str | None = None) -> Credential:
+def credential_for_run(
+    ctx: ActivityContext, name: Any, *, kinds: tuple[str, ...] | None = None, url: str | None = None
+) -> Credential:
     """The credential called `name` that its owner granted to the run's workflow.
 
     With `url`, its host must be one the credential allows. When credentials of several owners
@@ -215,14 +247,20 @@ def credential_for_run(ctx: ActivityContext, name: Any, *, kinds: tuple[str, ...
     whether a credential by that name exists elsewhere.
     """
     if not isinstance(name, str) or not name:
-        raise ActivityError("CredentialNotFound", "name a stored credential, e.g. {\"credential\": \"github\"}", retryable=False)
+        raise ActivityError(
+            "CredentialNotFound", 'name a stored credential, e.g. {"credential": "github"}', retryable=False
+        )
     ids = run_workflow_ids(ctx)
     candidates = list(Credential.objects.filter(workflows__pk=ids[0], name=name).select_related("owner")) if ids else []
     if ids and len(candidates) > 1:
         preferred = [c for c in candidates if c.owner_id == ids[1]] or [c for c in candidates if c.owner_id == ids[2]]
         if len(preferred) != 1:
             owners = ", ".join(sorted(c.owner.get_username() for c in candidates))
-            raise ActivityError("CredentialAmbiguous", f"credentials named {name!r} of several users ({owners}) are granted to this workflow; rename one", retryable=False)
+            raise ActivityError(
+                "CredentialAmbiguous",
+                f"credentials named {name!r} of several users ({owners}) are granted to this workflow; rename one",
+                retryable=False,
+            )
         candidates = preferred
     if not candidates:
         raise ActivityError(
@@ -233,7 +271,11 @@ def credential_for_run(ctx: ActivityContext, name: Any, *, kinds: tuple[str, ...
     credential = candidates[0]
     if kinds and credential.kind not in kinds:
         wanted = ", ".join(kinds)
-        raise ActivityError("CredentialKindMismatch", f"credential {name!r} is a {credential.kind} credential; this needs {wanted}", retryable=False)
+        raise ActivityError(
+            "CredentialKindMismatch",
+            f"credential {name!r} is a {credential.kind} credential; this needs {wanted}",
+            retryable=False,
+        )
     if url is not None:
         check_credential_host(credential, url)
     Credential.objects.filter(pk=credential.pk).update(last_used_at=timezone.now())
@@ -272,10 +314,14 @@ def start_delivery(ctx: ActivityContext, *, channel: str, target: str) -> Delive
     """Record a delivery about to be attempted by the step running `ctx`."""
     execution_id = ctx.execution_id if Execution.objects.filter(pk=ctx.execution_id).exists() else None
     step_id = ctx.step_id if execution_id and StepRun.objects.filter(pk=ctx.step_id).exists() else None
-    return Delivery.objects.create(channel=channel, target=target[:500], execution_id=execution_id, step_id=step_id, node_id=ctx.node_id[:64])
+    return Delivery.objects.create(
+        channel=channel, target=target[:500], execution_id=execution_id, step_id=step_id, node_id=ctx.node_id[:64]
+    )
 
 
-def record_attempt(delivery: Delivery, *, ok: bool, response_code: int | None = None, error: str = "", final: bool = False) -> None:
+def record_attempt(
+    delivery: Delivery, *, ok: bool, response_code: int | None = None, error: str = "", final: bool = False
+) -> None:
     delivery.attempts += 1
     delivery.response_code = response_code
     delivery.error = error[:5000]

@@ -66,4 +66,6 @@ def _check_may_act(user, execution: Execution) -> None:
     if not has_workflow_perm(user, execution.workflow, "change"):
         raise PermissionDenied("You need the 'change' permission on this workflow.")
     if execution.created_by_id not in (None, user.pk) and not has_workflow_perm(user, execution.workflow, "admin"):
-        raise PermissionDenied("Acting on a run someone else started needs the workflow's admin permission or the operator role.")
+        raise PermissionDenied(
+            "Acting on a run someone else started needs the workflow's admin permission or the operator role."
+        )

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, redirect, render
-from django.db.models import Q
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -14,7 +14,6 @@ from apps.workflows.definition.registry import activity_names
 from apps.workflows.definition.schema import NODE_TYPES
 from apps.workflows.forms import choice_field
 from apps.workflows.models import Workflow
-
 from workflowsite.paging import LargeTableAdminMixin, indexed_distinct, values_filter
 
 from .choices import FINISHED_EXECUTION
@@ -66,6 +65,7 @@ class NewestStepsFormSet(NewestRowsFormSet):
 class NewestEventsFormSet(NewestRowsFormSet):
     newest_by = "seq"
 
+
 STEP_COLUMNS = ("node_id", "scope", "attempt", "status", "activity", "worker", "started_at", "finished_at")
 EVENT_COLUMNS = ("seq", "type", "node_id", "scope", "actor", "created_at")
 
@@ -107,8 +107,26 @@ class ExecutionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     # No date_hierarchy: its year and month links are a SELECT DISTINCT date_trunc(...) over every run on
     # every page view (0.6 s at 900,000 runs); the "Created at" filter offers the same ranges from an index.
     readonly_fields = [
-        "workflow", "status", "trigger", "input", "variables", "output", "error", "created_by", "parent", "parent_step",
-        "continued_from", "retry_of", "created_at", "started_at", "finished_at", "last_seq", "correlation_id", "definition", "steps_link", "events_link",
+        "workflow",
+        "status",
+        "trigger",
+        "input",
+        "variables",
+        "output",
+        "error",
+        "created_by",
+        "parent",
+        "parent_step",
+        "continued_from",
+        "retry_of",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "last_seq",
+        "correlation_id",
+        "definition",
+        "steps_link",
+        "events_link",
     ]
     fields = ["pinned", *readonly_fields]
     inlines = [StepRunInline, ExecutionEventInline]
@@ -116,7 +134,10 @@ class ExecutionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     change_form_template = "admin/executions/execution/change_form.html"
 
     def get_urls(self):
-        return [path("<int:pk>/signal/", self.admin_site.admin_view(self.signal_view), name="executions_execution_signal"), *super().get_urls()]
+        return [
+            path("<int:pk>/signal/", self.admin_site.admin_view(self.signal_view), name="executions_execution_signal"),
+            *super().get_urls(),
+        ]
 
     def signal_view(self, request, pk: int):
         """Send a signal to a run from the admin."""
@@ -126,13 +147,26 @@ class ExecutionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         form = SignalForm(request.POST or None, execution=execution)
         if request.method == "POST" and form.is_valid():
             try:
-                _, result = send_signal_to_chain(execution, form.cleaned_data["name"], form.cleaned_data["payload"], actor=request.user.get_username())
+                _, result = send_signal_to_chain(
+                    execution,
+                    form.cleaned_data["name"],
+                    form.cleaned_data["payload"],
+                    actor=request.user.get_username(),
+                )
             except SignalRejected as exc:
                 form.add_error("payload" if (exc.field or "").startswith("payload") else "name", exc.message)
             else:
-                self.message_user(request, f"Signal {form.cleaned_data['name']} sent: {result['delivered']}.", messages.SUCCESS)
+                self.message_user(
+                    request, f"Signal {form.cleaned_data['name']} sent: {result['delivered']}.", messages.SUCCESS
+                )
                 return redirect("admin:executions_execution_change", pk)
-        context = {**self.admin_site.each_context(request), "title": f"Send a signal to execution {pk}", "form": form, "execution": execution, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Send a signal to execution {pk}",
+            "form": form,
+            "execution": execution,
+            "opts": self.model._meta,
+        }
         return render(request, "admin/executions/execution/signal.html", context)
 
     @admin.action(description="Pause selected runs")
@@ -147,12 +181,19 @@ class ExecutionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
     def _report(self, request, verb: str, done: int, skipped: int, why: str) -> None:
         """A bare green 'Paused 0 run(s).' read as success: say what was left alone, and why."""
-        text = f"{verb} {done} run(s)" + (f"; {skipped} {'was' if skipped == 1 else 'were'} {why}, left as {'it is' if skipped == 1 else 'they are'}." if skipped else ".")
+        text = f"{verb} {done} run(s)" + (
+            f"; {skipped} {'was' if skipped == 1 else 'were'} {why}, left as {'it is' if skipped == 1 else 'they are'}."
+            if skipped
+            else "."
+        )
         self.message_user(request, text, messages.WARNING if skipped and not done else messages.SUCCESS)
+
     show_full_result_count = False
 
     def get_queryset(self, request):
-        return _light_on_lists(request, super().get_queryset(request), "definition", "input", "variables", "output", "pending_signals")
+        return _light_on_lists(
+            request, super().get_queryset(request), "definition", "input", "variables", "output", "pending_signals"
+        )
 
     def get_search_results(self, request, queryset, search_term):
         """A number is a run id or a correlation id (both indexed); anything else is also looked up in the
@@ -181,7 +222,9 @@ class ExecutionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     def parent_link(self, obj: Execution) -> str:
         if not obj.parent_id:
             return "—"
-        return format_html('<a href="{}">{}</a>', reverse("admin:executions_execution_change", args=[obj.parent_id]), obj.parent_id)
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:executions_execution_change", args=[obj.parent_id]), obj.parent_id
+        )
 
     @staticmethod
     def _step_count(obj: Execution) -> int:
@@ -192,7 +235,11 @@ class ExecutionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
     @staticmethod
     def _more_note(count: int) -> str:
-        return f" (the newest {INLINE_ROWS_MAX} are listed below: follow the link for all)" if count > INLINE_ROWS_MAX else ""
+        return (
+            f" (the newest {INLINE_ROWS_MAX} are listed below: follow the link for all)"
+            if count > INLINE_ROWS_MAX
+            else ""
+        )
 
     @admin.display(description="Steps")
     def steps_link(self, obj: Execution) -> str:
@@ -211,9 +258,19 @@ class ExecutionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         for execution in queryset:
             if orchestrator.cancel_execution(execution, acting_user=request.user, reason="cancelled by an operator"):
                 cancelled += 1
-                record_audit("execution_cancelled", actor=request.user, request=request, target=f"execution {execution.pk}", detail={"workflow": execution.workflow_id, "via": "admin"})
+                record_audit(
+                    "execution_cancelled",
+                    actor=request.user,
+                    request=request,
+                    target=f"execution {execution.pk}",
+                    detail={"workflow": execution.workflow_id, "via": "admin"},
+                )
         skipped = queryset.count() - cancelled
-        self.message_user(request, f"Cancelled {cancelled} run(s)" + (f"; {skipped} had already finished." if skipped else "."), messages.SUCCESS)
+        self.message_user(
+            request,
+            f"Cancelled {cancelled} run(s)" + (f"; {skipped} had already finished." if skipped else "."),
+            messages.SUCCESS,
+        )
 
     @admin.action(description="Retry selected runs (new runs with the same input)")
     def retry_selected(self, request, queryset):
@@ -251,17 +308,44 @@ def _activities() -> list[tuple[str, str]]:
 
 @admin.register(StepRun)
 class StepRunAdmin(LargeTableAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "execution", "node_id", "scope", "attempt", "status", "activity", "worker", "started_at", "finished_at"]
+    list_display = [
+        "id",
+        "execution",
+        "node_id",
+        "scope",
+        "attempt",
+        "status",
+        "activity",
+        "worker",
+        "started_at",
+        "finished_at",
+    ]
     # Node types and activities from their registries, not a SELECT DISTINCT over every step run.
-    list_filter = ["status", values_filter("node_type", "node type", _node_types), values_filter("activity", "activity", _activities)]
+    list_filter = [
+        "status",
+        values_filter("node_type", "node type", _node_types),
+        values_filter("activity", "activity", _activities),
+    ]
     search_fields = ["=execution__id", "node_id", "worker"]
     list_select_related = ["execution"]
     readonly_fields = [f.name for f in StepRun._meta.fields]
     show_full_result_count = False
 
     def get_queryset(self, request):
-        return _light_on_lists(request, super().get_queryset(request), "input", "output", "error", "state", "logs",
-                               "execution__definition", "execution__input", "execution__variables", "execution__output", "execution__error")
+        return _light_on_lists(
+            request,
+            super().get_queryset(request),
+            "input",
+            "output",
+            "error",
+            "state",
+            "logs",
+            "execution__definition",
+            "execution__input",
+            "execution__variables",
+            "execution__output",
+            "execution__error",
+        )
 
     def get_search_results(self, request, queryset, search_term):
         """A number is a run's id (indexed); text searches node ids and workers as before."""
@@ -285,8 +369,16 @@ class ExecutionEventAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request):
-        return _light_on_lists(request, super().get_queryset(request), "payload", "execution__definition", "execution__input",
-                               "execution__variables", "execution__output", "execution__error")
+        return _light_on_lists(
+            request,
+            super().get_queryset(request),
+            "payload",
+            "execution__definition",
+            "execution__input",
+            "execution__variables",
+            "execution__output",
+            "execution__error",
+        )
 
     def get_search_results(self, request, queryset, search_term):
         """A number is a run's id (indexed); text searches node ids and types as before."""

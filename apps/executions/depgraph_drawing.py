@@ -112,7 +112,7 @@ def render_svg(graph: Mapping[str, Any], *, title: str, link_for_item: str = "")
                 f'<path class="{cls}" data-from="{_esc(dep)}" data-to="{_esc(target)}" '
                 f'd="M{x1:.0f},{y1:.0f} C{x1:.0f},{y1 + bend:.0f} {x2:.0f},{y2 - bend:.0f} {x2:.0f},{y2:.0f}"/>'
             )
-    out.append("</g><g class=\"items\">")
+    out.append('</g><g class="items">')
     for item in items:
         item_id = str(item["id"])
         x, y = pos[item_id]
@@ -124,7 +124,11 @@ def render_svg(graph: Mapping[str, Any], *, title: str, link_for_item: str = "")
         label = item_id if len(item_id) <= 18 else item_id[:17] + "\u2026"
         spoken = f"{item_id}: {status}" + (", on the critical path" if item_id in critical else "")
         if item.get("depends_on"):
-            spoken += ", needs " + ", ".join(str(d) for d in item["depends_on"][:8]) + ("…" if len(item["depends_on"]) > 8 else "")
+            spoken += (
+                ", needs "
+                + ", ".join(str(d) for d in item["depends_on"][:8])
+                + ("…" if len(item["depends_on"]) > 8 else "")
+            )
         out.append(
             f'<g class="{classes}"{attrs} tabindex="0" role="button" aria-label="{_esc(spoken)}">'
             f"<title>{_esc(spoken)}</title>"

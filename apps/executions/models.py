@@ -16,16 +16,24 @@ class Execution(models.Model):
     workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="executions")
     # The definition this run started with: later edits of the workflow do not change a run.
     definition = models.JSONField()
-    status = models.CharField(max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING, db_index=True
+    )
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
     input = models.JSONField(default=dict, blank=True)
     variables = models.JSONField(default=dict, blank=True)
     output = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True, help_text="{type, message, node} when the run failed.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
-    parent_step = models.ForeignKey("StepRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="child_executions")
-    continued_from = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continued_as")
+    parent_step = models.ForeignKey(
+        "StepRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="child_executions"
+    )
+    continued_from = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continued_as"
+    )
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -35,8 +43,14 @@ class Execution(models.Model):
     correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
     # Signals that arrived before a signal_wait asked for them (oldest first).
     pending_signals = models.JSONField(default=list, blank=True)
-    workflow_version = models.PositiveIntegerField(null=True, blank=True, help_text="The version of the workflow this run runs (numbered as in its history); set for child runs.")
-    queue = models.CharField(max_length=100, blank=True, help_text="The Celery queue this run's steps go to (empty: the default queue).")
+    workflow_version = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The version of the workflow this run runs (numbered as in its history); set for child runs.",
+    )
+    queue = models.CharField(
+        max_length=100, blank=True, help_text="The Celery queue this run's steps go to (empty: the default queue)."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -44,7 +58,9 @@ class Execution(models.Model):
             models.Index(fields=["workflow", "-created_at"]),
             models.Index(fields=["status", "-created_at"]),
             # The metrics collector's scan of recently finished runs.
-            models.Index(name="execution_finished", fields=["finished_at"], condition=models.Q(finished_at__isnull=False)),
+            models.Index(
+                name="execution_finished", fields=["finished_at"], condition=models.Q(finished_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -180,13 +196,17 @@ class DynamicItem(models.Model):
         BLOCKED = "blocked", "Blocked"
         CANCELLED = "cancelled", "Cancelled"
 
-    step = models.ForeignKey(StepRun, on_delete=models.CASCADE, related_name="dynamic_items", help_text="The dynamic node's step run.")
+    step = models.ForeignKey(
+        StepRun, on_delete=models.CASCADE, related_name="dynamic_items", help_text="The dynamic node's step run."
+    )
     index = models.PositiveIntegerField(help_text="Position in the node's item list (its scope is node[index]/).")
     item_id = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     # Dependencies not completed yet: the item is ready when it is queued and this is 0.
     waiting = models.PositiveIntegerField(default=0)
-    priority = models.FloatField(default=0.0, help_text="Longest remaining path: ready items with more behind them start first.")
+    priority = models.FloatField(
+        default=0.0, help_text="Longest remaining path: ready items with more behind them start first."
+    )
     dependents = models.JSONField(default=list, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     kept = models.BooleanField(default=False, help_text="Completed in the run this one retries; its result was kept.")

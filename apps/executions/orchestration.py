@@ -51,19 +51,23 @@ def dynamic_state(step: StepRun, now: datetime | None = None) -> dict[str, Any]:
             busy += duration
             if finished and status.get(item_id) == "completed":
                 measured.append(duration)
-        items.append({
-            "id": item_id,
-            "status": status.get(item_id, "queued"),
-            "depends_on": deps.get(item_id, []),
-            "waiting_on": [d for d in deps.get(item_id, []) if status.get(d) != "completed"],
-            "started_at": started.isoformat() if started else None,
-            "finished_at": finished.isoformat() if finished else None,
-            "duration_s": round(duration, 3) if duration is not None else None,
-            "expected_s": expected.get(item_id),
-            "attempts": state.get("attempts", {}).get(item_id, 0),
-            "error": (state.get("errors", {}).get(item_id) or {}).get("message"),
-        })
-    by_status: dict[str, list[str]] = {s: [] for s in ("queued", "running", "completed", "failed", "blocked", "cancelled")}
+        items.append(
+            {
+                "id": item_id,
+                "status": status.get(item_id, "queued"),
+                "depends_on": deps.get(item_id, []),
+                "waiting_on": [d for d in deps.get(item_id, []) if status.get(d) != "completed"],
+                "started_at": started.isoformat() if started else None,
+                "finished_at": finished.isoformat() if finished else None,
+                "duration_s": round(duration, 3) if duration is not None else None,
+                "expected_s": expected.get(item_id),
+                "attempts": state.get("attempts", {}).get(item_id, 0),
+                "error": (state.get("errors", {}).get(item_id) or {}).get("message"),
+            }
+        )
+    by_status: dict[str, list[str]] = {
+        s: [] for s in ("queued", "running", "completed", "failed", "blocked", "cancelled")
+    }
     for item in items:
         by_status.setdefault(item["status"], []).append(item["id"])
     slots = int(state.get("max_concurrent", 1))
@@ -78,7 +82,9 @@ def dynamic_state(step: StepRun, now: datetime | None = None) -> dict[str, Any]:
             graph.add_edge(d, item_id)
     path, length = graph.critical_path()
     ready_waiting = [i["id"] for i in items if i["status"] == "queued" and not i["waiting_on"]]
-    waiting_deps = [{"id": i["id"], "waiting_on": i["waiting_on"]} for i in items if i["status"] == "queued" and i["waiting_on"]]
+    waiting_deps = [
+        {"id": i["id"], "waiting_on": i["waiting_on"]} for i in items if i["status"] == "queued" and i["waiting_on"]
+    ]
     # ETA: list-schedule what is left (running items with their remaining expected time).
     eta = None
     if step.finished_at is None:
@@ -131,7 +137,9 @@ def execution_state(execution: Execution) -> dict[str, Any]:
         "status": execution.status,
         "steps": counts,
         "dynamic": [dynamic_state(step, now) for step in latest.values()],
-        "children": list(execution.children.values("id", "status", "workflow__slug", "parent_step__node_id").order_by("id")),
+        "children": list(
+            execution.children.values("id", "status", "workflow__slug", "parent_step__node_id").order_by("id")
+        ),
     }
 
 

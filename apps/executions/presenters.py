@@ -100,7 +100,12 @@ def _ms(delta: timedelta) -> int:
 def typical_duration_ms(execution: Execution) -> int | None:
     """Median duration of this workflow's last 20 completed runs, for the ETA."""
     rows = (
-        Execution.objects.filter(workflow_id=execution.workflow_id, status=ExecutionStatus.COMPLETED, started_at__isnull=False, finished_at__isnull=False)
+        Execution.objects.filter(
+            workflow_id=execution.workflow_id,
+            status=ExecutionStatus.COMPLETED,
+            started_at__isnull=False,
+            finished_at__isnull=False,
+        )
         .exclude(pk=execution.pk)
         .order_by("-created_at")
         .values_list("started_at", "finished_at")[:20]
@@ -109,7 +114,9 @@ def typical_duration_ms(execution: Execution) -> int | None:
     return int(median(durations)) if durations else None
 
 
-def status_panel(execution: Execution, steps: list[StepRun], *, now: datetime | None = None, with_eta: bool = True) -> StatusPanel:
+def status_panel(
+    execution: Execution, steps: list[StepRun], *, now: datetime | None = None, with_eta: bool = True
+) -> StatusPanel:
     """The panel's figures; `with_eta=False` leaves the ETA out (and its query: live updates of what
     changed do not resend it, the page counts it down)."""
     now = now or timezone.now()
@@ -157,7 +164,11 @@ def execution_steps(execution: Execution) -> list[StepRun]:
 
 def item_labels(steps: list[StepRun]) -> dict[int, str]:
     """Dynamic items are shown by their item id ("build › core-utils"), not their scope."""
-    ids_of = {(s.scope, s.node_id): s.state.get("ids", []) for s in steps if s.node_type == "dynamic" and isinstance(s.state, dict)}
+    ids_of = {
+        (s.scope, s.node_id): s.state.get("ids", [])
+        for s in steps
+        if s.node_type == "dynamic" and isinstance(s.state, dict)
+    }
     labels: dict[int, str] = {}
     for s in steps:
         if not s.node_id.endswith(":item") or not s.scope.endswith("]/"):
@@ -247,7 +258,11 @@ def summarize_event(type_: str, payload: dict) -> str:
     if type_ == "step_cancelled":
         return str(payload.get("reason", ""))
     if type_ == "loop_started":
-        return f"{payload.get('mode', '')} over {payload.get('items')} items" if payload.get("items") is not None else str(payload.get("mode", ""))
+        return (
+            f"{payload.get('mode', '')} over {payload.get('items')} items"
+            if payload.get("items") is not None
+            else str(payload.get("mode", ""))
+        )
     if type_ in ("item_started", "item_finished"):
         state = f" {payload['status']}" if payload.get("status") else ""
         return f"item {payload.get('item', '')}{state}, {payload.get('in_flight', 0)} in flight"
@@ -350,8 +365,18 @@ def _flat(section: str, data: dict) -> dict[str, Any]:
 def diff_states(before: ReplayState, after: ReplayState) -> list[dict]:
     """What changed between two states: rows of {key, kind (added/removed/changed), before, after}."""
     # Redact whole documents first: a secret is recognised by its key, which flattening would hide.
-    old = {**_flat("vars", redact(before.variables)), **_flat("steps", redact(before.steps)), **_flat("status", before.node_statuses), "run.status": before.status}
-    new = {**_flat("vars", redact(after.variables)), **_flat("steps", redact(after.steps)), **_flat("status", after.node_statuses), "run.status": after.status}
+    old = {
+        **_flat("vars", redact(before.variables)),
+        **_flat("steps", redact(before.steps)),
+        **_flat("status", before.node_statuses),
+        "run.status": before.status,
+    }
+    new = {
+        **_flat("vars", redact(after.variables)),
+        **_flat("steps", redact(after.steps)),
+        **_flat("status", after.node_statuses),
+        "run.status": after.status,
+    }
     rows = []
     for key in sorted(set(old) | set(new)):
         if key not in old:
@@ -378,7 +403,12 @@ def replay_document(execution: Execution, events: list[ExecutionEvent]) -> dict:
                 "actor": event.actor,
                 "at": event.created_at.isoformat(),
                 "payload": redact(event.payload),
-                "state": {"status": state.status, "variables": redact(state.variables), "steps": redact(state.steps), "nodes": state.node_statuses},
+                "state": {
+                    "status": state.status,
+                    "variables": redact(state.variables),
+                    "steps": redact(state.steps),
+                    "nodes": state.node_statuses,
+                },
             }
         )
     return {
@@ -474,9 +504,15 @@ def dynamic_panels(steps: list[StepRun], events: list[ExecutionEvent] | None = N
     return panels
 
 
-def concurrency_chart(step: StepRun, events: list[ExecutionEvent], *, width: int = 480, height: int = 120) -> SafeString:
+def concurrency_chart(
+    step: StepRun, events: list[ExecutionEvent], *, width: int = 480, height: int = 120
+) -> SafeString:
     """Items in flight over time for one dynamic step, as an SVG step chart (from its item events)."""
-    points = [(e.created_at, int((e.payload or {}).get("in_flight", 0))) for e in events if e.step_id == step.pk and e.type in ("item_started", "item_finished")]
+    points = [
+        (e.created_at, int((e.payload or {}).get("in_flight", 0)))
+        for e in events
+        if e.step_id == step.pk and e.type in ("item_started", "item_finished")
+    ]
     if len(points) < 2:
         return mark_safe("")
     t0, t1 = points[0][0], points[-1][0]
@@ -503,7 +539,11 @@ def concurrency_chart(step: StepRun, events: list[ExecutionEvent], *, width: int
         f'aria-label="Items in flight over {span:.1f} s, at most {top}">'
         f'<line class="axis" x1="{pad_l}" y1="{pad_t + plot_h}" x2="{width - 6}" y2="{pad_t + plot_h}"/>'
         f'<line class="axis" x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + plot_h}"/>'
-        + (f'<line class="limit" x1="{pad_l}" y1="{y(limit):.1f}" x2="{width - 6}" y2="{y(limit):.1f}"/>' if limit else "")
+        + (
+            f'<line class="limit" x1="{pad_l}" y1="{y(limit):.1f}" x2="{width - 6}" y2="{y(limit):.1f}"/>'
+            if limit
+            else ""
+        )
         + f'<path class="series" d="{" ".join(path)}"/>'
         f'<text class="tick" x="{pad_l - 4}" y="{y(top) + 4:.1f}" text-anchor="end">{top}</text>'
         f'<text class="tick" x="{pad_l - 4}" y="{y(0) + 4:.1f}" text-anchor="end">0</text>'
@@ -534,7 +574,9 @@ def continue_chain(execution: Execution) -> list[Execution]:
 DYNAMIC_ITEM_STATUSES = ("queued", "ready", "running", "completed", "failed", "blocked", "cancelled")
 
 
-def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | None = None, critical: bool = True) -> dict | None:
+def dynamic_graph(
+    execution: Execution, node_id: str, *, steps: list[StepRun] | None = None, critical: bool = True
+) -> dict | None:
     """Everything known about the items of dynamic node `node_id` in `execution`, as plain JSON data:
     ``{"node", "step", "status", "max_concurrent", "in_flight", "counts", "critical_path", "items": [
     {"id", "index", "status", "depends_on", "started_at", "finished_at", "duration_s", "attempts",
@@ -547,13 +589,25 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
     `critical=False` skips the critical path (live updates do not redraw it).
     """
 
-
     node = find_node(execution.definition or {}, node_id)
     if node is None or node.get("type") != "dynamic":
         return None
     steps = execution_steps(execution) if steps is None else steps
-    candidates = [s for s in steps if s.node_id == node_id and s.node_type == "dynamic" and isinstance(s.state, dict) and "ids" in s.state]
-    out: dict[str, Any] = {"node": node_id, "step": None, "status": "not_started", "max_concurrent": node.get("max_concurrent"), "in_flight": 0, "counts": {}, "critical_path": {"items": [], "seconds": 0.0}, "items": []}
+    candidates = [
+        s
+        for s in steps
+        if s.node_id == node_id and s.node_type == "dynamic" and isinstance(s.state, dict) and "ids" in s.state
+    ]
+    out: dict[str, Any] = {
+        "node": node_id,
+        "step": None,
+        "status": "not_started",
+        "max_concurrent": node.get("max_concurrent"),
+        "in_flight": 0,
+        "counts": {},
+        "critical_path": {"items": [], "seconds": 0.0},
+        "items": [],
+    }
     if not candidates:
         return out
     # The top-level activation first (a dynamic node inside a loop has one per iteration: the latest).
@@ -567,12 +621,20 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
     prefix = f"{step.scope}{node_id}["
     item_steps: dict[int, StepRun] = {}
     for s in steps:
-        if s.scope.startswith(prefix) and s.scope.endswith("]/") and "/" not in s.scope[len(prefix):-1]:
-            digits = s.scope[len(prefix):-2]
+        if s.scope.startswith(prefix) and s.scope.endswith("]/") and "/" not in s.scope[len(prefix) : -1]:
+            digits = s.scope[len(prefix) : -2]
             if digits.isdigit() and (int(digits) not in item_steps or s.pk > item_steps[int(digits)].pk):
                 item_steps[int(digits)] = s
     # Only items that run a child workflow have child runs to look up.
-    children = dict(Execution.objects.filter(parent_step_id__in=[s.pk for s in item_steps.values()]).values_list("parent_step_id", "pk")) if item_steps and node.get("workflow") else {}
+    children = (
+        dict(
+            Execution.objects.filter(parent_step_id__in=[s.pk for s in item_steps.values()]).values_list(
+                "parent_step_id", "pk"
+            )
+        )
+        if item_steps and node.get("workflow")
+        else {}
+    )
     measured: dict[str, float] = {}
     items = []
     for index, item_id in enumerate(ids):
@@ -615,7 +677,11 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
         # blocked and cancelled items will not run and weigh nothing.
         typical = median(measured.values()) if measured else 1.0
         weights = {
-            i: measured[i] if i in measured else 0.0 if status.get(i) in ("blocked", "cancelled") else float(durations.get(i) or typical)
+            i: measured[i]
+            if i in measured
+            else 0.0
+            if status.get(i) in ("blocked", "cancelled")
+            else float(durations.get(i) or typical)
             for i in ids
         }
         path, length = graph.critical_path(default_duration=typical, durations=weights)
@@ -634,7 +700,11 @@ def dynamic_graph(execution: Execution, node_id: str, *, steps: list[StepRun] | 
 
 
 def dynamic_node_ids(definition: dict) -> list[str]:
-    return [str(n.get("id")) for n, _p, _w in iter_nodes((definition or {}).get("nodes", [])) if n.get("type") == "dynamic" and n.get("id")]
+    return [
+        str(n.get("id"))
+        for n, _p, _w in iter_nodes((definition or {}).get("nodes", []))
+        if n.get("type") == "dynamic" and n.get("id")
+    ]
 
 
 def dynamic_changes(execution: Execution, graphs: list[dict], after: int, upto: int) -> dict[str, dict[str, str]]:
@@ -643,7 +713,9 @@ def dynamic_changes(execution: Execution, graphs: list[dict], after: int, upto: 
     blocked or cancelled) and, after a failure or the node's end, every blocked or cancelled item."""
     if not graphs:
         return {}
-    events = ExecutionEvent.objects.filter(execution=execution, seq__gt=after, seq__lte=upto, node_id__in=[g["node"] for g in graphs]).only("type", "node_id", "payload")
+    events = ExecutionEvent.objects.filter(
+        execution=execution, seq__gt=after, seq__lte=upto, node_id__in=[g["node"] for g in graphs]
+    ).only("type", "node_id", "payload")
     touched: dict[str, set[str]] = {}
     sweep: set[str] = set()
     for event in events:
@@ -669,7 +741,9 @@ def dynamic_changes(execution: Execution, graphs: list[dict], after: int, upto: 
         by_id = {i["id"]: i for i in graph["items"]}
         changes = {i: by_id[i]["status"] for i in wanted if i in by_id}
         if graph["node"] in sweep:
-            changes.update({i["id"]: i["status"] for i in graph["items"] if i["status"] in ("blocked", "cancelled", "failed")})
+            changes.update(
+                {i["id"]: i["status"] for i in graph["items"] if i["status"] in ("blocked", "cancelled", "failed")}
+            )
         if changes:
             out[graph["node"]] = changes
     return out

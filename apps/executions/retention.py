@@ -24,7 +24,9 @@ def expired_executions(now=None):
     """Finished, unpinned runs that finished (or, if never started, were created) before the cutoff."""
     days = int(getattr(settings, "WB_EXECUTION_RETENTION_DAYS", 30))
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    return Execution.objects.filter(status__in=FINISHED_EXECUTION, pinned=False, created_at__lt=cutoff).exclude(finished_at__gte=cutoff)
+    return Execution.objects.filter(status__in=FINISHED_EXECUTION, pinned=False, created_at__lt=cutoff).exclude(
+        finished_at__gte=cutoff
+    )
 
 
 def purge_old_executions(*, now=None, batch: int = BATCH) -> int:
@@ -35,10 +37,7 @@ def purge_old_executions(*, now=None, batch: int = BATCH) -> int:
     total = 0
     while True:
         ids = list(
-            expired_executions(now)
-            .exclude(children__pinned=True)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:batch]
+            expired_executions(now).exclude(children__pinned=True).order_by("pk").values_list("pk", flat=True)[:batch]
         )
         if not ids:
             break

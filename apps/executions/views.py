@@ -29,16 +29,24 @@ from apps.common.text import search_text
 from apps.sharing.services import visible_workflows
 from apps.workflows import jsontext
 from apps.workflows.definition.graph import find_node, graph_svg, iter_nodes
+from apps.workflows.definition.layout import STATUSES as GRAPH_NODE_STATUSES
 from apps.workflows.definition.validator import DefinitionError
 from apps.workflows.forms import RetryWithChangesForm
-from apps.workflows.definition.layout import STATUSES as GRAPH_NODE_STATUSES
 from apps.workflows.suggestions import suggest
 from workflowsite.paging import EstimatedCountPaginator
 
 from . import depgraph_drawing, presenters
 from .access import access_execution, may_act_on, visible_executions
 from .choices import ExecutionStatus, Trigger
-from .engine.orchestrator import InputError, cancel_execution, pause_execution, plan_retry_with_changes, resume_execution, retry_execution, retry_failed
+from .engine.orchestrator import (
+    InputError,
+    cancel_execution,
+    pause_execution,
+    plan_retry_with_changes,
+    resume_execution,
+    retry_execution,
+    retry_failed,
+)
 from .engine.orchestrator import retry_with_changes as retry_changed
 from .engine.redaction import redact
 from .engine.signals import SignalRejected
@@ -80,11 +88,19 @@ def execution_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         qs = qs.filter(pinned=True)
     if q:
         qs = qs.filter(Q(pk=int(q)) if q.isdigit() else Q(workflow__name__icontains=q) | Q(correlation_id=q))
-    # No COUNT(*) over every visible run: exact up to 1,000 (or the page asked for), "at least" beyond (workflowsite/paging.py).
+    # No COUNT(*) over every visible run: exact up to 1,000 (or the page asked for), "at least" beyond
+    # (workflowsite/paging.py).
     page = EstimatedCountPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page,
-        "filters": {"status": status, "workflow": workflow, "trigger": trigger, "since": request.GET.get("since", ""), "q": q, "pinned": request.GET.get("pinned", "")},
+        "filters": {
+            "status": status,
+            "workflow": workflow,
+            "trigger": trigger,
+            "since": request.GET.get("since", ""),
+            "q": q,
+            "pinned": request.GET.get("pinned", ""),
+        },
         "statuses": ExecutionStatus.choices,
         "triggers": Trigger.choices,
         "workflows": visible_workflows(request.user).only("pk", "name").order_by("name"),
@@ -117,7 +133,9 @@ def _panel_context(execution: Execution, user: Any, steps: list[StepRun]) -> dic
         context["overlay"] = error_overlay(execution, failed)
     if context["panel"].has_dynamic:
         item_events = list(
-            ExecutionEvent.objects.filter(execution=execution, type__in=("item_started", "item_finished")).only("created_at", "payload", "step_id", "type").order_by("seq")
+            ExecutionEvent.objects.filter(execution=execution, type__in=("item_started", "item_finished"))
+            .only("created_at", "payload", "step_id", "type")
+            .order_by("seq")
         )
         context["dynamic"] = presenters.dynamic_panels(steps, item_events)
         context["can_retry_failed_items"] = execution.is_finished and any(
@@ -127,12 +145,19 @@ def _panel_context(execution: Execution, user: Any, steps: list[StepRun]) -> dic
     context["chain"] = presenters.continue_chain(execution)
     # Iterations across the chain: only a long-running (continue-as-new) loop has a chain to speak of.
     long_running = _long_running_loops(execution)
-    context["iterations"] = max(((s.state or {}).get("iterations", 0) for s in steps if s.node_id in long_running and s.scope == ""), default=None)
+    context["iterations"] = max(
+        ((s.state or {}).get("iterations", 0) for s in steps if s.node_id in long_running and s.scope == ""),
+        default=None,
+    )
     return context
 
 
 def _long_running_loops(execution: Execution) -> set[str]:
-    return {str(n.get("id")) for n in (execution.definition or {}).get("nodes", []) if isinstance(n, dict) and n.get("type") == "loop" and n.get("long_running")}
+    return {
+        str(n.get("id"))
+        for n in (execution.definition or {}).get("nodes", [])
+        if isinstance(n, dict) and n.get("type") == "loop" and n.get("long_running")
+    }
 
 
 def live_context(execution: Execution, user: Any, *, after: int | None = None) -> dict:
@@ -160,7 +185,13 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
     statuses = presenters.node_statuses(steps)
     context.update(
         after=after,
-        graph=graph_svg(execution.definition, statuses=statuses, highlight=[failed.node_id] if failed else [], title=f"Execution {execution.pk}", id_prefix=f"ex{execution.pk}"),
+        graph=graph_svg(
+            execution.definition,
+            statuses=statuses,
+            highlight=[failed.node_id] if failed else [],
+            title=f"Execution {execution.pk}",
+            id_prefix=f"ex{execution.pk}",
+        ),
         steps=presenters.step_rows(steps),
         timeline=presenters.timeline_rows(timeline),
         timeline_truncated=after is None and seen > TIMELINE_LIMIT,
@@ -168,7 +199,13 @@ def live_context(execution: Execution, user: Any, *, after: int | None = None) -
     )
     dynamic_nodes = presenters.dynamic_node_ids(execution.definition)
     if dynamic_nodes:
-        graphs = [g for g in (presenters.dynamic_graph(execution, n, steps=steps, critical=after is None) for n in dynamic_nodes) if g is not None]
+        graphs = [
+            g
+            for g in (
+                presenters.dynamic_graph(execution, n, steps=steps, critical=after is None) for n in dynamic_nodes
+            )
+            if g is not None
+        ]
         if after is None:
             context["dependency_graphs"] = [dependency_graph_context(execution, g) for g in graphs]
         else:
@@ -186,10 +223,25 @@ def _light_steps(execution: Execution) -> list[StepRun]:
     """The run's steps with what the counts, the graph's statuses and the table's rows need, and the
     number of their log lines (`log_count`): no input, output, state or logs to decode. Not for
     dynamic nodes (their item labels and panels read the state)."""
-    log_count = RawSQL("CASE WHEN jsonb_typeof(logs) = 'array' THEN jsonb_array_length(logs) ELSE 0 END", [], output_field=IntegerField())
+    log_count = RawSQL(
+        "CASE WHEN jsonb_typeof(logs) = 'array' THEN jsonb_array_length(logs) ELSE 0 END",
+        [],
+        output_field=IntegerField(),
+    )
     return list(
         StepRun.objects.filter(execution=execution)
-        .only("id", "execution_id", "node_id", "node_type", "activity", "scope", "attempt", "status", "started_at", "finished_at")
+        .only(
+            "id",
+            "execution_id",
+            "node_id",
+            "node_type",
+            "activity",
+            "scope",
+            "attempt",
+            "status",
+            "started_at",
+            "finished_at",
+        )
         .annotate(log_count=log_count)
         .order_by("id")
     )
@@ -216,7 +268,12 @@ def live_changes_context(execution: Execution, user: Any, *, after: int) -> dict
     definition = execution.definition or {}
     kinds = {str(n.get("type")) for n, _p, _w in iter_nodes(definition.get("nodes", []))}
     warn_at = settings.WB_HISTORY_WARN_EVENTS
-    panel_full = bool(kinds & presenters.DYNAMIC_TYPES) or bool(_long_running_loops(execution)) or bool(warn_at and seen >= warn_at) or execution.continued_from_id is not None
+    panel_full = (
+        bool(kinds & presenters.DYNAMIC_TYPES)
+        or bool(_long_running_loops(execution))
+        or bool(warn_at and seen >= warn_at)
+        or execution.continued_from_id is not None
+    )
     if panel_full:
         steps = presenters.execution_steps(execution)
         context: dict[str, Any] = _panel_context(execution, user, steps)
@@ -236,7 +293,10 @@ def live_changes_context(execution: Execution, user: Any, *, after: int) -> dict
         previous = step.pk
     statuses = presenters.node_statuses(steps)
     nodes = {row["step"].node_id for row in changed}
-    node_changes = {n: (statuses.get(n, "pending") if statuses.get(n, "pending") in GRAPH_STATUSES else "unknown") for n in sorted(nodes)}
+    node_changes = {
+        n: (statuses.get(n, "pending") if statuses.get(n, "pending") in GRAPH_STATUSES else "unknown")
+        for n in sorted(nodes)
+    }
     context.update(
         after=after,
         last_seq=max(after, seen),
@@ -247,7 +307,11 @@ def live_changes_context(execution: Execution, user: Any, *, after: int) -> dict
     )
     dynamic_nodes = presenters.dynamic_node_ids(execution.definition)
     if dynamic_nodes:
-        graphs = [g for g in (presenters.dynamic_graph(execution, n, steps=steps, critical=False) for n in dynamic_nodes) if g is not None]
+        graphs = [
+            g
+            for g in (presenters.dynamic_graph(execution, n, steps=steps, critical=False) for n in dynamic_nodes)
+            if g is not None
+        ]
         changes = presenters.dynamic_changes(execution, graphs, after, seen)
         context["dynamic_changes"] = json.dumps(changes) if changes else ""
     return context
@@ -270,7 +334,11 @@ def execution_dynamic(request: HttpRequest, pk: int, node_id: str) -> HttpRespon
     graph = presenters.dynamic_graph(execution, node_id)
     if graph is None:
         raise Http404("No such dynamic node.")
-    return render(request, "executions/partials/dependency_graph.html", {"execution": execution, "d": dependency_graph_context(execution, graph)})
+    return render(
+        request,
+        "executions/partials/dependency_graph.html",
+        {"execution": execution, "d": dependency_graph_context(execution, graph)},
+    )
 
 
 @require_GET
@@ -384,7 +452,13 @@ def step_detail(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
 def execution_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     execution = access_execution(request.user, pk, "change")
     if cancel_execution(execution, acting_user=request.user):
-        record_audit("execution_cancelled", actor=request.user, request=request, target=f"execution {execution.pk}", detail={"workflow": execution.workflow_id, "via": "ui"})
+        record_audit(
+            "execution_cancelled",
+            actor=request.user,
+            request=request,
+            target=f"execution {execution.pk}",
+            detail={"workflow": execution.workflow_id, "via": "ui"},
+        )
         messages.success(request, f"Execution {execution.pk} cancelled.")
     else:
         messages.info(request, f"Execution {execution.pk} had already finished.")
@@ -411,7 +485,10 @@ def execution_pin(request: HttpRequest, pk: int) -> HttpResponse:
     execution = access_execution(request.user, pk, "change")
     pinned = request.POST.get("pinned") == "1"
     Execution.objects.filter(pk=execution.pk).update(pinned=pinned)
-    messages.success(request, f"Execution {execution.pk} {'pinned: it is kept' if pinned else 'unpinned: it expires with the others'}.")
+    messages.success(
+        request,
+        f"Execution {execution.pk} {'pinned: it is kept' if pinned else 'unpinned: it expires with the others'}.",
+    )
     return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
 
 
@@ -429,7 +506,9 @@ def execution_pause(request: HttpRequest, pk: int) -> HttpResponse:
     if done:
         messages.success(request, f"Execution {execution.pk} {'resumed' if resume else 'paused'}.")
     else:
-        messages.info(request, f"Execution {execution.pk} is {execution.status}: nothing to {'resume' if resume else 'pause'}.")
+        messages.info(
+            request, f"Execution {execution.pk} is {execution.status}: nothing to {'resume' if resume else 'pause'}."
+        )
     return client_redirect(request, reverse("executions:detail", args=[execution.pk]))
 
 
@@ -492,7 +571,12 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
         status = 422
         if form.is_valid():
             node_params = None
-            if node and is_activity and form.cleaned_data.get("params") is not None and form.cleaned_data["params"] != node.get("params", {}):
+            if (
+                node
+                and is_activity
+                and form.cleaned_data.get("params") is not None
+                and form.cleaned_data["params"] != node.get("params", {})
+            ):
                 node_params = {node["id"]: form.cleaned_data["params"]}
             new_input = form.cleaned_data["input"]
             changes = {"input": None if new_input == execution.input else new_input, "node_params": node_params}
@@ -501,12 +585,27 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
                     preview = plan_retry_with_changes(execution, **changes)
                     status = 200
                 except InputError as exc:
-                    form.add_error("params" if exc.field == "node_params" and "params" in form.fields else "input", f"{exc.field}: {exc.message}")
+                    form.add_error(
+                        "params" if exc.field == "node_params" and "params" in form.fields else "input",
+                        f"{exc.field}: {exc.message}",
+                    )
                 except DefinitionError as exc:
-                    form.add_error("params" if "params" in form.fields else "input", "; ".join(str(p) for p in exc.problems))
-                return render(request, "executions/retry_with_changes.html", {
-                    "execution": execution, "form": form, "node": node, "failed_step": failed, "preview": preview, "base_template": base_template(request),
-                }, status=status)
+                    form.add_error(
+                        "params" if "params" in form.fields else "input", "; ".join(str(p) for p in exc.problems)
+                    )
+                return render(
+                    request,
+                    "executions/retry_with_changes.html",
+                    {
+                        "execution": execution,
+                        "form": form,
+                        "node": node,
+                        "failed_step": failed,
+                        "preview": preview,
+                        "base_template": base_template(request),
+                    },
+                    status=status,
+                )
             try:
                 new = retry_changed(
                     execution,
@@ -515,16 +614,28 @@ def retry_with_changes(request: HttpRequest, pk: int) -> HttpResponse:
                     node_params=node_params,
                 )
             except InputError as exc:
-                form.add_error("params" if exc.field == "node_params" and "params" in form.fields else "input", f"{exc.field}: {exc.message}")
+                form.add_error(
+                    "params" if exc.field == "node_params" and "params" in form.fields else "input",
+                    f"{exc.field}: {exc.message}",
+                )
             except DefinitionError as exc:
-                form.add_error("params" if "params" in form.fields else "input", "; ".join(str(p) for p in exc.problems))
+                form.add_error(
+                    "params" if "params" in form.fields else "input", "; ".join(str(p) for p in exc.problems)
+                )
             else:
                 messages.success(request, f"Started execution {new.pk}, a retry of {execution.pk} with changes.")
                 return client_redirect(request, reverse("executions:detail", args=[new.pk]))
     return render(
         request,
         "executions/retry_with_changes.html",
-        {"execution": execution, "form": form, "node": node, "failed_step": failed, "preview": preview, "base_template": base_template(request)},
+        {
+            "execution": execution,
+            "form": form,
+            "node": node,
+            "failed_step": failed,
+            "preview": preview,
+            "base_template": base_template(request),
+        },
         status=status,
     )
 
@@ -556,7 +667,10 @@ def replay(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     visible = _filtered_events(events, q) if q else list(range(len(events)))
     context: dict[str, Any] = {
         "execution": execution,
-        "events": [{"event": events[i], "summary": presenters.summarize_event(events[i].type, redact(events[i].payload or {}))} for i in visible],
+        "events": [
+            {"event": events[i], "summary": presenters.summarize_event(events[i].type, redact(events[i].payload or {}))}
+            for i in visible
+        ],
         "q": q,
         "count": len(events),
         "base_template": base_template(request),
@@ -575,8 +689,21 @@ def replay(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             state_steps=presenters.pretty(redact(after.steps)),
             run_status=after.status,
             payload=presenters.pretty(redact(current.payload)),
-            diff=[{**row, "before": presenters.pretty(row["before"]) if row["before"] is not None else "", "after": presenters.pretty(row["after"]) if row["after"] is not None else ""} for row in presenters.diff_states(before, after)],
-            graph=graph_svg(execution.definition, statuses=after.node_statuses, highlight=[current.node_id] if current.node_id else [], title=f"Execution {execution.pk} at event {current.seq}", id_prefix="replay"),
+            diff=[
+                {
+                    **row,
+                    "before": presenters.pretty(row["before"]) if row["before"] is not None else "",
+                    "after": presenters.pretty(row["after"]) if row["after"] is not None else "",
+                }
+                for row in presenters.diff_states(before, after)
+            ],
+            graph=graph_svg(
+                execution.definition,
+                statuses=after.node_statuses,
+                highlight=[current.node_id] if current.node_id else [],
+                title=f"Execution {execution.pk} at event {current.seq}",
+                id_prefix="replay",
+            ),
         )
     if is_htmx_partial(request) and request.htmx.target == "replay-state":
         return render(request, "executions/partials/replay_state.html", context)
@@ -589,6 +716,8 @@ def replay_export(request: HttpRequest, pk: int) -> HttpResponse:
     """The replay as a JSON download (every event with the state after it; secrets redacted)."""
     execution = access_execution(request.user, pk)
     events = list(ExecutionEvent.objects.filter(execution=execution).order_by("seq"))
-    response = JsonResponse(presenters.replay_document(execution, events), json_dumps_params={"indent": 2, "default": str})
+    response = JsonResponse(
+        presenters.replay_document(execution, events), json_dumps_params={"indent": 2, "default": str}
+    )
     response["Content-Disposition"] = f'attachment; filename="execution-{execution.pk}-replay.json"'
     return response

@@ -30,7 +30,11 @@ class ExecutionMetricAdmin(LargeTableAdminMixin, ReadOnlyAdmin):
     list_display = ["execution_id", "workflow", "status", "trigger", "error_type", "duration_ms", "finished_at"]
     # Fixed choices, not a SELECT DISTINCT over every row; no date_hierarchy (a DISTINCT date_trunc over
     # every row on each view); the "finished at" filter gives the ranges.
-    list_filter = [values_filter("status", "status", lambda: ExecutionStatus.choices), values_filter("trigger", "trigger", lambda: Trigger.choices), "finished_at"]
+    list_filter = [
+        values_filter("status", "status", lambda: ExecutionStatus.choices),
+        values_filter("trigger", "trigger", lambda: Trigger.choices),
+        "finished_at",
+    ]
     search_fields = ["=execution_id", "workflow__name", "correlation_id", "error_type"]
     list_select_related = ["workflow"]
     show_full_result_count = False
@@ -42,8 +46,22 @@ def _node_types() -> list[tuple[str, str]]:
 
 @admin.register(StepMetric)
 class StepMetricAdmin(LargeTableAdminMixin, ReadOnlyAdmin):
-    list_display = ["execution_id", "workflow", "node_id", "activity", "attempt", "status", "duration_ms", "queue_wait_ms", "finished_at"]
-    list_filter = [values_filter("status", "status", lambda: StepStatus.choices), values_filter("node_type", "node type", _node_types), "finished_at"]
+    list_display = [
+        "execution_id",
+        "workflow",
+        "node_id",
+        "activity",
+        "attempt",
+        "status",
+        "duration_ms",
+        "queue_wait_ms",
+        "finished_at",
+    ]
+    list_filter = [
+        values_filter("status", "status", lambda: StepStatus.choices),
+        values_filter("node_type", "node type", _node_types),
+        "finished_at",
+    ]
     search_fields = ["=execution_id", "node_id", "activity"]
     list_select_related = ["workflow"]
     show_full_result_count = False
@@ -80,9 +98,13 @@ class OperationsAdmin(ReadOnlyAdmin):
             "queues": queue_depths(),
             "stuck": stuck,
             "stuck_minutes": settings.WB_STUCK_RUN_MINUTES,
-            "stuck_link": changelist + "?" + urlencode({"id__in": ",".join(str(r["id"]) for r in stuck)}) if stuck else "",
+            "stuck_link": changelist + "?" + urlencode({"id__in": ",".join(str(r["id"]) for r in stuck)})
+            if stuck
+            else "",
             "failures": failures,
-            "failures_link": changelist + "?" + urlencode({"id__in": ",".join(str(e.pk) for e in failures)}) if failures else "",
+            "failures_link": changelist + "?" + urlencode({"id__in": ",".join(str(e.pk) for e in failures)})
+            if failures
+            else "",
             "running_link": changelist + "?" + urlencode({"status__exact": "running"}),
             "failed_link": changelist + "?" + urlencode({"status__exact": "failed"}),
         }

@@ -255,7 +255,9 @@ def plan(start: datetime, end: datetime, complete_until: datetime | None) -> Pla
     return Plan(tuple(raw), (lo, hi), daily)
 
 
-def _day_split(span: tuple[datetime, datetime], daily: bool) -> tuple[tuple[tuple[datetime, datetime], ...], tuple[datetime, datetime] | None]:
+def _day_split(
+    span: tuple[datetime, datetime], daily: bool
+) -> tuple[tuple[tuple[datetime, datetime], ...], tuple[datetime, datetime] | None]:
     """A span of whole hours as (hour spans, day span): the whole UTC days inside it come from
     the daily rollups, the hours at its ends from the hourly ones."""
     lo, hi = span
@@ -269,23 +271,38 @@ def _day_split(span: tuple[datetime, datetime], daily: bool) -> tuple[tuple[tupl
     return hours, (day_lo, day_hi)
 
 
-_RUN_ROLLUP_COLUMNS = "workflow_id, count, successes, failures, cancelled, sum_ms, min_ms, max_ms, histogram, failures_by_type"
+_RUN_ROLLUP_COLUMNS = (
+    "workflow_id, count, successes, failures, cancelled, sum_ms, min_ms, max_ms, histogram, failures_by_type"
+)
 
 
 _UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu"})
 
 
-def _run_rollup_source(span: tuple[datetime, datetime], daily: bool, group: str, params: dict, unit: str | None = None, tz: ZoneInfo | None = None) -> str:
+def _run_rollup_source(
+    span: tuple[datetime, datetime],
+    daily: bool,
+    group: str,
+    params: dict,
+    unit: str | None = None,
+    tz: ZoneInfo | None = None,
+) -> str:
     """The rollup rows of `span` as a FROM item `r` (with `hour`): hourly rows, and daily rows for
     the whole days inside it, for totals, and for day/week/month buckets in UTC (in other zones a
     local day is not a UTC day)."""
     if group == "bucket" and not (unit in ("day", "week", "month") and tz is not None and tz.key in _UTC_ZONES):
         daily = False
     hours, days = _day_split(span, daily)
-    parts = [f"SELECT {_RUN_ROLLUP_COLUMNS}, hour FROM metrics_hourlyrollup WHERE {_spans_sql(hours, params, 'hour')} AND count > 0"]
+    parts = [
+        f"SELECT {_RUN_ROLLUP_COLUMNS}, hour FROM metrics_hourlyrollup WHERE {_spans_sql(hours, params, 'hour')} "
+        "AND count > 0"
+    ]
     if days is not None:
         params["day_a"], params["day_b"] = days
-        parts.append(f"SELECT {_RUN_ROLLUP_COLUMNS}, day AS hour FROM metrics_dailyrollup WHERE day >= %(day_a)s AND day < %(day_b)s AND count > 0")
+        parts.append(
+            f"SELECT {_RUN_ROLLUP_COLUMNS}, day AS hour FROM metrics_dailyrollup WHERE day >= %(day_a)s AND day < "
+            "%(day_b)s AND count > 0"
+        )
     return "(" + " UNION ALL ".join(parts) + ") r"
 
 
@@ -324,7 +341,15 @@ def _scoped_params(scope: Scope, params: dict, column: str = "workflow_id") -> t
     return f"{column} {condition}", named
 
 
-def _raw(scope: Scope, spans: tuple[tuple[datetime, datetime], ...], group: str, unit: str | None, tz: ZoneInfo, *, histograms: bool) -> dict[Any, Stats]:
+def _raw(
+    scope: Scope,
+    spans: tuple[tuple[datetime, datetime], ...],
+    group: str,
+    unit: str | None,
+    tz: ZoneInfo,
+    *,
+    histograms: bool,
+) -> dict[Any, Stats]:
     if not spans:
         return {}
     key = _GROUPS_RAW[group]
@@ -340,22 +365,36 @@ def _raw(scope: Scope, spans: tuple[tuple[datetime, datetime], ...], group: str,
         params,
     ):
         k, count, ok, failed, cancelled, total, lo, hi, pcts = row
-        out[k] = Stats(count, ok, failed, cancelled, float(total or 0), lo, hi, dict(zip(PERCENTILE_KEYS, pcts, strict=True)))
+        out[k] = Stats(
+            count, ok, failed, cancelled, float(total or 0), lo, hi, dict(zip(PERCENTILE_KEYS, pcts, strict=True))
+        )
     if not out:
         return out
-    for k, error_type, n in _fetch(f"SELECT {key}, error_type, count(*) {base} AND status = 'failed' GROUP BY 1, 2", params):
+    for k, error_type, n in _fetch(
+        f"SELECT {key}, error_type, count(*) {base} AND status = 'failed' GROUP BY 1, 2", params
+    ):
         out[k].failures_by_type[error_type or "unknown"] = n
     if histograms:
         for stats in out.values():
             stats.histogram = [0] * NB
-        for k, idx, n in _fetch(f"SELECT {key}, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2", params):
+        for k, idx, n in _fetch(
+            f"SELECT {key}, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2", params
+        ):
             histogram = out[k].histogram
             assert histogram is not None  # set for every key just above
             histogram[max(0, min(idx, NB) - 1)] += n
     return out
 
 
-def _rollups(scope: Scope, span: tuple[datetime, datetime] | None, group: str, unit: str | None, tz: ZoneInfo, *, daily: bool = False) -> dict[Any, Stats]:
+def _rollups(
+    scope: Scope,
+    span: tuple[datetime, datetime] | None,
+    group: str,
+    unit: str | None,
+    tz: ZoneInfo,
+    *,
+    daily: bool = False,
+) -> dict[Any, Stats]:
     """Stats of the rolled-up hours in `span`: one statement for the sums and the histograms, one
     for the failures by type (of the hours that had failures)."""
     if span is None:
@@ -369,7 +408,17 @@ def _rollups(scope: Scope, span: tuple[datetime, datetime] | None, group: str, u
         f"max(max_ms), {_HIST_SUMS} FROM {source} WHERE {where} GROUP BY 1",
         params,
     ):
-        out[k] = Stats(int(count), int(ok), int(failed), int(cancelled), float(total or 0), lo, hi, histogram=[int(n) for n in histogram], exact=False)
+        out[k] = Stats(
+            int(count),
+            int(ok),
+            int(failed),
+            int(cancelled),
+            float(total or 0),
+            lo,
+            hi,
+            histogram=[int(n) for n in histogram],
+            exact=False,
+        )
     if any(s.failures for s in out.values()):
         for k, error_type, n in _fetch(
             f"SELECT {key}, f.key, sum(f.value::int) FROM {source}, jsonb_each_text(r.failures_by_type) AS f "
@@ -383,12 +432,25 @@ def _rollups(scope: Scope, span: tuple[datetime, datetime] | None, group: str, u
 def _merge(a: Stats, b: Stats) -> Stats:
     """Add two sets of runs; percentiles are then estimated from the summed histograms."""
     merged = Stats(
-        a.count + b.count, a.successes + b.successes, a.failures + b.failures, a.cancelled + b.cancelled, a.sum_ms + b.sum_ms,
-        min(x for x in (a.min_ms, b.min_ms) if x is not None) if (a.min_ms is not None or b.min_ms is not None) else None,
-        max(x for x in (a.max_ms, b.max_ms) if x is not None) if (a.max_ms is not None or b.max_ms is not None) else None,
+        a.count + b.count,
+        a.successes + b.successes,
+        a.failures + b.failures,
+        a.cancelled + b.cancelled,
+        a.sum_ms + b.sum_ms,
+        min(x for x in (a.min_ms, b.min_ms) if x is not None)
+        if (a.min_ms is not None or b.min_ms is not None)
+        else None,
+        max(x for x in (a.max_ms, b.max_ms) if x is not None)
+        if (a.max_ms is not None or b.max_ms is not None)
+        else None,
         exact=False,
     )
-    merged.histogram = [x + y for x, y in zip(a.histogram or [0] * len(HISTOGRAM_BOUNDS_MS), b.histogram or [0] * len(HISTOGRAM_BOUNDS_MS), strict=True)]
+    merged.histogram = [
+        x + y
+        for x, y in zip(
+            a.histogram or [0] * len(HISTOGRAM_BOUNDS_MS), b.histogram or [0] * len(HISTOGRAM_BOUNDS_MS), strict=True
+        )
+    ]
     for source in (a, b):
         for t, n in source.failures_by_type.items():
             merged.failures_by_type[t] = merged.failures_by_type.get(t, 0) + n
@@ -417,8 +479,17 @@ def _combine(old: dict[Any, Stats], new: dict[Any, Stats]) -> dict[Any, Stats]:
     return out
 
 
-def aggregate(scope: Scope, start: datetime, end: datetime, group: str, *, unit: str | None = None, tz: ZoneInfo | None = None,
-              complete_until: datetime | None | bool = False, histograms: bool = False) -> dict[Any, Stats]:
+def aggregate(
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    group: str,
+    *,
+    unit: str | None = None,
+    tz: ZoneInfo | None = None,
+    complete_until: datetime | None | bool = False,
+    histograms: bool = False,
+) -> dict[Any, Stats]:
     """Stats of the runs finished in [start, end), grouped by `group` ("bucket", "all", "workflow"):
     closed hours from the rollups, the rest from raw rows (see the module's docstring)."""
     tz = tz or ZoneInfo(settings.TIME_ZONE)
@@ -442,7 +513,9 @@ def elapsed_hours(start: datetime, end: datetime, now: datetime | None = None) -
     return max((end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() / 3600, 0.0)
 
 
-def summary(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo, *, complete_until: datetime | None | bool = False) -> dict[str, Any]:
+def summary(
+    scope: Scope, start: datetime, end: datetime, tz: ZoneInfo, *, complete_until: datetime | None | bool = False
+) -> dict[str, Any]:
     """Totals of [start, end) and of the period of the same length before it, with the trend.
     Throughput is over the elapsed part of the range (see elapsed_hours)."""
     done = rollups_complete_until() if complete_until is False else complete_until
@@ -477,7 +550,15 @@ def trend(now: dict, before: dict) -> dict[str, Any]:
     }
 
 
-def timeseries(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo, *, complete_until: datetime | None | bool = False) -> list[dict[str, Any]]:
+def timeseries(
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    unit: str,
+    tz: ZoneInfo,
+    *,
+    complete_until: datetime | None | bool = False,
+) -> list[dict[str, Any]]:
     """One row per bucket of [start, end) in `tz`, empty buckets included (count 0). A row has
     the bucket's start and end and its runs' figures (a count, never a rate); `partial` says the
     bucket is not wholly inside the range that has passed (cut by start, by end, or by now)."""
@@ -492,11 +573,17 @@ def timeseries(scope: Scope, start: datetime, end: datetime, unit: str, tz: Zone
         key = bucket_start.astimezone(UTC)
         stats = by_bucket.get(key, Stats())
         wait = waits.get(key, {})
-        rows.append({
-            "bucket": bucket_start.isoformat(), "bucket_end": bucket_end.isoformat(),
-            "partial": key < start.astimezone(UTC) or bucket_end.astimezone(UTC) > seen_until,
-            **stats.as_dict(), "queue_wait_p50_ms": wait.get("p50"), "queue_wait_p95_ms": wait.get("p95"), "queue_wait_avg_ms": wait.get("avg"),
-        })
+        rows.append(
+            {
+                "bucket": bucket_start.isoformat(),
+                "bucket_end": bucket_end.isoformat(),
+                "partial": key < start.astimezone(UTC) or bucket_end.astimezone(UTC) > seen_until,
+                **stats.as_dict(),
+                "queue_wait_p50_ms": wait.get("p50"),
+                "queue_wait_p95_ms": wait.get("p95"),
+                "queue_wait_avg_ms": wait.get("avg"),
+            }
+        )
     return rows
 
 
@@ -512,7 +599,15 @@ def latest_finished(scope: Scope) -> datetime | None:
     return rows[0][0] if rows else None
 
 
-def queue_wait(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo, *, complete_until: datetime | None | bool = False) -> dict[datetime, dict[str, Any]]:
+def queue_wait(
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    unit: str,
+    tz: ZoneInfo,
+    *,
+    complete_until: datetime | None | bool = False,
+) -> dict[datetime, dict[str, Any]]:
     """Queue wait (dispatch to start) of the steps finished in each bucket: rolled-up hours from
     the rollups' queue-wait histograms (percentiles estimated), the rest from raw rows."""
     done = rollups_complete_until() if complete_until is False else complete_until
@@ -522,46 +617,80 @@ def queue_wait(scope: Scope, start: datetime, end: datetime, unit: str, tz: Zone
     if p.rollup is not None:
         where, params = _scoped_params(scope, {"unit": unit, "tz": str(tz)})
         hours, days = _day_split(p.rollup, p.daily and unit in ("day", "week", "month") and tz.key in _UTC_ZONES)
-        columns = "workflow_id, queue_wait_count, queue_wait_sum_ms, queue_wait_min_ms, queue_wait_max_ms, queue_wait_histogram"
-        parts = [f"SELECT {columns}, hour FROM metrics_hourlyrollup WHERE {_spans_sql(hours, params, 'hour')} AND queue_wait_count > 0"]
+        columns = (
+            "workflow_id, queue_wait_count, queue_wait_sum_ms, queue_wait_min_ms, queue_wait_max_ms, "
+            "queue_wait_histogram"
+        )
+        parts = [
+            f"SELECT {columns}, hour FROM metrics_hourlyrollup WHERE {_spans_sql(hours, params, 'hour')} AND "
+            "queue_wait_count > 0"
+        ]
         if days is not None:
             params["day_a"], params["day_b"] = days
-            parts.append(f"SELECT {columns}, day AS hour FROM metrics_dailyrollup WHERE day >= %(day_a)s AND day < %(day_b)s AND queue_wait_count > 0")
+            parts.append(
+                f"SELECT {columns}, day AS hour FROM metrics_dailyrollup WHERE day >= %(day_a)s AND day < %(day_b)s "
+                "AND queue_wait_count > 0"
+            )
         for k, n, total, lo, hi, *histogram in _fetch(
-            f"""SELECT date_trunc(%(unit)s, hour, %(tz)s), sum(queue_wait_count), sum(queue_wait_sum_ms), min(queue_wait_min_ms),
+            f"""SELECT date_trunc(%(unit)s, hour, %(tz)s), sum(queue_wait_count), sum(queue_wait_sum_ms),
+                    min(queue_wait_min_ms),
                        max(queue_wait_max_ms), {_WAIT_HIST_SUMS}
                 FROM ({" UNION ALL ".join(parts)}) r WHERE {where}
                 GROUP BY 1""",
             params,
         ):
-            old[k] = Stats(count=int(n), sum_ms=float(total or 0), min_ms=lo, max_ms=hi, histogram=[int(c) for c in histogram], exact=False)
+            old[k] = Stats(
+                count=int(n),
+                sum_ms=float(total or 0),
+                min_ms=lo,
+                max_ms=hi,
+                histogram=[int(c) for c in histogram],
+                exact=False,
+            )
     new: dict[Any, Stats] = {}
     if p.raw:
         where, params = _scoped_params(scope, {"unit": unit, "tz": str(tz), "bounds": list(HISTOGRAM_BOUNDS_MS)})
         base = f"FROM metrics_stepmetric WHERE {_spans_sql(p.raw, params)} AND queue_wait_ms IS NOT NULL AND {where}"
         for k, n, total, lo, hi, pcts in _fetch(
-            f"""SELECT date_trunc(%(unit)s, finished_at, %(tz)s), count(*), sum(queue_wait_ms), min(queue_wait_ms), max(queue_wait_ms),
+            f"""SELECT date_trunc(%(unit)s, finished_at, %(tz)s), count(*), sum(queue_wait_ms), min(queue_wait_ms),
+                    max(queue_wait_ms),
                        percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (ORDER BY queue_wait_ms)
                 {base} GROUP BY 1""",
             params,
         ):
-            new[k] = Stats(count=n, sum_ms=float(total or 0), min_ms=lo, max_ms=hi, percentiles=dict(zip(PERCENTILE_KEYS, pcts, strict=True)))
+            new[k] = Stats(
+                count=n,
+                sum_ms=float(total or 0),
+                min_ms=lo,
+                max_ms=hi,
+                percentiles=dict(zip(PERCENTILE_KEYS, pcts, strict=True)),
+            )
         if old and new:
             for stats in new.values():
                 stats.histogram = [0] * NB
-            for k, idx, n in _fetch(f"SELECT date_trunc(%(unit)s, finished_at, %(tz)s), width_bucket(queue_wait_ms, %(bounds)s::float8[]), count(*) "
-                                    f"{base} GROUP BY 1, 2", params):
+            for k, idx, n in _fetch(
+                "SELECT date_trunc(%(unit)s, finished_at, %(tz)s), width_bucket(queue_wait_ms, "
+                "%(bounds)s::float8[]), count(*) "
+                f"{base} GROUP BY 1, 2",
+                params,
+            ):
                 hist = new[k].histogram
                 assert hist is not None
                 hist[max(0, min(idx, NB) - 1)] += n
     return {
-        k: {"avg": _round(st.sum_ms / st.count) if st.count else None, "p50": _round(st.percentiles.get("p50_ms")),
-            "p95": _round(st.percentiles.get("p95_ms")), "exact": st.exact}
+        k: {
+            "avg": _round(st.sum_ms / st.count) if st.count else None,
+            "p50": _round(st.percentiles.get("p50_ms")),
+            "p95": _round(st.percentiles.get("p95_ms")),
+            "exact": st.exact,
+        }
         for k, st in _combine(old, new).items()
     }
 
 
-def by_workflow(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo, *, complete_until: datetime | None | bool = False) -> list[dict[str, Any]]:
+def by_workflow(
+    scope: Scope, start: datetime, end: datetime, tz: ZoneInfo, *, complete_until: datetime | None | bool = False
+) -> list[dict[str, Any]]:
     """Per-workflow stats of [start, end), with the workflow's name; busiest first."""
     stats = aggregate(scope, start, end, "workflow", tz=tz, complete_until=complete_until)
     names = dict(Workflow.objects.filter(pk__in=list(stats)).values_list("pk", "name"))
@@ -571,7 +700,9 @@ def by_workflow(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo, *, c
     return rows
 
 
-def slowest_steps(scope: Scope, start: datetime, end: datetime, *, limit: int = 20, complete_until: datetime | None | bool = False) -> list[dict[str, Any]]:
+def slowest_steps(
+    scope: Scope, start: datetime, end: datetime, *, limit: int = 20, complete_until: datetime | None | bool = False
+) -> list[dict[str, Any]]:
     """Steps (workflow, node, activity) ordered by P95 duration: rolled-up hours from the step
     rollups (P50/P95 estimated from their merged histograms; counts, max and retries exact), the
     rest from raw rows. Never scans the steps of the rolled-up hours."""
@@ -580,11 +711,16 @@ def slowest_steps(scope: Scope, start: datetime, end: datetime, *, limit: int = 
     p = plan(start, end, done)
     Key = tuple[int, str, str, str]
     old: dict[Key, Stats] = {}
-    extra: dict[Key, list[float]] = defaultdict(lambda: [0.0, 0, 0, 0])  # queue wait sum, queue wait count, retries, failures
+    extra: dict[Key, list[float]] = defaultdict(
+        lambda: [0.0, 0, 0, 0]
+    )  # queue wait sum, queue wait count, retries, failures
     if p.rollup is not None:
         where, params = _scoped_params(scope, {})
         hours, days = _day_split(p.rollup, p.daily)
-        columns = "workflow_id, node_id, node_type, activity, count, sum_ms, min_ms, max_ms, queue_wait_sum_ms, queue_wait_count, retries, failures, histogram"
+        columns = (
+            "workflow_id, node_id, node_type, activity, count, sum_ms, min_ms, max_ms, queue_wait_sum_ms, "
+            "queue_wait_count, retries, failures, histogram"
+        )
         parts = [f"SELECT {columns} FROM metrics_stephourlyrollup WHERE {_spans_sql(hours, params, 'hour')}"]
         if days is not None:
             params["day_a"], params["day_b"] = days
@@ -597,7 +733,14 @@ def slowest_steps(scope: Scope, start: datetime, end: datetime, *, limit: int = 
             params,
         ):
             key = (wid, node, ntype, activity)
-            old[key] = Stats(count=int(n), sum_ms=float(total or 0), min_ms=lo, max_ms=hi, histogram=[int(c) for c in histogram], exact=False)
+            old[key] = Stats(
+                count=int(n),
+                sum_ms=float(total or 0),
+                min_ms=lo,
+                max_ms=hi,
+                histogram=[int(c) for c in histogram],
+                exact=False,
+            )
             e = extra[key]
             e[0] += float(wait_sum or 0)
             e[1] += int(wait_n or 0)
@@ -608,7 +751,8 @@ def slowest_steps(scope: Scope, start: datetime, end: datetime, *, limit: int = 
         where, params = _scoped_params(scope, {"bounds": list(HISTOGRAM_BOUNDS_MS)})
         base = f"FROM metrics_stepmetric WHERE {_spans_sql(p.raw, params)} AND {where}"
         for wid, node, ntype, activity, n, total, lo, hi, wait_sum, wait_n, retries, failed, pcts in _fetch(
-            f"""SELECT workflow_id, node_id, node_type, activity, count(*), sum(duration_ms), min(duration_ms), max(duration_ms),
+            f"""SELECT workflow_id, node_id, node_type, activity, count(*), sum(duration_ms), min(duration_ms),
+                    max(duration_ms),
                        sum(queue_wait_ms), count(queue_wait_ms), count(*) FILTER (WHERE attempt > 1),
                        count(*) FILTER (WHERE status = 'failed'),
                        percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (ORDER BY duration_ms)
@@ -616,7 +760,13 @@ def slowest_steps(scope: Scope, start: datetime, end: datetime, *, limit: int = 
             params,
         ):
             key = (wid, node, ntype, activity)
-            new[key] = Stats(count=n, sum_ms=float(total or 0), min_ms=lo, max_ms=hi, percentiles=dict(zip(PERCENTILE_KEYS, pcts, strict=True)))
+            new[key] = Stats(
+                count=n,
+                sum_ms=float(total or 0),
+                min_ms=lo,
+                max_ms=hi,
+                percentiles=dict(zip(PERCENTILE_KEYS, pcts, strict=True)),
+            )
             e = extra[key]
             e[0] += float(wait_sum or 0)
             e[1] += int(wait_n)
@@ -626,25 +776,40 @@ def slowest_steps(scope: Scope, start: datetime, end: datetime, *, limit: int = 
             for stats in new.values():
                 stats.histogram = [0] * NB
             for wid, node, ntype, activity, idx, n in _fetch(
-                f"SELECT workflow_id, node_id, node_type, activity, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2, 3, 4, 5",
+                "SELECT workflow_id, node_id, node_type, activity, width_bucket(duration_ms, "
+                f"%(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2, 3, 4, 5",
                 params,
             ):
                 hist = new[(wid, node, ntype, activity)].histogram
                 assert hist is not None
                 hist[max(0, min(idx, NB) - 1)] += n
     merged = _combine(old, new)
-    ranked = sorted(merged.items(), key=lambda kv: (-(kv[1].percentiles.get("p95_ms") or -1.0), -kv[1].count, kv[0]))[:limit]
+    ranked = sorted(merged.items(), key=lambda kv: (-(kv[1].percentiles.get("p95_ms") or -1.0), -kv[1].count, kv[0]))[
+        :limit
+    ]
     if not ranked:
         return []
     names = dict(Workflow.objects.filter(pk__in={k[0] for k, _ in ranked}).values_list("pk", "name"))
     rows = []
     for (wid, node, ntype, activity), st in ranked:
         wait_sum, wait_n, retries, failed = extra[(wid, node, ntype, activity)]
-        rows.append({
-            "workflow_id": wid, "workflow": names.get(wid, f"#{wid}"), "node_id": node, "node_type": ntype, "activity": activity, "count": st.count,
-            "p50_ms": _round(st.percentiles.get("p50_ms")), "p95_ms": _round(st.percentiles.get("p95_ms")), "max_ms": _round(st.max_ms),
-            "avg_queue_wait_ms": _round(wait_sum / wait_n) if wait_n else None, "retries": int(retries), "failures": int(failed), "exact": st.exact,
-        })
+        rows.append(
+            {
+                "workflow_id": wid,
+                "workflow": names.get(wid, f"#{wid}"),
+                "node_id": node,
+                "node_type": ntype,
+                "activity": activity,
+                "count": st.count,
+                "p50_ms": _round(st.percentiles.get("p50_ms")),
+                "p95_ms": _round(st.percentiles.get("p95_ms")),
+                "max_ms": _round(st.max_ms),
+                "avg_queue_wait_ms": _round(wait_sum / wait_n) if wait_n else None,
+                "retries": int(retries),
+                "failures": int(failed),
+                "exact": st.exact,
+            }
+        )
     return rows
 
 
@@ -653,7 +818,9 @@ def failures(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo, *, limi
     total = aggregate(scope, start, end, "all", tz=tz).get(0, Stats())
     workflows = [r for r in by_workflow(scope, start, end, tz) if r["failures"]]
     workflows.sort(key=lambda r: (-r["failures"], -(1 - (r["success_rate"] or 0)), r["workflow"]))
-    where, params = _scoped_params(scope, {"start": max(start, raw_cutoff()), "end": end, "limit": limit}, "m.workflow_id")
+    where, params = _scoped_params(
+        scope, {"start": max(start, raw_cutoff()), "end": end, "limit": limit}, "m.workflow_id"
+    )
     recent = _fetch(
         f"""SELECT m.execution_id, m.workflow_id, w.name, m.error_type, m.finished_at, m.duration_ms
             FROM metrics_executionmetric m JOIN workflows_workflow w ON w.id = m.workflow_id
@@ -665,10 +832,23 @@ def failures(scope: Scope, start: datetime, end: datetime, tz: ZoneInfo, *, limi
         "total_failures": total.failures,
         "count": total.count,
         "failure_rate": round(total.failures / total.count, 4) if total.count else None,
-        "by_type": [{"error_type": t, "count": n} for t, n in sorted(total.failures_by_type.items(), key=lambda kv: (-kv[1], kv[0]))],
-        "by_workflow": [{k: r[k] for k in ("workflow_id", "workflow", "count", "failures", "success_rate", "failures_by_type")} for r in workflows[:limit]],
+        "by_type": [
+            {"error_type": t, "count": n}
+            for t, n in sorted(total.failures_by_type.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+        "by_workflow": [
+            {k: r[k] for k in ("workflow_id", "workflow", "count", "failures", "success_rate", "failures_by_type")}
+            for r in workflows[:limit]
+        ],
         "recent": [
-            {"execution_id": eid, "workflow_id": wid, "workflow": name, "error_type": et or "unknown", "finished_at": fin.isoformat(), "duration_ms": _round(d)}
+            {
+                "execution_id": eid,
+                "workflow_id": wid,
+                "workflow": name,
+                "error_type": et or "unknown",
+                "finished_at": fin.isoformat(),
+                "duration_ms": _round(d),
+            }
             for eid, wid, name, et, fin, d in recent
         ],
         "exact": total.exact,
@@ -712,7 +892,9 @@ def _mad_from_histogram(counts: list[int], med: float, lo: float | None, hi: flo
     return high
 
 
-def anomalies(scope: Scope, start: datetime, end: datetime, *, limit: int = 100, complete_until: datetime | None | bool = False) -> dict[str, Any]:
+def anomalies(
+    scope: Scope, start: datetime, end: datetime, *, limit: int = 100, complete_until: datetime | None | bool = False
+) -> dict[str, Any]:
     """Slow runs and failure-spike hours in [start, end), judged against the 7 days before
     `start`. The baseline (per workflow: P95, median, MAD of run durations; per hour: failed
     runs) comes from the rollups for rolled-up hours, so its P95, median and MAD are estimated
@@ -756,25 +938,44 @@ def anomalies(scope: Scope, start: datetime, end: datetime, *, limit: int = 100,
     slow = []
     for eid, wid, name, st, fin, d in runs:
         p95, med, spread, n = base_figures[wid]
-        slow.append({
-            "kind": "slow_run", "execution_id": eid, "workflow_id": wid, "workflow": name, "status": st, "at": fin.isoformat(),
-            "duration_ms": _round(d), "baseline_p95_ms": _round(p95), "baseline_median_ms": _round(med), "baseline_mad_ms": _round(spread),
-            "baseline_runs": n, "threshold_ms": _round(max(2 * p95, med + 3 * spread)),
-        })
+        slow.append(
+            {
+                "kind": "slow_run",
+                "execution_id": eid,
+                "workflow_id": wid,
+                "workflow": name,
+                "status": st,
+                "at": fin.isoformat(),
+                "duration_ms": _round(d),
+                "baseline_p95_ms": _round(p95),
+                "baseline_median_ms": _round(med),
+                "baseline_mad_ms": _round(spread),
+                "baseline_runs": n,
+                "threshold_ms": _round(max(2 * p95, med + 3 * spread)),
+            }
+        )
     # Failed and all runs per UTC hour over the baseline and the range.
     p = plan(base_start, end, done)
     per_hour: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
     if p.rollup is not None:
         where, params = _scoped_params(scope, {"start": p.rollup[0], "end": p.rollup[1]})
-        for h, n, total in _fetch(f"SELECT hour, sum(failures), sum(count) FROM metrics_hourlyrollup WHERE hour >= %(start)s AND hour < %(end)s "
-                                  f"AND count > 0 AND {where} GROUP BY 1", params):
+        for h, n, total in _fetch(
+            "SELECT hour, sum(failures), sum(count) FROM metrics_hourlyrollup WHERE hour >= %(start)s AND hour < "
+            "%(end)s "
+            f"AND count > 0 AND {where} GROUP BY 1",
+            params,
+        ):
             per_hour[h][0] += int(n)
             per_hour[h][1] += int(total)
     if p.raw:
         where, params = _scoped_params(scope, {})
-        for h, n, total in _fetch(f"""SELECT date_trunc('hour', finished_at, 'UTC'), count(*) FILTER (WHERE status = 'failed'), count(*)
-                                      FROM metrics_executionmetric WHERE {_spans_sql(p.raw, params)} AND status <> 'continued' AND {where}
-                                      GROUP BY 1""", params):
+        for h, n, total in _fetch(
+            f"""SELECT date_trunc('hour', finished_at, 'UTC'), count(*) FILTER (WHERE status = 'failed'), count(*)
+                                      FROM metrics_executionmetric WHERE {_spans_sql(p.raw, params)}
+                                      AND status <> 'continued' AND {where}
+                                      GROUP BY 1""",
+            params,
+        ):
             per_hour[h][0] += int(n)
             per_hour[h][1] += int(total)
     hourly = [(h, n, total) for h, (n, total) in per_hour.items()]
@@ -784,7 +985,15 @@ def anomalies(scope: Scope, start: datetime, end: datetime, *, limit: int = 100,
     med, spread = median(base_counts) or 0.0, mad(base_counts) or 0.0
     threshold = max(float(MIN_FAILURES_PER_HOUR), med + 3 * spread)
     spikes = [
-        {"kind": "failure_hour", "at": h.isoformat(), "failures": n, "runs": total, "baseline_median": med, "baseline_mad": spread, "threshold": threshold}
+        {
+            "kind": "failure_hour",
+            "at": h.isoformat(),
+            "failures": n,
+            "runs": total,
+            "baseline_median": med,
+            "baseline_mad": spread,
+            "threshold": threshold,
+        }
         for h, n, total in sorted(hourly)
         if h >= start and n >= MIN_FAILURES_PER_HOUR and n > med + 3 * spread
     ]
@@ -814,14 +1023,29 @@ def roll_up(start: datetime, end: datetime) -> int:
     hour + node + activity). It does not move RollupState: roll_up_recent does.
     """
     params = {"start": start, "end": end, "bounds": list(HISTOGRAM_BOUNDS_MS)}
-    base = ("FROM metrics_executionmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s AND status <> "
-            "'continued'")
+    base = (
+        "FROM metrics_executionmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s AND status <> "
+        "'continued'"
+    )
     hour_sql = "date_trunc('hour', finished_at, 'UTC')"
 
     def empty_run_row() -> dict[str, Any]:
-        return {"count": 0, "successes": 0, "failures": 0, "cancelled": 0, "sum_ms": 0.0, "min_ms": None, "max_ms": None,
-                "histogram": [0] * NB, "failures_by_type": {}, "queue_wait_sum_ms": 0.0, "queue_wait_count": 0,
-                "queue_wait_min_ms": None, "queue_wait_max_ms": None, "queue_wait_histogram": [0] * NB}
+        return {
+            "count": 0,
+            "successes": 0,
+            "failures": 0,
+            "cancelled": 0,
+            "sum_ms": 0.0,
+            "min_ms": None,
+            "max_ms": None,
+            "histogram": [0] * NB,
+            "failures_by_type": {},
+            "queue_wait_sum_ms": 0.0,
+            "queue_wait_count": 0,
+            "queue_wait_min_ms": None,
+            "queue_wait_max_ms": None,
+            "queue_wait_histogram": [0] * NB,
+        }
 
     rows: dict[tuple, dict] = defaultdict(empty_run_row)
     for wid, hour, count, ok, failed, cancelled, total, lo, hi in _fetch(
@@ -831,27 +1055,57 @@ def roll_up(start: datetime, end: datetime) -> int:
                    sum(duration_ms), min(duration_ms), max(duration_ms) {base} GROUP BY 1, 2""",
         params,
     ):
-        rows[(wid, hour)].update(count=count, successes=ok, failures=failed, cancelled=cancelled, sum_ms=total, min_ms=lo, max_ms=hi)
-    for wid, hour, idx, n in _fetch(f"SELECT workflow_id, {hour_sql}, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {base} GROUP BY 1, 2, 3", params):
+        rows[(wid, hour)].update(
+            count=count, successes=ok, failures=failed, cancelled=cancelled, sum_ms=total, min_ms=lo, max_ms=hi
+        )
+    for wid, hour, idx, n in _fetch(
+        f"SELECT workflow_id, {hour_sql}, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {base} GROUP BY "
+        "1, 2, 3",
+        params,
+    ):
         rows[(wid, hour)]["histogram"][max(0, min(idx, NB) - 1)] += n
-    for wid, hour, error_type, n in _fetch(f"SELECT workflow_id, {hour_sql}, error_type, count(*) {base} AND status = 'failed' GROUP BY 1, 2, 3", params):
+    for wid, hour, error_type, n in _fetch(
+        f"SELECT workflow_id, {hour_sql}, error_type, count(*) {base} AND status = 'failed' GROUP BY 1, 2, 3", params
+    ):
         rows[(wid, hour)]["failures_by_type"][error_type or "unknown"] = n
     steps_base = "FROM metrics_stepmetric WHERE finished_at >= %(start)s AND finished_at < %(end)s"
     # Queue waits by workflow and hour (an hour with steps but no finished run gets a row with count 0).
     for wid, hour, total, n, lo, hi in _fetch(
-        f"SELECT workflow_id, {hour_sql}, sum(queue_wait_ms), count(queue_wait_ms), min(queue_wait_ms), max(queue_wait_ms) {steps_base} "
+        f"SELECT workflow_id, {hour_sql}, sum(queue_wait_ms), count(queue_wait_ms), min(queue_wait_ms), "
+        f"max(queue_wait_ms) {steps_base} "
         "AND queue_wait_ms IS NOT NULL GROUP BY 1, 2",
         params,
     ):
-        rows[(wid, hour)].update(queue_wait_sum_ms=total or 0.0, queue_wait_count=n, queue_wait_min_ms=lo, queue_wait_max_ms=hi)
-    for wid, hour, idx, n in _fetch(f"SELECT workflow_id, {hour_sql}, width_bucket(queue_wait_ms, %(bounds)s::float8[]), count(*) {steps_base} "
-                                    "AND queue_wait_ms IS NOT NULL GROUP BY 1, 2, 3", params):
+        rows[(wid, hour)].update(
+            queue_wait_sum_ms=total or 0.0, queue_wait_count=n, queue_wait_min_ms=lo, queue_wait_max_ms=hi
+        )
+    for wid, hour, idx, n in _fetch(
+        f"SELECT workflow_id, {hour_sql}, width_bucket(queue_wait_ms, %(bounds)s::float8[]), count(*) {steps_base} "
+        "AND queue_wait_ms IS NOT NULL GROUP BY 1, 2, 3",
+        params,
+    ):
         rows[(wid, hour)]["queue_wait_histogram"][max(0, min(idx, NB) - 1)] += n
     objs = [HourlyRollup(workflow_id=wid, hour=hour, **values) for (wid, hour), values in rows.items()]
     HourlyRollup.objects.bulk_create(
-        objs, update_conflicts=True, unique_fields=["workflow", "hour"],
-        update_fields=["count", "successes", "failures", "cancelled", "failures_by_type", "sum_ms", "min_ms", "max_ms", "histogram",
-                       "queue_wait_sum_ms", "queue_wait_count", "queue_wait_min_ms", "queue_wait_max_ms", "queue_wait_histogram"],
+        objs,
+        update_conflicts=True,
+        unique_fields=["workflow", "hour"],
+        update_fields=[
+            "count",
+            "successes",
+            "failures",
+            "cancelled",
+            "failures_by_type",
+            "sum_ms",
+            "min_ms",
+            "max_ms",
+            "histogram",
+            "queue_wait_sum_ms",
+            "queue_wait_count",
+            "queue_wait_min_ms",
+            "queue_wait_max_ms",
+            "queue_wait_histogram",
+        ],
         batch_size=2000,
     )
     # Steps by workflow, node, activity and hour.
@@ -859,23 +1113,47 @@ def roll_up(start: datetime, end: datetime) -> int:
     group = f"workflow_id, {hour_sql}, node_id, node_type, activity"
     for wid, hour, node, ntype, activity, n, failed, retries, total, lo, hi, wait_sum, wait_n in _fetch(
         f"""SELECT {group}, count(*), count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE attempt > 1),
-                   sum(duration_ms), min(duration_ms), max(duration_ms), coalesce(sum(queue_wait_ms), 0), count(queue_wait_ms)
+                   sum(duration_ms), min(duration_ms), max(duration_ms), coalesce(sum(queue_wait_ms), 0),
+                   count(queue_wait_ms)
             {steps_base} GROUP BY 1, 2, 3, 4, 5""",
         params,
     ):
         steps[(wid, hour, node, ntype, activity)] = {
-            "count": n, "failures": failed, "retries": retries, "sum_ms": total or 0.0, "min_ms": lo, "max_ms": hi,
-            "queue_wait_sum_ms": wait_sum, "queue_wait_count": wait_n, "histogram": [0] * NB,
+            "count": n,
+            "failures": failed,
+            "retries": retries,
+            "sum_ms": total or 0.0,
+            "min_ms": lo,
+            "max_ms": hi,
+            "queue_wait_sum_ms": wait_sum,
+            "queue_wait_count": wait_n,
+            "histogram": [0] * NB,
         }
     for wid, hour, node, ntype, activity, idx, n in _fetch(
-        f"SELECT {group}, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {steps_base} GROUP BY 1, 2, 3, 4, 5, 6", params
+        f"SELECT {group}, width_bucket(duration_ms, %(bounds)s::float8[]), count(*) {steps_base} GROUP BY 1, 2, 3, "
+        "4, 5, 6",
+        params,
     ):
         steps[(wid, hour, node, ntype, activity)]["histogram"][max(0, min(idx, NB) - 1)] += n
-    step_objs = [StepHourlyRollup(workflow_id=wid, hour=hour, node_id=node, node_type=ntype, activity=activity, **values)
-                 for (wid, hour, node, ntype, activity), values in steps.items()]
+    step_objs = [
+        StepHourlyRollup(workflow_id=wid, hour=hour, node_id=node, node_type=ntype, activity=activity, **values)
+        for (wid, hour, node, ntype, activity), values in steps.items()
+    ]
     StepHourlyRollup.objects.bulk_create(
-        step_objs, update_conflicts=True, unique_fields=["workflow", "hour", "node_id", "node_type", "activity"],
-        update_fields=["count", "failures", "retries", "sum_ms", "min_ms", "max_ms", "histogram", "queue_wait_sum_ms", "queue_wait_count"],
+        step_objs,
+        update_conflicts=True,
+        unique_fields=["workflow", "hour", "node_id", "node_type", "activity"],
+        update_fields=[
+            "count",
+            "failures",
+            "retries",
+            "sum_ms",
+            "min_ms",
+            "max_ms",
+            "histogram",
+            "queue_wait_sum_ms",
+            "queue_wait_count",
+        ],
         batch_size=2000,
     )
     rebuild_daily(start, end)
@@ -894,7 +1172,13 @@ def rebuild_daily(start: datetime, end: datetime) -> int:
         day = r.hour.astimezone(UTC).replace(hour=0)
         d = runs.get((r.workflow_id, day))
         if d is None:
-            d = runs[(r.workflow_id, day)] = DailyRollup(workflow_id=r.workflow_id, day=day, histogram=[0] * NB, failures_by_type={}, queue_wait_histogram=[0] * NB)
+            d = runs[(r.workflow_id, day)] = DailyRollup(
+                workflow_id=r.workflow_id,
+                day=day,
+                histogram=[0] * NB,
+                failures_by_type={},
+                queue_wait_histogram=[0] * NB,
+            )
         d.count += r.count
         d.successes += r.successes
         d.failures += r.failures
@@ -902,21 +1186,46 @@ def rebuild_daily(start: datetime, end: datetime) -> int:
         d.sum_ms += r.sum_ms
         d.min_ms = r.min_ms if d.min_ms is None else min(d.min_ms, r.min_ms) if r.min_ms is not None else d.min_ms
         d.max_ms = r.max_ms if d.max_ms is None else max(d.max_ms, r.max_ms) if r.max_ms is not None else d.max_ms
-        d.histogram = [a + b for a, b in zip(d.histogram, list(r.histogram) + [0] * (NB - len(r.histogram)), strict=True)]
+        d.histogram = [
+            a + b for a, b in zip(d.histogram, list(r.histogram) + [0] * (NB - len(r.histogram)), strict=True)
+        ]
         for t, n in (r.failures_by_type or {}).items():
             d.failures_by_type[t] = d.failures_by_type.get(t, 0) + n
         d.queue_wait_sum_ms += r.queue_wait_sum_ms
         d.queue_wait_count += r.queue_wait_count
         if r.queue_wait_min_ms is not None:
-            d.queue_wait_min_ms = r.queue_wait_min_ms if d.queue_wait_min_ms is None else min(d.queue_wait_min_ms, r.queue_wait_min_ms)
+            d.queue_wait_min_ms = (
+                r.queue_wait_min_ms if d.queue_wait_min_ms is None else min(d.queue_wait_min_ms, r.queue_wait_min_ms)
+            )
         if r.queue_wait_max_ms is not None:
-            d.queue_wait_max_ms = r.queue_wait_max_ms if d.queue_wait_max_ms is None else max(d.queue_wait_max_ms, r.queue_wait_max_ms)
+            d.queue_wait_max_ms = (
+                r.queue_wait_max_ms if d.queue_wait_max_ms is None else max(d.queue_wait_max_ms, r.queue_wait_max_ms)
+            )
         waits = list(r.queue_wait_histogram or [])
-        d.queue_wait_histogram = [a + b for a, b in zip(d.queue_wait_histogram or [0] * NB, waits + [0] * (NB - len(waits)), strict=True)]
+        d.queue_wait_histogram = [
+            a + b for a, b in zip(d.queue_wait_histogram or [0] * NB, waits + [0] * (NB - len(waits)), strict=True)
+        ]
     DailyRollup.objects.bulk_create(
-        list(runs.values()), update_conflicts=True, unique_fields=["workflow", "day"],
-        update_fields=["count", "successes", "failures", "cancelled", "failures_by_type", "sum_ms", "min_ms", "max_ms", "histogram",
-                       "queue_wait_sum_ms", "queue_wait_count", "queue_wait_min_ms", "queue_wait_max_ms", "queue_wait_histogram"], batch_size=2000,
+        list(runs.values()),
+        update_conflicts=True,
+        unique_fields=["workflow", "day"],
+        update_fields=[
+            "count",
+            "successes",
+            "failures",
+            "cancelled",
+            "failures_by_type",
+            "sum_ms",
+            "min_ms",
+            "max_ms",
+            "histogram",
+            "queue_wait_sum_ms",
+            "queue_wait_count",
+            "queue_wait_min_ms",
+            "queue_wait_max_ms",
+            "queue_wait_histogram",
+        ],
+        batch_size=2000,
     )
     steps: dict[tuple, StepDailyRollup] = {}
     for sr in StepHourlyRollup.objects.filter(hour__gte=day_a, hour__lt=day_b).order_by():
@@ -924,19 +1233,45 @@ def rebuild_daily(start: datetime, end: datetime) -> int:
         key = (sr.workflow_id, day, sr.node_id, sr.node_type, sr.activity)
         sd = steps.get(key)
         if sd is None:
-            sd = steps[key] = StepDailyRollup(workflow_id=sr.workflow_id, day=day, node_id=sr.node_id, node_type=sr.node_type, activity=sr.activity, histogram=[0] * NB)
+            sd = steps[key] = StepDailyRollup(
+                workflow_id=sr.workflow_id,
+                day=day,
+                node_id=sr.node_id,
+                node_type=sr.node_type,
+                activity=sr.activity,
+                histogram=[0] * NB,
+            )
         sd.count += sr.count
         sd.failures += sr.failures
         sd.retries += sr.retries
         sd.sum_ms += sr.sum_ms
-        sd.min_ms = sr.min_ms if sd.min_ms is None else min(sd.min_ms, sr.min_ms) if sr.min_ms is not None else sd.min_ms
-        sd.max_ms = sr.max_ms if sd.max_ms is None else max(sd.max_ms, sr.max_ms) if sr.max_ms is not None else sd.max_ms
-        sd.histogram = [a + b for a, b in zip(sd.histogram, list(sr.histogram) + [0] * (NB - len(sr.histogram)), strict=True)]
+        sd.min_ms = (
+            sr.min_ms if sd.min_ms is None else min(sd.min_ms, sr.min_ms) if sr.min_ms is not None else sd.min_ms
+        )
+        sd.max_ms = (
+            sr.max_ms if sd.max_ms is None else max(sd.max_ms, sr.max_ms) if sr.max_ms is not None else sd.max_ms
+        )
+        sd.histogram = [
+            a + b for a, b in zip(sd.histogram, list(sr.histogram) + [0] * (NB - len(sr.histogram)), strict=True)
+        ]
         sd.queue_wait_sum_ms += sr.queue_wait_sum_ms
         sd.queue_wait_count += sr.queue_wait_count
     StepDailyRollup.objects.bulk_create(
-        list(steps.values()), update_conflicts=True, unique_fields=["workflow", "day", "node_id", "node_type", "activity"],
-        update_fields=["count", "failures", "retries", "sum_ms", "min_ms", "max_ms", "histogram", "queue_wait_sum_ms", "queue_wait_count"], batch_size=2000,
+        list(steps.values()),
+        update_conflicts=True,
+        unique_fields=["workflow", "day", "node_id", "node_type", "activity"],
+        update_fields=[
+            "count",
+            "failures",
+            "retries",
+            "sum_ms",
+            "min_ms",
+            "max_ms",
+            "histogram",
+            "queue_wait_sum_ms",
+            "queue_wait_count",
+        ],
+        batch_size=2000,
     )
     return len(runs) + len(steps)
 
@@ -946,7 +1281,8 @@ def mark_complete(until: datetime) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """INSERT INTO metrics_rollupstate (id, complete_until, updated_at) VALUES (1, %s, now())
-               ON CONFLICT (id) DO UPDATE SET complete_until = GREATEST(metrics_rollupstate.complete_until, EXCLUDED.complete_until),
+               ON CONFLICT (id) DO UPDATE SET complete_until = GREATEST(metrics_rollupstate.complete_until,
+               EXCLUDED.complete_until),
                                               updated_at = now()""",
             [until],
         )
@@ -959,7 +1295,14 @@ def roll_up_recent(*, lookback_hours: int = 3, now: datetime | None = None) -> i
     now = now or timezone.now()
     done = rollups_complete_until()
     if done is None:
-        firsts = [m for m in (ExecutionMetric.objects.aggregate(m=Min("finished_at"))["m"], StepMetric.objects.aggregate(m=Min("finished_at"))["m"]) if m]
+        firsts = [
+            m
+            for m in (
+                ExecutionMetric.objects.aggregate(m=Min("finished_at"))["m"],
+                StepMetric.objects.aggregate(m=Min("finished_at"))["m"],
+            )
+            if m
+        ]
         if not firsts:
             mark_complete(_hour_floor(now - SETTLE))
             return 0
@@ -992,15 +1335,38 @@ def prune(*, now: datetime | None = None) -> dict[str, int]:
         "step_rollups": StepHourlyRollup.objects.filter(hour__lt=rollup_before)._raw_delete("default"),
         # A day goes once its last hour is past the keep.
         "daily_rollups": DailyRollup.objects.filter(day__lt=rollup_before - timedelta(days=1))._raw_delete("default"),
-        "step_daily_rollups": StepDailyRollup.objects.filter(day__lt=rollup_before - timedelta(days=1))._raw_delete("default"),
+        "step_daily_rollups": StepDailyRollup.objects.filter(day__lt=rollup_before - timedelta(days=1))._raw_delete(
+            "default"
+        ),
     }
     return counts
 
 
-def csv_rows(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo, workflow_names: dict[int, str] | None = None) -> tuple[list[str], list[list[Any]]]:
+def csv_rows(
+    scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneInfo, workflow_names: dict[int, str] | None = None
+) -> tuple[list[str], list[list[Any]]]:
     """The export: one row per bucket and workflow (with runs), plus the overall row of each bucket."""
-    header = ["bucket_start", "bucket_end", "partial", "workflow_id", "workflow", "count", "successes", "failures", "cancelled", "success_rate",
-              "p50_ms", "p90_ms", "p95_ms", "p99_ms", "avg_ms", "min_ms", "max_ms", "exact", "failures_by_type"]
+    header = [
+        "bucket_start",
+        "bucket_end",
+        "partial",
+        "workflow_id",
+        "workflow",
+        "count",
+        "successes",
+        "failures",
+        "cancelled",
+        "success_rate",
+        "p50_ms",
+        "p90_ms",
+        "p95_ms",
+        "p99_ms",
+        "avg_ms",
+        "min_ms",
+        "max_ms",
+        "exact",
+        "failures_by_type",
+    ]
     overall = timeseries(scope, start, end, unit, tz)
     rows: list[list[Any]] = []
     per_workflow: dict[str, list[list[Any]]] = defaultdict(list)
@@ -1009,7 +1375,8 @@ def csv_rows(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneIn
         f"finished_at < %(end)s AND {_scoped_params(scope, {})[0]}",
         _scoped_params(scope, {"start": start, "end": end})[1],
     ) + _fetch(
-        "SELECT DISTINCT workflow_id FROM metrics_hourlyrollup WHERE count > 0 AND hour >= %(start)s AND hour < %(end)s AND "
+        "SELECT DISTINCT workflow_id FROM metrics_hourlyrollup WHERE count > 0 AND hour >= %(start)s AND hour < "
+        "%(end)s AND "
         f"{_scoped_params(scope, {})[0]}",
         _scoped_params(scope, {"start": start, "end": end})[1],
     )
@@ -1027,7 +1394,21 @@ def csv_rows(scope: Scope, start: datetime, end: datetime, unit: str, tz: ZoneIn
 
 def _csv_line(row: dict, wid: Any, name: str) -> list[Any]:
     fbt = ";".join(f"{k}={v}" for k, v in row["failures_by_type"].items())
-    return [row["bucket"], row["bucket_end"], "true" if row["partial"] else "false", wid, name, row["count"], row["successes"], row["failures"], row["cancelled"],
-            row["success_rate"] if row["success_rate"] is not None else "",
-            *("" if row[k] is None else row[k] for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "avg_ms", "min_ms", "max_ms")),
-            "true" if row["exact"] else "false", fbt]
+    return [
+        row["bucket"],
+        row["bucket_end"],
+        "true" if row["partial"] else "false",
+        wid,
+        name,
+        row["count"],
+        row["successes"],
+        row["failures"],
+        row["cancelled"],
+        row["success_rate"] if row["success_rate"] is not None else "",
+        *(
+            "" if row[k] is None else row[k]
+            for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "avg_ms", "min_ms", "max_ms")
+        ),
+        "true" if row["exact"] else "false",
+        fbt,
+    ]

@@ -155,7 +155,11 @@ def nice_ticks(lo: float, hi: float, count: int = 5, *, integer: bool = False) -
         hi = lo + 1
     raw = (hi - lo) / max(count, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw and not (integer and m == 2.5 and magnitude < 10))
+    step = next(
+        m * magnitude
+        for m in (1, 2, 2.5, 5, 10)
+        if m * magnitude >= raw and not (integer and m == 2.5 and magnitude < 10)
+    )
     if integer:
         step = max(1, round(step))
     start = math.floor(lo / step) * step
@@ -240,7 +244,14 @@ def span_label(start: datetime, end: datetime, tz=None) -> str:
 
 # Steps of a time axis: (seconds, kind) with kind "sub" (within a day), "day" or "month".
 _TIME_STEPS = [(s, "sub") for s in (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)] + [
-    (86400, "day"), (2 * 86400, "day"), (7 * 86400, "day"), (14 * 86400, "day"), (1, "month"), (3, "month"), (6, "month"), (12, "month"),
+    (86400, "day"),
+    (2 * 86400, "day"),
+    (7 * 86400, "day"),
+    (14 * 86400, "day"),
+    (1, "month"),
+    (3, "month"),
+    (6, "month"),
+    (12, "month"),
 ]
 
 
@@ -320,7 +331,12 @@ def downsample(points: Sequence[tuple[float, float]], columns: int) -> list[tupl
 
 
 def _keep(bucket: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    chosen = {0, len(bucket) - 1, min(range(len(bucket)), key=lambda i: bucket[i][1]), max(range(len(bucket)), key=lambda i: bucket[i][1])}
+    chosen = {
+        0,
+        len(bucket) - 1,
+        min(range(len(bucket)), key=lambda i: bucket[i][1]),
+        max(range(len(bucket)), key=lambda i: bucket[i][1]),
+    }
     return [bucket[i] for i in sorted(chosen)]
 
 
@@ -363,18 +379,28 @@ def _axes(frame: _Frame, y_ticks: list[float], unit: str, duration_unit: str = "
     for value in y_ticks:
         y = frame.y(value)
         frame.parts.append(f'<line class="grid" x1="{MARGIN_LEFT}" x2="{frame.plot_right}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        frame.parts.append(f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{y + 3.5:.1f}" '
-                           f'text-anchor="end">{esc(_tick_label(value, unit, duration_unit))}</text>')
-    frame.parts.append(f'<line class="axis" x1="{MARGIN_LEFT}" x2="{frame.plot_right}" y1="{frame.bottom}" y2="{frame.bottom}"/>')
-    frame.parts.append(f'<line class="axis" x1="{MARGIN_LEFT}" x2="{MARGIN_LEFT}" y1="{frame.top}" y2="{frame.bottom}"/>')
+        frame.parts.append(
+            f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{y + 3.5:.1f}" '
+            f'text-anchor="end">{esc(_tick_label(value, unit, duration_unit))}</text>'
+        )
+    frame.parts.append(
+        f'<line class="axis" x1="{MARGIN_LEFT}" x2="{frame.plot_right}" y1="{frame.bottom}" y2="{frame.bottom}"/>'
+    )
+    frame.parts.append(
+        f'<line class="axis" x1="{MARGIN_LEFT}" x2="{MARGIN_LEFT}" y1="{frame.top}" y2="{frame.bottom}"/>'
+    )
     start = datetime.fromtimestamp(frame.x0, tz=frame.tz or UTC)
     end = datetime.fromtimestamp(frame.x1, tz=frame.tz or UTC)
     max_ticks = max(2, int((frame.plot_right - MARGIN_LEFT) // 70))
     for moment, label in time_ticks(start, end, frame.tz, max_ticks):
         x = frame.x(moment.timestamp())
         anchor = "end" if x > frame.plot_right - 18 else "start" if x < MARGIN_LEFT + 18 else "middle"
-        frame.parts.append(f'<line class="axis" x1="{x:.1f}" x2="{x:.1f}" y1="{frame.bottom}" y2="{frame.bottom + 4}"/>')
-        frame.parts.append(f'<text class="tick" x="{x:.1f}" y="{frame.bottom + 15}" text-anchor="{anchor}">{esc(label)}</text>')
+        frame.parts.append(
+            f'<line class="axis" x1="{x:.1f}" x2="{x:.1f}" y1="{frame.bottom}" y2="{frame.bottom + 4}"/>'
+        )
+        frame.parts.append(
+            f'<text class="tick" x="{x:.1f}" y="{frame.bottom + 15}" text-anchor="{anchor}">{esc(label)}</text>'
+        )
 
 
 def _bands(frame: _Frame, markers: Sequence[Marker], min_width: float = 3.0) -> None:
@@ -386,15 +412,19 @@ def _bands(frame: _Frame, markers: Sequence[Marker], min_width: float = 3.0) -> 
         b = frame.x(min((marker.until or marker.at).timestamp(), frame.x1))
         if b - a < min_width:
             a, b = (a + b) / 2 - min_width / 2, (a + b) / 2 + min_width / 2
-        frame.parts.append(f'<rect class="anomaly-band" x="{a:.1f}" y="{frame.top}" width="{b - a:.1f}" '
-                           f'height="{frame.bottom - frame.top:.1f}"><title>{esc(marker.label)}</title></rect>')
+        frame.parts.append(
+            f'<rect class="anomaly-band" x="{a:.1f}" y="{frame.top}" width="{b - a:.1f}" '
+            f'height="{frame.bottom - frame.top:.1f}"><title>{esc(marker.label)}</title></rect>'
+        )
 
 
 def _empty(title: str, message: str, width: int = WIDTH, height: int = HEIGHT) -> SafeString:
     frame = _Frame(0, 1, 0, 1, width, height)
     _open(frame, title, message)
-    frame.parts.append(f'<text class="chart-empty" x="{width / 2:.0f}" y="{height / 2:.0f}" '
-                       f'text-anchor="middle">{esc(message)}</text></svg>')
+    frame.parts.append(
+        f'<text class="chart-empty" x="{width / 2:.0f}" y="{height / 2:.0f}" '
+        f'text-anchor="middle">{esc(message)}</text></svg>'
+    )
     return mark_safe("".join(frame.parts))
 
 
@@ -409,16 +439,29 @@ def _domain(times: list[float], domain: tuple[datetime, datetime] | None) -> tup
 #
 
 
-def line_chart(series: list[Series], *, title: str, unit: str = "ms", markers: Sequence[Marker] = (), tz=None,
-               domain: tuple[datetime, datetime] | None = None, empty: str = "No runs in this range.",
-               width: int = WIDTH, height: int = HEIGHT) -> SafeString:
+def line_chart(
+    series: list[Series],
+    *,
+    title: str,
+    unit: str = "ms",
+    markers: Sequence[Marker] = (),
+    tz=None,
+    domain: tuple[datetime, datetime] | None = None,
+    empty: str = "No runs in this range.",
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> SafeString:
     """Lines over time (x from `domain`, default the points' extent); gaps where a value is None;
     a lone point as a dot. Markers with a value: red dots; without: bands (anomalous hours)."""
     values = [v for s in series for _, v in s.points if v is not None]
     times = [t.timestamp() for s in series for t, _ in s.points]
     if not values or not times:
         return _empty(title, empty, width, height)
-    in_view = [m for m in markers if domain is None or domain[0] <= m.at <= domain[1] or (m.until and m.until > domain[0] and m.at < domain[1])]
+    in_view = [
+        m
+        for m in markers
+        if domain is None or domain[0] <= m.at <= domain[1] or (m.until and m.until > domain[0] and m.at < domain[1])
+    ]
     values += [m.value for m in in_view if m.value is not None]
     if unit == "ms":
         ticks, duration_unit = duration_ticks(max(values))
@@ -451,23 +494,40 @@ def line_chart(series: list[Series], *, title: str, unit: str = "ms", markers: S
                 x, y = frame.x(drawn[0][0]), frame.y(drawn[0][1])
                 when = datetime.fromtimestamp(drawn[0][0], tz=tz or UTC)
                 label = f"{s.name}: {_value_label(drawn[0][1], unit)} ({_day_label(when)} {when:%H:%M})"
-                frame.parts.append(f'<circle class="{esc(s.css)} dot" cx="{x:.1f}" cy="{y:.1f}" '
-                                   f'r="2.5"><title>{esc(label)}</title></circle>')
+                frame.parts.append(
+                    f'<circle class="{esc(s.css)} dot" cx="{x:.1f}" cy="{y:.1f}" '
+                    f'r="2.5"><title>{esc(label)}</title></circle>'
+                )
                 continue
             path = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in drawn)
             frame.parts.append(f'<polyline class="{esc(s.css)} line" points="{path}"/>')
     for marker in in_view:
         if marker.value is not None:
             x, y = frame.x(marker.at.timestamp()), frame.y(min(marker.value, ticks[-1]))
-            frame.parts.append(f'<circle class="anomaly" cx="{x:.1f}" cy="{y:.1f}" r="4"><title>{esc(marker.label)}</title></circle>')
+            frame.parts.append(
+                f'<circle class="anomaly" cx="{x:.1f}" cy="{y:.1f}" r="4"><title>{esc(marker.label)}</title></circle>'
+            )
     frame.parts.append("</svg>")
     return mark_safe("".join(frame.parts))
 
 
-def stacked_bars(times: Sequence[datetime], stacks: list[Stack], *, title: str, unit: str = "", tz=None, overlay: Series | None = None,
-                 overlay_unit: str = "%", width: int = WIDTH, height: int = HEIGHT, markers: Sequence[Marker] = (),
-                 ends: Sequence[datetime] | None = None, partial: Sequence[bool] | None = None,
-                 domain: tuple[datetime, datetime] | None = None, empty: str = "No runs in this range.") -> SafeString:
+def stacked_bars(
+    times: Sequence[datetime],
+    stacks: list[Stack],
+    *,
+    title: str,
+    unit: str = "",
+    tz=None,
+    overlay: Series | None = None,
+    overlay_unit: str = "%",
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    markers: Sequence[Marker] = (),
+    ends: Sequence[datetime] | None = None,
+    partial: Sequence[bool] | None = None,
+    domain: tuple[datetime, datetime] | None = None,
+    empty: str = "No runs in this range.",
+) -> SafeString:
     """Bars over time, one stack per series (drawn bottom up); each bar spans [times[i], ends[i])
     (default: up to the next bar). `partial` bars (a bucket cut by the range or by now) are drawn
     lighter and say so. Optional line overlay on a 0-100 right scale. Values are counts."""
@@ -484,8 +544,12 @@ def stacked_bars(times: Sequence[datetime], stacks: list[Stack], *, title: str, 
     plot_width = width - MARGIN_LEFT - MARGIN_RIGHT
     group = max(1, math.ceil(n / (plot_width / 2)))
     if group > 1:
-        starts, ends, cut = starts[::group], [ends[min(i + group, n) - 1] for i in range(0, n, group)], [any(cut[i:i + group]) for i in range(0, n, group)]
-        stacks = [Stack(s.name, s.css, [sum(s.values[i:i + group]) for i in range(0, n, group)]) for s in stacks]
+        starts, ends, cut = (
+            starts[::group],
+            [ends[min(i + group, n) - 1] for i in range(0, n, group)],
+            [any(cut[i : i + group]) for i in range(0, n, group)],
+        )
+        stacks = [Stack(s.name, s.css, [sum(s.values[i : i + group]) for i in range(0, n, group)]) for s in stacks]
         n = len(starts)
     totals = [sum(s.values[i] for s in stacks) for i in range(n)]
     ticks = nice_ticks(0, max(totals) or 1, integer=True)
@@ -511,20 +575,26 @@ def stacked_bars(times: Sequence[datetime], stacks: list[Stack], *, title: str, 
                 continue
             y_top, y_bottom = frame.y(base + v), frame.y(base)
             css = f"{s.css} partial" if cut[i] else s.css
-            frame.parts.append(f'<rect class="{esc(css)}" x="{x:.1f}" y="{y_top:.1f}" width="{bar_width:.1f}" '
-                               f'height="{max(0.5, y_bottom - y_top):.1f}"><title>{esc(when)} · {esc(s.name)}: '
-                               f'{esc(_value_label(v, unit))}</title></rect>')
+            frame.parts.append(
+                f'<rect class="{esc(css)}" x="{x:.1f}" y="{y_top:.1f}" width="{bar_width:.1f}" '
+                f'height="{max(0.5, y_bottom - y_top):.1f}"><title>{esc(when)} · {esc(s.name)}: '
+                f"{esc(_value_label(v, unit))}</title></rect>"
+            )
             base += v
     if overlay is not None:
         scale = _Frame(frame.x0, frame.x1, 0, 100, width, height, top=frame.top, right=frame.right)
         for value in (0, 50, 100):
-            frame.parts.append(f'<text class="tick overlay-tick" x="{frame.plot_right + 4}" '
-                               f'y="{scale.y(value) + 3.5:.1f}">{value}{esc(overlay_unit)}</text>')
+            frame.parts.append(
+                f'<text class="tick overlay-tick" x="{frame.plot_right + 4}" '
+                f'y="{scale.y(value) + 3.5:.1f}">{value}{esc(overlay_unit)}</text>'
+            )
         pts = [(t.timestamp(), v) for t, v in overlay.points if v is not None]
         if len(pts) == 1:
-            frame.parts.append(f'<circle class="{esc(overlay.css)} dot" cx="{frame.x(pts[0][0]):.1f}" '
-                               f'cy="{scale.y(pts[0][1]):.1f}" r="2.5"><title>{esc(overlay.name)}: '
-                               f'{pts[0][1]:.0f}{esc(overlay_unit)}</title></circle>')
+            frame.parts.append(
+                f'<circle class="{esc(overlay.css)} dot" cx="{frame.x(pts[0][0]):.1f}" '
+                f'cy="{scale.y(pts[0][1]):.1f}" r="2.5"><title>{esc(overlay.name)}: '
+                f"{pts[0][1]:.0f}{esc(overlay_unit)}</title></circle>"
+            )
         elif pts:
             path = " ".join(f"{frame.x(t):.1f},{scale.y(v):.1f}" for t, v in downsample(pts, MAX_DRAWN_POINTS // 2))
             frame.parts.append(f'<polyline class="{esc(overlay.css)} line" points="{path}"/>')

@@ -103,7 +103,11 @@ def backfill(*, hours: int = 48, limit: int = 5000) -> int:
 def _window(seconds: int, settle_seconds: int, limit: int) -> dict:
     """Bounds as parameters (not now() - interval in SQL) so the finished_at index serves the scan."""
     now = timezone.now()
-    return {"since": now - timedelta(seconds=seconds), "settle": now - timedelta(seconds=settle_seconds), "limit": limit}
+    return {
+        "since": now - timedelta(seconds=seconds),
+        "settle": now - timedelta(seconds=settle_seconds),
+        "limit": limit,
+    }
 
 
 def _record(selection: str, params: dict, *, lock: bool = False) -> int:

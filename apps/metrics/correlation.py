@@ -62,7 +62,11 @@ def _add_to_headers(headers: dict | None = None, **_: object) -> None:
 def _restore(task_id: str = "", task=None, **_: object) -> None:
     cid = ""
     if task is not None:
-        cid = getattr(task.request, TASK_HEADER, None) or (task.request.get(TASK_HEADER) if hasattr(task.request, "get") else "") or ""
+        cid = (
+            getattr(task.request, TASK_HEADER, None)
+            or (task.request.get(TASK_HEADER) if hasattr(task.request, "get") else "")
+            or ""
+        )
     _current.set(cid if cid and _VALID.match(cid) else "")
     if cid:
         task_logger.info("task %s[%s] started", getattr(task, "name", "?"), task_id)

@@ -1,17 +1,17 @@
 """The filters every metrics endpoint and page takes, parsed and checked in one place.
 
-    range     hour | day | week | month (the last one, up to now), or custom with from/to
-    from, to  ISO 8601; a time without an offset is read in `tz`
-    bucket    minute | hour | day | week | month (default: suits the range)
-    workflow  a workflow id the user may view (404 otherwise)
-    tz        an IANA zone name (default settings.TIME_ZONE)
+range     hour | day | week | month (the last one, up to now), or custom with from/to
+from, to  ISO 8601; a time without an offset is read in `tz`
+bucket    minute | hour | day | week | month (default: suits the range)
+workflow  a workflow id the user may view (404 otherwise)
+tz        an IANA zone name (default settings.TIME_ZONE)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -29,7 +29,14 @@ RANGES = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelt
 DEFAULT_BUCKET = {"hour": "minute", "day": "hour", "week": "hour", "month": "day"}
 EARLIEST_YEAR, LATEST_YEAR = 1970, 2999
 # What the dashboard's form calls each parameter (errors name the field the user sees).
-FIELD_LABELS = {"range": "Range", "from": "From", "to": "To", "bucket": "Bucket", "workflow": "Workflow", "tz": "Time zone"}
+FIELD_LABELS = {
+    "range": "Range",
+    "from": "From",
+    "to": "To",
+    "bucket": "Bucket",
+    "workflow": "Workflow",
+    "tz": "Time zone",
+}
 
 
 class FilterError(ValueError):
@@ -61,7 +68,9 @@ class MetricsFilter:
         """Query parameters that reproduce this filter (for links: CSV export, API)."""
         params = {"tz": str(self.tz), "bucket": self.bucket}
         if self.range == "custom":
-            params.update({"from": self.start.astimezone(self.tz).isoformat(), "to": self.end.astimezone(self.tz).isoformat()})
+            params.update(
+                {"from": self.start.astimezone(self.tz).isoformat(), "to": self.end.astimezone(self.tz).isoformat()}
+            )
         else:
             params["range"] = self.range
         if self.workflow is not None:
@@ -69,8 +78,14 @@ class MetricsFilter:
         return params
 
     def echo(self) -> dict[str, object]:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "bucket": self.bucket, "tz": str(self.tz), "range": self.range,
-                "workflow": self.workflow.pk if self.workflow is not None else None}
+        return {
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "bucket": self.bucket,
+            "tz": str(self.tz),
+            "range": self.range,
+            "workflow": self.workflow.pk if self.workflow is not None else None,
+        }
 
 
 def _parse_moment(field: str, raw: str, tz: ZoneInfo) -> datetime:
@@ -122,12 +137,17 @@ def parse_filters(user, params) -> MetricsFilter:
     if bucket not in UNITS:
         raise FilterError("bucket", f"use one of: {', '.join(UNITS)}")
     if bucket == "minute" and start < raw_cutoff():
-        raise FilterError("bucket", f"minute buckets exist only for the last {settings.WB_METRICS_RAW_DAYS} days (raw data): choose hour "
-                                    "or larger")
+        raise FilterError(
+            "bucket",
+            f"minute buckets exist only for the last {settings.WB_METRICS_RAW_DAYS} days (raw data): choose hour "
+            "or larger",
+        )
     try:
         bucket_starts(start, end, bucket, tz)
     except ValueError:
-        raise FilterError("bucket", f"more than {MAX_BUCKETS} {bucket} buckets in this range: choose a larger bucket") from None
+        raise FilterError(
+            "bucket", f"more than {MAX_BUCKETS} {bucket} buckets in this range: choose a larger bucket"
+        ) from None
 
     workflow = None
     raw_wf = params.get("workflow") or ""

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def estimate_percentile(counts: Sequence[int], bounds: Sequence[float], p: float, *, lo: float | None = None, hi: float | None = None) -> float | None:
+def estimate_percentile(
+    counts: Sequence[int], bounds: Sequence[float], p: float, *, lo: float | None = None, hi: float | None = None
+) -> float | None:
     """Estimate the p-quantile (0..1) of values counted in `counts` (counts[i] holds
     bounds[i] <= v < bounds[i + 1]; the last bucket is open-ended).
 
@@ -28,7 +30,9 @@ def estimate_percentile(counts: Sequence[int], bounds: Sequence[float], p: float
     return value
 
 
-def _order_statistic(counts: Sequence[int], bounds: Sequence[float], k: int, lo: float | None, hi: float | None) -> float:
+def _order_statistic(
+    counts: Sequence[int], bounds: Sequence[float], k: int, lo: float | None, hi: float | None
+) -> float:
     """Estimate of the k-th smallest value (0-based)."""
     seen = 0
     for i, c in enumerate(counts):

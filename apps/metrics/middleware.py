@@ -54,8 +54,17 @@ class CorrelationIdMiddleware(_Middleware):
         response[correlation.HEADER] = request.correlation_id
         elapsed_ms = (time.perf_counter() - started) * 1000
         access_logger.info(
-            "%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed_ms,
-            extra={"method": request.method, "path": request.path, "status": response.status_code, "duration_ms": round(elapsed_ms, 1)},
+            "%s %s %s %.1fms",
+            request.method,
+            request.path,
+            response.status_code,
+            elapsed_ms,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed_ms, 1),
+            },
         )
         try:
             correlation.reset_correlation_id(token)

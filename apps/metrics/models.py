@@ -16,8 +16,31 @@ from django.db import models
 # BOUNDS[i] <= d < BOUNDS[i + 1]; the last one holds everything from a day up.
 # Postgres' width_bucket(d, BOUNDS) returns i + 1. Never reorder: stored rollups index them.
 HISTOGRAM_BOUNDS_MS: tuple[float, ...] = (
-    0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 60_000,
-    120_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000, 86_400_000,
+    0,
+    1,
+    2,
+    5,
+    10,
+    20,
+    50,
+    100,
+    200,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    30_000,
+    60_000,
+    120_000,
+    300_000,
+    600_000,
+    1_800_000,
+    3_600_000,
+    7_200_000,
+    21_600_000,
+    86_400_000,
 )
 
 
@@ -38,7 +61,8 @@ class ExecutionMetric(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["finished_at"]), models.Index(fields=["workflow", "finished_at"]),
+            models.Index(fields=["finished_at"]),
+            models.Index(fields=["workflow", "finished_at"]),
             # The slow-run anomalies: runs of a workflow above its threshold, longest first.
             models.Index(fields=["workflow", "duration_ms"], name="metrics_run_wf_duration"),
         ]
@@ -61,7 +85,9 @@ class StepMetric(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
     duration_ms = models.FloatField()
-    queue_wait_ms = models.FloatField(null=True, blank=True, help_text="Dispatch to start; empty for steps the engine ran without a queue.")
+    queue_wait_ms = models.FloatField(
+        null=True, blank=True, help_text="Dispatch to start; empty for steps the engine ran without a queue."
+    )
 
     class Meta:
         indexes = [models.Index(fields=["finished_at"]), models.Index(fields=["workflow", "finished_at"])]
@@ -83,13 +109,19 @@ class HourlyRollup(models.Model):
     sum_ms = models.FloatField(default=0)
     min_ms = models.FloatField(null=True, blank=True)
     max_ms = models.FloatField(null=True, blank=True)
-    histogram = ArrayField(models.PositiveIntegerField(), default=list, help_text="Counts per HISTOGRAM_BOUNDS_MS bucket.")
+    histogram = ArrayField(
+        models.PositiveIntegerField(), default=list, help_text="Counts per HISTOGRAM_BOUNDS_MS bucket."
+    )
     queue_wait_sum_ms = models.FloatField(default=0)
     queue_wait_count = models.PositiveIntegerField(default=0)
     queue_wait_min_ms = models.FloatField(null=True, blank=True)
     queue_wait_max_ms = models.FloatField(null=True, blank=True)
-    queue_wait_histogram = ArrayField(models.PositiveIntegerField(), default=list, blank=True,
-                                      help_text="Queue waits of the workflow's steps finished in the hour, per HISTOGRAM_BOUNDS_MS bucket.")
+    queue_wait_histogram = ArrayField(
+        models.PositiveIntegerField(),
+        default=list,
+        blank=True,
+        help_text="Queue waits of the workflow's steps finished in the hour, per HISTOGRAM_BOUNDS_MS bucket.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workflow", "hour"], name="rollup_workflow_hour")]
@@ -114,12 +146,18 @@ class StepHourlyRollup(models.Model):
     sum_ms = models.FloatField(default=0)
     min_ms = models.FloatField(null=True, blank=True)
     max_ms = models.FloatField(null=True, blank=True)
-    histogram = ArrayField(models.PositiveIntegerField(), default=list, help_text="Counts per HISTOGRAM_BOUNDS_MS bucket.")
+    histogram = ArrayField(
+        models.PositiveIntegerField(), default=list, help_text="Counts per HISTOGRAM_BOUNDS_MS bucket."
+    )
     queue_wait_sum_ms = models.FloatField(default=0)
     queue_wait_count = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workflow", "hour", "node_id", "node_type", "activity"], name="step_rollup_node_hour")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "hour", "node_id", "node_type", "activity"], name="step_rollup_node_hour"
+            )
+        ]
         indexes = [models.Index(fields=["hour"])]
 
     def __str__(self) -> str:
@@ -174,7 +212,11 @@ class StepDailyRollup(models.Model):
     queue_wait_count = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workflow", "day", "node_id", "node_type", "activity"], name="step_daily_rollup_node_day")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "day", "node_id", "node_type", "activity"], name="step_daily_rollup_node_day"
+            )
+        ]
         indexes = [models.Index(fields=["day"])]
 
     def __str__(self) -> str:

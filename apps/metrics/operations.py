@@ -43,7 +43,14 @@ def stuck_runs(*, minutes: int | None = None, limit: int = 100) -> list[dict[str
         )
         rows = cursor.fetchall()
     return [
-        {"id": eid, "workflow_id": wid, "workflow": name, "started_at": started, "last_activity": last, "idle_minutes": int((timezone.now() - last).total_seconds() // 60)}
+        {
+            "id": eid,
+            "workflow_id": wid,
+            "workflow": name,
+            "started_at": started,
+            "last_activity": last,
+            "idle_minutes": int((timezone.now() - last).total_seconds() // 60),
+        }
         for eid, wid, name, started, last in rows
     ]
 
@@ -64,11 +71,13 @@ def workers() -> list[dict[str, Any]]:
     out = []
     for name in sorted(set(stats) | set(active)):
         pool = (stats.get(name) or {}).get("pool") or {}
-        out.append({
-            "name": name,
-            "active": len(active.get(name) or []),
-            "concurrency": pool.get("max-concurrency"),
-            "queues": ", ".join(q.get("name", "") for q in queues.get(name) or []),
-            "processed": sum(((stats.get(name) or {}).get("total") or {}).values()),
-        })
+        out.append(
+            {
+                "name": name,
+                "active": len(active.get(name) or []),
+                "concurrency": pool.get("max-concurrency"),
+                "queues": ", ".join(q.get("name", "") for q in queues.get(name) or []),
+                "processed": sum(((stats.get(name) or {}).get("total") or {}).values()),
+            }
+        )
     return out

@@ -118,7 +118,9 @@ def _le(upper_seconds: float) -> str:
 
 
 def _decode(raw: dict) -> dict[str, str]:
-    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}
+    return {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()
+    }
 
 
 def worker_count() -> int | None:
@@ -196,7 +198,11 @@ class SharedStoreCollector(Collector):
 
         yield GaugeMetricFamily("wb_up", "1 when the metrics store (Redis) answered this scrape.", value=redis_up)
 
-        requests = CounterMetricFamily("wb_http_requests_total", "HTTP requests served, by method and status code (all web processes).", labels=["method", "status"])
+        requests = CounterMetricFamily(
+            "wb_http_requests_total",
+            "HTTP requests served, by method and status code (all web processes).",
+            labels=["method", "status"],
+        )
         for field, n in sorted(http.items()):
             method, _, status = field.partition("|")
             requests.add_metric([method, status], int(n))
@@ -205,9 +211,17 @@ class SharedStoreCollector(Collector):
         with connection.cursor() as cursor:
             cursor.execute("SELECT last_value, is_called FROM executions_execution_id_seq")
             last_value, is_called = cursor.fetchone()
-        yield CounterMetricFamily("wb_executions_started_total", "Runs started (the execution id sequence: every id handed out).", value=last_value if is_called else 0)
+        yield CounterMetricFamily(
+            "wb_executions_started_total",
+            "Runs started (the execution id sequence: every id handed out).",
+            value=last_value if is_called else 0,
+        )
 
-        finished_runs = CounterMetricFamily("wb_executions_finished_total", "Runs finished, by final status (counted when their metrics are recorded).", labels=["status"])
+        finished_runs = CounterMetricFamily(
+            "wb_executions_finished_total",
+            "Runs finished, by final status (counted when their metrics are recorded).",
+            labels=["status"],
+        )
         for status, n in sorted(finished.items()):
             finished_runs.add_metric([status], int(n))
         yield finished_runs
@@ -220,9 +234,15 @@ class SharedStoreCollector(Collector):
             runs_active.add_metric([status], active.get(status, 0))
         yield runs_active
 
-        yield GaugeMetricFamily("wb_executions_stuck", f"Running runs with no step activity for {settings.WB_STUCK_RUN_MINUTES} minutes.", value=_stuck_count())
+        yield GaugeMetricFamily(
+            "wb_executions_stuck",
+            f"Running runs with no step activity for {settings.WB_STUCK_RUN_MINUTES} minutes.",
+            value=_stuck_count(),
+        )
 
-        depth = GaugeMetricFamily("wb_queue_depth", "Messages waiting in a Celery queue (Redis LLEN).", labels=["queue"])
+        depth = GaugeMetricFamily(
+            "wb_queue_depth", "Messages waiting in a Celery queue (Redis LLEN).", labels=["queue"]
+        )
         for queue, waiting in queue_depths().items():
             if waiting is not None:
                 depth.add_metric([queue], waiting)
@@ -237,9 +257,15 @@ class SharedStoreCollector(Collector):
         yield workers
 
 
-def _step_durations(buckets: dict[str, str], step_count: dict[str, str], step_sum: dict[str, str]) -> HistogramMetricFamily:
+def _step_durations(
+    buckets: dict[str, str], step_count: dict[str, str], step_sum: dict[str, str]
+) -> HistogramMetricFamily:
     """Cumulative buckets per activity from the width_bucket counts apps.metrics.collect adds."""
-    family = HistogramMetricFamily("wb_step_duration_seconds", "Duration of finished step attempts (start to finish), by activity or node type.", labels=["activity"])
+    family = HistogramMetricFamily(
+        "wb_step_duration_seconds",
+        "Duration of finished step attempts (start to finish), by activity or node type.",
+        labels=["activity"],
+    )
     bounds = HISTOGRAM_BOUNDS_MS[1:]  # bucket 1 (0 <= d < 1 ms) ends at the second bound
     per_activity: dict[str, list[int]] = {}
     for field, n in buckets.items():
@@ -263,22 +289,43 @@ def _database_connections() -> Iterator[Metric]:
     """The answering process's connection pool, and the PostgreSQL server's connections against its limit."""
     pool = database_pool_stats()
     if pool is not None:
-        connections = GaugeMetricFamily("wb_db_pool_connections", "Connections in this web process's database pool, by state.", labels=["state"])
+        connections = GaugeMetricFamily(
+            "wb_db_pool_connections", "Connections in this web process's database pool, by state.", labels=["state"]
+        )
         connections.add_metric(["in_use"], pool["in_use"])
         connections.add_metric(["idle"], pool["idle"])
         yield connections
-        yield GaugeMetricFamily("wb_db_pool_max", "Most connections this web process's pool may open (WB_DB_POOL_MAX_SIZE).", value=pool["max"])
-        yield GaugeMetricFamily("wb_db_pool_waiting", "Requests of this web process waiting for a database connection.", value=pool["waiting"])
-        yield CounterMetricFamily("wb_db_pool_timeouts_total", "Requests of this web process that got no connection within WB_DB_POOL_TIMEOUT (answered 503).", value=pool["timeouts"])
+        yield GaugeMetricFamily(
+            "wb_db_pool_max",
+            "Most connections this web process's pool may open (WB_DB_POOL_MAX_SIZE).",
+            value=pool["max"],
+        )
+        yield GaugeMetricFamily(
+            "wb_db_pool_waiting",
+            "Requests of this web process waiting for a database connection.",
+            value=pool["waiting"],
+        )
+        yield CounterMetricFamily(
+            "wb_db_pool_timeouts_total",
+            "Requests of this web process that got no connection within WB_DB_POOL_TIMEOUT (answered 503).",
+            value=pool["timeouts"],
+        )
     server = database_server_connections()
     if server is not None:
         used, limit = server
-        yield GaugeMetricFamily("wb_db_server_connections", "Client connections open on the PostgreSQL server (all processes).", value=used)
+        yield GaugeMetricFamily(
+            "wb_db_server_connections", "Client connections open on the PostgreSQL server (all processes).", value=used
+        )
         yield GaugeMetricFamily("wb_db_server_max_connections", "The PostgreSQL server's max_connections.", value=limit)
 
 
 def _active_counts() -> dict[str, int]:
-    rows = Execution.objects.filter(status__in=["pending", "running", "waiting", "paused"]).values("status").annotate(n=Count("id")).order_by()
+    rows = (
+        Execution.objects.filter(status__in=["pending", "running", "waiting", "paused"])
+        .values("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     return {row["status"]: row["n"] for row in rows}
 
 

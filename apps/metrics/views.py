@@ -26,7 +26,13 @@ from .filters import RANGES, FilterError, MetricsFilter, parse_filters
 from .prometheus import render as render_metrics
 
 FAILURE_CLASSES = ["f1", "f2", "f3", "f4", "f5", "f6"]
-RUNS_PER_BUCKET_TITLE = {"minute": "Runs per minute", "hour": "Runs per hour", "day": "Runs per day", "week": "Runs per week", "month": "Runs per month"}
+RUNS_PER_BUCKET_TITLE = {
+    "minute": "Runs per minute",
+    "hour": "Runs per hour",
+    "day": "Runs per day",
+    "week": "Runs per week",
+    "month": "Runs per month",
+}
 
 
 #
@@ -49,7 +55,9 @@ def _spans(filters: MetricsFilter, series: list[dict], now: datetime) -> list[tu
     return out
 
 
-def build_charts(filters: MetricsFilter, series: list[dict], anomaly_data: dict | None, *, now: datetime | None = None) -> dict[str, Any]:
+def build_charts(
+    filters: MetricsFilter, series: list[dict], anomaly_data: dict | None, *, now: datetime | None = None
+) -> dict[str, Any]:
     """The dashboard's SVG charts over the range so far (its end capped at now)."""
     tz = filters.tz
     now = now or timezone.now()
@@ -65,19 +73,32 @@ def build_charts(filters: MetricsFilter, series: list[dict], anomaly_data: dict 
     bands: list[charts.Marker] = []
     if anomaly_data:
         for run in anomaly_data["slow_runs"]:
-            label = (f"Run #{run['execution_id']} of {run['workflow']} took "
-                     f"{charts.format_ms(run['duration_ms'])} (slow-run threshold "
-                     f"{charts.format_ms(run['threshold_ms'])})")
+            label = (
+                f"Run #{run['execution_id']} of {run['workflow']} took "
+                f"{charts.format_ms(run['duration_ms'])} (slow-run threshold "
+                f"{charts.format_ms(run['threshold_ms'])})"
+            )
             markers.append(charts.Marker(datetime.fromisoformat(run["at"]).astimezone(tz), run["duration_ms"], label))
         for hour in anomaly_data["failure_hours"]:
             at = datetime.fromisoformat(hour["at"]).astimezone(tz)
             until = at + timedelta(hours=1)
-            label = (f"{charts.span_label(at, until, tz)}: {hour['failures']} of {hour['runs']} runs failed "
-                     f"(flagged from {hour['threshold']:g})")
+            label = (
+                f"{charts.span_label(at, until, tz)}: {hour['failures']} of {hour['runs']} runs failed "
+                f"(flagged from {hour['threshold']:g})"
+            )
             bands.append(charts.Marker(at, None, label, until=until))
     durations = charts.line_chart(
-        [charts.Series("P50", "s1", points("p50_ms")), charts.Series("P95", "s2", points("p95_ms")), charts.Series("P99", "s3", points("p99_ms"))],
-        title="Run duration percentiles", unit="ms", markers=markers + bands, tz=tz, domain=domain, empty="No finished runs in this range.",
+        [
+            charts.Series("P50", "s1", points("p50_ms")),
+            charts.Series("P95", "s2", points("p95_ms")),
+            charts.Series("P99", "s3", points("p99_ms")),
+        ],
+        title="Run duration percentiles",
+        unit="ms",
+        markers=markers + bands,
+        tz=tz,
+        domain=domain,
+        empty="No finished runs in this range.",
     )
     types: dict[str, int] = {}
     for row in rows:
@@ -88,17 +109,54 @@ def build_charts(filters: MetricsFilter, series: list[dict], anomaly_data: dict 
     for i, t in enumerate(top):
         stacks.append(charts.Stack(t, FAILURE_CLASSES[i], [row["failures_by_type"].get(t, 0) for row in rows]))
     if len(types) > len(top):
-        stacks.append(charts.Stack("other errors", FAILURE_CLASSES[5], [sum(n for t, n in row["failures_by_type"].items() if t not in top) for row in rows]))
+        stacks.append(
+            charts.Stack(
+                "other errors",
+                FAILURE_CLASSES[5],
+                [sum(n for t, n in row["failures_by_type"].items() if t not in top) for row in rows],
+            )
+        )
     stacks.append(charts.Stack("cancelled", "cancel", [row["cancelled"] for row in rows]))
-    rate = charts.Series("success rate", "s4", [(t, None if row["success_rate"] is None else row["success_rate"] * 100) for t, row in zip(middles, rows, strict=True)])
+    rate = charts.Series(
+        "success rate",
+        "s4",
+        [
+            (t, None if row["success_rate"] is None else row["success_rate"] * 100)
+            for t, row in zip(middles, rows, strict=True)
+        ],
+    )
     partial = [row["partial"] for row in rows]
-    outcomes = charts.stacked_bars(starts, stacks, title="Outcomes and failures by error type", overlay=rate, tz=tz, markers=bands,
-                                   ends=ends, partial=partial, domain=domain, empty="No finished runs in this range.")
-    throughput = charts.stacked_bars(starts, [charts.Stack("runs finished", "s1", [row["count"] for row in rows])], title=RUNS_PER_BUCKET_TITLE[filters.bucket],
-                                     tz=tz, ends=ends, partial=partial, domain=domain, empty="No finished runs in this range.")
+    outcomes = charts.stacked_bars(
+        starts,
+        stacks,
+        title="Outcomes and failures by error type",
+        overlay=rate,
+        tz=tz,
+        markers=bands,
+        ends=ends,
+        partial=partial,
+        domain=domain,
+        empty="No finished runs in this range.",
+    )
+    throughput = charts.stacked_bars(
+        starts,
+        [charts.Stack("runs finished", "s1", [row["count"] for row in rows])],
+        title=RUNS_PER_BUCKET_TITLE[filters.bucket],
+        tz=tz,
+        ends=ends,
+        partial=partial,
+        domain=domain,
+        empty="No finished runs in this range.",
+    )
     queue = charts.line_chart(
-        [charts.Series("P50", "s1", points("queue_wait_p50_ms")), charts.Series("P95", "s2", points("queue_wait_p95_ms"))],
-        title="Queue wait of steps (dispatch to start)", unit="ms", tz=tz, domain=domain,
+        [
+            charts.Series("P50", "s1", points("queue_wait_p50_ms")),
+            charts.Series("P95", "s2", points("queue_wait_p95_ms")),
+        ],
+        title="Queue wait of steps (dispatch to start)",
+        unit="ms",
+        tz=tz,
+        domain=domain,
         empty="No step waited in the queue in this range (steps the engine runs inline never do).",
     )
     return {"durations": durations, "outcomes": outcomes, "throughput": throughput, "queue": queue}
@@ -117,16 +175,27 @@ def empty_state(filters: MetricsFilter, *, has_workflows: bool = True, now: date
     now = now or timezone.now()
     subject = "this workflow" if filters.workflow is not None else "your workflows"
     if not has_workflows:
-        return {"title": "No workflows yet", "text": "Metrics show how runs of your workflows go: durations, outcomes, failures, queue wait. "
-                "Create a workflow or start from a template, press Run…, and its figures appear here once it finishes.", "kind": "no-workflows"}
+        return {
+            "title": "No workflows yet",
+            "text": "Metrics show how runs of your workflows go: durations, outcomes, failures, queue wait. "
+            "Create a workflow or start from a template, press Run…, and its figures appear here once it finishes.",
+            "kind": "no-workflows",
+        }
     if filters.start >= now:
-        return {"title": "This range has not started yet", "text": f"It starts {filters.start.astimezone(filters.tz):%Y-%m-%d %H:%M} ({filters.tz}).", "kind": "future"}
+        return {
+            "title": "This range has not started yet",
+            "text": f"It starts {filters.start.astimezone(filters.tz):%Y-%m-%d %H:%M} ({filters.tz}).",
+            "kind": "future",
+        }
     latest = aggregation.latest_finished(filters.scope)
     if latest is None:
-        return {"title": "No finished runs yet", "kind": "no-runs",
-                "text": f"Nothing has run to the end for {subject} yet. When a run finishes (completed, failed or "
-                        "cancelled) its duration, outcome "
-                        "and queue wait show up here; runs still in progress are on their live pages."}
+        return {
+            "title": "No finished runs yet",
+            "kind": "no-runs",
+            "text": f"Nothing has run to the end for {subject} yet. When a run finishes (completed, failed or "
+            "cancelled) its duration, outcome "
+            "and queue wait show up here; runs still in progress are on their live pages.",
+        }
     ago = now - latest
     suggestion = next((r for r in ("day", "week", "month") if ago < RANGES[r]), None)
     query = {k: v for k, v in filters.as_params().items() if k in ("tz", "workflow")}
@@ -138,10 +207,13 @@ def empty_state(filters: MetricsFilter, *, has_workflows: bool = True, now: date
         query.update({"range": "custom", "from": day_before.strftime("%Y-%m-%dT%H:%M")})
         label = f"Show from {day_before:%b} {day_before.day} on"
     return {
-        "title": f"No runs finished {'' if filters.range == 'custom' else 'in '}{range_phrase(filters)}", "kind": "none-in-range",
+        "title": f"No runs finished {'' if filters.range == 'custom' else 'in '}{range_phrase(filters)}",
+        "kind": "none-in-range",
         "text": f"The latest run of {subject} finished {latest.astimezone(filters.tz):%Y-%m-%d %H:%M} "
-                f"({'just now' if ago < timedelta(minutes=1) else timesince(latest, now) + ' ago'}).",
-        "link_label": label, "query": urlencode(query), "range": suggestion,
+        f"({'just now' if ago < timedelta(minutes=1) else timesince(latest, now) + ' ago'}).",
+        "link_label": label,
+        "query": urlencode(query),
+        "range": suggestion,
     }
 
 
@@ -173,8 +245,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     workflow_choices = list(visible_workflows(request.user).only("pk", "name").order_by("name"))
     done = aggregation.rollups_complete_until()  # read once: every figure of the page splits at the same hour
     summary = aggregation.summary(filters.scope, filters.start, filters.end, filters.tz, complete_until=done)
-    form = {"range": filters.range, "from": filters.start.astimezone(filters.tz).strftime("%Y-%m-%dT%H:%M"),
-            "to": filters.end.astimezone(filters.tz).strftime("%Y-%m-%dT%H:%M"), "bucket": "" if filters.bucket_auto else filters.bucket, "tz": str(filters.tz)}
+    form = {
+        "range": filters.range,
+        "from": filters.start.astimezone(filters.tz).strftime("%Y-%m-%dT%H:%M"),
+        "to": filters.end.astimezone(filters.tz).strftime("%Y-%m-%dT%H:%M"),
+        "bucket": "" if filters.bucket_auto else filters.bucket,
+        "tz": str(filters.tz),
+    }
     if error is not None:  # show what the user typed, next to what is wrong with it
         form.update({k: request.GET[k] for k in ("range", "from", "to", "bucket", "tz") if k in request.GET})
     context: dict[str, Any] = {
@@ -194,18 +271,28 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if not summary["count"]:
         context["empty"] = empty_state(filters, has_workflows=bool(workflow_choices), now=now)
     else:
-        series = aggregation.timeseries(filters.scope, filters.start, filters.end, filters.bucket, filters.tz, complete_until=done)
+        series = aggregation.timeseries(
+            filters.scope, filters.start, filters.end, filters.bucket, filters.tz, complete_until=done
+        )
         anomaly_data = aggregation.anomalies(filters.scope, filters.start, filters.end, complete_until=done)
         workflows = aggregation.by_workflow(filters.scope, filters.start, filters.end, filters.tz, complete_until=done)
-        context.update({
-            "charts": build_charts(filters, series, anomaly_data, now=now),
-            "anomalies": anomaly_data,
-            "anomaly_rows": anomaly_rows(anomaly_data, filters.tz),
-            "slowest_workflows": sorted([w for w in workflows if w["p95_ms"] is not None], key=lambda w: -w["p95_ms"])[:8],
-            "failing_workflows": sorted([w for w in workflows if w["failures"]], key=lambda w: (-w["failures"], w["workflow"]))[:8],
-            "slowest_steps": aggregation.slowest_steps(filters.scope, filters.start, filters.end, limit=10, complete_until=done),
-            "workflow_query": urlencode({k: v for k, v in filters.as_params().items() if k != "workflow"}),
-        })
+        context.update(
+            {
+                "charts": build_charts(filters, series, anomaly_data, now=now),
+                "anomalies": anomaly_data,
+                "anomaly_rows": anomaly_rows(anomaly_data, filters.tz),
+                "slowest_workflows": sorted(
+                    [w for w in workflows if w["p95_ms"] is not None], key=lambda w: -w["p95_ms"]
+                )[:8],
+                "failing_workflows": sorted(
+                    [w for w in workflows if w["failures"]], key=lambda w: (-w["failures"], w["workflow"])
+                )[:8],
+                "slowest_steps": aggregation.slowest_steps(
+                    filters.scope, filters.start, filters.end, limit=10, complete_until=done
+                ),
+                "workflow_query": urlencode({k: v for k, v in filters.as_params().items() if k != "workflow"}),
+            }
+        )
     return render(request, "metrics/dashboard.html", context)
 
 
@@ -213,10 +300,23 @@ def anomaly_rows(anomaly_data: dict, tz) -> list[dict[str, Any]]:
     """The anomaly list, newest first, with local times: slow runs and failure hours together."""
     rows = []
     for run in anomaly_data["slow_runs"]:
-        rows.append({"kind": "slow_run", "at": datetime.fromisoformat(run["at"]).astimezone(tz), **{k: run[k] for k in ("execution_id", "workflow", "duration_ms", "threshold_ms")}})
+        rows.append(
+            {
+                "kind": "slow_run",
+                "at": datetime.fromisoformat(run["at"]).astimezone(tz),
+                **{k: run[k] for k in ("execution_id", "workflow", "duration_ms", "threshold_ms")},
+            }
+        )
     for hour in anomaly_data["failure_hours"]:
         at = datetime.fromisoformat(hour["at"]).astimezone(tz)
-        rows.append({"kind": "failure_hour", "at": at, "until": at + timedelta(hours=1), **{k: hour[k] for k in ("failures", "runs", "threshold")}})
+        rows.append(
+            {
+                "kind": "failure_hour",
+                "at": at,
+                "until": at + timedelta(hours=1),
+                **{k: hour[k] for k in ("failures", "runs", "threshold")},
+            }
+        )
     rows.sort(key=lambda r: r["at"], reverse=True)
     return rows
 
@@ -227,7 +327,11 @@ def workflow_panel(request: HttpRequest, pk: int) -> HttpResponse:
     """The metrics panel of one workflow (a fragment for the workflow page's hx-get).
     404 for a workflow the user may not view."""
     workflow = access_workflow(request.user, pk, "view")
-    params = {"range": request.GET.get("range") or "week", "workflow": str(workflow.pk), "tz": request.GET.get("tz") or ""}
+    params = {
+        "range": request.GET.get("range") or "week",
+        "workflow": str(workflow.pk),
+        "tz": request.GET.get("tz") or "",
+    }
     try:
         filters = parse_filters(request.user, params)
     except FilterError:
@@ -246,7 +350,9 @@ def workflow_panel(request: HttpRequest, pk: int) -> HttpResponse:
         context["empty"] = empty_state(filters)
     else:
         series = aggregation.timeseries(filters.scope, filters.start, filters.end, filters.bucket, filters.tz)
-        context["charts"] = build_charts(filters, series, aggregation.anomalies(filters.scope, filters.start, filters.end))
+        context["charts"] = build_charts(
+            filters, series, aggregation.anomalies(filters.scope, filters.start, filters.end)
+        )
     return render(request, "metrics/_workflow_panel.html", context)
 
 
@@ -280,6 +386,9 @@ def _client_allowed(request: HttpRequest) -> bool:
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus scrape endpoint: Bearer WB_METRICS_TOKEN or an address in WB_METRICS_ALLOWED_IPS; 403 otherwise."""
     if not _client_allowed(request):
-        return HttpResponseForbidden("Forbidden: send Authorization: Bearer <WB_METRICS_TOKEN> or scrape from an allowed address.\n", content_type="text/plain")
+        return HttpResponseForbidden(
+            "Forbidden: send Authorization: Bearer <WB_METRICS_TOKEN> or scrape from an allowed address.\n",
+            content_type="text/plain",
+        )
 
     return HttpResponse(render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -36,7 +36,12 @@ LEVELS: dict[str, list[str]] = {
     "admin": ["view_workflow", "change_workflow", "delete_workflow", "admin_workflow"],
 }
 LEVEL_ALIASES = {"edit": "change", "read": "view"}
-PERM_CODENAMES = {"view": "view_workflow", "change": "change_workflow", "delete": "delete_workflow", "admin": "admin_workflow"}
+PERM_CODENAMES = {
+    "view": "view_workflow",
+    "change": "change_workflow",
+    "delete": "delete_workflow",
+    "admin": "admin_workflow",
+}
 
 
 class PermissionDeniedToShare(Exception):
@@ -64,9 +69,7 @@ def visible_workflows(user: AnyUser, perm: str = "view") -> QuerySet[Workflow]:
     Workflow = _workflow_model()
     if not user.is_authenticated:
         return Workflow.objects.none()
-    return get_objects_for_user(
-        user, f"workflows.{PERM_CODENAMES[perm]}", klass=Workflow, accept_global_perms=True
-    )
+    return get_objects_for_user(user, f"workflows.{PERM_CODENAMES[perm]}", klass=Workflow, accept_global_perms=True)
 
 
 def has_workflow_perm(user: AnyUser, workflow: Workflow, perm: str = "view") -> bool:
@@ -154,7 +157,11 @@ def share_workflow(workflow: Workflow, grantee: User | Group, level: str, *, act
         "share_granted",
         actor=acting_user,
         target=f"workflow {workflow.pk}",
-        detail={"grantee": str(grantee), "grantee_type": "group" if isinstance(grantee, Group) else "user", "level": level},
+        detail={
+            "grantee": str(grantee),
+            "grantee_type": "group" if isinstance(grantee, Group) else "user",
+            "level": level,
+        },
     )
 
 

@@ -106,11 +106,20 @@ def grant(obj: Any, grantee: User | Group, level: str, *, acting_user: User) -> 
         "share_granted",
         actor=acting_user,
         target=f"{obj._meta.model_name} {obj.pk}",
-        detail={"grantee": str(grantee), "grantee_type": "group" if isinstance(grantee, Group) else "user", "level": level},
+        detail={
+            "grantee": str(grantee),
+            "grantee_type": "group" if isinstance(grantee, Group) else "user",
+            "level": level,
+        },
     )
     object_shared.send(sender=type(obj), obj=obj, grantee=grantee, level=level, acting_user=acting_user)
     is_team = isinstance(grantee, Group)
-    return Share("team" if is_team else "user", grantee.pk, grantee.name if isinstance(grantee, Group) else grantee.get_username(), level)
+    return Share(
+        "team" if is_team else "user",
+        grantee.pk,
+        grantee.name if isinstance(grantee, Group) else grantee.get_username(),
+        level,
+    )
 
 
 @transaction.atomic

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apps.accounts.types import AuthenticatedHttpRequest
+
 from . import shares
 from .services import access_workflow
 
@@ -58,10 +59,20 @@ def share_dialog(request: AuthenticatedHttpRequest, obj, kind: str, back: str) -
                 messages.success(request, "Share changed.")
         if not error:
             return redirect(request.path)
-    return render(request, "sharing/dialog.html", {
-        "obj": obj, "kind": kind, "back": back, "shares": shares.list_shares(obj), "levels": LEVEL_CHOICES,
-        "can_manage": can_manage, "error": error,
-    }, status=422 if error else 200)
+    return render(
+        request,
+        "sharing/dialog.html",
+        {
+            "obj": obj,
+            "kind": kind,
+            "back": back,
+            "shares": shares.list_shares(obj),
+            "levels": LEVEL_CHOICES,
+            "can_manage": can_manage,
+            "error": error,
+        },
+        status=422 if error else 200,
+    )
 
 
 @login_required

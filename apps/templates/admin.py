@@ -53,7 +53,13 @@ class WorkflowTemplateAdmin(VersionAdmin, GuardedModelAdmin):
         published = list(queryset.filter(is_public=False))
         count = queryset.update(is_public=True)
         for template in published:
-            record_audit("template_published", actor=request.user, request=request, target=f"template {template.pk}", detail={"template": template.slug, "via": "admin"})
+            record_audit(
+                "template_published",
+                actor=request.user,
+                request=request,
+                target=f"template {template.pk}",
+                detail={"template": template.slug, "via": "admin"},
+            )
         self.message_user(request, f"{count} template(s) made public.")
 
     @admin.action(description="Make selected templates private", permissions=["change"])

@@ -32,7 +32,9 @@ class WorkflowTemplateQuerySet(models.QuerySet):
         reviews = TemplateReview.objects.filter(template=OuterRef("pk")).order_by().values("template")
         return self.annotate(
             rating=Subquery(reviews.annotate(a=Avg("rating")).values("a")),
-            review_count=Coalesce(Subquery(reviews.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0),
+            review_count=Coalesce(
+                Subquery(reviews.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0
+            ),
             usage_count=Count("usages", distinct=True),
             runs_finished=Count(
                 "usages__workflow__executions",
@@ -65,7 +67,11 @@ class WorkflowTemplate(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="workflow_templates")
     # The workflow it was saved from: publishing it (is_public) needs admin rights on that workflow.
     source_workflow = models.ForeignKey(
-        "workflows.Workflow", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "workflows.Workflow",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="The workflow this template was saved from, if any.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -101,9 +107,13 @@ class WorkflowTemplate(models.Model):
 class TemplateUsage(models.Model):
     """A workflow made from a template (the Workflow model stays unaware of templates)."""
 
-    template = models.ForeignKey(WorkflowTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="usages")
+    template = models.ForeignKey(
+        WorkflowTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="usages"
+    )
     workflow = models.OneToOneField("workflows.Workflow", on_delete=models.CASCADE, related_name="template_usage")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

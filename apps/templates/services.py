@@ -67,13 +67,17 @@ def check_can_publish(user: User, source_workflow: Workflow | None) -> None:
 
 def _record_published(template: WorkflowTemplate, user: User) -> None:
     record_audit(
-        "template_published", actor=user, target=f"template {template.pk}",
+        "template_published",
+        actor=user,
+        target=f"template {template.pk}",
         detail={"template": template.slug, "source_workflow": template.source_workflow_id},
     )
 
 
 @transaction.atomic
-def create_template(*, owner: User, name: str, definition: dict, comment: str = "Created", **fields: Any) -> WorkflowTemplate:
+def create_template(
+    *, owner: User, name: str, definition: dict, comment: str = "Created", **fields: Any
+) -> WorkflowTemplate:
     with reversion.create_revision(atomic=False):
         template = WorkflowTemplate(owner=owner, name=name, definition=definition)
         for key, value in fields.items():
@@ -91,7 +95,9 @@ def create_template(*, owner: User, name: str, definition: dict, comment: str = 
 
 
 @transaction.atomic
-def update_template(template: WorkflowTemplate, *, acting_user: User, comment: str = "", **changes: Any) -> WorkflowTemplate:
+def update_template(
+    template: WorkflowTemplate, *, acting_user: User, comment: str = "", **changes: Any
+) -> WorkflowTemplate:
     """Apply `changes`; making it public needs admin on its source workflow (PermissionDenied)."""
     publishing = changes.get("is_public") is True and not template.is_public
     if publishing:
@@ -132,7 +138,9 @@ def instantiate_template(template: WorkflowTemplate, *, user: User, name: str | 
 
 
 @transaction.atomic
-def save_workflow_as_template(workflow: Workflow, *, user: User, name: str | None = None, **fields: Any) -> WorkflowTemplate:
+def save_workflow_as_template(
+    workflow: Workflow, *, user: User, name: str | None = None, **fields: Any
+) -> WorkflowTemplate:
     """A template owned by `user` holding the workflow's current definition (private unless
     `is_public`, which needs admin rights on the workflow: PermissionDenied otherwise)."""
     if fields.get("is_public"):
@@ -175,7 +183,12 @@ def diff_template_versions(old: Version, new: Version) -> dict[str, Any]:
     """The definition diff (nodes, edges, top-level fields) plus the template's other fields."""
     a, b = template_version_fields(old), template_version_fields(new)
     result = diff_definitions(a.get("definition"), b.get("definition"))
-    result["fields"] = [c.as_dict() for key in TEMPLATE_FIELDS if key != "definition" for c in _field_changes(a.get(key), b.get(key), key)]
+    result["fields"] = [
+        c.as_dict()
+        for key in TEMPLATE_FIELDS
+        if key != "definition"
+        for c in _field_changes(a.get(key), b.get(key), key)
+    ]
     result["from"], result["to"] = old.pk, new.pk
     return result
 
@@ -189,7 +202,9 @@ def restore_template_version(template: WorkflowTemplate, version: Version, *, ac
     template = WorkflowTemplate.objects.select_for_update().get(pk=template.pk)
     data = template_version_fields(version)
     number = template_versions(template).filter(pk__lte=version.pk).count()
-    changes = {key: data[key] for key in TEMPLATE_FIELDS if key in version.field_dict and getattr(template, key) != data[key]}
+    changes = {
+        key: data[key] for key in TEMPLATE_FIELDS if key in version.field_dict and getattr(template, key) != data[key]
+    }
     if "slug" in changes and WorkflowTemplate.objects.filter(slug=changes["slug"]).exclude(pk=template.pk).exists():
         changes.pop("slug")
     return update_template(template, acting_user=acting_user, comment=f"Restored version {number}", **changes)
@@ -229,7 +244,9 @@ def review_template(template: WorkflowTemplate, *, user: User, rating: Any, text
     problems = check_review(rating, text)
     if problems:
         raise ValidationError(problems)
-    review, _ = TemplateReview.objects.update_or_create(template=template, user=user, defaults={"rating": rating, "text": text.strip()})
+    review, _ = TemplateReview.objects.update_or_create(
+        template=template, user=user, defaults={"rating": rating, "text": text.strip()}
+    )
     return review
 
 

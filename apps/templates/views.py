@@ -49,10 +49,19 @@ def library(request: AuthenticatedHttpRequest) -> HttpResponse:
     view = "list" if request.GET.get("view") == "list" else "grid"
     sort = request.GET.get("sort", "name") if request.GET.get("sort") in SORTS else "name"
     template = "workflow_templates/partials/results.html" if request.htmx else "workflow_templates/library.html"
-    return render(request, template, {
-        "templates": qs.order_by(*SORTS[sort][1]), "categories": Category.choices, "category": category, "q": query, "view": view,
-        "sorts": [(value, label) for value, (label, _) in SORTS.items()], "sort": sort,
-    })
+    return render(
+        request,
+        template,
+        {
+            "templates": qs.order_by(*SORTS[sort][1]),
+            "categories": Category.choices,
+            "category": category,
+            "q": query,
+            "view": view,
+            "sorts": [(value, label) for value, (label, _) in SORTS.items()],
+            "sort": sort,
+        },
+    )
 
 
 @login_required
@@ -62,17 +71,39 @@ def detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _detail(request, template)
 
 
-def _detail(request: AuthenticatedHttpRequest, template, *, form: dict | None = None, errors: dict | None = None, status: int = 200) -> HttpResponse:
+def _detail(
+    request: AuthenticatedHttpRequest,
+    template,
+    *,
+    form: dict | None = None,
+    errors: dict | None = None,
+    status: int = 200,
+) -> HttpResponse:
     reviews = list(template.reviews.select_related("user"))
     mine = next((r for r in reviews if r.user_id == request.user.pk), None)
     can_review = services.has_used(template, request.user)
     if form is None:
         form = {"rating": mine.rating if mine else "", "text": mine.text if mine else ""}
-    return render(request, "workflow_templates/detail.html", {
-        "template": template, "stats": template.stats(), "can_share": has_level(request.user, template, "admin"),
-        "reviews": reviews, "my_review": mine, "can_review": can_review, "form": form, "errors": errors or {},
-        "drawing": mark_safe(render_readonly(canvas_model(template.definition, problems=[]), title=f"Preview of {template.name}", canvas_id="tpl")),  # noqa: S308 - the template escapes
-    }, status=status)
+    return render(
+        request,
+        "workflow_templates/detail.html",
+        {
+            "template": template,
+            "stats": template.stats(),
+            "can_share": has_level(request.user, template, "admin"),
+            "reviews": reviews,
+            "my_review": mine,
+            "can_review": can_review,
+            "form": form,
+            "errors": errors or {},
+            "drawing": mark_safe(
+                render_readonly(
+                    canvas_model(template.definition, problems=[]), title=f"Preview of {template.name}", canvas_id="tpl"
+                )
+            ),  # noqa: S308 - the template escapes
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -142,7 +173,10 @@ def save_as(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             errors["is_public"] = "Publishing needs the admin permission on this workflow."
         if not errors:
             template = services.save_workflow_as_template(
-                workflow, user=request.user, name=name, category=category,
+                workflow,
+                user=request.user,
+                name=name,
+                category=category,
                 description=request.POST.get("description", workflow.description),
                 is_public=is_public,
             )
@@ -161,8 +195,16 @@ def _version_pair(request: HttpRequest, template):
     versions = list(services.template_versions(template))
     if len(versions) < 2 and not request.GET.get("from"):
         return versions, None, None
-    old = services.get_template_version(template, request.GET["from"]) if request.GET.get("from", "").isdigit() else versions[1]
-    new = services.get_template_version(template, request.GET["to"]) if request.GET.get("to", "").isdigit() else versions[0]
+    old = (
+        services.get_template_version(template, request.GET["from"])
+        if request.GET.get("from", "").isdigit()
+        else versions[1]
+    )
+    new = (
+        services.get_template_version(template, request.GET["to"])
+        if request.GET.get("to", "").isdigit()
+        else versions[0]
+    )
     return versions, old, new
 
 
@@ -181,11 +223,21 @@ def history(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             change["from"], change["to"] = _show(change["from"]), _show(change["to"])
     numbered = [(len(versions) - i, v) for i, v in enumerate(versions)]
     number_of = {v.pk: number for number, v in numbered}
-    return render(request, "workflow_templates/history.html", {
-        "template": template, "versions": numbered, "old": old, "new": new, "diff": diff,
-        "old_number": number_of.get(old.pk) if old else None, "new_number": number_of.get(new.pk) if new else None,
-        "summary": summary_counts(diff) if diff else None, "can_restore": has_level(request.user, template, "change"),
-    })
+    return render(
+        request,
+        "workflow_templates/history.html",
+        {
+            "template": template,
+            "versions": numbered,
+            "old": old,
+            "new": new,
+            "diff": diff,
+            "old_number": number_of.get(old.pk) if old else None,
+            "new_number": number_of.get(new.pk) if new else None,
+            "summary": summary_counts(diff) if diff else None,
+            "can_restore": has_level(request.user, template, "change"),
+        },
+    )
 
 
 @csp_exempt()  # type: ignore[arg-type]  # django-csp types a view as taking the request alone
@@ -198,7 +250,9 @@ def history_graph(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     before = services.template_version_fields(old)["definition"]
     after = services.template_version_fields(new)["definition"]
     colours = {n["id"]: n["change"] for n in diff_definitions(before, after)["nodes"]}
-    return HttpResponse(definition_svg(after, diff=colours, removed_from=before, title="Changes"), content_type="image/svg+xml")
+    return HttpResponse(
+        definition_svg(after, diff=colours, removed_from=before, title="Changes"), content_type="image/svg+xml"
+    )
 
 
 @login_required

@@ -31,7 +31,10 @@ WORKFLOW = {
         "slug": {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$", "maxLength": 200},
         "description": {"type": "string"},
         "tags": {"type": "array", "items": {"type": "string", "maxLength": 50}},
-        "definition": {"type": "object", "description": "A workflow definition (see /api/v1/schema/workflow-definition.json)."},
+        "definition": {
+            "type": "object",
+            "description": "A workflow definition (see /api/v1/schema/workflow-definition.json).",
+        },
         "is_active": {"type": "boolean"},
         "triggers": {"type": "array", "items": {"type": "object"}},
         "executions": {"type": "array", "items": EXECUTION},

@@ -8,9 +8,9 @@ problem is found. A dry run returns the same plan without writing.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from collections.abc import Callable, Iterable
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -50,14 +50,24 @@ def _execution_record(execution) -> dict[str, Any]:
             "started_at": execution.started_at.isoformat() if execution.started_at else None,
             "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
             "steps": [
-                {"node_id": s.node_id, "scope": s.scope, "attempt": s.attempt, "status": s.status, "input": s.input, "output": s.output, "error": s.error}
+                {
+                    "node_id": s.node_id,
+                    "scope": s.scope,
+                    "attempt": s.attempt,
+                    "status": s.status,
+                    "input": s.input,
+                    "output": s.output,
+                    "error": s.error,
+                }
                 for s in execution.steps.all()
             ],
         }
     )
 
 
-def export_workflows(workflows: Iterable[Workflow], *, include_history: bool = False, exported_by: str = "") -> dict[str, Any]:
+def export_workflows(
+    workflows: Iterable[Workflow], *, include_history: bool = False, exported_by: str = ""
+) -> dict[str, Any]:
     """The export document for `workflows` (the caller checked view permission on each)."""
     items = []
     for workflow in workflows:
@@ -71,7 +81,11 @@ def export_workflows(workflows: Iterable[Workflow], *, include_history: bool = F
             "triggers": [],
         }
         if include_history:
-            runs = workflow.executions.filter(parent__isnull=True).prefetch_related("steps").order_by("-created_at")[:HISTORY_LIMIT]
+            runs = (
+                workflow.executions.filter(parent__isnull=True)
+                .prefetch_related("steps")
+                .order_by("-created_at")[:HISTORY_LIMIT]
+            )
             item["executions"] = [_execution_record(run) for run in runs]
         items.append(item)
     document = {
@@ -230,11 +244,23 @@ def plan_import(document: Any, *, user: User, on_conflict: OnConflict = "rename"
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
         if item["slug"] in seen:
-            result.problems.append(ImportProblem(f"slug already used by workflows[{seen[item['slug']]}]", index=i, slug=item["slug"], field="slug", code="duplicate"))
+            result.problems.append(
+                ImportProblem(
+                    f"slug already used by workflows[{seen[item['slug']]}]",
+                    index=i,
+                    slug=item["slug"],
+                    field="slug",
+                    code="duplicate",
+                )
+            )
         seen.setdefault(item["slug"], i)
         for problem in validate(item["definition"]):
             field_name = "definition" + (f".{problem.field}" if problem.field else "")
-            result.problems.append(ImportProblem(problem.message, index=i, slug=item["slug"], field=field_name, node=problem.node, code=problem.code))
+            result.problems.append(
+                ImportProblem(
+                    problem.message, index=i, slug=item["slug"], field=field_name, node=problem.node, code=problem.code
+                )
+            )
     existing = set(Workflow.objects.filter(slug__in=list(seen)).values_list("slug", flat=True))
     taken = set(existing)
     for i, item in enumerate(items):
@@ -243,13 +269,17 @@ def plan_import(document: Any, *, user: User, on_conflict: OnConflict = "rename"
             result.plan.append(PlannedWorkflow(i, "create", slug, name, slug, name))
             continue
         if on_conflict == "skip":
-            result.plan.append(PlannedWorkflow(i, "skip", slug, name, slug, name, reason="a workflow with this slug exists"))
+            result.plan.append(
+                PlannedWorkflow(i, "skip", slug, name, slug, name, reason="a workflow with this slug exists")
+            )
             continue
         new_slug, n = f"{slug}-imported", 2
         while new_slug in taken or Workflow.objects.filter(slug=new_slug).exists():
             new_slug, n = f"{slug}-imported-{n}", n + 1
         taken.add(new_slug)
-        result.plan.append(PlannedWorkflow(i, "rename", new_slug, f"{name} (imported)", slug, name, reason=f"slug {slug!r} is taken"))
+        result.plan.append(
+            PlannedWorkflow(i, "rename", new_slug, f"{name} (imported)", slug, name, reason=f"slug {slug!r} is taken")
+        )
     # Child references: to a workflow of this document, or to one that exists (and the user can see).
 
     refs = {i: _child_references(item["definition"]) for i, item in enumerate(items)}
@@ -259,11 +289,20 @@ def plan_import(document: Any, *, user: User, on_conflict: OnConflict = "rename"
         for node_id, slug in pairs:
             if slug not in seen and slug not in found:
                 result.problems.append(
-                    ImportProblem(f"child workflow {slug!r} is neither in this document nor a workflow you can see", index=i, slug=items[i]["slug"], field="definition.nodes.workflow", node=node_id, code="missing_child_workflow")
+                    ImportProblem(
+                        f"child workflow {slug!r} is neither in this document nor a workflow you can see",
+                        index=i,
+                        slug=items[i]["slug"],
+                        field="definition.nodes.workflow",
+                        node=node_id,
+                        code="missing_child_workflow",
+                    )
                 )
     history = sum(len(item.get("executions") or []) for item in items)
     if history:
-        result.notes.append(f"{history} past execution(s) in the document are kept for the record only; runs are not recreated.")
+        result.notes.append(
+            f"{history} past execution(s) in the document are kept for the record only; runs are not recreated."
+        )
     triggers = sum(len(item.get("triggers") or []) for item in items)
     if triggers:
         result.notes.append(f"{triggers} trigger(s) are not imported; set them up again on the new workflows.")
@@ -302,19 +341,31 @@ def import_document(
                 tags=list(item.get("tags") or []),
                 definition=_rewrite_children(item["definition"], renames),
                 is_active=item.get("is_active", True),
-                comment="Created by import" + (f" (renamed from {planned.original_slug})" if planned.action == "rename" else ""),
+                comment="Created by import"
+                + (f" (renamed from {planned.original_slug})" if planned.action == "rename" else ""),
             )
             planned.workflow_id = workflow.pk
             if progress:
                 progress(n, len(todo), planned)
         record_audit(
-            "workflows_imported", actor=user, request=request, target=f"{len(todo)} workflow(s)",
+            "workflows_imported",
+            actor=user,
+            request=request,
+            target=f"{len(todo)} workflow(s)",
             detail={"workflows": [p.workflow_id for p in todo], "on_conflict": on_conflict},
         )
     return result
 
 
-def record_export(workflows: Iterable[Workflow], *, user: User, request=None, include_history: bool = False, via: str = "api") -> None:
+def record_export(
+    workflows: Iterable[Workflow], *, user: User, request=None, include_history: bool = False, via: str = "api"
+) -> None:
     """Audit an export (who took which definitions out)."""
     ids = [w.pk for w in workflows]
-    record_audit("workflows_exported", actor=user, request=request, target=f"{len(ids)} workflow(s)", detail={"workflows": ids, "include_history": include_history, "via": via})
+    record_audit(
+        "workflows_exported",
+        actor=user,
+        request=request,
+        target=f"{len(ids)} workflow(s)",
+        detail={"workflows": ids, "include_history": include_history, "via": via},
+    )

@@ -37,10 +37,16 @@ def import_page(request: AuthenticatedHttpRequest) -> HttpResponse:
             else:
                 on_conflict: services.OnConflict = "skip" if context["on_conflict"] == "skip" else "rename"
                 dry_run = request.POST.get("mode") != "import"
-                context["result"] = services.import_document(document, user=request.user, on_conflict=on_conflict, dry_run=dry_run, request=request)
+                context["result"] = services.import_document(
+                    document, user=request.user, on_conflict=on_conflict, dry_run=dry_run, request=request
+                )
         if context["error"] or (context["result"] and not context["result"].ok):
             status = 422
-    template = "transfer/partials/import_result.html" if request.htmx or request.headers.get("X-Requested-With") == "XMLHttpRequest" else "transfer/import.html"
+    template = (
+        "transfer/partials/import_result.html"
+        if request.htmx or request.headers.get("X-Requested-With") == "XMLHttpRequest"
+        else "transfer/import.html"
+    )
     return render(request, template, context, status=status)
 
 
@@ -52,8 +58,12 @@ def export_download(request: AuthenticatedHttpRequest) -> HttpResponse:
     else:
         workflows = list(visible_workflows(request.user).order_by("name"))
     if request.GET.get("download") or ids:
-        document = services.export_workflows(workflows, include_history=request.GET.get("history") == "1", exported_by=request.user.get_username())
-        services.record_export(workflows, user=request.user, request=request, include_history=request.GET.get("history") == "1", via="ui")
+        document = services.export_workflows(
+            workflows, include_history=request.GET.get("history") == "1", exported_by=request.user.get_username()
+        )
+        services.record_export(
+            workflows, user=request.user, request=request, include_history=request.GET.get("history") == "1", via="ui"
+        )
         response = HttpResponse(json.dumps(document, indent=2), content_type="application/json")
         response["Content-Disposition"] = 'attachment; filename="workflows-export.json"'
         return response

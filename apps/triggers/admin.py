@@ -117,7 +117,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             self.message_user(request, f"The secret of this webhook (shown once): {secret}", messages.WARNING)
             return
         super().save_model(request, obj, form, change)
-        services.record_webhook_audit("webhook_changed", obj, request.user, {"fields": sorted(form.changed_data), "via": "admin"}, request=request)
+        services.record_webhook_audit(
+            "webhook_changed", obj, request.user, {"fields": sorted(form.changed_data), "via": "admin"}, request=request
+        )
 
     def delete_model(self, request, obj):
         services.delete_webhook(obj, acting_user=request.user, request=request)

@@ -14,7 +14,9 @@ def beat_crontab(cron: str, tz: str):
     CrontabSchedule row sync_schedule writes (django-celery-beat's TzAwareCrontab, a Celery crontab).
     Previews are computed from it, so there is one cron parser and what the page shows is what fires."""
     minute, hour, dom, month, dow = cron.split()
-    row = CrontabSchedule(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone=ZoneInfo(tz))
+    row = CrontabSchedule(
+        minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone=ZoneInfo(tz)
+    )
     return row.schedule
 
 

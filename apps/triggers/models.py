@@ -22,15 +22,28 @@ class Schedule(models.Model):
 
     workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="schedules")
     name = models.CharField(max_length=200, blank=True)
-    cron = models.CharField(max_length=200, help_text="Five fields: minute hour day-of-month month day-of-week, e.g. */15 9-17 * * mon-fri")
+    cron = models.CharField(
+        max_length=200, help_text="Five fields: minute hour day-of-month month day-of-week, e.g. */15 9-17 * * mon-fri"
+    )
     timezone = models.CharField(max_length=64, default="UTC", help_text="An IANA zone name, e.g. Europe/Paris.")
     input = models.JSONField(default=dict, blank=True, help_text="The run input.")
     enabled = models.BooleanField(default=True)
-    periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="workflow_schedule")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="workflow_schedule",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_fired_at = models.DateTimeField(null=True, blank=True)
-    last_execution = models.ForeignKey("executions.Execution", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_execution = models.ForeignKey(
+        "executions.Execution", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     last_error = models.TextField(blank=True)
 
     class Meta:
@@ -57,10 +70,18 @@ class EventTrigger(models.Model):
 
     workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="event_triggers")
     event_type = models.CharField(max_length=200, db_index=True)
-    condition = models.JSONField(null=True, blank=True, help_text='Declarative: {"var": "$.event.payload.total", "op": "gt", "value": 100}, or all/any/not.')
-    input_mapping = models.JSONField(null=True, blank=True, help_text="Object of run-input fields to $.event… references; empty: the payload.")
+    condition = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Declarative: {"var": "$.event.payload.total", "op": "gt", "value": 100}, or all/any/not.',
+    )
+    input_mapping = models.JSONField(
+        null=True, blank=True, help_text="Object of run-input fields to $.event… references; empty: the payload."
+    )
     enabled = models.BooleanField(default=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_fired_at = models.DateTimeField(null=True, blank=True)
 
@@ -87,7 +108,9 @@ class WebhookEndpoint(models.Model):
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     secret_encrypted = models.TextField(editable=False)
     enabled = models.BooleanField(default=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 

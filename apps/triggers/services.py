@@ -55,7 +55,13 @@ class TriggerError(Exception):
 #
 
 
-CRON_LABELS = {"minute": "minute", "hour": "hour", "day_of_month": "day-of-month", "month_of_year": "month", "day_of_week": "day-of-week"}
+CRON_LABELS = {
+    "minute": "minute",
+    "hour": "hour",
+    "day_of_month": "day-of-month",
+    "month_of_year": "month",
+    "day_of_week": "day-of-week",
+}
 
 
 def check_cron(expr: str) -> str:
@@ -69,7 +75,9 @@ def check_cron(expr: str) -> str:
     for key, value in names.items():
         # Other cron dialects read L, W and # (last, weekday-nearest, nth weekday); Celery's crontab does
         # not, and it even reads "mon#2" as plain "mon" (every Monday): refuse them before they are mis-scheduled.
-        if "#" in value or any(re.fullmatch(r"(?i)\d*[lw]|lw|[a-z]{3}l|\d+l", part) for part in re.split(r"[,/-]", value)):
+        if "#" in value or any(
+            re.fullmatch(r"(?i)\d*[lw]|lw|[a-z]{3}l|\d+l", part) for part in re.split(r"[,/-]", value)
+        ):
             raise ValueError(
                 f"'{normalised}' cannot be scheduled: the {CRON_LABELS[key]} field '{value}' is not supported "
                 "(beat's crontab has no L, W or # extensions)"
@@ -83,7 +91,10 @@ def check_cron(expr: str) -> str:
             try:
                 crontab(**{k: ("*" if k != key else v) for k, v in names.items()})
             except Exception:
-                raise ValueError(f"'{normalised}' is not a valid cron expression: the {CRON_LABELS[key]} field '{value}' is not understood") from None
+                raise ValueError(
+                    f"'{normalised}' is not a valid cron expression: "
+                    f"the {CRON_LABELS[key]} field '{value}' is not understood"
+                ) from None
         raise ValueError(f"'{normalised}' is not a valid cron expression: {exc}") from None
     try:  # "0 0 31 2 *" parses but never comes: Celery gives up looking for it after 2,000 months
         next_fire_times(normalised, "UTC", 1)
@@ -97,7 +108,9 @@ def check_timezone(name: str) -> str:
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise ValueError(f"'{name}' is not a time zone name (use an IANA name such as Europe/Paris or UTC)") from None
+            raise ValueError(
+                f"'{name}' is not a time zone name (use an IANA name such as Europe/Paris or UTC)"
+            ) from None
     return name
 
 
@@ -109,7 +122,12 @@ def sync_schedule(schedule: Schedule) -> None:
     """Create or update the schedule's PeriodicTask and CrontabSchedule (beat picks up the change)."""
     minute, hour, dom, month, dow = schedule.cron.split()
     crontab_row, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone=ZoneInfo(schedule.timezone)
+        minute=minute,
+        hour=hour,
+        day_of_month=dom,
+        month_of_year=month,
+        day_of_week=dow,
+        timezone=ZoneInfo(schedule.timezone),
     )
     enabled = bool(schedule.enabled and schedule.workflow.is_active)
     task = schedule.periodic_task
@@ -127,9 +145,23 @@ def sync_schedule(schedule: Schedule) -> None:
 
 
 @transaction.atomic
-def create_schedule(workflow, *, cron: str, timezone_name: str = "UTC", input: dict | None = None, enabled: bool = True, name: str = "", acting_user=None) -> Schedule:
+def create_schedule(
+    workflow,
+    *,
+    cron: str,
+    timezone_name: str = "UTC",
+    input: dict | None = None,
+    enabled: bool = True,
+    name: str = "",
+    acting_user=None,
+) -> Schedule:
     schedule = Schedule.objects.create(
-        workflow=workflow, cron=cron, timezone=timezone_name, input=input or {}, enabled=enabled, name=name,
+        workflow=workflow,
+        cron=cron,
+        timezone=timezone_name,
+        input=input or {},
+        enabled=enabled,
+        name=name,
         created_by=acting_user if getattr(acting_user, "is_authenticated", False) else None,
     )
     sync_schedule(schedule)
@@ -158,7 +190,9 @@ def sync_workflow_schedules(workflow) -> int:
     changed = 0
     for schedule in Schedule.objects.filter(workflow=workflow).exclude(periodic_task=None):
         wanted = bool(schedule.enabled and workflow.is_active)
-        changed += PeriodicTask.objects.filter(pk=schedule.periodic_task_id).exclude(enabled=wanted).update(enabled=wanted)
+        changed += (
+            PeriodicTask.objects.filter(pk=schedule.periodic_task_id).exclude(enabled=wanted).update(enabled=wanted)
+        )
     if changed:
         PeriodicTasks.update_changed()  # a queryset update does not tell beat by itself
     return changed
@@ -179,7 +213,9 @@ def run_schedule(schedule_id: int):
         Schedule.objects.filter(pk=schedule.pk).update(last_fired_at=now, last_error=refusal[:2000])
         return None
     try:
-        execution = start_execution(schedule.workflow, dict(schedule.input or {}), acting_user=schedule.created_by, trigger="schedule")
+        execution = start_execution(
+            schedule.workflow, dict(schedule.input or {}), acting_user=schedule.created_by, trigger="schedule"
+        )
     except (InputError, DefinitionError) as exc:
         logger.warning("schedule %s could not start workflow %s: %s", schedule.pk, schedule.workflow_id, exc)
         Schedule.objects.filter(pk=schedule.pk).update(last_fired_at=now, last_error=str(exc)[:2000])
@@ -202,7 +238,9 @@ def check_condition(condition: Any) -> None:
     schema = {**bare, "$defs": {"condition": bare}}
     errors = list(Draft202012Validator(schema).iter_errors(condition))
     if errors:
-        raise ValueError('not a valid condition: use {"var": "$.event.payload.x", "op": "eq", "value": …} or all/any/not')
+        raise ValueError(
+            'not a valid condition: use {"var": "$.event.payload.x", "op": "eq", "value": …} or all/any/not'
+        )
     for field, message in expressions.pattern_problems(condition, "condition"):
         raise ValueError(f"{field}: {message}")
     try:
@@ -236,11 +274,17 @@ def ingest_event(event_type: str, payload: Any, *, acting_user: User) -> dict:
     """
     context = event_context(event_type, payload)
     triggers = list(
-        EventTrigger.objects.filter(event_type=event_type, enabled=True, workflow__is_active=True).select_related("workflow").order_by("workflow_id", "id")
+        EventTrigger.objects.filter(event_type=event_type, enabled=True, workflow__is_active=True)
+        .select_related("workflow")
+        .order_by("workflow_id", "id")
     )
     ids = {t.workflow_id for t in triggers}
-    may_view = set(visible_workflows(acting_user, "view").filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
-    may_change = set(visible_workflows(acting_user, "change").filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    may_view = (
+        set(visible_workflows(acting_user, "view").filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    )
+    may_change = (
+        set(visible_workflows(acting_user, "change").filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    )
     started: list[int] = []
     skipped: list[dict] = []
     done: set[int] = set()
@@ -250,24 +294,40 @@ def ingest_event(event_type: str, payload: Any, *, acting_user: User) -> dict:
         if wf.pk in done or wf.pk not in may_view:
             continue
         if wf.pk not in may_change:
-            skipped.append({"workflow": wf.pk, "trigger": trigger.pk, "reason": "you may not run this workflow (it needs the change permission)"})
+            skipped.append(
+                {
+                    "workflow": wf.pk,
+                    "trigger": trigger.pk,
+                    "reason": "you may not run this workflow (it needs the change permission)",
+                }
+            )
             done.add(wf.pk)
             continue
         try:
             if trigger.condition and not expressions.evaluate(trigger.condition, context):
-                skipped.append({"workflow": wf.pk, "trigger": trigger.pk, "reason": "the trigger's condition does not hold"})
+                skipped.append(
+                    {"workflow": wf.pk, "trigger": trigger.pk, "reason": "the trigger's condition does not hold"}
+                )
                 continue
             if trigger.input_mapping:
                 run_input = expressions.resolve(trigger.input_mapping, context)
             else:
                 run_input = payload if isinstance(payload, dict) else {"payload": payload}
         except (KeyError, expressions.ReferenceError_, expressions.ConditionError) as exc:
-            skipped.append({"workflow": wf.pk, "trigger": trigger.pk, "reason": f"the trigger could not be evaluated: {exc}"})
+            skipped.append(
+                {"workflow": wf.pk, "trigger": trigger.pk, "reason": f"the trigger could not be evaluated: {exc}"}
+            )
             continue
         try:
             execution = start_execution(wf, run_input, acting_user=acting_user, trigger="event")
         except InputError as exc:
-            skipped.append({"workflow": wf.pk, "trigger": trigger.pk, "reason": f"the input is invalid: {exc.field}: {exc.message}"})
+            skipped.append(
+                {
+                    "workflow": wf.pk,
+                    "trigger": trigger.pk,
+                    "reason": f"the input is invalid: {exc.field}: {exc.message}",
+                }
+            )
             continue
         except DefinitionError:
             skipped.append({"workflow": wf.pk, "trigger": trigger.pk, "reason": "the workflow definition is invalid"})
@@ -284,7 +344,12 @@ def ingest_event(event_type: str, payload: Any, *, acting_user: User) -> dict:
 
 
 def _refused(endpoint: WebhookEndpoint, request, reason: str) -> None:
-    record_audit("webhook_refused", request=request, target=f"webhook {endpoint.pk}", detail={"workflow": endpoint.workflow_id, "reason": reason})
+    record_audit(
+        "webhook_refused",
+        request=request,
+        target=f"webhook {endpoint.pk}",
+        detail={"workflow": endpoint.workflow_id, "reason": reason},
+    )
 
 
 def new_secret() -> str:
@@ -295,7 +360,12 @@ def new_secret() -> str:
 def create_webhook(workflow, *, name: str = "", enabled: bool = True, acting_user=None) -> tuple[WebhookEndpoint, str]:
     """Create an endpoint; returns it and its secret (shown once, stored encrypted)."""
     secret = new_secret()
-    endpoint = WebhookEndpoint(workflow=workflow, name=name, enabled=enabled, created_by=acting_user if getattr(acting_user, "is_authenticated", False) else None)
+    endpoint = WebhookEndpoint(
+        workflow=workflow,
+        name=name,
+        enabled=enabled,
+        created_by=acting_user if getattr(acting_user, "is_authenticated", False) else None,
+    )
     endpoint.set_secret(secret)
     endpoint.save()
     record_webhook_audit("webhook_created", endpoint, acting_user, {"name": name, "enabled": enabled})
@@ -318,7 +388,13 @@ def delete_webhook(endpoint: WebhookEndpoint, *, acting_user=None, request=None)
 
 def record_webhook_audit(action: str, endpoint: WebhookEndpoint, acting_user, detail: dict, *, request=None) -> None:
     """An audit row about an inbound webhook endpoint (never its secret)."""
-    record_audit(action, actor=acting_user, request=request, target=f"webhook {endpoint.pk}", detail={"workflow": endpoint.workflow_id, **detail})
+    record_audit(
+        action,
+        actor=acting_user,
+        request=request,
+        target=f"webhook {endpoint.pk}",
+        detail={"workflow": endpoint.workflow_id, **detail},
+    )
 
 
 def receive_webhook(token: str, body: bytes, signature: str, timestamp: str = "", *, request=None):
@@ -326,7 +402,9 @@ def receive_webhook(token: str, body: bytes, signature: str, timestamp: str = ""
     token, 401 bad or missing signature or a timestamp outside WB_WEBHOOK_TOLERANCE_SECONDS,
     409 a delivery already received (a replay) or an inactive workflow, 400 a body that is not a
     JSON object or breaks the input schema. Refusals of a signed request are audited."""
-    endpoint = WebhookEndpoint.objects.select_related("workflow", "created_by").filter(token=token, enabled=True).first()
+    endpoint = (
+        WebhookEndpoint.objects.select_related("workflow", "created_by").filter(token=token, enabled=True).first()
+    )
     if endpoint is None:
         raise TriggerError(404, "No such webhook.")
     try:
@@ -340,15 +418,21 @@ def receive_webhook(token: str, body: bytes, signature: str, timestamp: str = ""
         raise TriggerError(401, "missing or bad X-Workflow-Timestamp (Unix seconds, covered by the signature)")
     if abs(time.time() - int(timestamp)) > tolerance:
         _refused(endpoint, request, "stale timestamp")
-        raise TriggerError(401, f"X-Workflow-Timestamp is more than {tolerance} s away from now: old deliveries are refused")
+        raise TriggerError(
+            401, f"X-Workflow-Timestamp is more than {tolerance} s away from now: old deliveries are refused"
+        )
     if not signature or not verify(secret, body, signature, timestamp, tolerance=tolerance):
         _refused(endpoint, request, "bad signature")
-        raise TriggerError(401, 'missing or bad X-Workflow-Signature (sha256=<hex HMAC-SHA256 of "<timestamp>." + the raw body>)')
+        raise TriggerError(
+            401, 'missing or bad X-Workflow-Signature (sha256=<hex HMAC-SHA256 of "<timestamp>." + the raw body>)'
+        )
     # A signature is good for one delivery: remember it for longer than the tolerance window
     # (cache.add is atomic in Redis, so two racing copies cannot both pass).
     if not cache.add(f"webhook-seen:{endpoint.pk}:{signature}", 1, timeout=2 * tolerance + 60):
         _refused(endpoint, request, "replay")
-        raise TriggerError(409, "this delivery was already received (same timestamp and signature): replays are refused")
+        raise TriggerError(
+            409, "this delivery was already received (same timestamp and signature): replays are refused"
+        )
     if not endpoint.workflow.is_active:
         raise TriggerError(409, "the workflow is inactive")
     refusal = can_run_as(endpoint.created_by, endpoint.workflow)

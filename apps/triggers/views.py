@@ -16,12 +16,16 @@ from apps.sharing.services import access_workflow, has_workflow_perm
 def workflow_triggers(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = access_workflow(request.user, pk, "view")
     schedules = [{"schedule": s, "next": s.next_fire_times(3)} for s in workflow.schedules.all()]
-    return render(request, "triggers/workflow_triggers.html", {
-        "base": base_template(request),
-        "workflow": workflow,
-        "schedules": schedules,
-        "event_triggers": workflow.event_triggers.all(),
-        "webhooks": workflow.webhooks.all(),
-        "can_change": has_workflow_perm(request.user, workflow, "change"),
-        "api_base": f"/api/v1/workflows/{workflow.pk}",
-    })
+    return render(
+        request,
+        "triggers/workflow_triggers.html",
+        {
+            "base": base_template(request),
+            "workflow": workflow,
+            "schedules": schedules,
+            "event_triggers": workflow.event_triggers.all(),
+            "webhooks": workflow.webhooks.all(),
+            "can_change": has_workflow_perm(request.user, workflow, "change"),
+            "api_base": f"/api/v1/workflows/{workflow.pk}",
+        },
+    )

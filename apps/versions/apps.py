@@ -6,8 +6,12 @@ class VersionsConfig(AppConfig):
     label = "versions"
 
     def ready(self) -> None:
-        from apps.executions.engine import hooks  # in ready(): the engine imports models, loadable once the app registry is ready
+        from apps.executions.engine import (
+            hooks,
+        )  # in ready(): the engine imports models, loadable once the app registry is ready
 
-        from .services import workflow_definition_at  # in ready(): it imports models, loadable once the app registry is ready
+        from .services import (
+            workflow_definition_at,
+        )  # in ready(): it imports models, loadable once the app registry is ready
 
         hooks.register("workflow_version", workflow_definition_at)

@@ -20,7 +20,13 @@ def _flatten(definition: dict | None) -> tuple[list[dict], list[dict]]:
     return nodes, edges
 
 
-def definition_svg(definition: dict | None, *, diff: dict[str, str] | None = None, title: str = "Workflow graph", removed_from: dict | None = None) -> str:
+def definition_svg(
+    definition: dict | None,
+    *,
+    diff: dict[str, str] | None = None,
+    title: str = "Workflow graph",
+    removed_from: dict | None = None,
+) -> str:
     """The definition drawn as SVG; with `removed_from` (the older definition) removed nodes are drawn too."""
     nodes, edges = _flatten(definition)
     if removed_from is not None:

@@ -73,7 +73,13 @@ class NodeChange:
     fields: list[FieldChange] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "change": self.change, "path": self.path, "type": self.type, "fields": [f.as_dict() for f in self.fields]}
+        return {
+            "id": self.id,
+            "change": self.change,
+            "path": self.path,
+            "type": self.type,
+            "fields": [f.as_dict() for f in self.fields],
+        }
 
 
 def _field_changes(before: Any, after: Any, prefix: str = "") -> list[FieldChange]:
@@ -167,7 +173,10 @@ def diff_versions(old: Version, new: Version) -> dict[str, Any]:
     a, b = version_fields(old), version_fields(new)
     result = diff_definitions(a.get("definition"), b.get("definition"))
     result["fields"] = [
-        c.as_dict() for key in TRACKED_FIELDS if key != "definition" for c in _field_changes(a.get(key), b.get(key), key)
+        c.as_dict()
+        for key in TRACKED_FIELDS
+        if key != "definition"
+        for c in _field_changes(a.get(key), b.get(key), key)
     ]
     result["from"], result["to"] = old.pk, new.pk
     return result
@@ -193,7 +202,9 @@ def restore_version(workflow: Workflow, version: Version, *, acting_user) -> Wor
     """
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
     data = version_fields(version)
-    changes = {key: data[key] for key in TRACKED_FIELDS if key in version.field_dict and getattr(workflow, key) != data[key]}
+    changes = {
+        key: data[key] for key in TRACKED_FIELDS if key in version.field_dict and getattr(workflow, key) != data[key]
+    }
     if "slug" in changes and Workflow.objects.filter(slug=changes["slug"]).exclude(pk=workflow.pk).exists():
         changes.pop("slug")
     workflow = workflow_services.update_workflow(
@@ -217,7 +228,9 @@ def prune_versions(keep: int | None = None) -> int:
     )
     for object_id in crowded:
         ids = list(
-            Version.objects.filter(content_type=content_type, object_id=object_id).order_by("-pk").values_list("pk", flat=True)[keep:]
+            Version.objects.filter(content_type=content_type, object_id=object_id)
+            .order_by("-pk")
+            .values_list("pk", flat=True)[keep:]
         )
         with transaction.atomic():
             revision_ids = set(Version.objects.filter(pk__in=ids).values_list("revision_id", flat=True))

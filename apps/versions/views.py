@@ -14,10 +14,9 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from apps.sharing.services import access_workflow, has_workflow_perm
-
-from . import services
 from apps.workflows.canvas import canvas_model, diff_canvas, render_readonly
 
+from . import services
 from .graphs import definition_svg
 
 
@@ -36,7 +35,11 @@ def _show(value: Any) -> Any:
 
 
 def _readable(diff: dict[str, Any]) -> dict[str, Any]:
-    for change in [*diff.get("fields", []), *diff.get("definition", []), *(f for n in diff.get("nodes", []) for f in n.get("fields", []))]:
+    for change in [
+        *diff.get("fields", []),
+        *diff.get("definition", []),
+        *(f for n in diff.get("nodes", []) for f in n.get("fields", [])),
+    ]:
         change["from"], change["to"] = _show(change["from"]), _show(change["to"])
     return diff
 
@@ -58,15 +61,31 @@ def history(request: HttpRequest, pk: int) -> HttpResponse:
         version = services.get_version(workflow, request.GET["show"])
         shown = {
             "number": number_of.get(version.pk),
-            "drawing": mark_safe(render_readonly(canvas_model(services.version_fields(version)["definition"], problems=[]), title=f"Version {number_of.get(version.pk)}", canvas_id="ver")),  # noqa: S308
+            "drawing": mark_safe(
+                render_readonly(
+                    canvas_model(services.version_fields(version)["definition"], problems=[]),
+                    title=f"Version {number_of.get(version.pk)}",
+                    canvas_id="ver",
+                )
+            ),  # noqa: S308
         }
-    return render(request, "versions/history.html", {
-        "drawing": drawing, "shown": shown,
-        "workflow": workflow, "versions": numbered, "old": old, "new": new, "diff": diff,
-        "old_number": number_of.get(old.pk) if old else None, "new_number": number_of.get(new.pk) if new else None,
-        "summary": services.summary_counts(diff) if diff else None,
-        "can_restore": has_workflow_perm(request.user, workflow, "change"),
-    })
+    return render(
+        request,
+        "versions/history.html",
+        {
+            "drawing": drawing,
+            "shown": shown,
+            "workflow": workflow,
+            "versions": numbered,
+            "old": old,
+            "new": new,
+            "diff": diff,
+            "old_number": number_of.get(old.pk) if old else None,
+            "new_number": number_of.get(new.pk) if new else None,
+            "summary": services.summary_counts(diff) if diff else None,
+            "can_restore": has_workflow_perm(request.user, workflow, "change"),
+        },
+    )
 
 
 @csp_exempt()  # type: ignore[arg-type]  # django-csp types a view as taking the request alone
@@ -79,7 +98,9 @@ def diff_graph(request: HttpRequest, pk: int) -> HttpResponse:
     before, after = services.version_fields(old)["definition"], services.version_fields(new)["definition"]
     diff = services.diff_definitions(before, after)
     colours = {n["id"]: n["change"] for n in diff["nodes"]}
-    return HttpResponse(definition_svg(after, diff=colours, removed_from=before, title="Changes"), content_type="image/svg+xml")
+    return HttpResponse(
+        definition_svg(after, diff=colours, removed_from=before, title="Changes"), content_type="image/svg+xml"
+    )
 
 
 @login_required

@@ -42,12 +42,18 @@ class WorkflowAdmin(VersionAdmin, GuardedModelAdmin):
 
     def _save_definition(self, request: HttpRequest, obj: Workflow, form) -> None:
         new_definition = obj.definition
-        fields = {name: getattr(obj, name) for name in form.changed_data if name in services.UPDATABLE_FIELDS and name != "definition"}
+        fields = {
+            name: getattr(obj, name)
+            for name in form.changed_data
+            if name in services.UPDATABLE_FIELDS and name != "definition"
+        }
         if "owner" in form.changed_data:
             Workflow.objects.filter(pk=obj.pk).update(owner=obj.owner)
         saved = editing.edit_definition(
-            obj, lambda definition: editing.replace_definition(definition, new_definition) and "Edited in the admin",
-            acting_user=request.user, fields=fields,
+            obj,
+            lambda definition: editing.replace_definition(definition, new_definition) and "Edited in the admin",
+            acting_user=request.user,
+            fields=fields,
         )
         obj.refresh_from_db()
         obj.definition = saved.definition

@@ -34,7 +34,9 @@ def _definition_badges(definition: Any) -> list[Badge]:
         out.append(Badge("signals", "signals", f"Listens for signals: {names}"))
     long_running = [str(n.get("id")) for n in nodes if n.get("type") == "loop" and n.get("long_running")]
     if long_running:
-        out.append(Badge("long-running", "long-running", f"Long-running loop (continue-as-new): {', '.join(long_running[:5])}"))
+        out.append(
+            Badge("long-running", "long-running", f"Long-running loop (continue-as-new): {', '.join(long_running[:5])}")
+        )
     return out
 
 
@@ -48,10 +50,16 @@ def badges_for(workflows: Iterable[Workflow], user: Any) -> dict[int, list[Badge
     # reached through their related names, so this module imports nothing from it.
     scheduled = set(Workflow.objects.filter(pk__in=ids, schedules__enabled=True).values_list("pk", flat=True))
     triggered = set(
-        Workflow.objects.filter(pk__in=ids).filter(_enabled("event_triggers") | _enabled("webhooks")).values_list("pk", flat=True)
+        Workflow.objects.filter(pk__in=ids)
+        .filter(_enabled("event_triggers") | _enabled("webhooks"))
+        .values_list("pk", flat=True)
     )
     last_runs = dict(
-        visible_executions(user).filter(workflow_id__in=ids).order_by("workflow_id", "-created_at", "-pk").distinct("workflow_id").values_list("workflow_id", "status")
+        visible_executions(user)
+        .filter(workflow_id__in=ids)
+        .order_by("workflow_id", "-created_at", "-pk")
+        .distinct("workflow_id")
+        .values_list("workflow_id", "status")
     )
     out: dict[int, list[Badge]] = {}
     for workflow in workflows:

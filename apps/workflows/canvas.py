@@ -115,12 +115,18 @@ def _auto_positions(definition: dict) -> dict[str, tuple[float, float]]:
     """Where the read-only graph's layered layout puts each node (for nodes without a `ui`).
     Positions are left out of the cache key: moving a node does not lay the graph out again."""
     placed = all(
-        isinstance(n.get("ui"), dict) and _number(n["ui"].get("x")) is not None and _number(n["ui"].get("y")) is not None
-        for _k, _l, g in iter_graphs(definition) for n in _list(g.get("nodes")) if isinstance(n, dict)
+        isinstance(n.get("ui"), dict)
+        and _number(n["ui"].get("x")) is not None
+        and _number(n["ui"].get("y")) is not None
+        for _k, _l, g in iter_graphs(definition)
+        for n in _list(g.get("nodes"))
+        if isinstance(n, dict)
     )
     if placed:
         return {}
-    text = json.dumps(_without_ui({"nodes": definition.get("nodes", []), "edges": definition.get("edges", [])}), sort_keys=True)
+    text = json.dumps(
+        _without_ui({"nodes": definition.get("nodes", []), "edges": definition.get("edges", [])}), sort_keys=True
+    )
     try:
         layout = layout_for(text)
     except ValueError:
@@ -148,7 +154,9 @@ def _connections(node: dict) -> list[tuple[str, str, str]]:
     return out
 
 
-def canvas_model(definition: Any, *, problems: list[Problem] | None = None, diff: dict[str, str] | None = None) -> CanvasModel:
+def canvas_model(
+    definition: Any, *, problems: list[Problem] | None = None, diff: dict[str, str] | None = None
+) -> CanvasModel:
     """The canvas of `definition`. `problems` (default: the validator's) are attached to the nodes
     they name; `diff` maps node ids to added/removed/changed for a version comparison."""
     if not isinstance(definition, dict):
@@ -158,7 +166,9 @@ def canvas_model(definition: Any, *, problems: list[Problem] | None = None, diff
     by_node: dict[str, list[str]] = {}
     for problem in problems:
         if problem.node:
-            by_node.setdefault(problem.node, []).append((f"{problem.field}: " if problem.field else "") + problem.message)
+            by_node.setdefault(problem.node, []).append(
+                (f"{problem.field}: " if problem.field else "") + problem.message
+            )
     auto = _auto_positions(definition)
     nodes: list[CanvasNode] = []
     index: dict[str, CanvasNode] = {}
@@ -178,8 +188,15 @@ def canvas_model(definition: Any, *, problems: list[Problem] | None = None, diff
             node_type = str(node.get("type") or "")
             detail = str(node.get("activity") or "") if node_type == "activity" else ""
             item = CanvasNode(
-                id=node_id, type=node_type, detail=detail, label=str(node.get("name") or node_id), graph=key,
-                x=x, y=y, problems=by_node.get(node_id, []), diff=(diff or {}).get(node_id, ""),
+                id=node_id,
+                type=node_type,
+                detail=detail,
+                label=str(node.get("name") or node_id),
+                graph=key,
+                x=x,
+                y=y,
+                problems=by_node.get(node_id, []),
+                diff=(diff or {}).get(node_id, ""),
             )
             nodes.append(item)
             index[node_id] = item
@@ -215,11 +232,33 @@ def canvas_model(definition: Any, *, problems: list[Problem] | None = None, diff
             y1 = max(b.y + b.h for b in boxes) + PAD
             containers.append(CanvasContainer(key, owner.id, f"{what} of {owner.id}", x0, y0, x1 - x0, y1 - y0, False))
         else:
-            containers.append(CanvasContainer(key, owner.id, f"{what} of {owner.id}: drop nodes here", owner.x, owner.y + owner.h + 24, owner.w, 64, True))
+            containers.append(
+                CanvasContainer(
+                    key,
+                    owner.id,
+                    f"{what} of {owner.id}: drop nodes here",
+                    owner.x,
+                    owner.y + owner.h + 24,
+                    owner.w,
+                    64,
+                    True,
+                )
+            )
     # A parallel node takes a new branch from a drop on itself; one without branches shows a zone.
     for item in nodes:
         if item.type == "parallel" and not any(c.owner == item.id for c in containers):
-            containers.append(CanvasContainer(f"{item.id}.branches[new]", item.id, f"New branch of {item.id}: drop nodes here", item.x, item.y + item.h + 24, item.w, 64, True))
+            containers.append(
+                CanvasContainer(
+                    f"{item.id}.branches[new]",
+                    item.id,
+                    f"New branch of {item.id}: drop nodes here",
+                    item.x,
+                    item.y + item.h + 24,
+                    item.w,
+                    64,
+                    True,
+                )
+            )
     # Outer containers first, so inner ones are drawn (and hit) on top.
     containers.sort(key=lambda c: -(c.w * c.h))
 
@@ -271,7 +310,9 @@ def diff_canvas(before: Any, after: Any, diff: dict[str, Any]) -> CanvasModel:
             edge.diff = edge_changes.get((edge.source, edge.target), "")
     for edge in old.edges:
         removed = edge.kind == "edge" and edge_changes.get((edge.source, edge.target)) == "removed"
-        gone = edge.source not in {n.id for n in model.nodes if n.diff != "removed"} or edge.target not in {n.id for n in model.nodes if n.diff != "removed"}
+        gone = edge.source not in {n.id for n in model.nodes if n.diff != "removed"} or edge.target not in {
+            n.id for n in model.nodes if n.diff != "removed"
+        }
         if (removed or gone) and edge.source in index and edge.target in index:
             a, b = index[edge.source], index[edge.target]
             edge.path, edge.label_x, edge.label_y = curve(a.x + a.w / 2, a.y + a.h, b.x + b.w / 2, b.y)
@@ -314,7 +355,7 @@ def render_svg(model: CanvasModel, *, canvas_id: str, title: str, editable: bool
         f'data-fit="{model.view_box}" '
         'preserveAspectRatio="xMidYMin meet">',
         f'<title id="{_e(canvas_id)}-title">{_e(title)}: {n_nodes} node{"" if n_nodes == 1 else "s"}, {n_edges} '
-        f'connection{"" if n_edges == 1 else "s"}</title>',
+        f"connection{'' if n_edges == 1 else 's'}</title>",
         f'<defs><marker id="{_e(canvas_id)}-arrow" viewBox="0 0 10 10" refX="9" refY="5" '
         'markerUnits="userSpaceOnUse" markerWidth="10" '
         'markerHeight="10" orient="auto-start-reverse"><path class="arrow-head" d="M0,0L10,5L0,10z"/></marker></defs>',
@@ -335,7 +376,8 @@ def render_svg(model: CanvasModel, *, canvas_id: str, title: str, editable: bool
         label = (
             f'<text class="edge-label" x="{_f(e.label_x)}" y="{_f(e.label_y)}" text-anchor="middle" '
             f'dominant-baseline="middle">{_e(_cut(e.label, 28))}</text>'
-            if e.label else ""
+            if e.label
+            else ""
         )
         out.append(
             f'<g class="edge kind-{_e(e.kind)}{" diff-" + _e(e.diff) if e.diff else ""}" '
@@ -345,12 +387,22 @@ def render_svg(model: CanvasModel, *, canvas_id: str, title: str, editable: bool
         )
     out.append('</g><g class="nodes">')
     for n in model.nodes:
-        classes = f"node type-{_e(n.type)}" + (" has-problem" if n.problems else "") + (f" diff-{_e(n.diff)}" if n.diff else "")
+        classes = (
+            f"node type-{_e(n.type)}"
+            + (" has-problem" if n.problems else "")
+            + (f" diff-{_e(n.diff)}" if n.diff else "")
+        )
         focus = ""
         if editable:
-            spoken = f"Node {n.id} ({n.type})" + (f": {len(n.problems)} problem{'' if len(n.problems) == 1 else 's'}" if n.problems else "")
+            spoken = f"Node {n.id} ({n.type})" + (
+                f": {len(n.problems)} problem{'' if len(n.problems) == 1 else 's'}" if n.problems else ""
+            )
             focus = f' tabindex="0" role="button" aria-label="{_e(spoken)}"'
-        tip = f"{n.label} ({n.type}{': ' + n.detail if n.detail else ''})" + (f", {n.diff}" if n.diff else "") + "".join("\n" + p for p in n.problems)
+        tip = (
+            f"{n.label} ({n.type}{': ' + n.detail if n.detail else ''})"
+            + (f", {n.diff}" if n.diff else "")
+            + "".join("\n" + p for p in n.problems)
+        )
         kind = n.type + (f": {_cut(n.detail, 16)}" if n.detail else "")
         cx = _f(n.w / 2, 0)
         parts = [
@@ -363,11 +415,15 @@ def render_svg(model: CanvasModel, *, canvas_id: str, title: str, editable: bool
             f'<text class="node-type" x="{cx}" y="{_f(n.h - 13, 0)}" text-anchor="middle">{_e(kind)}</text>',
         ]
         if n.problems:
-            parts.append(f'<g class="problem-badge"><circle cx="{_f(n.w - 2, 0)}" cy="2" r="9"/><text '
-                         f'x="{_f(n.w - 2, 0)}" y="6" text-anchor="middle">!</text></g>')
+            parts.append(
+                f'<g class="problem-badge"><circle cx="{_f(n.w - 2, 0)}" cy="2" r="9"/><text '
+                f'x="{_f(n.w - 2, 0)}" y="6" text-anchor="middle">!</text></g>'
+            )
         if editable:
-            parts.append(f'<circle class="port" cx="{cx}" cy="{_f(n.h, 0)}" r="7"><title>Drag to another node to connect '
-                         f'{_e(n.id)}</title></circle>')
+            parts.append(
+                f'<circle class="port" cx="{cx}" cy="{_f(n.h, 0)}" r="7"><title>Drag to another node to connect '
+                f"{_e(n.id)}</title></circle>"
+            )
         parts.append("</g>")
         out.append("".join(parts))
     out.append("</g></g></svg>")

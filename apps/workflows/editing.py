@@ -78,10 +78,16 @@ def edit_definition(
     current = revision_of(locked)
     if expected_revision not in (None, "") and str(expected_revision) != current:
         raise EditConflict(current)
-    definition = copy.deepcopy(locked.definition) if isinstance(locked.definition, dict) else {"format_version": 1, "nodes": [], "edges": []}
+    definition = (
+        copy.deepcopy(locked.definition)
+        if isinstance(locked.definition, dict)
+        else {"format_version": 1, "nodes": [], "edges": []}
+    )
     comment = change(definition)
     try:
-        return services.update_workflow(locked, acting_user=acting_user, comment=comment, definition=definition, **(fields or {}))
+        return services.update_workflow(
+            locked, acting_user=acting_user, comment=comment, definition=definition, **(fields or {})
+        )
     except services.DefinitionNotPermitted as exc:  # e.g. a credential the editor may not use
         raise EditError(str(exc), "definition") from exc
 
@@ -117,7 +123,12 @@ def _nested_graphs(graph: dict) -> Iterator[tuple[str, str, dict]]:
 
 
 def all_node_ids(definition: dict) -> list[str]:
-    return [str(n.get("id")) for _k, _l, g in iter_graphs(definition) for n in _list(g.get("nodes")) if isinstance(n, dict) and n.get("id")]
+    return [
+        str(n.get("id"))
+        for _k, _l, g in iter_graphs(definition)
+        for n in _list(g.get("nodes"))
+        if isinstance(n, dict) and n.get("id")
+    ]
 
 
 def graph_by_key(definition: dict, key: str) -> dict | None:
@@ -185,7 +196,9 @@ def rename_references(graph: dict, old: str, new: str) -> None:
 
 
 def _drop_references(graph: dict, node_id: str) -> None:
-    graph["edges"] = [e for e in _list(graph.get("edges")) if not (isinstance(e, dict) and node_id in (e.get("from"), e.get("to")))]
+    graph["edges"] = [
+        e for e in _list(graph.get("edges")) if not (isinstance(e, dict) and node_id in (e.get("from"), e.get("to")))
+    ]
     for node in _list(graph.get("nodes")):
         if not isinstance(node, dict):
             continue
@@ -259,7 +272,9 @@ def add_node(
         raise EditError(f"unknown node type '{node_type}'", "type")
     if node_type == "activity" and not activity:
         raise EditError("choose the activity this node runs", "activity")
-    node_id = node_id or fresh_id(definition, activity.replace(".", "_") if node_type == "activity" and activity else node_type)
+    node_id = node_id or fresh_id(
+        definition, activity.replace(".", "_") if node_type == "activity" and activity else node_type
+    )
     if not ID_RE.fullmatch(node_id):
         raise EditError("node ids are letters, digits, _ and -, starting with a letter", "id")
     if node_id in all_node_ids(definition):
@@ -339,7 +354,9 @@ def connect(definition: dict, source: str, target: str, label: str | None = None
     node = node_in(graph, source)
     assert node is not None  # graph_of found it above
     if node.get("type") == "condition":
-        if node.get("default") == target or any(isinstance(c, dict) and c.get("to") == target for c in _list(node.get("cases"))):
+        if node.get("default") == target or any(
+            isinstance(c, dict) and c.get("to") == target for c in _list(node.get("cases"))
+        ):
             raise EditError(f"{source} already leads to {target}", "target")
         if not node.get("default"):
             node["default"] = target
@@ -349,7 +366,9 @@ def connect(definition: dict, source: str, target: str, label: str | None = None
             case["label"] = label
         node.setdefault("cases", []).append(case)
         return f"Connected {source} -> {target} (new case)"
-    if any(isinstance(e, dict) and e.get("from") == source and e.get("to") == target for e in _list(graph.get("edges"))):
+    if any(
+        isinstance(e, dict) and e.get("from") == source and e.get("to") == target for e in _list(graph.get("edges"))
+    ):
         raise EditError(f"there is already an edge {source} → {target}", "target")
     edge: dict[str, Any] = {"from": source, "to": target}
     if label:
@@ -367,7 +386,14 @@ def disconnect(definition: dict, source: str, target: str, kind: str = "edge") -
         raise EditError(f"there is no node '{source}'", "source")
     if kind == "edge":
         edges = _list(graph.get("edges"))
-        index = next((i for i, e in enumerate(edges) if isinstance(e, dict) and e.get("from") == source and e.get("to") == target), None)
+        index = next(
+            (
+                i
+                for i, e in enumerate(edges)
+                if isinstance(e, dict) and e.get("from") == source and e.get("to") == target
+            ),
+            None,
+        )
         if index is None:
             raise EditError(f"there is no edge {source} → {target}", "target")
         edges.pop(index)
@@ -401,9 +427,23 @@ def label_edge(definition: dict, source: str, target: str, label: str, kind: str
     if len(label) > 200:
         raise EditError("labels are at most 200 characters", "label")
     if kind == "case":
-        holder = next((c for c in _list((node_in(graph, source) or {}).get("cases")) if isinstance(c, dict) and c.get("to") == target), None)
+        holder = next(
+            (
+                c
+                for c in _list((node_in(graph, source) or {}).get("cases"))
+                if isinstance(c, dict) and c.get("to") == target
+            ),
+            None,
+        )
     elif kind == "edge":
-        holder = next((e for e in _list(graph.get("edges")) if isinstance(e, dict) and e.get("from") == source and e.get("to") == target), None)
+        holder = next(
+            (
+                e
+                for e in _list(graph.get("edges"))
+                if isinstance(e, dict) and e.get("from") == source and e.get("to") == target
+            ),
+            None,
+        )
     else:
         raise EditError("only edges and condition cases have labels", "kind")
     if holder is None:
@@ -475,9 +515,17 @@ def apply_operation(definition: dict, op: Any) -> str:
     if kind == "connect":
         return connect(definition, _text(op, "source"), _text(op, "target"), _text(op, "label", required=False) or None)
     if kind == "disconnect":
-        return disconnect(definition, _text(op, "source"), _text(op, "target"), _text(op, "kind", required=False, default="edge"))
+        return disconnect(
+            definition, _text(op, "source"), _text(op, "target"), _text(op, "kind", required=False, default="edge")
+        )
     if kind == "label_edge":
-        return label_edge(definition, _text(op, "source"), _text(op, "target"), _text(op, "label", required=False).strip(), _text(op, "kind", required=False, default="edge"))
+        return label_edge(
+            definition,
+            _text(op, "source"),
+            _text(op, "target"),
+            _text(op, "label", required=False).strip(),
+            _text(op, "kind", required=False, default="edge"),
+        )
     if kind == "delete_node":
         return delete_node(definition, _text(op, "node"))
     if kind == "replace":

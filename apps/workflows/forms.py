@@ -37,7 +37,12 @@ def _json_or_text(text: str, *, require_json: bool = False) -> Any:
     text = (text or "").strip()
     if not text:
         return None
-    if require_json or text[0] in "{[\"" or text in ("true", "false", "null") or re.fullmatch(r"-?\d+(\.\d+)?([eE][-+]?\d+)?", text):
+    if (
+        require_json
+        or text[0] in '{["'
+        or text in ("true", "false", "null")
+        or re.fullmatch(r"-?\d+(\.\d+)?([eE][-+]?\d+)?", text)
+    ):
         try:
             return jsontext.loads(text)
         except ValueError as exc:
@@ -78,7 +83,9 @@ class JSONTextField(forms.CharField):
         except ValueError as exc:
             raise forms.ValidationError(f"not valid JSON: {exc}") from None
         if self.expect is not None and not isinstance(parsed, self.expect):
-            names = self.expect.__name__ if isinstance(self.expect, type) else " or ".join(t.__name__ for t in self.expect)
+            names = (
+                self.expect.__name__ if isinstance(self.expect, type) else " or ".join(t.__name__ for t in self.expect)
+            )
             raise forms.ValidationError(f"must be a JSON {'object' if names == 'dict' else names}")
         return parsed
 
@@ -106,9 +113,13 @@ class WorkflowForm(forms.Form):
 
 
 class DefinitionSettingsForm(forms.Form):
-    input_schema = JSONTextField(expect=dict, help_text="JSON Schema the run input must satisfy; its properties become the run form.")
+    input_schema = JSONTextField(
+        expect=dict, help_text="JSON Schema the run input must satisfy; its properties become the run form."
+    )
     variables = JSONTextField(expect=dict, help_text="Initial variables ($.vars).")
-    output = JSONTextField(help_text="What the run returns: a JSONPath string or an object of them (empty: all variables).")
+    output = JSONTextField(
+        help_text="What the run returns: a JSONPath string or an object of them (empty: all variables)."
+    )
 
     signals = JSONTextField(expect=list, help_text='Declared signals, e.g. [{"name": "approved", "schema": {…}}].')
 
@@ -151,10 +162,17 @@ def graph_choices(definition: dict) -> list[tuple[str, str]]:
 
 class AddNodeForm(forms.Form):
     type = forms.ChoiceField(choices=[])
-    id = forms.RegexField(regex=ID_RE, max_length=64, label="Node id", error_messages={"invalid": "letters, digits, _ and -, starting with a letter"})
+    id = forms.RegexField(
+        regex=ID_RE,
+        max_length=64,
+        label="Node id",
+        error_messages={"invalid": "letters, digits, _ and -, starting with a letter"},
+    )
     activity = forms.ChoiceField(required=False, choices=[], help_text="For activity nodes.")
     graph = forms.ChoiceField(required=False, choices=[], label="Add to")
-    after = forms.ChoiceField(required=False, choices=[], label="Connect after", help_text="Adds an edge from that node.")
+    after = forms.ChoiceField(
+        required=False, choices=[], label="Connect after", help_text="Adds an edge from that node."
+    )
 
     def __init__(self, *args: Any, definition: dict, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -163,7 +181,9 @@ class AddNodeForm(forms.Form):
         choice_field(self, "activity").choices = [("", "—")] + [(a.name, a.name) for a in all_activities()]
         choice_field(self, "graph").choices = graph_choices(definition)
         ids = [str(n.get("id")) for n, _p, _w in iter_nodes(definition.get("nodes", []))]
-        choice_field(self, "after").choices = [("", "(last node of that graph)"), ("-", "(not connected)")] + [(i, i) for i in ids]
+        choice_field(self, "after").choices = [("", "(last node of that graph)"), ("-", "(not connected)")] + [
+            (i, i) for i in ids
+        ]
         self.existing_ids = set(ids)
 
     def clean_id(self) -> str:
@@ -183,14 +203,23 @@ class AddNodeForm(forms.Form):
 class NodeForm(forms.Form):
     """Fields common to every node type; subclasses add their own and extend `to_node`."""
 
-    id = forms.RegexField(regex=ID_RE, max_length=64, label="Node id", error_messages={"invalid": "letters, digits, _ and -, starting with a letter"})
+    id = forms.RegexField(
+        regex=ID_RE,
+        max_length=64,
+        label="Node id",
+        error_messages={"invalid": "letters, digits, _ and -, starting with a letter"},
+    )
     name = forms.CharField(required=False, max_length=200)
     description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
-    output = forms.CharField(required=False, label="Output variable", help_text="Variable that receives the node's output.")
+    output = forms.CharField(
+        required=False, label="Output variable", help_text="Variable that receives the node's output."
+    )
     timeout = forms.CharField(required=False, label="Timeout (seconds)")
     on_error = forms.ChoiceField(required=False, label="On error, run", choices=[])
     retry_max_attempts = forms.CharField(required=False, label="Retry: attempts in all")
-    retry_backoff = forms.ChoiceField(required=False, label="Retry: backoff", choices=[("", "—"), ("fixed", "fixed"), ("exponential", "exponential")])
+    retry_backoff = forms.ChoiceField(
+        required=False, label="Retry: backoff", choices=[("", "—"), ("fixed", "fixed"), ("exponential", "exponential")]
+    )
     retry_interval = forms.CharField(required=False, label="Retry: first interval (s)")
 
     node_type = ""
@@ -248,7 +277,10 @@ class NodeForm(forms.Form):
         if timeout is not None:
             node["timeout"] = timeout
         retry = dict(self.node.get("retry") or {}) if isinstance(self.node.get("retry"), dict) else {}
-        for key, field, integer in (("max_attempts", "retry_max_attempts", True), ("interval", "retry_interval", False)):
+        for key, field, integer in (
+            ("max_attempts", "retry_max_attempts", True),
+            ("interval", "retry_interval", False),
+        ):
             value = self._number(field, integer=integer)
             if value is None:
                 retry.pop(key, None)
@@ -278,7 +310,9 @@ class NodeForm(forms.Form):
         head = re.split(r"[.\[]", problem_field, maxsplit=1)[0]
         if problem_field.startswith("retry."):
             sub = problem_field.split(".")[1]
-            return {"max_attempts": "retry_max_attempts", "interval": "retry_interval", "backoff": "retry_backoff"}.get(sub, "retry_max_attempts")
+            return {"max_attempts": "retry_max_attempts", "interval": "retry_interval", "backoff": "retry_backoff"}.get(
+                sub, "retry_max_attempts"
+            )
         mapped = self.FIELD_MAP.get(head, head)
         return mapped if mapped in self.fields else None
 
@@ -306,7 +340,9 @@ class ActivityNodeForm(NodeForm):
             self.param_fields.append(field_name)
         extra = {k: v for k, v in params.items() if k not in properties}
         if not properties or extra:
-            self.fields["params_json"] = JSONTextField(expect=dict, label="Other params (JSON)" if properties else "Params (JSON)")
+            self.fields["params_json"] = JSONTextField(
+                expect=dict, label="Other params (JSON)" if properties else "Params (JSON)"
+            )
             self.initial.setdefault("params_json", _dump(extra) if extra else "")
             self.param_fields.append("params_json")
 
@@ -316,15 +352,30 @@ class ActivityNodeForm(NodeForm):
         help_text = prop.get("description", "")
         kind = prop.get("type")
         if "enum" in prop:
-            return forms.ChoiceField(required=False, label=label, help_text=help_text, choices=[("", "—")] + [(json.dumps(v) if not isinstance(v, str) else v, str(v)) for v in prop["enum"]])
+            return forms.ChoiceField(
+                required=False,
+                label=label,
+                help_text=help_text,
+                choices=[("", "—")] + [(json.dumps(v) if not isinstance(v, str) else v, str(v)) for v in prop["enum"]],
+            )
         if kind == "boolean":
-            return forms.ChoiceField(required=False, label=label, help_text=help_text, choices=[("", "—"), ("true", "true"), ("false", "false")])
+            return forms.ChoiceField(
+                required=False,
+                label=label,
+                help_text=help_text,
+                choices=[("", "—"), ("true", "true"), ("false", "false")],
+            )
         if kind in ("object", "array"):
             field = JSONTextField(label=label, help_text=help_text or "JSON")
             field.widget.attrs["rows"] = 4
             return field
         if kind is None:
-            return forms.CharField(required=False, label=label, help_text=help_text or "Text, a $.path, or JSON", widget=forms.Textarea(attrs={"rows": 2}))
+            return forms.CharField(
+                required=False,
+                label=label,
+                help_text=help_text or "Text, a $.path, or JSON",
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
         return forms.CharField(required=False, label=label, help_text=help_text)
 
     @staticmethod
@@ -383,7 +434,9 @@ class ActivityNodeForm(NodeForm):
             name = re.split(r"[.\[]", rest, maxsplit=1)[0] if rest else ""
             if f"param__{name}" in self.fields:
                 return f"param__{name}"
-            return "params_json" if "params_json" in self.fields else (self.param_fields[0] if self.param_fields else None)
+            return (
+                "params_json" if "params_json" in self.fields else (self.param_fields[0] if self.param_fields else None)
+            )
         return super().field_for(problem_field)
 
 
@@ -400,7 +453,9 @@ class ConditionNodeForm(NodeForm):
         choice_field(self, "default").choices = targets
         cases = [c for c in (node.get("cases") or []) if isinstance(c, dict)]
         self.case_rows: list[dict] = []
-        count = len(cases) + (1 if not self.is_bound else int(self.data.get(self.add_prefix("case_count")) or len(cases) + 1))
+        count = len(cases) + (
+            1 if not self.is_bound else int(self.data.get(self.add_prefix("case_count")) or len(cases) + 1)
+        )
         self.fields["case_count"] = forms.IntegerField(widget=forms.HiddenInput, initial=count, required=False)
         for i in range(count):
             case = cases[i] if i < len(cases) else {}
@@ -409,7 +464,9 @@ class ConditionNodeForm(NodeForm):
             row: dict[str, Any] = {"index": i, "simple": simple}
             if simple:
                 self.fields[f"case_{i}_var"] = forms.CharField(required=False, label=f"Case {i + 1}: variable")
-                self.fields[f"case_{i}_op"] = forms.ChoiceField(required=False, label=f"Case {i + 1}: operator", choices=[("", "—")] + [(o, o) for o in OPS])
+                self.fields[f"case_{i}_op"] = forms.ChoiceField(
+                    required=False, label=f"Case {i + 1}: operator", choices=[("", "—")] + [(o, o) for o in OPS]
+                )
                 self.fields[f"case_{i}_value"] = forms.CharField(required=False, label=f"Case {i + 1}: value")
                 self.initial.setdefault(f"case_{i}_var", when.get("var", "") if when else "")
                 self.initial.setdefault(f"case_{i}_op", when.get("op", "") if when else "")
@@ -419,7 +476,9 @@ class ConditionNodeForm(NodeForm):
                 self.fields[f"case_{i}_when"] = JSONTextField(expect=dict, label=f"Case {i + 1}: condition (JSON)")
                 self.initial.setdefault(f"case_{i}_when", _dump(when))
                 row["fields"] = [f"case_{i}_when"]
-            self.fields[f"case_{i}_to"] = forms.ChoiceField(required=False, label=f"Case {i + 1}: go to", choices=targets)
+            self.fields[f"case_{i}_to"] = forms.ChoiceField(
+                required=False, label=f"Case {i + 1}: go to", choices=targets
+            )
             self.fields[f"case_{i}_label"] = forms.CharField(required=False, label=f"Case {i + 1}: label")
             self.initial.setdefault(f"case_{i}_to", case.get("to", ""))
             self.initial.setdefault(f"case_{i}_label", case.get("label", ""))
@@ -475,7 +534,9 @@ class ConditionNodeForm(NodeForm):
 class ParallelNodeForm(NodeForm):
     node_type = "parallel"
     OWN_KEYS = ("join",)
-    join = forms.ChoiceField(choices=[("all", "all branches"), ("any", "any branch"), ("count", "N branches")], required=False)
+    join = forms.ChoiceField(
+        choices=[("all", "all branches"), ("any", "any branch"), ("count", "N branches")], required=False
+    )
     join_count = forms.IntegerField(required=False, min_value=1, label="N (for “N branches”)")
     FIELD_MAP = {**NodeForm.FIELD_MAP, "join": "join", "branches": "join"}
 
@@ -502,14 +563,36 @@ class ParallelNodeForm(NodeForm):
 
 class LoopNodeForm(NodeForm):
     node_type = "loop"
-    OWN_KEYS = ("mode", "items", "concurrency", "complete_when", "aggregate", "condition", "max_iterations", "long_running", "continue_every")
-    mode = forms.ChoiceField(choices=[("for_each", "for each item"), ("while", "while a condition holds"), ("until", "until a condition holds")])
+    OWN_KEYS = (
+        "mode",
+        "items",
+        "concurrency",
+        "complete_when",
+        "aggregate",
+        "condition",
+        "max_iterations",
+        "long_running",
+        "continue_every",
+    )
+    mode = forms.ChoiceField(
+        choices=[
+            ("for_each", "for each item"),
+            ("while", "while a condition holds"),
+            ("until", "until a condition holds"),
+        ]
+    )
     items = forms.CharField(required=False, help_text="for each: a $.path to a list, or a JSON list.")
-    concurrency = forms.IntegerField(required=False, min_value=1, max_value=1000, help_text="Iterations in flight at once (default 1).")
-    complete_when = forms.ChoiceField(required=False, choices=[("", "all (default)"), ("first", "first"), ("count", "N iterations")])
+    concurrency = forms.IntegerField(
+        required=False, min_value=1, max_value=1000, help_text="Iterations in flight at once (default 1)."
+    )
+    complete_when = forms.ChoiceField(
+        required=False, choices=[("", "all (default)"), ("first", "first"), ("count", "N iterations")]
+    )
     complete_count = forms.IntegerField(required=False, min_value=1, label="N (for “N iterations”)")
     aggregate = forms.ChoiceField(required=False, choices=[("", "list (default)"), ("count", "count"), ("sum", "sum")])
-    condition = JSONTextField(expect=dict, help_text='while/until: e.g. {"var": "status", "op": "neq", "value": "ready"}')
+    condition = JSONTextField(
+        expect=dict, help_text='while/until: e.g. {"var": "status", "op": "neq", "value": "ready"}'
+    )
     max_iterations = forms.IntegerField(required=False, min_value=1)
     long_running = forms.BooleanField(required=False, label="Long running (continue as new)")
     continue_every = forms.IntegerField(required=False, min_value=1)
@@ -622,7 +705,12 @@ NODE_FORMS: dict[str, type[NodeForm]] = {
 
 def node_form_for(node: dict, siblings: list[str], data: Any = None) -> NodeForm:
     form_class = NODE_FORMS.get(str(node.get("type")), GenericNodeForm)
-    if form_class is ActivityNodeForm and data is not None and data.get("activity") and data.get("activity") != node.get("activity"):
+    if (
+        form_class is ActivityNodeForm
+        and data is not None
+        and data.get("activity")
+        and data.get("activity") != node.get("activity")
+    ):
         # The activity changed: build the params fields of the new one (values start empty).
         node = {**node, "activity": data.get("activity"), "params": {}}
     return form_class(data, node=node, siblings=siblings)
@@ -665,12 +753,16 @@ class RunForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.input_schema = input_schema if isinstance(input_schema, dict) else {}
         initial_input = initial_input or {}
-        properties = self.input_schema.get("properties") if self.input_schema.get("type", "object") == "object" else None
+        properties = (
+            self.input_schema.get("properties") if self.input_schema.get("type", "object") == "object" else None
+        )
         required = set(self.input_schema.get("required") or [])
         self.property_names: list[str] = []
         self.raw = not isinstance(properties, dict) or not properties
         if not isinstance(properties, dict) or not properties:
-            self.fields["input_json"] = JSONTextField(expect=dict, label="Input (JSON)", initial=_dump(initial_input or {}))
+            self.fields["input_json"] = JSONTextField(
+                expect=dict, label="Input (JSON)", initial=_dump(initial_input or {})
+            )
             return
         for name, prop in properties.items():
             prop = prop if isinstance(prop, dict) else {}
@@ -681,7 +773,9 @@ class RunForm(forms.Form):
             req = name in required
             field: forms.Field
             if "enum" in prop:
-                field = forms.ChoiceField(required=req, choices=([] if req else [("", "—")]) + [(json.dumps(v), str(v)) for v in prop["enum"]])
+                field = forms.ChoiceField(
+                    required=req, choices=([] if req else [("", "—")]) + [(json.dumps(v), str(v)) for v in prop["enum"]]
+                )
                 default = json.dumps(default) if default is not None else None
             elif kind == "boolean":
                 field = forms.BooleanField(required=False)
@@ -692,7 +786,9 @@ class RunForm(forms.Form):
             elif kind == "string":
                 fmt = prop.get("format")
                 widget = forms.Textarea(attrs={"rows": 3}) if (prop.get("maxLength") or 0) > 200 else None
-                field = forms.CharField(required=req, max_length=prop.get("maxLength"), min_length=prop.get("minLength"), widget=widget)
+                field = forms.CharField(
+                    required=req, max_length=prop.get("maxLength"), min_length=prop.get("minLength"), widget=widget
+                )
                 if fmt == "email":
                     field = forms.EmailField(required=req)
             else:

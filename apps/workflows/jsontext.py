@@ -94,7 +94,9 @@ def loads(text: str | bytes, *, depth_limit: int | None = None) -> Any:
     except RecursionError:
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
-        raise JSONInputError(deep_path(text, limit) or "", f"nests deeper than {limit} levels of objects and lists") from None
+        raise JSONInputError(
+            deep_path(text, limit) or "", f"nests deeper than {limit} levels of objects and lists"
+        ) from None
     problem = storable.problem(data, limit)
     if problem:
         raise JSONInputError(*problem)
@@ -111,7 +113,11 @@ class JSONFormField(forms.JSONField):
     trigger conditions, inputs…) answer with a form error, not a RecursionError or a DataError."""
 
     def to_python(self, value: Any) -> Any:
-        if self.disabled or value in self.empty_values or isinstance(value, (list, dict, int, float, forms.fields.JSONString)):
+        if (
+            self.disabled
+            or value in self.empty_values
+            or isinstance(value, (list, dict, int, float, forms.fields.JSONString))
+        ):
             return super().to_python(value)
         try:
             converted = loads(value)

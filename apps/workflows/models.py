@@ -1,10 +1,10 @@
 from __future__ import annotations
 
+import reversion
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.urls import reverse
-import reversion
 
 
 def empty_definition() -> dict:
@@ -68,7 +68,9 @@ class SubflowVersion(models.Model):
     number = models.PositiveIntegerField()
     graph = models.JSONField(help_text='{"nodes": [...], "edges": [...], "result"?: "$.steps.<id>.output"}')
     note = models.CharField(max_length=300, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

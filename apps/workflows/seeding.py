@@ -149,7 +149,10 @@ def seed_example(example: Example, *, owner: User) -> tuple[Workflow, Outcome]:
         if not changes:
             return workflow, "unchanged"
         services.update_workflow(
-            workflow, acting_user=owner, comment=f"Updated {', '.join(sorted(changes))} from {example.path.name}", **changes
+            workflow,
+            acting_user=owner,
+            comment=f"Updated {', '.join(sorted(changes))} from {example.path.name}",
+            **changes,
         )
         return workflow, "updated"
 
@@ -165,7 +168,11 @@ def seed_subflows(directory: Path, *, owner: User) -> list[tuple[str, int, Outco
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ExampleError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(data, dict) or not isinstance(data.get("subflow"), str) or not isinstance(data.get("name"), str):
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("subflow"), str)
+            or not isinstance(data.get("name"), str)
+        ):
             raise ExampleError(f"{path}: a subflow file needs 'subflow' (its slug), 'name' and 'graph'")
         problems = check_graph(data.get("graph"))
         if problems:
@@ -176,7 +183,14 @@ def seed_subflows(directory: Path, *, owner: User) -> list[tuple[str, int, Outco
         for data in specs:
             subflow = Subflow.objects.filter(slug=data["subflow"]).first()
             if subflow is None:
-                create_subflow(owner=owner, slug=data["subflow"], name=data["name"], description=data.get("description", ""), graph=data["graph"], note="From examples")
+                create_subflow(
+                    owner=owner,
+                    slug=data["subflow"],
+                    name=data["name"],
+                    description=data.get("description", ""),
+                    graph=data["graph"],
+                    note="From examples",
+                )
                 done.append((data["subflow"], 1, "created"))
                 continue
             latest = subflow.versions.order_by("-number").first()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import reversion
 from django.core.exceptions import PermissionDenied
@@ -112,7 +112,12 @@ def update_workflow(workflow: Workflow, *, acting_user, comment: str = "", **cha
         reversion.set_user(acting_user)
         reversion.set_comment(comment or "Updated " + ", ".join(sorted(changes)) if changes else "Saved")
     if definition_changed:
-        record_audit("definition_edited", actor=acting_user, target=f"workflow {workflow.pk}", detail={"workflow": workflow.slug, "comment": comment[:200]})
+        record_audit(
+            "definition_edited",
+            actor=acting_user,
+            target=f"workflow {workflow.pk}",
+            detail={"workflow": workflow.slug, "comment": comment[:200]},
+        )
     return workflow
 
 
@@ -120,7 +125,10 @@ def update_workflow(workflow: Workflow, *, acting_user, comment: str = "", **cha
 def delete_workflow(workflow: Workflow, *, acting_user, request=None) -> None:
     """Delete the workflow (its runs go with it) and record who did it in the audit log."""
     record_audit(
-        "workflow_deleted", actor=acting_user, request=request, target=f"workflow {workflow.pk}",
+        "workflow_deleted",
+        actor=acting_user,
+        request=request,
+        target=f"workflow {workflow.pk}",
         detail={"workflow": workflow.slug, "name": workflow.name, "owner": workflow.owner.get_username()},
     )
     workflow.delete()

@@ -23,7 +23,9 @@ def resolve(slug: str, version: int) -> dict | tuple[str, str]:
         return graph
     latest = SubflowVersion.objects.filter(subflow__slug=slug).aggregate(n=Max("number"))["n"]
     if latest is None:
-        return "subflow", f"there is no subflow '{slug}'" if not Subflow.objects.filter(slug=slug).exists() else f"subflow '{slug}' has no versions"
+        return "subflow", f"there is no subflow '{slug}'" if not Subflow.objects.filter(
+            slug=slug
+        ).exists() else f"subflow '{slug}' has no versions"
     return "version", f"subflow '{slug}' has versions 1 to {latest}, not {version}"
 
 
@@ -32,11 +34,24 @@ def check_graph(graph: Any) -> list[Problem]:
     if not isinstance(graph, dict):
         return [Problem(message="the graph must be an object with nodes and edges", field="graph", code="type")]
     extra = sorted(set(graph) - {"nodes", "edges", "result"})
-    problems = [Problem(message=f"a subflow graph has only nodes, edges and result, not {', '.join(extra)}", field="graph", code="schema")] if extra else []
+    problems = (
+        [
+            Problem(
+                message=f"a subflow graph has only nodes, edges and result, not {', '.join(extra)}",
+                field="graph",
+                code="schema",
+            )
+        ]
+        if extra
+        else []
+    )
     definition = {"format_version": 1, "nodes": graph.get("nodes"), "edges": graph.get("edges", [])}
     if graph.get("result") is not None:
         definition["output"] = graph["result"]
-    problems += [Problem(message=p.message, node=p.node, field=f"graph.{p.field}" if p.field else "graph", code=p.code) for p in validate(definition)]
+    problems += [
+        Problem(message=p.message, node=p.node, field=f"graph.{p.field}" if p.field else "graph", code=p.code)
+        for p in validate(definition)
+    ]
     return problems
 
 
@@ -44,7 +59,9 @@ def check_graph(graph: Any) -> list[Problem]:
 def create_subflow(*, owner, slug: str, name: str, graph: dict, description: str = "", note: str = "") -> Subflow:
     """A new subflow with version 1 (check_graph first)."""
     subflow = Subflow.objects.create(owner=owner, slug=slug, name=name, description=description)
-    SubflowVersion.objects.create(subflow=subflow, number=1, graph=graph, note=note or "First version", created_by=owner)
+    SubflowVersion.objects.create(
+        subflow=subflow, number=1, graph=graph, note=note or "First version", created_by=owner
+    )
     return subflow
 
 
@@ -54,7 +71,9 @@ def publish_version(subflow: Subflow, *, graph: dict, acting_user, note: str = "
     publishers get consecutive numbers."""
     Subflow.objects.select_for_update().filter(pk=subflow.pk).first()
     latest = subflow.versions.aggregate(n=Max("number"))["n"] or 0
-    return SubflowVersion.objects.create(subflow=subflow, number=latest + 1, graph=graph, note=note, created_by=acting_user)
+    return SubflowVersion.objects.create(
+        subflow=subflow, number=latest + 1, graph=graph, note=note, created_by=acting_user
+    )
 
 
 def can_publish(user, subflow: Subflow) -> bool:

@@ -73,7 +73,14 @@ def workflow_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Workflows the user may see, searchable by text and filterable by tag, 20 a page."""
     qs, q, tag = _filtered_workflows(request)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    all_tags = sorted({t for tags in visible_workflows(request.user).values_list("tags", flat=True) for t in (tags or []) if isinstance(t, str)})
+    all_tags = sorted(
+        {
+            t
+            for tags in visible_workflows(request.user).values_list("tags", flat=True)
+            for t in (tags or [])
+            if isinstance(t, str)
+        }
+    )
     page_ids = [w.pk for w in page.object_list]
     editable = set(visible_workflows(request.user, "change").filter(pk__in=page_ids).values_list("pk", flat=True))
     badges = badges_for(page.object_list, request.user)
@@ -83,7 +90,9 @@ def workflow_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     if is_htmx_partial(request) and request.htmx.target == "workflow-results":
         return render(request, "workflows/partials/workflow_results.html", context)
     can_create = roles.has_capability(request.user, roles.CREATE_WORKFLOWS)
-    return render(request, "workflows/list.html", {**context, "can_create": can_create, "base_template": base_template(request)})
+    return render(
+        request, "workflows/list.html", {**context, "can_create": can_create, "base_template": base_template(request)}
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -101,7 +110,12 @@ def workflow_create(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, f"Created “{workflow.name}”. Add its first node.")
         return client_redirect(request, reverse("workflows:edit", args=[workflow.pk]))
-    return render(request, "workflows/create.html", {"form": form, "base_template": base_template(request)}, status=422 if form.errors else 200)
+    return render(
+        request,
+        "workflows/create.html",
+        {"form": form, "base_template": base_template(request)},
+        status=422 if form.errors else 200,
+    )
 
 
 #
@@ -128,7 +142,8 @@ def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "problems": problems,
             "badges": badges_for([workflow], request.user).get(workflow.pk, []),
             "can_change": has_workflow_perm(request.user, workflow, "change"),
-            "can_run": has_workflow_perm(request.user, workflow, "change") and roles.has_capability(request.user, roles.RUN_WORKFLOWS),
+            "can_run": has_workflow_perm(request.user, workflow, "change")
+            and roles.has_capability(request.user, roles.RUN_WORKFLOWS),
             "can_share": has_workflow_perm(request.user, workflow, "admin"),
             "base_template": base_template(request),
         },
@@ -175,7 +190,9 @@ def _expected_revision(request: HttpRequest) -> str | None:
 
 def _edit(request: HttpRequest, workflow: Workflow, change) -> Workflow:
     """Run `change` through the editing service, locked and revision-checked."""
-    return editing.edit_definition(workflow, change, acting_user=request.user, expected_revision=_expected_revision(request))
+    return editing.edit_definition(
+        workflow, change, acting_user=request.user, expected_revision=_expected_revision(request)
+    )
 
 
 def _conflict(request: HttpRequest, workflow: Workflow, exc: editing.EditConflict) -> HttpResponse:
@@ -225,7 +242,9 @@ def _editor_context(request: HttpRequest, workflow: Workflow, **extra: Any) -> d
         "add_form": AddNodeForm(definition=definition),
         "edge_form": EdgeForm(graphs=[(k, label) for k, label, _g in _graphs(definition)], node_ids=node_ids),
         "settings_form": DefinitionSettingsForm(initial={f: definition.get(f) for f in DefinitionSettingsForm.FIELDS}),
-        "workflow_form": WorkflowForm(initial={"name": workflow.name, "description": workflow.description, "tags": ", ".join(workflow.tags or [])}),
+        "workflow_form": WorkflowForm(
+            initial={"name": workflow.name, "description": workflow.description, "tags": ", ".join(workflow.tags or [])}
+        ),
         **canvas_context(workflow, editable=True, problems=problems),
         "can_run": roles.has_capability(request.user, roles.RUN_WORKFLOWS),
         "base_template": base_template(request),
@@ -268,7 +287,11 @@ def workflow_settings(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             definition[field] = value
     # Problems in these fields are the settings form's to show.
-    problems = [p for p in validate(definition) if not p.node and p.field and p.field.split(".")[0].split("[")[0] in DefinitionSettingsForm.FIELDS]
+    problems = [
+        p
+        for p in validate(definition)
+        if not p.node and p.field and p.field.split(".")[0].split("[")[0] in DefinitionSettingsForm.FIELDS
+    ]
     if problems:
         for problem in problems:
             settings_form.add_error((problem.field or "").split(".")[0].split("[")[0], problem.message)
@@ -284,7 +307,10 @@ def workflow_settings(request: HttpRequest, pk: int) -> HttpResponse:
 
     try:
         editing.edit_definition(
-            workflow, change, acting_user=request.user, expected_revision=_expected_revision(request),
+            workflow,
+            change,
+            acting_user=request.user,
+            expected_revision=_expected_revision(request),
             fields={k: workflow_form.cleaned_data[k] for k in ("name", "description", "tags")},
         )
     except editing.EditConflict as exc:
@@ -314,8 +340,12 @@ def node_add(request: HttpRequest, pk: int) -> HttpResponse:
         elif after == "-":
             after = ""
         comment, _node = editing.add_node(
-            definition, node_type=data["type"], node_id=data["id"], activity=data.get("activity") or "",
-            graph=data.get("graph") or "", after=after or None,
+            definition,
+            node_type=data["type"],
+            node_id=data["id"],
+            activity=data.get("activity") or "",
+            graph=data.get("graph") or "",
+            after=after or None,
         )
         return comment
 
@@ -380,7 +410,9 @@ def node_edit(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
                     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
                 messages.success(request, f"Saved node “{new_node['id']}”.")
-                return client_redirect(request, reverse("workflows:edit", args=[workflow.pk]) + f"#node-{new_node['id']}")
+                return client_redirect(
+                    request, reverse("workflows:edit", args=[workflow.pk]) + f"#node-{new_node['id']}"
+                )
         status = 409 if conflict else 422
     elif request.method == "POST":
         status = 422
@@ -396,7 +428,14 @@ def node_edit(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
     return render(
         request,
         "workflows/node_form.html",
-        {"workflow": workflow, "node": node, "form": form, "other_problems": other, "revision": revision, "base_template": base_template(request)},
+        {
+            "workflow": workflow,
+            "node": node,
+            "form": form,
+            "other_problems": other,
+            "revision": revision,
+            "base_template": base_template(request),
+        },
         status=status,
     )
 
@@ -432,14 +471,20 @@ def node_delete(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
 def edge_add(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = access_workflow(request.user, pk, "change")
     definition = copy.deepcopy(workflow.definition)
-    form = EdgeForm(request.POST, graphs=[(k, label) for k, label, _g in _graphs(definition)], node_ids=editing.all_node_ids(definition))
+    form = EdgeForm(
+        request.POST,
+        graphs=[(k, label) for k, label, _g in _graphs(definition)],
+        node_ids=editing.all_node_ids(definition),
+    )
     if form.is_valid():
         source, target = form.cleaned_data["source"], form.cleaned_data["target"]
         source_node = find_node(definition, source) or {}
 
         def change(definition: dict) -> str:
             if source_node.get("type") == "condition":
-                raise editing.EditError("a condition's outgoing edges are its cases and default: edit the condition node", "source")
+                raise editing.EditError(
+                    "a condition's outgoing edges are its cases and default: edit the condition node", "source"
+                )
             return editing.connect(definition, source, target, form.cleaned_data.get("label") or None)
 
         try:
@@ -491,7 +536,9 @@ def canvas_context(workflow: Workflow, *, editable: bool, problems: list[Problem
     definition = workflow.definition if isinstance(workflow.definition, dict) else {}
     revision = editing.revision_of(workflow)
     model = canvas_model(definition, problems=problems)
-    svg = render_canvas_svg(model, canvas_id=f"cv{workflow.pk}", title=f"Canvas of {workflow.name}", editable=editable, revision=revision)
+    svg = render_canvas_svg(
+        model, canvas_id=f"cv{workflow.pk}", title=f"Canvas of {workflow.name}", editable=editable, revision=revision
+    )
     return {
         "canvas_svg": mark_safe(svg),  # noqa: S308 - render_svg escapes every piece of text
         "canvas_data_id": "canvas-data",
@@ -519,7 +566,12 @@ def workflow_canvas(request: HttpRequest, pk: int) -> HttpResponse:
     if not isinstance(body, dict):
         return JsonResponse({"detail": "The body must be a JSON object."}, status=400)
     try:
-        workflow = editing.apply_operations(workflow, body.get("ops"), acting_user=request.user, expected_revision=str(body.get("revision") or "") or None)
+        workflow = editing.apply_operations(
+            workflow,
+            body.get("ops"),
+            acting_user=request.user,
+            expected_revision=str(body.get("revision") or "") or None,
+        )
     except editing.EditConflict as exc:
         return JsonResponse({"detail": str(exc), "code": "conflict", "revision": exc.current_revision}, status=409)
     except editing.EditError as exc:
@@ -537,7 +589,11 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
     form = DefinitionJSONForm(request.POST or None, initial={"definition": text})
     status = 200
     if request.method == "POST":
-        for message in services.check_definition_permitted(request.user, form.cleaned_data["definition"], workflow.definition) if form.is_valid() else []:
+        for message in (
+            services.check_definition_permitted(request.user, form.cleaned_data["definition"], workflow.definition)
+            if form.is_valid()
+            else []
+        ):
             form.add_error("definition", message)
         if form.is_valid():
             new_definition = form.cleaned_data["definition"]
@@ -553,9 +609,12 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
             problems = validate(new_definition)
             if problems:
                 # Saved anyway (drafts are allowed), but not in green: runs, schedules and triggers refuse it now.
-                messages.warning(request, f"Saved as a draft with {len(problems)} problem{'s' if len(problems) != 1 else ''}: it will "
-                                          "not run until they are fixed (listed below). Version history can bring back the previous "
-                                          "definition.")
+                messages.warning(
+                    request,
+                    f"Saved as a draft with {len(problems)} problem{'s' if len(problems) != 1 else ''}: it will "
+                    "not run until they are fixed (listed below). Version history can bring back the previous "
+                    "definition.",
+                )
             else:
                 messages.success(request, "Definition saved.")
             return client_redirect(request, reverse("workflows:json", args=[workflow.pk]))
@@ -563,7 +622,14 @@ def definition_json(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "workflows/json.html",
-        {"workflow": workflow, "form": form, "problems": validate(workflow.definition), "can_change": can_change, "revision": editing.revision_of(workflow), "base_template": base_template(request)},
+        {
+            "workflow": workflow,
+            "form": form,
+            "problems": validate(workflow.definition),
+            "can_change": can_change,
+            "revision": editing.revision_of(workflow),
+            "base_template": base_template(request),
+        },
         status=status,
     )
 

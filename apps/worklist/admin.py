@@ -37,7 +37,19 @@ class OverdueFilter(admin.SimpleListFilter):
 
 @admin.register(WorkItem)
 class WorkItemAdmin(admin.ModelAdmin):
-    list_display = ("id", "title", "state", "workflow", "execution_id", "strategy", "offered_to", "claimed_by", "decision", "due_at", "created_at")
+    list_display = (
+        "id",
+        "title",
+        "state",
+        "workflow",
+        "execution_id",
+        "strategy",
+        "offered_to",
+        "claimed_by",
+        "decision",
+        "due_at",
+        "created_at",
+    )
     list_filter = ("state", OverdueFilter, "workflow", "created_at")
     search_fields = ("title", "description", "claimed_by__username", "workflow__name")
     list_select_related = ("workflow", "claimed_by")
@@ -63,15 +75,31 @@ class WorkItemAdmin(admin.ModelAdmin):
     @admin.display(description="Why these people")
     def why_offered(self, obj: WorkItem) -> str:
         allocation = obj.allocation or {}
-        reasons = format_html_join("", "<li><strong>{}</strong>: {}</li>", sorted((allocation.get("reasons") or {}).items()))
-        skipped = format_html_join("", "<li><strong>{}</strong>: {}</li>", sorted((allocation.get("skipped") or {}).items()))
-        log = format_html_join("", "<li>{} {} {}{}</li>", (
-            (e.get("at", "")[:19], e.get("event", ""), ", ".join(e.get("to", [])), f" ({e['reason']})" if e.get("reason") else "")
-            for e in allocation.get("log") or []
-        ))
+        reasons = format_html_join(
+            "", "<li><strong>{}</strong>: {}</li>", sorted((allocation.get("reasons") or {}).items())
+        )
+        skipped = format_html_join(
+            "", "<li><strong>{}</strong>: {}</li>", sorted((allocation.get("skipped") or {}).items())
+        )
+        log = format_html_join(
+            "",
+            "<li>{} {} {}{}</li>",
+            (
+                (
+                    e.get("at", "")[:19],
+                    e.get("event", ""),
+                    ", ".join(e.get("to", [])),
+                    f" ({e['reason']})" if e.get("reason") else "",
+                )
+                for e in allocation.get("log") or []
+            ),
+        )
         return format_html(
             "<p>Strategy: {}</p><p>Got it:</p><ul>{}</ul><p>Skipped:</p><ul>{}</ul><p>Log:</p><ul>{}</ul>",
-            allocation.get("strategy") or "offered to the users and teams as listed", reasons or "—", skipped or "—", log or "—",
+            allocation.get("strategy") or "offered to the users and teams as listed",
+            reasons or "—",
+            skipped or "—",
+            log or "—",
         )
 
     @admin.action(description="Complete with the decision given above (and resume the run)")
@@ -89,7 +117,11 @@ class WorkItemAdmin(admin.ModelAdmin):
 
     @admin.action(description="Expire now (the run takes the timeout path)")
     def expire_items(self, request, queryset):
-        done = sum(1 for pk in queryset.filter(state__in=OPEN_STATES).values_list("pk", flat=True) if services.expire_work_item(pk, force=True, actor=request.user.get_username()))
+        done = sum(
+            1
+            for pk in queryset.filter(state__in=OPEN_STATES).values_list("pk", flat=True)
+            if services.expire_work_item(pk, force=True, actor=request.user.get_username())
+        )
         self.message_user(request, f"Expired {done} work item(s).")
 
     @admin.action(description="Reassign to me")

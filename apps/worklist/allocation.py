@@ -67,13 +67,25 @@ def open_item_counts(user_ids: list[int]) -> dict[int, int]:
     """
     if not user_ids:
         return {}
-    offered = list(WorkItem.offered_users.through.objects.filter(user_id__in=user_ids, workitem__state=WorkItemState.OFFERED).values_list("user_id", "workitem_id"))
-    declined = set(WorkItem.declined_by.through.objects.filter(user_id__in=user_ids, workitem_id__in=[w for _, w in offered]).values_list("user_id", "workitem_id"))
+    offered = list(
+        WorkItem.offered_users.through.objects.filter(
+            user_id__in=user_ids, workitem__state=WorkItemState.OFFERED
+        ).values_list("user_id", "workitem_id")
+    )
+    declined = set(
+        WorkItem.declined_by.through.objects.filter(
+            user_id__in=user_ids, workitem_id__in=[w for _, w in offered]
+        ).values_list("user_id", "workitem_id")
+    )
     counts = dict.fromkeys(user_ids, 0)
     for pair in offered:
         if pair not in declined:
             counts[pair[0]] += 1
-    for row in WorkItem.objects.filter(state__in=HELD_STATES, claimed_by_id__in=user_ids).values("claimed_by_id").annotate(n=Count("pk")):
+    for row in (
+        WorkItem.objects.filter(state__in=HELD_STATES, claimed_by_id__in=user_ids)
+        .values("claimed_by_id")
+        .annotate(n=Count("pk"))
+    ):
         counts[row["claimed_by_id"]] += row["n"]
     return counts
 
@@ -90,7 +102,11 @@ class Decision:
     def record(self, spec: dict, *, event: str, note: str = "") -> dict:
         """The `allocation` document for the item (its log gets one entry per call)."""
         now = timezone.now().isoformat()
-        entry = {"at": now, "event": event, "to": [u.get_username() for u in self.users] + [f"team {g.name}" for g in self.groups]}
+        entry = {
+            "at": now,
+            "event": event,
+            "to": [u.get_username() for u in self.users] + [f"team {g.name}" for g in self.groups],
+        }
         if note:
             entry["reason"] = note
         return {
@@ -120,7 +136,17 @@ def _sources(users: list, groups: list) -> dict[int, tuple[Any, list[str]]]:
     return found
 
 
-def decide(spec: dict, users: list, groups: list, *, workflow_id: int, node_id: str, exclude: AbstractSet[int] = frozenset(), after: str = "", event: str = "offered") -> Decision:
+def decide(
+    spec: dict,
+    users: list,
+    groups: list,
+    *,
+    workflow_id: int,
+    node_id: str,
+    exclude: AbstractSet[int] = frozenset(),
+    after: str = "",
+    event: str = "offered",
+) -> Decision:
     """Who gets the item. `spec` is the node's allocation block ({} for none); `exclude` holds
     the ids of people who declined or timed out; `after` is who had it before (re-offers)."""
     if not spec:
@@ -149,7 +175,11 @@ def decide(spec: dict, users: list, groups: list, *, workflow_id: int, node_id: 
         if user_id in exclude:
             decision.skipped[name] = "declined or let a claim time out"
         elif profile and not profile.is_available(now):
-            decision.skipped[name] = f"away until {profile.away_until:%Y-%m-%d %H:%M}" if profile.available and profile.away_until else "unavailable"
+            decision.skipped[name] = (
+                f"away until {profile.away_until:%Y-%m-%d %H:%M}"
+                if profile.available and profile.away_until
+                else "unavailable"
+            )
         elif wanted - set(profile.capabilities if profile else []):
             decision.skipped[name] = "lacks " + ", ".join(sorted(wanted - set(profile.capabilities if profile else [])))
         elif effective is not None and counts.get(user_id, 0) >= effective:
@@ -169,7 +199,9 @@ def decide(spec: dict, users: list, groups: list, *, workflow_id: int, node_id: 
     if strategy == AllocationStrategy.OFFER_ALL:
         decision.users = [u for u, _ in eligible]
         for user, origin in eligible:
-            decision.reasons[user.get_username()] = prefix + f"offered to everyone eligible ({where(origin)}{'; ' + ', '.join(filters) if filters else ''})"
+            decision.reasons[user.get_username()] = (
+                prefix + f"offered to everyone eligible ({where(origin)}{'; ' + ', '.join(filters) if filters else ''})"
+            )
         return decision
     names = [u.get_username() for u, _ in eligible]
     if strategy == AllocationStrategy.ROUND_ROBIN:
@@ -184,7 +216,9 @@ def decide(spec: dict, users: list, groups: list, *, workflow_id: int, node_id: 
         chosen, why = random.choice(eligible), "random pick"
     user, origin = chosen
     decision.users = [user]
-    decision.reasons[user.get_username()] = prefix + f"{why} among {len(eligible)} eligible ({where(origin)}{'; ' + ', '.join(filters) if filters else ''})"
+    decision.reasons[user.get_username()] = (
+        prefix + f"{why} among {len(eligible)} eligible ({where(origin)}{'; ' + ', '.join(filters) if filters else ''})"
+    )
     if cursor is not None:
         cursor.last_username = user.get_username()
         cursor.save(update_fields=["last_username", "updated_at"])

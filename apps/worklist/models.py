@@ -33,17 +33,24 @@ class WorkItem(models.Model):
     declined_by = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="declined_work_items")
     outcomes = models.JSONField(default=default_outcomes)
     state = models.CharField(max_length=16, choices=WorkItemState.choices, default=WorkItemState.OFFERED, db_index=True)
-    claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="claimed_work_items")
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="claimed_work_items"
+    )
     decision = models.CharField(max_length=100, blank=True)
     comment = models.TextField(blank=True)
     due_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    notes = models.TextField(blank=True, help_text="Warnings recorded on offer (unknown users or groups) and by operators.")
-    allocation = models.JSONField(
-        default=dict, blank=True,
-        help_text="How the item was distributed: {strategy, filters, reasons: {username: why}, log: [{at, event, "
-                  "to, reason}]}.",
+    notes = models.TextField(
+        blank=True, help_text="Warnings recorded on offer (unknown users or groups) and by operators."
     )
-    claim_timeout = models.FloatField(null=True, blank=True, help_text="Seconds a person may hold the item undecided before it is re-offered.")
+    allocation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="How the item was distributed: {strategy, filters, reasons: {username: why}, log: [{at, event, "
+        "to, reason}]}.",
+    )
+    claim_timeout = models.FloatField(
+        null=True, blank=True, help_text="Seconds a person may hold the item undecided before it is re-offered."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -51,7 +58,13 @@ class WorkItem(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(name="workitem_open", fields=["state", "due_at"], condition=models.Q(state__in=["offered", "claimed", "started"]))]
+        indexes = [
+            models.Index(
+                name="workitem_open",
+                fields=["state", "due_at"],
+                condition=models.Q(state__in=["offered", "claimed", "started"]),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.get_state_display()})"
@@ -71,10 +84,16 @@ class WorkerProfile(models.Model):
     """
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="worker_profile")
-    capabilities = models.JSONField(default=list, blank=True, help_text="Tags such as finance, german, senior (lower case).")
+    capabilities = models.JSONField(
+        default=list, blank=True, help_text="Tags such as finance, german, senior (lower case)."
+    )
     available = models.BooleanField(default=True, help_text="Unavailable people are not offered new work items.")
-    away_until = models.DateTimeField(null=True, blank=True, help_text="Unavailable until then (e.g. a holiday), then available again.")
-    max_open_items = models.PositiveIntegerField(null=True, blank=True, help_text="Offer nothing new while this many items are open for the person.")
+    away_until = models.DateTimeField(
+        null=True, blank=True, help_text="Unavailable until then (e.g. a holiday), then available again."
+    )
+    max_open_items = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Offer nothing new while this many items are open for the person."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

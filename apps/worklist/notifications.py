@@ -91,8 +91,10 @@ def notify_people(item: WorkItem, event: str, actor: str = "") -> int:
     text = text_for(item, event, actor)
     nobody_left = event == "declined" and not eligible_users(item).exists()
     if nobody_left:
-        text = (f"Nobody is left to decide “{item.title}” ({item.workflow.name}): every eligible person declined. "
-                "Reassign it.")
+        text = (
+            f"Nobody is left to decide “{item.title}” ({item.workflow.name}): every eligible person declined. "
+            "Reassign it."
+        )
     sent = 0
     for user in recipients_for(item, event):
         if user.get_username() == actor and not nobody_left:
@@ -114,7 +116,9 @@ def channels() -> list[tuple[str, str]]:
 
 def start_delivery(item: WorkItem, channel: str, url: str) -> Delivery:
     target = outbound.display_url(url).split("?")[0] if channel == DeliveryChannel.WEBHOOK else _masked(url)
-    return Delivery.objects.create(channel=channel, target=target[:500], execution_id=item.execution_id, step_id=item.step_id, node_id=item.node_id)
+    return Delivery.objects.create(
+        channel=channel, target=target[:500], execution_id=item.execution_id, step_id=item.step_id, node_id=item.node_id
+    )
 
 
 def _masked(url: str) -> str:
@@ -122,13 +126,22 @@ def _masked(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}/…"
 
 
-def build_request(item: WorkItem, event: str, channel: str, delivery: Delivery, actor: str = "") -> tuple[bytes, dict[str, str]]:
+def build_request(
+    item: WorkItem, event: str, channel: str, delivery: Delivery, actor: str = ""
+) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one post."""
     if channel == DeliveryChannel.SLACK:
-        body = {"text": text_for(item, event, actor) + f" <{settings.WB_SITE_URL.rstrip('/')}{inbox_url()}|Open the inbox>"}
+        body = {
+            "text": text_for(item, event, actor) + f" <{settings.WB_SITE_URL.rstrip('/')}{inbox_url()}|Open the inbox>"
+        }
         return json.dumps(body, separators=(",", ":")).encode(), {"Content-Type": "application/json"}
     content = json.dumps(payload_for(item, event, actor), separators=(",", ":"), default=str).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "WorkflowBuilder/1.0", "X-Workflow-Event": f"work_item.{event}", DELIVERY_HEADER: str(delivery.pk)}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "WorkflowBuilder/1.0",
+        "X-Workflow-Event": f"work_item.{event}",
+        DELIVERY_HEADER: str(delivery.pk),
+    }
     if settings.WB_WORKLIST_WEBHOOK_SECRET:
         timestamp = int(time.time())
         headers[TIMESTAMP_HEADER] = str(timestamp)
@@ -139,8 +152,12 @@ def build_request(item: WorkItem, event: str, channel: str, delivery: Delivery, 
 def post(url: str, content: bytes, headers: dict[str, str]) -> tuple[int | None, str, bool]:
     """One attempt through the outbound guard; returns (status, error, retryable)."""
     try:
-        with httpx.Client(timeout=float(settings.WB_WORKLIST_NOTIFY_TIMEOUT), follow_redirects=False, trust_env=False) as client:
-            response = outbound.send(client, "POST", url, headers=headers, content=content, follow_redirects=False, max_bytes=MAX_RESPONSE)
+        with httpx.Client(
+            timeout=float(settings.WB_WORKLIST_NOTIFY_TIMEOUT), follow_redirects=False, trust_env=False
+        ) as client:
+            response = outbound.send(
+                client, "POST", url, headers=headers, content=content, follow_redirects=False, max_bytes=MAX_RESPONSE
+            )
     except outbound.ResponseTooLarge:
         return None, "the response was too large", False
     except httpx.HTTPError as exc:
@@ -149,4 +166,8 @@ def post(url: str, content: bytes, headers: dict[str, str]) -> tuple[int | None,
         return None, getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}", False
     if 200 <= response.status < 300:
         return response.status, "", False
-    return response.status, f"answered {response.status}: {response.content[:500].decode('utf-8', errors='replace')}", response.status >= 500 or response.status in (408, 429)
+    return (
+        response.status,
+        f"answered {response.status}: {response.content[:500].decode('utf-8', errors='replace')}",
+        response.status >= 500 or response.status in (408, 429),
+    )

@@ -21,10 +21,10 @@ from django.http import Http404
 from django.utils import timezone
 from guardian.shortcuts import get_groups_with_perms
 
+from apps.accounts import roles
 from apps.accounts.types import AnyUser
 from apps.executions.choices import StepStatus
 from apps.executions.engine.orchestrator import resume_waiting_step
-from apps.accounts import roles
 from apps.executions.models import Execution, StepRun
 from apps.sharing.services import has_workflow_perm, visible_workflows
 
@@ -83,7 +83,9 @@ def visible_work_items(user: AnyUser) -> QuerySet[WorkItem]:
         return WorkItem.objects.none()
     if user.is_superuser:
         return WorkItem.objects.all()
-    managed = visible_workflows(user, "view" if roles.has_capability(user, roles.ACT_ON_OTHERS_RUNS) else "admin").values("pk")
+    managed = visible_workflows(
+        user, "view" if roles.has_capability(user, roles.ACT_ON_OTHERS_RUNS) else "admin"
+    ).values("pk")
     return WorkItem.objects.filter(_offered_to(user) | Q(claimed_by=user) | Q(workflow_id__in=managed))
 
 
@@ -122,7 +124,12 @@ def eligible_users(item: WorkItem) -> QuerySet:
     """Active users the item is offered to (directly or through a team), minus those who declined."""
     User = get_user_model()
     offered = Q(pk__in=item.offered_users.values("pk")) | Q(groups__in=item.offered_groups.values("pk"))
-    return User.objects.filter(offered, is_active=True).exclude(pk__in=item.declined_by.values("pk")).distinct().order_by("username")
+    return (
+        User.objects.filter(offered, is_active=True)
+        .exclude(pk__in=item.declined_by.values("pk"))
+        .distinct()
+        .order_by("username")
+    )
 
 
 def actions_for(user: User, item: WorkItem, *, eligible: bool | None = None, manager: bool | None = None) -> list[str]:
@@ -150,7 +157,14 @@ def actions_for(user: User, item: WorkItem, *, eligible: bool | None = None, man
 
 
 def offer_work_item(
-    step: StepRun, *, title: str, description: str, users: list[str], groups: list[str], outcomes: list[str], due_at: datetime | None,
+    step: StepRun,
+    *,
+    title: str,
+    description: str,
+    users: list[str],
+    groups: list[str],
+    outcomes: list[str],
+    due_at: datetime | None,
     allocation: dict | None = None,
 ) -> WorkItem:
     """Create the work item for a waiting approval step (the engine holds the run's row lock).
@@ -183,11 +197,15 @@ def offer_work_item(
     shared_groups = set(get_groups_with_perms(workflow).values_list("pk", flat=True))  # type: ignore[union-attr]
     outside_groups = [g for g in found_groups if g.pk not in shared_groups]
     if outsiders:
-        notes.append("users who cannot see this workflow skipped (share it with them first): "
-                     f"{', '.join(sorted(u.get_username() for u in outsiders))}")
+        notes.append(
+            "users who cannot see this workflow skipped (share it with them first): "
+            f"{', '.join(sorted(u.get_username() for u in outsiders))}"
+        )
         found_users = [u for u in found_users if u not in outsiders]
     if outside_groups:
-        notes.append(f"teams this workflow is not shared with skipped: {', '.join(sorted(g.name for g in outside_groups))}")
+        notes.append(
+            f"teams this workflow is not shared with skipped: {', '.join(sorted(g.name for g in outside_groups))}"
+        )
         found_groups = [g for g in found_groups if g not in outside_groups]
     workflow_id = workflow.pk
     if allocation is None:
@@ -196,7 +214,9 @@ def offer_work_item(
     decision = distribution.decide(allocation, found_users, found_groups, workflow_id=workflow_id, node_id=step.node_id)
     if not decision.users and not decision.groups:
         why_nobody = "; ".join(f"{name}: {reason}" for name, reason in decision.skipped.items())
-        notes.append("offered to nobody: a workflow admin must reassign it" + (f" (skipped {why_nobody})" if why_nobody else ""))
+        notes.append(
+            "offered to nobody: a workflow admin must reassign it" + (f" (skipped {why_nobody})" if why_nobody else "")
+        )
     for note in notes:
         logger.warning("work item for step %s: %s", step.pk, note)
     item = WorkItem.objects.create(
@@ -221,7 +241,9 @@ def offer_work_item(
         item_id = item.pk
 
         def countdown() -> None:
-            from . import tasks  # tasks.py (the Celery entry points) imports this module: the task is reached when scheduled
+            from . import (
+                tasks,
+            )  # tasks.py (the Celery entry points) imports this module: the task is reached when scheduled
 
             tasks.expire_work_item.apply_async((item_id,), eta=due_at)
 
@@ -231,7 +253,9 @@ def offer_work_item(
 
 def withdraw_work_items(step_ids: list[int]) -> None:
     """The engine cancelled these approval steps (their run was cancelled): withdraw their items."""
-    WorkItem.objects.filter(step_id__in=step_ids, state__in=OPEN_STATES).update(state=WorkItemState.WITHDRAWN, completed_at=timezone.now())
+    WorkItem.objects.filter(step_id__in=step_ids, state__in=OPEN_STATES).update(
+        state=WorkItemState.WITHDRAWN, completed_at=timezone.now()
+    )
 
 
 #
@@ -249,12 +273,16 @@ def _conflict(item: WorkItem, user: User, wanted: str) -> WorkItemError:
     if item.state not in OPEN_STATES:
         return WorkItemError(409, f"the work item is already {item.state}")
     if item.claimed_by_id and item.claimed_by_id != user.pk:
-        return WorkItemError(409, f"the work item is claimed by {item.claimed_by.get_username() if item.claimed_by else 'someone else'}")
+        return WorkItemError(
+            409, f"the work item is claimed by {item.claimed_by.get_username() if item.claimed_by else 'someone else'}"
+        )
     if wanted in ("complete", "release", "start") and item.claimed_by_id != user.pk:
         return WorkItemError(409, f"claim the work item before you {wanted} it")
     if wanted == "claim" and item.claimed_by_id == user.pk:
         return WorkItemError(409, f"you already hold the work item (it is {item.state})")
-    done = {"claim": "claimed", "release": "released", "start": "started", "complete": "completed"}.get(wanted, f"{wanted}ed")
+    done = {"claim": "claimed", "release": "released", "start": "started", "complete": "completed"}.get(
+        wanted, f"{wanted}ed"
+    )
     return WorkItemError(409, f"the work item cannot be {done} now (it is {item.state})")
 
 
@@ -263,7 +291,9 @@ def claim_work_item(item: WorkItem, user: User) -> WorkItem:
     if not is_eligible(user, item):
         raise WorkItemError(403, "this work item is not offered to you")
     now = timezone.now()
-    if not WorkItem.objects.filter(pk=item.pk, state=WorkItemState.OFFERED, claimed_by__isnull=True).update(state=WorkItemState.CLAIMED, claimed_by=user, claimed_at=now):
+    if not WorkItem.objects.filter(pk=item.pk, state=WorkItemState.OFFERED, claimed_by__isnull=True).update(
+        state=WorkItemState.CLAIMED, claimed_by=user, claimed_at=now
+    ):
         raise _conflict(item, user, "claim")
     item.refresh_from_db()
     if item.claim_timeout:
@@ -277,7 +307,9 @@ def _after_commit_claim_countdown(item: WorkItem) -> None:
     item_id, claimed_at, seconds = item.pk, item.claimed_at.isoformat(), float(item.claim_timeout)
 
     def send() -> None:
-        from . import tasks  # tasks.py (the Celery entry points) imports this module: the task is reached when scheduled
+        from . import (
+            tasks,
+        )  # tasks.py (the Celery entry points) imports this module: the task is reached when scheduled
 
         tasks.claim_timed_out.apply_async((item_id, claimed_at), countdown=seconds)
 
@@ -286,7 +318,9 @@ def _after_commit_claim_countdown(item: WorkItem) -> None:
 
 def release_work_item(item: WorkItem, user: User) -> WorkItem:
     """Give a held item back to everyone it is offered to."""
-    if not WorkItem.objects.filter(pk=item.pk, state__in=HELD_STATES, claimed_by=user).update(state=WorkItemState.OFFERED, claimed_by=None, claimed_at=None, started_at=None):
+    if not WorkItem.objects.filter(pk=item.pk, state__in=HELD_STATES, claimed_by=user).update(
+        state=WorkItemState.OFFERED, claimed_by=None, claimed_at=None, started_at=None
+    ):
         raise _conflict(item, user, "release")
     item.refresh_from_db()
     return item
@@ -294,7 +328,9 @@ def release_work_item(item: WorkItem, user: User) -> WorkItem:
 
 def start_work_item(item: WorkItem, user: User) -> WorkItem:
     """Mark a claimed item as being worked on."""
-    if not WorkItem.objects.filter(pk=item.pk, state=WorkItemState.CLAIMED, claimed_by=user).update(state=WorkItemState.STARTED, started_at=timezone.now()):
+    if not WorkItem.objects.filter(pk=item.pk, state=WorkItemState.CLAIMED, claimed_by=user).update(
+        state=WorkItemState.STARTED, started_at=timezone.now()
+    ):
         raise _conflict(item, user, "start")
     item.refresh_from_db()
     return item
@@ -302,10 +338,14 @@ def start_work_item(item: WorkItem, user: User) -> WorkItem:
 
 def check_decision(item: WorkItem, decision: str) -> None:
     if decision not in item.outcomes:
-        raise WorkItemError(400, f"'{decision}' is not one of the outcomes ({', '.join(item.outcomes)})", field="decision")
+        raise WorkItemError(
+            400, f"'{decision}' is not one of the outcomes ({', '.join(item.outcomes)})", field="decision"
+        )
 
 
-def complete_work_item(item: WorkItem, user: User, decision: str, comment: str = "", *, force: bool = False) -> WorkItem:
+def complete_work_item(
+    item: WorkItem, user: User, decision: str, comment: str = "", *, force: bool = False
+) -> WorkItem:
     """Decide a held item and resume the run with {"decision", "comment", "by"}.
 
     Only the holder may complete (409 otherwise); `force` (operators) completes any open
@@ -372,8 +412,20 @@ def _reoffer(item: WorkItem, *, passed: User, why: str) -> bool:
     User = get_user_model()
     users = list(User.objects.filter(username__in=[str(u) for u in assignees.get("users", [])], is_active=True))
     groups = list(Group.objects.filter(name__in=[str(g) for g in assignees.get("groups", [])]))
-    exclude = set(item.declined_by.values_list("pk", flat=True)) | set((item.allocation or {}).get("passed_ids", [])) | {passed.pk}
-    decision = distribution.decide(spec, users, groups, workflow_id=item.workflow_id, node_id=item.node_id, exclude=exclude, after=passed.get_username())
+    exclude = (
+        set(item.declined_by.values_list("pk", flat=True))
+        | set((item.allocation or {}).get("passed_ids", []))
+        | {passed.pk}
+    )
+    decision = distribution.decide(
+        spec,
+        users,
+        groups,
+        workflow_id=item.workflow_id,
+        node_id=item.node_id,
+        exclude=exclude,
+        after=passed.get_username(),
+    )
     allocation = dict(item.allocation or {})
     allocation["reasons"] = {**allocation.get("reasons", {}), **decision.reasons}
     allocation["skipped"] = decision.skipped
@@ -382,8 +434,10 @@ def _reoffer(item: WorkItem, *, passed: User, why: str) -> bool:
     item.allocation = allocation
     if not decision.users:
         distribution.log(item, "re-offer failed", [], f"nobody left after {passed.get_username()} {why}")
-        item.notes = (f"{item.notes}\n{timezone.now():%Y-%m-%d %H:%M} nobody left to offer it to after "
-                      f"{passed.get_username()} {why}: a workflow admin must reassign it").strip()
+        item.notes = (
+            f"{item.notes}\n{timezone.now():%Y-%m-%d %H:%M} nobody left to offer it to after "
+            f"{passed.get_username()} {why}: a workflow admin must reassign it"
+        ).strip()
         item.save(update_fields=["allocation", "notes"])
         return False
     item.offered_users.set(decision.users)
@@ -413,7 +467,12 @@ def claim_timed_out(item_id: int, claimed_at: str | None = None) -> bool:
             return False
         holder = item.claimed_by
         item.state, item.claimed_by, item.claimed_at, item.started_at = WorkItemState.OFFERED, None, None, None
-        distribution.log(item, "claim timed out", [holder.get_username()] if holder else [], f"held {item.claim_timeout:g} s without a decision")
+        distribution.log(
+            item,
+            "claim timed out",
+            [holder.get_username()] if holder else [],
+            f"held {item.claim_timeout:g} s without a decision",
+        )
         item.save(update_fields=["state", "claimed_by", "claimed_at", "started_at", "allocation"])
         if holder is None or not _reoffer(item, passed=holder, why="claim timed out"):
             _after_commit_announce(item.pk, "offered")
@@ -427,7 +486,11 @@ def reassign_work_item(item: WorkItem, target: User, *, acting_user: User) -> Wo
     if not target.is_active:
         raise WorkItemError(400, f"{target.get_username()} is not an active user", field="user")
     if not may_be_offered(target, item.workflow):
-        raise WorkItemError(400, f"{target.get_username()} cannot see this workflow: share it with them before handing them its work", field="user")
+        raise WorkItemError(
+            400,
+            f"{target.get_username()} cannot see this workflow: share it with them before handing them its work",
+            field="user",
+        )
     with transaction.atomic():
         _lock_run(item)
         item = WorkItem.objects.select_for_update().get(pk=item.pk)
@@ -435,10 +498,17 @@ def reassign_work_item(item: WorkItem, target: User, *, acting_user: User) -> Wo
             raise WorkItemError(409, f"the work item is already {item.state}")
         item.offered_users.add(target)
         item.declined_by.remove(target)
-        item.state, item.claimed_by, item.claimed_at, item.started_at = WorkItemState.CLAIMED, target, timezone.now(), None
+        item.state, item.claimed_by, item.claimed_at, item.started_at = (
+            WorkItemState.CLAIMED,
+            target,
+            timezone.now(),
+            None,
+        )
         note = f"{timezone.now():%Y-%m-%d %H:%M} reassigned to {target.get_username()} by {acting_user.get_username()}"
         item.notes = f"{item.notes}\n{note}".strip()
-        distribution.log(item, "reassigned", [target.get_username()], f"reassigned to you by {acting_user.get_username()}")
+        distribution.log(
+            item, "reassigned", [target.get_username()], f"reassigned to you by {acting_user.get_username()}"
+        )
         item.save(update_fields=["state", "claimed_by", "claimed_at", "started_at", "notes", "allocation"])
         _after_commit_announce(item.pk, "reassigned", actor=acting_user.get_username())
     return item
@@ -476,9 +546,13 @@ def reconcile(item_ids: list[int] | None = None, *, limit: int = 500) -> int:
     now = timezone.now()
     for item in qs.select_related("step")[:limit]:
         step = item.step
-        timed_out = (step.output or {}).get("decision") == "expired" or (step.error or {}).get("type") == "ApprovalExpired"
+        timed_out = (step.output or {}).get("decision") == "expired" or (step.error or {}).get(
+            "type"
+        ) == "ApprovalExpired"
         state = WorkItemState.EXPIRED if timed_out else WorkItemState.WITHDRAWN
-        if WorkItem.objects.filter(pk=item.pk, state__in=OPEN_STATES).update(state=state, completed_at=now, decision="expired" if timed_out else ""):
+        if WorkItem.objects.filter(pk=item.pk, state__in=OPEN_STATES).update(
+            state=state, completed_at=now, decision="expired" if timed_out else ""
+        ):
             closed += 1
             if timed_out:
                 _after_commit_announce(item.pk, "expired", actor="timer")
@@ -491,8 +565,14 @@ def sweep(*, limit: int = 500) -> dict[str, int]:
     now = timezone.now()
     overdue = list(WorkItem.objects.filter(state__in=OPEN_STATES, due_at__lte=now).values_list("pk", flat=True)[:limit])
     expired = sum(1 for pk in overdue if expire_work_item(pk))
-    held = WorkItem.objects.filter(state__in=HELD_STATES, claim_timeout__isnull=False).values_list("pk", "claimed_at", "claim_timeout")[:limit]
-    late = [pk for pk, at, seconds in held if at is not None and seconds is not None and (now - at).total_seconds() >= seconds]
+    held = WorkItem.objects.filter(state__in=HELD_STATES, claim_timeout__isnull=False).values_list(
+        "pk", "claimed_at", "claim_timeout"
+    )[:limit]
+    late = [
+        pk
+        for pk, at, seconds in held
+        if at is not None and seconds is not None and (now - at).total_seconds() >= seconds
+    ]
     reoffered = sum(1 for pk in late if claim_timed_out(pk))
     return {"expired": expired, "closed": reconcile(limit=limit), "reoffered": reoffered}
 
@@ -504,7 +584,9 @@ def sweep(*, limit: int = 500) -> dict[str, int]:
 
 def _after_commit_announce(item_id: int, event: str, *, actor: str = "") -> None:
     def send() -> None:
-        from . import tasks  # tasks.py (the Celery entry points) imports this module: the task is reached when scheduled
+        from . import (
+            tasks,
+        )  # tasks.py (the Celery entry points) imports this module: the task is reached when scheduled
 
         tasks.announce.delay(item_id, event, actor)
 

@@ -21,21 +21,38 @@ from .models import WorkItem
 def _rows(request: AuthenticatedHttpRequest, items) -> list[dict]:
     items = list(items)
     reasons = services.why_rows(request.user, items)
-    return [{"item": item, "actions": services.actions_for(request.user, item), "why": reasons[item.pk]} for item in items]
+    return [
+        {"item": item, "actions": services.actions_for(request.user, item), "why": reasons[item.pk]} for item in items
+    ]
 
 
 @login_required
 @require_GET
 def inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
-    items = services.inbox(request.user).select_related("workflow", "claimed_by").prefetch_related("offered_groups").order_by("due_at", "-created_at")[:200]
-    recent = (
-        services.visible_work_items(request.user).filter(claimed_by=request.user).exclude(state__in=OPEN_STATES)
-        .select_related("workflow").order_by("-completed_at")[:20]
+    items = (
+        services.inbox(request.user)
+        .select_related("workflow", "claimed_by")
+        .prefetch_related("offered_groups")
+        .order_by("due_at", "-created_at")[:200]
     )
-    return render(request, "worklist/inbox.html", {
-        "base": base_template(request), "rows": _rows(request, items), "recent": recent,
-        "profile": services.work_profile(request.user), "profile_errors": {},
-    })
+    recent = (
+        services.visible_work_items(request.user)
+        .filter(claimed_by=request.user)
+        .exclude(state__in=OPEN_STATES)
+        .select_related("workflow")
+        .order_by("-completed_at")[:20]
+    )
+    return render(
+        request,
+        "worklist/inbox.html",
+        {
+            "base": base_template(request),
+            "rows": _rows(request, items),
+            "recent": recent,
+            "profile": services.work_profile(request.user),
+            "profile_errors": {},
+        },
+    )
 
 
 @login_required
@@ -58,11 +75,25 @@ def availability(request: AuthenticatedHttpRequest) -> HttpResponse:
     errors.update(services.check_work_profile(changes))
     if errors:
         profile = services.work_profile(request.user)
-        items = services.inbox(request.user).select_related("workflow", "claimed_by").prefetch_related("offered_groups").order_by("due_at", "-created_at")[:200]
-        return render(request, "worklist/inbox.html", {
-            "base": base_template(request), "rows": _rows(request, items), "recent": [], "profile": profile, "profile_errors": errors,
-            "profile_form": request.POST,
-        }, status=422)
+        items = (
+            services.inbox(request.user)
+            .select_related("workflow", "claimed_by")
+            .prefetch_related("offered_groups")
+            .order_by("due_at", "-created_at")[:200]
+        )
+        return render(
+            request,
+            "worklist/inbox.html",
+            {
+                "base": base_template(request),
+                "rows": _rows(request, items),
+                "recent": [],
+                "profile": profile,
+                "profile_errors": errors,
+                "profile_form": request.POST,
+            },
+            status=422,
+        )
     services.update_work_profile(request.user, **changes)
     messages.success(request, "Your availability is saved.")
     return redirect("worklist:inbox")
@@ -82,17 +113,26 @@ def act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse
         elif action == "decline":
             item = services.decline_work_item(item, request.user)
         elif action == "complete":
-            item = services.complete_work_item(item, request.user, request.POST.get("decision", ""), request.POST.get("comment", "").strip())
+            item = services.complete_work_item(
+                item, request.user, request.POST.get("decision", ""), request.POST.get("comment", "").strip()
+            )
         else:
             return HttpResponse(status=404)
         status = 200
-        messages.success(request, f"“{item.title}”: {item.get_state_display().lower()}" + (f" ({item.decision})" if item.decision else ""))
+        messages.success(
+            request,
+            f"“{item.title}”: {item.get_state_display().lower()}" + (f" ({item.decision})" if item.decision else ""),
+        )
     except services.WorkItemError as exc:
         status = 422 if exc.status == 400 else 200
         messages.error(request, exc.message)
         item = WorkItem.objects.select_related("workflow", "claimed_by").get(pk=item.pk)
     if not is_htmx_partial(request):
         return redirect("worklist:inbox")
-    row = {"item": item, "actions": services.actions_for(request.user, item), "why": services.why_rows(request.user, [item])[item.pk]}
+    row = {
+        "item": item,
+        "actions": services.actions_for(request.user, item),
+        "why": services.why_rows(request.user, [item])[item.pk],
+    }
     response = render(request, "worklist/partials/item.html", {"row": row, "oob_messages": True}, status=status)
     return response

@@ -23,5 +23,7 @@ def exception_handler(exc, context):
         )
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
-        response.data.setdefault("code", getattr(getattr(exc, "default_code", None), "lower", lambda: None)() or "error")
+        response.data.setdefault(
+            "code", getattr(getattr(exc, "default_code", None), "lower", lambda: None)() or "error"
+        )
     return response

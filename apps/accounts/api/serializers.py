@@ -33,9 +33,7 @@ class APIKeySerializer(serializers.ModelSerializer):
 class NewAPIKeySerializer(APIKeySerializer):
     """The answer to creating a key: the only time the full key is shown."""
 
-    key = serializers.CharField(
-        read_only=True, help_text="The full key. Store it now: it is shown only this once."
-    )
+    key = serializers.CharField(read_only=True, help_text="The full key. Store it now: it is shown only this once.")
 
     class Meta(APIKeySerializer.Meta):
         fields = [*APIKeySerializer.Meta.fields, "key"]
@@ -47,5 +45,7 @@ class TokenRequestSerializer(serializers.Serializer):
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`. Shown only this once (stored hashed).")
+    token = serializers.CharField(
+        help_text="Send as `Authorization: Token <token>`. Shown only this once (stored hashed)."
+    )
     expires_at = serializers.DateTimeField(help_text="After this moment the token is refused; rotate it before then.")

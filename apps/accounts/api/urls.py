@@ -1,7 +1,15 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .views import APIKeyViewSet, JWTObtainView, JWTRefreshView, JWTRevokeView, ObtainTokenView, revoke_token, rotate_token
+from .views import (
+    APIKeyViewSet,
+    JWTObtainView,
+    JWTRefreshView,
+    JWTRevokeView,
+    ObtainTokenView,
+    revoke_token,
+    rotate_token,
+)
 
 
 class OptionalSlashRouter(SimpleRouter):

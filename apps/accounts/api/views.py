@@ -10,8 +10,8 @@ from django.contrib.auth import authenticate, get_user_model
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action, api_view
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.decorators import action, api_view
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -44,9 +44,7 @@ PREFIX_PARAMETER = OpenApiParameter(
         responses={201: NewAPIKeySerializer},
     ),
 )
-class APIKeyViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
-):
+class APIKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     """Your own API keys. Other users' keys answer 404."""
 
     serializer_class = APIKeySerializer
@@ -99,7 +97,10 @@ def _locked_out_response(request: Request) -> Response | None:
     """The 429 answer when django-axes locked this username + address out during authenticate()."""
     if getattr(request, "axes_locked_out", False) or getattr(request._request, "axes_locked_out", False):
         minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60) if settings.AXES_COOLOFF_TIME else 0
-        return Response({"detail": LOCKED_OUT.format(minutes=minutes), "code": "locked_out"}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+        return Response(
+            {"detail": LOCKED_OUT.format(minutes=minutes), "code": "locked_out"},
+            status=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
     return None
 
 
@@ -118,19 +119,30 @@ class ObtainTokenView(PasswordLoginThrottles, APIView):
     @extend_schema(
         summary="Get a new API token for a username and password (expires after WB_API_TOKEN_DAYS)",
         request=TokenRequestSerializer,
-        responses={200: TokenSerializer, 400: OpenApiResponse(description="Wrong username or password"), 429: OpenApiResponse(description="Locked out after repeated failures")},
+        responses={
+            200: TokenSerializer,
+            400: OpenApiResponse(description="Wrong username or password"),
+            429: OpenApiResponse(description="Locked out after repeated failures"),
+        },
         auth=[],
     )
     def post(self, request: Request) -> Response:
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         # A failed attempt fires user_login_failed inside authenticate(): the audit handler and axes record it.
-        user = authenticate(request=request, username=serializer.validated_data["username"], password=serializer.validated_data["password"])
+        user = authenticate(
+            request=request,
+            username=serializer.validated_data["username"],
+            password=serializer.validated_data["password"],
+        )
         if user is None or not user.is_active:
             locked = _locked_out_response(request)
             if locked is not None:
                 return locked
-            return Response({"non_field_errors": ["Unable to log in with provided credentials."]}, status=status.HTTP_400_BAD_REQUEST)
+            return Response(
+                {"non_field_errors": ["Unable to log in with provided credentials."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         token, key = services.issue_token(user, request=request)
         services.record_audit(AuditLog.Action.LOGIN, actor=user, request=request, detail={"via": "token"})
         return Response({"token": key, "expires_at": token.expires_at})
@@ -138,18 +150,26 @@ class ObtainTokenView(PasswordLoginThrottles, APIView):
 
 def _current_token(request: Request) -> APIToken:
     if not isinstance(request.auth, APIToken):
-        raise ValidationError({"detail": "Authenticate with the token itself (Authorization: Token <key>) to rotate or revoke it."})
+        raise ValidationError(
+            {"detail": "Authenticate with the token itself (Authorization: Token <key>) to rotate or revoke it."}
+        )
     return request.auth
 
 
-@extend_schema(summary="Rotate the token you are authenticated with: a new one is returned and the old one stops working", request=None, responses={200: TokenSerializer})
+@extend_schema(
+    summary="Rotate the token you are authenticated with: a new one is returned and the old one stops working",
+    request=None,
+    responses={200: TokenSerializer},
+)
 @api_view(["POST"])
 def rotate_token(request: Request) -> Response:
     token, key = services.rotate_token(_current_token(request), request=request)
     return Response({"token": key, "expires_at": token.expires_at})
 
 
-@extend_schema(summary="Revoke the token you are authenticated with (log out an integration)", request=None, responses={204: None})
+@extend_schema(
+    summary="Revoke the token you are authenticated with (log out an integration)", request=None, responses={204: None}
+)
 @api_view(["POST"])
 def revoke_token(request: Request) -> Response:
     services.revoke_token(_current_token(request), acting_user=account_of(request), request=request)
@@ -166,7 +186,11 @@ class JWTObtainView(PasswordLoginThrottles, jwt_views.TokenObtainPairView):
 
     @extend_schema(
         summary="Get a JWT access and refresh token pair for a username and password",
-        responses={200: OpenApiResponse(description="{access, refresh}"), 401: OpenApiResponse(description="Wrong username or password"), 429: OpenApiResponse(description="Locked out")},
+        responses={
+            200: OpenApiResponse(description="{access, refresh}"),
+            401: OpenApiResponse(description="Wrong username or password"),
+            429: OpenApiResponse(description="Locked out"),
+        },
         auth=[],
     )
     def post(self, request: Request, *args, **kwargs) -> Response:

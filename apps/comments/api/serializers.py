@@ -11,7 +11,9 @@ from apps.comments.rendering import render_body
 class CommentSerializer(serializers.ModelSerializer):
     author = serializers.CharField(source="author.username", read_only=True)
     body = serializers.CharField(max_length=10_000, trim_whitespace=True)
-    body_html = serializers.SerializerMethodField(help_text="The body rendered safely (escaped, small markdown subset).")
+    body_html = serializers.SerializerMethodField(
+        help_text="The body rendered safely (escaped, small markdown subset)."
+    )
     # A declared field: DRF's metaclass moves it out of the class, so it does not shadow Field.parent.
     parent: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(read_only=True)  # type: ignore[assignment]
     parent_id = serializers.IntegerField(write_only=True, required=False, allow_null=True)
@@ -19,7 +21,19 @@ class CommentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Comment
-        fields = ["id", "workflow", "node_id", "parent", "parent_id", "author", "body", "body_html", "created_at", "edited_at", "is_deleted"]
+        fields = [
+            "id",
+            "workflow",
+            "node_id",
+            "parent",
+            "parent_id",
+            "author",
+            "body",
+            "body_html",
+            "created_at",
+            "edited_at",
+            "is_deleted",
+        ]
         read_only_fields = ["id", "workflow", "author", "created_at", "edited_at", "is_deleted"]
 
     def get_body_html(self, comment: Comment) -> str:

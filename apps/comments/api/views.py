@@ -63,12 +63,20 @@ def comment_list(request: Request, pk: int) -> Response:
         if parent is None:
             raise serializers.ValidationError({"parent_id": ["No such comment on this workflow."]})
     comment = services.add_comment(
-        workflow, author=account_of(request), body=data.validated_data["body"], node_id=data.validated_data.get("node_id", ""), parent=parent
+        workflow,
+        author=account_of(request),
+        body=data.validated_data["body"],
+        node_id=data.validated_data.get("node_id", ""),
+        parent=parent,
     )
     return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(summary="Get, edit or delete one comment (edit and delete: your own only)", request=CommentEditSerializer, responses={200: CommentSerializer, 204: None})
+@extend_schema(
+    summary="Get, edit or delete one comment (edit and delete: your own only)",
+    request=CommentEditSerializer,
+    responses={200: CommentSerializer, 204: None},
+)
 @api_view(["GET", "PATCH", "DELETE"])
 def comment_detail(request: Request, pk: int, cid: int) -> Response:
     workflow = access_workflow(request.user, pk, "view")
@@ -129,7 +137,10 @@ def notification_list(request: Request) -> Response:
     return _page(request, qs, NotificationSerializer)
 
 
-@extend_schema(summary="How many of your notifications are unread", responses=inline_serializer("UnreadCount", {"unread": serializers.IntegerField()}))
+@extend_schema(
+    summary="How many of your notifications are unread",
+    responses=inline_serializer("UnreadCount", {"unread": serializers.IntegerField()}),
+)
 @api_view(["GET"])
 def unread_count(request: Request) -> Response:
     return Response({"unread": services.unread_count(account_of(request))})
@@ -139,7 +150,9 @@ def unread_count(request: Request) -> Response:
     operation_id="notifications_mark_read",
     summary="Mark your notifications read (the ids given, or all)",
     request=MarkReadSerializer,
-    responses=inline_serializer("MarkedRead", {"marked": serializers.IntegerField(), "unread": serializers.IntegerField()}),
+    responses=inline_serializer(
+        "MarkedRead", {"marked": serializers.IntegerField(), "unread": serializers.IntegerField()}
+    ),
 )
 @api_view(["POST"])
 def mark_read(request: Request) -> Response:
@@ -149,7 +162,12 @@ def mark_read(request: Request) -> Response:
     return Response({"marked": marked, "unread": services.unread_count(account_of(request))})
 
 
-@extend_schema(operation_id="notification_mark_read", summary="Mark one notification read", request=None, responses=NotificationSerializer)
+@extend_schema(
+    operation_id="notification_mark_read",
+    summary="Mark one notification read",
+    request=None,
+    responses=NotificationSerializer,
+)
 @api_view(["POST"])
 def mark_one_read(request: Request, nid: int) -> Response:
     notification = Notification.objects.filter(recipient=account_of(request), pk=nid).first()
@@ -160,7 +178,11 @@ def mark_one_read(request: Request, nid: int) -> Response:
     return Response(NotificationSerializer(notification).data)
 
 
-@extend_schema(summary="Your email preferences for notifications", request=NotificationPreferenceSerializer, responses=NotificationPreferenceSerializer)
+@extend_schema(
+    summary="Your email preferences for notifications",
+    request=NotificationPreferenceSerializer,
+    responses=NotificationPreferenceSerializer,
+)
 @api_view(["GET", "PUT", "PATCH"])
 def preferences(request: Request) -> Response:
     preference = services.preference_for(account_of(request))

@@ -26,15 +26,33 @@ def _run_owner(execution_id: int):
     params_schema={
         "type": "object",
         "properties": {
-            "prompt": {"type": "string", "minLength": 1, "description": "The user message; {{ $.path }} templates are filled in."},
+            "prompt": {
+                "type": "string",
+                "minLength": 1,
+                "description": "The user message; {{ $.path }} templates are filled in.",
+            },
             "system": {"type": "string", "description": "An optional system message."},
-            "messages": {"type": "array", "items": {"type": "object", "properties": {"role": {"enum": ["system", "user", "assistant"]}, "content": {"type": "string"}}, "required": ["role", "content"]}, "description": "A whole conversation instead of prompt."},
+            "messages": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"role": {"enum": ["system", "user", "assistant"]}, "content": {"type": "string"}},
+                    "required": ["role", "content"],
+                },
+                "description": "A whole conversation instead of prompt.",
+            },
             "model": {"type": "string", "description": "Override the configured AI_MODEL."},
             "temperature": {"type": "number", "minimum": 0, "maximum": 2},
             "max_tokens": {"type": "integer", "minimum": 1, "maximum": 200000},
             "json": {"type": "boolean", "description": "Ask for a JSON answer and parse it into `data`."},
-            "map": {"type": "object", "description": "name -> '@.data.x' or {path, default} or {fn, args}, read from the output."},
-            "cache": {"type": "boolean", "description": "Answer a prompt seen before from the cache (default true; see AI_CACHE_SECONDS)."},
+            "map": {
+                "type": "object",
+                "description": "name -> '@.data.x' or {path, default} or {fn, args}, read from the output.",
+            },
+            "cache": {
+                "type": "boolean",
+                "description": "Answer a prompt seen before from the cache (default true; see AI_CACHE_SECONDS).",
+            },
         },
         "additionalProperties": False,
     },
@@ -53,9 +71,16 @@ def ai_complete(params: dict, ctx: ActivityContext) -> Any:
     user, execution_id = _run_owner(ctx.execution_id) if ctx.execution_id else (None, None)
     try:
         answer = ai_usage.complete(
-            messages, user=user, purpose=AIPurpose.COMPLETE, execution_id=execution_id, node_id=ctx.node_id,
-            model=params.get("model"), temperature=params.get("temperature"), max_tokens=params.get("max_tokens"),
-            timeout=max(1.0, timeout) if timeout is not None else None, json_mode=bool(params.get("json")),
+            messages,
+            user=user,
+            purpose=AIPurpose.COMPLETE,
+            execution_id=execution_id,
+            node_id=ctx.node_id,
+            model=params.get("model"),
+            temperature=params.get("temperature"),
+            max_tokens=params.get("max_tokens"),
+            timeout=max(1.0, timeout) if timeout is not None else None,
+            json_mode=bool(params.get("json")),
             use_cache=params.get("cache", True) is not False,
         )
     except ai_usage.BudgetExceeded as exc:
@@ -64,7 +89,13 @@ def ai_complete(params: dict, ctx: ActivityContext) -> Any:
         raise ActivityError("AINotConfigured", str(exc), retryable=False) from None
     except llm.ProviderError as exc:
         raise ActivityError("AIProviderError", str(exc)) from None
-    output: dict[str, Any] = {"text": answer["content"], "model": answer["model"], "usage": answer["usage"], "finish_reason": answer["finish_reason"], "cached": answer["cached"]}
+    output: dict[str, Any] = {
+        "text": answer["content"],
+        "model": answer["model"],
+        "usage": answer["usage"],
+        "finish_reason": answer["finish_reason"],
+        "cached": answer["cached"],
+    }
     if params.get("json"):
         try:
             output["data"] = llm.parse_json(answer["content"])

@@ -26,7 +26,7 @@ from apps.workflows.definition.registry import register_activity
         "additionalProperties": False,
     },
     description="Map data into a new object with JSONPath (with defaults) and functions: upper, round, sum, "
-                "add_days, sort, filter, merge, …",
+    "add_days, sort, filter, merge, …",
     local=True,
 )
 def map_values(params: dict, ctx: ActivityContext) -> Any:

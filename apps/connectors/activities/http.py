@@ -32,7 +32,7 @@ DEFAULT_RETRY_STATUSES = [429, 502, 503, 504]
 MAP_SCHEMA = {
     "type": "object",
     "description": "name -> '@.body.x' (JSONPath into {status, headers, body}) or {path, default} or {fn, args}; "
-                   "results go under `mapped`.",
+    "results go under `mapped`.",
     "additionalProperties": {},
 }
 
@@ -49,12 +49,23 @@ PARAMS_SCHEMA = {
         "content_type": {"type": "string", "description": "Content-Type of a raw body (default text/plain)."},
         "auth": {
             "type": "object",
-            "properties": {"credential": {"type": "string", "minLength": 1, "description": "Name of a stored credential granted to this workflow (sent only to its "
-                                                                                           "allowed hosts)."}},
+            "properties": {
+                "credential": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Name of a stored credential granted to this workflow (sent only to its "
+                    "allowed hosts).",
+                }
+            },
             "required": ["credential"],
             "additionalProperties": False,
         },
-        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600, "description": "Seconds for the whole request (default 30)."},
+        "timeout": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 3600,
+            "description": "Seconds for the whole request (default 30).",
+        },
         "connect_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
         "retry": {
             "type": "object",
@@ -62,8 +73,16 @@ PARAMS_SCHEMA = {
             "properties": {
                 "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
                 "on_status": {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}},
-                "on_connection_error": {"type": "boolean", "description": "Also retry connection errors and timeouts (default true)."},
-                "backoff": {"type": "number", "minimum": 0, "maximum": 300, "description": "Seconds before the first retry (default 0.5)."},
+                "on_connection_error": {
+                    "type": "boolean",
+                    "description": "Also retry connection errors and timeouts (default true).",
+                },
+                "backoff": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 300,
+                    "description": "Seconds before the first retry (default 0.5).",
+                },
                 "multiplier": {"type": "number", "minimum": 1, "maximum": 10},
                 "max_backoff": {"type": "number", "minimum": 0, "maximum": 600},
                 "respect_retry_after": {"type": "boolean"},
@@ -87,24 +106,40 @@ PARAMS_SCHEMA = {
         "follow_redirects": {"type": "boolean"},
         "max_redirects": {"type": "integer", "minimum": 0, "maximum": 20},
         "max_response_bytes": {"type": "integer", "minimum": 1},
-        "response_type": {"enum": ["auto", "json", "text"], "description": "How to read the body (auto: JSON when it parses)."},
+        "response_type": {
+            "enum": ["auto", "json", "text"],
+            "description": "How to read the body (auto: JSON when it parses).",
+        },
         "fail_on_status": {"type": "boolean", "description": "Fail the step on 4xx/5xx (default true)."},
         "map": MAP_SCHEMA,
-        "result": {"enum": ["response", "mapped"], "description": "Output the whole response (default) or only the mapped values."},
+        "result": {
+            "enum": ["response", "mapped"],
+            "description": "Output the whole response (default) or only the mapped values.",
+        },
     },
     "required": ["url"],
     "additionalProperties": False,
 }
 
 
-def _auth(params: dict, ctx: ActivityContext, url: str) -> tuple[dict[str, str], dict[str, str], tuple[str, ...], list[str]]:
+def _auth(
+    params: dict, ctx: ActivityContext, url: str
+) -> tuple[dict[str, str], dict[str, str], tuple[str, ...], list[str]]:
     """(headers, query params, query names to hide, secret strings to scrub) for params['auth']."""
     auth = params.get("auth")
     if not auth:
         return {}, {}, (), []
-    credential = services.credential_for_run(ctx, auth.get("credential"), url=url, kinds=(
-        CredentialKind.BEARER, CredentialKind.API_KEY_HEADER, CredentialKind.API_KEY_QUERY, CredentialKind.BASIC,
-    ))
+    credential = services.credential_for_run(
+        ctx,
+        auth.get("credential"),
+        url=url,
+        kinds=(
+            CredentialKind.BEARER,
+            CredentialKind.API_KEY_HEADER,
+            CredentialKind.API_KEY_QUERY,
+            CredentialKind.BASIC,
+        ),
+    )
     secret = services.secret_of(credential)
     if credential.kind == CredentialKind.BEARER:
         return {"Authorization": f"Bearer {secret}"}, {}, (), [secret]
@@ -119,17 +154,23 @@ def _auth(params: dict, ctx: ActivityContext, url: str) -> tuple[dict[str, str],
 def _body(params: dict) -> tuple[bytes | None, str | None]:
     given = [k for k in ("json", "form", "body") if k in params]
     if len(given) > 1:
-        raise ActivityError("InvalidParams", f"give one body: json, form or body, not {' and '.join(given)}", retryable=False)
+        raise ActivityError(
+            "InvalidParams", f"give one body: json, form or body, not {' and '.join(given)}", retryable=False
+        )
     if "json" in params:
         return json.dumps(params["json"], separators=(",", ":"), default=str).encode(), "application/json"
     if "form" in params:
         form = params["form"]
         if not isinstance(form, dict):
             raise ActivityError("InvalidParams", "form must be an object", retryable=False)
-        return urlencode({k: v if isinstance(v, str) else json.dumps(v) for k, v in form.items()}).encode(), "application/x-www-form-urlencoded"
+        return urlencode(
+            {k: v if isinstance(v, str) else json.dumps(v) for k, v in form.items()}
+        ).encode(), "application/x-www-form-urlencoded"
     if "body" in params:
         body = params["body"]
-        return (body if isinstance(body, str) else json.dumps(body)).encode(), params.get("content_type", "text/plain; charset=utf-8")
+        return (body if isinstance(body, str) else json.dumps(body)).encode(), params.get(
+            "content_type", "text/plain; charset=utf-8"
+        )
     return None, None
 
 
@@ -140,7 +181,9 @@ def _query(params: dict, extra: dict[str, str]) -> list[tuple[str, str]] | None:
         for v in values:
             if v is None:
                 continue
-            items.append((str(key), v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list, bool)) else str(v)))
+            items.append(
+                (str(key), v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list, bool)) else str(v))
+            )
     items.extend(extra.items())
     return items or None
 
@@ -155,7 +198,9 @@ def _scrub(text: str, secrets: list[str]) -> str:
 def _decode(response: outbound.Response, response_type: str) -> Any:
     text = response.content.decode(response.encoding or "utf-8", errors="replace")
     if "\x00" in text:  # PostgreSQL cannot store it: the step's output could not be recorded
-        raise ActivityError("InvalidResponse", "the response contains a NUL character, which cannot be stored", retryable=False)
+        raise ActivityError(
+            "InvalidResponse", "the response contains a NUL character, which cannot be stored", retryable=False
+        )
     if response_type == "text":
         return text
     content_type = response.headers.get("content-type", "")
@@ -164,7 +209,9 @@ def _decode(response: outbound.Response, response_type: str) -> Any:
             return jsontext.loads(text) if text else None
         except jsontext.JSONInputError as exc:  # "\u0000", a lone surrogate, nesting past the limit
             where = "body" + (exc.field if exc.field.startswith("[") else f".{exc.field}" if exc.field else "")
-            raise ActivityError("InvalidResponse", f"the response cannot be stored: {where}: {exc.message}", retryable=False) from None
+            raise ActivityError(
+                "InvalidResponse", f"the response cannot be stored: {where}: {exc.message}", retryable=False
+            ) from None
         except ValueError:
             if response_type == "json":
                 raise ActivityError("InvalidResponse", "the response is not JSON", retryable=False) from None
@@ -187,7 +234,7 @@ def _sleep_for(retry: dict, attempt: int, response: outbound.Response | None) ->
     "http.request",
     params_schema=PARAMS_SCHEMA,
     description="Call an HTTP API: any method, JSON/form/raw body, stored-credential auth, retries, circuit "
-                "breaker, response mapping.",
+    "breaker, response mapping.",
     external=True,
     secret_params=("headers.Authorization", "headers.authorization", "headers.X-Api-Key"),
 )
@@ -208,7 +255,9 @@ def http_request(params: dict, ctx: ActivityContext) -> Any:
     query = _query(params, auth_query)
     shown = outbound.display_url(url, hidden)
 
-    max_bytes = min(int(params.get("max_response_bytes", settings.WB_HTTP_MAX_RESPONSE_BYTES)), settings.WB_HTTP_MAX_RESPONSE_BYTES)
+    max_bytes = min(
+        int(params.get("max_response_bytes", settings.WB_HTTP_MAX_RESPONSE_BYTES)), settings.WB_HTTP_MAX_RESPONSE_BYTES
+    )
     retry = params.get("retry") or {}
     attempts = int(retry.get("max_attempts", 1))
     retry_statuses = set(retry.get("on_status", DEFAULT_RETRY_STATUSES))
@@ -218,11 +267,15 @@ def http_request(params: dict, ctx: ActivityContext) -> Any:
     breaker = None
     if circuit is not False:
         options = circuit if isinstance(circuit, dict) else {}
-        breaker = breaker_for(dest.host, dest.port, threshold=options.get("failure_threshold"), reset_after=options.get("reset_after"))
+        breaker = breaker_for(
+            dest.host, dest.port, threshold=options.get("failure_threshold"), reset_after=options.get("reset_after")
+        )
 
     response: outbound.Response | None = None
     for attempt in range(1, attempts + 1):
-        timeout = min(float(params.get("timeout", settings.WB_HTTP_DEFAULT_TIMEOUT)), float(settings.WB_HTTP_MAX_TIMEOUT))
+        timeout = min(
+            float(params.get("timeout", settings.WB_HTTP_DEFAULT_TIMEOUT)), float(settings.WB_HTTP_MAX_TIMEOUT)
+        )
         remaining = ctx.remaining()
         if remaining is not None:
             if remaining <= 0:
@@ -238,16 +291,27 @@ def http_request(params: dict, ctx: ActivityContext) -> Any:
         error: ActivityError | None = None
         started = time.monotonic()
         try:
-            with httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, float(params.get("connect_timeout", 10)))), follow_redirects=False, trust_env=False) as client:
+            with httpx.Client(
+                timeout=httpx.Timeout(timeout, connect=min(timeout, float(params.get("connect_timeout", 10)))),
+                follow_redirects=False,
+                trust_env=False,
+            ) as client:
                 response = outbound.send(
-                    client, method, url, headers=headers, params=query, content=content,
+                    client,
+                    method,
+                    url,
+                    headers=headers,
+                    params=query,
+                    content=content,
                     follow_redirects=params.get("follow_redirects", True),
                     max_redirects=int(params.get("max_redirects", outbound.MAX_REDIRECTS)),
                     max_bytes=max_bytes,
                     sensitive_headers=tuple(auth_headers),
                 )
         except outbound.ResponseTooLarge:
-            raise ActivityError("ResponseTooLarge", f"the response from {shown} is over {max_bytes} bytes", retryable=False) from None
+            raise ActivityError(
+                "ResponseTooLarge", f"the response from {shown} is over {max_bytes} bytes", retryable=False
+            ) from None
         except httpx.TimeoutException:
             error = ActivityError("Timeout", f"{method} {shown} timed out after {timeout:g} s")
         except httpx.HTTPError as exc:
@@ -286,7 +350,10 @@ def http_request(params: dict, ctx: ActivityContext) -> Any:
             kind,
             f"{method} {shown} answered {response.status}",
             retryable=response.status >= 500 or response.status in (408, 429),
-            details={"status": response.status, "body": body if isinstance(body, (dict, list)) else _scrub(str(body), secrets)[:2000]},
+            details={
+                "status": response.status,
+                "body": body if isinstance(body, (dict, list)) else _scrub(str(body), secrets)[:2000],
+            },
         )
     if params.get("map"):
         try:

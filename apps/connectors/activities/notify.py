@@ -35,7 +35,12 @@ MAX_RECIPIENTS = 100
 MAX_NOTIFY_RESPONSE = 64 * 1024
 
 _attempts_schema = {"type": "integer", "minimum": 1, "maximum": 10, "description": "Tries in all (default 3)."}
-_backoff_schema = {"type": "number", "minimum": 0, "maximum": 60, "description": "Seconds before the first retry, doubling (default 1)."}
+_backoff_schema = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": 60,
+    "description": "Seconds before the first retry, doubling (default 1).",
+}
 _addresses = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": MAX_RECIPIENTS}]}
 
 
@@ -46,7 +51,15 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return "sha256=" + hmac.new(secret.encode(), f"{int(timestamp)}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: str, body: bytes, header: str, timestamp: str | int | None, *, tolerance: int = 300, now: float | None = None) -> bool:
+def verify(
+    secret: str,
+    body: bytes,
+    header: str,
+    timestamp: str | int | None,
+    *,
+    tolerance: int = 300,
+    now: float | None = None,
+) -> bool:
     """Check a received signature (what a receiver does; constant-time): the signature covers the
     timestamp and the body, and the timestamp is within `tolerance` seconds of now."""
     try:
@@ -79,7 +92,9 @@ def _address_list(value: Any, field: str) -> list[str]:
         try:
             validate_email(address)
         except ValidationError:
-            raise ActivityError("InvalidParams", f"{field}: {address!r} is not an email address", retryable=False) from None
+            raise ActivityError(
+                "InvalidParams", f"{field}: {address!r} is not an email address", retryable=False
+            ) from None
         out.append(address)
     if len(out) > MAX_RECIPIENTS:
         raise ActivityError("InvalidParams", f"{field}: at most {MAX_RECIPIENTS} recipients", retryable=False)
@@ -117,7 +132,12 @@ def notify_email(params: dict, ctx: ActivityContext) -> Any:
     sender = params.get("from") or settings.DEFAULT_FROM_EMAIL
     subject = " ".join(str(params["subject"]).splitlines())  # a header: no line breaks
     message = EmailMultiAlternatives(
-        subject=subject, body=str(params["body"]), from_email=sender, to=to, cc=cc, bcc=bcc,
+        subject=subject,
+        body=str(params["body"]),
+        from_email=sender,
+        to=to,
+        cc=cc,
+        bcc=bcc,
         reply_to=_address_list(params.get("reply_to"), "reply_to") or None,
     )
     if params.get("html"):
@@ -136,7 +156,11 @@ def notify_email(params: dict, ctx: ActivityContext) -> Any:
             services.record_attempt(delivery, ok=False, error=f"{type(exc).__name__}: {exc}", final=final)
             ctx.log(f"email attempt {attempt}/{attempts} failed: {type(exc).__name__}: {exc}", "warning")
             if final:
-                raise ActivityError("EmailFailed", f"could not send the email after {attempts} attempt(s): {exc}", details={"delivery": str(delivery.pk)}) from None
+                raise ActivityError(
+                    "EmailFailed",
+                    f"could not send the email after {attempts} attempt(s): {exc}",
+                    details={"delivery": str(delivery.pk)},
+                ) from None
             ctx.sleep(_backoff(params, attempt))
     raise AssertionError("unreachable")
 
@@ -146,7 +170,17 @@ def notify_email(params: dict, ctx: ActivityContext) -> Any:
 #
 
 
-def _post(ctx: ActivityContext, delivery, *, method: str, url: str, content: bytes, headers: dict[str, str], params: dict, success: tuple[int, int] = (200, 300)) -> tuple[int, str, int]:
+def _post(
+    ctx: ActivityContext,
+    delivery,
+    *,
+    method: str,
+    url: str,
+    content: bytes,
+    headers: dict[str, str],
+    params: dict,
+    success: tuple[int, int] = (200, 300),
+) -> tuple[int, str, int]:
     """Send with retries (429, 5xx and connection errors); returns (status, body text, attempts)."""
     attempts = int(params.get("attempts", 3))
     timeout = float(params.get("timeout", 10))
@@ -158,7 +192,15 @@ def _post(ctx: ActivityContext, delivery, *, method: str, url: str, content: byt
         code: int | None = None
         try:
             with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
-                response = outbound.send(client, method, url, headers=headers, content=content, follow_redirects=False, max_bytes=MAX_NOTIFY_RESPONSE)
+                response = outbound.send(
+                    client,
+                    method,
+                    url,
+                    headers=headers,
+                    content=content,
+                    follow_redirects=False,
+                    max_bytes=MAX_NOTIFY_RESPONSE,
+                )
             code = response.status
             text = response.content.decode("utf-8", errors="replace")
             if success[0] <= code < success[1]:
@@ -198,8 +240,15 @@ def _masked_target(url: str) -> str:
     params_schema={
         "type": "object",
         "properties": {
-            "credential": {"type": "string", "minLength": 1, "description": "A stored `secret` credential holding the incoming-webhook URL."},
-            "webhook_url": {"type": "string", "description": "The webhook URL itself (prefer `credential`: the URL is a secret)."},
+            "credential": {
+                "type": "string",
+                "minLength": 1,
+                "description": "A stored `secret` credential holding the incoming-webhook URL.",
+            },
+            "webhook_url": {
+                "type": "string",
+                "description": "The webhook URL itself (prefer `credential`: the URL is a secret).",
+            },
             "text": {"type": "string", "minLength": 1},
             "blocks": {"type": "array"},
             "channel": {"type": "string"},
@@ -232,7 +281,15 @@ def notify_slack(params: dict, ctx: ActivityContext) -> Any:
     content = json.dumps(payload, separators=(",", ":")).encode()
     outbound.check_destination(url)
     delivery = services.start_delivery(ctx, channel=DeliveryChannel.SLACK, target=_masked_target(url))
-    code, _, attempts = _post(ctx, delivery, method="POST", url=url, content=content, headers={"Content-Type": "application/json"}, params=params)
+    code, _, attempts = _post(
+        ctx,
+        delivery,
+        method="POST",
+        url=url,
+        content=content,
+        headers={"Content-Type": "application/json"},
+        params=params,
+    )
     return {"delivery": str(delivery.pk), "status": code, "attempts": attempts}
 
 
@@ -245,8 +302,12 @@ def notify_slack(params: dict, ctx: ActivityContext) -> Any:
             "method": {"enum": ["POST", "PUT", "PATCH"]},
             "payload": {"description": "The JSON body."},
             "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-            "signing_credential": {"type": "string", "minLength": 1, "description": "A stored `secret` credential: X-Workflow-Signature carries the HMAC-SHA256 of "
-                                                                                    "'<X-Workflow-Timestamp>.' + body."},
+            "signing_credential": {
+                "type": "string",
+                "minLength": 1,
+                "description": "A stored `secret` credential: X-Workflow-Signature carries the HMAC-SHA256 of "
+                "'<X-Workflow-Timestamp>.' + body.",
+            },
             "attempts": _attempts_schema,
             "backoff": _backoff_schema,
             "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
@@ -255,7 +316,7 @@ def notify_slack(params: dict, ctx: ActivityContext) -> Any:
         "additionalProperties": False,
     },
     description="POST a JSON payload to a URL, signed with HMAC-SHA256 over timestamp and body "
-                "(X-Workflow-Timestamp, X-Workflow-Signature: sha256=<hex>).",
+    "(X-Workflow-Timestamp, X-Workflow-Signature: sha256=<hex>).",
     external=True,
 )
 def notify_webhook(params: dict, ctx: ActivityContext) -> Any:
@@ -265,12 +326,18 @@ def notify_webhook(params: dict, ctx: ActivityContext) -> Any:
     headers = {str(k): str(v) for k, v in (params.get("headers") or {}).items()}
     headers["Content-Type"] = "application/json"
     headers["User-Agent"] = "WorkflowBuilder/1.0"
-    delivery = services.start_delivery(ctx, channel=DeliveryChannel.WEBHOOK, target=outbound.display_url(url).split("?")[0])
+    delivery = services.start_delivery(
+        ctx, channel=DeliveryChannel.WEBHOOK, target=outbound.display_url(url).split("?")[0]
+    )
     headers[DELIVERY_HEADER] = str(delivery.pk)
     if params.get("signing_credential"):
-        secret = services.secret_of(services.credential_for_run(ctx, params["signing_credential"], kinds=(CredentialKind.SECRET,), url=url))
+        secret = services.secret_of(
+            services.credential_for_run(ctx, params["signing_credential"], kinds=(CredentialKind.SECRET,), url=url)
+        )
         timestamp = int(time.time())
         headers[TIMESTAMP_HEADER] = str(timestamp)
         headers[SIGNATURE_HEADER] = sign(secret, content, timestamp)
-    code, text, attempts = _post(ctx, delivery, method=params.get("method", "POST"), url=url, content=content, headers=headers, params=params)
+    code, text, attempts = _post(
+        ctx, delivery, method=params.get("method", "POST"), url=url, content=content, headers=headers, params=params
+    )
     return {"delivery": str(delivery.pk), "status": code, "attempts": attempts, "signed": SIGNATURE_HEADER in headers}

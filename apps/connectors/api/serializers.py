@@ -14,29 +14,50 @@ from ..models import Credential
 class CredentialSerializer(serializers.ModelSerializer):
     """The secret is write-only: responses say only whether one is stored."""
 
-    secret = serializers.CharField(write_only=True, required=False, max_length=10_000, trim_whitespace=False, style={"input_type": "password"})
+    secret = serializers.CharField(
+        write_only=True, required=False, max_length=10_000, trim_whitespace=False, style={"input_type": "password"}
+    )
     kind = serializers.ChoiceField(choices=CredentialKind.choices)
     has_secret = serializers.SerializerMethodField()
     allowed_hosts = serializers.ListField(
-        child=serializers.CharField(max_length=255), required=False, max_length=100,
+        child=serializers.CharField(max_length=255),
+        required=False,
+        max_length=100,
         help_text="Hosts the secret may be sent to ('api.example.com', '*.example.com', optionally ':port'). "
-                  "Empty: none.",
+        "Empty: none.",
     )
     shared_with = serializers.SlugRelatedField(
-        many=True, required=False, slug_field="username", queryset=get_user_model().objects.filter(is_active=True),
+        many=True,
+        required=False,
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
         help_text="Usernames who may also put this credential into workflow definitions (runs still need a grant "
-                  "in `workflows`).",
+        "in `workflows`).",
     )
     workflows = serializers.PrimaryKeyRelatedField(
-        many=True, required=False, queryset=Workflow.objects.all(),
+        many=True,
+        required=False,
+        queryset=Workflow.objects.all(),
         help_text="Ids of the workflows whose runs may use this credential (workflows you can see).",
     )
 
     class Meta:
         model = Credential
         fields = [
-            "id", "name", "kind", "description", "username", "field_name", "secret", "has_secret",
-            "allowed_hosts", "workflows", "shared_with", "created_at", "updated_at", "last_used_at",
+            "id",
+            "name",
+            "kind",
+            "description",
+            "username",
+            "field_name",
+            "secret",
+            "has_secret",
+            "allowed_hosts",
+            "workflows",
+            "shared_with",
+            "created_at",
+            "updated_at",
+            "last_used_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at", "last_used_at"]
 
@@ -56,7 +77,7 @@ class CredentialSerializer(serializers.ModelSerializer):
         user = self.context["request"].user
         for workflow in value:
             if not has_workflow_perm(user, workflow, "view"):
-                raise serializers.ValidationError(f"Invalid pk \"{workflow.pk}\" - object does not exist.")
+                raise serializers.ValidationError(f'Invalid pk "{workflow.pk}" - object does not exist.')
         return value
 
     def validate(self, attrs: dict) -> dict:
@@ -77,12 +98,16 @@ class CredentialSerializer(serializers.ModelSerializer):
 
     def create(self, validated_data: dict) -> Credential:
         request = self.context["request"]
-        return services.create_credential(owner=request.user, acting_user=request.user, request=request, **validated_data)
+        return services.create_credential(
+            owner=request.user, acting_user=request.user, request=request, **validated_data
+        )
 
     def update(self, instance: Credential, validated_data: dict) -> Credential:
         request = self.context["request"]
         secret = validated_data.pop("secret", None)
-        return services.update_credential(instance, secret=secret, acting_user=request.user, request=request, **validated_data)
+        return services.update_credential(
+            instance, secret=secret, acting_user=request.user, request=request, **validated_data
+        )
 
 
 class DefinitionRequestSerializer(serializers.Serializer):
@@ -90,17 +115,27 @@ class DefinitionRequestSerializer(serializers.Serializer):
 
 
 class DryRunRequestSerializer(serializers.Serializer):
-    definition = serializers.JSONField(required=False, help_text="The definition to try; or give workflow to try a stored one.")
-    workflow = serializers.IntegerField(required=False, help_text="A workflow you can view: its definition (unless given) and its last completed run's step "
-                                                                  "outputs as recorded mocks.")
+    definition = serializers.JSONField(
+        required=False, help_text="The definition to try; or give workflow to try a stored one."
+    )
+    workflow = serializers.IntegerField(
+        required=False,
+        help_text="A workflow you can view: its definition (unless given) and its last completed run's step "
+        "outputs as recorded mocks.",
+    )
     input = serializers.JSONField(required=False, default=dict)
-    mocks = serializers.DictField(child=serializers.JSONField(), required=False, default=dict, help_text="node id -> the output an external activity should pretend to return.")
+    mocks = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,
+        default=dict,
+        help_text="node id -> the output an external activity should pretend to return.",
+    )
 
     def validate_workflows(self, value: list) -> list:
         user = self.context["request"].user
         for workflow in value:
             if not has_workflow_perm(user, workflow, "view"):
-                raise serializers.ValidationError(f"Invalid pk \"{workflow.pk}\" - object does not exist.")
+                raise serializers.ValidationError(f'Invalid pk "{workflow.pk}" - object does not exist.')
         return value
 
     def validate(self, attrs: dict) -> dict:
@@ -112,9 +147,15 @@ class DryRunRequestSerializer(serializers.Serializer):
 
 
 class InterpretRequestSerializer(serializers.Serializer):
-    prompt = serializers.CharField(max_length=20_000, required=False, help_text="What the workflow should do, in plain language.")
-    request = serializers.CharField(max_length=20_000, required=False, help_text="The former name of prompt, still accepted.")
-    definition = serializers.JSONField(required=False, help_text="An existing definition to change instead of starting from nothing.")
+    prompt = serializers.CharField(
+        max_length=20_000, required=False, help_text="What the workflow should do, in plain language."
+    )
+    request = serializers.CharField(
+        max_length=20_000, required=False, help_text="The former name of prompt, still accepted."
+    )
+    definition = serializers.JSONField(
+        required=False, help_text="An existing definition to change instead of starting from nothing."
+    )
 
     def validate(self, attrs: dict) -> dict:
         prompt, alias = attrs.get("prompt"), attrs.pop("request", None)

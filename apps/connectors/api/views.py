@@ -16,7 +16,12 @@ from apps.workflows.definition.validator import DefinitionError, compile_definit
 
 from .. import ai_usage, assistant, dryrun, llm, services
 from ..models import Credential
-from .serializers import CredentialSerializer, DefinitionRequestSerializer, DryRunRequestSerializer, InterpretRequestSerializer
+from .serializers import (
+    CredentialSerializer,
+    DefinitionRequestSerializer,
+    DryRunRequestSerializer,
+    InterpretRequestSerializer,
+)
 
 
 @extend_schema_view(
@@ -56,7 +61,10 @@ _problems = inline_serializer(
 )
 
 
-@extend_schema(summary="What agents may use: node types, activities with params schemas, operators, mapping functions", responses={200: OpenApiResponse(description="Capabilities")})
+@extend_schema(
+    summary="What agents may use: node types, activities with params schemas, operators, mapping functions",
+    responses={200: OpenApiResponse(description="Capabilities")},
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def capabilities(request: Request) -> Response:
@@ -65,7 +73,11 @@ def capabilities(request: Request) -> Response:
     return Response(data)
 
 
-@extend_schema(summary="Validate a definition: every problem, each naming the node and the field", request=DefinitionRequestSerializer, responses={200: _problems})
+@extend_schema(
+    summary="Validate a definition: every problem, each naming the node and the field",
+    request=DefinitionRequestSerializer,
+    responses={200: _problems},
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def validate_definition(request: Request) -> Response:
@@ -78,7 +90,10 @@ def validate_definition(request: Request) -> Response:
 @extend_schema(
     summary="Dry-run a definition on sample input; external activities are replaced by declared or recorded outputs",
     request=DryRunRequestSerializer,
-    responses={200: OpenApiResponse(description="The trace and result"), 400: OpenApiResponse(description="Invalid definition, with problems")},
+    responses={
+        200: OpenApiResponse(description="The trace and result"),
+        400: OpenApiResponse(description="Invalid definition, with problems"),
+    },
 )
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
@@ -97,11 +112,18 @@ def test_definition(request: Request) -> Response:
         plan = compile_definition(definition)
     except DefinitionError as exc:
         return Response(
-            {"detail": "The definition has problems.", "code": "invalid_definition", "problems": [p.as_dict() for p in exc.problems]},
+            {
+                "detail": "The definition has problems.",
+                "code": "invalid_definition",
+                "problems": [p.as_dict() for p in exc.problems],
+            },
             status=status.HTTP_400_BAD_REQUEST,
         )
     except (TypeError, ValueError) as exc:
-        return Response({"detail": f"The definition cannot be read: {exc}", "code": "invalid_definition", "problems": []}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {"detail": f"The definition cannot be read: {exc}", "code": "invalid_definition", "problems": []},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     return Response(dryrun.dry_run(plan, data.get("input") or {}, mocks=data.get("mocks") or {}, recorded=recorded))
 
 
@@ -111,8 +133,10 @@ def test_definition(request: Request) -> Response:
     responses={
         200: OpenApiResponse(description="{definition, explanation, confidence, model, attempts}"),
         422: OpenApiResponse(description="The model's definition failed validation: {detail, problems, definition}"),
-        429: OpenApiResponse(description="A daily AI budget (yours or the total) is spent: {detail, code, scope, kind, limit, "
-                                         "used, resets_at}, with Retry-After"),
+        429: OpenApiResponse(
+            description="A daily AI budget (yours or the total) is spent: {detail, code, scope, kind, limit, "
+            "used, resets_at}, with Retry-After"
+        ),
         502: OpenApiResponse(description="The provider failed"),
         503: OpenApiResponse(description="No provider is configured"),
     },
@@ -121,14 +145,21 @@ def test_definition(request: Request) -> Response:
 @permission_classes([IsAuthenticated])
 def interpret(request: Request) -> Response:
     if not llm.configured():
-        return Response({"detail": llm.not_configured_message(), "code": "ai_not_configured"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(
+            {"detail": llm.not_configured_message(), "code": "ai_not_configured"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
     serializer = InterpretRequestSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     base = serializer.validated_data.get("definition")
     try:
-        result = assistant.interpret(serializer.validated_data["prompt"], base=base if isinstance(base, dict) else None, user=request.user)
+        result = assistant.interpret(
+            serializer.validated_data["prompt"], base=base if isinstance(base, dict) else None, user=request.user
+        )
     except ai_usage.BudgetExceeded as exc:
-        return Response(exc.as_dict(), status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(exc.retry_after)})
+        return Response(
+            exc.as_dict(), status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(exc.retry_after)}
+        )
     except llm.NotConfigured as exc:
         return Response({"detail": str(exc), "code": "ai_not_configured"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     except llm.ProviderError as exc:
@@ -145,22 +176,41 @@ def interpret(request: Request) -> Response:
             status=status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
     return Response(
-        {"definition": result.definition, "explanation": result.explanation, "confidence": result.confidence, "model": result.model, "attempts": result.attempts, "problems": []}
+        {
+            "definition": result.definition,
+            "explanation": result.explanation,
+            "confidence": result.confidence,
+            "model": result.model,
+            "attempts": result.attempts,
+            "problems": [],
+        }
     )
 
 
 @extend_schema(
     summary="Your AI usage today and what is left of the daily budgets (yours and the total); null limits mean none",
-    responses={200: OpenApiResponse(description="{user: {requests, tokens}, total: {requests, tokens}, resets_at, recent}")},
+    responses={
+        200: OpenApiResponse(description="{user: {requests, tokens}, total: {requests, tokens}, resets_at, recent}")
+    },
 )
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def usage(request: Request) -> Response:
     data = ai_usage.budget_report(request.user)
     data["recent"] = [
-        {"at": u.created_at.isoformat(), "purpose": u.purpose, "status": u.status, "model": u.model, "prompt_tokens": u.prompt_tokens,
-         "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens, "latency_ms": u.latency_ms, "cache_hit": u.cache_hit,
-         "execution": u.execution_id, "node_id": u.node_id}
+        {
+            "at": u.created_at.isoformat(),
+            "purpose": u.purpose,
+            "status": u.status,
+            "model": u.model,
+            "prompt_tokens": u.prompt_tokens,
+            "completion_tokens": u.completion_tokens,
+            "total_tokens": u.total_tokens,
+            "latency_ms": u.latency_ms,
+            "cache_hit": u.cache_hit,
+            "execution": u.execution_id,
+            "node_id": u.node_id,
+        }
         for u in account_of(request).ai_usage.all()[:50]
     ]
     return Response(data)

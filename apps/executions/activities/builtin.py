@@ -23,7 +23,9 @@ def noop(params: dict, ctx: ActivityContext) -> Any:
     "set",
     params_schema={
         "type": "object",
-        "properties": {"values": {"type": "object", "description": "Variables to set, name -> value (values may use $.paths)."}},
+        "properties": {
+            "values": {"type": "object", "description": "Variables to set, name -> value (values may use $.paths)."}
+        },
         "required": ["values"],
         "additionalProperties": False,
     },
@@ -41,11 +43,13 @@ def set_variables(params: dict, ctx: ActivityContext) -> Any:
     params_schema={
         "type": "object",
         "properties": {
-            "source": {"description": "The data to read from, usually a reference such as $.vars or $.steps.fetch.output."},
+            "source": {
+                "description": "The data to read from, usually a reference such as $.vars or $.steps.fetch.output."
+            },
             "mapping": {
                 "type": "object",
                 "description": "output key -> JSONPath read relative to source ($.order.id), or {path, default}; "
-                               "other values are copied as they are.",
+                "other values are copied as they are.",
                 "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "object"}]},
             },
         },
@@ -72,7 +76,9 @@ def transform(params: dict, ctx: ActivityContext) -> Any:
             out[key] = jsonpath.find(source, path)
         except KeyError:
             if not has_default:
-                raise ActivityError("MappingError", f"mapping '{key}': {path} matched nothing and has no default", retryable=False) from None
+                raise ActivityError(
+                    "MappingError", f"mapping '{key}': {path} matched nothing and has no default", retryable=False
+                ) from None
             out[key] = default
     return out
 
@@ -121,7 +127,11 @@ def delay(params: dict, ctx: ActivityContext) -> Any:
             "error_type": {"type": "string", "minLength": 1},
             "message": {"type": "string"},
             "retryable": {"type": "boolean"},
-            "succeed_on_attempt": {"type": "integer", "minimum": 1, "description": "Succeed from this attempt on (for demos of retries)."},
+            "succeed_on_attempt": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Succeed from this attempt on (for demos of retries).",
+            },
         },
         "additionalProperties": False,
     },

@@ -21,8 +21,24 @@ class StepRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = StepRun
         fields = [
-            "id", "node_id", "node_type", "activity", "scope", "attempt", "status", "input", "output", "error",
-            "logs", "worker", "created_at", "dispatched_at", "started_at", "finished_at", "duration_ms", "queue_wait_ms",
+            "id",
+            "node_id",
+            "node_type",
+            "activity",
+            "scope",
+            "attempt",
+            "status",
+            "input",
+            "output",
+            "error",
+            "logs",
+            "worker",
+            "created_at",
+            "dispatched_at",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "queue_wait_ms",
         ]
 
 
@@ -34,8 +50,21 @@ class ExecutionListSerializer(serializers.ModelSerializer):
     class Meta:
         model = Execution
         fields = [
-            "id", "url", "workflow", "workflow_slug", "status", "trigger", "created_at", "started_at", "finished_at",
-            "duration_ms", "parent", "retry_of", "continued_from", "workflow_version", "queue",
+            "id",
+            "url",
+            "workflow",
+            "workflow_slug",
+            "status",
+            "trigger",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "parent",
+            "retry_of",
+            "continued_from",
+            "workflow_version",
+            "queue",
         ]
 
 
@@ -48,7 +77,16 @@ class ExecutionDetailSerializer(ExecutionListSerializer):
     created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
 
     class Meta(ExecutionListSerializer.Meta):
-        fields = ExecutionListSerializer.Meta.fields + ["input", "output", "variables", "error", "created_by", "last_seq", "pinned", "steps"]
+        fields = ExecutionListSerializer.Meta.fields + [
+            "input",
+            "output",
+            "variables",
+            "error",
+            "created_by",
+            "last_seq",
+            "pinned",
+            "steps",
+        ]
 
     def get_steps(self, execution) -> list[dict]:
         return StepRunSerializer(execution.steps.order_by("id"), many=True).data  # type: ignore[return-value]  # many=True: a ReturnList
@@ -63,7 +101,9 @@ class ExecutionEventSerializer(serializers.ModelSerializer):
 
 
 class RunRequestSerializer(serializers.Serializer):
-    input = serializers.JSONField(required=False, default=dict, help_text="The run input; checked against the workflow's input schema.")
+    input = serializers.JSONField(
+        required=False, default=dict, help_text="The run input; checked against the workflow's input schema."
+    )
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -80,9 +120,15 @@ class ValidationResultSerializer(serializers.Serializer):
 
 class RetryWithChangesSerializer(serializers.Serializer):
     input = serializers.JSONField(required=False, help_text="A new run input (default: the failed run's).")
-    node_params = serializers.DictField(child=serializers.JSONField(), required=False, help_text="node id -> new params for that node.")
-    preview = serializers.BooleanField(required=False, default=False, help_text="Only say where the new run would re-run from (nothing starts).")
+    node_params = serializers.DictField(
+        child=serializers.JSONField(), required=False, help_text="node id -> new params for that node."
+    )
+    preview = serializers.BooleanField(
+        required=False, default=False, help_text="Only say where the new run would re-run from (nothing starts)."
+    )
 
 
 class SignalSerializer(serializers.Serializer):
-    payload = serializers.JSONField(required=False, help_text="The signal's payload; checked against the schema the definition declares for it.")
+    payload = serializers.JSONField(
+        required=False, help_text="The signal's payload; checked against the schema the definition declares for it."
+    )

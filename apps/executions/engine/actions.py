@@ -77,7 +77,9 @@ def resume_execution(execution: Execution, *, actor: str = "") -> bool:
 
 def _record_run_event(execution: Execution, type_: str, payload: dict, actor: str) -> None:
     execution.last_seq += 1
-    event = ExecutionEvent.objects.create(execution=execution, seq=execution.last_seq, type=type_, payload=payload, actor=actor)
+    event = ExecutionEvent.objects.create(
+        execution=execution, seq=execution.last_seq, type=type_, payload=payload, actor=actor
+    )
     execution.save(update_fields=["status", "last_seq"])
     publish.on_commit(execution.pk, [event])
 
@@ -90,7 +92,9 @@ def resume_waiting_step(step_id: int, output: dict, *, actor: str = "") -> bool:
 
 def retry_execution(execution: Execution, *, acting_user=None) -> Execution:
     """A new run of the same workflow with the same input."""
-    return start_execution(execution.workflow, execution.input, acting_user=acting_user, trigger="retry", retry_of=execution)
+    return start_execution(
+        execution.workflow, execution.input, acting_user=acting_user, trigger="retry", retry_of=execution
+    )
 
 
 @dataclass
@@ -106,7 +110,9 @@ class RetryPlan:
     reason: str
 
 
-def plan_retry_with_changes(execution: Execution, *, input: dict | None = None, node_params: dict[str, dict] | None = None) -> RetryPlan:
+def plan_retry_with_changes(
+    execution: Execution, *, input: dict | None = None, node_params: dict[str, dict] | None = None
+) -> RetryPlan:
     """Decide where a retry with changes starts: the earliest top-level step, in the order the
     failed run ran them, whose resolved inputs would differ with the new input and params (its
     params resolve to other values, its condition chooses another way, its params were changed, or
@@ -133,14 +139,22 @@ def plan_retry_with_changes(execution: Execution, *, input: dict | None = None, 
             raise InputError("node_params", f"no node with id {', '.join(sorted(missing))} in this workflow")
     plan = compile_definition(definition)
     new_input = check_input(definition, execution.input if input is None else input)
-    done = [s for s in StepRun.objects.filter(execution=execution, scope="").order_by("id") if s.status in (StepStatus.COMPLETED, StepStatus.SKIPPED)]
+    done = [
+        s
+        for s in StepRun.objects.filter(execution=execution, scope="").order_by("id")
+        if s.status in (StepStatus.COMPLETED, StepStatus.SKIPPED)
+    ]
     input_changed = new_input != execution.input
     changed_nodes = set(node_params or {})
     steps_so_far: dict[str, dict] = {}
     kept: list[StepRun] = []
     for step in done:
         node = plan.nodes.get(step.node_id)
-        reason = _differs(step, node, plan, new_input, execution, steps_so_far, input_changed, changed_nodes) if node is not None else None
+        reason = (
+            _differs(step, node, plan, new_input, execution, steps_so_far, input_changed, changed_nodes)
+            if node is not None
+            else None
+        )
         if reason:
             return RetryPlan(definition, plan, new_input, kept, step.node_id, reason)
         kept.append(step)
@@ -149,20 +163,42 @@ def plan_retry_with_changes(execution: Execution, *, input: dict | None = None, 
     return RetryPlan(definition, plan, new_input, kept, failed.node_id if failed else None, "it failed")
 
 
-def _differs(step: StepRun, node, plan, new_input: dict, execution: Execution, steps: dict, input_changed: bool, changed_nodes: set[str]) -> str | None:
+def _differs(
+    step: StepRun,
+    node,
+    plan,
+    new_input: dict,
+    execution: Execution,
+    steps: dict,
+    input_changed: bool,
+    changed_nodes: set[str],
+) -> str | None:
     """Why `step` would not run as it did with the new input and params (None: it would)."""
     if step.status != StepStatus.COMPLETED:
         return None  # a skipped step: what decided that is checked where it was decided
-    nested = {n.id for n in plan.nodes.values() if n.scope.startswith(node.id)} if node.type in ("loop", "parallel") else set()
+    nested = (
+        {n.id for n in plan.nodes.values() if n.scope.startswith(node.id)}
+        if node.type in ("loop", "parallel")
+        else set()
+    )
     if node.id in changed_nodes or nested & changed_nodes:
         return "its params changed"
-    context = {"input": new_input, "vars": execution.variables, "steps": steps, "execution": {"id": execution.pk, "workflow_id": execution.workflow_id},
-               "item": None, "index": None, "iteration": None}
+    context = {
+        "input": new_input,
+        "vars": execution.variables,
+        "steps": steps,
+        "execution": {"id": execution.pk, "workflow_id": execution.workflow_id},
+        "item": None,
+        "index": None,
+        "iteration": None,
+    }
     try:
         if node.type == "activity":
             spec = get_activity(node.spec.get("activity", ""))
             raw = spec.raw_params if spec is not None else ()
-            params = expressions.resolve({k: v for k, v in node.spec.get("params", {}).items() if k not in raw}, context)
+            params = expressions.resolve(
+                {k: v for k, v in node.spec.get("params", {}).items() if k not in raw}, context
+            )
             params.update({k: v for k, v in node.spec.get("params", {}).items() if k in raw})
             return "its params resolve to other values" if params != step.input else None
         if node.type == "condition":
@@ -179,7 +215,9 @@ def _differs(step: StepRun, node, plan, new_input: dict, execution: Execution, s
     return None
 
 
-def retry_with_changes(execution: Execution, *, acting_user=None, input: dict | None = None, node_params: dict[str, dict] | None = None) -> Execution:
+def retry_with_changes(
+    execution: Execution, *, acting_user=None, input: dict | None = None, node_params: dict[str, dict] | None = None
+) -> Execution:
     """Re-run a failed run with a changed input or node params, from the earliest top-level step
     those changes reach (`plan_retry_with_changes`), keeping the completed steps before it.
 
@@ -195,20 +233,50 @@ def retry_with_changes(execution: Execution, *, acting_user=None, input: dict | 
         latest[step.node_id] = step
     with transaction.atomic():
         new = Execution.objects.create(
-            workflow=execution.workflow, definition=definition, input=new_input, variables=dict(execution.variables),
-            trigger="retry", retry_of=execution, status=ExecutionStatus.RUNNING,
+            workflow=execution.workflow,
+            definition=definition,
+            input=new_input,
+            variables=dict(execution.variables),
+            trigger="retry",
+            retry_of=execution,
+            status=ExecutionStatus.RUNNING,
             created_by=acting_user if getattr(acting_user, "is_authenticated", False) else None,
         )
         rt = Runtime(new, plan)
         rt.set_ex(started_at=rt.now)
-        rt.event("execution_started", payload={
-            "input": new_input, "trigger": "retry", "variables": new.variables, "retry_of": execution.pk, "kept_steps": sorted(latest),
-            "rerun_from": retry.rerun_from, "rerun_reason": retry.reason,
-        })
+        rt.event(
+            "execution_started",
+            payload={
+                "input": new_input,
+                "trigger": "retry",
+                "variables": new.variables,
+                "retry_of": execution.pk,
+                "kept_steps": sorted(latest),
+                "rerun_from": retry.rerun_from,
+                "rerun_reason": retry.reason,
+            },
+        )
         copies = []
         for step in latest.values():
-            copies.append(rt.new_step("", plan.node(step.node_id), status=step.status, output=step.output, input=step.input, started_at=step.started_at, finished_at=step.finished_at, advanced=False, state={"kept_from": step.pk}))
-            rt.event("step_kept", node=step.node_id, step=copies[-1], payload={"from_execution": execution.pk, "output": step.output})
+            copies.append(
+                rt.new_step(
+                    "",
+                    plan.node(step.node_id),
+                    status=step.status,
+                    output=step.output,
+                    input=step.input,
+                    started_at=step.started_at,
+                    finished_at=step.finished_at,
+                    advanced=False,
+                    state={"kept_from": step.pk},
+                )
+            )
+            rt.event(
+                "step_kept",
+                node=step.node_id,
+                step=copies[-1],
+                payload={"from_execution": execution.pk, "output": step.output},
+            )
         if not copies:
             rt.start_scope("", plan.root.id)
         for step in copies:
@@ -248,20 +316,46 @@ def retry_failed(execution: Execution, *, acting_user=None) -> Execution:
     # Only steps before the dynamic nodes are kept: anything after them runs again.
     with transaction.atomic():
         new = Execution.objects.create(
-            workflow=execution.workflow, definition=execution.definition, input=execution.input,
-            variables=dict(execution.variables), trigger="retry", retry_of=execution, status=ExecutionStatus.RUNNING,
+            workflow=execution.workflow,
+            definition=execution.definition,
+            input=execution.input,
+            variables=dict(execution.variables),
+            trigger="retry",
+            retry_of=execution,
+            status=ExecutionStatus.RUNNING,
             created_by=acting_user if getattr(acting_user, "is_authenticated", False) else None,
         )
         rt = Runtime(new, plan)
         rt.seeds = seeds
         rt.set_ex(started_at=rt.now)
-        rt.event("execution_started", payload={"input": new.input, "trigger": "retry", "variables": new.variables, "retry_of": execution.pk, "retry_failed_items": {k: sorted(set(v)) for k, v in seeds.items()}})
+        rt.event(
+            "execution_started",
+            payload={
+                "input": new.input,
+                "trigger": "retry",
+                "variables": new.variables,
+                "retry_of": execution.pk,
+                "retry_failed_items": {k: sorted(set(v)) for k, v in seeds.items()},
+            },
+        )
         before = _upstream_of(plan, set(seeds))
         copies = []
         for node_id, step in kept.items():
             if node_id not in before:
                 continue
-            copies.append(rt.new_step("", plan.node(node_id), status=step.status, output=step.output, input=step.input, started_at=step.started_at, finished_at=step.finished_at, advanced=False, state={"kept_from": step.pk}))
+            copies.append(
+                rt.new_step(
+                    "",
+                    plan.node(node_id),
+                    status=step.status,
+                    output=step.output,
+                    input=step.input,
+                    started_at=step.started_at,
+                    finished_at=step.finished_at,
+                    advanced=False,
+                    state={"kept_from": step.pk},
+                )
+            )
             rt.event("step_kept", node=node_id, step=copies[-1], payload={"from_execution": execution.pk})
         if not copies:
             rt.start_scope("", plan.root.id)

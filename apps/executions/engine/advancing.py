@@ -13,9 +13,9 @@ from apps.workflows.definition.validator import compile_definition, first_data_e
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, StepRun
 from . import hooks, store
-from .runtime import Runtime
 from .dispatch import _UNUSED_RUN_COLUMNS, _apply, _remember_plan, plan_of
-from .failures import _Blame, _TRANSIENT, _fail_on_engine_error
+from .failures import _TRANSIENT, _Blame, _fail_on_engine_error
+from .runtime import Runtime
 
 logger = logging.getLogger("workflow.engine")
 
@@ -34,7 +34,11 @@ def with_input_defaults(definition: dict, data: Any) -> Any:
     properties = schema.get("properties") if isinstance(schema, dict) else None
     if not isinstance(data, dict) or not isinstance(properties, dict):
         return data
-    defaults = {name: prop["default"] for name, prop in properties.items() if isinstance(prop, dict) and "default" in prop and name not in data}
+    defaults = {
+        name: prop["default"]
+        for name, prop in properties.items()
+        if isinstance(prop, dict) and "default" in prop and name not in data
+    }
     return {**defaults, **data} if defaults else data
 
 
@@ -53,7 +57,21 @@ def check_input(definition: dict, data: Any) -> Any:
     return data
 
 
-def start_execution(workflow, input: dict | None = None, *, acting_user=None, trigger: str = "manual", parent_step: StepRun | None = None, retry_of: Execution | None = None, continued_from: Execution | None = None, variables: dict | None = None, correlation_id: str = "", definition: dict | None = None, workflow_version: int | None = None, queue: str = "") -> Execution:
+def start_execution(
+    workflow,
+    input: dict | None = None,
+    *,
+    acting_user=None,
+    trigger: str = "manual",
+    parent_step: StepRun | None = None,
+    retry_of: Execution | None = None,
+    continued_from: Execution | None = None,
+    variables: dict | None = None,
+    correlation_id: str = "",
+    definition: dict | None = None,
+    workflow_version: int | None = None,
+    queue: str = "",
+) -> Execution:
     """Create a run of `workflow` and start it (dispatch happens after commit). `definition`
     (with its `workflow_version`) runs an earlier version instead of the current one; `queue`
     sends the run's steps to that Celery queue.
@@ -100,7 +118,9 @@ def advance(execution_id: int, *, allow_inline: bool = False) -> list[StepRun]:
     blame = _Blame()
     try:
         with transaction.atomic():
-            execution = Execution.objects.select_for_update().defer(*_UNUSED_RUN_COLUMNS).filter(pk=execution_id).first()
+            execution = (
+                Execution.objects.select_for_update().defer(*_UNUSED_RUN_COLUMNS).filter(pk=execution_id).first()
+            )
             if execution is None:
                 return []
             if execution.status in FINISHED_EXECUTION:
@@ -123,7 +143,9 @@ def advance(execution_id: int, *, allow_inline: bool = False) -> list[StepRun]:
 
 def _inbox(execution: Execution) -> list[StepRun]:
     """Finished steps the orchestrator has not taken into account yet, in finishing order."""
-    return store.unadvanced_steps(StepRun, execution.pk, [StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED])
+    return store.unadvanced_steps(
+        StepRun, execution.pk, [StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED]
+    )
 
 
 def _advance_inbox(rt: Runtime, inbox: list[StepRun]) -> list[StepRun]:

@@ -40,7 +40,10 @@ def _depth(execution) -> int:
 
 def start_child(rt: Runtime, scope: str, node, extra: dict | None, *, attempt: int = 1, budget_used: int = 0) -> None:
     """Start a child run for a child_workflow node (or a dynamic node's item)."""
-    from .advancing import InputError, start_execution  # imported on use: this module is below the runtime (the node registry imports it)
+    from .advancing import (
+        InputError,
+        start_execution,
+    )  # imported on use: this module is below the runtime (the node registry imports it)
 
     spec = node.spec
     context = rt.context(scope, extra)
@@ -58,7 +61,12 @@ def start_child(rt: Runtime, scope: str, node, extra: dict | None, *, attempt: i
     ContentType.objects.clear_cache()
     refusal = f"no workflow with slug {slug!r}" if workflow is None else can_start_child(initiator, workflow)
     if refusal:
-        rt._fail_now(scope, node, "ChildWorkflowNotFound" if refusal.startswith("no workflow") else "ChildWorkflowNotPermitted", refusal)
+        rt._fail_now(
+            scope,
+            node,
+            "ChildWorkflowNotFound" if refusal.startswith("no workflow") else "ChildWorkflowNotPermitted",
+            refusal,
+        )
         return
     if _depth(rt.ex) >= MAX_DEPTH:
         rt._fail_now(scope, node, "ChildWorkflowTooDeep", f"child workflows nest at most {MAX_DEPTH} levels")
@@ -69,19 +77,35 @@ def start_child(rt: Runtime, scope: str, node, extra: dict | None, *, attempt: i
     definition, number = workflow.definition, None
     if hooks.registered("workflow_version"):
         try:
-            definition, number = hooks.call("workflow_version", workflow, spec.get("version", "latest"), at=rt.ex.started_at or rt.ex.created_at)
+            definition, number = hooks.call(
+                "workflow_version", workflow, spec.get("version", "latest"), at=rt.ex.started_at or rt.ex.created_at
+            )
         except LookupError as exc:
             rt._fail_now(scope, node, "ChildWorkflowVersionNotFound", str(exc))
             return
-    step = rt.new_step(scope, node, status=StepStatus.WAITING, attempt=attempt, input=child_input if isinstance(child_input, dict) else {"value": child_input}, started_at=rt.now,
-                       state={"extra": extra, "retry_budget_used": budget_used} if extra else {"retry_budget_used": budget_used})
+    step = rt.new_step(
+        scope,
+        node,
+        status=StepStatus.WAITING,
+        attempt=attempt,
+        input=child_input if isinstance(child_input, dict) else {"value": child_input},
+        started_at=rt.now,
+        state={"extra": extra, "retry_budget_used": budget_used} if extra else {"retry_budget_used": budget_used},
+    )
     if not isinstance(child_input, dict):
         child_input = {"value": child_input}
     try:
         with transaction.atomic():
             child = start_execution(
-                workflow, child_input, acting_user=initiator, trigger="child", parent_step=step, correlation_id=rt.ex.correlation_id,
-                definition=definition, workflow_version=number, queue=spec.get("queue") or "",
+                workflow,
+                child_input,
+                acting_user=initiator,
+                trigger="child",
+                parent_step=step,
+                correlation_id=rt.ex.correlation_id,
+                definition=definition,
+                workflow_version=number,
+                queue=spec.get("queue") or "",
             )
     except DefinitionError as exc:
         _fail_step(rt, step, "ChildWorkflowInvalid", f"{slug}: " + "; ".join(str(p) for p in exc.problems[:5]))
@@ -91,9 +115,19 @@ def start_child(rt: Runtime, scope: str, node, extra: dict | None, *, attempt: i
         return
     step.state = {**step.state, "child_id": child.pk, "workflow": slug, "version": number}
     rt.touch(step)
-    rt.event("child_started", node=node.id, scope=scope, step=step, payload={
-        "child_execution": child.pk, "workflow": slug, "version": number, "mode": spec.get("mode", "execute"), **({"queue": spec["queue"]} if spec.get("queue") else {}),
-    })
+    rt.event(
+        "child_started",
+        node=node.id,
+        scope=scope,
+        step=step,
+        payload={
+            "child_execution": child.pk,
+            "workflow": slug,
+            "version": number,
+            "mode": spec.get("mode", "execute"),
+            **({"queue": spec["queue"]} if spec.get("queue") else {}),
+        },
+    )
     if spec.get("mode", "execute") == "start":
         step.status = StepStatus.COMPLETED
         step.output = {"execution_id": child.pk, "workflow": slug}
@@ -127,7 +161,11 @@ def _child_result(child) -> tuple[str, Any, dict | None]:
 def await_child(rt: Runtime, scope: str, node, extra: dict | None) -> None:
     target = node.spec["child"]
     started = rt.latest(scope, target) or rt.latest("", target)
-    child_id = (started.output or {}).get("execution_id") if started is not None and started.status == StepStatus.COMPLETED else None
+    child_id = (
+        (started.output or {}).get("execution_id")
+        if started is not None and started.status == StepStatus.COMPLETED
+        else None
+    )
     if child_id is None:
         rt._fail_now(scope, node, "ChildWorkflowNotStarted", f"'{target}' did not start a child run")
         return
@@ -141,7 +179,13 @@ def await_child(rt: Runtime, scope: str, node, extra: dict | None) -> None:
         if error:
             step.error = {**error, "node": node.id}
         rt.touch(step)
-        rt.event("step_completed" if status == StepStatus.COMPLETED else "step_failed", node=node.id, scope=scope, step=step, payload={"output": output} if output is not None else {"error": step.error})
+        rt.event(
+            "step_completed" if status == StepStatus.COMPLETED else "step_failed",
+            node=node.id,
+            scope=scope,
+            step=step,
+            payload={"output": output} if output is not None else {"error": step.error},
+        )
         rt.on_finished(step)
 
 
@@ -157,7 +201,12 @@ def child_finished(child_id: int) -> None:
         return  # the chain goes on; its last run reports
     status, output, error = _child_result(child)
     first_id = chain_of(child)[0].pk if child.continued_from_id else child_id
-    waiting = StepRun.objects.filter(execution_id=child.parent_id, status=StepStatus.WAITING, node_type__in=["child_workflow", "await_child"], state__child_id=first_id)
+    waiting = StepRun.objects.filter(
+        execution_id=child.parent_id,
+        status=StepStatus.WAITING,
+        node_type__in=["child_workflow", "await_child"],
+        state__child_id=first_id,
+    )
     for step in waiting:
         err = {**error, "node": step.node_id} if error else None
         finish_step(step.pk, status, output, err, expect=StepStatus.WAITING)

@@ -95,7 +95,9 @@ def queue_of(execution_id: int) -> str:
 
 def _apply(effects: SideEffects, execution_id: int) -> None:
     """Register the side effects of a committed advance (runs them after commit)."""
-    if not (effects.dispatch or effects.chords or effects.revoke or effects.timers or effects.events or effects.deadlines):
+    if not (
+        effects.dispatch or effects.chords or effects.revoke or effects.timers or effects.events or effects.deadlines
+    ):
         return
 
     def send() -> None:
@@ -105,7 +107,9 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
             if len(singles) == 1:
                 messages.send(messages.RUN_STEP, singles[0].pk, **_routing(effects.queue))
             else:
-                group(messages.task(messages.RUN_STEP, s.pk, **_routing(effects.queue)) for s in singles).apply_async(**_routing(effects.queue))
+                group(messages.task(messages.RUN_STEP, s.pk, **_routing(effects.queue)) for s in singles).apply_async(
+                    **_routing(effects.queue)
+                )
         for batch in effects.chords:
             chord(
                 [messages.task(messages.RUN_CHORD_STEP, s.pk, **_routing(effects.queue)) for s in batch],
@@ -131,7 +135,11 @@ def _apply(effects: SideEffects, execution_id: int) -> None:
         try:
             send()
         except Exception:
-            logger.warning("could not send the steps of execution %s to the workers; the sweep re-sends them", execution_id, exc_info=True)
+            logger.warning(
+                "could not send the steps of execution %s to the workers; the sweep re-sends them",
+                execution_id,
+                exc_info=True,
+            )
 
     transaction.on_commit(run)
 

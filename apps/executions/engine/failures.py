@@ -8,12 +8,11 @@ import logging
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-
 from ..choices import ACTIVE_STEP, FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun
 from . import publish
-from .runtime import Runtime, error_dict
 from .dispatch import _UNUSED_RUN_COLUMNS, _apply, plan_of
+from .runtime import Runtime, error_dict
 
 logger = logging.getLogger("workflow.engine")
 
@@ -34,7 +33,9 @@ class _Blame:
         return (self.runtime.current_node if self.runtime is not None else "") or self.fallback
 
 
-def _fail_on_engine_error(execution_id: int, exc: BaseException, *, node_id: str = "", step_result: tuple | None = None) -> None:
+def _fail_on_engine_error(
+    execution_id: int, exc: BaseException, *, node_id: str = "", step_result: tuple | None = None
+) -> None:
     """An exception escaped an advance (its transaction rolled back): in a new transaction,
     record the finished step's result (`step_result`: step id, expected status, columns) and
     fail the run with an `EngineError` naming the node, the exception's type and message.
@@ -60,8 +61,16 @@ def _fail_on_engine_error(execution_id: int, exc: BaseException, *, node_id: str
                         StepRun.objects.filter(pk=step_id).update(**{**fields, "advanced": True})
                 except Exception:  # the result itself cannot be stored (e.g. a NUL byte): keep the failure
                     step.status, step.output = StepStatus.FAILED, None
-                    StepRun.objects.filter(pk=step_id).update(status=StepStatus.FAILED, finished_at=timezone.now(), advanced=True, error=error)
-                rt.event(_STEP_EVENT[step.status], node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, **({"error": step.error} if step.error else {})})
+                    StepRun.objects.filter(pk=step_id).update(
+                        status=StepStatus.FAILED, finished_at=timezone.now(), advanced=True, error=error
+                    )
+                rt.event(
+                    _STEP_EVENT[step.status],
+                    node=step.node_id,
+                    scope=step.scope,
+                    step=step,
+                    payload={"attempt": step.attempt, **({"error": step.error} if step.error else {})},
+                )
         if execution.status in FINISHED_EXECUTION:
             _apply(rt.flush(), execution.pk)
             return
@@ -75,13 +84,27 @@ def _fail_on_engine_error(execution_id: int, exc: BaseException, *, node_id: str
             logger.exception("could not fail execution %s the usual way", execution_id)
             execution.refresh_from_db(fields=["last_seq", "status"])
             now = timezone.now()
-            StepRun.objects.filter(execution_id=execution_id, status__in=list(ACTIVE_STEP)).update(status=StepStatus.CANCELLED, finished_at=now, advanced=True)
+            StepRun.objects.filter(execution_id=execution_id, status__in=list(ACTIVE_STEP)).update(
+                status=StepStatus.CANCELLED, finished_at=now, advanced=True
+            )
             execution.last_seq += 1
-            event = ExecutionEvent.objects.create(execution=execution, seq=execution.last_seq, type="execution_failed", payload={"status": "failed", "error": error})
-            Execution.objects.filter(pk=execution_id).update(status=ExecutionStatus.FAILED, finished_at=now, error=error, last_seq=execution.last_seq)
+            event = ExecutionEvent.objects.create(
+                execution=execution,
+                seq=execution.last_seq,
+                type="execution_failed",
+                payload={"status": "failed", "error": error},
+            )
+            Execution.objects.filter(pk=execution_id).update(
+                status=ExecutionStatus.FAILED, finished_at=now, error=error, last_seq=execution.last_seq
+            )
             publish.on_commit(execution_id, [event])
             return
         _apply(effects, execution.pk)
 
 
-_STEP_EVENT: dict[str, str] = {StepStatus.COMPLETED: "step_completed", StepStatus.FAILED: "step_failed", StepStatus.CANCELLED: "step_cancelled", StepStatus.SKIPPED: "step_skipped"}
+_STEP_EVENT: dict[str, str] = {
+    StepStatus.COMPLETED: "step_completed",
+    StepStatus.FAILED: "step_failed",
+    StepStatus.CANCELLED: "step_cancelled",
+    StepStatus.SKIPPED: "step_skipped",
+}

@@ -32,13 +32,21 @@ def notify_parent(rt: Runtime) -> None:
 
 
 def cancel_children_of_execution(execution_id: int, reason: str) -> None:
-    ids = list(Execution.objects.filter(parent_id=execution_id).exclude(status__in=list(FINISHED_EXECUTION)).values_list("pk", flat=True))
+    ids = list(
+        Execution.objects.filter(parent_id=execution_id)
+        .exclude(status__in=list(FINISHED_EXECUTION))
+        .values_list("pk", flat=True)
+    )
     _cancel_later(ids, reason)
 
 
 def cancel_children_of_steps(rt: Runtime, step_ids: list[int], reason: str) -> None:
     """Steps were cancelled: child runs they started are cancelled too."""
-    ids = list(Execution.objects.filter(parent_step_id__in=step_ids).exclude(status__in=list(FINISHED_EXECUTION)).values_list("pk", flat=True))
+    ids = list(
+        Execution.objects.filter(parent_step_id__in=step_ids)
+        .exclude(status__in=list(FINISHED_EXECUTION))
+        .values_list("pk", flat=True)
+    )
     _cancel_later(ids, reason)
 
 
@@ -51,5 +59,3 @@ def _cancel_later(ids: list[int], reason: str) -> None:
             messages.send(messages.CANCEL_CHILD, child_id, reason)
 
     transaction.on_commit(send)
-
-

@@ -15,8 +15,8 @@ Hooks:
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 _HOOKS: dict[str, Callable[..., Any]] = {}
 

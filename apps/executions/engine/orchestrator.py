@@ -17,8 +17,8 @@ The work is split by concern:
 from __future__ import annotations
 
 from .actions import (
-    _upstream_of,
     RetryPlan,
+    _upstream_of,
     cancel_execution,
     pause_execution,
     plan_retry_with_changes,
@@ -31,11 +31,46 @@ from .actions import (
 from .advancing import InputError, advance, check_input, start_execution, with_input_defaults
 from .dispatch import Sticky, _apply, plan_of
 from .recovery import check_deadline, fire_timer, stuck_executions, sweep
-from .steps import STICKY_BUDGET_SECONDS, STICKY_BUDGET_STEPS, execute_chord_step, execute_step, finish_step, heartbeat, running, running_steps
+from .steps import (
+    STICKY_BUDGET_SECONDS,
+    STICKY_BUDGET_STEPS,
+    execute_chord_step,
+    execute_step,
+    finish_step,
+    heartbeat,
+    running,
+    running_steps,
+)
 
 __all__ = [
-    "InputError", "RetryPlan", "plan_retry_with_changes", "STICKY_BUDGET_SECONDS", "STICKY_BUDGET_STEPS", "Sticky", "_apply", "_upstream_of", "advance", "cancel_execution",
-    "check_deadline", "check_input", "execute_chord_step", "execute_step", "finish_step", "fire_timer", "heartbeat", "pause_execution",
-    "plan_of", "resume_execution", "resume_waiting_step", "retry_execution", "retry_failed", "retry_with_changes", "running",
-    "running_steps", "start_execution", "stuck_executions", "sweep", "with_input_defaults",
+    "InputError",
+    "RetryPlan",
+    "plan_retry_with_changes",
+    "STICKY_BUDGET_SECONDS",
+    "STICKY_BUDGET_STEPS",
+    "Sticky",
+    "_apply",
+    "_upstream_of",
+    "advance",
+    "cancel_execution",
+    "check_deadline",
+    "check_input",
+    "execute_chord_step",
+    "execute_step",
+    "finish_step",
+    "fire_timer",
+    "heartbeat",
+    "pause_execution",
+    "plan_of",
+    "resume_execution",
+    "resume_waiting_step",
+    "retry_execution",
+    "retry_failed",
+    "retry_with_changes",
+    "running",
+    "running_steps",
+    "start_execution",
+    "stuck_executions",
+    "sweep",
+    "with_input_defaults",
 ]

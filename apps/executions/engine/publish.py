@@ -100,7 +100,12 @@ def events_committed(execution_id: int, events) -> None:
         layer = get_channel_layer()
         if layer is None:  # no CHANNEL_LAYERS configured: nobody can be watching
             return
-        message = {"type": "execution.events", "execution_id": execution_id, "event_ids": [e.pk for e in events], "last_seq": max(e.seq for e in events)}
+        message = {
+            "type": "execution.events",
+            "execution_id": execution_id,
+            "event_ids": [e.pk for e in events],
+            "last_seq": max(e.seq for e in events),
+        }
         sent = asyncio.run_coroutine_threadsafe(layer.group_send(group_name(execution_id), message), _publisher_loop())
         try:
             sent.result(timeout=PUBLISH_TIMEOUT)

@@ -12,15 +12,14 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun, Timer
 from . import publish
-from .runtime import WORKER_LOST, error_dict
 from .advancing import advance
 from .children import child_finished
 from .dispatch import queue_of, send_steps
 from .failures import _TRANSIENT, _fail_on_engine_error
+from .runtime import WORKER_LOST, error_dict
 from .signals import resume_waiting_step
 from .steps import _next_seq, finish_step
 
@@ -53,11 +52,20 @@ def fire_timer(timer_id: int) -> None:
         output = {"decision": "expired"} if step.node_type == "approval" else {"timed_out": True}
         resume_waiting_step(step.pk, output, actor="timer", timed_out=True)
     elif timer.kind == Timer.Kind.RETRY:
-        if StepRun.objects.filter(pk=step.pk, status=StepStatus.SCHEDULED).update(status=StepStatus.PENDING, dispatched_at=now):
-
+        if StepRun.objects.filter(pk=step.pk, status=StepStatus.SCHEDULED).update(
+            status=StepStatus.PENDING, dispatched_at=now
+        ):
             with transaction.atomic():
                 seq = _next_seq(step.execution_id)
-                event = ExecutionEvent.objects.create(execution_id=step.execution_id, seq=seq, type="step_scheduled", node_id=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt})
+                event = ExecutionEvent.objects.create(
+                    execution_id=step.execution_id,
+                    seq=seq,
+                    type="step_scheduled",
+                    node_id=step.node_id,
+                    scope=step.scope,
+                    step=step,
+                    payload={"attempt": step.attempt},
+                )
                 publish.on_commit(step.execution_id, [event])
             send_steps([step.pk], queue=queue_of(step.execution_id))
 
@@ -71,7 +79,11 @@ def check_deadline(step_id: int) -> None:
     seconds = None
     if step.deadline_at and step.started_at:
         seconds = round((step.deadline_at - step.started_at).total_seconds(), 3)
-    finish_step(step_id, StepStatus.FAILED, error=error_dict("StepTimeout", f"the step did not finish within its timeout ({seconds} s)", step.node_id))
+    finish_step(
+        step_id,
+        StepStatus.FAILED,
+        error=error_dict("StepTimeout", f"the step did not finish within its timeout ({seconds} s)", step.node_id),
+    )
 
 
 def sweep() -> dict[str, int]:
@@ -111,16 +123,42 @@ def _sweep(counts: dict[str, int]) -> None:
 
     now = timezone.now()
     grace = timedelta(seconds=settings.WB_STEP_HEARTBEAT_GRACE)
-    lost_workers = StepRun.objects.filter(status=StepStatus.RUNNING, heartbeat_at__lt=now - grace).only("id", "node_id", "worker")[:500]
-    _each(counts, "reaped", list(lost_workers), lambda step: finish_step(
-        step.pk, StepStatus.FAILED, error=error_dict(WORKER_LOST, f"worker {step.worker or '?'} stopped answering while running this step", step.node_id)
-    ))
-    _each(counts, "timed_out", list(StepRun.objects.filter(status=StepStatus.RUNNING, deadline_at__lt=now).values_list("id", flat=True)[:500]), check_deadline)
-    _each(counts, "timers", list(Timer.objects.filter(fired_at__isnull=True, fire_at__lte=now).values_list("id", flat=True)[:500]), fire_timer)
+    lost_workers = StepRun.objects.filter(status=StepStatus.RUNNING, heartbeat_at__lt=now - grace).only(
+        "id", "node_id", "worker"
+    )[:500]
+    _each(
+        counts,
+        "reaped",
+        list(lost_workers),
+        lambda step: finish_step(
+            step.pk,
+            StepStatus.FAILED,
+            error=error_dict(
+                WORKER_LOST, f"worker {step.worker or '?'} stopped answering while running this step", step.node_id
+            ),
+        ),
+    )
+    _each(
+        counts,
+        "timed_out",
+        list(StepRun.objects.filter(status=StepStatus.RUNNING, deadline_at__lt=now).values_list("id", flat=True)[:500]),
+        check_deadline,
+    )
+    _each(
+        counts,
+        "timers",
+        list(Timer.objects.filter(fired_at__isnull=True, fire_at__lte=now).values_list("id", flat=True)[:500]),
+        fire_timer,
+    )
     redispatch_after = timedelta(seconds=settings.WB_REDISPATCH_AFTER)
-    lost = StepRun.objects.filter(status=StepStatus.PENDING).filter(
-        Q(dispatched_at__lt=now - redispatch_after) | Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=5))
-    ).exclude(execution__status__in=list(FINISHED_EXECUTION) + [ExecutionStatus.PAUSED])
+    lost = (
+        StepRun.objects.filter(status=StepStatus.PENDING)
+        .filter(
+            Q(dispatched_at__lt=now - redispatch_after)
+            | Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=5))
+        )
+        .exclude(execution__status__in=list(FINISHED_EXECUTION) + [ExecutionStatus.PAUSED])
+    )
 
     def redispatch(lost_step: tuple[int, str]) -> None:
         step_id, queue = lost_step
@@ -136,9 +174,15 @@ def _sweep(counts: dict[str, int]) -> None:
     )
     _each(counts, "advanced", list(stalled[:200]), advance)
     # Parents still waiting for children that have finished (the message was lost).
-    orphans = StepRun.objects.filter(status=StepStatus.WAITING, node_type__in=["child_workflow", "await_child"], created_at__lt=now - timedelta(seconds=3)).values_list("state", flat=True)[:500]
+    orphans = StepRun.objects.filter(
+        status=StepStatus.WAITING,
+        node_type__in=["child_workflow", "await_child"],
+        created_at__lt=now - timedelta(seconds=3),
+    ).values_list("state", flat=True)[:500]
     child_ids = [state["child_id"] for state in orphans if isinstance(state, dict) and state.get("child_id")]
-    finished_children = Execution.objects.filter(pk__in=child_ids, status__in=[s for s in FINISHED_EXECUTION if s != ExecutionStatus.CONTINUED]).values_list("pk", flat=True)
+    finished_children = Execution.objects.filter(
+        pk__in=child_ids, status__in=[s for s in FINISHED_EXECUTION if s != ExecutionStatus.CONTINUED]
+    ).values_list("pk", flat=True)
     _each(counts, "advanced", list(finished_children), child_finished)
     _each(counts, "stuck", stuck_executions(now), _fail_stuck)
 
@@ -164,4 +208,7 @@ def stuck_executions(now=None) -> list[int]:
 
 
 def _fail_stuck(execution_id: int) -> None:
-    _fail_on_engine_error(execution_id, RuntimeError("the run had no running step, timer, or node waiting for a signal, approval or child"))
+    _fail_on_engine_error(
+        execution_id,
+        RuntimeError("the run had no running step, timer, or node waiting for a signal, approval or child"),
+    )

@@ -8,7 +8,9 @@ from typing import Any
 
 REDACTED = "[redacted]"
 # "token" but not "tokens" (an LLM's usage.prompt_tokens is a count, not a secret).
-SECRET_KEY = re.compile(r"(authorization|password|passwd|secret|token(?!s)|api[-_]?key|apikey|credential|cookie|private[-_]?key)", re.I)
+SECRET_KEY = re.compile(
+    r"(authorization|password|passwd|secret|token(?!s)|api[-_]?key|apikey|credential|cookie|private[-_]?key)", re.I
+)
 BEARER = re.compile(r"\b(Bearer|Basic|Api-Key|Token)\s+[A-Za-z0-9._~+/=\-]{6,}", re.I)
 
 
@@ -18,7 +20,11 @@ def redact(value: Any, _depth: int = 0) -> Any:
         return value
     if isinstance(value, dict):
         return {
-            key: (REDACTED if isinstance(key, str) and SECRET_KEY.search(key) and item not in (None, "") else redact(item, _depth + 1))
+            key: (
+                REDACTED
+                if isinstance(key, str) and SECRET_KEY.search(key) and item not in (None, "")
+                else redact(item, _depth + 1)
+            )
             for key, item in value.items()
         }
     if isinstance(value, list):

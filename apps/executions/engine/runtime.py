@@ -24,12 +24,19 @@ from apps.workflows.definition.plan import NodePlan, Plan
 from ..choices import ACTIVE_STEP, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun, Timer
 from . import hooks, store
+from .common import (  # noqa: F401  (re-exported)
+    DEFAULT_MAX_ITERATIONS,
+    MAX_WORKER_LOSSES,
+    SEGMENT,
+    SMALL_SCOPE,
+    WORKER_LOST,
+    backoff_seconds,
+    error_dict,
+    parent_scope,
+)
 from .family import cancel_children_of_steps, notify_parent
-from .common import DEFAULT_MAX_ITERATIONS, MAX_WORKER_LOSSES, SEGMENT, WORKER_LOST, backoff_seconds  # noqa: F401  (re-exported)
-from .common import SMALL_SCOPE, error_dict, parent_scope
 from .nodes import NODE_TYPES
 from .redaction import redact
-
 
 _STEP_REF = re.compile(r"^\$\.steps\.([A-Za-z_][\w\-]*)")
 
@@ -307,7 +314,9 @@ class Runtime:
         self._guarded[step.pk] = expect
         self.touch(step)
 
-    def new_step(self, scope: str, node: NodePlan, *, status: str, attempt: int = 1, defer: bool = False, **fields: Any) -> StepRun:
+    def new_step(
+        self, scope: str, node: NodePlan, *, status: str, attempt: int = 1, defer: bool = False, **fields: Any
+    ) -> StepRun:
         """A new step run, inserted now, or with `defer` at the end of the fan-out that makes it
         (one multi-row INSERT for all its branches)."""
         step = StepRun(
@@ -334,7 +343,16 @@ class Runtime:
         self._new.append(step)
         return step
 
-    def event(self, type_: str, *, node: str = "", scope: str = "", step: StepRun | None = None, payload: dict | None = None, actor: str = "") -> None:
+    def event(
+        self,
+        type_: str,
+        *,
+        node: str = "",
+        scope: str = "",
+        step: StepRun | None = None,
+        payload: dict | None = None,
+        actor: str = "",
+    ) -> None:
         self.ex.last_seq += 1
         self._ex_dirty.add("last_seq")
         self._events.append(
@@ -358,7 +376,19 @@ class Runtime:
     def flush(self) -> SideEffects:
         """Write everything collected; return the side effects to run after commit."""
         if self._dirty:
-            fields = ["status", "output", "error", "state", "advanced", "started_at", "finished_at", "scheduled_for", "in_chord", "logs", "worker"]
+            fields = [
+                "status",
+                "output",
+                "error",
+                "state",
+                "advanced",
+                "started_at",
+                "finished_at",
+                "scheduled_for",
+                "in_chord",
+                "logs",
+                "worker",
+            ]
             dirty = list(self._dirty.values())
             if len(dirty) == 1:
                 # A sequence hop: the finished step's result and its `advanced` flag, in one
@@ -408,7 +438,7 @@ class Runtime:
                 break
             prefix += m.group()
             chain.append(prefix)
-            rest = rest[m.end():]
+            rest = rest[m.end() :]
         steps = _StepsView(self, chain)
         item: Any = None
         index: Any = None
@@ -428,7 +458,11 @@ class Runtime:
             "input": self.ex.input,
             "vars": self.ex.variables,
             "steps": steps,
-            "execution": {"id": self.ex.pk, "workflow_id": self.ex.workflow_id, "started_at": self.ex.started_at.isoformat() if self.ex.started_at else None},
+            "execution": {
+                "id": self.ex.pk,
+                "workflow_id": self.ex.workflow_id,
+                "started_at": self.ex.started_at.isoformat() if self.ex.started_at else None,
+            },
             "item": item,
             "index": index,
             "iteration": iteration,
@@ -443,7 +477,15 @@ class Runtime:
         if self.ex.status != ExecutionStatus.RUNNING:  # created running (start_execution): not saved twice
             self.set_ex(status=ExecutionStatus.RUNNING)
         self.set_ex(started_at=self.now)
-        self.event("execution_started", payload={"input": self.ex.input, "trigger": self.ex.trigger, "variables": self.ex.variables, "correlation_id": self.ex.correlation_id})
+        self.event(
+            "execution_started",
+            payload={
+                "input": self.ex.input,
+                "trigger": self.ex.trigger,
+                "variables": self.ex.variables,
+                "correlation_id": self.ex.correlation_id,
+            },
+        )
         self.start_scope("", self.plan.root.id, fresh=True)
 
     def start_scope(self, instance: str, scope_id: str, extra: dict | None = None, *, fresh: bool = False) -> None:
@@ -458,7 +500,13 @@ class Runtime:
         self.current_node = node.id
         kind = NODE_TYPES.get(node.type)
         if kind is None:
-            step = self.new_step(scope, node, status=StepStatus.FAILED, finished_at=self.now, error=error_dict("UnsupportedNode", f"node type {node.type} cannot run here", node.id))
+            step = self.new_step(
+                scope,
+                node,
+                status=StepStatus.FAILED,
+                finished_at=self.now,
+                error=error_dict("UnsupportedNode", f"node type {node.type} cannot run here", node.id),
+            )
             self.on_finished(step)
             return
         kind.activate(self, scope, node, extra)
@@ -467,7 +515,9 @@ class Runtime:
         return expressions.resolve(value, self.context(scope, extra))
 
     def _fail_now(self, scope: str, node: NodePlan, type_: str, message: str) -> None:
-        step = self.new_step(scope, node, status=StepStatus.FAILED, finished_at=self.now, error=error_dict(type_, message, node.id))
+        step = self.new_step(
+            scope, node, status=StepStatus.FAILED, finished_at=self.now, error=error_dict(type_, message, node.id)
+        )
         self.event("step_failed", node=node.id, scope=scope, step=step, payload={"error": step.error, "attempt": 1})
         self.on_finished(step)
 
@@ -508,11 +558,33 @@ class Runtime:
         """A step reached a final state: take it into account (the heart of advancing)."""
         if step.in_chord and not step.advanced and step.status in (StepStatus.COMPLETED, StepStatus.FAILED):
             # Chord members record their result without the run's lock; their history is written here.
-            self.event("step_started", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "worker": step.worker, "at": step.started_at.isoformat() if step.started_at else None})
+            self.event(
+                "step_started",
+                node=step.node_id,
+                scope=step.scope,
+                step=step,
+                payload={
+                    "attempt": step.attempt,
+                    "worker": step.worker,
+                    "at": step.started_at.isoformat() if step.started_at else None,
+                },
+            )
             if step.status == StepStatus.COMPLETED:
-                self.event("step_completed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "output": step.output, "duration_ms": step.duration_ms})
+                self.event(
+                    "step_completed",
+                    node=step.node_id,
+                    scope=step.scope,
+                    step=step,
+                    payload={"attempt": step.attempt, "output": step.output, "duration_ms": step.duration_ms},
+                )
             else:
-                self.event("step_failed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "error": step.error})
+                self.event(
+                    "step_failed",
+                    node=step.node_id,
+                    scope=step.scope,
+                    step=step,
+                    payload={"attempt": step.attempt, "error": step.error},
+                )
         step.advanced = True
         self.touch(step)
         self.current_node = step.node_id
@@ -548,7 +620,13 @@ class Runtime:
                 return
             if node.on_error:
                 handler = self.plan.node(node.on_error)
-                self.event("error_handled", node=node.id, scope=scope, step=step, payload={"handler": handler.id, "error": step.error})
+                self.event(
+                    "error_handled",
+                    node=node.id,
+                    scope=scope,
+                    step=step,
+                    payload={"handler": handler.id, "error": step.error},
+                )
                 self.activate(scope, handler, {"error": step.error})
                 self._propagate(scope, node)
                 return
@@ -590,7 +668,9 @@ class Runtime:
                 if chosen is not None:
                     return chosen == target
                 # No special route taken: ordinary edges are live, the timeout path is not.
-                return target != self.plan.node(step.node_id).spec.get("timeout_to") or target in self._edge_targets(step.node_id)
+                return target != self.plan.node(step.node_id).spec.get("timeout_to") or target in self._edge_targets(
+                    step.node_id
+                )
             return True
         if step.status in (StepStatus.SKIPPED, StepStatus.CANCELLED):
             return False
@@ -699,7 +779,10 @@ class Runtime:
 
     def _cancel_scope(self, prefix: str, *, reason: str) -> None:
         """Cancel every active step at or below scope `prefix` (a prefix of "" means everything)."""
-        qs = StepRun.objects.filter(execution=self.ex, status__in=[StepStatus.SCHEDULED, StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING])
+        qs = StepRun.objects.filter(
+            execution=self.ex,
+            status__in=[StepStatus.SCHEDULED, StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING],
+        )
         if prefix:
             qs = qs.filter(scope__startswith=prefix)
         # Steps this advance already changed are known by their in-memory state (the database
@@ -709,7 +792,12 @@ class Runtime:
         known.update(self._dirty)
         ids = []
         for step in self._deferred or []:  # made by this advance, not inserted yet
-            if step.scope.startswith(prefix) and step.status in (StepStatus.SCHEDULED, StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING):
+            if step.scope.startswith(prefix) and step.status in (
+                StepStatus.SCHEDULED,
+                StepStatus.PENDING,
+                StepStatus.RUNNING,
+                StepStatus.WAITING,
+            ):
                 step.status, step.finished_at, step.advanced = StepStatus.CANCELLED, self.now, True
                 self.event("step_cancelled", node=step.node_id, scope=step.scope, step=step, payload={"reason": reason})
         for step_id in qs.values_list("id", flat=True):
@@ -735,18 +823,28 @@ class Runtime:
 
     # ------------------------------------------------------------------ containers
 
-    def _child_done(self, container: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
+    def _child_done(
+        self, container: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None
+    ) -> None:
         """Child scope `idx` of a container (a parallel's branch, a loop's iteration, a dynamic
         node's item) finished: the container's node type decides what follows."""
         NODE_TYPES[node.type].child_done(self, container, node, idx, ok=ok, result=result, error=error)
 
-    def _finish_container(self, container: StepRun, node: NodePlan, *, ok: bool, output: Any = None, error: dict | None = None) -> None:
+    def _finish_container(
+        self, container: StepRun, node: NodePlan, *, ok: bool, output: Any = None, error: dict | None = None
+    ) -> None:
         container.status = StepStatus.COMPLETED if ok else StepStatus.FAILED
         container.finished_at = self.now
         container.output = output if ok else None
         container.error = None if ok else (error or error_dict("BranchFailed", f"{node.id} failed", node.id))
         self.touch(container)
-        self.event("step_completed" if ok else "step_failed", node=node.id, scope=container.scope, step=container, payload={"output": output} if ok else {"error": container.error})
+        self.event(
+            "step_completed" if ok else "step_failed",
+            node=node.id,
+            scope=container.scope,
+            step=container,
+            payload={"output": output} if ok else {"error": container.error},
+        )
         self.on_finished(container)
 
     # ------------------------------------------------------------------ run end
@@ -762,7 +860,9 @@ class Runtime:
             self._finish_execution(ExecutionStatus.FAILED, error=error_dict("OutputError", f"output: {exc}"))
             return
         except Exception as exc:  # a run-time error of a template in the output
-            self._finish_execution(ExecutionStatus.FAILED, error=error_dict("OutputError", f"output: {type(exc).__name__}: {exc}"))
+            self._finish_execution(
+                ExecutionStatus.FAILED, error=error_dict("OutputError", f"output: {type(exc).__name__}: {exc}")
+            )
             return
         self._finish_execution(ExecutionStatus.COMPLETED, output=output)
 

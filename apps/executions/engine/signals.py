@@ -50,12 +50,28 @@ def activate_signal_wait(rt: Runtime, scope: str, node: NodePlan, extra: dict | 
     for i, signal in enumerate(pending):
         if signal.get("name") == name:
             rt.set_ex(pending_signals=pending[:i] + pending[i + 1 :])
-            step = rt.new_step(scope, node, status=StepStatus.COMPLETED, started_at=rt.now, finished_at=rt.now, output=signal.get("payload"), state={"signal": name, "buffered": True})
-            rt.event("signal_consumed", node=node.id, scope=scope, step=step, payload={"signal": name, "buffered": True})
+            step = rt.new_step(
+                scope,
+                node,
+                status=StepStatus.COMPLETED,
+                started_at=rt.now,
+                finished_at=rt.now,
+                output=signal.get("payload"),
+                state={"signal": name, "buffered": True},
+            )
+            rt.event(
+                "signal_consumed", node=node.id, scope=scope, step=step, payload={"signal": name, "buffered": True}
+            )
             rt.on_finished(step)
             return
     step = rt.new_step(scope, node, status=StepStatus.WAITING, started_at=rt.now, state={"signal": name})
-    rt.event("signal_wait_started", node=node.id, scope=scope, step=step, payload={"signal": name, "timeout": node.spec.get("timeout")})
+    rt.event(
+        "signal_wait_started",
+        node=node.id,
+        scope=scope,
+        step=step,
+        payload={"signal": name, "timeout": node.spec.get("timeout")},
+    )
     if node.spec.get("timeout"):
         _timeout_timer(rt, step, float(node.spec["timeout"]))
 
@@ -72,21 +88,58 @@ def activate_approval(rt: Runtime, scope: str, node: NodePlan, extra: dict | Non
     outcomes = spec.get("outcomes") or ["approve", "reject"]
     assignees = spec.get("assignees") or {}
     due_at = rt.now + timedelta(seconds=float(spec["due_in"])) if spec.get("due_in") else None
-    step = rt.new_step(scope, node, status=StepStatus.WAITING, started_at=rt.now, input={"title": title, "description": description, "assignees": assignees, "outcomes": outcomes, "due_at": due_at.isoformat() if due_at else None}, state={"outcomes": outcomes})
+    step = rt.new_step(
+        scope,
+        node,
+        status=StepStatus.WAITING,
+        started_at=rt.now,
+        input={
+            "title": title,
+            "description": description,
+            "assignees": assignees,
+            "outcomes": outcomes,
+            "due_at": due_at.isoformat() if due_at else None,
+        },
+        state={"outcomes": outcomes},
+    )
     if not hooks.registered("offer_approval"):
         step.status, step.finished_at = StepStatus.FAILED, rt.now
         step.error = {"type": "ApprovalsUnavailable", "message": "the work-item app is not installed", "node": node.id}
         rt.touch(step)
         rt.on_finished(step)
         return
-    item = hooks.call("offer_approval", step, title=title, description=description, users=list(assignees.get("users", [])), groups=list(assignees.get("groups", [])), outcomes=outcomes, due_at=due_at, allocation=spec.get("allocation") or {})
-    rt.event("approval_requested", node=node.id, scope=scope, step=step, payload={"title": title, "assignees": assignees, "outcomes": outcomes, "due_at": due_at.isoformat() if due_at else None, "work_item": getattr(item, "pk", None)})
+    item = hooks.call(
+        "offer_approval",
+        step,
+        title=title,
+        description=description,
+        users=list(assignees.get("users", [])),
+        groups=list(assignees.get("groups", [])),
+        outcomes=outcomes,
+        due_at=due_at,
+        allocation=spec.get("allocation") or {},
+    )
+    rt.event(
+        "approval_requested",
+        node=node.id,
+        scope=scope,
+        step=step,
+        payload={
+            "title": title,
+            "assignees": assignees,
+            "outcomes": outcomes,
+            "due_at": due_at.isoformat() if due_at else None,
+            "work_item": getattr(item, "pk", None),
+        },
+    )
     if due_at:
         _timeout_timer(rt, step, float(spec["due_in"]))
 
 
 def _timeout_timer(rt: Runtime, step: StepRun, seconds: float) -> None:
-    timer = Timer(execution=rt.ex, step=step, kind=Timer.Kind.SIGNAL_TIMEOUT, fire_at=rt.now + timedelta(seconds=seconds))
+    timer = Timer(
+        execution=rt.ex, step=step, kind=Timer.Kind.SIGNAL_TIMEOUT, fire_at=rt.now + timedelta(seconds=seconds)
+    )
     timer.save(force_insert=True)
     rt.effects.timers.append(timer)
 
@@ -110,7 +163,9 @@ def resume_waiting_step(step_id: int, output: dict, *, actor: str = "", timed_ou
         if step is None:
             return False
         execution = Execution.objects.select_for_update().get(pk=step.execution_id)
-        step = StepRun.objects.filter(pk=step_id, status=StepStatus.WAITING, node_type__in=["signal_wait", "approval"]).first()
+        step = StepRun.objects.filter(
+            pk=step_id, status=StepStatus.WAITING, node_type__in=["signal_wait", "approval"]
+        ).first()
         if step is None or execution.status in FINISHED_EXECUTION:
             return False
         node = compile_definition(execution.definition).node(step.node_id)
@@ -124,7 +179,11 @@ def resume_waiting_step(step_id: int, output: dict, *, actor: str = "", timed_ou
             else:
                 status = StepStatus.FAILED
                 kind = "ApprovalExpired" if node.type == "approval" else "SignalTimeout"
-                what = "nobody decided in time" if node.type == "approval" else f"signal '{node.spec.get('signal')}' did not arrive in time"
+                what = (
+                    "nobody decided in time"
+                    if node.type == "approval"
+                    else f"signal '{node.spec.get('signal')}' did not arrive in time"
+                )
                 error = error_dict(kind, what, node.id, retryable=False)
         elif node.type == "approval":
             decision = output.get("decision")
@@ -134,7 +193,9 @@ def resume_waiting_step(step_id: int, output: dict, *, actor: str = "", timed_ou
         state["actor"] = actor
         StepRun.objects.filter(pk=step_id).update(state=state)
         Timer.objects.filter(step_id=step_id, fired_at__isnull=True).update(fired_at=timezone.now())
-        finish_step(step_id, status, output if status == StepStatus.COMPLETED else None, error, expect=StepStatus.WAITING)
+        finish_step(
+            step_id, status, output if status == StepStatus.COMPLETED else None, error, expect=StepStatus.WAITING
+        )
     return True
 
 
@@ -149,10 +210,16 @@ def check_signal(execution: Execution, name: str, payload: Any) -> dict | None:
         raise SignalRejected(409, f"the run has finished ({execution.status}); it takes no more signals")
     if name in RESERVED_SIGNALS:
         return None
-    declared = {s["name"]: s for s in execution.definition.get("signals", []) if isinstance(s, dict) and isinstance(s.get("name"), str)}
+    declared = {
+        s["name"]: s
+        for s in execution.definition.get("signals", [])
+        if isinstance(s, dict) and isinstance(s.get("name"), str)
+    }
     if name not in declared:
         names = ", ".join(sorted(declared) + list(RESERVED_SIGNALS))
-        raise SignalRejected(400, f"this workflow declares no signal named '{name}' (it accepts: {names})", field="name")
+        raise SignalRejected(
+            400, f"this workflow declares no signal named '{name}' (it accepts: {names})", field="name"
+        )
     schema = declared[name].get("schema")
     problem = first_data_error(schema or None, payload)  # without a schema, the storage checks still apply
     if problem:
@@ -164,7 +231,11 @@ def check_signal(execution: Execution, name: str, payload: Any) -> dict | None:
 def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: str = "") -> dict:
     """Deliver a signal: record it, run its handler, wake a waiting signal_wait (or keep it
     for a later one). pause, resume and cancel are built in. Raises SignalRejected."""
-    from .actions import cancel_execution, pause_execution, resume_execution  # imported on use: this module is below the runtime (the node registry imports it)
+    from .actions import (
+        cancel_execution,
+        pause_execution,
+        resume_execution,
+    )  # imported on use: this module is below the runtime (the node registry imports it)
     from .runtime import Runtime  # imported on use: this module is below the runtime (the node registry imports it)
 
     payload = {} if payload is None else payload
@@ -191,7 +262,9 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
         handler = (declaration or {}).get("handler") or {}
         if handler.get("set"):
             try:
-                changes = expressions.resolve(handler["set"], rt.context("", {"signal": {"name": name, "payload": payload}}))
+                changes = expressions.resolve(
+                    handler["set"], rt.context("", {"signal": {"name": name, "payload": payload}})
+                )
             except Exception as exc:  # a missing reference or any run-time error of a template fails this node
                 changes = {}
                 rt.event("signal_handler_failed", payload={"signal": name, "error": str(exc)})
@@ -199,9 +272,19 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
                 locked.variables.update(changes)
                 rt._ex_dirty.add("variables")
                 rt.event("variables_updated", payload={"set": changes, "signal": name})
-        waiting_step = StepRun.objects.filter(execution=locked, status=StepStatus.WAITING, node_type="signal_wait", state__signal=name).order_by("id").first()
-        if waiting_step is None and any(n.type == "signal_wait" and n.spec.get("signal") == name for n in rt.plan.nodes.values()):
-            rt.set_ex(pending_signals=[*(locked.pending_signals or []), {"name": name, "payload": payload, "actor": actor}])
+        waiting_step = (
+            StepRun.objects.filter(
+                execution=locked, status=StepStatus.WAITING, node_type="signal_wait", state__signal=name
+            )
+            .order_by("id")
+            .first()
+        )
+        if waiting_step is None and any(
+            n.type == "signal_wait" and n.spec.get("signal") == name for n in rt.plan.nodes.values()
+        ):
+            rt.set_ex(
+                pending_signals=[*(locked.pending_signals or []), {"name": name, "payload": payload, "actor": actor}]
+            )
         effects = rt.flush()
         from .dispatch import _apply  # imported on use: this module is below the runtime (the node registry imports it)
 
@@ -219,9 +302,13 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
 def continue_as_new(rt: Runtime, container: StepRun, node: NodePlan) -> None:
     """Close this run as `continued` and start the next with the variables and the loop's
     progress carried over, so history per run stays bounded."""
-    from .actions import _upstream_of  # imported on use: this module is below the runtime (the node registry imports it)
+    from .actions import (
+        _upstream_of,
+    )  # imported on use: this module is below the runtime (the node registry imports it)
     from .dispatch import _apply  # imported on use: this module is below the runtime (the node registry imports it)
-    from .nodes.loop import next_iteration  # imported on use: this module is below the runtime (the node registry imports it)
+    from .nodes.loop import (
+        next_iteration,
+    )  # imported on use: this module is below the runtime (the node registry imports it)
     from .runtime import Runtime  # imported on use: this module is below the runtime (the node registry imports it)
 
     if container.scope != "":
@@ -229,28 +316,62 @@ def continue_as_new(rt: Runtime, container: StepRun, node: NodePlan) -> None:
         return
     old = rt.ex
     new = Execution.objects.create(
-        workflow_id=old.workflow_id, definition=old.definition, input=old.input, variables=dict(old.variables),
-        trigger="continue", continued_from=old, parent_id=old.parent_id, parent_step_id=old.parent_step_id,
-        created_by=old.created_by, status=ExecutionStatus.RUNNING, correlation_id=old.correlation_id,
+        workflow_id=old.workflow_id,
+        definition=old.definition,
+        input=old.input,
+        variables=dict(old.variables),
+        trigger="continue",
+        continued_from=old,
+        parent_id=old.parent_id,
+        parent_step_id=old.parent_step_id,
+        created_by=old.created_by,
+        status=ExecutionStatus.RUNNING,
+        correlation_id=old.correlation_id,
         pending_signals=list(old.pending_signals or []),
     )
     nrt = Runtime(new, rt.plan)
-    nrt.seeds[node.id] = {"iterations": container.state.get("iterations", 0), "last": container.state.get("last"), "chain_runs": container.state.get("chain_runs", 1) + 1}
+    nrt.seeds[node.id] = {
+        "iterations": container.state.get("iterations", 0),
+        "last": container.state.get("last"),
+        "chain_runs": container.state.get("chain_runs", 1) + 1,
+    }
     nrt.set_ex(started_at=nrt.now)
-    nrt.event("execution_started", payload={"input": new.input, "trigger": "continue", "variables": new.variables, "continued_from": old.pk, "iterations": container.state.get("iterations", 0)})
+    nrt.event(
+        "execution_started",
+        payload={
+            "input": new.input,
+            "trigger": "continue",
+            "variables": new.variables,
+            "continued_from": old.pk,
+            "iterations": container.state.get("iterations", 0),
+        },
+    )
     upstream = _upstream_of(rt.plan, {node.id})
     copies = []
     for node_id in upstream:
         prior = rt.latest("", node_id)
         if prior is not None and prior.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
-            copies.append(nrt.new_step("", rt.plan.node(node_id), status=prior.status, output=prior.output, started_at=prior.started_at, finished_at=prior.finished_at, advanced=False, state={"kept_from": prior.pk}))
+            copies.append(
+                nrt.new_step(
+                    "",
+                    rt.plan.node(node_id),
+                    status=prior.status,
+                    output=prior.output,
+                    started_at=prior.started_at,
+                    finished_at=prior.finished_at,
+                    advanced=False,
+                    state={"kept_from": prior.pk},
+                )
+            )
     if not copies:
         nrt.start_scope("", rt.plan.root.id)
     for copy in sorted(copies, key=lambda s: s.pk):
         nrt.on_finished(copy)
     _apply(nrt.flush(), new.pk)
     rt.set_ex(pending_signals=[])
-    rt._finish_execution(ExecutionStatus.CONTINUED, output={"continued_as": new.pk, "iterations": container.state.get("iterations", 0)})
+    rt._finish_execution(
+        ExecutionStatus.CONTINUED, output={"continued_as": new.pk, "iterations": container.state.get("iterations", 0)}
+    )
 
 
 def chain_of(execution: Execution) -> list[Execution]:

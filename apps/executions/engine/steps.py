@@ -21,10 +21,10 @@ from ..activities import ActivityContext, ActivityError, StepCancelled
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, ExecutionEvent, StepRun
 from . import messages, publish, store
+from .dispatch import _UNUSED_RUN_COLUMNS, Sticky, _apply, _hostname, _schedule_deadline, plan_of, queue_of, send_steps
+from .failures import _STEP_EVENT, _TRANSIENT, _Blame, _fail_on_engine_error
 from .redaction import redact
 from .runtime import WORKER_LOST, Runtime, error_dict
-from .dispatch import Sticky, _UNUSED_RUN_COLUMNS, _apply, _hostname, _schedule_deadline, plan_of, queue_of, send_steps
-from .failures import _Blame, _STEP_EVENT, _TRANSIENT, _fail_on_engine_error
 
 logger = logging.getLogger("workflow.engine")
 
@@ -59,7 +59,9 @@ WITH run AS (
     UPDATE {_RUN_TABLE} e SET last_seq = e.last_seq + 1
     FROM {_STEP_TABLE} s
     WHERE s.id = %(step)s AND e.id = s.execution_id AND s.status = 'pending'
-      AND e.status NOT IN ({", ".join(f"'{status}'" for status in sorted({ExecutionStatus.PAUSED, *FINISHED_EXECUTION}))})
+      AND e.status NOT IN ({
+    ", ".join(f"'{status}'" for status in sorted({ExecutionStatus.PAUSED, *FINISHED_EXECUTION}))
+})
     RETURNING e.id, e.last_seq
 ), claimed AS (
     UPDATE {_STEP_TABLE} t SET status = 'running', started_at = %(now)s, heartbeat_at = %(now)s, worker = %(worker)s,
@@ -92,7 +94,17 @@ def _claim(step_id: int, worker: str, task_id: str) -> StepRun | None:
     step = store.build(StepRun, _STEP_FIELDS, row[:-2])
     event_id, seq = row[-2:]
     payload = {"attempt": step.attempt, "worker": worker}
-    event = ExecutionEvent(pk=event_id, execution_id=step.execution_id, seq=seq, type="step_started", node_id=step.node_id, scope=step.scope, step_id=step.pk, payload=payload, created_at=now)
+    event = ExecutionEvent(
+        pk=event_id,
+        execution_id=step.execution_id,
+        seq=seq,
+        type="step_started",
+        node_id=step.node_id,
+        scope=step.scope,
+        step_id=step.pk,
+        payload=payload,
+        created_at=now,
+    )
     publish.on_commit(step.execution_id, [event])
     if step.deadline_at:
         _schedule_deadline(step)
@@ -124,7 +136,14 @@ def _run_activity(step: StepRun) -> tuple[str, Any, dict | None, list]:
         still_running=lambda: _still_running(step.pk),
     )
     if spec is None:
-        return StepStatus.FAILED, None, error_dict("UnknownActivity", f"no activity named {step.activity!r} is registered", step.node_id, retryable=False), ctx.logs
+        return (
+            StepStatus.FAILED,
+            None,
+            error_dict(
+                "UnknownActivity", f"no activity named {step.activity!r} is registered", step.node_id, retryable=False
+            ),
+            ctx.logs,
+        )
     try:
         output = spec.fn(step.input or {}, ctx)
         if ctx.variables and step.activity == "set":
@@ -132,22 +151,63 @@ def _run_activity(step: StepRun) -> tuple[str, Any, dict | None, list]:
         unstorable = storable.problem(output, prefix="output")
         if unstorable:  # NUL, a lone surrogate or nesting PostgreSQL cannot store: the step's failure
             path, message = unstorable
-            return StepStatus.FAILED, None, error_dict("OutputNotStorable", f"{path}: {message}", step.node_id, retryable=False), ctx.logs
+            return (
+                StepStatus.FAILED,
+                None,
+                error_dict("OutputNotStorable", f"{path}: {message}", step.node_id, retryable=False),
+                ctx.logs,
+            )
         return StepStatus.COMPLETED, output, None, ctx.logs
     except StepCancelled:
         return StepStatus.CANCELLED, None, None, ctx.logs
     except ActivityError as exc:
-        return StepStatus.FAILED, None, error_dict(exc.type, exc.message, step.node_id, retryable=exc.retryable, **({"details": redact(exc.details)} if exc.details else {})), ctx.logs
+        return (
+            StepStatus.FAILED,
+            None,
+            error_dict(
+                exc.type,
+                exc.message,
+                step.node_id,
+                retryable=exc.retryable,
+                **({"details": redact(exc.details)} if exc.details else {}),
+            ),
+            ctx.logs,
+        )
     except (OperationalError, InterfaceError) as exc:
         # The database went away under the activity (its cancel checks read it): an accident of
         # the infrastructure, not the step's failure. It is tried again like a lost worker's step.
-        return StepStatus.FAILED, None, error_dict(WORKER_LOST, f"the database was unreachable while this step ran ({type(exc).__name__}: {exc})"[:500], step.node_id), ctx.logs
+        return (
+            StepStatus.FAILED,
+            None,
+            error_dict(
+                WORKER_LOST,
+                f"the database was unreachable while this step ran ({type(exc).__name__}: {exc})"[:500],
+                step.node_id,
+            ),
+            ctx.logs,
+        )
     except Exception as exc:  # an activity's own bug is a step failure, not a worker crash
         logger.exception("activity %s failed", step.activity)
-        return StepStatus.FAILED, None, error_dict(type(exc).__name__, str(exc) or type(exc).__name__, step.node_id), ctx.logs
+        return (
+            StepStatus.FAILED,
+            None,
+            error_dict(type(exc).__name__, str(exc) or type(exc).__name__, step.node_id),
+            ctx.logs,
+        )
 
 
-def finish_step(step_id: int, status: str, output: Any = None, error: dict | None = None, logs: list | None = None, *, expect: str = StepStatus.RUNNING, advance_now: bool = True, allow_inline: bool = False, sticky: Sticky | None = None) -> list[StepRun]:
+def finish_step(
+    step_id: int,
+    status: str,
+    output: Any = None,
+    error: dict | None = None,
+    logs: list | None = None,
+    *,
+    expect: str = StepStatus.RUNNING,
+    advance_now: bool = True,
+    allow_inline: bool = False,
+    sticky: Sticky | None = None,
+) -> list[StepRun]:
     """Record a step's result and advance its run, in one transaction under the run's lock.
 
     Does nothing when the step is no longer `expect` (cancelled or timed out meanwhile).
@@ -172,7 +232,13 @@ def finish_step(step_id: int, status: str, output: Any = None, error: dict | Non
                 setattr(step, key, value)
             rt = Runtime(execution, plan_of(execution), allow_inline=allow_inline, sticky=sticky)
             blame.runtime = rt
-            rt.event(_STEP_EVENT[status], node=step.node_id, scope=step.scope, step=step, payload=_step_payload(step, status, error))
+            rt.event(
+                _STEP_EVENT[status],
+                node=step.node_id,
+                scope=step.scope,
+                step=step,
+                payload=_step_payload(step, status, error),
+            )
             if not advance_now or execution.status in FINISHED_EXECUTION or execution.status == ExecutionStatus.PAUSED:
                 # Recorded, not taken into account: the chord callback, resume or the sweep will.
                 step.advanced = execution.status in FINISHED_EXECUTION
@@ -272,7 +338,9 @@ def execute_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:
     while queue:
         current = queue.pop(0)
         if isinstance(current, StepRun):  # claimed by the advance (sticky), or a local step to claim
-            step = current if current.status == StepStatus.RUNNING else _claim(current.pk, worker, f"inline-{current.pk}")
+            step = (
+                current if current.status == StepStatus.RUNNING else _claim(current.pk, worker, f"inline-{current.pk}")
+            )
         else:
             step = _claim(current, worker, task_id if current == step_id else f"inline-{current}")
         ran += 1
@@ -284,7 +352,12 @@ def execute_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:
             if status == StepStatus.CANCELLED:
                 continue  # whoever cancelled it has recorded that
             follow = _finish_with_retries(
-                step.pk, status, output, error, logs, advance_now=not step.in_chord,
+                step.pk,
+                status,
+                output,
+                error,
+                logs,
+                advance_now=not step.in_chord,
                 sticky=Sticky(worker) if within_budget else None,
             )
         if not within_budget and follow:
@@ -296,14 +369,18 @@ def execute_step(step_id: int, *, worker: str = "", task_id: str = "") -> None:
         queue.extend(follow)
 
 
-def _finish_with_retries(step_id: int, status, output, error, logs, *, advance_now: bool, sticky: Sticky | None = None) -> list[StepRun]:
+def _finish_with_retries(
+    step_id: int, status, output, error, logs, *, advance_now: bool, sticky: Sticky | None = None
+) -> list[StepRun]:
     """Record a result through a transient database error (a deadlock victim, a restarted
     server). When the database stays away longer than the retries, the step is left
     `running`: this process stops heartbeating it, so the reaper gives it a new attempt."""
     delays = (0.2, 0.5, 1.0, 2.0, 4.0)
     for attempt, delay in enumerate(delays, start=1):
         try:
-            return finish_step(step_id, status, output, error, logs, advance_now=advance_now, allow_inline=True, sticky=sticky)
+            return finish_step(
+                step_id, status, output, error, logs, advance_now=advance_now, allow_inline=True, sticky=sticky
+            )
         except DatabaseError:
             if attempt == len(delays):
                 logger.error("could not record the result of step %s; the reaper will retry it", step_id, exc_info=True)

@@ -5,8 +5,8 @@ ORM's query objects, several times the cost of the statement itself on a hop, is
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from django.db import connection, models
 from django.db.backends.postgresql.base import ServerBindingCursor
@@ -32,6 +32,7 @@ def cursor():
     with connection.wrap_database_errors:
         raw = ServerBindingCursor(connection.connection)
     return _DebugCursor(raw, connection) if connection.queries_logged else CursorWrapper(raw, connection)
+
 
 _M = TypeVar("_M", bound=models.Model)
 
@@ -103,7 +104,9 @@ def insert(objs: Sequence[models.Model], *, also: tuple[str, list[Any]] | None =
         obj._state.db = connection.alias
 
 
-def update_many(objs: Sequence[models.Model], names: Sequence[str], *, guards: dict[Any, str] | None = None) -> set[Any]:
+def update_many(
+    objs: Sequence[models.Model], names: Sequence[str], *, guards: dict[Any, str] | None = None
+) -> set[Any]:
     """`bulk_update(objs, names)` as one UPDATE … FROM (VALUES …) or FROM unnest(…) (Django's
     bulk_update builds a CASE WHEN per object and field: about 3 ms of CPU per 100 values). A row
     whose pk is in `guards` is written only if its status is still the one given. Returns the pks
@@ -117,11 +120,15 @@ def update_many(objs: Sequence[models.Model], names: Sequence[str], *, guards: d
     columns = [f.column for f in fields]
     assignments = ", ".join(f'"{c}" = v."{c}"' for c in columns)
     aliases = ", ".join(f'"{c}"' for c in [pk.column, *columns, "wb_expected"])
-    values = [[obj.pk for obj in objs], *_columns_of(objs, fields, pre_save=False), [guards.get(obj.pk) for obj in objs]]
+    values = [
+        [obj.pk for obj in objs],
+        *_columns_of(objs, fields, pre_save=False),
+        [guards.get(obj.pk) for obj in objs],
+    ]
     types = [f.db_type(connection) for f in [pk, *fields]] + ["text"]
     if len(objs) <= VALUES_MAX:
         row = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
-        source = f'(VALUES {", ".join([row] * len(objs))})'
+        source = f"(VALUES {', '.join([row] * len(objs))})"
         params: list[Any] = [column[i] for i in range(len(objs)) for column in values]
     else:
         source = "unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
@@ -136,7 +143,9 @@ def update_many(objs: Sequence[models.Model], names: Sequence[str], *, guards: d
         return {row[0] for row in cur.fetchall()}
 
 
-def update_sql(obj: models.Model, names: Sequence[str], *, where: dict[str, Any] | None = None) -> tuple[str, list[Any]]:
+def update_sql(
+    obj: models.Model, names: Sequence[str], *, where: dict[str, Any] | None = None
+) -> tuple[str, list[Any]]:
     """The UPDATE of the columns `names` of `obj`'s row (only if `where` holds), and its parameters."""
     model = type(obj)
     fields = [concrete_field(model, name) for name in names]
@@ -188,7 +197,7 @@ def step_with_locked_run(step_model, run_model, step_id: int, *, defer: Sequence
     if row is None:
         return None
     step = build(step_model, step_fields, row[: len(step_fields)])
-    run = build(run_model, run_fields, row[len(step_fields):])
+    run = build(run_model, run_fields, row[len(step_fields) :])
     step.execution = run  # the related object, without another query
     return step
 
@@ -201,7 +210,10 @@ def steps_of_nodes(step_model, execution_id: int, wanted: Sequence[tuple[str, Se
     params: list[Any] = [execution_id]
     for scope, node_ids in wanted:
         params += [scope, list(node_ids)]
-    sql = f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND ({clauses}) ORDER BY s."id"'
+    sql = (
+        f'SELECT {cols} FROM "{step_model._meta.db_table}" s '
+        f'WHERE s."execution_id" = %s AND ({clauses}) ORDER BY s."id"'
+    )
     with cursor() as cur:
         cur.execute(sql, params)
         return [build(step_model, fields, row) for row in cur.fetchall()]
@@ -210,7 +222,10 @@ def steps_of_nodes(step_model, execution_id: int, wanted: Sequence[tuple[str, Se
 def steps_of_scopes(step_model, execution_id: int, scopes: Sequence[str]) -> list:
     """Every step of the given scope instances of a run, oldest first (one statement)."""
     fields, cols = select_list(step_model, "s")
-    sql = f'SELECT {cols} FROM "{step_model._meta.db_table}" s WHERE s."execution_id" = %s AND s."scope" = ANY(%s) ORDER BY s."id"'
+    sql = (
+        f'SELECT {cols} FROM "{step_model._meta.db_table}" s '
+        'WHERE s."execution_id" = %s AND s."scope" = ANY(%s) ORDER BY s."id"'
+    )
     with cursor() as cur:
         cur.execute(sql, [execution_id, list(scopes)])
         return [build(step_model, fields, row) for row in cur.fetchall()]

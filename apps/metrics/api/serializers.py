@@ -37,15 +37,18 @@ class MetricsRunStats(serializers.Serializer):
     avg_ms = serializers.FloatField(allow_null=True)
     min_ms = serializers.FloatField(allow_null=True)
     max_ms = serializers.FloatField(allow_null=True)
-    failures_by_type = serializers.DictField(child=serializers.IntegerField(), help_text="Failed runs by error type, most frequent first.")
+    failures_by_type = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Failed runs by error type, most frequent first."
+    )
     exact = serializers.BooleanField(help_text="False when percentiles were estimated from hourly rollups.")
 
 
 class MetricsRangeStats(MetricsRunStats):
     elapsed_hours = serializers.FloatField(help_text="Hours of the range that have passed (its end capped at now).")
     throughput_per_hour = serializers.FloatField(
-        allow_null=True, help_text="count ÷ elapsed_hours; null until at least an hour of the range has passed (a rate over "
-                                   "minutes would be a projection).",
+        allow_null=True,
+        help_text="count ÷ elapsed_hours; null until at least an hour of the range has passed (a rate over "
+        "minutes would be a projection).",
     )
 
 
@@ -87,7 +90,9 @@ class MetricsBucket(MetricsRunStats):
     bucket = serializers.DateTimeField(help_text="Start of the bucket, in tz.")
     bucket_end = serializers.DateTimeField(help_text="End of the bucket (exclusive), in tz.")
     # A declared field: DRF's metaclass moves it out of the class, so it does not shadow Serializer.partial.
-    partial = serializers.BooleanField(help_text="The bucket is cut by the range's start, its end or now: its count covers only part of it.")  # type: ignore[assignment]
+    partial = serializers.BooleanField(
+        help_text="The bucket is cut by the range's start, its end or now: its count covers only part of it."
+    )  # type: ignore[assignment]
     queue_wait_p50_ms = serializers.FloatField(allow_null=True)
     queue_wait_p95_ms = serializers.FloatField(allow_null=True)
     queue_wait_avg_ms = serializers.FloatField(allow_null=True)
@@ -95,4 +100,6 @@ class MetricsBucket(MetricsRunStats):
 
 class MetricsTimeseriesResponse(serializers.Serializer):
     filters = MetricsFiltersEcho()
-    series = MetricsBucket(many=True, help_text="One row per bucket, empty buckets included (count 0). Counts per bucket, never a rate.")
+    series = MetricsBucket(
+        many=True, help_text="One row per bucket, empty buckets included (count 0). Counts per bucket, never a rate."
+    )

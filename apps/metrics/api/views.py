@@ -23,12 +23,24 @@ from ..filters import FilterError, MetricsFilter, parse_filters
 from .serializers import MetricsSummaryResponse, MetricsTimeseriesResponse
 
 FILTER_PARAMETERS = [
-    OpenApiParameter("range", OpenApiTypes.STR, enum=["hour", "day", "week", "month", "custom"], description="The last hour/day/week/month, or custom (from/to). Default day."),
+    OpenApiParameter(
+        "range",
+        OpenApiTypes.STR,
+        enum=["hour", "day", "week", "month", "custom"],
+        description="The last hour/day/week/month, or custom (from/to). Default day.",
+    ),
     OpenApiParameter("from", OpenApiTypes.DATETIME, description="Start (ISO 8601; without an offset, read in tz)."),
     OpenApiParameter("to", OpenApiTypes.DATETIME, description="End, exclusive (default now)."),
-    OpenApiParameter("bucket", OpenApiTypes.STR, enum=list(aggregation.UNITS), description="Time bucket of series (default suits the range)."),
+    OpenApiParameter(
+        "bucket",
+        OpenApiTypes.STR,
+        enum=list(aggregation.UNITS),
+        description="Time bucket of series (default suits the range).",
+    ),
     OpenApiParameter("workflow", OpenApiTypes.INT, description="Only this workflow (404 if you may not view it)."),
-    OpenApiParameter("tz", OpenApiTypes.STR, description="IANA time zone of the buckets (default the server's TIME_ZONE)."),
+    OpenApiParameter(
+        "tz", OpenApiTypes.STR, description="IANA time zone of the buckets (default the server's TIME_ZONE)."
+    ),
 ]
 
 
@@ -42,49 +54,72 @@ def _with_filters(request: Request, build: Callable[[MetricsFilter], dict]) -> R
 
 @extend_schema(
     summary="Totals of the range: count, success rate, throughput (over the elapsed part of the range), duration "
-            "percentiles, trend against the previous period",
-    parameters=FILTER_PARAMETERS, responses={200: MetricsSummaryResponse},
+    "percentiles, trend against the previous period",
+    parameters=FILTER_PARAMETERS,
+    responses={200: MetricsSummaryResponse},
 )
 @api_view(["GET"])
 def summary(request: Request) -> Response:
     def build(f: MetricsFilter) -> dict:
         done = aggregation.rollups_complete_until()
-        return {"summary": aggregation.summary(f.scope, f.start, f.end, f.tz, complete_until=done),
-                "workflows": aggregation.by_workflow(f.scope, f.start, f.end, f.tz, complete_until=done)}
+        return {
+            "summary": aggregation.summary(f.scope, f.start, f.end, f.tz, complete_until=done),
+            "workflows": aggregation.by_workflow(f.scope, f.start, f.end, f.tz, complete_until=done),
+        }
 
     return _with_filters(request, build)
 
 
 @extend_schema(
     summary="One row per time bucket: counts (partial buckets flagged), success rate, P50/P90/P95/P99, failures "
-            "by type, queue wait",
-    parameters=FILTER_PARAMETERS, responses={200: MetricsTimeseriesResponse},
+    "by type, queue wait",
+    parameters=FILTER_PARAMETERS,
+    responses={200: MetricsTimeseriesResponse},
 )
 @api_view(["GET"])
 def timeseries(request: Request) -> Response:
     return _with_filters(request, lambda f: {"series": aggregation.timeseries(f.scope, f.start, f.end, f.bucket, f.tz)})
 
 
-@extend_schema(summary="Steps (workflow, node, activity) with the highest P95 duration: closed hours from the step rollups (P50/P95 estimated from their histograms, \"exact\": false), the open hour from raw rows", parameters=FILTER_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
+@extend_schema(
+    summary=(
+        "Steps (workflow, node, activity) with the highest P95 duration: closed hours from the step rollups "
+        '(P50/P95 estimated from their histograms, "exact": false), the open hour from raw rows'
+    ),
+    parameters=FILTER_PARAMETERS,
+    responses={200: OpenApiTypes.OBJECT},
+)
 @api_view(["GET"])
 def slowest_steps(request: Request) -> Response:
     return _with_filters(request, lambda f: {"steps": aggregation.slowest_steps(f.scope, f.start, f.end)})
 
 
-@extend_schema(summary="Failures by error type, the most failing workflows, the latest failed runs", parameters=FILTER_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
+@extend_schema(
+    summary="Failures by error type, the most failing workflows, the latest failed runs",
+    parameters=FILTER_PARAMETERS,
+    responses={200: OpenApiTypes.OBJECT},
+)
 @api_view(["GET"])
 def failures(request: Request) -> Response:
     return _with_filters(request, lambda f: aggregation.failures(f.scope, f.start, f.end, f.tz))
 
 
-@extend_schema(summary="Slow runs and failure-spike hours, with the rules that flag them", parameters=FILTER_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
+@extend_schema(
+    summary="Slow runs and failure-spike hours, with the rules that flag them",
+    parameters=FILTER_PARAMETERS,
+    responses={200: OpenApiTypes.OBJECT},
+)
 @api_view(["GET"])
 def anomalies(request: Request) -> Response:
     return _with_filters(request, lambda f: aggregation.anomalies(f.scope, f.start, f.end))
 
 
-@extend_schema(summary="CSV: one row per bucket overall, then one per bucket and workflow (the timeseries fields: counts "
-                       "per bucket, partial buckets flagged)", parameters=FILTER_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
+@extend_schema(
+    summary="CSV: one row per bucket overall, then one per bucket and workflow (the timeseries fields: counts "
+    "per bucket, partial buckets flagged)",
+    parameters=FILTER_PARAMETERS,
+    responses={(200, "text/csv"): OpenApiTypes.STR},
+)
 @api_view(["GET"])
 def export_csv(request: Request) -> HttpResponse:
     try:
@@ -101,7 +136,9 @@ def csv_response(filters: MetricsFilter) -> HttpResponse:
     writer.writerow(header)
     for row in rows:
         # A workflow name is user input: keep spreadsheets from reading it as a formula.
-        writer.writerow([f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") and not _is_number(v) else v for v in row])
+        writer.writerow(
+            [f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") and not _is_number(v) else v for v in row]
+        )
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     stamp = filters.start.astimezone(filters.tz).strftime("%Y%m%d%H%M")
     response["Content-Disposition"] = f'attachment; filename="metrics-{stamp}-{filters.bucket}.csv"'

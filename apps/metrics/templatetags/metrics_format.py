@@ -1,10 +1,10 @@
 """Template filters of the metrics dashboard and panel: one way to write a duration, a rate, a change.
 
-    {% load metrics_format %}
-    {{ s.p95_ms|duration }}           -> "85 ms", "1.2 s", "3 min 4 s", "—" for none
-    {{ s.throughput_per_hour|rate }}  -> "4.5/h"
-    {{ s.elapsed_hours|hours_span }}  -> "24 h", "7 d", "25 min"
-    {{ s.trend.count_change_pct|signed:"%" }} -> "+12.5%", "−3%", "0%"
+{% load metrics_format %}
+{{ s.p95_ms|duration }}           -> "85 ms", "1.2 s", "3 min 4 s", "—" for none
+{{ s.throughput_per_hour|rate }}  -> "4.5/h"
+{{ s.elapsed_hours|hours_span }}  -> "24 h", "7 d", "25 min"
+{{ s.trend.count_change_pct|signed:"%" }} -> "+12.5%", "−3%", "0%"
 """
 
 from __future__ import annotations

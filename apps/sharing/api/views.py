@@ -3,8 +3,8 @@ who can view), grant/change/revoke (admin level)."""
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, User
@@ -61,6 +61,7 @@ class LevelSerializer(serializers.Serializer):
 
 def shares_endpoints(fetch: Callable[[Any, Any, str], Any], label: str):
     """The list and detail endpoints for the shares of what `fetch(user, pk, level)` returns."""
+
     @extend_schema(
         summary=f"List or add shares of a {label}",
         request=NewShareSerializer,

@@ -23,8 +23,23 @@ class WorkflowTemplateSerializer(serializers.ModelSerializer):
     class Meta:
         model = WorkflowTemplate
         fields = [
-            "id", "url", "name", "slug", "category", "description", "tags", "definition", "sample_input",
-            "is_public", "owner", "usage_count", "success_rate", "rating", "review_count", "created_at", "updated_at",
+            "id",
+            "url",
+            "name",
+            "slug",
+            "category",
+            "description",
+            "tags",
+            "definition",
+            "sample_input",
+            "is_public",
+            "owner",
+            "usage_count",
+            "success_rate",
+            "rating",
+            "review_count",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["id", "owner", "created_at", "updated_at"]
 
@@ -97,7 +112,9 @@ class CreatedWorkflowSerializer(serializers.Serializer):
 class TemplateReviewSerializer(serializers.ModelSerializer):
     user = serializers.CharField(source="user.username", read_only=True)
     rating = serializers.IntegerField(min_value=1, max_value=5, help_text="Stars, 1 to 5.")
-    text = serializers.CharField(max_length=500, required=False, allow_blank=True, default="", help_text="A short review.")
+    text = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, default="", help_text="A short review."
+    )
 
     class Meta:
         model = TemplateReview

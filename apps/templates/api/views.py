@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import django_filters
-from django_filters.rest_framework import DjangoFilterBackend
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Q
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import filters, status, viewsets
@@ -58,7 +58,10 @@ class TemplateFilter(django_filters.FilterSet):
 
     def filter_text(self, queryset, name, value):
         return queryset.filter(
-            Q(name__icontains=value) | Q(description__icontains=value) | Q(slug__icontains=value) | Q(tags__icontains=value)
+            Q(name__icontains=value)
+            | Q(description__icontains=value)
+            | Q(slug__icontains=value)
+            | Q(tags__icontains=value)
         )
 
 
@@ -91,24 +94,39 @@ class WorkflowTemplateViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.delete_template(instance, acting_user=self.request.user)
 
-    @extend_schema(summary="Make a workflow you own from this template", request=InstantiateSerializer, responses={201: CreatedWorkflowSerializer})
+    @extend_schema(
+        summary="Make a workflow you own from this template",
+        request=InstantiateSerializer,
+        responses={201: CreatedWorkflowSerializer},
+    )
     @action(detail=True, methods=["post"])
     def instantiate(self, request: Request, pk=None) -> Response:
         template = self.get_object()
         params = InstantiateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        workflow = services.instantiate_template(template, user=account_of(request), name=params.validated_data.get("name"))
+        workflow = services.instantiate_template(
+            template, user=account_of(request), name=params.validated_data.get("name")
+        )
         return Response(
-            {"id": workflow.pk, "name": workflow.name, "slug": workflow.slug, "url": f"/api/v1/workflows/{workflow.pk}/"},
+            {
+                "id": workflow.pk,
+                "name": workflow.name,
+                "slug": workflow.slug,
+                "url": f"/api/v1/workflows/{workflow.pk}/",
+            },
             status=status.HTTP_201_CREATED,
         )
 
     @extend_schema(
-        methods=["GET"], summary="The template's reviews, newest first", responses={200: TemplateReviewSerializer(many=True)},
+        methods=["GET"],
+        summary="The template's reviews, newest first",
+        responses={200: TemplateReviewSerializer(many=True)},
     )
     @extend_schema(
-        methods=["POST"], summary="Rate (1-5) and review a template you made a workflow from; posting again replaces your review",
-        request=TemplateReviewSerializer, responses={201: TemplateReviewSerializer},
+        methods=["POST"],
+        summary="Rate (1-5) and review a template you made a workflow from; posting again replaces your review",
+        request=TemplateReviewSerializer,
+        responses={201: TemplateReviewSerializer},
     )
     @extend_schema(methods=["DELETE"], summary="Remove your review", request=None, responses={204: None})
     @action(detail=True, methods=["get", "post", "delete"], pagination_class=None, filter_backends=[])
@@ -140,7 +158,9 @@ def save_as_template(request: Request, pk: int) -> Response:
     params.is_valid(raise_exception=True)
     template = services.save_workflow_as_template(workflow, user=account_of(request), **params.validated_data)
     template = services.visible_templates(request.user).with_stats().get(pk=template.pk)
-    return Response(WorkflowTemplateSerializer(template, context={"request": request}).data, status=status.HTTP_201_CREATED)
+    return Response(
+        WorkflowTemplateSerializer(template, context={"request": request}).data, status=status.HTTP_201_CREATED
+    )
 
 
 #
@@ -168,7 +188,11 @@ def template_version_list(request: Request, pk: int) -> Response:
 @api_view(["GET"])
 def template_version_diff(request: Request, pk: int) -> Response:
     template = services.access_template(account_of(request), pk)
-    errors = {key: ["A version id is required."] for key in ("from", "to") if not str(request.query_params.get(key, "")).isdigit()}
+    errors = {
+        key: ["A version id is required."]
+        for key in ("from", "to")
+        if not str(request.query_params.get(key, "")).isdigit()
+    }
     if errors:
         raise APIValidationError(errors)
     old = services.get_template_version(template, request.query_params["from"])
@@ -181,7 +205,11 @@ def template_version_diff(request: Request, pk: int) -> Response:
 @extend_schema(
     summary="Restore a version of a template (records a new version; needs edit permission)",
     request=None,
-    responses={201: inline_serializer("RestoredTemplateVersion", {"version": VersionSerializer(), "template": drf_serializers.IntegerField()})},
+    responses={
+        201: inline_serializer(
+            "RestoredTemplateVersion", {"version": VersionSerializer(), "template": drf_serializers.IntegerField()}
+        )
+    },
 )
 @api_view(["POST"])
 def template_version_restore(request: Request, pk: int, vid: int) -> Response:
@@ -189,7 +217,9 @@ def template_version_restore(request: Request, pk: int, vid: int) -> Response:
     version = services.get_template_version(template, vid)
     template = services.restore_template_version(template, version, acting_user=account_of(request))
     newest = services.template_versions(template).first()
-    return Response({"template": template.pk, "version": VersionSerializer(newest).data}, status=status.HTTP_201_CREATED)
+    return Response(
+        {"template": template.pk, "version": VersionSerializer(newest).data}, status=status.HTTP_201_CREATED
+    )
 
 
 #

@@ -31,8 +31,12 @@ class ImportRequestSerializer(serializers.Serializer):
 def export_response(request: Request, ids: list[int], include_history: bool) -> Response:
     # Every id is checked: one the caller cannot see answers 404 and nothing is exported.
     workflows = [access_workflow(request.user, pk, "view") for pk in dict.fromkeys(ids)]
-    document = services.export_workflows(workflows, include_history=include_history, exported_by=request.user.get_username())
-    services.record_export(workflows, user=account_of(request), request=request, include_history=include_history, via="api")
+    document = services.export_workflows(
+        workflows, include_history=include_history, exported_by=request.user.get_username()
+    )
+    services.record_export(
+        workflows, user=account_of(request), request=request, include_history=include_history, via="api"
+    )
     return Response(document)
 
 

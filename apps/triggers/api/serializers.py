@@ -9,12 +9,27 @@ from ..models import EventTrigger, Schedule, WebhookEndpoint
 
 
 class ScheduleSerializer(serializers.ModelSerializer):
-    next_fire_times = serializers.SerializerMethodField(help_text="The next five fire times, in the schedule's time zone.")
+    next_fire_times = serializers.SerializerMethodField(
+        help_text="The next five fire times, in the schedule's time zone."
+    )
     active = serializers.BooleanField(read_only=True, help_text="Enabled, and the workflow is active.")
 
     class Meta:
         model = Schedule
-        fields = ["id", "name", "cron", "timezone", "input", "enabled", "active", "next_fire_times", "created_at", "last_fired_at", "last_execution", "last_error"]
+        fields = [
+            "id",
+            "name",
+            "cron",
+            "timezone",
+            "input",
+            "enabled",
+            "active",
+            "next_fire_times",
+            "created_at",
+            "last_fired_at",
+            "last_execution",
+            "last_error",
+        ]
         read_only_fields = ["created_at", "last_fired_at", "last_execution", "last_error"]
 
     def validate_cron(self, value: str) -> str:
@@ -44,8 +59,13 @@ class ScheduleSerializer(serializers.ModelSerializer):
     def create(self, validated):
         data = dict(validated)
         return services.create_schedule(
-            self.context["workflow"], cron=data["cron"], timezone_name=data.get("timezone", "UTC"), input=data.get("input"),
-            enabled=data.get("enabled", True), name=data.get("name", ""), acting_user=self.context["request"].user,
+            self.context["workflow"],
+            cron=data["cron"],
+            timezone_name=data.get("timezone", "UTC"),
+            input=data.get("input"),
+            enabled=data.get("enabled", True),
+            name=data.get("name", ""),
+            acting_user=self.context["request"].user,
         )
 
     def update(self, schedule, validated):
@@ -73,12 +93,16 @@ class EventTriggerSerializer(serializers.ModelSerializer):
         return value or None
 
     def create(self, validated):
-        return EventTrigger.objects.create(workflow=self.context["workflow"], created_by=self.context["request"].user, **validated)
+        return EventTrigger.objects.create(
+            workflow=self.context["workflow"], created_by=self.context["request"].user, **validated
+        )
 
 
 class WebhookSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
-    secret = serializers.SerializerMethodField(help_text="Only in the answer to create and rotate-secret: store it now, it is not shown again.")
+    secret = serializers.SerializerMethodField(
+        help_text="Only in the answer to create and rotate-secret: store it now, it is not shown again."
+    )
 
     class Meta:
         model = WebhookEndpoint
@@ -99,7 +123,9 @@ class WebhookSerializer(serializers.ModelSerializer):
         return getattr(endpoint, "_new_secret", None)
 
     def create(self, validated):
-        endpoint, secret = services.create_webhook(self.context["workflow"], acting_user=self.context["request"].user, **validated)
+        endpoint, secret = services.create_webhook(
+            self.context["workflow"], acting_user=self.context["request"].user, **validated
+        )
         endpoint._new_secret = secret
         return endpoint
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.throttling import SimpleRateThrottle
 from apps.accounts import roles
+from apps.accounts.throttling import SimpleRateThrottle
 from apps.sharing.services import access_workflow, has_workflow_perm
 
 from .. import services
@@ -52,7 +58,9 @@ class WorkflowTriggerViewSet(viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="The workflow's cron schedules, with their next fire times", parameters=[_workflow_param]),
+    list=extend_schema(
+        summary="The workflow's cron schedules, with their next fire times", parameters=[_workflow_param]
+    ),
     create=extend_schema(summary="Add a cron schedule (five fields, an IANA time zone)", parameters=[_workflow_param]),
     retrieve=extend_schema(parameters=[_workflow_param]),
     update=extend_schema(parameters=[_workflow_param]),
@@ -70,7 +78,10 @@ class ScheduleViewSet(WorkflowTriggerViewSet):
 
 @extend_schema_view(
     list=extend_schema(summary="The workflow's event triggers", parameters=[_workflow_param]),
-    create=extend_schema(summary="Start the workflow on events of a type (with an optional condition and input mapping)", parameters=[_workflow_param]),
+    create=extend_schema(
+        summary="Start the workflow on events of a type (with an optional condition and input mapping)",
+        parameters=[_workflow_param],
+    ),
     retrieve=extend_schema(parameters=[_workflow_param]),
     update=extend_schema(parameters=[_workflow_param]),
     partial_update=extend_schema(parameters=[_workflow_param]),
@@ -83,8 +94,12 @@ class EventTriggerViewSet(WorkflowTriggerViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="The workflow's inbound webhooks (secrets are never listed)", parameters=[_workflow_param]),
-    create=extend_schema(summary="Add an inbound webhook; the answer holds its secret, shown once", parameters=[_workflow_param]),
+    list=extend_schema(
+        summary="The workflow's inbound webhooks (secrets are never listed)", parameters=[_workflow_param]
+    ),
+    create=extend_schema(
+        summary="Add an inbound webhook; the answer holds its secret, shown once", parameters=[_workflow_param]
+    ),
     retrieve=extend_schema(parameters=[_workflow_param]),
     update=extend_schema(parameters=[_workflow_param]),
     partial_update=extend_schema(parameters=[_workflow_param]),
@@ -97,12 +112,23 @@ class WebhookViewSet(WorkflowTriggerViewSet):
 
     def perform_update(self, serializer) -> None:
         endpoint = serializer.save()
-        services.record_webhook_audit("webhook_changed", endpoint, self.request.user, {"fields": sorted(serializer.validated_data)}, request=self.request)
+        services.record_webhook_audit(
+            "webhook_changed",
+            endpoint,
+            self.request.user,
+            {"fields": sorted(serializer.validated_data)},
+            request=self.request,
+        )
 
     def perform_destroy(self, instance: WebhookEndpoint) -> None:
         services.delete_webhook(instance, acting_user=self.request.user, request=self.request)
 
-    @extend_schema(summary="Replace the secret; the answer holds the new one, shown once", request=None, responses=WebhookSerializer, parameters=[_workflow_param])
+    @extend_schema(
+        summary="Replace the secret; the answer holds the new one, shown once",
+        request=None,
+        responses=WebhookSerializer,
+        parameters=[_workflow_param],
+    )
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, workflow_pk=None, pk=None):
         endpoint = self.get_object()
@@ -114,14 +140,17 @@ _event_result = inline_serializer(
     "EventResult",
     {
         "started": serializers.ListField(child=serializers.IntegerField(), help_text="Ids of the executions started."),
-        "skipped": serializers.ListField(child=serializers.DictField(), help_text="{workflow, trigger, reason} for matching triggers that started nothing."),
+        "skipped": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="{workflow, trigger, reason} for matching triggers that started nothing.",
+        ),
     },
 )
 
 
 @extend_schema(
     summary="Send an event: starts every active workflow whose trigger matches the type and whose condition "
-            "holds (among those you may change)",
+    "holds (among those you may change)",
     request=EventSerializer,
     responses={202: _event_result},
 )
@@ -131,7 +160,9 @@ def events(request):
     roles.require_capability(request.user, roles.RUN_WORKFLOWS)
     serializer = EventSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
-    result = services.ingest_event(serializer.validated_data["type"], serializer.validated_data.get("payload", {}), acting_user=request.user)
+    result = services.ingest_event(
+        serializer.validated_data["type"], serializer.validated_data.get("payload", {}), acting_user=request.user
+    )
     return Response(result, status=status.HTTP_202_ACCEPTED)
 
 
@@ -153,15 +184,17 @@ class InboundWebhookView(APIView):
     parser_classes: list = []
 
     @extend_schema(
-        summary='Start a run from an inbound webhook (X-Workflow-Timestamp: <unix seconds>; '
-                'X-Workflow-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." + the raw body>)',
+        summary="Start a run from an inbound webhook (X-Workflow-Timestamp: <unix seconds>; "
+        'X-Workflow-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." + the raw body>)',
         request={"application/json": {"type": "object"}},
         responses={
             202: inline_serializer("WebhookAccepted", {"execution": serializers.IntegerField()}),
             400: OpenApiResponse(description="Not a JSON object, or the input breaks the workflow's schema"),
             401: OpenApiResponse(description="Missing or bad signature, or a timestamp outside the tolerance window"),
             403: OpenApiResponse(description="The endpoint's creator may no longer run the workflow"),
-            409: OpenApiResponse(description="A replay (this timestamp and signature were already received), or an inactive workflow"),
+            409: OpenApiResponse(
+                description="A replay (this timestamp and signature were already received), or an inactive workflow"
+            ),
             404: OpenApiResponse(description="Unknown or disabled token"),
             429: OpenApiResponse(description="Too many requests for this endpoint"),
         },
@@ -169,7 +202,11 @@ class InboundWebhookView(APIView):
     def post(self, request, token: str):
         try:
             execution = services.receive_webhook(
-                token, request.body, request.headers.get("X-Workflow-Signature", ""), request.headers.get("X-Workflow-Timestamp", ""), request=request,
+                token,
+                request.body,
+                request.headers.get("X-Workflow-Signature", ""),
+                request.headers.get("X-Workflow-Timestamp", ""),
+                request=request,
             )
         except services.TriggerError as exc:
             body: dict[str, Any] = {"detail": exc.message}

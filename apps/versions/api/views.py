@@ -79,7 +79,11 @@ def version_diff(request: Request, pk: int) -> Response:
 @extend_schema(
     summary="Restore a version (records a new version 'Restored version N')",
     request=None,
-    responses={201: inline_serializer("RestoredVersion", {"version": VersionSerializer(), "workflow": serializers.IntegerField()})},
+    responses={
+        201: inline_serializer(
+            "RestoredVersion", {"version": VersionSerializer(), "workflow": serializers.IntegerField()}
+        )
+    },
 )
 @api_view(["POST"])
 def version_restore(request: Request, pk: int, vid: int) -> Response:
@@ -87,4 +91,6 @@ def version_restore(request: Request, pk: int, vid: int) -> Response:
     version = services.get_version(workflow, vid)
     workflow = services.restore_version(workflow, version, acting_user=request.user)
     newest = services.versions_of(workflow).first()
-    return Response({"workflow": workflow.pk, "version": VersionSerializer(newest).data}, status=status.HTTP_201_CREATED)
+    return Response(
+        {"workflow": workflow.pk, "version": VersionSerializer(newest).data}, status=status.HTTP_201_CREATED
+    )

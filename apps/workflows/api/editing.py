@@ -20,17 +20,23 @@ class Conflict(APIException):
 
 
 def conflict_response(exc: editing.EditConflict) -> Response:
-    return Response({"detail": str(exc), "code": "conflict", "revision": exc.current_revision}, status=status.HTTP_409_CONFLICT)
+    return Response(
+        {"detail": str(exc), "code": "conflict", "revision": exc.current_revision}, status=status.HTTP_409_CONFLICT
+    )
 
 
 class EditRequestSerializer(serializers.Serializer):
     revision = serializers.CharField(
-        required=False, allow_blank=True, max_length=40,
+        required=False,
+        allow_blank=True,
+        max_length=40,
         help_text="The workflow's `revision` you last read; when it has changed since, nothing is saved and the "
-                  "answer is 409.",
+        "answer is 409.",
     )
     ops = serializers.ListField(
-        child=serializers.DictField(), min_length=1, max_length=500,
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=500,
         help_text=(
             'Operations applied in order, as one version: {"op": "add_node", "type", "id"?, "activity"?, '
             '"graph"?, "after"?, "x"?, "y"?}, '
@@ -55,7 +61,11 @@ EditResult = inline_serializer(
 @extend_schema(
     summary="Edit the definition by operations (locked; 409 when someone saved since your revision)",
     request=EditRequestSerializer,
-    responses={200: EditResult, 400: OpenApiResponse(description="An operation cannot be applied; the body names it."), 409: OpenApiResponse(description="The workflow changed since `revision`.")},
+    responses={
+        200: EditResult,
+        400: OpenApiResponse(description="An operation cannot be applied; the body names it."),
+        409: OpenApiResponse(description="The workflow changed since `revision`."),
+    },
 )
 @api_view(["POST"])
 def edit_workflow(request, pk: int) -> Response:
@@ -63,7 +73,12 @@ def edit_workflow(request, pk: int) -> Response:
     body = EditRequestSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     try:
-        workflow = editing.apply_operations(workflow, body.validated_data["ops"], acting_user=request.user, expected_revision=body.validated_data.get("revision") or None)
+        workflow = editing.apply_operations(
+            workflow,
+            body.validated_data["ops"],
+            acting_user=request.user,
+            expected_revision=body.validated_data.get("revision") or None,
+        )
     except editing.EditConflict as exc:
         return conflict_response(exc)
     except editing.EditError as exc:

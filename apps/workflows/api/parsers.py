@@ -64,7 +64,9 @@ def _check_form(data) -> None:
                     problem = (path, f"nests deeper than {limit} levels of objects and lists")
             if problem:
                 inner, message = problem
-                raise JSONInputParseError(message, key + inner if inner.startswith("[") or not inner else f"{key}.{inner}")
+                raise JSONInputParseError(
+                    message, key + inner if inner.startswith("[") or not inner else f"{key}.{inner}"
+                )
 
 
 class FormParser(DRFFormParser):

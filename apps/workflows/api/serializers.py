@@ -14,27 +14,50 @@ from .editing import Conflict
 
 class WorkflowSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
-    team = serializers.SlugRelatedField(slug_field="name", queryset=Group.objects.all(), required=False, allow_null=True)
+    team = serializers.SlugRelatedField(
+        slug_field="name", queryset=Group.objects.all(), required=False, allow_null=True
+    )
     slug = serializers.SlugField(required=False, max_length=200)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
     definition = serializers.JSONField(required=False)
     url = serializers.HyperlinkedIdentityField(view_name="api:workflow-detail")
-    revision = serializers.SerializerMethodField(help_text="Changes whenever the workflow is saved; send it back as `expected_revision`.")
+    revision = serializers.SerializerMethodField(
+        help_text="Changes whenever the workflow is saved; send it back as `expected_revision`."
+    )
     expected_revision = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, max_length=40,
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=40,
         help_text="The `revision` you last read: when the workflow changed since, nothing is saved and the "
-                  "answer is 409.",
+        "answer is 409.",
     )
     version_note = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, max_length=500,
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=500,
         help_text="A note for the version this change records (shown in the version history).",
     )
 
     class Meta:
         model = Workflow
         fields = [
-            "id", "url", "name", "slug", "description", "tags", "definition", "is_active",
-            "owner", "team", "created_at", "updated_at", "revision", "expected_revision", "version_note",
+            "id",
+            "url",
+            "name",
+            "slug",
+            "description",
+            "tags",
+            "definition",
+            "is_active",
+            "owner",
+            "team",
+            "created_at",
+            "updated_at",
+            "revision",
+            "expected_revision",
+            "version_note",
         ]
         read_only_fields = ["id", "owner", "created_at", "updated_at"]
 
@@ -77,7 +100,9 @@ class WorkflowSerializer(serializers.ModelSerializer):
     def _create(self, validated_data):
         user = self.context["request"].user
         note = validated_data.pop("version_note", "")
-        return services.create_workflow(owner=user, acting_user=user, **validated_data, **({"comment": note} if note else {}))
+        return services.create_workflow(
+            owner=user, acting_user=user, **validated_data, **({"comment": note} if note else {})
+        )
 
     def create(self, validated_data):
         validated_data.pop("expected_revision", None)
@@ -90,7 +115,9 @@ class WorkflowSerializer(serializers.ModelSerializer):
         expected = validated_data.pop("expected_revision", "")
         locked = Workflow.objects.select_for_update(of=("self",)).get(pk=instance.pk)
         if expected and expected != revision_of(locked):
-            raise Conflict({"detail": str(EditConflict(revision_of(locked))), "code": "conflict", "revision": revision_of(locked)})
+            raise Conflict(
+                {"detail": str(EditConflict(revision_of(locked))), "code": "conflict", "revision": revision_of(locked)}
+            )
         for field in Workflow._meta.concrete_fields:  # the locked row is the one we write
             setattr(instance, field.attname, getattr(locked, field.attname))
         return services.update_workflow(instance, acting_user=user, comment=note, **validated_data)

@@ -66,29 +66,50 @@ class PublishSerializer(serializers.Serializer):
 
 
 @extend_schema(methods=["GET"], summary="List the shared subflows", responses=SubflowSerializer(many=True))
-@extend_schema(methods=["POST"], summary="Create a subflow with its first version (you become its owner)", request=SubflowSerializer, responses={201: SubflowSerializer})
+@extend_schema(
+    methods=["POST"],
+    summary="Create a subflow with its first version (you become its owner)",
+    request=SubflowSerializer,
+    responses={201: SubflowSerializer},
+)
 @api_view(["GET", "POST"])
 def subflow_list(request: Request) -> Response:
     if request.method == "POST":
         serializer = SubflowSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        subflow = services.create_subflow(owner=request.user, slug=data["slug"], name=data["name"], description=data.get("description", ""), graph=data["graph"], note=data.get("note", ""))
+        subflow = services.create_subflow(
+            owner=request.user,
+            slug=data["slug"],
+            name=data["name"],
+            description=data.get("description", ""),
+            graph=data["graph"],
+            note=data.get("note", ""),
+        )
         return Response(SubflowSerializer(subflow).data, status=status.HTTP_201_CREATED)
     subflows = Subflow.objects.select_related("owner").prefetch_related("versions")
     return Response(SubflowSerializer(subflows, many=True).data)
 
 
-@extend_schema(summary="A subflow with every version", responses={200: OpenApiResponse(description="{slug, name, description, owner, versions: [...]}")})
+@extend_schema(
+    summary="A subflow with every version",
+    responses={200: OpenApiResponse(description="{slug, name, description, owner, versions: [...]}")},
+)
 @api_view(["GET"])
 def subflow_detail(request: Request, slug: str) -> Response:
-    subflow = get_object_or_404(Subflow.objects.select_related("owner").prefetch_related("versions__created_by"), slug=slug)
+    subflow = get_object_or_404(
+        Subflow.objects.select_related("owner").prefetch_related("versions__created_by"), slug=slug
+    )
     data = SubflowSerializer(subflow).data
     data["versions"] = SubflowVersionSerializer(subflow.versions.all(), many=True).data
     return Response(data)
 
 
-@extend_schema(summary="Publish the next version of a subflow (owner and staff)", request=PublishSerializer, responses={201: SubflowVersionSerializer, 403: OpenApiResponse(description="Not the owner")})
+@extend_schema(
+    summary="Publish the next version of a subflow (owner and staff)",
+    request=PublishSerializer,
+    responses={201: SubflowVersionSerializer, 403: OpenApiResponse(description="Not the owner")},
+)
 @api_view(["POST"])
 def subflow_publish(request: Request, slug: str) -> Response:
     subflow = get_object_or_404(Subflow, slug=slug)
@@ -96,5 +117,10 @@ def subflow_publish(request: Request, slug: str) -> Response:
         raise PermissionDenied("Only the subflow's owner and staff publish versions.")
     serializer = PublishSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
-    version = services.publish_version(subflow, graph=serializer.validated_data["graph"], acting_user=request.user, note=serializer.validated_data["note"])
+    version = services.publish_version(
+        subflow,
+        graph=serializer.validated_data["graph"],
+        acting_user=request.user,
+        note=serializer.validated_data["note"],
+    )
     return Response(SubflowVersionSerializer(version).data, status=status.HTTP_201_CREATED)

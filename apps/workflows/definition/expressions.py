@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
-from collections.abc import Iterator
 
 import re2
 
@@ -112,8 +112,10 @@ class TextBudget:
         if size > self.max_text:
             raise error(f"{what} would be {size:,} characters long, more than the limit of {self.max_text:,}")
         if size > self.remaining:
-            raise error(f"{what} would take the text built by this evaluation past its budget of "
-                        f"{_setting('WB_EXPRESSION_BUDGET', 10_000_000):,} characters")
+            raise error(
+                f"{what} would take the text built by this evaluation past its budget of "
+                f"{_setting('WB_EXPRESSION_BUDGET', 10_000_000):,} characters"
+            )
         self.remaining -= size
 
 
@@ -225,8 +227,10 @@ def references_in(value: Any) -> list[str]:
 @lru_cache(maxsize=512)
 def _compile(pattern: str, max_length: int, max_memory: int) -> Any:
     if len(pattern) > max_length:
-        raise PatternError(f"matches: the pattern {_short(pattern)} is {len(pattern):,} characters long, more than the limit of "
-                           f"{max_length:,}")
+        raise PatternError(
+            f"matches: the pattern {_short(pattern)} is {len(pattern):,} characters long, more than the limit of "
+            f"{max_length:,}"
+        )
     options = re2.Options()
     options.max_mem = max_memory
     options.log_errors = False
@@ -236,8 +240,10 @@ def _compile(pattern: str, max_length: int, max_memory: int) -> Any:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         if "too large" in reason:
             reason = "it is too large to compile within the memory limit"
-        raise PatternError(f"matches: {_short(pattern)} is not a valid regular expression: {reason} (RE2 syntax: no "
-                           "backreferences or lookaround)") from None
+        raise PatternError(
+            f"matches: {_short(pattern)} is not a valid regular expression: {reason} (RE2 syntax: no "
+            "backreferences or lookaround)"
+        ) from None
     except UnicodeError:
         raise PatternError(f"matches: {_short(pattern)} is not valid Unicode text") from None
 
@@ -246,7 +252,9 @@ def compile_pattern(pattern: Any) -> Any:
     """The compiled RE2 regex for a `matches` value; PatternError (a ConditionError) naming the
     pattern when it is not a string, too long, invalid, or too large."""
     if isinstance(pattern, bool) or not isinstance(pattern, (str, int, float)):
-        raise PatternError(f"matches: the pattern must be a string, not {type(pattern).__name__ if pattern is not None else 'null'}")
+        raise PatternError(
+            f"matches: the pattern must be a string, not {type(pattern).__name__ if pattern is not None else 'null'}"
+        )
     return _compile(str(pattern), _setting("WB_REGEX_MAX_LENGTH", 1000), _setting("WB_REGEX_MAX_MEMORY", 8 << 20))
 
 
@@ -333,7 +341,9 @@ def evaluate(condition: dict, context: dict, _depth: int = 0) -> bool:
     if _depth > MAX_CONDITION_DEPTH:
         raise ConditionError(f"conditions nest deeper than {MAX_CONDITION_DEPTH} levels")
     if not isinstance(condition, dict):
-        raise ConditionError(f"a condition is an object such as {{\"var\": …, \"op\": …, \"value\": …}}, not {type(condition).__name__}")
+        raise ConditionError(
+            f'a condition is an object such as {{"var": …, "op": …, "value": …}}, not {type(condition).__name__}'
+        )
     for key in ("all", "any"):
         if key in condition:
             items = condition[key]

@@ -19,7 +19,9 @@ from django.utils.safestring import SafeString, mark_safe
 from .layout import EdgeRoute, Layout, compute_layout, render_svg
 
 
-def iter_nodes(nodes: Iterable[dict], parent: str | None = None, where: str = "") -> Iterator[tuple[dict, str | None, str]]:
+def iter_nodes(
+    nodes: Iterable[dict], parent: str | None = None, where: str = ""
+) -> Iterator[tuple[dict, str | None, str]]:
     """Every node of a definition, nested ones included: (node, container id, where label)."""
     for node in _list(nodes):
         if not isinstance(node, dict):
@@ -46,7 +48,9 @@ def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def graph_edges(nodes: Any, edges: Any, out_nodes: list[dict], out_edges: list[dict], seen: set[str] | None = None) -> None:
+def graph_edges(
+    nodes: Any, edges: Any, out_nodes: list[dict], out_edges: list[dict], seen: set[str] | None = None
+) -> None:
     """Flatten one graph (and the graphs nested in it) into drawable nodes and edges; links that
     do not name a node (a draft's half-typed fields) are left out."""
     seen = set() if seen is None else seen
@@ -63,7 +67,9 @@ def graph_edges(nodes: Any, edges: Any, out_nodes: list[dict], out_edges: list[d
         if node_type == "condition":
             for i, case in enumerate(_list(node.get("cases"))):
                 if isinstance(case, dict) and isinstance(case.get("to"), str) and case["to"]:
-                    out_edges.append({"from": node_id, "to": case["to"], "label": str(case.get("label") or f"case {i + 1}")})
+                    out_edges.append(
+                        {"from": node_id, "to": case["to"], "label": str(case.get("label") or f"case {i + 1}")}
+                    )
             if isinstance(node.get("default"), str) and node["default"]:
                 out_edges.append({"from": node_id, "to": node["default"], "label": "default"})
         if isinstance(node.get("on_error"), str) and node["on_error"]:
@@ -88,7 +94,13 @@ def graph_edges(nodes: Any, edges: Any, out_nodes: list[dict], out_edges: list[d
                     out_edges.append({"from": node_id, "to": entry["id"], "label": f"branch {i + 1}"})
                 graph_edges(branch.get("nodes", []), branch.get("edges", []), out_nodes, out_edges, seen)
     for edge in _list(edges):
-        if isinstance(edge, dict) and isinstance(edge.get("from"), str) and isinstance(edge.get("to"), str) and edge["from"] and edge["to"]:
+        if (
+            isinstance(edge, dict)
+            and isinstance(edge.get("from"), str)
+            and isinstance(edge.get("to"), str)
+            and edge["from"]
+            and edge["to"]
+        ):
             label = edge.get("label")
             out_edges.append({"from": edge["from"], "to": edge["to"], "label": None if label is None else str(label)})
 
@@ -105,7 +117,9 @@ def layout_for(text: str):
     placed: dict[str, tuple[float, float]] = {}
     for node, _parent, _where in iter_nodes(definition.get("nodes", [])):
         ui = node.get("ui")
-        if isinstance(ui, dict) and all(isinstance(ui.get(k), (int, float)) and not isinstance(ui.get(k), bool) for k in ("x", "y")):
+        if isinstance(ui, dict) and all(
+            isinstance(ui.get(k), (int, float)) and not isinstance(ui.get(k), bool) for k in ("x", "y")
+        ):
             placed.setdefault(str(node.get("id")), (float(ui["x"]), float(ui["y"])))
     return _placed(layout, placed) if placed else layout
 
@@ -126,7 +140,16 @@ def _placed(layout: Layout, placed: dict[str, tuple[float, float]], margin: floa
             continue
         start, end = (a.center_x, a.bottom), (b.center_x, b.y)
         middle = (round((start[0] + end[0]) / 2, 1), round((start[1] + end[1]) / 2, 1))
-        routes.append(EdgeRoute(source=edge.source, target=edge.target, points=[start, end], label=edge.label, back=False, label_at=middle))
+        routes.append(
+            EdgeRoute(
+                source=edge.source,
+                target=edge.target,
+                points=[start, end],
+                label=edge.label,
+                back=False,
+                label_at=middle,
+            )
+        )
     width = max(b.right for b in boxes) + margin
     height = max(b.bottom for b in boxes) + margin
     return Layout(nodes=boxes, edges=routes, width=width, height=height, _by_id=by_id)
@@ -151,8 +174,12 @@ def graph_svg(
     """
     if not isinstance(definition, dict):
         definition = {}
-    layout = layout_for(json.dumps({"nodes": definition.get("nodes", []), "edges": definition.get("edges", [])}, sort_keys=True))
+    layout = layout_for(
+        json.dumps({"nodes": definition.get("nodes", []), "edges": definition.get("edges", [])}, sort_keys=True)
+    )
     if not layout.nodes:
         return mark_safe("")
-    svg = render_svg(layout, statuses=statuses, highlight=highlight, link_prefix=link_prefix, title=title, id_prefix=id_prefix)
+    svg = render_svg(
+        layout, statuses=statuses, highlight=highlight, link_prefix=link_prefix, title=title, id_prefix=id_prefix
+    )
     return mark_safe(_STYLE_ELEMENT.sub("", svg, count=1))  # noqa: S308 - render_svg escapes all text

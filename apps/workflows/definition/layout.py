@@ -144,7 +144,9 @@ def compute_layout(
         real_edges.append((source, target, None if label in (None, "") else str(label)))
 
     back = _back_edges(n, real_edges)
-    layer = _longest_path_layers(n, [(t, s) if b else (s, t) for (s, t, _), b in zip(real_edges, back, strict=True) if s != t])
+    layer = _longest_path_layers(
+        n, [(t, s) if b else (s, t) for (s, t, _), b in zip(real_edges, back, strict=True) if s != t]
+    )
 
     # Layered graph: real vertices 0..n-1, then one dummy per layer crossed by a long edge.
     vlayer = list(layer)

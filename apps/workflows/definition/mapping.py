@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime, timedelta, UTC
-from typing import Any
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from apps.workflows.definition import jsonpath
 from apps.workflows.definition.expressions import current_budget, text_budget
@@ -255,6 +255,7 @@ def _sort(values: Any, key: Any = None, order: Any = "asc") -> list:
     values = _list(values, "sort")
     if order not in ("asc", "desc"):
         raise MappingError("sort: order is asc or desc")
+
     # None sorts first; mixed types sort by type name so sorting never fails halfway.
     def sort_key(item: Any) -> tuple:
         value = _field(item, key)
@@ -312,37 +313,132 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], str, str, dict]] = {
     # strings
     "upper": (lambda s: _text(s).upper(), "upper(text)", "Upper-case text.", {"fn": "upper", "args": ["ada"]}),
     "lower": (lambda s: _text(s).lower(), "lower(text)", "Lower-case text.", {"fn": "lower", "args": ["ADA"]}),
-    "trim": (lambda s, chars=None: _text(s).strip(None if chars is None else _text(chars)), "trim(text, chars?)", "Strip whitespace (or the given characters) at both ends.", {"fn": "trim", "args": ["  ada "]}),
-    "replace": (_replace, "replace(text, old, new)", "Replace every occurrence of old by new.", {"fn": "replace", "args": ["a-b-c", "-", "/"]}),
-    "split": (_split, "split(text, separator?)", "Split text into a list (on whitespace by default).", {"fn": "split", "args": ["a,b", ","]}),
-    "join": (_join, "join(list, separator?)", "Join a list into text (comma by default).", {"fn": "join", "args": [["a", "b"], " + "]}),
-    "concat": (_concat, "concat(a, b, ...)", "Concatenate texts, or lists when every argument is a list.", {"fn": "concat", "args": ["order-", 42]}),
+    "trim": (
+        lambda s, chars=None: _text(s).strip(None if chars is None else _text(chars)),
+        "trim(text, chars?)",
+        "Strip whitespace (or the given characters) at both ends.",
+        {"fn": "trim", "args": ["  ada "]},
+    ),
+    "replace": (
+        _replace,
+        "replace(text, old, new)",
+        "Replace every occurrence of old by new.",
+        {"fn": "replace", "args": ["a-b-c", "-", "/"]},
+    ),
+    "split": (
+        _split,
+        "split(text, separator?)",
+        "Split text into a list (on whitespace by default).",
+        {"fn": "split", "args": ["a,b", ","]},
+    ),
+    "join": (
+        _join,
+        "join(list, separator?)",
+        "Join a list into text (comma by default).",
+        {"fn": "join", "args": [["a", "b"], " + "]},
+    ),
+    "concat": (
+        _concat,
+        "concat(a, b, ...)",
+        "Concatenate texts, or lists when every argument is a list.",
+        {"fn": "concat", "args": ["order-", 42]},
+    ),
     # numbers
-    "round": (_round, "round(number, digits?)", "Round to the given number of decimals (0 by default).", {"fn": "round", "args": [3.14159, 2]}),
-    "sum": (lambda v: sum(_numbers(v)), "sum(list)", "Sum of numbers (nulls ignored).", {"fn": "sum", "args": [[1, 2, 3]]}),
+    "round": (
+        _round,
+        "round(number, digits?)",
+        "Round to the given number of decimals (0 by default).",
+        {"fn": "round", "args": [3.14159, 2]},
+    ),
+    "sum": (
+        lambda v: sum(_numbers(v)),
+        "sum(list)",
+        "Sum of numbers (nulls ignored).",
+        {"fn": "sum", "args": [[1, 2, 3]]},
+    ),
     "avg": (_avg, "avg(list)", "Mean of numbers, null for an empty list.", {"fn": "avg", "args": [[1, 2, 3]]}),
     "min": (_min, "min(list)", "Smallest number, null for an empty list.", {"fn": "min", "args": [[3, 1, 2]]}),
     "max": (_max, "max(list)", "Largest number, null for an empty list.", {"fn": "max", "args": [[3, 1, 2]]}),
-    "to_number": (_to_number, "to_number(value, default?)", "Text to number; the default when it is not one.", {"fn": "to_number", "args": ["42"]}),
+    "to_number": (
+        _to_number,
+        "to_number(value, default?)",
+        "Text to number; the default when it is not one.",
+        {"fn": "to_number", "args": ["42"]},
+    ),
     # dates
     "now": (_now, "now()", "The current time, ISO 8601 in UTC.", {"fn": "now", "args": []}),
-    "format_date": (_format_date, "format_date(date, format?)", "Format an ISO date or time with strftime codes (%Y-%m-%d by default).", {"fn": "format_date", "args": ["2025-03-01T10:00:00Z", "%d %b %Y"]}),
-    "parse_date": (_parse_date, "parse_date(text, format?)", "Parse text (ISO 8601, or with strptime codes) into an ISO 8601 time.", {"fn": "parse_date", "args": ["01/03/2025", "%d/%m/%Y"]}),
-    "add_days": (_add_days, "add_days(date, days)", "Add (or subtract) days to a date or time.", {"fn": "add_days", "args": ["2025-03-01", 30]}),
+    "format_date": (
+        _format_date,
+        "format_date(date, format?)",
+        "Format an ISO date or time with strftime codes (%Y-%m-%d by default).",
+        {"fn": "format_date", "args": ["2025-03-01T10:00:00Z", "%d %b %Y"]},
+    ),
+    "parse_date": (
+        _parse_date,
+        "parse_date(text, format?)",
+        "Parse text (ISO 8601, or with strptime codes) into an ISO 8601 time.",
+        {"fn": "parse_date", "args": ["01/03/2025", "%d/%m/%Y"]},
+    ),
+    "add_days": (
+        _add_days,
+        "add_days(date, days)",
+        "Add (or subtract) days to a date or time.",
+        {"fn": "add_days", "args": ["2025-03-01", 30]},
+    ),
     # lists
     "first": (_first, "first(list)", "First item (null when empty).", {"fn": "first", "args": [[1, 2]]}),
     "last": (_last, "last(list)", "Last item (null when empty).", {"fn": "last", "args": [[1, 2]]}),
-    "length": (_length, "length(list | text | object)", "Number of items or characters.", {"fn": "length", "args": [[1, 2]]}),
-    "unique": (_unique, "unique(list)", "Drop repeated items, keeping the first of each.", {"fn": "unique", "args": [[1, 1, 2]]}),
-    "sort": (_sort, "sort(list, key?, order?)", "Sort items, by a field (name or @.path) when given; order asc or desc.", {"fn": "sort", "args": [[{"n": 2}, {"n": 1}], "n"]}),
-    "filter": (_filter, "filter(list, key, value)", "Items whose field equals value.", {"fn": "filter", "args": [[{"s": "open"}, {"s": "done"}], "s", "open"]}),
+    "length": (
+        _length,
+        "length(list | text | object)",
+        "Number of items or characters.",
+        {"fn": "length", "args": [[1, 2]]},
+    ),
+    "unique": (
+        _unique,
+        "unique(list)",
+        "Drop repeated items, keeping the first of each.",
+        {"fn": "unique", "args": [[1, 1, 2]]},
+    ),
+    "sort": (
+        _sort,
+        "sort(list, key?, order?)",
+        "Sort items, by a field (name or @.path) when given; order asc or desc.",
+        {"fn": "sort", "args": [[{"n": 2}, {"n": 1}], "n"]},
+    ),
+    "filter": (
+        _filter,
+        "filter(list, key, value)",
+        "Items whose field equals value.",
+        {"fn": "filter", "args": [[{"s": "open"}, {"s": "done"}], "s", "open"]},
+    ),
     # objects
     "keys": (_keys, "keys(object)", "The object's keys.", {"fn": "keys", "args": [{"a": 1}]}),
     "values": (_values, "values(object)", "The object's values.", {"fn": "values", "args": [{"a": 1}]}),
-    "merge": (_merge, "merge(a, b, ...)", "Shallow merge of objects; later ones win.", {"fn": "merge", "args": [{"a": 1}, {"b": 2}]}),
-    "pick": (_pick, "pick(object, keys)", "Only the given keys of an object.", {"fn": "pick", "args": [{"a": 1, "b": 2}, ["a"]]}),
-    "get": (_get, "get(value, path, default?)", "Read a path (name, a.b or @.a[0]) from a value.", {"fn": "get", "args": [{"a": {"b": 1}}, "a.b"]}),
-    "default": (_default, "default(value, fallback)", "The fallback when value is null or empty.", {"fn": "default", "args": [None, "n/a"]}),
+    "merge": (
+        _merge,
+        "merge(a, b, ...)",
+        "Shallow merge of objects; later ones win.",
+        {"fn": "merge", "args": [{"a": 1}, {"b": 2}]},
+    ),
+    "pick": (
+        _pick,
+        "pick(object, keys)",
+        "Only the given keys of an object.",
+        {"fn": "pick", "args": [{"a": 1, "b": 2}, ["a"]]},
+    ),
+    "get": (
+        _get,
+        "get(value, path, default?)",
+        "Read a path (name, a.b or @.a[0]) from a value.",
+        {"fn": "get", "args": [{"a": {"b": 1}}, "a.b"]},
+    ),
+    "default": (
+        _default,
+        "default(value, fallback)",
+        "The fallback when value is null or empty.",
+        {"fn": "default", "args": [None, "n/a"]},
+    ),
 }
 
 
@@ -426,5 +522,5 @@ def apply(mapping: dict, source: Any) -> dict:
 
 EXPRESSION_SCHEMA: dict = {
     "description": "A mapping expression: '@.path' into the source, {path, default}, {fn, args}, {value}, or a "
-                   "literal.",
+    "literal.",
 }

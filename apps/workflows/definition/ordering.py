@@ -11,15 +11,61 @@ from __future__ import annotations
 
 from typing import Any
 
-DOCUMENT_KEYS = ("format_version", "name", "description", "input_schema", "variables", "signals", "nodes", "edges", "output")
+DOCUMENT_KEYS = (
+    "format_version",
+    "name",
+    "description",
+    "input_schema",
+    "variables",
+    "signals",
+    "nodes",
+    "edges",
+    "output",
+)
 NODE_KEYS = (
-    "id", "type", "name", "description",
-    "activity", "workflow", "mode", "child", "signal", "title",
-    "items", "id_key", "depends_on_key", "duration_key", "max_concurrent", "fail_fast",
-    "params", "input", "condition", "cases", "default", "join", "branches", "body",
-    "concurrency", "complete_when", "aggregate", "max_iterations", "long_running", "continue_every",
-    "duration", "until", "assignees", "outcomes", "routes", "due_in",
-    "output", "output_map", "retry", "timeout", "timeout_to", "on_error", "ui",
+    "id",
+    "type",
+    "name",
+    "description",
+    "activity",
+    "workflow",
+    "mode",
+    "child",
+    "signal",
+    "title",
+    "items",
+    "id_key",
+    "depends_on_key",
+    "duration_key",
+    "max_concurrent",
+    "fail_fast",
+    "params",
+    "input",
+    "condition",
+    "cases",
+    "default",
+    "join",
+    "branches",
+    "body",
+    "concurrency",
+    "complete_when",
+    "aggregate",
+    "max_iterations",
+    "long_running",
+    "continue_every",
+    "duration",
+    "until",
+    "assignees",
+    "outcomes",
+    "routes",
+    "due_in",
+    "output",
+    "output_map",
+    "retry",
+    "timeout",
+    "timeout_to",
+    "on_error",
+    "ui",
 )
 GRAPH_KEYS = ("nodes", "edges", "result")
 EDGE_KEYS = ("from", "to", "label")
@@ -82,4 +128,7 @@ def ordered_definition(definition: Any) -> Any:
     if not isinstance(definition, dict):
         return definition
     doc = _ordered(definition, DOCUMENT_KEYS)
-    return {**doc, **{k: v for k, v in _graph({"nodes": doc.get("nodes"), "edges": doc.get("edges")}).items() if k in doc}}
+    return {
+        **doc,
+        **{k: v for k, v in _graph({"nodes": doc.get("nodes"), "edges": doc.get("edges")}).items() if k in doc},
+    }

@@ -8,9 +8,9 @@ params that the validator and the editor's forms use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,9 @@ def register_activity(
             name=name,
             fn=fn,
             params_schema=params_schema or {"type": "object"},
-            description=description or (fn.__doc__ or "").strip().splitlines()[0] if (description or fn.__doc__) else "",
+            description=description or (fn.__doc__ or "").strip().splitlines()[0]
+            if (description or fn.__doc__)
+            else "",
             local=local,
             external=external,
             secret_params=secret_params,

@@ -23,7 +23,11 @@ CONDITION = {
         {
             "type": "object",
             "properties": {
-                "var": {"type": "string", "minLength": 1, "description": "JSONPath ($.input.x) or a path under $.vars (order.total)"},
+                "var": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "JSONPath ($.input.x) or a path under $.vars (order.total)",
+                },
                 "op": {"enum": ["eq", "neq", "gt", "gte", "lt", "lte", "in", "contains", "exists", "matches"]},
                 "value": {},
                 "value_from": _ref,
@@ -31,9 +35,24 @@ CONDITION = {
             "required": ["var", "op"],
             "additionalProperties": False,
         },
-        {"type": "object", "properties": {"all": {"type": "array", "items": {"$ref": "#/$defs/condition"}, "minItems": 1}}, "required": ["all"], "additionalProperties": False},
-        {"type": "object", "properties": {"any": {"type": "array", "items": {"$ref": "#/$defs/condition"}, "minItems": 1}}, "required": ["any"], "additionalProperties": False},
-        {"type": "object", "properties": {"not": {"$ref": "#/$defs/condition"}}, "required": ["not"], "additionalProperties": False},
+        {
+            "type": "object",
+            "properties": {"all": {"type": "array", "items": {"$ref": "#/$defs/condition"}, "minItems": 1}},
+            "required": ["all"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {"any": {"type": "array", "items": {"$ref": "#/$defs/condition"}, "minItems": 1}},
+            "required": ["any"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {"not": {"$ref": "#/$defs/condition"}},
+            "required": ["not"],
+            "additionalProperties": False,
+        },
     ],
 }
 
@@ -41,12 +60,26 @@ RETRY = {
     "type": "object",
     "description": "How a failed attempt is retried.",
     "properties": {
-        "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100, "description": "Attempts in all, the first included."},
+        "max_attempts": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "description": "Attempts in all, the first included.",
+        },
         "backoff": {"enum": ["fixed", "exponential"]},
-        "interval": {"type": "number", "minimum": 0, "maximum": 86400, "description": "Seconds before the first retry."},
+        "interval": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 86400,
+            "description": "Seconds before the first retry.",
+        },
         "multiplier": {"type": "number", "minimum": 1, "maximum": 10},
         "max_interval": {"type": "number", "minimum": 0, "maximum": 86400},
-        "non_retryable": {"type": "array", "items": {"type": "string"}, "description": "Error types that fail at once."},
+        "non_retryable": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Error types that fail at once.",
+        },
     },
     "additionalProperties": False,
 }
@@ -57,7 +90,10 @@ SUBGRAPH = {
     "properties": {
         "nodes": {"type": "array", "items": {"$ref": "#/$defs/node"}, "minItems": 1},
         "edges": {"type": "array", "items": {"$ref": "#/$defs/edge"}},
-        "result": {"type": "string", "description": "What the body yields: a JSONPath (default: the output of its last node)."},
+        "result": {
+            "type": "string",
+            "description": "What the body yields: a JSONPath (default: the output of its last node).",
+        },
     },
     "required": ["nodes"],
     "additionalProperties": False,
@@ -68,13 +104,26 @@ _common = {
     "type": {"type": "string"},
     "name": {"type": "string", "maxLength": 200},
     "description": {"type": "string", "maxLength": 2000},
-    "on_error": {"type": "string", "pattern": ID_PATTERN, "description": "Node to run when this one fails for good; it sees $.error."},
-    "output": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "description": "Variable that receives the node's output."},
-    "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 604800, "description": "Seconds an attempt may run."},
+    "on_error": {
+        "type": "string",
+        "pattern": ID_PATTERN,
+        "description": "Node to run when this one fails for good; it sees $.error.",
+    },
+    "output": {
+        "type": "string",
+        "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
+        "description": "Variable that receives the node's output.",
+    },
+    "timeout": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": 604800,
+        "description": "Seconds an attempt may run.",
+    },
     "retry": RETRY,
     "output_map": {
         "type": "object",
-        "description": "Variables set from the node's output: name -> \"@.path\", {path, default} or {fn, args} "
+        "description": 'Variables set from the node\'s output: name -> "@.path", {path, default} or {fn, args} '
         "(see docs/connectors.md, mapping).",
     },
     "ui": {"type": "object", "description": "Editor hints (position); ignored by the engine."},
@@ -97,7 +146,11 @@ NODE_SCHEMAS: dict[str, dict] = {
     "activity": _node(
         "activity",
         {
-            "activity": {"type": "string", "minLength": 1, "description": "A registered activity type, e.g. http.request."},
+            "activity": {
+                "type": "string",
+                "minLength": 1,
+                "description": "A registered activity type, e.g. http.request.",
+            },
             "params": {"type": "object", "description": "Parameters; strings may hold $.paths and {{ templates }}."},
         },
         ["activity"],
@@ -111,7 +164,11 @@ NODE_SCHEMAS: dict[str, dict] = {
                 "minItems": 1,
                 "items": {
                     "type": "object",
-                    "properties": {"when": {"$ref": "#/$defs/condition"}, "to": {"type": "string", "pattern": ID_PATTERN}, "label": {"type": "string"}},
+                    "properties": {
+                        "when": {"$ref": "#/$defs/condition"},
+                        "to": {"type": "string", "pattern": ID_PATTERN},
+                        "label": {"type": "string"},
+                    },
                     "required": ["when", "to"],
                     "additionalProperties": False,
                 },
@@ -126,9 +183,17 @@ NODE_SCHEMAS: dict[str, dict] = {
         {
             "branches": {"type": "array", "items": SUBGRAPH, "minItems": 1, "maxItems": 1000},
             "join": {
-                "description": "all (default), any, or {\"count\": N}: "
+                "description": 'all (default), any, or {"count": N}: '
                 "how many branches must succeed; the rest are cancelled.",
-                "oneOf": [{"enum": ["all", "any"]}, {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1}}, "required": ["count"], "additionalProperties": False}],
+                "oneOf": [
+                    {"enum": ["all", "any"]},
+                    {
+                        "type": "object",
+                        "properties": {"count": {"type": "integer", "minimum": 1}},
+                        "required": ["count"],
+                        "additionalProperties": False,
+                    },
+                ],
             },
         },
         ["branches"],
@@ -139,15 +204,34 @@ NODE_SCHEMAS: dict[str, dict] = {
         {
             "mode": {"enum": ["for_each", "while", "until"]},
             "items": {"description": "for_each: a JSONPath to a list, or a literal list."},
-            "concurrency": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "for_each: iterations in flight at once (default 1)."},
-            "complete_when": {
-                "description": "for_each: all (default), first, or {\"count\": N}; the rest are cancelled.",
-                "oneOf": [{"enum": ["all", "first"]}, {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1}}, "required": ["count"], "additionalProperties": False}],
+            "concurrency": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 1000,
+                "description": "for_each: iterations in flight at once (default 1).",
             },
-            "aggregate": {"enum": ["list", "count", "sum"], "description": "How iteration results are combined (default list)."},
+            "complete_when": {
+                "description": 'for_each: all (default), first, or {"count": N}; the rest are cancelled.',
+                "oneOf": [
+                    {"enum": ["all", "first"]},
+                    {
+                        "type": "object",
+                        "properties": {"count": {"type": "integer", "minimum": 1}},
+                        "required": ["count"],
+                        "additionalProperties": False,
+                    },
+                ],
+            },
+            "aggregate": {
+                "enum": ["list", "count", "sum"],
+                "description": "How iteration results are combined (default list).",
+            },
             "condition": {"$ref": "#/$defs/condition"},
             "max_iterations": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
-            "long_running": {"type": "boolean", "description": "Continue as a new run every `continue_every` iterations."},
+            "long_running": {
+                "type": "boolean",
+                "description": "Continue as a new run every `continue_every` iterations.",
+            },
             "continue_every": {"type": "integer", "minimum": 1, "maximum": 100_000},
             "body": SUBGRAPH,
         },
@@ -170,20 +254,45 @@ NODE_SCHEMAS["dynamic"] = _node(
     {
         "items": {"description": "The items: a $.path to a list, or a literal list of objects."},
         "id_key": {"type": "string", "description": "The item field that names it (default id)."},
-        "depends_on_key": {"type": "string", "description": "The item field listing the ids it needs first (default depends_on)."},
-        "duration_key": {"type": "string", "description": "The item field with its expected seconds, for the critical path and ETA (default "
-                                                          "duration)."},
-        "max_concurrent": {"type": "integer", "minimum": 1, "maximum": 64, "description": "Items in flight at once (default 4)."},
-        "fail_fast": {"type": "boolean", "description": "Cancel everything at the first failure (default false: dependents of a failure are "
-                                                        "blocked, the rest still runs)."},
+        "depends_on_key": {
+            "type": "string",
+            "description": "The item field listing the ids it needs first (default depends_on).",
+        },
+        "duration_key": {
+            "type": "string",
+            "description": "The item field with its expected seconds, for the critical path and ETA (default "
+            "duration).",
+        },
+        "max_concurrent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 64,
+            "description": "Items in flight at once (default 4).",
+        },
+        "fail_fast": {
+            "type": "boolean",
+            "description": "Cancel everything at the first failure (default false: dependents of a failure are "
+            "blocked, the rest still runs).",
+        },
         "activity": {"type": "string", "minLength": 1, "description": "Each item runs this activity ..."},
         "params": {"type": "object", "description": "... with these params ($.item is the item)."},
-        "workflow": {"type": "string", "minLength": 1, "description": "... or a child run of the workflow with this slug."},
+        "workflow": {
+            "type": "string",
+            "minLength": 1,
+            "description": "... or a child run of the workflow with this slug.",
+        },
         "input": {"description": "The child run's input ($.item is the item)."},
-        "version": {"anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["latest", "pinned"]}], "description": "Which version of the child workflow runs: a version number (as in its history), "
-                                                                                                                 "latest (default: its current definition) or pinned (the version that was current "
-                                                                                                                 "when this run started)."},
-        "queue": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,100}$", "description": "Run the child's steps on this Celery queue (a worker started with -Q <queue> serves it)."},
+        "version": {
+            "anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["latest", "pinned"]}],
+            "description": "Which version of the child workflow runs: a version number (as in its history), "
+            "latest (default: its current definition) or pinned (the version that was current "
+            "when this run started).",
+        },
+        "queue": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_.:-]{1,100}$",
+            "description": "Run the child's steps on this Celery queue (a worker started with -Q <queue> serves it).",
+        },
     },
     ["items"],
     "Dependency-aware fan-out: every item starts as soon as its dependencies are done, with max_concurrent in flight.",
@@ -194,12 +303,22 @@ NODE_SCHEMAS["child_workflow"] = _node(
     {
         "workflow": {"type": "string", "minLength": 1, "description": "The slug of the workflow to run."},
         "input": {"description": "The child run's input (references and templates allowed)."},
-        "mode": {"enum": ["execute", "start"], "description": "execute (default): wait for its result; start: continue at once with a handle, await "
-                                                              "it later."},
-        "version": {"anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["latest", "pinned"]}], "description": "Which version of the child workflow runs: a version number (as in its history), "
-                                                                                                                 "latest (default: its current definition) or pinned (the version that was current "
-                                                                                                                 "when this run started)."},
-        "queue": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,100}$", "description": "Run the child's steps on this Celery queue (a worker started with -Q <queue> serves it)."},
+        "mode": {
+            "enum": ["execute", "start"],
+            "description": "execute (default): wait for its result; start: continue at once with a handle, await "
+            "it later.",
+        },
+        "version": {
+            "anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["latest", "pinned"]}],
+            "description": "Which version of the child workflow runs: a version number (as in its history), "
+            "latest (default: its current definition) or pinned (the version that was current "
+            "when this run started).",
+        },
+        "queue": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_.:-]{1,100}$",
+            "description": "Run the child's steps on this Celery queue (a worker started with -Q <queue> serves it).",
+        },
     },
     ["workflow"],
     "Run another workflow as a child of this run.",
@@ -207,7 +326,13 @@ NODE_SCHEMAS["child_workflow"] = _node(
 
 NODE_SCHEMAS["await_child"] = _node(
     "await_child",
-    {"child": {"type": "string", "pattern": ID_PATTERN, "description": "The child_workflow node (mode start) whose run to wait for."}},
+    {
+        "child": {
+            "type": "string",
+            "pattern": ID_PATTERN,
+            "description": "The child_workflow node (mode start) whose run to wait for.",
+        }
+    },
     ["child"],
     "Wait for a child run started earlier with mode start; its output becomes this node's output.",
 )
@@ -216,8 +341,17 @@ NODE_SCHEMAS["signal_wait"] = _node(
     "signal_wait",
     {
         "signal": {"type": "string", "minLength": 1, "description": "The declared signal to wait for."},
-        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 31_536_000, "description": "Seconds to wait at most."},
-        "timeout_to": {"type": "string", "pattern": ID_PATTERN, "description": "Node taken when the wait times out (without it, a timeout fails the node)."},
+        "timeout": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 31_536_000,
+            "description": "Seconds to wait at most.",
+        },
+        "timeout_to": {
+            "type": "string",
+            "pattern": ID_PATTERN,
+            "description": "Node taken when the wait times out (without it, a timeout fails the node).",
+        },
     },
     ["signal"],
     "Block until a named signal arrives (its payload is the node's output) or a timeout takes another path.",
@@ -226,32 +360,67 @@ NODE_SCHEMAS["signal_wait"] = _node(
 NODE_SCHEMAS["approval"] = _node(
     "approval",
     {
-        "title": {"type": "string", "minLength": 1, "maxLength": 300, "description": "Shown in the inbox; templates allowed."},
+        "title": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 300,
+            "description": "Shown in the inbox; templates allowed.",
+        },
         "description": {"type": "string", "maxLength": 10_000},
         "assignees": {
             "type": "object",
-            "properties": {"users": {"type": "array", "items": {"type": "string"}}, "groups": {"type": "array", "items": {"type": "string"}}},
+            "properties": {
+                "users": {"type": "array", "items": {"type": "string"}},
+                "groups": {"type": "array", "items": {"type": "string"}},
+            },
             "additionalProperties": False,
         },
-        "outcomes": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "uniqueItems": True, "description": "The decisions offered (default approve, reject)."},
-        "routes": {"type": "object", "additionalProperties": {"type": "string", "pattern": ID_PATTERN}, "description": "decision -> next node; without a route a decision follows the ordinary edges."},
+        "outcomes": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "minItems": 1,
+            "uniqueItems": True,
+            "description": "The decisions offered (default approve, reject).",
+        },
+        "routes": {
+            "type": "object",
+            "additionalProperties": {"type": "string", "pattern": ID_PATTERN},
+            "description": "decision -> next node; without a route a decision follows the ordinary edges.",
+        },
         "due_in": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds until the work item expires."},
-        "timeout_to": {"type": "string", "pattern": ID_PATTERN, "description": "Node taken when the work item expires (without it, expiry fails the node)."},
+        "timeout_to": {
+            "type": "string",
+            "pattern": ID_PATTERN,
+            "description": "Node taken when the work item expires (without it, expiry fails the node).",
+        },
         "allocation": {
             "type": "object",
             "description": "Who among the assignees gets the item. Without it the item is offered to the users "
-                           "and teams as listed.",
+            "and teams as listed.",
             "properties": {
                 "strategy": {
                     "enum": ["offer_all", "round_robin", "shortest_queue", "random"],
                     "description": "offer_all: every eligible person; round_robin: the next eligible person in "
-                                   "turn; shortest_queue: the one with the fewest open items; random: any one "
-                                   "eligible person.",
+                    "turn; shortest_queue: the one with the fewest open items; random: any one "
+                    "eligible person.",
                 },
-                "capabilities": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 50}, "uniqueItems": True, "description": "Only people with all these capabilities (tags on their work profile)."},
-                "max_open_items": {"type": "integer", "minimum": 1, "description": "Skip people who already have this many open items."},
-                "claim_timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds a person may hold the item undecided before it is taken back and "
-                                                                                          "re-offered."},
+                "capabilities": {
+                    "type": "array",
+                    "items": {"type": "string", "minLength": 1, "maxLength": 50},
+                    "uniqueItems": True,
+                    "description": "Only people with all these capabilities (tags on their work profile).",
+                },
+                "max_open_items": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Skip people who already have this many open items.",
+                },
+                "claim_timeout": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "description": "Seconds a person may hold the item undecided before it is taken back and "
+                    "re-offered.",
+                },
             },
             "additionalProperties": False,
         },
@@ -263,9 +432,20 @@ NODE_SCHEMAS["approval"] = _node(
 NODE_SCHEMAS["subflow"] = _node(
     "subflow",
     {
-        "subflow": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9\-_]{0,99}$", "description": "The shared sub-graph's slug."},
-        "version": {"type": "integer", "minimum": 1, "description": "The version to inline (versions never change; publish a new one and bump this)."},
-        "with": {"type": "object", "description": "Variables set before the sub-graph runs: name -> value (values may use $.paths)."},
+        "subflow": {
+            "type": "string",
+            "pattern": r"^[a-z0-9][a-z0-9\-_]{0,99}$",
+            "description": "The shared sub-graph's slug.",
+        },
+        "version": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "The version to inline (versions never change; publish a new one and bump this).",
+        },
+        "with": {
+            "type": "object",
+            "description": "Variables set before the sub-graph runs: name -> value (values may use $.paths).",
+        },
     },
     ["subflow", "version"],
     "Inline the steps of a shared, versioned sub-graph here: they run in this run, ids prefixed '<node id>__'.",
@@ -281,7 +461,7 @@ SIGNAL = {
         "handler": {
             "type": "object",
             "description": "Runs whenever the signal arrives, without blocking: "
-            "{\"set\": {variable: value or $.signal.payload...}}.",
+            '{"set": {variable: value or $.signal.payload...}}.',
             "properties": {"set": {"type": "object"}},
             "additionalProperties": False,
         },
@@ -312,7 +492,11 @@ DOCUMENT: dict[str, Any] = {
         "output": {"description": "What the run returns: a JSONPath or an object of them (default: all variables)."},
         "nodes": {"type": "array", "items": {"type": "object"}, "minItems": 1},
         "edges": {"type": "array", "items": EDGE},
-        "signals": {"type": "array", "items": SIGNAL, "description": "Signals the run accepts (pause, resume and cancel are built in)."},
+        "signals": {
+            "type": "array",
+            "items": SIGNAL,
+            "description": "Signals the run accepts (pause, resume and cancel are built in).",
+        },
     },
     "required": ["format_version", "nodes"],
     "additionalProperties": True,
@@ -325,9 +509,7 @@ def published_schema() -> dict:
         "type": "object",
         "required": ["id", "type"],
         "properties": {"type": {"enum": list(NODE_TYPES)}},
-        "allOf": [
-            {"if": {"properties": {"type": {"const": t}}}, "then": {"$ref": f"#/$defs/{t}"}} for t in NODE_TYPES
-        ],
+        "allOf": [{"if": {"properties": {"type": {"const": t}}}, "then": {"$ref": f"#/$defs/{t}"}} for t in NODE_TYPES],
     }
     defs = {t: deepcopy(s) for t, s in NODE_SCHEMAS.items()}
     condition = deepcopy(CONDITION)

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
 
 SEPARATOR = "__"
 MAX_DEPTH = 5
@@ -78,7 +78,11 @@ _STEP_REF = re.compile(r"(\$\.steps\.)([A-Za-z][A-Za-z0-9_\-]*)")
 def _rename_refs(value: Any, rename: dict[str, str]) -> Any:
     """Every `$.steps.<id>` naming a renamed node, in any string of `value`, renamed."""
     if isinstance(value, str):
-        return _STEP_REF.sub(lambda m: m.group(1) + rename.get(m.group(2), m.group(2)), value) if "$.steps." in value else value
+        return (
+            _STEP_REF.sub(lambda m: m.group(1) + rename.get(m.group(2), m.group(2)), value)
+            if "$.steps." in value
+            else value
+        )
     if isinstance(value, list):
         return [_rename_refs(v, rename) for v in value]
     if isinstance(value, dict):
@@ -121,7 +125,11 @@ def _rename_graph(graph: dict, rename: dict[str, str]) -> None:
 
 def _has_way_on(node: dict, sources: set[str | None]) -> bool:
     return bool(
-        node.get("id") in sources or node.get("cases") or node.get("default") or node.get("routes") or node.get("timeout_to")
+        node.get("id") in sources
+        or node.get("cases")
+        or node.get("default")
+        or node.get("routes")
+        or node.get("timeout_to")
     )
 
 
@@ -142,7 +150,13 @@ def _inline(node: dict, graph: dict) -> tuple[list[dict], list[dict], str]:
         start.update(activity="set", params={"values": with_values})
     else:
         start.update(activity="noop", params={})
-    end: dict[str, Any] = {"id": ns, "type": "activity", "activity": "noop", "params": {}, "name": node.get("name") or ns}
+    end: dict[str, Any] = {
+        "id": ns,
+        "type": "activity",
+        "activity": "noop",
+        "params": {},
+        "name": node.get("name") or ns,
+    }
     if graph.get("result") is not None:
         end["params"] = {"value": graph["result"]}
     for key in ("output", "description", "ui"):
@@ -165,7 +179,9 @@ NodeCheck = Callable[[dict], bool]
 UNUSED = ("retry", "timeout", "output_map")
 
 
-def expand(definition: Any, *, node_ok: NodeCheck = lambda node: True, depth: int = 0) -> tuple[Any, list[ExpansionProblem]]:
+def expand(
+    definition: Any, *, node_ok: NodeCheck = lambda node: True, depth: int = 0
+) -> tuple[Any, list[ExpansionProblem]]:
     """The definition with every subflow node inlined (recursively, up to MAX_DEPTH levels),
     and the problems met (unknown subflow or version, no resolver, too deep, fields a subflow
     node does not use). A subflow node that `node_ok` (the schema check) refuses, or that
@@ -178,7 +194,9 @@ def expand(definition: Any, *, node_ok: NodeCheck = lambda node: True, depth: in
     return result, problems
 
 
-def _expand_graph(graph: dict, problems: list[ExpansionProblem], depth: int, node_ok: NodeCheck = lambda node: True) -> None:
+def _expand_graph(
+    graph: dict, problems: list[ExpansionProblem], depth: int, node_ok: NodeCheck = lambda node: True
+) -> None:
     nodes = graph.get("nodes")
     if not isinstance(nodes, list):
         return
@@ -190,7 +208,11 @@ def _expand_graph(graph: dict, problems: list[ExpansionProblem], depth: int, nod
                 if isinstance(branch, dict):
                     _expand_graph(branch, problems, depth, node_ok)
     out_nodes: list = []
-    edges = [e for e in graph.get("edges") or [] if isinstance(e, dict)] if isinstance(graph.get("edges"), list) else graph.get("edges")
+    edges = (
+        [e for e in graph.get("edges") or [] if isinstance(e, dict)]
+        if isinstance(graph.get("edges"), list)
+        else graph.get("edges")
+    )
     entry_of: dict[str, str] = {}
     extra_edges: list[dict] = []
     for node in nodes:
@@ -203,12 +225,16 @@ def _expand_graph(graph: dict, problems: list[ExpansionProblem], depth: int, nod
             continue
         unused = [key for key in UNUSED if key in node]
         for key in unused:
-            problems.append(ExpansionProblem(f"a subflow node does not use {key}; set it on the sub-graph's steps", node_id, key))
+            problems.append(
+                ExpansionProblem(f"a subflow node does not use {key}; set it on the sub-graph's steps", node_id, key)
+            )
         if unused:
             out_nodes.append(node)
             continue
         if depth >= MAX_DEPTH:
-            problems.append(ExpansionProblem(f"subflows nest more than {MAX_DEPTH} deep", node_id, "subflow", "subflow_depth"))
+            problems.append(
+                ExpansionProblem(f"subflows nest more than {MAX_DEPTH} deep", node_id, "subflow", "subflow_depth")
+            )
             out_nodes.append(node)
             continue
         sub = _resolver(slug, version) if _resolver is not None else ("subflow", "subflows are not available here")
@@ -219,7 +245,9 @@ def _expand_graph(graph: dict, problems: list[ExpansionProblem], depth: int, nod
             continue
         sub, inner_problems = expand(sub, node_ok=node_ok, depth=depth + 1)
         for p in inner_problems:
-            problems.append(ExpansionProblem(f"in subflow '{slug}' version {version}: {p.message}", node_id, "subflow", p.code))
+            problems.append(
+                ExpansionProblem(f"in subflow '{slug}' version {version}: {p.message}", node_id, "subflow", p.code)
+            )
         inlined_nodes, inlined_edges, start_id = _inline(node, sub)
         out_nodes.extend(inlined_nodes)
         extra_edges.extend(inlined_edges)

@@ -10,8 +10,8 @@ webhooks, events) for minutes. Here those keywords use the same RE2 engine as `m
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Iterator
+from typing import Any
 
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, UnknownType, ValidationError
@@ -46,17 +46,23 @@ def _additional_properties(validator, additional, instance, schema) -> Iterator[
         return
     properties = schema.get("properties", {})
     patterns = list(schema.get("patternProperties", {}))
-    extras = sorted((key for key in instance if key not in properties and not any(_search(p, key) for p in patterns)), key=str)
+    extras = sorted(
+        (key for key in instance if key not in properties and not any(_search(p, key) for p in patterns)), key=str
+    )
     if validator.is_type(additional, "object"):
         for extra in extras:
             yield from validator.descend(instance[extra], additional, path=extra)
     elif not additional and extras:
         if patterns:
-            yield ValidationError(f"{', '.join(map(repr, extras))} {'does' if len(extras) == 1 else 'do'} not match any of the "
-                                  f"regexes: {', '.join(map(repr, sorted(patterns)))}")
+            yield ValidationError(
+                f"{', '.join(map(repr, extras))} {'does' if len(extras) == 1 else 'do'} not match any of the "
+                f"regexes: {', '.join(map(repr, sorted(patterns)))}"
+            )
         else:
-            yield ValidationError(f"Additional properties are not allowed ({', '.join(map(repr, extras))} "
-                                  f"{'was' if len(extras) == 1 else 'were'} unexpected)")
+            yield ValidationError(
+                f"Additional properties are not allowed ({', '.join(map(repr, extras))} "
+                f"{'was' if len(extras) == 1 else 'were'} unexpected)"
+            )
 
 
 UserSchemaValidator = validators.extend(
@@ -78,11 +84,15 @@ def errors(schema: dict, data: Any) -> list[ValidationError]:
     try:
         return sorted(UserSchemaValidator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     except PatternError as exc:
-        raise SchemaUnusable(f"the schema has a pattern that cannot be used: {str(exc).removeprefix('matches: ')}") from None
+        raise SchemaUnusable(
+            f"the schema has a pattern that cannot be used: {str(exc).removeprefix('matches: ')}"
+        ) from None
     except RecursionError:
         raise SchemaUnusable("the schema refers to itself ($ref) in a loop that never reaches the data") from None
     except Unresolvable as exc:
-        raise SchemaUnusable(f"the schema has a $ref that cannot be resolved ({exc}); only references inside the schema work") from None
+        raise SchemaUnusable(
+            f"the schema has a $ref that cannot be resolved ({exc}); only references inside the schema work"
+        ) from None
     except (SchemaError, UnknownType) as exc:  # callers check the schema first; this is the backstop
         raise SchemaUnusable(f"the schema is not a valid JSON Schema: {getattr(exc, 'message', exc)}") from None
 
@@ -120,10 +130,18 @@ def schema_problems(schema: Any) -> list[tuple[str, str, str]]:
             elif key == "unevaluatedProperties":
                 uses_unevaluated = True
             elif key == "$ref" and isinstance(value, str) and not value.startswith("#"):
-                found.append((here, f"{value!r}: only references inside the schema (#/…) work; nothing is fetched", "schema"))
+                found.append(
+                    (here, f"{value!r}: only references inside the schema (#/…) work; nothing is fetched", "schema")
+                )
             stack.append((value, here))
     if uses_unevaluated and with_patterns:
-        found.append((with_patterns[0], "patternProperties cannot be combined with unevaluatedProperties in a workflow's schema", "regex"))
+        found.append(
+            (
+                with_patterns[0],
+                "patternProperties cannot be combined with unevaluatedProperties in a workflow's schema",
+                "regex",
+            )
+        )
     if not found and isinstance(schema, dict):
         try:  # a $ref loop that consumes no data loops on any input, and a remote $ref never resolves
             errors(schema, {})

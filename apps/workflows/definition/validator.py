@@ -7,10 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
-from collections.abc import Iterator
 
 from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
@@ -82,7 +82,11 @@ def _schema_messages(instance: Any, node_schema: dict, defs: dict, skip=None) ->
         if error.validator == "pattern":
             yield (field, _pattern_message(field, error.instance, error.validator_value))
             continue
-        if error.validator == "oneOf" and error.absolute_path and list(error.absolute_path)[-1] in ("when", "condition"):
+        if (
+            error.validator == "oneOf"
+            and error.absolute_path
+            and list(error.absolute_path)[-1] in ("when", "condition")
+        ):
             yield (field, "not a valid condition: use {var, op, value} or all/any/not")
             continue
         yield (field, error.message)
@@ -116,8 +120,10 @@ def _pattern_message(field: str, value: Any, pattern: str) -> str:
     """Say in words what the id and variable-name patterns want (the regex is the fallback)."""
     last = field.rsplit(".", 1)[-1]
     if pattern == schema.ID_PATTERN:
-        return (f"{value!r} is not a valid node id: start with a letter, then letters, digits, '_' or '-' (at "
-                "most 64 characters)")
+        return (
+            f"{value!r} is not a valid node id: start with a letter, then letters, digits, '_' or '-' (at "
+            "most 64 characters)"
+        )
     if last == "output":
         return f"{value!r} is not a valid variable name: letters, digits and '_', not starting with a digit"
     return f"{value!r} does not match the pattern {pattern}"
@@ -158,7 +164,14 @@ class _Checker:
             return
         if self.unstorable():
             return  # nothing below may walk it: too deep to recurse into, or not storable
-        for field, message in _schema_messages(doc, {**schema.DOCUMENT, "properties": {**schema.DOCUMENT["properties"], "nodes": {"type": "array", "minItems": 1}}}, _defs()):
+        for field, message in _schema_messages(
+            doc,
+            {
+                **schema.DOCUMENT,
+                "properties": {**schema.DOCUMENT["properties"], "nodes": {"type": "array", "minItems": 1}},
+            },
+            _defs(),
+        ):
             if field.startswith("nodes["):
                 continue
             self.add(message, field=field or None, code="schema")
@@ -186,7 +199,11 @@ class _Checker:
                 if name in seen:
                     self.add(f"duplicate signal name '{name}'", field=f"signals[{i}].name", code="duplicate_signal")
                 if name in schema.RESERVED_SIGNALS:
-                    self.add(f"'{name}' is a built-in signal and cannot be declared", field=f"signals[{i}].name", code="reserved_signal")
+                    self.add(
+                        f"'{name}' is a built-in signal and cannot be declared",
+                        field=f"signals[{i}].name",
+                        code="reserved_signal",
+                    )
                 seen.add(name)
                 sig_schema = sig.get("schema")
                 if isinstance(sig_schema, dict):
@@ -206,13 +223,27 @@ class _Checker:
         self.scope("", None, nodes, doc.get("edges", []), None, "")
         for plan in self.nodes.values():
             if plan.type == "signal_wait" and plan.spec.get("signal") not in self.signal_names:
-                self.add(f"signal '{plan.spec.get('signal')}' is not declared in the workflow's signals", node=plan.id, field="signal", code="undeclared_signal")
+                self.add(
+                    f"signal '{plan.spec.get('signal')}' is not declared in the workflow's signals",
+                    node=plan.id,
+                    field="signal",
+                    code="undeclared_signal",
+                )
         for plan in self._await_checks:
             target = self.nodes.get(child) if isinstance(child := plan.spec.get("child"), str) else None
             if target is None or target.type != "child_workflow":
-                self.add(f"'{plan.spec.get('child')}' is not a child_workflow node", node=plan.id, field="child", code="dangling_reference")
+                self.add(
+                    f"'{plan.spec.get('child')}' is not a child_workflow node",
+                    node=plan.id,
+                    field="child",
+                    code="dangling_reference",
+                )
             elif target.spec.get("mode", "execute") != "start":
-                self.add(f"'{target.id}' waits for its child already (mode execute); use mode start to await it later", node=plan.id, field="child")
+                self.add(
+                    f"'{target.id}' waits for its child already (mode execute); use mode start to await it later",
+                    node=plan.id,
+                    field="child",
+                )
         self.patterns()
         if self.problems:
             return
@@ -231,7 +262,13 @@ class _Checker:
                 value = value[part]
             except (KeyError, IndexError, TypeError):
                 break
-            if isinstance(part, int) and i > 0 and parts[i - 1] == "nodes" and isinstance(value, dict) and isinstance(value.get("id"), str):
+            if (
+                isinstance(part, int)
+                and i > 0
+                and parts[i - 1] == "nodes"
+                and isinstance(value, dict)
+                and isinstance(value.get("id"), str)
+            ):
                 node_id, start = value["id"], i + 1
         field = storable.short_path(parts[start:]) if node_id else storable.short_path(parts)
         self.add(message, node=node_id, field=field or None, code="unstorable")
@@ -253,7 +290,9 @@ class _Checker:
             if node_id in self.nodes:
                 self.add(f"duplicate node id '{node_id}'", node=node_id, field=f"{field}.id", code="duplicate_id")
                 continue
-            plan = NodePlan(id=node_id, type=str(node.get("type")), spec=node, scope=scope_id, on_error=node.get("on_error"))
+            plan = NodePlan(
+                id=node_id, type=str(node.get("type")), spec=node, scope=scope_id, on_error=node.get("on_error")
+            )
             self.nodes[node_id] = plan
             ids.append(node_id)
             self.node(plan)
@@ -267,7 +306,12 @@ class _Checker:
         node_type = node.get("type")
         if not isinstance(node_type, str) or node_type not in schema.NODE_SCHEMAS:
             known = ", ".join(schema.NODE_TYPES)
-            self.add(f"unknown node type {node_type!r}; known types: {known}", node=node_id, field="type", code="unknown_type")
+            self.add(
+                f"unknown node type {node_type!r}; known types: {known}",
+                node=node_id,
+                field="type",
+                code="unknown_type",
+            )
             return
         for field, message in _schema_messages(node, schema.NODE_SCHEMAS[node_type], _defs()):
             if field.startswith(("body", "branches")) and ".nodes[" in field:
@@ -286,7 +330,12 @@ class _Checker:
             return
         spec = get_activity(name)
         if spec is None:
-            self.add(f"unknown activity type '{name}'; registered: {', '.join(activity_names())}", node=plan.id, field="activity", code="unknown_activity")
+            self.add(
+                f"unknown activity type '{name}'; registered: {', '.join(activity_names())}",
+                node=plan.id,
+                field="activity",
+                code="unknown_activity",
+            )
             return
         params = plan.spec.get("params", {})
         if isinstance(params, dict):
@@ -297,7 +346,12 @@ class _Checker:
         spec = plan.spec
         mode = spec.get("mode")
         if mode == "for_each" and "items" not in spec:
-            self.add("a for_each loop needs items (a $.path to a list, or a list)", node=plan.id, field="items", code="required")
+            self.add(
+                "a for_each loop needs items (a $.path to a list, or a list)",
+                node=plan.id,
+                field="items",
+                code="required",
+            )
         if mode in ("while", "until") and "condition" not in spec:
             self.add(f"a {mode} loop needs a condition", node=plan.id, field="condition", code="required")
         if mode in ("while", "until") and "max_iterations" not in spec and not spec.get("long_running"):
@@ -315,24 +369,47 @@ class _Checker:
             return
         join = spec.get("join", "all")
         if isinstance(join, dict) and isinstance(join.get("count"), int) and join["count"] > len(branches):
-            self.add(f"join count {join['count']} is more than the {len(branches)} branches", node=plan.id, field="join.count")
+            self.add(
+                f"join count {join['count']} is more than the {len(branches)} branches",
+                node=plan.id,
+                field="join.count",
+            )
         for i, branch in enumerate(branches):
             if isinstance(branch, dict) and isinstance(branch.get("nodes"), list) and branch["nodes"]:
                 scope_id = f"{plan.id}.{i}"
                 plan.child_scopes.append(scope_id)
-                self.scope(scope_id, plan.id, branch["nodes"], branch.get("edges", []), branch.get("result"), f"{plan.id}.branches[{i}].")
+                self.scope(
+                    scope_id,
+                    plan.id,
+                    branch["nodes"],
+                    branch.get("edges", []),
+                    branch.get("result"),
+                    f"{plan.id}.branches[{i}].",
+                )
 
     def node_dynamic(self, plan: NodePlan) -> None:
         spec = plan.spec
         if ("activity" in spec) == ("workflow" in spec):
-            self.add("a dynamic node runs either an activity or a workflow for each item: give exactly one", node=plan.id, field="activity", code="required")
+            self.add(
+                "a dynamic node runs either an activity or a workflow for each item: give exactly one",
+                node=plan.id,
+                field="activity",
+                code="required",
+            )
             return
         if "activity" in spec and isinstance(spec["activity"], str):
             activity = get_activity(spec["activity"])
             if activity is None:
-                self.add(f"unknown activity type '{spec['activity']}'; registered: {', '.join(activity_names())}", node=plan.id, field="activity", code="unknown_activity")
+                self.add(
+                    f"unknown activity type '{spec['activity']}'; registered: {', '.join(activity_names())}",
+                    node=plan.id,
+                    field="activity",
+                    code="unknown_activity",
+                )
             elif isinstance(spec.get("params", {}), dict):
-                for field, message in _schema_messages(spec.get("params", {}), activity.params_schema, _defs(), skip=_is_reference):
+                for field, message in _schema_messages(
+                    spec.get("params", {}), activity.params_schema, _defs(), skip=_is_reference
+                ):
                     self.add(message, node=plan.id, field="params" + ("." + field if field else ""), code="params")
         items = spec.get("items")
         if isinstance(items, list):
@@ -345,7 +422,9 @@ class _Checker:
                 )
                 graph.check()
             except GraphError as exc:
-                self.add(str(exc), node=plan.id, field="items", code="dependency_cycle" if "cycle" in str(exc) else "items")
+                self.add(
+                    str(exc), node=plan.id, field="items", code="dependency_cycle" if "cycle" in str(exc) else "items"
+                )
         elif not isinstance(items, str):
             self.add("items must be a $.path to a list or a literal list", node=plan.id, field="items")
         # Each item runs in a scope of its own holding one synthetic node.
@@ -376,9 +455,15 @@ class _Checker:
             try:
                 duration = float(duration)
             except ValueError:
-                self.add(f"{duration!r} is not a number of seconds (or a $.path to one)", node=plan.id, field="duration")
+                self.add(
+                    f"{duration!r} is not a number of seconds (or a $.path to one)", node=plan.id, field="duration"
+                )
                 duration = None
-        if isinstance(duration, (int, float)) and not isinstance(duration, bool) and not (math.isfinite(duration) and duration >= 0):
+        if (
+            isinstance(duration, (int, float))
+            and not isinstance(duration, bool)
+            and not (math.isfinite(duration) and duration >= 0)
+        ):
             self.add(f"{duration} is not a number of seconds: give 0 or more", node=plan.id, field="duration")
         until = spec.get("until")
         if isinstance(until, str) and not _is_reference(until):
@@ -387,7 +472,11 @@ class _Checker:
             except ValueError:
                 valid = False
             if not valid:
-                self.add(f"{until!r} is not an ISO 8601 time, e.g. 2030-01-31T09:00:00Z (or a $.path to one)", node=plan.id, field="until")
+                self.add(
+                    f"{until!r} is not an ISO 8601 time, e.g. 2030-01-31T09:00:00Z (or a $.path to one)",
+                    node=plan.id,
+                    field="until",
+                )
 
     # -- edges, reachability, cycles ----------------------------------------------------------
 
@@ -397,7 +486,11 @@ class _Checker:
         succ: dict[str, list[str]] = {i: [] for i in ids}
         for i, edge in enumerate(edges):
             field = f"{prefix}edges[{i}]"
-            if not isinstance(edge, dict) or not isinstance(edge.get("from"), str) or not isinstance(edge.get("to"), str):
+            if (
+                not isinstance(edge, dict)
+                or not isinstance(edge.get("from"), str)
+                or not isinstance(edge.get("to"), str)
+            ):
                 self.add("an edge needs 'from' and 'to' node ids", field=field, code="schema")
                 continue
             src, dst = edge["from"], edge["to"]
@@ -405,7 +498,13 @@ class _Checker:
             for end, name in (("from", src), ("to", dst)):
                 if name not in in_scope:
                     where = "another graph" if name in self.nodes else "no node"
-                    self.add(f"edge {end} '{name}' points to {where}" + (" (edges stay inside one graph)" if name in self.nodes else ""), node=src if end == "to" and src in in_scope else None, field=f"{field}.{end}", code="dangling_edge")
+                    self.add(
+                        f"edge {end} '{name}' points to {where}"
+                        + (" (edges stay inside one graph)" if name in self.nodes else ""),
+                        node=src if end == "to" and src in in_scope else None,
+                        field=f"{field}.{end}",
+                        code="dangling_edge",
+                    )
                     bad = True
             if bad:
                 continue
@@ -413,7 +512,12 @@ class _Checker:
                 self.add(f"duplicate edge {src} -> {dst}", node=src, field=field, code="duplicate_edge")
                 continue
             if self.nodes[src].type == "condition":
-                self.add("a condition's outgoing edges come from its cases and default; remove this edge", node=src, field=field, code="condition_edge")
+                self.add(
+                    "a condition's outgoing edges come from its cases and default; remove this edge",
+                    node=src,
+                    field=field,
+                    code="condition_edge",
+                )
                 continue
             seen.add((src, dst))
             succ[src].append(dst)
@@ -431,8 +535,17 @@ class _Checker:
                     if not isinstance(target, str):
                         continue
                     if target not in in_scope:
-                        field = "default" if j == len(targets) - 1 and plan.spec.get("default") == target else f"cases[{j}].to"
-                        self.add(f"target '{target}' is not a node of this graph", node=node_id, field=field, code="dangling_edge")
+                        field = (
+                            "default"
+                            if j == len(targets) - 1 and plan.spec.get("default") == target
+                            else f"cases[{j}].to"
+                        )
+                        self.add(
+                            f"target '{target}' is not a node of this graph",
+                            node=node_id,
+                            field=field,
+                            code="dangling_edge",
+                        )
                     elif target not in succ[node_id]:
                         succ[node_id].append(target)
             extra_targets: list[tuple[str, str]] = []
@@ -441,25 +554,43 @@ class _Checker:
             if plan.type == "approval" and isinstance(plan.spec.get("allocation"), dict):
                 assignees = given if isinstance(given := plan.spec.get("assignees"), dict) else {}
                 if not (assignees.get("users") or assignees.get("groups")):
-                    self.add("an allocation chooses among the assignees: list users or groups", node=node_id, field="assignees")
+                    self.add(
+                        "an allocation chooses among the assignees: list users or groups",
+                        node=node_id,
+                        field="assignees",
+                    )
             if plan.type == "approval" and isinstance(plan.spec.get("routes"), dict):
                 outcomes = plan.spec.get("outcomes") or ["approve", "reject"]
                 # Outcomes that are not a list of names are a schema problem, reported already.
                 known = outcomes if isinstance(outcomes, list) and all(isinstance(o, str) for o in outcomes) else None
                 for decision, target in plan.spec["routes"].items():
                     if known is not None and decision not in known:
-                        self.add(f"'{decision}' is not one of the outcomes ({', '.join(known)})", node=node_id, field=f"routes.{decision}")
+                        self.add(
+                            f"'{decision}' is not one of the outcomes ({', '.join(known)})",
+                            node=node_id,
+                            field=f"routes.{decision}",
+                        )
                     extra_targets.append((f"routes.{decision}", target))
             for field, target in extra_targets:
                 if not isinstance(target, str):
                     continue
                 if target not in in_scope:
-                    self.add(f"target '{target}' is not a node of this graph", node=node_id, field=field, code="dangling_edge")
+                    self.add(
+                        f"target '{target}' is not a node of this graph",
+                        node=node_id,
+                        field=field,
+                        code="dangling_edge",
+                    )
                 elif target not in succ[node_id]:
                     succ[node_id].append(target)
             if isinstance(plan.on_error, str):
                 if plan.on_error not in in_scope:
-                    self.add(f"on_error target '{plan.on_error}' is not a node of this graph", node=node_id, field="on_error", code="dangling_edge")
+                    self.add(
+                        f"on_error target '{plan.on_error}' is not a node of this graph",
+                        node=node_id,
+                        field="on_error",
+                        code="dangling_edge",
+                    )
                 elif plan.on_error == node_id:
                     self.add("a node cannot be its own error handler", node=node_id, field="on_error")
                 else:
@@ -485,11 +616,16 @@ class _Checker:
                 advanced = False
                 for nxt in it:
                     if color.get(nxt) == 1:
-                        cycle = path[path.index(nxt):] + [nxt]
+                        cycle = path[path.index(nxt) :] + [nxt]
                         key = frozenset(cycle)
                         if key not in reported:
                             reported.add(key)
-                            self.add("cycle: " + " -> ".join(cycle) + " (repeat work with a loop node instead)", node=nxt, field="edges", code="cycle")
+                            self.add(
+                                "cycle: " + " -> ".join(cycle) + " (repeat work with a loop node instead)",
+                                node=nxt,
+                                field="edges",
+                                code="cycle",
+                            )
                     elif color.get(nxt) == 0:
                         color[nxt] = 1
                         path.append(nxt)
@@ -503,7 +639,9 @@ class _Checker:
 
     def _next(self, node_id: str) -> list[str]:
         plan = self.nodes[node_id]
-        return plan.successors + ([plan.on_error] if isinstance(plan.on_error, str) and plan.on_error in self.nodes else [])
+        return plan.successors + (
+            [plan.on_error] if isinstance(plan.on_error, str) and plan.on_error in self.nodes else []
+        )
 
     def reachability(self, scope_id: str, ids: list[str]) -> None:
         entry = ids[0]
@@ -516,8 +654,16 @@ class _Checker:
                     todo.append(nxt)
         for node_id in ids:
             if node_id not in seen:
-                where = "the workflow" if scope_id == "" else f"'{self.scopes[scope_id].owner if scope_id in self.scopes else scope_id}'"
-                self.add(f"unreachable: no edge leads here from '{entry}', where {where} starts", node=node_id, code="unreachable")
+                where = (
+                    "the workflow"
+                    if scope_id == ""
+                    else f"'{self.scopes[scope_id].owner if scope_id in self.scopes else scope_id}'"
+                )
+                self.add(
+                    f"unreachable: no edge leads here from '{entry}', where {where} starts",
+                    node=node_id,
+                    code="unreachable",
+                )
 
     # -- references -------------------------------------------------------------------
 
@@ -530,7 +676,15 @@ class _Checker:
             activity = get_activity(spec["activity"]) if isinstance(spec.get("activity"), str) else None
             if activity is not None and isinstance(params, dict) and activity.raw_params:
                 params = {k: v for k, v in params.items() if k not in activity.raw_params}
-            checks: list[tuple[str, Any]] = [("params", params), ("items", spec.get("items")), ("duration", spec.get("duration")), ("until", spec.get("until")), ("input", spec.get("input")), ("title", spec.get("title")), ("description", spec.get("description"))]
+            checks: list[tuple[str, Any]] = [
+                ("params", params),
+                ("items", spec.get("items")),
+                ("duration", spec.get("duration")),
+                ("until", spec.get("until")),
+                ("input", spec.get("input")),
+                ("title", spec.get("title")),
+                ("description", spec.get("description")),
+            ]
             for field, value in checks:
                 for ref in references_in(value):
                     self.reference(ref, plan.id, field)
@@ -580,13 +734,26 @@ class _Checker:
             self.add(f"bad JSONPath: {exc}", node=node_id, field=field, code="jsonpath")
             return
         if not parts:
-            self.add(f"bad JSONPath {ref!r}: say what to read, e.g. $.input.x", node=node_id, field=field, code="jsonpath")
+            self.add(
+                f"bad JSONPath {ref!r}: say what to read, e.g. $.input.x", node=node_id, field=field, code="jsonpath"
+            )
             return
         root = parts[0]
         if root not in REFERENCE_ROOTS:
-            self.add(f"bad JSONPath {ref!r}: it must start with one of " + ", ".join(f"$.{r}" for r in sorted(REFERENCE_ROOTS)), node=node_id, field=field, code="jsonpath")
+            self.add(
+                f"bad JSONPath {ref!r}: it must start with one of "
+                + ", ".join(f"$.{r}" for r in sorted(REFERENCE_ROOTS)),
+                node=node_id,
+                field=field,
+                code="jsonpath",
+            )
         elif root == "steps" and len(parts) > 1 and isinstance(parts[1], str) and parts[1] not in self.nodes:
-            self.add(f"{ref} refers to step '{parts[1]}', which is not a node of this workflow", node=node_id, field=field, code="jsonpath")
+            self.add(
+                f"{ref} refers to step '{parts[1]}', which is not a node of this workflow",
+                node=node_id,
+                field=field,
+                code="jsonpath",
+            )
 
 
 def _is_reference(value: Any) -> bool:

@@ -14,19 +14,45 @@ from ..services import actions_for, can_manage
 class WorkItemSerializer(serializers.ModelSerializer):
     workflow = serializers.SerializerMethodField()
     claimed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    offered_users: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
-    offered_groups: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    offered_users: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", many=True, read_only=True
+    )
+    offered_groups: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="name", many=True, read_only=True
+    )
     actions = serializers.SerializerMethodField(help_text="What you may do with the item now.")
-    why = serializers.SerializerMethodField(help_text="Why the item is offered to you or held by you (null when it is neither).")
-    allocation = serializers.SerializerMethodField(help_text="Workflow admins and staff: the strategy, each person's reason, who was skipped and why, and "
-                                                             "the log of offers.")
+    why = serializers.SerializerMethodField(
+        help_text="Why the item is offered to you or held by you (null when it is neither)."
+    )
+    allocation = serializers.SerializerMethodField(
+        help_text="Workflow admins and staff: the strategy, each person's reason, who was skipped and why, and "
+        "the log of offers."
+    )
 
     class Meta:
         model = WorkItem
         fields = [
-            "id", "title", "description", "state", "outcomes", "decision", "comment", "due_at",
-            "workflow", "execution", "node_id", "offered_users", "offered_groups", "claimed_by",
-            "created_at", "claimed_at", "started_at", "completed_at", "actions", "why", "allocation",
+            "id",
+            "title",
+            "description",
+            "state",
+            "outcomes",
+            "decision",
+            "comment",
+            "due_at",
+            "workflow",
+            "execution",
+            "node_id",
+            "offered_users",
+            "offered_groups",
+            "claimed_by",
+            "created_at",
+            "claimed_at",
+            "started_at",
+            "completed_at",
+            "actions",
+            "why",
+            "allocation",
         ]
         read_only_fields = fields
 
@@ -70,12 +96,20 @@ class ReassignSerializer(serializers.Serializer):
 class WorkProfileSerializer(serializers.Serializer):
     username = serializers.CharField(source="user.username", read_only=True)
     available = serializers.BooleanField(required=False, help_text="False: no new work items are offered to you.")
-    away_until = serializers.DateTimeField(required=False, allow_null=True, help_text="Unavailable until then, then available again.")
+    away_until = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Unavailable until then, then available again."
+    )
     # The column is a PostgreSQL integer: a larger number is the caller's mistake (400), not a 500.
     max_open_items = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=2**31 - 1, help_text="Offer nothing new while you have this many open items.",
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="Offer nothing new while you have this many open items.",
     )
-    capabilities = serializers.ListField(child=serializers.CharField(max_length=50), read_only=True, help_text="Set by staff in the admin.")
+    capabilities = serializers.ListField(
+        child=serializers.CharField(max_length=50), read_only=True, help_text="Set by staff in the admin."
+    )
     open_items = serializers.SerializerMethodField()
 
     def get_open_items(self, profile) -> int:

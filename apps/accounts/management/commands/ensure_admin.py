@@ -25,7 +25,9 @@ def write_secret(path: Path, text: str) -> None:
 
 
 class Command(BaseCommand):
-    help = "Create the admin user if missing (WB_ADMIN_USER / WB_ADMIN_PASSWORD; else 'admin' with a generated password)."
+    help = (
+        "Create the admin user if missing (WB_ADMIN_USER / WB_ADMIN_PASSWORD; else 'admin' with a generated password)."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--password-file", type=Path, help="Where a generated password is kept (mode 600).")
@@ -64,6 +66,10 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.WARNING(
                 f"admin: created {username} with password {password}\n"
-                + (f"       (shown once; kept in {password_file}, readable by you only)" if password_file else "       (shown once: store it now)")
+                + (
+                    f"       (shown once; kept in {password_file}, readable by you only)"
+                    if password_file
+                    else "       (shown once: store it now)"
+                )
             )
         )

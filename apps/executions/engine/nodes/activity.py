@@ -3,30 +3,35 @@ for the worker whose step made it ready, or inline for a local activity); its re
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from apps.workflows.definition import expressions
-from apps.workflows.definition.plan import NodePlan
-
-from ...choices import StepStatus
-from ...models import StepRun
 import socket
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
+from apps.workflows.definition import expressions
+from apps.workflows.definition.plan import NodePlan
 from apps.workflows.definition.registry import get_activity
 
 from ...activities import ActivityContext, ActivityError
-from ...models import Timer
-from ..redaction import redact
+from ...choices import StepStatus
+from ...models import StepRun, Timer
 from ..common import MAX_WORKER_LOSSES, WORKER_LOST, backoff_seconds, error_dict
+from ..redaction import redact
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
 
 
-def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None, attempt: int = 1, delay: float = 0.0, carry: dict | None = None) -> None:
+def activate(
+    rt: Runtime,
+    scope: str,
+    node: NodePlan,
+    extra: dict | None,
+    attempt: int = 1,
+    delay: float = 0.0,
+    carry: dict | None = None,
+) -> None:
     """Schedule an attempt of an activity node; `carry` is retry bookkeeping for its state."""
     spec = get_activity(node.spec["activity"])
     raw_keys = spec.raw_params if spec is not None else ()
@@ -43,8 +48,18 @@ def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None, attemp
     scheduled_for = rt.now + timedelta(seconds=delay) if delay else None
     # Sticky: the worker whose step made this one ready runs it itself, right after commit
     # (not a local activity, which runs inline; not part of a fan-out, which goes out together).
-    sticky = rt.sticky if (rt.sticky is not None and not delay and rt._batch is None and spec is not None
-                             and not (rt.allow_inline and spec.local) and not node.spec.get("queue")) else None
+    sticky = (
+        rt.sticky
+        if (
+            rt.sticky is not None
+            and not delay
+            and rt._batch is None
+            and spec is not None
+            and not (rt.allow_inline and spec.local)
+            and not node.spec.get("queue")
+        )
+        else None
+    )
     claimed: dict[str, Any] = {}
     if not delay and sticky is None and not (rt.allow_inline and spec is not None and spec.local):
         # Sent to the workers right after commit (alone, in a group or a chord): its dispatch
@@ -54,7 +69,11 @@ def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None, attemp
         rt.sticky = None  # one per advance
         timeout = node.spec.get("timeout")
         claimed = {
-            "started_at": rt.now, "heartbeat_at": rt.now, "dispatched_at": rt.now, "worker": sticky.worker, "task_id": "sticky",
+            "started_at": rt.now,
+            "heartbeat_at": rt.now,
+            "dispatched_at": rt.now,
+            "worker": sticky.worker,
+            "task_id": "sticky",
             **({"deadline_at": rt.now + timedelta(seconds=float(timeout))} if timeout else {}),
         }
     step = rt.new_step(
@@ -65,18 +84,40 @@ def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None, attemp
         attempt=attempt,
         input=params,
         scheduled_for=scheduled_for,
-        state={**({"extra": extra} if extra else {}), **({"timeout": node.spec["timeout"]} if node.spec.get("timeout") else {}), **(carry or {})},
+        state={
+            **({"extra": extra} if extra else {}),
+            **({"timeout": node.spec["timeout"]} if node.spec.get("timeout") else {}),
+            **(carry or {}),
+        },
         **claimed,
     )
     if scheduled_for is not None:  # a delay
-        rt.event("step_retry_scheduled", node=node.id, scope=scope, step=step, payload={"attempt": attempt, "delay_seconds": round(delay, 3)})
+        rt.event(
+            "step_retry_scheduled",
+            node=node.id,
+            scope=scope,
+            step=step,
+            payload={"attempt": attempt, "delay_seconds": round(delay, 3)},
+        )
         timer = Timer(execution=rt.ex, step=step, kind=Timer.Kind.RETRY, fire_at=scheduled_for)
         timer.save(force_insert=True)
         rt.effects.timers.append(timer)
         return
-    rt.event("step_scheduled", node=node.id, scope=scope, step=step, payload={"activity": node.spec["activity"], "attempt": attempt, "input": params})
+    rt.event(
+        "step_scheduled",
+        node=node.id,
+        scope=scope,
+        step=step,
+        payload={"activity": node.spec["activity"], "attempt": attempt, "input": params},
+    )
     if sticky is not None:
-        rt.event("step_started", node=node.id, scope=scope, step=step, payload={"attempt": attempt, "worker": sticky.worker, "sticky": True})
+        rt.event(
+            "step_started",
+            node=node.id,
+            scope=scope,
+            step=step,
+            payload={"attempt": attempt, "worker": sticky.worker, "sticky": True},
+        )
         rt.effects.inline.append(step)
         if step.deadline_at:
             rt.effects.deadlines.append(step)
@@ -96,26 +137,52 @@ def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None, attemp
 
 
 def run_local(rt: Runtime, step: StepRun, spec) -> None:
-    ctx = ActivityContext(execution_id=rt.ex.pk, step_id=step.pk, node_id=step.node_id, attempt=step.attempt, variables={})
+    ctx = ActivityContext(
+        execution_id=rt.ex.pk, step_id=step.pk, node_id=step.node_id, attempt=step.attempt, variables={}
+    )
     step.started_at = timezone.now()
     step.worker = f"inline@{socket.gethostname()}"
-    rt.event("step_started", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "worker": step.worker, "inline": True})
+    rt.event(
+        "step_started",
+        node=step.node_id,
+        scope=step.scope,
+        step=step,
+        payload={"attempt": step.attempt, "worker": step.worker, "inline": True},
+    )
     try:
         output = spec.fn(step.input or {}, ctx)
         if spec.name == "set" and ctx.variables:
             output = ctx.variables
         step.status, step.output, step.error = StepStatus.COMPLETED, redact(output), None
     except ActivityError as exc:
-        step.status, step.error = StepStatus.FAILED, error_dict(exc.type, exc.message, step.node_id, retryable=exc.retryable)
+        step.status, step.error = (
+            StepStatus.FAILED,
+            error_dict(exc.type, exc.message, step.node_id, retryable=exc.retryable),
+        )
     except Exception as exc:  # an activity's own bug is a step failure
-        step.status, step.error = StepStatus.FAILED, error_dict(type(exc).__name__, str(exc) or type(exc).__name__, step.node_id)
+        step.status, step.error = (
+            StepStatus.FAILED,
+            error_dict(type(exc).__name__, str(exc) or type(exc).__name__, step.node_id),
+        )
     step.finished_at = timezone.now()
     step.logs = redact(ctx.logs)
     rt.touch(step)
     if step.status == StepStatus.COMPLETED:
-        rt.event("step_completed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "output": step.output, "duration_ms": step.duration_ms})
+        rt.event(
+            "step_completed",
+            node=step.node_id,
+            scope=step.scope,
+            step=step,
+            payload={"attempt": step.attempt, "output": step.output, "duration_ms": step.duration_ms},
+        )
     else:
-        rt.event("step_failed", node=step.node_id, scope=step.scope, step=step, payload={"attempt": step.attempt, "error": step.error})
+        rt.event(
+            "step_failed",
+            node=step.node_id,
+            scope=step.scope,
+            step=step,
+            payload={"attempt": step.attempt, "error": step.error},
+        )
     rt.on_finished(step)
 
 
@@ -126,7 +193,10 @@ def retry(rt: Runtime, step: StepRun, node: NodePlan) -> bool:
     if error.get("type") == WORKER_LOST:
         losses = step.state.get("worker_losses", 0) + 1
         if losses <= MAX_WORKER_LOSSES:
-            carry = {"worker_losses": losses, "retry_budget_used": step.state.get("retry_budget_used", step.attempt - 1)}
+            carry = {
+                "worker_losses": losses,
+                "retry_budget_used": step.state.get("retry_budget_used", step.attempt - 1),
+            }
             activate(rt, step.scope, node, step.state.get("extra"), attempt=step.attempt + 1, carry=carry)
             return True
         return False

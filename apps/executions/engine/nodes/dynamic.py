@@ -56,7 +56,9 @@ def build_state(items: list, spec: dict) -> dict:
     durations = {}
     for item in items:
         value = item.get(duration_key)
-        durations[str(item[id_key])] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        durations[str(item[id_key])] = (
+            float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        )
     priority = graph.remaining_path_lengths(default_duration=1.0)
     return {
         "items": items,
@@ -88,23 +90,35 @@ def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None, seed: 
     kept = {item_id: result for item_id, result in (seed or {}).items() if item_id in state["deps"]}
     state["kept"] = sorted(kept)
     step = rt.new_step(scope, node, status=StepStatus.WAITING, started_at=rt.now, state=state)
-    rt.event("dynamic_started", node=node.id, scope=scope, step=step, payload={"items": len(items), "max_concurrent": state["max_concurrent"], "kept": state["kept"]})
+    rt.event(
+        "dynamic_started",
+        node=node.id,
+        scope=scope,
+        step=step,
+        payload={"items": len(items), "max_concurrent": state["max_concurrent"], "kept": state["kept"]},
+    )
     # The ready tracker's counters, seeded with the items kept from the run this one retries.
     tracker = ReadyTracker(_graph(state), completed=kept)
     dependents: dict[str, list[str]] = {item_id: [] for item_id in state["ids"]}
     for item_id, deps in state["deps"].items():
         for dep in deps:
             dependents[dep].append(item_id)
-    DynamicItem.objects.bulk_create([
-        DynamicItem(
-            step=step, index=idx, item_id=item_id,
-            status=DynamicItem.Status.COMPLETED if item_id in kept else DynamicItem.Status.QUEUED,
-            waiting=tracker._waiting[tracker._graph._index[item_id]],
-            priority=state["priority"].get(item_id, 0.0), dependents=dependents[item_id],
-            kept=item_id in kept, result=kept.get(item_id),
-        )
-        for idx, item_id in enumerate(state["ids"])
-    ])
+    DynamicItem.objects.bulk_create(
+        [
+            DynamicItem(
+                step=step,
+                index=idx,
+                item_id=item_id,
+                status=DynamicItem.Status.COMPLETED if item_id in kept else DynamicItem.Status.QUEUED,
+                waiting=tracker._waiting[tracker._graph._index[item_id]],
+                priority=state["priority"].get(item_id, 0.0),
+                dependents=dependents[item_id],
+                kept=item_id in kept,
+                result=kept.get(item_id),
+            )
+            for idx, item_id in enumerate(state["ids"])
+        ]
+    )
     fill(rt, step, node, running=0)
 
 
@@ -137,9 +151,17 @@ def fill(rt: Runtime, step: StepRun, node: NodePlan, *, running: int | None = No
     try:
         for _pk, idx, item_id, _priority in ready:
             running += 1
-            rt.event("item_started", node=node.id, scope=step.scope, step=step, payload={"item": item_id, "in_flight": running})
+            rt.event(
+                "item_started",
+                node=node.id,
+                scope=step.scope,
+                step=step,
+                payload={"item": item_id, "in_flight": running},
+            )
             instance = f"{step.scope}{node.id}[{idx}]/"
-            rt.start_scope(instance, node.id, {"item": state["items"][idx]}, fresh=True)  # a new item's scope has no steps yet
+            rt.start_scope(
+                instance, node.id, {"item": state["items"][idx]}, fresh=True
+            )  # a new item's scope has no steps yet
             if step.status != StepStatus.WAITING:
                 return  # a synchronous failure finished the node meanwhile
     finally:
@@ -149,7 +171,9 @@ def fill(rt: Runtime, step: StepRun, node: NodePlan, *, running: int | None = No
         _finish(rt, step, node)
 
 
-def child_done(rt: Runtime, step: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
+def child_done(
+    rt: Runtime, step: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None
+) -> None:
     """Item `idx` finished."""
     state = step.state
     now = rt.now
@@ -157,29 +181,60 @@ def child_done(rt: Runtime, step: StepRun, node: NodePlan, idx: int, *, ok: bool
         cursor.execute(
             f"""UPDATE {_TABLE} SET status = %s, result = %s::jsonb, error = %s::jsonb, finished_at = %s
                 WHERE step_id = %s AND index = %s AND status = 'running' RETURNING item_id, dependents""",
-            ["completed" if ok else "failed", _json(redact(result) if ok else None), _json(None if ok else error), now, step.pk, idx],
+            [
+                "completed" if ok else "failed",
+                _json(redact(result) if ok else None),
+                _json(None if ok else error),
+                now,
+                step.pk,
+                idx,
+            ],
         )
         row = cursor.fetchone()
     if row is None:
         return  # taken into account already (or cancelled)
     item_id, dependents = row[0], _loads(row[1])
     running = _running_count(step)
-    rt.event("item_finished", node=node.id, scope=step.scope, step=step, payload={"item": item_id, "status": "completed" if ok else "failed", "in_flight": running})
+    rt.event(
+        "item_finished",
+        node=node.id,
+        scope=step.scope,
+        step=step,
+        payload={"item": item_id, "status": "completed" if ok else "failed", "in_flight": running},
+    )
     if ok:
         if dependents:
             with connection.cursor() as cursor:
-                cursor.execute(f"UPDATE {_TABLE} SET waiting = waiting - 1 WHERE step_id = %s AND item_id = ANY(%s)", [step.pk, dependents])
+                cursor.execute(
+                    f"UPDATE {_TABLE} SET waiting = waiting - 1 WHERE step_id = %s AND item_id = ANY(%s)",
+                    [step.pk, dependents],
+                )
     elif state["fail_fast"]:
         rt._cancel_scope(f"{step.scope}{node.id}[", reason=f"item {item_id} failed (fail_fast)")
-        DynamicItem.objects.filter(step=step, status__in=["queued", "running"]).update(status="cancelled", finished_at=now)
+        DynamicItem.objects.filter(step=step, status__in=["queued", "running"]).update(
+            status="cancelled", finished_at=now
+        )
         message = (error or {}).get("message", "failed")
-        rt._finish_container(step, node, ok=False, error={"type": "ItemFailed", "message": f"item {item_id} failed: {message}", "node": node.id, "item": item_id, "item_error": error})
+        rt._finish_container(
+            step,
+            node,
+            ok=False,
+            error={
+                "type": "ItemFailed",
+                "message": f"item {item_id} failed: {message}",
+                "node": node.id,
+                "item": item_id,
+                "item_error": error,
+            },
+        )
         return
     else:
         blocked = sorted(_graph(state).transitive_dependents(item_id))
         if blocked:
             DynamicItem.objects.filter(step=step, item_id__in=blocked, status="queued").update(status="blocked")
-            rt.event("items_blocked", node=node.id, scope=step.scope, step=step, payload={"by": item_id, "items": blocked})
+            rt.event(
+                "items_blocked", node=node.id, scope=step.scope, step=step, payload={"by": item_id, "items": blocked}
+            )
     fill(rt, step, node, running=running)
 
 
@@ -199,7 +254,11 @@ def snapshot(step: StepRun) -> dict:
     if "ids" not in state or step.pk is None:
         return state
     status, results, errors, started, finished, attempts = {}, {}, {}, {}, {}, {}
-    rows = list(DynamicItem.objects.filter(step=step).order_by("index").values_list("item_id", "status", "result", "error", "started_at", "finished_at", "attempts"))
+    rows = list(
+        DynamicItem.objects.filter(step=step)
+        .order_by("index")
+        .values_list("item_id", "status", "result", "error", "started_at", "finished_at", "attempts")
+    )
     if not rows and "status" in state:
         return state  # a run from before items had rows of their own
     for item_id, item_status, result, error, start, end, tries in rows:
@@ -215,15 +274,23 @@ def snapshot(step: StepRun) -> dict:
         if tries:
             attempts[item_id] = tries
     state.update(
-        status=status, results=results, errors=errors, started=started, finished=finished, attempts=attempts,
-        in_flight=[i for i, s in status.items() if s == "running"], peak=_peak(started, finished),
+        status=status,
+        results=results,
+        errors=errors,
+        started=started,
+        finished=finished,
+        attempts=attempts,
+        in_flight=[i for i, s in status.items() if s == "running"],
+        peak=_peak(started, finished),
     )
     return state
 
 
 def _peak(started: dict[str, str], finished: dict[str, str]) -> int:
     """The most items that were in flight at once (from their start and finish times)."""
-    points = sorted([(t, 1) for t in started.values()] + [(t, -1) for t in finished.values()], key=lambda p: (p[0], p[1]))
+    points = sorted(
+        [(t, 1) for t in started.values()] + [(t, -1) for t in finished.values()], key=lambda p: (p[0], p[1])
+    )
     level = peak = 0
     for _t, delta in points:
         level += delta
@@ -244,11 +311,17 @@ def summary(state: dict) -> dict:
         if started and finished and (start_at := parse_datetime(started)) and (end_at := parse_datetime(finished)):
             duration = round((end_at - start_at).total_seconds(), 3)
             measured[item_id] = duration
-        items[item_id] = {"status": state["status"][item_id], "duration_s": duration, "attempts": state["attempts"].get(item_id, 0)}
+        items[item_id] = {
+            "status": state["status"][item_id],
+            "duration_s": duration,
+            "attempts": state["attempts"].get(item_id, 0),
+        }
         if item_id in state.get("kept", []):
             items[item_id]["kept"] = True
     graph = _graph(state)
-    path, length = graph.critical_path(durations={i: measured.get(i, state["durations"].get(i) or 0.0) for i in state["ids"]})
+    path, length = graph.critical_path(
+        durations={i: measured.get(i, state["durations"].get(i) or 0.0) for i in state["ids"]}
+    )
     return {
         "items": items,
         "totals": {

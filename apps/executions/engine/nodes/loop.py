@@ -21,7 +21,15 @@ if TYPE_CHECKING:
 def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None) -> None:
     spec = node.spec
     mode = spec.get("mode", "for_each")
-    state: dict[str, Any] = {"mode": mode, "next": 0, "in_flight": [], "results": {}, "completed": 0, "failed": 0, "iterations": 0}
+    state: dict[str, Any] = {
+        "mode": mode,
+        "next": 0,
+        "in_flight": [],
+        "results": {},
+        "completed": 0,
+        "failed": 0,
+        "iterations": 0,
+    }
     seed = rt.seeds.get(node.id)
     if seed and mode != "for_each":
         # continue-as-new: the loop resumes where the previous run of the chain stopped.
@@ -60,7 +68,9 @@ def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None) -> Non
             try:
                 go_on = holds(rt, step, node, scope)
             except Exception as exc:  # ConditionError, or a run-time error such as re.error
-                rt._finish_container(step, node, ok=False, error=error_dict("ConditionError", f"{type(exc).__name__}: {exc}", node.id))
+                rt._finish_container(
+                    step, node, ok=False, error=error_dict("ConditionError", f"{type(exc).__name__}: {exc}", node.id)
+                )
                 return
             if not go_on:
                 complete(rt, step, node)
@@ -75,7 +85,12 @@ def holds(rt: Runtime, step: StepRun, node: NodePlan, scope: str) -> bool:
 def next_iteration(rt: Runtime, step: StepRun, node: NodePlan) -> None:
     cap = int(node.spec.get("max_iterations", DEFAULT_MAX_ITERATIONS))
     if step.state["iterations"] >= cap:
-        rt._finish_container(step, node, ok=False, error=error_dict("LoopLimitExceeded", f"the loop reached max_iterations ({cap})", node.id))
+        rt._finish_container(
+            step,
+            node,
+            ok=False,
+            error=error_dict("LoopLimitExceeded", f"the loop reached max_iterations ({cap})", node.id),
+        )
         return
     i = step.state["iterations"]
     step.state["in_flight"] = [i]
@@ -86,20 +101,33 @@ def next_iteration(rt: Runtime, step: StepRun, node: NodePlan) -> None:
 def complete(rt: Runtime, container: StepRun, node: NodePlan) -> None:
     state = container.state
     if state["mode"] != "for_each":
-        rt._finish_container(container, node, ok=True, output={"iterations": state.get("iterations", 0), "last": state.get("last")})
+        rt._finish_container(
+            container, node, ok=True, output={"iterations": state.get("iterations", 0), "last": state.get("last")}
+        )
         return
     how = node.spec.get("aggregate", "list")
     if how == "count":
         output: Any = state["completed"]
     elif how == "sum":
         # (a run started before sums were kept as they go has its results instead)
-        output = state.get("sum", 0) + sum(r for r in state["results"].values() if isinstance(r, (int, float)) and not isinstance(r, bool))
+        output = state.get("sum", 0) + sum(
+            r for r in state["results"].values() if isinstance(r, (int, float)) and not isinstance(r, bool)
+        )
     else:
         output = [state["results"][k] for k in sorted(state["results"], key=int)]
     rt._finish_container(container, node, ok=True, output=output)
 
 
-def child_done(rt: Runtime, container: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
+def child_done(
+    rt: Runtime,
+    container: StepRun,
+    node: NodePlan,
+    idx: int,
+    *,
+    ok: bool,
+    result: Any = None,
+    error: dict | None = None,
+) -> None:
     """Iteration `idx` finished."""
     state = container.state
     key = str(idx)
@@ -146,7 +174,11 @@ def child_done(rt: Runtime, container: StepRun, node: NodePlan, idx: int, *, ok:
     try:
         go_on = holds(rt, container, node, container.scope)
     except Exception as exc:  # ConditionError, or a run-time error such as re.error
-        message = str(exc) if isinstance(exc, (expressions.ConditionError, KeyError, TypeError)) else f"{type(exc).__name__}: {exc}"
+        message = (
+            str(exc)
+            if isinstance(exc, (expressions.ConditionError, KeyError, TypeError))
+            else f"{type(exc).__name__}: {exc}"
+        )
         rt._finish_container(container, node, ok=False, error=error_dict("ConditionError", message, node.id))
         return
     if (mode == "while" and go_on) or (mode == "until" and not go_on):

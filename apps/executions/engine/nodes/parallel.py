@@ -16,12 +16,31 @@ if TYPE_CHECKING:
 
 def activate(rt: Runtime, scope: str, node: NodePlan, extra: dict | None) -> None:
     branches = len(node.child_scopes)
-    step = rt.new_step(scope, node, status=StepStatus.WAITING, started_at=rt.now, state={"total": branches, "done": {}, "results": {}})
-    rt.event("parallel_started", node=node.id, scope=scope, step=step, payload={"branches": branches, "join": node.spec.get("join", "all")})
-    rt._fan_out(step, node, [(f"{scope}{node.id}[{i}]/", scope_id) for i, scope_id in enumerate(node.child_scopes)], extra)
+    step = rt.new_step(
+        scope, node, status=StepStatus.WAITING, started_at=rt.now, state={"total": branches, "done": {}, "results": {}}
+    )
+    rt.event(
+        "parallel_started",
+        node=node.id,
+        scope=scope,
+        step=step,
+        payload={"branches": branches, "join": node.spec.get("join", "all")},
+    )
+    rt._fan_out(
+        step, node, [(f"{scope}{node.id}[{i}]/", scope_id) for i, scope_id in enumerate(node.child_scopes)], extra
+    )
 
 
-def child_done(rt: Runtime, container: StepRun, node: NodePlan, idx: int, *, ok: bool, result: Any = None, error: dict | None = None) -> None:
+def child_done(
+    rt: Runtime,
+    container: StepRun,
+    node: NodePlan,
+    idx: int,
+    *,
+    ok: bool,
+    result: Any = None,
+    error: dict | None = None,
+) -> None:
     """Branch `idx` finished."""
     state = container.state
     key = str(idx)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, timedelta
 from typing import TYPE_CHECKING
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.workflows.definition import expressions
 from apps.workflows.definition.plan import NodePlan
 
 from ...choices import StepStatus
-import math
-from datetime import UTC, timedelta
-
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-
 from ...models import Timer
 
 if TYPE_CHECKING:

@@ -23,11 +23,19 @@ class Command(BaseCommand):
     help = "Start a run of a workflow (by slug, or from a JSON file that is registered first); optionally wait for it."
 
     def add_arguments(self, parser):
-        parser.add_argument("workflow", help="A workflow slug, or a path to a workflow JSON file (name, slug, definition).")
+        parser.add_argument(
+            "workflow", help="A workflow slug, or a path to a workflow JSON file (name, slug, definition)."
+        )
         parser.add_argument("--input", default="{}", help="The run input as JSON (or @file.json).")
-        parser.add_argument("--wait", action="store_true", help="Wait for the run to finish; exit 0 only if it completed.")
+        parser.add_argument(
+            "--wait", action="store_true", help="Wait for the run to finish; exit 0 only if it completed."
+        )
         parser.add_argument("--timeout", type=float, default=600.0, help="Seconds to wait at most (with --wait).")
-        parser.add_argument("--json", action="store_true", help="Print one JSON object (execution_id, status, output, error, duration_ms).")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print one JSON object (execution_id, status, output, error, duration_ms).",
+        )
         parser.add_argument("--user", default=None, help="Run as this user (default: the workflow's owner).")
 
     def handle(self, *args, **options):
@@ -43,7 +51,9 @@ class Command(BaseCommand):
         try:
             execution = orchestrator.start_execution(workflow, data, acting_user=user, trigger="command")
         except DefinitionError as exc:
-            raise CommandError("the workflow definition is invalid:\n  " + "\n  ".join(str(p) for p in exc.problems)) from None
+            raise CommandError(
+                "the workflow definition is invalid:\n  " + "\n  ".join(str(p) for p in exc.problems)
+            ) from None
         except orchestrator.InputError as exc:
             raise CommandError(f"invalid input: {exc.field}: {exc.message}") from None
         if not options["wait"]:
@@ -89,8 +99,10 @@ class Command(BaseCommand):
         if execution.output is not None:
             self.stdout.write("output: " + json.dumps(body["output"], indent=2, default=str))
         if execution.error:
-            self.stdout.write(f"error: {execution.error.get('type')}: {execution.error.get('message')} (node "
-                              f"{execution.error.get('node', '?')})")
+            self.stdout.write(
+                f"error: {execution.error.get('type')}: {execution.error.get('message')} (node "
+                f"{execution.error.get('node', '?')})"
+            )
 
     def _user(self, username):
         if not username:

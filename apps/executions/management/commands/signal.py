@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.executions.engine.signals import SignalRejected
-from apps.executions.orchestration import send_signal_to_chain
 from apps.executions.models import Execution
+from apps.executions.orchestration import send_signal_to_chain
 from apps.workflows import jsontext
 
 

@@ -10,7 +10,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.templates.seeding import read_templates, seed_template
-from apps.workflows.seeding import SUBFLOWS_DIR, TEMPLATES_DIR, ExampleError, read_examples, seed_example, seed_owner, seed_subflows
+from apps.workflows.seeding import (
+    SUBFLOWS_DIR,
+    TEMPLATES_DIR,
+    ExampleError,
+    read_examples,
+    seed_example,
+    seed_owner,
+    seed_subflows,
+)
 
 
 class Command(BaseCommand):
@@ -21,7 +29,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
-            "--dir", type=Path, default=Path(settings.BASE_DIR) / "examples", help="Folder to read (default: examples/)."
+            "--dir",
+            type=Path,
+            default=Path(settings.BASE_DIR) / "examples",
+            help="Folder to read (default: examples/).",
         )
         parser.add_argument("--owner", help="Username owning new workflows (default: the admin user).")
 

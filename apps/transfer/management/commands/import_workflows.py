@@ -50,7 +50,10 @@ class Command(BaseCommand):
         counts = result.counts
         if result.dry_run:
             for planned in result.plan:
-                self.stdout.write(f"would {planned.action:<7} {planned.original_slug}" + (f" -> {planned.slug}" if planned.action == "rename" else ""))
+                self.stdout.write(
+                    f"would {planned.action:<7} {planned.original_slug}"
+                    + (f" -> {planned.slug}" if planned.action == "rename" else "")
+                )
         verb = "would import" if result.dry_run else "imported"
         self.stdout.write(
             self.style.SUCCESS(
