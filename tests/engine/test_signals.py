@@ -193,3 +193,14 @@ def test_a_signal_to_a_run_that_continued_as_new_reaches_the_current_run_of_its_
     assert Execution.objects.get(workflow=wf, status="completed").variables["last"] == {"i": 2}
     # A chain that has finished for good still answers 409.
     assert api.post(url, {"payload": {"i": 9}}, format="json").status_code == 409
+
+
+def test_a_signal_to_a_run_whose_stored_definition_no_longer_compiles_is_refused_not_a_500(worker, alice, api):
+    execution = start_execution(order_workflow(alice), {})
+    broken = {**execution.definition, "edges": [{"from": "start", "to": "nowhere"}]}
+    Execution.objects.filter(pk=execution.pk).update(definition=broken)  # as an operator's hand edit would
+    answer = api.post(f"/api/v1/executions/{execution.pk}/signals/shipped", {"payload": {"tracking": "x"}}, format="json")
+    assert answer.status_code == 409
+    assert "no longer compiles" in str(answer.json())
+    execution.refresh_from_db()
+    assert not execution.events.filter(type="signal_received").exists()

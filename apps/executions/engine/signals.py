@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.workflows.definition import expressions
 from apps.workflows.definition.schema import RESERVED_SIGNALS
-from apps.workflows.definition.validator import compile_definition, first_data_error
+from apps.workflows.definition.validator import DefinitionError, compile_definition, first_data_error
 
 from ..choices import FINISHED_EXECUTION, ExecutionStatus, StepStatus
 from ..models import Execution, StepRun, Timer
@@ -257,7 +257,13 @@ def send_signal(execution: Execution, name: str, payload: Any = None, *, actor: 
         locked = Execution.objects.select_for_update().get(pk=execution.pk)
         if locked.status in FINISHED_EXECUTION:
             raise SignalRejected(409, f"the run has finished ({locked.status}); it takes no more signals")
-        rt = Runtime(locked, compile_definition(locked.definition))
+        try:
+            plan = compile_definition(locked.definition)
+        except DefinitionError as exc:  # a run's definition was valid when it started; one edited in the database since
+            raise SignalRejected(
+                409, f"the run's definition no longer compiles, so it cannot take signals: {exc}"
+            ) from exc
+        rt = Runtime(locked, plan)
         rt.event("signal_received", payload={"signal": name, "payload": payload}, actor=actor)
         handler = (declaration or {}).get("handler") or {}
         if handler.get("set"):
