@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import socket
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -107,6 +109,55 @@ def _worker_env(queue: str, extra: dict[str, str] | None = None) -> dict[str, st
     return env
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WebProcess:
+    """The web server `make run` starts (deploy/local/run.py's command) in a subprocess on a free port,
+    with `env`; ready when `ready_path` answers 200."""
+
+    def __init__(self, env: dict[str, str], log_name: str, *, ready_path: str = "/healthz"):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.ready_path = ready_path
+        self.log_path = ROOT / ".data" / "logs" / log_name.format(port=self.port)
+        self.application_name = ""  # set by a test that names the server's database connections
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        sys.path.insert(0, str(ROOT / "deploy" / "local"))
+        import run  # deploy/local/run.py (not a package): the same server command as `make run`
+
+        argv = run.web_argv(sys.executable, "127.0.0.1", self.port, workers=1)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the web server exited; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.url + self.ready_path, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the web server did not answer within 60 s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
 class WorkerProcess:
     """A `celery worker` subprocess consuming this test session's own queue."""
 
@@ -126,11 +177,29 @@ class WorkerProcess:
         self.name = f"{self.queue}-{uuid.uuid4().hex[:4]}"
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "workflowsite", "worker",
-                "-P", "threads", "-c", str(self.concurrency), "-Q", self.queue,
-                "-n", f"{self.name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workflowsite",
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                str(self.concurrency),
+                "-Q",
+                self.queue,
+                "-n",
+                f"{self.name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
             ],
-            cwd=ROOT, env=_worker_env(self.queue, self.extra_env), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=_worker_env(self.queue, self.extra_env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

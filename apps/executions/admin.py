@@ -306,8 +306,22 @@ def _activities() -> list[tuple[str, str]]:
     return [(a, a) for a in sorted(activity_names())]
 
 
+class RunRowsAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+    """A large table of a run's rows (steps, events), written by the engine only: a number searched for
+    is the run's id (indexed); text searches the `search_fields` as usual."""
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term.isdigit():
+            return queryset.filter(execution_id=int(term)), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
 @admin.register(StepRun)
-class StepRunAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+class StepRunAdmin(RunRowsAdmin):
     list_display = [
         "id",
         "execution",
@@ -347,19 +361,9 @@ class StepRunAdmin(LargeTableAdminMixin, admin.ModelAdmin):
             "execution__error",
         )
 
-    def get_search_results(self, request, queryset, search_term):
-        """A number is a run's id (indexed); text searches node ids and workers as before."""
-        term = search_term.strip()
-        if term.isdigit():
-            return queryset.filter(execution_id=int(term)), False
-        return super().get_search_results(request, queryset, search_term)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
 
 @admin.register(ExecutionEvent)
-class ExecutionEventAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+class ExecutionEventAdmin(RunRowsAdmin):
     list_display = ["execution", "seq", "type", "node_id", "scope", "actor", "created_at"]
     # The types there are, read through the type index (not a SELECT DISTINCT over every event).
     list_filter = [values_filter("type", "type", lambda: [(t, t) for t in indexed_distinct(ExecutionEvent, "type")])]
@@ -379,16 +383,6 @@ class ExecutionEventAdmin(LargeTableAdminMixin, admin.ModelAdmin):
             "execution__output",
             "execution__error",
         )
-
-    def get_search_results(self, request, queryset, search_term):
-        """A number is a run's id (indexed); text searches node ids and types as before."""
-        term = search_term.strip()
-        if term.isdigit():
-            return queryset.filter(execution_id=int(term)), False
-        return super().get_search_results(request, queryset, search_term)
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

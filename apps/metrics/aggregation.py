@@ -1014,6 +1014,36 @@ def anomalies(
 #
 
 
+# What an hourly or daily rollup row carries (rewritten when an hour or a day is rolled up again).
+RUN_ROLLUP_FIELDS = [
+    "count",
+    "successes",
+    "failures",
+    "cancelled",
+    "failures_by_type",
+    "sum_ms",
+    "min_ms",
+    "max_ms",
+    "histogram",
+    "queue_wait_sum_ms",
+    "queue_wait_count",
+    "queue_wait_min_ms",
+    "queue_wait_max_ms",
+    "queue_wait_histogram",
+]
+STEP_ROLLUP_FIELDS = [
+    "count",
+    "failures",
+    "retries",
+    "sum_ms",
+    "min_ms",
+    "max_ms",
+    "histogram",
+    "queue_wait_sum_ms",
+    "queue_wait_count",
+]
+
+
 def roll_up(start: datetime, end: datetime) -> int:
     """(Re)build the HourlyRollup and StepHourlyRollup rows of the UTC hours in [start, end) from
     raw rows, then the daily rows of the days they touch; returns the hourly rows written. `start`
@@ -1090,22 +1120,7 @@ def roll_up(start: datetime, end: datetime) -> int:
         objs,
         update_conflicts=True,
         unique_fields=["workflow", "hour"],
-        update_fields=[
-            "count",
-            "successes",
-            "failures",
-            "cancelled",
-            "failures_by_type",
-            "sum_ms",
-            "min_ms",
-            "max_ms",
-            "histogram",
-            "queue_wait_sum_ms",
-            "queue_wait_count",
-            "queue_wait_min_ms",
-            "queue_wait_max_ms",
-            "queue_wait_histogram",
-        ],
+        update_fields=RUN_ROLLUP_FIELDS,
         batch_size=2000,
     )
     # Steps by workflow, node, activity and hour.
@@ -1143,17 +1158,7 @@ def roll_up(start: datetime, end: datetime) -> int:
         step_objs,
         update_conflicts=True,
         unique_fields=["workflow", "hour", "node_id", "node_type", "activity"],
-        update_fields=[
-            "count",
-            "failures",
-            "retries",
-            "sum_ms",
-            "min_ms",
-            "max_ms",
-            "histogram",
-            "queue_wait_sum_ms",
-            "queue_wait_count",
-        ],
+        update_fields=STEP_ROLLUP_FIELDS,
         batch_size=2000,
     )
     rebuild_daily(start, end)
@@ -1209,22 +1214,7 @@ def rebuild_daily(start: datetime, end: datetime) -> int:
         list(runs.values()),
         update_conflicts=True,
         unique_fields=["workflow", "day"],
-        update_fields=[
-            "count",
-            "successes",
-            "failures",
-            "cancelled",
-            "failures_by_type",
-            "sum_ms",
-            "min_ms",
-            "max_ms",
-            "histogram",
-            "queue_wait_sum_ms",
-            "queue_wait_count",
-            "queue_wait_min_ms",
-            "queue_wait_max_ms",
-            "queue_wait_histogram",
-        ],
+        update_fields=RUN_ROLLUP_FIELDS,
         batch_size=2000,
     )
     steps: dict[tuple, StepDailyRollup] = {}
@@ -1260,17 +1250,7 @@ def rebuild_daily(start: datetime, end: datetime) -> int:
         list(steps.values()),
         update_conflicts=True,
         unique_fields=["workflow", "day", "node_id", "node_type", "activity"],
-        update_fields=[
-            "count",
-            "failures",
-            "retries",
-            "sum_ms",
-            "min_ms",
-            "max_ms",
-            "histogram",
-            "queue_wait_sum_ms",
-            "queue_wait_count",
-        ],
+        update_fields=STEP_ROLLUP_FIELDS,
         batch_size=2000,
     )
     return len(runs) + len(steps)

@@ -8,68 +8,25 @@ database and the worker's queue exactly as the worker is (conftest._worker_env).
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, _worker_env
+from tests.conftest import WebProcess, _worker_env
 
 # Playwright's sync API keeps an event loop in this thread; Django's ORM calls made by the tests
 # themselves (fixtures, asserts) are still plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class AsgiServer:
-    def __init__(self, queue: str):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = ROOT / ".data" / "logs" / f"test-web-{queue}.log"
-        self.env = {**_worker_env(queue), "DEBUG": "true"}
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        # The server `make run` uses (deploy/local/run.py), so the live pages' websockets are tested on it.
-        sys.path.insert(0, str(ROOT / "deploy" / "local"))
-        import run
-
-        self.proc = subprocess.Popen(
-            run.web_argv(sys.executable, "127.0.0.1", self.port, workers=1), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the web server exited; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(self.url + "/accounts/login/", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"the web server did not answer within 60 s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +48,9 @@ def server(worker, worker_queue):
     Per test because a transactional test's flush re-creates the content types under new ids,
     and a long-lived server would keep the old ones cached (guardian's permission lookups use them).
     """
-    asgi = AsgiServer(worker_queue)
+    asgi = WebProcess(
+        {**_worker_env(worker_queue), "DEBUG": "true"}, f"test-web-{worker_queue}.log", ready_path="/accounts/login/"
+    )
     asgi.start()
     yield asgi
     asgi.stop()
